@@ -1,0 +1,112 @@
+# bntk - one entry point. See README.md.
+#
+#   make          build libbn.a and every tool into build/
+#   make check    build, then run every Check suite and CLI test
+#   make asan     the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make demo     convert the bundled model and run the pipeline on it
+#   make bench    benchmarks (figures go in closing notes, never into tests)
+#   make clean
+#
+# Layout is discovered, not listed: every src/<module>/*.c goes into libbn.a,
+# every src/tools/bn-*.c is a tool (linked with src/tools/common/*.c), every
+# tests/test_*.c is a Check suite, every tests/cli/*.sh a CLI test.
+
+SHELL   := /bin/bash
+BUILD   ?= build
+SHARED  ?= ../shared
+OPT     ?= -O2
+SAN     ?=
+ARCH    := $(shell $(CC) -dumpmachine 2>/dev/null)
+
+# Install missing build dependencies first (fresh Debian/Ubuntu machines).
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+ifneq ($(BN_SKIP_DEPS),1)
+DEPS_RC := $(shell ./scripts/install-deps.sh >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error scripts/install-deps.sh failed (exit $(DEPS_RC)))
+endif
+endif
+endif
+
+PKGS        := libzip libcjson zlib
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS:= $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS_ALL  = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+              -Iinclude -Isrc -pthread $(PKG_CFLAGS) $(SAN) $(CFLAGS)
+LDLIBS_ALL  = $(PKG_LIBS) -lm -pthread $(SAN) $(LDFLAGS)
+
+LIB_SRC     := $(sort $(wildcard src/util/*.c src/gguf/*.c src/convert/*.c src/quant/*.c \
+                 src/runtime/*.c src/runtime/kernels/*.c))
+TOOL_COMMON := $(sort $(wildcard src/tools/common/*.c))
+TOOL_SRC    := $(sort $(wildcard src/tools/bn-*.c))
+TEST_SRC    := $(sort $(wildcard tests/test_*.c))
+TEST_COMMON := $(sort $(wildcard tests/common/*.c))
+BENCH_SRC   := $(sort $(wildcard bench/bench_*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJ     := $(call obj,$(LIB_SRC))
+TOOL_COMMON_OBJ := $(call obj,$(TOOL_COMMON))
+TEST_COMMON_OBJ := $(call obj,$(TEST_COMMON))
+TOOLS       := $(patsubst src/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
+TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+LIB         := $(BUILD)/libbn.a
+
+# SIMD translation units get their instruction sets; everything else is plain C11.
+ifneq ($(findstring x86_64,$(ARCH)),)
+$(BUILD)/obj/%_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+endif
+
+.PHONY: all check asan demo bench clean tests help
+.DEFAULT_GOAL := all
+
+all: $(LIB) $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(XFLAGS) $(if $(findstring /tests/,$@),$(CHECK_CFLAGS) -Itests/common) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+tests: all $(TESTS)
+
+check: tests
+	@BN_BUILD=$(abspath $(BUILD)) BN_SHARED=$(abspath $(SHARED)) BN_ROOT=$(CURDIR) \
+	  ./tests/run.sh $(TESTS) $(sort $(wildcard tests/cli/*.sh))
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  BN_SKIP_DEPS=1 check
+
+demo: all
+	@./scripts/demo.sh $(BUILD)
+
+bench: all $(BENCHES)
+	@./scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan build-*
+
+help:
+	@sed -n '2,13p' Makefile
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the build dependencies that pkg-config cannot find (Debian/Ubuntu).
+# Fast and silent when everything is present; `make` runs it on every build.
+set -eu
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+have() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1"; }
+have libzip   || missing+=(libzip-dev)
+have zlib     || missing+=(zlib1g-dev)
+have libcjson || missing+=(libcjson-dev)
+have check    || missing+=(check)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: apt-get not found; install ${missing[*]} (or equivalents) by hand" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-deps: not root and no sudo; install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >&2 || true
+$sudo apt-get install -y -qq "${missing[@]}" >&2

@@ -1,0 +1,25 @@
+/* testutil.h - helpers shared by the Check suites: where the fixtures and the
+ * shared data live, and scratch files. Paths come from the environment that
+ * tests/run.sh sets (BN_ROOT, BN_SHARED, BN_BUILD, BN_TMP), with defaults that
+ * work when a suite is run by hand from the repository root. */
+#ifndef BN_TESTUTIL_H
+#define BN_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Path of rel under the repository root / ../shared / the build dir / a scratch
+ * dir. Returned strings are static buffers rotated over 8 calls. */
+const char *tu_root(const char *rel);
+const char *tu_shared(const char *rel);
+const char *tu_build(const char *rel);
+const char *tu_tmp(const char *rel);
+
+/* Whole file into a malloc'd buffer (NULL on failure). */
+uint8_t *tu_read(const char *path, size_t *len);
+int tu_write(const char *path, const void *data, size_t len);
+int tu_exists(const char *path);
+/* Run a shell command, return its exit status (or -1), capture stdout+stderr into *out (malloc'd, may be NULL). */
+int tu_run(const char *cmd, char **out);
+
+#endif
