@@ -1,0 +1,648 @@
+/*
+ * verify_check.c - structural validation of a GGUF for its architecture
+ * (bn-verify --check). Unlike bn_model_load, which stops at the first problem,
+ * this walks the whole file with the gguf.h reader and lists every problem:
+ *   - general.architecture one of bitnet, bitnet-b1.58, llama;
+ *   - hyperparameter KVs with llama.cpp's exact types and sane values;
+ *   - every tensor the architecture needs, with its shape and an accepted type,
+ *     and no tensor llama.cpp would not expect ("wrong number of tensors");
+ *   - the tokenizer: model known, token count = vocabulary size, scores and
+ *     token types aligned and valid, merges "a b" naming known tokens, special
+ *     ids in range;
+ *   - tensor contents: I2_S tails (finite positive scale, 28 zero bytes, no
+ *     0b11 code), TQ1_0, TQ2_0 and Q8_0 block scales finite and not negative, no NaN/Inf in
+ *     F32/F16/BF16 tensors.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn/verify.h"
+
+#define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
+
+typedef struct {
+    bn_check_report *r;
+    size_t n_dropped;
+    int oom;
+} checker;
+
+static void problem(checker *c, const char *fmt, ...) BN_PRINTF(2, 3);
+static void problem(checker *c, const char *fmt, ...)
+{
+    if (c->oom)
+        return;
+    if (c->r->n >= MAX_PROBLEMS) {
+        c->n_dropped++;
+        return;
+    }
+    char buf[BN_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (c->r->n == c->r->cap) {
+        size_t cap = c->r->cap ? 2 * c->r->cap : 16;
+        char **items = realloc(c->r->items, cap * sizeof *items);
+        if (!items) {
+            c->oom = 1;
+            return;
+        }
+        c->r->items = items;
+        c->r->cap = cap;
+    }
+    char *s = strdup(buf);
+    if (!s) {
+        c->oom = 1;
+        return;
+    }
+    c->r->items[c->r->n++] = s;
+}
+
+void bn_check_report_free(bn_check_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->items[i]);
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- KVs ------------------------------------------------------------------ */
+
+/* A KV of the exact type vt; NULL (and a problem if required) otherwise. */
+static const bn_gguf_kv *kv_typed(checker *c, const bn_gguf *g, const char *key,
+                                  bn_gguf_vtype vt, int required)
+{
+    const bn_gguf_kv *kv = bn_gguf_find_kv(g, key);
+    c->r->n_kv_checked++;
+    if (!kv) {
+        if (required)
+            problem(c, "required key '%s' (%s) is missing", key, bn_gguf_vtype_name(vt));
+        return NULL;
+    }
+    if (kv->type != vt) {
+        problem(c, "key '%s' has type %s, llama.cpp reads it as %s", key,
+                bn_gguf_vtype_name(kv->type), bn_gguf_vtype_name(vt));
+        return NULL;
+    }
+    return kv;
+}
+
+/* A u32 hyperparameter in [lo, hi]; returns it, or def when absent/bad. */
+static int64_t kv_u32(checker *c, const bn_gguf *g, const char *key, int required, int64_t lo,
+                      int64_t hi, int64_t def)
+{
+    const bn_gguf_kv *kv = kv_typed(c, g, key, BN_GGUF_U32, required);
+    if (!kv)
+        return def;
+    int64_t v = bn_gguf_kv_u32(kv);
+    if (v < lo || v > hi) {
+        problem(c, "key '%s' = %lld is outside %lld..%lld", key, (long long)v, (long long)lo,
+                (long long)hi);
+        return def;
+    }
+    return v;
+}
+
+typedef struct {
+    int arch;                 /* 0 bitnet, 1 bitnet-b1.58, 2 llama, -1 unknown */
+    char name[32];
+    int64_t n_vocab;          /* from vocab_size, tokens or token_embd; 0 unknown */
+    int64_t n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
+    int has_sub_norms;
+} hparams;
+
+static const char *const arch_names[] = {"bitnet", "bitnet-b1.58", "llama"};
+
+static void check_general(checker *c, const bn_gguf *g, hparams *hp)
+{
+    hp->arch = -1;
+    const bn_gguf_kv *kv = kv_typed(c, g, "general.architecture", BN_GGUF_STRING, 1);
+    if (kv) {
+        bn_str s = bn_gguf_kv_str(kv);
+        for (int i = 0; i < 3; i++)
+            if (s.len == strlen(arch_names[i]) && memcmp(s.ptr, arch_names[i], s.len) == 0)
+                hp->arch = i;
+        if (hp->arch < 0) {
+            char esc[64];
+            bn_gguf_escape(s.ptr, s.len, esc, sizeof esc);
+            problem(c, "general.architecture \"%s\" is not one of bitnet, bitnet-b1.58, llama",
+                    esc);
+        } else {
+            snprintf(hp->name, sizeof hp->name, "%s", arch_names[hp->arch]);
+        }
+    }
+    kv_typed(c, g, "general.alignment", BN_GGUF_U32, 0);
+    kv_typed(c, g, "general.file_type", BN_GGUF_U32, 0);
+    kv = kv_typed(c, g, "general.quantization_version", BN_GGUF_U32, 0);
+    if (kv && bn_gguf_kv_u32(kv) != 2)
+        problem(c, "general.quantization_version = %u, llama.cpp writes 2",
+                (unsigned)bn_gguf_kv_u32(kv));
+    kv_typed(c, g, "general.name", BN_GGUF_STRING, 0);
+}
+
+static void check_hparams(checker *c, const bn_gguf *g, hparams *hp)
+{
+    char key[128];
+    const char *a = hp->name;
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
+    const int64_t big = INT64_C(1) << 24;
+    hp->n_ctx = kv_u32(c, g, KEY("context_length"), 1, 1, big, 0);
+    hp->n_embd = kv_u32(c, g, KEY("embedding_length"), 1, 1, big, 0);
+    hp->n_layer = kv_u32(c, g, KEY("block_count"), 1, 1, 4096, 0);
+    hp->n_ff = kv_u32(c, g, KEY("feed_forward_length"), 1, 1, big, 0);
+    hp->n_head = kv_u32(c, g, KEY("attention.head_count"), 1, 1, 4096, 0);
+    hp->n_head_kv = kv_u32(c, g, KEY("attention.head_count_kv"), 0, 1, 4096, hp->n_head);
+    int64_t n_rot = kv_u32(c, g, KEY("rope.dimension_count"), 0, 2, big, 0);
+    hp->n_vocab = kv_u32(c, g, KEY("vocab_size"), 0, 1, big, 0);
+
+    const bn_gguf_kv *kv = kv_typed(c, g, KEY("attention.layer_norm_rms_epsilon"),
+                                    BN_GGUF_F32, 1);
+    if (kv) {
+        float eps = bn_gguf_kv_f32(kv);
+        if (!(isfinite(eps) && eps > 0.0f && eps < 1.0f))
+            problem(c, "key '%s' = %g is not a small positive number", key, (double)eps);
+    }
+    kv = kv_typed(c, g, KEY("rope.freq_base"), BN_GGUF_F32, 0);
+    if (kv) {
+        float b = bn_gguf_kv_f32(kv);
+        if (!(isfinite(b) && b > 1.0f))
+            problem(c, "key '%s' = %g is not a usable rope base (> 1)", key, (double)b);
+    }
+    kv = kv_typed(c, g, KEY("rope.scaling.factor"), BN_GGUF_F32, 0);
+    if (kv) {
+        float f = bn_gguf_kv_f32(kv);
+        if (!(isfinite(f) && f > 0.0f))
+            problem(c, "key '%s' = %g is not finite and positive", key, (double)f);
+    }
+    kv_typed(c, g, KEY("rope.scaling.type"), BN_GGUF_STRING, 0);
+#undef KEY
+
+    hp->head_dim = 0;
+    if (hp->n_embd && hp->n_head) {
+        if (hp->n_embd % hp->n_head)
+            problem(c, "%s.embedding_length %lld is not a multiple of the head count %lld", a,
+                    (long long)hp->n_embd, (long long)hp->n_head);
+        else
+            hp->head_dim = hp->n_embd / hp->n_head;
+    }
+    if (hp->n_head && hp->n_head_kv && hp->n_head % hp->n_head_kv)
+        problem(c, "%s.attention.head_count %lld is not a multiple of head_count_kv %lld", a,
+                (long long)hp->n_head, (long long)hp->n_head_kv);
+    if (n_rot && hp->head_dim && (n_rot > hp->head_dim || n_rot % 2))
+        problem(c, "%s.rope.dimension_count %lld must be even and at most the head size %lld", a,
+                (long long)n_rot, (long long)hp->head_dim);
+    hp->has_sub_norms = hp->arch == 0 || hp->arch == 1;
+}
+
+/* ---- tokenizer -------------------------------------------------------------- */
+
+static int str_is(bn_str s, const char *lit)
+{
+    return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
+}
+
+/* Find a token text among n tokens (linear; only used for merges via a hash below). */
+typedef struct {
+    uint64_t *keys; /* hash of the text, 0 = empty */
+    size_t mask;
+} hashset;
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h ? h : 1;
+}
+
+static int hs_init(hashset *hs, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    hs->keys = calloc(cap, sizeof *hs->keys);
+    hs->mask = cap - 1;
+    return hs->keys ? 0 : -1;
+}
+
+static void hs_add(hashset *hs, uint64_t h)
+{
+    size_t i = (size_t)h & hs->mask;
+    while (hs->keys[i] && hs->keys[i] != h)
+        i = (i + 1) & hs->mask;
+    hs->keys[i] = h;
+}
+
+/* Membership by 64-bit hash: a collision could hide a missing token, never
+ * invent a problem. */
+static int hs_has(const hashset *hs, uint64_t h)
+{
+    size_t i = (size_t)h & hs->mask;
+    while (hs->keys[i]) {
+        if (hs->keys[i] == h)
+            return 1;
+        i = (i + 1) & hs->mask;
+    }
+    return 0;
+}
+
+static void check_merges(checker *c, const bn_gguf *g, const bn_gguf_kv *tokens,
+                         const bn_gguf_kv *merges)
+{
+    hashset hs;
+    if (hs_init(&hs, tokens->arr_n)) {
+        c->oom = 1;
+        return;
+    }
+    for (uint64_t i = 0; i < tokens->arr_n; i++) {
+        bn_str t = bn_gguf_arr_str(g, tokens, i);
+        hs_add(&hs, fnv1a(t.ptr, t.len));
+    }
+    uint64_t n_bad = 0, first_bad = 0;
+    const char *why = NULL;
+    for (uint64_t i = 0; i < merges->arr_n; i++) {
+        bn_str m = bn_gguf_arr_str(g, merges, i);
+        const char *sp = m.len ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
+        const char *w = NULL;
+        if (!sp || sp + 1 >= m.ptr + m.len)
+            w = "is not \"left right\"";
+        else if (memchr(sp + 1, ' ', (size_t)(m.ptr + m.len - sp - 1)))
+            w = "has more than one space";
+        else {
+            size_t l = (size_t)(sp - m.ptr), r = (size_t)(m.len - l - 1);
+            if (!hs_has(&hs, fnv1a(m.ptr, l)) || !hs_has(&hs, fnv1a(sp + 1, r)))
+                w = "names a token that is not in the vocabulary";
+            else {
+                /* the merged text must be a token too */
+                char small[512];
+                if (m.len - 1 <= sizeof small) {
+                    memcpy(small, m.ptr, l);
+                    memcpy(small + l, sp + 1, r);
+                    if (!hs_has(&hs, fnv1a(small, l + r)))
+                        w = "produces a token that is not in the vocabulary";
+                }
+            }
+        }
+        if (w) {
+            if (!n_bad) {
+                first_bad = i;
+                why = w;
+            }
+            n_bad++;
+        }
+    }
+    if (n_bad) {
+        char esc[96];
+        bn_str m = bn_gguf_arr_str(g, merges, first_bad);
+        bn_gguf_escape(m.ptr, m.len, esc, sizeof esc);
+        problem(c, "tokenizer.ggml.merges: %llu of %llu merges do not parse; the first, #%llu "
+                   "\"%s\", %s",
+                (unsigned long long)n_bad, (unsigned long long)merges->arr_n,
+                (unsigned long long)first_bad, esc, why);
+    }
+    free(hs.keys);
+}
+
+static void check_special_id(checker *c, const bn_gguf *g, const char *key, int64_t n_tok)
+{
+    const bn_gguf_kv *kv = kv_typed(c, g, key, BN_GGUF_U32, 0);
+    if (kv && n_tok > 0 && (int64_t)bn_gguf_kv_u32(kv) >= n_tok)
+        problem(c, "%s = %u is outside the vocabulary of %lld tokens", key,
+                (unsigned)bn_gguf_kv_u32(kv), (long long)n_tok);
+}
+
+static void check_tokenizer(checker *c, const bn_gguf *g, hparams *hp)
+{
+    const bn_gguf_kv *model = kv_typed(c, g, "tokenizer.ggml.model", BN_GGUF_STRING, 1);
+    int is_bpe = 0;
+    if (model) {
+        bn_str m = bn_gguf_kv_str(model);
+        if (str_is(m, "gpt2"))
+            is_bpe = 1;
+        else if (!str_is(m, "llama")) {
+            char esc[64];
+            bn_gguf_escape(m.ptr, m.len, esc, sizeof esc);
+            problem(c, "tokenizer.ggml.model \"%s\" is not \"llama\" or \"gpt2\"", esc);
+        }
+    }
+    const bn_gguf_kv *tokens = kv_typed(c, g, "tokenizer.ggml.tokens", BN_GGUF_ARRAY, 1);
+    if (tokens && tokens->arr_type != BN_GGUF_STRING) {
+        problem(c, "tokenizer.ggml.tokens is an array of %s, not of strings",
+                bn_gguf_vtype_name(tokens->arr_type));
+        tokens = NULL;
+    }
+    int64_t n_tok = tokens ? (int64_t)tokens->arr_n : 0;
+    if (tokens && n_tok == 0)
+        problem(c, "tokenizer.ggml.tokens is empty");
+    if (tokens && hp->n_vocab && n_tok != hp->n_vocab)
+        problem(c, "tokenizer.ggml.tokens has %lld tokens but the vocabulary size is %lld",
+                (long long)n_tok, (long long)hp->n_vocab);
+    if (!hp->n_vocab)
+        hp->n_vocab = n_tok;
+
+    const bn_gguf_kv *scores = kv_typed(c, g, "tokenizer.ggml.scores", BN_GGUF_ARRAY, 0);
+    if (scores) {
+        if (scores->arr_type != BN_GGUF_F32)
+            problem(c, "tokenizer.ggml.scores is an array of %s, not of f32",
+                    bn_gguf_vtype_name(scores->arr_type));
+        else if (tokens && (int64_t)scores->arr_n != n_tok)
+            problem(c, "tokenizer.ggml.scores has %llu entries for %lld tokens",
+                    (unsigned long long)scores->arr_n, (long long)n_tok);
+        else
+            for (uint64_t i = 0; i < scores->arr_n; i++)
+                if (!isfinite(bn_gguf_arr_f64(scores, i))) {
+                    problem(c, "tokenizer.ggml.scores[%llu] is not finite",
+                            (unsigned long long)i);
+                    break;
+                }
+    }
+    const bn_gguf_kv *types = kv_typed(c, g, "tokenizer.ggml.token_type", BN_GGUF_ARRAY, 0);
+    if (types) {
+        if (types->arr_type != BN_GGUF_I32)
+            problem(c, "tokenizer.ggml.token_type is an array of %s, not of i32",
+                    bn_gguf_vtype_name(types->arr_type));
+        else if (tokens && (int64_t)types->arr_n != n_tok)
+            problem(c, "tokenizer.ggml.token_type has %llu entries for %lld tokens",
+                    (unsigned long long)types->arr_n, (long long)n_tok);
+        else
+            for (uint64_t i = 0; i < types->arr_n; i++) {
+                int64_t t = bn_gguf_arr_i64(types, i);
+                if (t < 1 || t > 6) {
+                    problem(c, "tokenizer.ggml.token_type[%llu] = %lld is not a token type (1..6)",
+                            (unsigned long long)i, (long long)t);
+                    break;
+                }
+            }
+    }
+    const bn_gguf_kv *merges = kv_typed(c, g, "tokenizer.ggml.merges", BN_GGUF_ARRAY, is_bpe);
+    if (merges && merges->arr_type != BN_GGUF_STRING)
+        problem(c, "tokenizer.ggml.merges is an array of %s, not of strings",
+                bn_gguf_vtype_name(merges->arr_type));
+    else if (merges && tokens)
+        check_merges(c, g, tokens, merges);
+    if (is_bpe)
+        kv_typed(c, g, "tokenizer.ggml.pre", BN_GGUF_STRING, 1);
+
+    check_special_id(c, g, "tokenizer.ggml.bos_token_id", n_tok);
+    check_special_id(c, g, "tokenizer.ggml.eos_token_id", n_tok);
+    check_special_id(c, g, "tokenizer.ggml.unknown_token_id", n_tok);
+    check_special_id(c, g, "tokenizer.ggml.padding_token_id", n_tok);
+    kv_typed(c, g, "tokenizer.ggml.add_bos_token", BN_GGUF_BOOL, 0);
+    kv_typed(c, g, "tokenizer.ggml.add_eos_token", BN_GGUF_BOOL, 0);
+}
+
+/* ---- tensors ------------------------------------------------------------------ */
+
+typedef enum { ROLE_EMBD, ROLE_OUTPUT, ROLE_NORM, ROLE_PROJ } role;
+
+static int type_ok(role ro, bn_type t)
+{
+    switch (ro) {
+    case ROLE_EMBD:
+    case ROLE_OUTPUT:
+        return t == BN_TYPE_F16 || t == BN_TYPE_F32 || t == BN_TYPE_Q8_0;
+    case ROLE_NORM:
+        return t == BN_TYPE_F32;
+    case ROLE_PROJ:
+        return t == BN_TYPE_I2_S || t == BN_TYPE_TQ2_0 || t == BN_TYPE_TQ1_0 ||
+               t == BN_TYPE_F16 || t == BN_TYPE_BF16 || t == BN_TYPE_F32;
+    }
+    return 0;
+}
+
+static const char *role_types(role ro)
+{
+    switch (ro) {
+    case ROLE_EMBD:
+    case ROLE_OUTPUT:
+        return "F16, F32 or Q8_0";
+    case ROLE_NORM:
+        return "F32";
+    case ROLE_PROJ:
+        return "I2_S, TQ2_0, TQ1_0, F16, BF16 or F32";
+    }
+    return "?";
+}
+
+/* Check one expected tensor: presence (if required), shape {ne0, ne1} (ne1 = 0
+ * for 1-D), type. Marks it seen. */
+static void expect_tensor(checker *c, const bn_gguf *g, unsigned char *seen, const char *name,
+                          int required, role ro, int64_t ne0, int64_t ne1)
+{
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
+    if (!t) {
+        if (required)
+            problem(c, "required tensor '%s' is missing", name);
+        return;
+    }
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
+        if (bn_gguf_tensor_at(g, i) == t)
+            seen[i] = 1;
+    c->r->n_tensors_checked++;
+    uint32_t want_dims = ne1 ? 2 : 1;
+    int bad_shape = t->n_dims != want_dims || (ne0 && t->ne[0] != ne0) ||
+                    (ne1 && t->ne[1] != ne1);
+    if (bad_shape) {
+        char got[96];
+        int len = snprintf(got, sizeof got, "[%lld", (long long)t->ne[0]);
+        for (uint32_t d = 1; d < t->n_dims && len > 0 && (size_t)len < sizeof got; d++)
+            len += snprintf(got + len, sizeof got - (size_t)len, ", %lld", (long long)t->ne[d]);
+        if (len > 0 && (size_t)len < sizeof got)
+            snprintf(got + len, sizeof got - (size_t)len, "]");
+        if (ne1)
+            problem(c, "tensor '%s' has shape %s, expected [%lld, %lld]", name, got,
+                    (long long)ne0, (long long)ne1);
+        else
+            problem(c, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)ne0);
+    }
+    if (!type_ok(ro, t->type))
+        problem(c, "tensor '%s' has type %s, expected %s", name, bn_type_name(t->type),
+                role_types(ro));
+}
+
+static void check_tensor_set(checker *c, const bn_gguf *g, const hparams *hp)
+{
+    int64_t nt = bn_gguf_n_tensors(g);
+    unsigned char *seen = calloc(nt > 0 ? (size_t)nt : 1, 1);
+    if (!seen) {
+        c->oom = 1;
+        return;
+    }
+    const int64_t E = hp->n_embd, F = hp->n_ff, D = hp->head_dim;
+    const int64_t Q = hp->n_head * D, KV = hp->n_head_kv * D;
+    expect_tensor(c, g, seen, "token_embd.weight", 1, ROLE_EMBD, E, hp->n_vocab);
+    expect_tensor(c, g, seen, "output_norm.weight", 1, ROLE_NORM, E, 0);
+    expect_tensor(c, g, seen, "output.weight", 0, ROLE_OUTPUT, E, hp->n_vocab);
+    if (hp->arch == 2)
+        expect_tensor(c, g, seen, "rope_freqs.weight", 0, ROLE_NORM, D / 2, 0);
+    char name[BN_GGUF_MAX_NAME + 1];
+#define BLK(suffix) (snprintf(name, sizeof name, "blk.%lld." suffix, (long long)l), name)
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        expect_tensor(c, g, seen, BLK("attn_norm.weight"), 1, ROLE_NORM, E, 0);
+        expect_tensor(c, g, seen, BLK("attn_q.weight"), 1, ROLE_PROJ, E, Q);
+        expect_tensor(c, g, seen, BLK("attn_k.weight"), 1, ROLE_PROJ, E, KV);
+        expect_tensor(c, g, seen, BLK("attn_v.weight"), 1, ROLE_PROJ, E, KV);
+        expect_tensor(c, g, seen, BLK("attn_output.weight"), 1, ROLE_PROJ, Q, E);
+        expect_tensor(c, g, seen, BLK("ffn_norm.weight"), 1, ROLE_NORM, E, 0);
+        expect_tensor(c, g, seen, BLK("ffn_gate.weight"), 1, ROLE_PROJ, E, F);
+        expect_tensor(c, g, seen, BLK("ffn_up.weight"), 1, ROLE_PROJ, E, F);
+        expect_tensor(c, g, seen, BLK("ffn_down.weight"), 1, ROLE_PROJ, F, E);
+        if (hp->has_sub_norms) {
+            expect_tensor(c, g, seen, BLK("attn_sub_norm.weight"), 1, ROLE_NORM, E, 0);
+            expect_tensor(c, g, seen, BLK("ffn_sub_norm.weight"), 1, ROLE_NORM, F, 0);
+        }
+    }
+#undef BLK
+    for (int64_t i = 0; i < nt; i++)
+        if (!seen[i])
+            problem(c, "tensor '%s' is not part of a %s model (llama.cpp refuses files with "
+                       "unexpected tensors)",
+                    bn_gguf_tensor_at(g, i)->name, hp->name);
+    free(seen);
+}
+
+/* ---- tensor contents ------------------------------------------------------------ */
+
+static float rd_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint16_t rd_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void check_i2s(checker *c, const bn_gguf_tensor *t)
+{
+    uint64_t packed = t->n_el / 4;
+    if (t->nbytes < packed + BN_I2_S_TAIL)
+        return; /* the reader's type table guarantees this; stay defensive */
+    const uint8_t *tail = t->data + packed;
+    float s = rd_f32(tail);
+    if (!(isfinite(s) && s > 0.0f))
+        problem(c, "tensor '%s': I2_S scale %g is not finite and positive", t->name, (double)s);
+    for (int i = 4; i < BN_I2_S_TAIL; i++)
+        if (tail[i]) {
+            problem(c, "tensor '%s': I2_S tail byte %d is 0x%02x, must be zero", t->name, i,
+                    tail[i]);
+            break;
+        }
+    for (uint64_t i = 0; i < packed; i++) {
+        uint8_t b = t->data[i];
+        /* a 2-bit field equal to 0b11 */
+        if ((b & (b >> 1) & 0x55u) != 0) {
+            problem(c, "tensor '%s': byte %llu (0x%02x) holds the unused I2_S code 0b11",
+                    t->name, (unsigned long long)i, b);
+            break;
+        }
+    }
+}
+
+/* Per-block fp16 scales of TQ1_0/TQ2_0/Q8_0: finite and not negative. */
+static void check_block_scales(checker *c, const bn_gguf_tensor *t)
+{
+    size_t bb = bn_type_block_bytes(t->type);
+    size_t d_off = t->type == BN_TYPE_Q8_0 ? 0 : bb - 2;
+    uint64_t nb = t->nbytes / bb;
+    for (uint64_t b = 0; b < nb; b++) {
+        float d = bn_f16_to_f32(rd_u16(t->data + b * bb + d_off));
+        int bad = !isfinite(d) || (t->type != BN_TYPE_Q8_0 && d < 0.0f);
+        if (bad) {
+            problem(c, "tensor '%s': block %llu has scale %g (must be finite%s)", t->name,
+                    (unsigned long long)b, (double)d,
+                    t->type != BN_TYPE_Q8_0 ? " and not negative" : "");
+            return;
+        }
+    }
+}
+
+static void check_floats(checker *c, const bn_gguf_tensor *t)
+{
+    uint64_t n_bad = 0, first = 0;
+    for (uint64_t i = 0; i < t->n_el; i++) {
+        float v;
+        if (t->type == BN_TYPE_F32)
+            v = rd_f32(t->data + 4 * i);
+        else if (t->type == BN_TYPE_F16)
+            v = bn_f16_to_f32(rd_u16(t->data + 2 * i));
+        else
+            v = bn_bf16_to_f32(rd_u16(t->data + 2 * i));
+        if (!isfinite(v)) {
+            if (!n_bad)
+                first = i;
+            n_bad++;
+        }
+    }
+    if (n_bad)
+        problem(c, "tensor '%s' holds %llu NaN/Inf values (first at element %llu)", t->name,
+                (unsigned long long)n_bad, (unsigned long long)first);
+}
+
+static void check_contents(checker *c, const bn_gguf *g)
+{
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        switch (t->type) {
+        case BN_TYPE_I2_S:
+            check_i2s(c, t);
+            break;
+        case BN_TYPE_TQ1_0:
+        case BN_TYPE_TQ2_0:
+        case BN_TYPE_Q8_0:
+            check_block_scales(c, t);
+            break;
+        case BN_TYPE_F32:
+        case BN_TYPE_F16:
+        case BN_TYPE_BF16:
+            check_floats(c, t);
+            break;
+        }
+    }
+}
+
+bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    checker c = {r, 0, 0};
+    hparams hp;
+    memset(&hp, 0, sizeof hp);
+    check_general(&c, g, &hp);
+    if (hp.arch >= 0)
+        check_hparams(&c, g, &hp);
+    /* The vocabulary size: vocab_size if given, else the token count, else the
+     * embedding's rows, so shapes can still be checked without a tokenizer. */
+    check_tokenizer(&c, g, &hp);
+    if (!hp.n_vocab) {
+        const bn_gguf_tensor *e = bn_gguf_find_tensor(g, "token_embd.weight");
+        if (e && e->n_dims == 2)
+            hp.n_vocab = e->ne[1];
+    }
+    if (hp.arch >= 0)
+        check_tensor_set(&c, g, &hp);
+    check_contents(&c, g);
+    if (c.n_dropped && !c.oom) {
+        size_t keep = c.n_dropped;
+        c.r->n--; /* make room for the summary line */
+        char *last = c.r->items[c.r->n];
+        free(last);
+        problem(&c, "... and %zu more problems", keep + 1);
+    }
+    if (c.oom) {
+        bn_check_report_free(r);
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory while checking",
+                            bn_gguf_path(g));
+    }
+    return BN_OK;
+}
