@@ -130,7 +130,7 @@ static bn_status odd_shapes(const bn_kernel *basic, const bn_kernel *k, bn_kerne
             for (size_t ri = 0; ri < 4; ri++) {
                 bn_type t = types[ti];
                 int64_t ne0 = blocks * (t == BN_TYPE_I2_S ? BN_QK_I2_S : BN_QK_TQ);
-                uint8_t *buf;
+                uint8_t *buf = NULL;
                 bn_qmat w;
                 bn_status st = make_odd(t, ne0, rows[ri], &seed, &buf, &w, err);
                 if (!st)

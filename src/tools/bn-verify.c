@@ -1,0 +1,675 @@
+/*
+ * bn-verify - check a converted BitNet GGUF: structure (--check), kernel
+ * equivalence (--kernels), perplexity as llama-perplexity computes it
+ * (--perplexity) and agreement with a float reference forward pass over the
+ * source checkpoint (--reference), with CI gates. This main parses flags,
+ * calls libbn (verify.h) and prints; docs/ci.md documents the --json fields.
+ *
+ * Exit: 0 all requested checks and gates pass; 1 a check or gate failed;
+ * 2 bad usage or input (unreadable file, malformed GGUF, -c too large, ...).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "bn/gguf.h"
+#include "bn/model.h"
+#include "bn/tokenizer.h"
+#include "bn/util.h"
+#include "bn/verify.h"
+
+#define BN_VERIFY_VERSION "0.1.0"
+#define TEXT_MAX_BYTES ((size_t)1 << 30)
+#define LOGITS_BUDGET ((size_t)512 << 20) /* bytes of logits per batch, at most */
+
+typedef struct {
+    const char *model;
+    const char *ppl_file;
+    const char *ref_dir;
+    const char *data_file;
+    const char *json_path;
+    const char *kernel;
+    bn_ref_mode ref_mode;
+    int do_check, do_kernels;
+    int n_ctx, n_chunks, n_batch, n_threads, n_tokens;
+    int quiet;
+    double max_ppl, max_kld, min_top1, max_ppl_ratio; /* NAN: gate not set */
+} options;
+
+static FILE *out_text; /* stdout, or stderr when --json - takes stdout */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bn-verify MODEL.gguf [modes] [options]\n"
+            "\n"
+            "modes (combinable; each prints a section and adds to --json):\n"
+            "  --check                 structural validation of the file for its architecture\n"
+            "  --kernels               every available kernel against basic: integer sums on the\n"
+            "                          model's matrices and odd shapes, then logits\n"
+            "    --tokens N            tokens of the model run per kernel (default 16)\n"
+            "  --perplexity FILE       perplexity of FILE as llama-perplexity computes it\n"
+            "  --reference HF_DIR      compare with a float forward pass over the checkpoint\n"
+            "    --data FILE           text for --reference (default: the --perplexity FILE)\n"
+            "    --reference-mode M    quantized (default: same ternarization and int8\n"
+            "                          activations in float) or latent (unquantized weights)\n"
+            "\n"
+            "options:\n"
+            "  -c, --ctx-size N        tokens per chunk (default 512; at most context_length)\n"
+            "  --chunks N              evaluate at most N chunks (default all)\n"
+            "  -b, --batch-size N      tokens per batch: N / n_ctx chunks run together (default 2048)\n"
+            "  -t, --threads N         threads (default all cores)\n"
+            "  --kernel K              ternary kernel (basic, blocked, lut, avx2, ..., simd)\n"
+            "  --json FILE             machine-readable results (- for stdout; docs/ci.md)\n"
+            "  -q, --quiet             no per-chunk progress\n"
+            "\n"
+            "gates (exit 1 naming each failed gate):\n"
+            "  --max-ppl X             perplexity (of --perplexity, else --reference) <= X\n"
+            "  --max-kld X             mean KL divergence to the reference <= X (nats)\n"
+            "  --min-top1 P            top-1 agreement with the reference >= P percent\n"
+            "  --max-ppl-ratio R       PPL(model) / PPL(reference) <= R\n"
+            "\n"
+            "  -h, --help, --version\n"
+            "exit: 0 ok, 1 a check or gate failed, 2 bad usage or input\n");
+}
+
+static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "bn-verify: %s needs an integer in %ld..%ld, got '%s'\n", flag, lo, hi,
+                s ? s : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_num(const char *flag, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v) || v < 0) {
+        fprintf(stderr, "bn-verify: %s needs a finite non-negative number, got '%s'\n", flag,
+                s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* 0 run, 1 exit 0 (help/version), -1 usage error. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n_ctx = 512;
+    o->n_batch = 2048;
+    o->n_tokens = 16;
+    o->max_ppl = o->max_kld = o->min_top1 = o->max_ppl_ratio = NAN;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV()                                                                    \
+    do {                                                                           \
+        if (!v) {                                                                  \
+            fprintf(stderr, "bn-verify: %s needs a value\n", a);                   \
+            return -1;                                                             \
+        }                                                                          \
+        i++;                                                                       \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--version")) {
+            printf("bn-verify %s\n", BN_VERIFY_VERSION);
+            return 1;
+        } else if (!strcmp(a, "--check")) {
+            o->do_check = 1;
+        } else if (!strcmp(a, "--kernels")) {
+            o->do_kernels = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (!strcmp(a, "--perplexity")) {
+            NEEDV();
+            o->ppl_file = v;
+        } else if (!strcmp(a, "--reference")) {
+            NEEDV();
+            o->ref_dir = v;
+        } else if (!strcmp(a, "--data")) {
+            NEEDV();
+            o->data_file = v;
+        } else if (!strcmp(a, "--json")) {
+            NEEDV();
+            o->json_path = v;
+        } else if (!strcmp(a, "--kernel")) {
+            NEEDV();
+            o->kernel = v;
+        } else if (!strcmp(a, "--reference-mode")) {
+            NEEDV();
+            if (!strcmp(v, "quantized"))
+                o->ref_mode = BN_REF_QUANTIZED;
+            else if (!strcmp(v, "latent"))
+                o->ref_mode = BN_REF_LATENT;
+            else {
+                fprintf(stderr, "bn-verify: --reference-mode must be quantized or latent, got '%s'\n",
+                        v);
+                return -1;
+            }
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            NEEDV();
+            if (parse_int(a, v, 4, 1 << 20, &o->n_ctx))
+                return -1;
+        } else if (!strcmp(a, "--chunks")) {
+            NEEDV();
+            if (parse_int(a, v, 1, INT32_MAX, &o->n_chunks))
+                return -1;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
+            NEEDV();
+            if (parse_int(a, v, 1, 1 << 24, &o->n_batch))
+                return -1;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            NEEDV();
+            if (parse_int(a, v, 1, 1024, &o->n_threads))
+                return -1;
+        } else if (!strcmp(a, "--tokens")) {
+            NEEDV();
+            if (parse_int(a, v, 0, 1 << 20, &o->n_tokens))
+                return -1;
+        } else if (!strcmp(a, "--max-ppl")) {
+            NEEDV();
+            if (parse_num(a, v, &o->max_ppl))
+                return -1;
+        } else if (!strcmp(a, "--max-kld")) {
+            NEEDV();
+            if (parse_num(a, v, &o->max_kld))
+                return -1;
+        } else if (!strcmp(a, "--min-top1")) {
+            NEEDV();
+            if (parse_num(a, v, &o->min_top1))
+                return -1;
+            if (o->min_top1 > 100) {
+                fprintf(stderr, "bn-verify: --min-top1 is a percentage (0..100), got '%s'\n", v);
+                return -1;
+            }
+        } else if (!strcmp(a, "--max-ppl-ratio")) {
+            NEEDV();
+            if (parse_num(a, v, &o->max_ppl_ratio))
+                return -1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "bn-verify: unknown option '%s' (see --help)\n", a);
+            return -1;
+        } else if (!o->model) {
+            o->model = a;
+        } else {
+            fprintf(stderr, "bn-verify: unexpected argument '%s' (one model per run)\n", a);
+            return -1;
+        }
+#undef NEEDV
+    }
+    if (!o->model) {
+        fprintf(stderr, "bn-verify: no MODEL.gguf given (see --help)\n");
+        return -1;
+    }
+    if (!o->do_check && !o->do_kernels && !o->ppl_file && !o->ref_dir) {
+        fprintf(stderr, "bn-verify: nothing to do: give --check, --kernels, --perplexity FILE "
+                        "and/or --reference HF_DIR\n");
+        return -1;
+    }
+    if (o->ref_dir && !o->data_file && !o->ppl_file) {
+        fprintf(stderr, "bn-verify: --reference needs text: --data FILE or --perplexity FILE\n");
+        return -1;
+    }
+    if (!o->ref_dir && (!isnan(o->max_kld) || !isnan(o->min_top1) || !isnan(o->max_ppl_ratio))) {
+        fprintf(stderr, "bn-verify: --max-kld, --min-top1 and --max-ppl-ratio need --reference\n");
+        return -1;
+    }
+    if (!isnan(o->max_ppl) && !o->ppl_file && !o->ref_dir) {
+        fprintf(stderr, "bn-verify: --max-ppl needs --perplexity or --reference\n");
+        return -1;
+    }
+    if (o->data_file == NULL)
+        o->data_file = o->ppl_file;
+    return 0;
+}
+
+/* ---- gates ----------------------------------------------------------------------- */
+
+typedef struct {
+    cJSON *arr;
+    int n_failed;
+} gates;
+
+static void gate(gates *g, const char *name, double value, double threshold, int is_max)
+{
+    if (isnan(threshold))
+        return;
+    int pass = is_max ? value <= threshold : value >= threshold;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddNumberToObject(o, "value", value);
+    cJSON_AddNumberToObject(o, "threshold", threshold);
+    cJSON_AddBoolToObject(o, "pass", pass);
+    cJSON_AddItemToArray(g->arr, o);
+    if (!pass) {
+        g->n_failed++;
+        fprintf(stderr, "bn-verify: gate %s failed: %.6g %s %.6g\n", name, value,
+                is_max ? ">" : "<", threshold);
+    } else {
+        fprintf(out_text, "gate %s passed: %.6g %s %.6g\n", name, value, is_max ? "<=" : ">=",
+                threshold);
+    }
+}
+
+/* ---- sections ---------------------------------------------------------------------- */
+
+static int section_check(const options *o, cJSON *root)
+{
+    bn_error err;
+    bn_gguf *g;
+    if (bn_gguf_open(o->model, &g, &err)) {
+        fprintf(stderr, "bn-verify: %s\n", err.msg);
+        return 2;
+    }
+    bn_check_report r;
+    bn_status st = bn_check_gguf(g, &r, &err);
+    if (st) {
+        bn_gguf_close(g);
+        fprintf(stderr, "bn-verify: %s\n", err.msg);
+        return 2;
+    }
+    fprintf(out_text, "== check: %s\n", o->model);
+    cJSON *j = cJSON_AddObjectToObject(root, "check");
+    cJSON_AddBoolToObject(j, "ok", r.n == 0);
+    cJSON_AddNumberToObject(j, "tensors_checked", (double)r.n_tensors_checked);
+    cJSON_AddNumberToObject(j, "keys_checked", (double)r.n_kv_checked);
+    cJSON *pr = cJSON_AddArrayToObject(j, "problems");
+    for (size_t i = 0; i < r.n; i++) {
+        fprintf(out_text, "  problem: %s\n", r.items[i]);
+        cJSON_AddItemToArray(pr, cJSON_CreateString(r.items[i]));
+    }
+    if (r.n)
+        fprintf(stderr, "bn-verify: %s: %zu problem%s found by --check\n", o->model, r.n,
+                r.n == 1 ? "" : "s");
+    else
+        fprintf(out_text, "  ok: %zu tensors, %lld keys, %zu checks passed\n",
+                (size_t)bn_gguf_n_tensors(g), (long long)bn_gguf_n_kv(g),
+                r.n_tensors_checked + r.n_kv_checked);
+    int rc = r.n ? 1 : 0;
+    bn_check_report_free(&r);
+    bn_gguf_close(g);
+    return rc;
+}
+
+static int section_kernels(const options *o, bn_model *m, cJSON *root)
+{
+    bn_error err;
+    bn_kernel_check *kc;
+    size_t n;
+    if (bn_verify_kernels(m, NULL, o->n_tokens, &kc, &n, &err)) {
+        fprintf(stderr, "bn-verify: --kernels: %s\n", err.msg);
+        return bn_status_exit_code(err.code);
+    }
+    cJSON *j = cJSON_AddObjectToObject(root, "kernels");
+    cJSON_AddNumberToObject(j, "tokens", o->n_tokens);
+    cJSON *arr = cJSON_AddArrayToObject(j, "kernels");
+    int bad = 0;
+    fprintf(out_text, "== kernels (against basic; %d model tokens)\n", o->n_tokens);
+    fprintf(out_text, "  %-12s %-9s %8s %10s %10s %-8s %8s\n", "kernel", "available", "matrices",
+            "sums", "mismatch", "logits", "GB/s");
+    for (size_t i = 0; i < n; i++) {
+        const bn_kernel_check *k = &kc[i];
+        int ok = !k->available ||
+                 (k->n_mismatch == 0 && (!k->logits_checked || k->logits_identical));
+        bad += !ok;
+        const char *lg = !k->available ? "-" : !k->logits_checked ? "n/a"
+                         : k->logits_identical ? "same" : "DIFFER";
+        if (k->available)
+            fprintf(out_text, "  %-12s %-9s %8llu %10llu %10llu %-8s %8.2f%s\n", k->name, "yes",
+                    (unsigned long long)k->n_matrices, (unsigned long long)k->n_sums,
+                    (unsigned long long)k->n_mismatch, lg, k->gbps, ok ? "" : "  FAIL");
+        else
+            fprintf(out_text, "  %-12s %-9s %8s %10s %10s %-8s %8s\n", k->name, "no", "-", "-",
+                    "-", lg, "-");
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", k->name);
+        cJSON_AddStringToObject(e, "description", k->desc);
+        cJSON_AddBoolToObject(e, "available", k->available);
+        cJSON_AddNumberToObject(e, "matrices", (double)k->n_matrices);
+        cJSON_AddNumberToObject(e, "sums", (double)k->n_sums);
+        cJSON_AddNumberToObject(e, "mismatches", (double)k->n_mismatch);
+        cJSON_AddNumberToObject(e, "logits_tokens", k->logits_checked);
+        cJSON_AddBoolToObject(e, "logits_identical", k->logits_identical);
+        cJSON_AddNumberToObject(e, "max_logit_diff", k->max_logit_diff);
+        cJSON_AddNumberToObject(e, "gb_per_s", k->gbps);
+        cJSON_AddBoolToObject(e, "ok", ok);
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON_AddBoolToObject(j, "ok", bad == 0);
+    free(kc);
+    if (bad)
+        fprintf(stderr, "bn-verify: --kernels: %d kernel%s disagree with basic\n", bad,
+                bad == 1 ? "" : "s");
+    return bad ? 1 : 0;
+}
+
+/* Read FILE, strip one trailing newline, tokenize as one string with the
+ * vocabulary's BOS/EOS rules (llama-perplexity's common_tokenize(add_special)). */
+static int tokenize_file(const char *path, const bn_tokenizer *tok, bn_tokens *out)
+{
+    bn_error err;
+    char *text;
+    size_t len;
+    if (bn_read_file(path, TEXT_MAX_BYTES, &text, &len, &err)) {
+        fprintf(stderr, "bn-verify: %s\n", err.msg);
+        return 2;
+    }
+    if (len && text[len - 1] == '\n')
+        len--;
+    memset(out, 0, sizeof *out);
+    bn_status st = bn_tokenizer_encode(tok, text, len, BN_TOK_ADD_SPECIAL, out, &err);
+    free(text);
+    if (st) {
+        fprintf(stderr, "bn-verify: %s: %s\n", path, err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+typedef struct {
+    const options *o;
+    cJSON *chunks;
+} progress_ctx;
+
+static bn_status on_chunk(void *user, const bn_ppl_progress *p, bn_error *err)
+{
+    (void)err;
+    progress_ctx *pc = user;
+    if (pc->chunks)
+        cJSON_AddItemToArray(pc->chunks, cJSON_CreateNumber(p->ppl));
+    if (!pc->o->quiet) {
+        fprintf(out_text, "[%d]%.4f,", p->chunk, p->ppl);
+        if (p->chunk == p->n_chunks)
+            fprintf(out_text, "\n");
+        fflush(out_text);
+    }
+    return BN_OK;
+}
+
+static int n_seq_for(const options *o, int n_vocab)
+{
+    int n_seq = o->n_batch / o->n_ctx;
+    if (n_seq < 1)
+        n_seq = 1;
+    size_t per_seq = (size_t)o->n_ctx * (size_t)n_vocab * sizeof(float);
+    while (n_seq > 1 && (size_t)n_seq * per_seq > LOGITS_BUDGET)
+        n_seq--;
+    return n_seq;
+}
+
+static int check_ctx(const options *o, const bn_model *m)
+{
+    const bn_hparams *hp = bn_model_hparams(m);
+    if (o->n_ctx > hp->n_ctx_train) {
+        fprintf(stderr,
+                "bn-verify: -c %d exceeds the model's context_length %d; use -c %d or less\n",
+                o->n_ctx, hp->n_ctx_train, hp->n_ctx_train);
+        return 2;
+    }
+    return 0;
+}
+
+static int section_ppl(const options *o, bn_model *m, cJSON *root, gates *gt, double *ppl_out)
+{
+    const bn_tokenizer *tok = bn_model_tokenizer(m);
+    if (!tok) {
+        fprintf(stderr, "bn-verify: %s has no tokenizer (tokenizer.ggml.*); cannot tokenize %s\n",
+                o->model, o->ppl_file);
+        return 2;
+    }
+    int rc = check_ctx(o, m);
+    if (rc)
+        return rc;
+    bn_tokens toks;
+    if ((rc = tokenize_file(o->ppl_file, tok, &toks)))
+        return rc;
+    bn_error err;
+    bn_evaluator *ev = NULL;
+    const bn_hparams *hp = bn_model_hparams(m);
+    bn_status st = bn_verify_model_evaluator(m, o->n_ctx, n_seq_for(o, hp->n_vocab), &ev, &err);
+    cJSON *j = cJSON_AddObjectToObject(root, "perplexity");
+    progress_ctx pc = {o, cJSON_AddArrayToObject(j, "chunk_ppl")};
+    bn_ppl_params pp;
+    bn_ppl_params_init(&pp);
+    pp.n_ctx = o->n_ctx;
+    pp.max_chunks = o->n_chunks;
+    pp.add_bos = bn_tokenizer_add_bos(tok);
+    pp.bos_id = bn_tokenizer_bos(tok);
+    pp.on_chunk = on_chunk;
+    pp.user = &pc;
+    bn_ppl_result res;
+    if (!st) {
+        fprintf(out_text, "== perplexity: %s (%zu tokens, n_ctx %d, kernel %s, %d threads)\n",
+                o->ppl_file, toks.n, o->n_ctx, bn_model_kernel(m), bn_model_n_threads(m));
+        st = bn_ppl_run(ev, toks.ids, toks.n, &pp, &res, &err);
+    }
+    bn_evaluator_free(ev);
+    bn_tokens_free(&toks);
+    if (st) {
+        fprintf(stderr, "bn-verify: %s: %s\n", o->ppl_file, err.msg);
+        return bn_status_exit_code(st);
+    }
+    fprintf(out_text, "Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_err);
+    fprintf(out_text, "  %d chunks, %llu scored tokens, %.2f s, %.1f tokens/s\n", res.n_chunks,
+            (unsigned long long)res.n_scored, res.seconds, res.tok_per_s);
+    cJSON_AddStringToObject(j, "file", o->ppl_file);
+    cJSON_AddNumberToObject(j, "n_ctx", res.n_ctx);
+    cJSON_AddNumberToObject(j, "chunks", res.n_chunks);
+    cJSON_AddNumberToObject(j, "tokens", (double)res.n_tokens);
+    cJSON_AddNumberToObject(j, "scored", (double)res.n_scored);
+    cJSON_AddNumberToObject(j, "nll_mean", res.nll_mean);
+    cJSON_AddNumberToObject(j, "ppl", res.ppl);
+    cJSON_AddNumberToObject(j, "ppl_err", res.ppl_err);
+    cJSON_AddNumberToObject(j, "seconds", res.seconds);
+    cJSON_AddNumberToObject(j, "tokens_per_second", res.tok_per_s);
+    cJSON_AddStringToObject(j, "kernel", bn_model_kernel(m));
+    cJSON_AddNumberToObject(j, "threads", bn_model_n_threads(m));
+    *ppl_out = res.ppl;
+    (void)gt;
+    return 0;
+}
+
+static int section_reference(const options *o, bn_model *m, cJSON *root, gates *gt,
+                             double *ppl_out)
+{
+    const bn_tokenizer *tok = bn_model_tokenizer(m);
+    if (!tok) {
+        fprintf(stderr, "bn-verify: %s has no tokenizer (tokenizer.ggml.*); cannot tokenize %s\n",
+                o->model, o->data_file);
+        return 2;
+    }
+    int rc = check_ctx(o, m);
+    if (rc)
+        return rc;
+    const bn_hparams *hp = bn_model_hparams(m);
+    bn_error err;
+    bn_reference *ref;
+    int embd_round = o->ref_mode == BN_REF_QUANTIZED ? (int)hp->embd_type : -1;
+    if (bn_reference_load(o->ref_dir, o->ref_mode, embd_round, &ref, &err)) {
+        fprintf(stderr, "bn-verify: --reference: %s\n", err.msg);
+        return 2;
+    }
+    if (bn_reference_n_vocab(ref) != hp->n_vocab) {
+        fprintf(stderr, "bn-verify: --reference: %s has a vocabulary of %d, %s of %d\n",
+                o->ref_dir, bn_reference_n_vocab(ref), o->model, hp->n_vocab);
+        bn_reference_free(ref);
+        return 2;
+    }
+    bn_tokens toks;
+    if ((rc = tokenize_file(o->data_file, tok, &toks))) {
+        bn_reference_free(ref);
+        return rc;
+    }
+    int n_thr = o->n_threads > 0 ? o->n_threads : bn_model_n_threads(m);
+    bn_evaluator *ev = NULL, *base = NULL;
+    bn_status st = bn_reference_evaluator(ref, n_thr, &base, &err);
+    if (!st)
+        st = bn_verify_model_evaluator(m, o->n_ctx, n_thr, &ev, &err);
+    const char *mode = o->ref_mode == BN_REF_QUANTIZED ? "quantized" : "latent";
+    cJSON *j = cJSON_AddObjectToObject(root, "reference");
+    progress_ctx pc = {o, NULL};
+    bn_ppl_params pp;
+    bn_ppl_params_init(&pp);
+    pp.n_ctx = o->n_ctx;
+    pp.max_chunks = o->n_chunks;
+    pp.add_bos = bn_tokenizer_add_bos(tok);
+    pp.bos_id = bn_tokenizer_bos(tok);
+    pp.base = base;
+    pp.on_chunk = on_chunk;
+    pp.user = &pc;
+    bn_ppl_result res;
+    if (!st) {
+        fprintf(out_text, "== reference: %s (%s mode) on %s (%zu tokens, n_ctx %d)\n",
+                o->ref_dir, mode, o->data_file, toks.n, o->n_ctx);
+        st = bn_ppl_run(ev, toks.ids, toks.n, &pp, &res, &err);
+    }
+    bn_evaluator_free(ev);
+    bn_evaluator_free(base);
+    bn_reference_free(ref);
+    bn_tokens_free(&toks);
+    if (st) {
+        fprintf(stderr, "bn-verify: --reference: %s\n", err.msg);
+        return bn_status_exit_code(st);
+    }
+    const bn_kld_result *k = &res.kld;
+    fprintf(out_text, "  positions:        %llu (%d chunks)\n", (unsigned long long)k->n,
+            res.n_chunks);
+    fprintf(out_text, "  PPL(model):       %10.4f +/- %.5f\n", k->ppl_test, k->ppl_test_err);
+    fprintf(out_text, "  PPL(reference):   %10.4f +/- %.5f\n", k->ppl_base, k->ppl_base_err);
+    fprintf(out_text, "  PPL ratio:        %10.6f +/- %.6f\n", k->ppl_ratio, k->ppl_ratio_err);
+    fprintf(out_text, "  Mean KLD:         %10.6f +/- %.6f (max %.6f)\n", k->kld_mean, k->kld_err,
+            k->kld_max);
+    fprintf(out_text, "  Same top p:       %10.3f +/- %.3f %%\n", 100 * k->top1,
+            100 * k->top1_err);
+    fprintf(out_text, "  RMS Δp:           %10.3f +/- %.3f %%\n", 100 * k->rms_dp,
+            100 * k->rms_dp_err);
+    cJSON_AddStringToObject(j, "dir", o->ref_dir);
+    cJSON_AddStringToObject(j, "mode", mode);
+    cJSON_AddStringToObject(j, "file", o->data_file);
+    cJSON_AddNumberToObject(j, "n_ctx", res.n_ctx);
+    cJSON_AddNumberToObject(j, "chunks", res.n_chunks);
+    cJSON_AddNumberToObject(j, "positions", (double)k->n);
+    cJSON_AddNumberToObject(j, "ppl", k->ppl_test);
+    cJSON_AddNumberToObject(j, "ppl_err", k->ppl_test_err);
+    cJSON_AddNumberToObject(j, "ppl_reference", k->ppl_base);
+    cJSON_AddNumberToObject(j, "ppl_reference_err", k->ppl_base_err);
+    cJSON_AddNumberToObject(j, "ppl_ratio", k->ppl_ratio);
+    cJSON_AddNumberToObject(j, "ppl_ratio_err", k->ppl_ratio_err);
+    cJSON_AddNumberToObject(j, "ln_ppl_ratio", k->ln_ppl_ratio);
+    cJSON_AddNumberToObject(j, "ln_ppl_ratio_err", k->ln_ppl_ratio_err);
+    cJSON_AddNumberToObject(j, "kld_mean", k->kld_mean);
+    cJSON_AddNumberToObject(j, "kld_err", k->kld_err);
+    cJSON_AddNumberToObject(j, "kld_max", k->kld_max);
+    cJSON_AddNumberToObject(j, "top1", k->top1);
+    cJSON_AddNumberToObject(j, "top1_err", k->top1_err);
+    cJSON_AddNumberToObject(j, "rms_dp", k->rms_dp);
+    cJSON_AddNumberToObject(j, "rms_dp_err", k->rms_dp_err);
+    cJSON_AddNumberToObject(j, "seconds", res.seconds);
+    gate(gt, "max-kld", k->kld_mean, o->max_kld, 1);
+    gate(gt, "min-top1", 100 * k->top1, o->min_top1, 0);
+    gate(gt, "max-ppl-ratio", k->ppl_ratio, o->max_ppl_ratio, 1);
+    *ppl_out = k->ppl_test;
+    return 0;
+}
+
+static int write_json(const options *o, cJSON *root)
+{
+    char *s = cJSON_Print(root);
+    if (!s) {
+        fprintf(stderr, "bn-verify: out of memory formatting JSON\n");
+        return 1;
+    }
+    int rc = 0;
+    if (!strcmp(o->json_path, "-")) {
+        printf("%s\n", s);
+    } else {
+        bn_error err;
+        bn_atomic_file *af;
+        if (bn_atomic_open(o->json_path, &af, &err)) {
+            fprintf(stderr, "bn-verify: %s\n", err.msg);
+            rc = 2;
+        } else {
+            fprintf(bn_atomic_stream(af), "%s\n", s);
+            if (bn_atomic_commit(af, &err)) {
+                fprintf(stderr, "bn-verify: %s\n", err.msg);
+                rc = 1;
+            }
+        }
+    }
+    free(s);
+    return rc;
+}
+
+static int worst(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int pr = parse_args(argc, argv, &o);
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    out_text = o.json_path && !strcmp(o.json_path, "-") ? stderr : stdout;
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", "bn-verify");
+    cJSON_AddStringToObject(root, "version", BN_VERIFY_VERSION);
+    cJSON_AddStringToObject(root, "model", o.model);
+    gates gt = {cJSON_CreateArray(), 0};
+    int rc = 0;
+
+    if (o.do_check)
+        rc = section_check(&o, root);
+    /* A file that fails --check is not run: the runtime would refuse it anyway. */
+    if (rc == 0 && (o.do_kernels || o.ppl_file || o.ref_dir)) {
+        bn_model_opts mo;
+        bn_model_opts_default(&mo);
+        mo.n_threads = o.n_threads;
+        mo.kernel = o.kernel;
+        bn_model *m;
+        bn_error err;
+        if (bn_model_load(o.model, &mo, &m, &err)) {
+            fprintf(stderr, "bn-verify: %s\n", err.msg);
+            rc = 2;
+        } else {
+            double ppl = NAN, ppl_ref = NAN;
+            if (o.do_kernels)
+                rc = worst(rc, section_kernels(&o, m, root));
+            if (rc < 2 && o.ppl_file)
+                rc = worst(rc, section_ppl(&o, m, root, &gt, &ppl));
+            if (rc < 2 && o.ref_dir)
+                rc = worst(rc, section_reference(&o, m, root, &gt, &ppl_ref));
+            if (rc < 2)
+                gate(&gt, "max-ppl", isnan(ppl) ? ppl_ref : ppl, o.max_ppl, 1);
+            bn_model_free(m);
+        }
+    }
+    cJSON_AddItemToObject(root, "gates", gt.arr);
+    if (rc < 2 && gt.n_failed)
+        rc = worst(rc, 1);
+    cJSON_AddBoolToObject(root, "ok", rc == 0);
+    cJSON_AddNumberToObject(root, "exit_code", rc);
+    if (o.json_path)
+        rc = worst(rc, write_json(&o, root));
+    cJSON_Delete(root);
+    return rc;
+}
