@@ -1,0 +1,712 @@
+/* test_verify.c - perplexity (FORMATS.md §6) against hand-computed values,
+ * KL-divergence statistics, the structural check on broken GGUFs written
+ * here, the kernel self-test and the runtime evaluator on a small model
+ * written here, and bn-verify's gates and exit codes. Nothing here needs the
+ * fixtures or bn-convert; tests/cli/verify.sh covers the converted models. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "bn/gguf.h"
+#include "bn/model.h"
+#include "bn/verify.h"
+#include "testutil.h"
+
+/* ---- NLL and KLD by hand ------------------------------------------------------- */
+
+START_TEST(test_nll_hand)
+{
+    /* logsumexp(0, 0, ln 2) = ln 4; NLL of token 2 = ln 4 - ln 2 = ln 2 */
+    float lg[3] = {0.0f, 0.0f, (float)log(2.0)};
+    ck_assert_double_eq_tol(bn_nll(lg, 3, 2), log(2.0), 1e-7);
+    ck_assert_double_eq_tol(bn_nll(lg, 3, 0), log(4.0), 1e-6);
+    /* shift invariance with large logits (no overflow) */
+    float big[3] = {1000.0f, 1000.0f, 1000.0f};
+    ck_assert_double_eq_tol(bn_nll(big, 3, 1), log(3.0), 1e-9);
+}
+END_TEST
+
+START_TEST(test_kld_hand)
+{
+    /* base p = (1/2, 1/2), test p = (3/4, 1/4):
+     * KLD = 1/2 ln(2/3) + 1/2 ln 2 = 1/2 ln(4/3); top-1 both 0 (first on ties);
+     * target 1: dp = 1/4 - 1/2 = -1/4; dNLL = ln 4 - ln 2 = ln 2 */
+    float base[2] = {0.0f, 0.0f};
+    float test[2] = {(float)log(3.0), 0.0f};
+    bn_kld_stats s;
+    bn_kld_init(&s);
+    ck_assert_int_eq(bn_kld_add(&s, base, test, 2, 1, NULL), BN_OK);
+    bn_kld_result r;
+    bn_kld_finish(&s, &r);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_double_eq_tol(r.kld_mean, 0.5 * log(4.0 / 3.0), 1e-7);
+    ck_assert(r.top1 == 1.0);
+    ck_assert_double_eq_tol(r.mean_dp, -0.25, 1e-7);
+    ck_assert_double_eq_tol(r.rms_dp, 0.25, 1e-7);
+    ck_assert_double_eq_tol(r.ln_ppl_ratio, log(2.0), 1e-7);
+    ck_assert_double_eq_tol(r.ppl_ratio, 2.0, 1e-6);
+    ck_assert_double_eq_tol(r.ppl_base, 2.0, 1e-6);
+    ck_assert_double_eq_tol(r.ppl_test, 4.0, 1e-6);
+
+    /* second position: test argmax differs -> top1 = 1/2, err = sqrt(.25/1) */
+    float t2[2] = {0.0f, 1.0f};
+    ck_assert_int_eq(bn_kld_add(&s, base, t2, 2, 0, NULL), BN_OK);
+    bn_kld_finish(&s, &r);
+    ck_assert(r.top1 == 0.5);
+    ck_assert_double_eq_tol(r.top1_err, 0.5, 1e-12);
+    double p0 = 1.0 / (1.0 + exp(1.0));
+    double kld2 = 0.5 * log(0.5 / p0) + 0.5 * log(0.5 / (1.0 - p0));
+    ck_assert_double_eq_tol(r.kld_mean, (0.5 * log(4.0 / 3.0) + kld2) / 2, 1e-7);
+    ck_assert_double_eq_tol(r.kld_max, kld2 > 0.5 * log(4.0 / 3.0) ? kld2 : 0.5 * log(4.0 / 3.0),
+                            1e-7);
+    double dp2 = p0 - 0.5;
+    ck_assert_double_eq_tol(r.rms_dp, sqrt((0.0625 + dp2 * dp2) / 2), 1e-7);
+
+    bn_error e;
+    ck_assert_int_eq(bn_kld_add(&s, base, test, 2, 2, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "target token 2"));
+    float nan_row[2] = {NAN, 0.0f};
+    ck_assert_int_eq(bn_kld_add(&s, base, nan_row, 2, 0, &e), BN_EINVAL);
+}
+END_TEST
+
+/* ---- perplexity over fake evaluators ----------------------------------------------- */
+
+typedef struct {
+    bn_evaluator ev;
+    int kind;              /* 0 uniform, 1 position-dependent */
+    int32_t bos;           /* expected first token of every sequence, -1: none */
+    const int32_t *text;   /* the original tokens, to check what the evaluator sees */
+    int n_ctx;
+    int chunk;             /* chunks seen so far */
+    int bad;               /* set when the tokens handed over were wrong */
+} fake_eval;
+
+static bn_status fake_run(bn_evaluator *ev, const int32_t *tokens, int n_seq, int n_ctx,
+                          float *logits, bn_error *err)
+{
+    (void)err;
+    fake_eval *f = ev->impl;
+    int V = ev->n_vocab;
+    for (int s = 0; s < n_seq; s++, f->chunk++) {
+        const int32_t *tk = tokens + (size_t)s * n_ctx;
+        const int32_t *orig = f->text + (size_t)f->chunk * n_ctx;
+        if (f->bos >= 0 && tk[0] != f->bos)
+            f->bad = 1;
+        if (memcmp(tk + 1, orig + 1, (size_t)(n_ctx - 1) * sizeof *tk) != 0)
+            f->bad = 1;
+        for (int j = 0; j < n_ctx; j++) {
+            float *row = logits + ((size_t)s * n_ctx + j) * V;
+            for (int i = 0; i < V; i++)
+                row[i] = 0.0f;
+            if (f->kind == 1 && j + 1 < n_ctx)
+                row[tk[j + 1]] = 0.01f * (float)j; /* p(target) grows with the position */
+        }
+    }
+    return BN_OK;
+}
+
+static void fake_init(fake_eval *f, int kind, int V, int max_seq, const int32_t *text,
+                      int32_t bos, int n_ctx)
+{
+    memset(f, 0, sizeof *f);
+    f->ev.n_vocab = V;
+    f->ev.max_seq = max_seq;
+    f->ev.eval = fake_run;
+    f->ev.impl = f;
+    f->kind = kind;
+    f->text = text;
+    f->bos = bos;
+    f->n_ctx = n_ctx;
+}
+
+static int32_t *make_text(size_t n, int V)
+{
+    int32_t *t = malloc(n * sizeof *t);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        t[i] = (int32_t)((x >> 8) % (uint32_t)V);
+    }
+    return t;
+}
+
+START_TEST(test_ppl_uniform)
+{
+    const int V = 50, n_ctx = 16;
+    size_t n = 16 * 5 + 7; /* 5 chunks, remainder dropped */
+    int32_t *text = make_text(n, V);
+    fake_eval f;
+    fake_init(&f, 0, V, 2, text, -1, n_ctx);
+    bn_ppl_params p;
+    bn_ppl_params_init(&p);
+    p.n_ctx = n_ctx;
+    bn_ppl_result r;
+    ck_assert_int_eq(bn_ppl_run(&f.ev, text, n, &p, &r, NULL), BN_OK);
+    ck_assert_int_eq(r.n_chunks, 5);
+    ck_assert_uint_eq(r.n_scored, 5 * (n_ctx - 1 - n_ctx / 2)); /* 7 per chunk */
+    ck_assert_double_eq_tol(r.ppl, (double)V, 1e-9);
+    /* llama.cpp's error formula, mean(x^2) - mean(x)^2, leaves rounding noise */
+    ck_assert_double_eq_tol(r.ppl_err, 0.0, 1e-4);
+    ck_assert_int_eq(f.bad, 0);
+    free(text);
+}
+END_TEST
+
+/* The expected value, computed from the definition in FORMATS.md §6. */
+static double expected_positional(int V, int n_ctx, int n_chunks, double *err)
+{
+    double s = 0, s2 = 0;
+    int cnt = 0;
+    for (int c = 0; c < n_chunks; c++)
+        for (int j = n_ctx / 2; j <= n_ctx - 2; j++) {
+            double a = (double)(0.01f * (float)j);
+            double nll = log((double)(V - 1) + exp(a)) - a;
+            s += nll;
+            s2 += nll * nll;
+            cnt++;
+        }
+    double m = s / cnt;
+    double ppl = exp(m);
+    *err = ppl * sqrt((s2 / cnt - m * m) / (cnt - 1));
+    return ppl;
+}
+
+START_TEST(test_ppl_positions_bos_grouping)
+{
+    const int V = 40, n_ctx = 32;
+    size_t n = 32 * 7;
+    int32_t *text = make_text(n, V);
+    double want_err, want = expected_positional(V, n_ctx, 6, &want_err);
+    double got[3];
+    for (int g = 0; g < 3; g++) {
+        int max_seq = g == 0 ? 1 : g == 1 ? 4 : 7;
+        fake_eval f;
+        fake_init(&f, 1, V, max_seq, text, 3, n_ctx);
+        bn_ppl_params p;
+        bn_ppl_params_init(&p);
+        p.n_ctx = n_ctx;
+        p.max_chunks = 6;
+        p.add_bos = 1;
+        p.bos_id = 3;
+        bn_ppl_result r;
+        ck_assert_int_eq(bn_ppl_run(&f.ev, text, n, &p, &r, NULL), BN_OK);
+        ck_assert_int_eq(f.bad, 0);
+        ck_assert_int_eq(f.chunk, 6);
+        ck_assert_int_eq(r.n_chunks, 6);
+        ck_assert_double_eq_tol(r.ppl, want, want * 1e-12);
+        ck_assert_double_eq_tol(r.ppl_err, want_err, want_err * 1e-9);
+        got[g] = r.ppl;
+    }
+    /* grouping never changes the value */
+    ck_assert(got[0] == got[1] && got[1] == got[2]);
+    free(text);
+}
+END_TEST
+
+static int n_progress;
+static double last_progress;
+static bn_status count_chunks(void *user, const bn_ppl_progress *pr, bn_error *err)
+{
+    (void)user;
+    (void)err;
+    n_progress++;
+    last_progress = pr->ppl;
+    return BN_OK;
+}
+
+START_TEST(test_ppl_kld_against_itself)
+{
+    const int V = 30, n_ctx = 8;
+    size_t n = 8 * 4;
+    int32_t *text = make_text(n, V);
+    fake_eval f, b;
+    fake_init(&f, 1, V, 3, text, -1, n_ctx);
+    fake_init(&b, 1, V, 2, text, -1, n_ctx);
+    bn_ppl_params p;
+    bn_ppl_params_init(&p);
+    p.n_ctx = n_ctx;
+    p.base = &b.ev;
+    p.on_chunk = count_chunks;
+    n_progress = 0;
+    bn_ppl_result r;
+    ck_assert_int_eq(bn_ppl_run(&f.ev, text, n, &p, &r, NULL), BN_OK);
+    ck_assert_int_eq(n_progress, 4);
+    ck_assert_double_eq(last_progress, r.ppl);
+    ck_assert_int_eq(r.has_kld, 1);
+    ck_assert_uint_eq(r.kld.n, r.n_scored);
+    ck_assert_double_eq_tol(r.kld.kld_mean, 0.0, 1e-12);
+    ck_assert(r.kld.top1 == 1.0);
+    ck_assert_double_eq_tol(r.kld.ppl_ratio, 1.0, 1e-12);
+    ck_assert_double_eq_tol(r.kld.ppl_test, r.ppl, 1e-9);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_ppl_bad_input)
+{
+    const int V = 30;
+    int32_t *text = make_text(100, V);
+    fake_eval f;
+    fake_init(&f, 0, V, 1, text, -1, 64);
+    bn_ppl_params p;
+    bn_ppl_params_init(&p);
+    p.n_ctx = 64;
+    bn_ppl_result r;
+    bn_error e;
+    /* 100 tokens < 2 * 64 */
+    ck_assert_int_eq(bn_ppl_run(&f.ev, text, 100, &p, &r, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "at least 128 tokens"));
+    p.n_ctx = 16;
+    text[50] = V; /* out of the vocabulary */
+    ck_assert_int_eq(bn_ppl_run(&f.ev, text, 100, &p, &r, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "token 50"));
+    text[50] = 0;
+    p.add_bos = 1;
+    p.bos_id = V + 5;
+    ck_assert_int_eq(bn_ppl_run(&f.ev, text, 100, &p, &r, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "BOS"));
+    free(text);
+}
+END_TEST
+
+/* ---- a small model written with the GGUF writer ------------------------------------------ */
+
+enum {
+    E = 128, FF = 256, NH = 2, NKV = 1, HD = 64, NL = 1, NCTX = 64,
+    NTOK = 3 + 256 /* <unk> <s> </s> and the 256 byte tokens */
+};
+
+typedef enum {
+    BR_NONE = 0,
+    BR_MISSING_TENSOR,
+    BR_WRONG_SHAPE,
+    BR_WRONG_KV_TYPE,
+    BR_NAN_SCALE,
+    BR_VOCAB_MISMATCH,
+    BR_STRAY_TENSOR,
+    BR_NAN_NORM,
+    BR_BAD_TOKEN_TYPE,
+    BR_COUNT
+} breakage;
+
+static uint64_t rng = 1;
+static uint32_t rnd(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng >> 33);
+}
+
+/* I2_S bytes of a (rows, cols) ternary matrix: FORMATS.md §2.1. */
+static uint8_t *pack_i2s(int64_t rows, int64_t cols, float scale, size_t *size)
+{
+    int64_t n = rows * cols;
+    *size = (size_t)n / 4 + 32;
+    uint8_t *b = calloc(1, *size);
+    uint8_t *c = malloc((size_t)n);
+    for (int64_t k = 0; k < n; k++)
+        c[k] = (uint8_t)(rnd() % 3); /* code = w + 1 */
+    for (int64_t blk = 0; blk < n / 128; blk++)
+        for (int g = 0; g < 32; g++) {
+            const uint8_t *q = c + 128 * blk + g;
+            b[32 * blk + g] = (uint8_t)(q[0] << 6 | q[32] << 4 | q[64] << 2 | q[96]);
+        }
+    memcpy(b + n / 4, &scale, 4);
+    free(c);
+    return b;
+}
+
+typedef struct {
+    char name[64];
+    int64_t ne0, ne1; /* ne1 = 0: 1-D */
+    bn_type type;
+} tdesc;
+
+static int write_model(const char *path, breakage br)
+{
+    bn_error e;
+    bn_gguf_writer *w;
+    rng = 7;
+    if (bn_gguf_writer_open(path, 0, &w, &e))
+        return -1;
+    const char *a = "bitnet-b1.58";
+    char key[96];
+#define K(s) (snprintf(key, sizeof key, "%s." s, a), key)
+    int rc = 0;
+    rc |= bn_gguf_set_str(w, "general.architecture", a, &e);
+    rc |= bn_gguf_set_str(w, "general.name", "test-verify", &e);
+    rc |= bn_gguf_set_u32(w, "general.file_type", 40, &e);
+    rc |= bn_gguf_set_u32(w, "general.quantization_version", 2, &e);
+    if (br == BR_WRONG_KV_TYPE)
+        rc |= bn_gguf_set_i32(w, K("context_length"), NCTX, &e);
+    else
+        rc |= bn_gguf_set_u32(w, K("context_length"), NCTX, &e);
+    rc |= bn_gguf_set_u32(w, K("embedding_length"), E, &e);
+    rc |= bn_gguf_set_u32(w, K("block_count"), NL, &e);
+    rc |= bn_gguf_set_u32(w, K("feed_forward_length"), FF, &e);
+    rc |= bn_gguf_set_u32(w, K("attention.head_count"), NH, &e);
+    rc |= bn_gguf_set_u32(w, K("attention.head_count_kv"), NKV, &e);
+    rc |= bn_gguf_set_u32(w, K("rope.dimension_count"), HD, &e);
+    rc |= bn_gguf_set_u32(w, K("vocab_size"), br == BR_VOCAB_MISMATCH ? NTOK + 1 : NTOK, &e);
+    rc |= bn_gguf_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f, &e);
+    rc |= bn_gguf_set_f32(w, K("rope.freq_base"), 10000.0f, &e);
+#undef K
+    /* SentencePiece vocabulary: <unk>, <s>, </s>, <0x00>..<0xFF> */
+    char *toks[NTOK];
+    float scores[NTOK];
+    int32_t types[NTOK];
+    toks[0] = strdup("<unk>");
+    toks[1] = strdup("<s>");
+    toks[2] = strdup("</s>");
+    types[0] = 2;
+    types[1] = types[2] = 3;
+    for (int i = 0; i < 256; i++) {
+        toks[3 + i] = malloc(8);
+        snprintf(toks[3 + i], 8, "<0x%02X>", i);
+        types[3 + i] = 6;
+    }
+    if (br == BR_BAD_TOKEN_TYPE)
+        types[10] = 9;
+    for (int i = 0; i < NTOK; i++)
+        scores[i] = 0.0f;
+    rc |= bn_gguf_set_str(w, "tokenizer.ggml.model", "llama", &e);
+    rc |= bn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, NULL, NTOK,
+                              &e);
+    rc |= bn_gguf_set_arr(w, "tokenizer.ggml.scores", BN_GGUF_F32, scores, NTOK, &e);
+    rc |= bn_gguf_set_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, types, NTOK, &e);
+    rc |= bn_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 1, &e);
+    rc |= bn_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 2, &e);
+    rc |= bn_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 0, &e);
+    rc |= bn_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", 1, &e);
+    for (int i = 0; i < NTOK; i++)
+        free(toks[i]);
+
+    tdesc t[32];
+    int nt = 0;
+#define T(nm, a0, a1, ty) (snprintf(t[nt].name, 64, "%s", nm), t[nt].ne0 = a0, t[nt].ne1 = a1, t[nt].type = ty, nt++)
+    T("token_embd.weight", E, NTOK, BN_TYPE_F16);
+    T("blk.0.attn_norm.weight", E, 0, BN_TYPE_F32);
+    T("blk.0.attn_q.weight", E, NH * HD, BN_TYPE_I2_S);
+    T("blk.0.attn_k.weight", E, br == BR_WRONG_SHAPE ? NH * HD : NKV * HD, BN_TYPE_I2_S);
+    T("blk.0.attn_v.weight", E, NKV * HD, BN_TYPE_I2_S);
+    T("blk.0.attn_output.weight", NH * HD, E, BN_TYPE_I2_S);
+    T("blk.0.attn_sub_norm.weight", E, 0, BN_TYPE_F32);
+    T("blk.0.ffn_norm.weight", E, 0, BN_TYPE_F32);
+    T("blk.0.ffn_gate.weight", E, FF, BN_TYPE_I2_S);
+    if (br != BR_MISSING_TENSOR)
+        T("blk.0.ffn_up.weight", E, FF, BN_TYPE_I2_S);
+    T("blk.0.ffn_down.weight", FF, E, BN_TYPE_I2_S);
+    T("blk.0.ffn_sub_norm.weight", FF, 0, BN_TYPE_F32);
+    T("output_norm.weight", E, 0, BN_TYPE_F32);
+    if (br == BR_STRAY_TENSOR)
+        T("blk.0.attn_q.scale", 1, 0, BN_TYPE_F32);
+#undef T
+    for (int i = 0; i < nt; i++) {
+        int64_t ne[2] = {t[i].ne0, t[i].ne1};
+        rc |= bn_gguf_add_tensor(w, t[i].name, t[i].ne1 ? 2 : 1, ne, t[i].type, &e);
+    }
+    for (int i = 0; i < nt && !rc; i++) {
+        int64_t rows = t[i].ne1 ? t[i].ne1 : 1, n = t[i].ne0 * rows;
+        if (t[i].type == BN_TYPE_I2_S) {
+            size_t sz;
+            float s = 0.02f + 0.001f * (float)i;
+            if (br == BR_NAN_SCALE && strstr(t[i].name, "attn_q"))
+                s = NAN;
+            uint8_t *b = pack_i2s(rows, t[i].ne0, s, &sz);
+            rc |= bn_gguf_writer_write(w, b, sz, &e);
+            free(b);
+        } else if (t[i].type == BN_TYPE_F16) {
+            uint16_t *h = malloc((size_t)n * 2);
+            for (int64_t k = 0; k < n; k++)
+                h[k] = bn_f32_to_f16(((float)(rnd() % 2001) - 1000.0f) / 1000.0f);
+            rc |= bn_gguf_writer_write(w, h, (size_t)n * 2, &e);
+            free(h);
+        } else {
+            float *f = malloc((size_t)n * 4);
+            for (int64_t k = 0; k < n; k++)
+                f[k] = 1.0f;
+            if (br == BR_NAN_NORM && strstr(t[i].name, "ffn_norm"))
+                f[5] = NAN;
+            rc |= bn_gguf_writer_write(w, f, (size_t)n * 4, &e);
+            free(f);
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "write_model: %s\n", e.msg);
+        bn_gguf_writer_abort(w);
+        return -1;
+    }
+    return bn_gguf_writer_finish(w, &e) ? -1 : 0;
+}
+
+static const char *model_path(breakage br)
+{
+    static char paths[BR_COUNT][512];
+    if (!paths[br][0]) {
+        char name[64];
+        snprintf(name, sizeof name, "verify-model-%d.gguf", (int)br);
+        snprintf(paths[br], sizeof paths[br], "%s", tu_tmp(name));
+        ck_assert_int_eq(write_model(paths[br], br), 0);
+    }
+    return paths[br];
+}
+
+/* Problems of a check, all joined, for substring assertions. */
+static size_t check_file(const char *path, char *joined, size_t cap)
+{
+    bn_gguf *g;
+    bn_error e;
+    ck_assert_msg(bn_gguf_open(path, &g, &e) == BN_OK, "%s", e.msg);
+    bn_check_report r;
+    ck_assert_int_eq(bn_check_gguf(g, &r, &e), BN_OK);
+    joined[0] = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        strncat(joined, r.items[i], cap - strlen(joined) - 2);
+        strncat(joined, "\n", cap - strlen(joined) - 1);
+    }
+    size_t n = r.n;
+    bn_check_report_free(&r);
+    bn_gguf_close(g);
+    return n;
+}
+
+START_TEST(test_check_good)
+{
+    char buf[8192];
+    size_t n = check_file(model_path(BR_NONE), buf, sizeof buf);
+    ck_assert_msg(n == 0, "unexpected problems:\n%s", buf);
+}
+END_TEST
+
+START_TEST(test_check_broken)
+{
+    static const struct {
+        breakage br;
+        const char *needle;
+    } cases[] = {
+        {BR_MISSING_TENSOR, "required tensor 'blk.0.ffn_up.weight' is missing"},
+        {BR_WRONG_SHAPE, "tensor 'blk.0.attn_k.weight' has shape [128, 128], expected [128, 64]"},
+        {BR_WRONG_KV_TYPE, "key 'bitnet-b1.58.context_length' has type i32"},
+        {BR_NAN_SCALE, "tensor 'blk.0.attn_q.weight': I2_S scale nan"},
+        {BR_VOCAB_MISMATCH, "tokenizer.ggml.tokens has 259 tokens but the vocabulary size is 260"},
+        {BR_STRAY_TENSOR, "tensor 'blk.0.attn_q.scale' is not part of a bitnet-b1.58 model"},
+        {BR_NAN_NORM, "tensor 'blk.0.ffn_norm.weight' holds 1 NaN/Inf values"},
+        {BR_BAD_TOKEN_TYPE, "tokenizer.ggml.token_type[10] = 9"},
+    };
+    int i = _i;
+    char buf[8192];
+    size_t n = check_file(model_path(cases[i].br), buf, sizeof buf);
+    ck_assert_msg(n >= 1 && strstr(buf, cases[i].needle), "case %d: wanted \"%s\", got:\n%s", i,
+                  cases[i].needle, buf);
+    /* a vocabulary mismatch also shows in token_embd's shape: every problem is listed */
+    if (cases[i].br == BR_VOCAB_MISMATCH)
+        ck_assert_ptr_nonnull(strstr(buf, "tensor 'token_embd.weight' has shape [128, 259]"));
+}
+END_TEST
+
+/* ---- the runtime: kernels and the evaluator --------------------------------------------- */
+
+START_TEST(test_kernels_selftest)
+{
+    bn_model *m;
+    bn_error e;
+    bn_model_opts o;
+    bn_model_opts_default(&o);
+    o.n_threads = 2;
+    ck_assert_msg(bn_model_load(model_path(BR_NONE), &o, &m, &e) == BN_OK, "%s", e.msg);
+    char before[32];
+    snprintf(before, sizeof before, "%s", bn_model_kernel(m));
+    bn_kernel_check *kc;
+    size_t n;
+    ck_assert_msg(bn_verify_kernels(m, NULL, 12, &kc, &n, &e) == BN_OK, "%s", e.msg);
+    ck_assert_uint_ge(n, 1);
+    ck_assert_str_eq(kc[0].name, "basic");
+    for (size_t i = 0; i < n; i++) {
+        if (!kc[i].available)
+            continue;
+        /* 7 model matrices + 3 types x 3 widths x 4 row counts */
+        ck_assert_uint_eq(kc[i].n_matrices, 7 + 36);
+        ck_assert_uint_gt(kc[i].n_sums, 0);
+        ck_assert_msg(kc[i].n_mismatch == 0, "kernel %s: %llu mismatches", kc[i].name,
+                      (unsigned long long)kc[i].n_mismatch);
+        ck_assert_int_eq(kc[i].logits_checked, 12);
+        ck_assert_msg(kc[i].logits_identical, "kernel %s: logits differ by %g", kc[i].name,
+                      kc[i].max_logit_diff);
+    }
+    ck_assert_str_eq(bn_model_kernel(m), before);
+    free(kc);
+    bn_model_free(m);
+}
+END_TEST
+
+START_TEST(test_model_evaluator)
+{
+    bn_model *m;
+    bn_error e;
+    bn_model_opts o;
+    bn_model_opts_default(&o);
+    o.n_threads = 2;
+    ck_assert_msg(bn_model_load(model_path(BR_NONE), &o, &m, &e) == BN_OK, "%s", e.msg);
+    int32_t *text = make_text(64 * 5, NTOK);
+    double ppl[2];
+    for (int g = 0; g < 2; g++) {
+        bn_evaluator *ev;
+        ck_assert_msg(bn_verify_model_evaluator(m, 32, g ? 3 : 1, &ev, &e) == BN_OK, "%s", e.msg);
+        bn_ppl_params p;
+        bn_ppl_params_init(&p);
+        p.n_ctx = 32;
+        p.add_bos = 1;
+        p.bos_id = 1;
+        bn_ppl_result r;
+        ck_assert_msg(bn_ppl_run(ev, text, 64 * 5, &p, &r, &e) == BN_OK, "%s", e.msg);
+        ck_assert_int_eq(r.n_chunks, 10);
+        ck_assert(isfinite(r.ppl) && r.ppl > 1.0);
+        ppl[g] = r.ppl;
+        bn_evaluator_free(ev);
+    }
+    /* batching several chunks together gives the same bits (model.h contract 5) */
+    ck_assert_msg(ppl[0] == ppl[1], "%.17g vs %.17g", ppl[0], ppl[1]);
+    bn_evaluator *ev;
+    ck_assert_int_eq(bn_verify_model_evaluator(m, NCTX + 1, 1, &ev, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "context_length"));
+    free(text);
+    bn_model_free(m);
+}
+END_TEST
+
+/* ---- bn-verify: exit codes and gates ------------------------------------------------------ */
+
+static int run_tool(const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s", tu_build("bn-verify"), args);
+    return tu_run(cmd, out);
+}
+
+/* Text of n bytes (printable) for the byte-level test vocabulary. */
+static const char *text_file(void)
+{
+    const char *p = tu_tmp("verify-text.txt");
+    char buf[600];
+    uint32_t x = 99;
+    for (size_t i = 0; i < sizeof buf - 1; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (char)("abcdefgh ijklmnop\n"[(x >> 16) % 18]);
+    }
+    buf[sizeof buf - 1] = '\n';
+    ck_assert_int_eq(tu_write(p, buf, sizeof buf), 0);
+    return p;
+}
+
+START_TEST(test_cli_gates)
+{
+    const char *model = model_path(BR_NONE);
+    const char *txt = text_file();
+    const char *js = tu_tmp("verify-out.json");
+    char args[2048], *out = NULL;
+    snprintf(args, sizeof args, "%s --perplexity %s -c 64 -t 2 --json %s", model, txt, js);
+    int rc = run_tool(args, &out);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "Final estimate: PPL = "));
+    free(out);
+    size_t len;
+    char *j = (char *)tu_read(js, &len);
+    ck_assert_ptr_nonnull(j);
+    cJSON *root = cJSON_ParseWithLength(j, len);
+    ck_assert_ptr_nonnull(root);
+    cJSON *pp = cJSON_GetObjectItem(root, "perplexity");
+    double ppl = cJSON_GetObjectItem(pp, "ppl")->valuedouble;
+    ck_assert_int_eq(cJSON_GetObjectItem(pp, "n_ctx")->valueint, 64);
+    int n_tok = cJSON_GetObjectItem(pp, "tokens")->valueint;
+    ck_assert_int_gt(n_tok, 600); /* BOS + one byte token per character, 3 per space */
+    ck_assert_int_eq(cJSON_GetObjectItem(pp, "chunks")->valueint, n_tok / 64);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(root, "ok")));
+    cJSON_Delete(root);
+    free(j);
+
+    /* a passing and a failing threshold */
+    snprintf(args, sizeof args, "%s --perplexity %s -c 64 -t 2 -q --max-ppl %.6f", model, txt,
+             ppl * 1.001);
+    rc = run_tool(args, &out);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "gate max-ppl passed"));
+    free(out);
+    snprintf(args, sizeof args, "%s --perplexity %s -c 64 -t 2 -q --max-ppl %.6f", model, txt,
+             ppl * 0.999);
+    rc = run_tool(args, &out);
+    ck_assert_msg(rc == 1, "rc %d: %s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "gate max-ppl failed"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_cli_exit_codes)
+{
+    const char *model = model_path(BR_NONE);
+    const char *txt = text_file();
+    char args[2048], *out = NULL;
+    /* -c beyond context_length: refused, exit 2 */
+    snprintf(args, sizeof args, "%s --perplexity %s -c 128", model, txt);
+    ck_assert_int_eq(run_tool(args, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "exceeds the model's context_length 64"));
+    free(out);
+    /* a broken file: --check exit 1, listing the problems */
+    snprintf(args, sizeof args, "%s --check", model_path(BR_WRONG_SHAPE));
+    ck_assert_int_eq(run_tool(args, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "attn_k.weight' has shape"));
+    free(out);
+    snprintf(args, sizeof args, "%s --check", model);
+    ck_assert_int_eq(run_tool(args, &out), 0);
+    free(out);
+    /* not a GGUF: exit 2 with a message */
+    snprintf(args, sizeof args, "%s --check", txt);
+    ck_assert_int_eq(run_tool(args, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "bn-verify: "));
+    free(out);
+    /* usage errors */
+    ck_assert_int_eq(run_tool("", &out), 2);
+    free(out);
+    snprintf(args, sizeof args, "%s --min-top1 99", model);
+    ck_assert_int_eq(run_tool(args, &out), 2);
+    free(out);
+    snprintf(args, sizeof args, "%s --perplexity %s -c x", model, txt);
+    ck_assert_int_eq(run_tool(args, &out), 2);
+    free(out);
+    ck_assert_int_eq(run_tool("--help", &out), 0);
+    free(out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("verify");
+    TCase *tc = tcase_create("stats");
+    tcase_add_test(tc, test_nll_hand);
+    tcase_add_test(tc, test_kld_hand);
+    tcase_add_test(tc, test_ppl_uniform);
+    tcase_add_test(tc, test_ppl_positions_bos_grouping);
+    tcase_add_test(tc, test_ppl_kld_against_itself);
+    tcase_add_test(tc, test_ppl_bad_input);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("check");
+    tcase_add_test(tc, test_check_good);
+    tcase_add_loop_test(tc, test_check_broken, 0, 8);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("runtime");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_kernels_selftest);
+    tcase_add_test(tc, test_model_evaluator);
+    tcase_add_test(tc, test_cli_gates);
+    tcase_add_test(tc, test_cli_exit_codes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
