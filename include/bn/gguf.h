@@ -153,7 +153,7 @@ bn_status bn_gguf_get_u64(const bn_gguf *g, const char *key, uint64_t *out, bn_e
 bn_status bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_error *err);
 bn_status bn_gguf_get_bool(const bn_gguf *g, const char *key, int *out, bn_error *err);
 bn_status bn_gguf_get_str(const bn_gguf *g, const char *key, bn_str *out, bn_error *err);
-/* Array of the given element type; *n gets the count. */
+/* Array of the given element type; the count is (*out)->arr_n. */
 bn_status bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_vtype elem_type,
                           const bn_gguf_kv **out, bn_error *err);
 
@@ -176,6 +176,24 @@ double bn_gguf_arr_f64(const bn_gguf_kv *kv, uint64_t i);   /* any numeric eleme
 int64_t bn_gguf_n_tensors(const bn_gguf *g);
 const bn_gguf_tensor *bn_gguf_tensor_at(const bn_gguf *g, int64_t i);
 const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name); /* NULL if absent */
+
+/* ---- display ------------------------------------------------------------ */
+
+/* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
+ * are kept; '"', '\\', \n, \r, \t are backslash-escaped; any other byte becomes
+ * \xNN. Writes at most cap bytes including the NUL (cap >= 4); output that
+ * does not fit is cut at a character boundary and ends with "...". Returns 1
+ * if it was cut, 0 if not. */
+int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap);
+
+/* Format a KV's value for display: numbers in decimal (floats with %.9g /
+ * %.17g, enough to round-trip), bools as true/false, strings quoted and
+ * escaped, arrays as `[N x type] first, items, ...` showing at most max_items
+ * elements. Same truncation rule as bn_gguf_escape. */
+void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
+                          size_t cap);
+/* One scalar element (type et, not string/array) at p, as bn_gguf_format_value does. */
+void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap);
 
 /* ---- writer ---------------------------------------------------------------- */
 
