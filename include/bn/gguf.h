@@ -177,6 +177,13 @@ int64_t bn_gguf_n_tensors(const bn_gguf *g);
 const bn_gguf_tensor *bn_gguf_tensor_at(const bn_gguf *g, int64_t i);
 const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name); /* NULL if absent */
 
+/* Sums over all tensors: elements, data bytes (without padding). */
+typedef struct {
+    uint64_t n_params;
+    uint64_t n_bytes;
+} bn_gguf_totals;
+bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
+
 /* ---- display ------------------------------------------------------------ */
 
 /* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
@@ -194,6 +201,18 @@ void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_i
                           size_t cap);
 /* One scalar element (type et, not string/array) at p, as bn_gguf_format_value does. */
 void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap);
+
+/* The whole file described as a cJSON tree (what `bn-info --json` prints):
+ * {"file", "format": "gguf", "version", "alignment", "n_kv", "n_tensors",
+ *  "data_offset", "file_size", "kv": [{"key", "type", "offset", "value"} |
+ *  {"key", "type": "array", "elem_type", "offset", "count", "items": [first
+ *  max_items]}], "tensors": [{"name", "type", "ne", "n_elements", "bytes",
+ *  "offset"}], "totals": {"parameters", "bytes", "bits_per_weight"}}.
+ * Strings are full length; bytes that are not UTF-8 (and NULs) become U+FFFD.
+ * Integers above 2^53 are given as decimal strings so no digit is lost.
+ * Returns NULL when out of memory; free with cJSON_Delete(). */
+struct cJSON;
+struct cJSON *bn_gguf_to_json(const bn_gguf *g, uint64_t max_items);
 
 /* ---- writer ---------------------------------------------------------------- */
 

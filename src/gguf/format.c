@@ -60,12 +60,13 @@ static void ob_text(outbuf *o, const char *s)
         ob_piece(o, s, 1);
 }
 
-/* Length of a well-formed UTF-8 sequence starting at s (len bytes left), or 0. */
-static size_t utf8_len(const uint8_t *s, uint64_t len)
+size_t gg_utf8_len(const uint8_t *s, uint64_t len)
 {
     uint8_t c = s[0];
     size_t n;
     uint32_t min, cp;
+    if (c < 0x80)
+        return 1;
     if (c >= 0xc2 && c <= 0xdf) {
         n = 2, min = 0x80, cp = c & 0x1f;
     } else if (c >= 0xe0 && c <= 0xef) {
@@ -102,7 +103,7 @@ static void ob_escaped(outbuf *o, const char *str, uint64_t len)
             ob_piece(o, tmp, 2);
         } else if (c >= 0x20 && c < 0x7f) {
             ob_piece(o, (const char *)s + i, 1);
-        } else if (c >= 0x80 && (u = utf8_len(s + i, len - i)) > 0) {
+        } else if (c >= 0x80 && (u = gg_utf8_len(s + i, len - i)) > 0) {
             ob_piece(o, (const char *)s + i, u);
             i += u;
             continue;

@@ -536,6 +536,19 @@ const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name)
     return i < 0 ? NULL : &g->tensors[i];
 }
 
+bn_gguf_totals bn_gguf_sum(const bn_gguf *g)
+{
+    /* Tensor data lies inside the file, so the byte sum cannot overflow; the
+     * element sum could only for absurd files, and saturates. */
+    bn_gguf_totals t = {0, 0};
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        if (bn_add_ovf_u64(t.n_params, g->tensors[i].n_el, &t.n_params))
+            t.n_params = UINT64_MAX;
+        t.n_bytes += g->tensors[i].nbytes;
+    }
+    return t;
+}
+
 /* ---- typed getters ---------------------------------------------------------------- */
 
 static bn_status typed(const bn_gguf *g, const char *key, bn_gguf_vtype want,
