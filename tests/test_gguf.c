@@ -755,6 +755,209 @@ START_TEST(test_writer_failures_leave_no_trace)
 }
 END_TEST
 
+/* ---- malformed corpus ------------------------------------------------------------ */
+
+START_TEST(test_corpus_rejected)
+{
+    /* Every .gguf under tests/corpus/gguf is listed in MANIFEST.tsv with a fragment
+     * its one-line error must contain; the unmutated base opens. */
+    size_t n;
+    char *manifest = (char *)tu_read(tu_root("tests/corpus/gguf/MANIFEST.tsv"), &n);
+    ck_assert_ptr_nonnull(manifest);
+    int listed = 0;
+    for (char *line = strtok(manifest, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        ck_assert_ptr_nonnull(tab);
+        *tab = '\0';
+        bn_gguf *g = NULL;
+        bn_error e;
+        char rel[512];
+        snprintf(rel, sizeof rel, "tests/corpus/gguf/%s", line);
+        bn_status st = bn_gguf_open(tu_root(rel), &g, &e);
+        ck_assert_msg(st == BN_EINVAL, "%s: accepted (status %d)", line, st);
+        ck_assert_ptr_null(g);
+        ck_assert_msg(strstr(e.msg, tab + 1) != NULL, "%s: '%s' lacks '%s'", line, e.msg, tab + 1);
+        ck_assert_ptr_null(strchr(e.msg, '\n'));
+        ck_assert_ptr_nonnull(strstr(e.msg, line)); /* names the file */
+        /* The same bytes from memory give the same verdict. */
+        size_t len;
+        uint8_t *img = tu_read(tu_root(rel), &len);
+        ck_assert_int_eq(bn_gguf_open_mem(img, len, line, &g, &e), BN_EINVAL);
+        free(img);
+        listed++;
+    }
+    free(manifest);
+    int on_disk = 0;
+    DIR *d = opendir(tu_root("tests/corpus/gguf"));
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        on_disk += strstr(de->d_name, ".gguf") != NULL;
+    if (d)
+        closedir(d);
+    ck_assert_int_ge(listed, 25);
+    ck_assert_int_eq(listed, on_disk);
+
+    bn_gguf *g;
+    bn_error e;
+    ck_assert_int_eq(bn_gguf_open(tu_root("tests/corpus/gguf/base.valid"), &g, &e), BN_OK);
+    ck_assert_int_eq(bn_gguf_n_tensors(g), 2);
+    bn_gguf_close(g);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+    bn_gguf *g = (bn_gguf *)1;
+    bn_error e;
+    ck_assert_int_eq(bn_gguf_open(tu_tmp("does-not-exist.gguf"), &g, &e), BN_ENOTFOUND);
+    ck_assert_ptr_null(g);
+    ck_assert_int_ne(bn_gguf_open(tu_tmp(""), &g, &e), BN_OK); /* a directory */
+    ck_assert_int_eq(bn_gguf_open_mem(NULL, 0, NULL, &g, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "<memory>: bad magic"));
+}
+END_TEST
+
+/* ---- display ---------------------------------------------------------------------- */
+
+START_TEST(test_escape_and_format)
+{
+    char buf[64];
+    ck_assert_int_eq(bn_gguf_escape("a\"b\\\n\t\x01\xc3\xa9\xff", 10, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "a\\\"b\\\\\\n\\t\\x01\xc3\xa9\\xff");
+    /* overlong, surrogate and truncated UTF-8 are escaped byte by byte */
+    bn_gguf_escape("\xc0\xaf\xed\xa0\x80\xe2\x96", 7, buf, sizeof buf);
+    ck_assert_str_eq(buf, "\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x96");
+    /* cut at a character boundary, never inside an escape or a UTF-8 sequence */
+    ck_assert_int_eq(bn_gguf_escape("abcdefgh", 8, buf, 9), 0);
+    ck_assert_str_eq(buf, "abcdefgh");
+    ck_assert_int_eq(bn_gguf_escape("abcdefghi", 9, buf, 9), 1);
+    ck_assert_str_eq(buf, "abcde...");
+    ck_assert_int_eq(bn_gguf_escape("abcd\x01xyz", 8, buf, 10), 1);
+    ck_assert_str_eq(buf, "abcd...");
+    ck_assert_int_eq(bn_gguf_escape("abcd\xe2\x96\x81xyz", 10, buf, 10), 1);
+    ck_assert_str_eq(buf, "abcd...");
+
+    const char *path = tu_tmp("fmt.gguf");
+    write_everything(path, 32);
+    bn_gguf *g;
+    bn_error e;
+    static const struct {
+        const char *key;
+        uint64_t items;
+        size_t cap;
+        const char *want;
+    } cases[] = {
+        {"v.str", 8, 256, "\"h\xc3\xa9llo \\\"w\\\"\\n\""},
+        {"v.f32", 8, 256, "9.99999975e-06"},
+        {"v.i64", 8, 256, "-9223372036854775808"},
+        {"v.bool", 8, 256, "true"},
+        {"a.i32", 2, 256, "[3 x i32] -5, 1, ..."},
+        {"a.str", 8, 256, "[3 x string] \"\", \"<s>\", \"\xe2\x96\x81the\""},
+        {"a.str", 0, 256, "[3 x string] ..."},
+        {"a.f64", 8, 16, "[2 x f64] -0..."},
+    };
+    char v[256];
+    ck_assert_int_eq(bn_gguf_open(path, &g, &e), BN_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bn_gguf_format_value(g, bn_gguf_find_kv(g, cases[i].key), cases[i].items, v, cases[i].cap);
+        ck_assert_str_eq(v, cases[i].want);
+    }
+    bn_gguf_close(g);
+}
+END_TEST
+
+/* ---- bn-info --json ---------------------------------------------------------------- */
+
+static cJSON *run_json(const char *args)
+{
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' --json %s 2>/dev/null", tu_build("bn-info"), args);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "bn-info --json output does not parse: %.200s", out);
+    free(out);
+    return j;
+}
+
+START_TEST(test_info_json)
+{
+    char args[4096];
+    snprintf(args, sizeof args, "'%s'",
+             tu_shared("data/tokenizer-tests/ggml-vocab-llama-spm.gguf"));
+    cJSON *j = run_json(args);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "format")->valuestring, "gguf");
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 3);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "n_kv")->valueint, 22);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "kv")), 22);
+    int seen = 0;
+    cJSON *kv;
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItem(j, "kv"))
+    {
+        const char *key = cJSON_GetObjectItem(kv, "key")->valuestring;
+        if (strcmp(key, "tokenizer.ggml.tokens") == 0) {
+            ck_assert_str_eq(cJSON_GetObjectItem(kv, "elem_type")->valuestring, "string");
+            ck_assert_int_eq(cJSON_GetObjectItem(kv, "count")->valueint, 32000);
+            cJSON *items = cJSON_GetObjectItem(kv, "items");
+            ck_assert_int_eq(cJSON_GetArraySize(items), 8);
+            ck_assert_str_eq(cJSON_GetArrayItem(items, 1)->valuestring, "<s>");
+            seen++;
+        } else if (strcmp(key, "tokenizer.ggml.add_bos_token") == 0) {
+            ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(kv, "value")));
+            seen++;
+        } else if (strcmp(key, "general.architecture") == 0) {
+            ck_assert_str_eq(cJSON_GetObjectItem(kv, "value")->valuestring, "llama");
+            seen++;
+        }
+    }
+    ck_assert_int_eq(seen, 3);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "totals"),
+                                               "bits_per_weight")));
+    cJSON_Delete(j);
+
+    /* A file with every tensor type: the tensor table and totals agree with the reader. */
+    const char *path = tu_tmp("json.gguf");
+    write_everything(path, 64);
+    snprintf(args, sizeof args, "--items 2 '%s'", path);
+    j = run_json(args);
+    bn_gguf *g;
+    bn_error e;
+    ck_assert_int_eq(bn_gguf_open(path, &g, &e), BN_OK);
+    cJSON *ts = cJSON_GetObjectItem(j, "tensors");
+    ck_assert_int_eq(cJSON_GetArraySize(ts), (int)N_TYPES);
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        cJSON *jt = cJSON_GetArrayItem(ts, (int)i);
+        ck_assert_str_eq(cJSON_GetObjectItem(jt, "name")->valuestring, t->name);
+        ck_assert_str_eq(cJSON_GetObjectItem(jt, "type")->valuestring, bn_type_name(t->type));
+        ck_assert(cJSON_GetObjectItem(jt, "bytes")->valuedouble == (double)t->nbytes);
+        ck_assert(cJSON_GetObjectItem(jt, "offset")->valuedouble == (double)t->offset);
+        ck_assert(cJSON_GetArrayItem(cJSON_GetObjectItem(jt, "ne"), 0)->valuedouble ==
+                  (double)t->ne[0]);
+    }
+    bn_gguf_totals sum = bn_gguf_sum(g);
+    cJSON *tot = cJSON_GetObjectItem(j, "totals");
+    ck_assert(cJSON_GetObjectItem(tot, "parameters")->valuedouble == (double)sum.n_params);
+    ck_assert(cJSON_GetObjectItem(tot, "bytes")->valuedouble == (double)sum.n_bytes);
+    ck_assert_uint_eq(sum.n_params, 5 * 3 * 3 + 64 * 3 + 512 * 3 * 2 + 256 * 3);
+    /* u64 beyond 2^53 is exact, as a string; NUL inside a string becomes U+FFFD */
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItem(j, "kv"))
+    {
+        const char *key = cJSON_GetObjectItem(kv, "key")->valuestring;
+        if (strcmp(key, "v.u64") == 0)
+            ck_assert_str_eq(cJSON_GetObjectItem(kv, "value")->valuestring,
+                             "18446744073709551615");
+        if (strcmp(key, "v.strn") == 0)
+            ck_assert_str_eq(cJSON_GetObjectItem(kv, "value")->valuestring, "a\xef\xbf\xbd" "b");
+        if (strcmp(key, "a.i32") == 0)
+            ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(kv, "items")), 2);
+    }
+    bn_gguf_close(g);
+    cJSON_Delete(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gguf");
@@ -771,6 +974,10 @@ int main(void)
     tcase_add_test(tc, test_vocab_files);
     tcase_add_test(tc, test_writer_refusals);
     tcase_add_test(tc, test_writer_failures_leave_no_trace);
+    tcase_add_test(tc, test_corpus_rejected);
+    tcase_add_test(tc, test_open_errors);
+    tcase_add_test(tc, test_escape_and_format);
+    tcase_add_test(tc, test_info_json);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

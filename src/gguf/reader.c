@@ -263,8 +263,10 @@ static bn_status parse_shape(cursor *c, bn_gguf_tensor *t)
         t->ne[j] = 1;
     for (uint32_t j = 0; j < t->n_dims; j++) {
         uint64_t v;
+        char what[16];
+        snprintf(what, sizeof what, "ne[%u]", j);
         at = c->pos;
-        if ((st = rd_u64(c, "ne", &v)))
+        if ((st = rd_u64(c, what, &v)))
             return st;
         if (v == 0 || v > (uint64_t)INT64_MAX)
             return fail_at(c, at, "ne[%u]=%lld is not a positive size", j, (long long)v);
@@ -345,9 +347,10 @@ static bn_status check_layout(bn_gguf *g, cursor *c, const uint64_t *offset_fiel
         uint64_t begin, end;
         if (bn_add_ovf_u64(g->data_offset, off, &begin) ||
             bn_add_ovf_u64(begin, t->nbytes, &end) || end > g->size)
-            return fail_at(c, at, "data [%llu, +%llu bytes) runs past the end of the file "
-                           "(%llu bytes)", (unsigned long long)(g->data_offset + off),
-                           (unsigned long long)t->nbytes, (unsigned long long)g->size);
+            return fail_at(c, at, "its %llu bytes of data at file offset %llu run past the end "
+                           "of the file (%llu bytes)", (unsigned long long)t->nbytes,
+                           (unsigned long long)(g->data_offset + off),
+                           (unsigned long long)g->size);
         t->data = g->base + begin;
         /* end <= size, so neither the addition nor the padding can overflow. */
         expect = off + t->nbytes;
