@@ -838,6 +838,10 @@ START_TEST(test_escape_and_format)
     ck_assert_str_eq(buf, "abcd...");
     ck_assert_int_eq(bn_gguf_escape("abcd\xe2\x96\x81xyz", 10, buf, 10), 1);
     ck_assert_str_eq(buf, "abcd...");
+    ck_assert_int_eq(bn_gguf_escape("abcd", 4, buf, 3), 1); /* no room even for "..." */
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(bn_gguf_escape("", 0, buf, 1), 0);
+    ck_assert_int_eq(bn_gguf_escape("x", 1, NULL, 0), 1);
 
     const char *path = tu_tmp("fmt.gguf");
     write_everything(path, 32);

@@ -16,15 +16,25 @@
  *
  * Reader contract: bn_gguf_open() validates everything above before returning;
  * every count and length is checked against the bytes that remain before any
- * allocation; errors name the field, the value and the byte offset. After a
- * successful open, every pointer handed out points inside the mapping and every
- * tensor's [data, data + nbytes) lies inside the file.
+ * allocation; errors are one sentence "FILE: kv|tensor I 'NAME': what, value
+ * (offset N)" with N the byte offset of the offending field, status BN_EINVAL.
+ * Beyond the list above it also refuses: empty keys/names or ones containing
+ * NUL, ne[i] <= 0 or a product above INT64_MAX, ne[0] not a multiple of the
+ * type's block, bool values other than 0/1, and general.alignment of any type
+ * but u32. It is lenient in one place only: the last tensor's padding may be
+ * missing at EOF (and a file without tensors may end before its padded data
+ * offset, as gguf-py writes vocab-only files). After a successful open, every
+ * pointer handed out points inside the mapping and every tensor's
+ * [data, data + nbytes) lies inside the file.
  *
  * Writer contract: add KVs, then tensor infos, then append tensor bytes in info
  * order with bn_gguf_writer_write() (any chunking); padding between tensors is
  * automatic. Output goes to a temp file beside the target, renamed by
  * bn_gguf_writer_finish(); on any failure or abort the temp file is removed and
- * an existing target is untouched.
+ * an existing target is untouched. It refuses what the reader would refuse
+ * (before writing anything), KVs or infos after the first data write, and a
+ * write longer than the current tensor still needs. After an I/O error every
+ * further call fails and finish() removes the temp file.
  */
 #ifndef BN_GGUF_H
 #define BN_GGUF_H
@@ -188,9 +198,9 @@ bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
 
 /* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
  * are kept; '"', '\\', \n, \r, \t are backslash-escaped; any other byte becomes
- * \xNN. Writes at most cap bytes including the NUL (cap >= 4); output that
- * does not fit is cut at a character boundary and ends with "...". Returns 1
- * if it was cut, 0 if not. */
+ * \xNN. Writes at most cap bytes including the NUL; output that does not fit
+ * is cut at a character boundary and ends with "..." (a cap below 4 gives ""
+ * for any non-empty input). Returns 1 if it was cut, 0 if not. */
 int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap);
 
 /* Format a KV's value for display: numbers in decimal (floats with %.9g /
@@ -219,7 +229,10 @@ struct cJSON *bn_gguf_to_json(const bn_gguf *g, uint64_t max_items);
 typedef struct bn_gguf_writer bn_gguf_writer;
 
 /* alignment: 0 means BN_GGUF_DEFAULT_ALIGNMENT; a non-default alignment is also
- * written as general.alignment (u32) automatically. */
+ * written as general.alignment (u32) automatically, as the first KV. Setting
+ * general.alignment yourself is accepted only as a u32 equal to the writer's
+ * alignment (a no-op when it was written automatically), so KVs copied from a
+ * file with the same alignment pass through. */
 bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writer **out,
                               bn_error *err);
 

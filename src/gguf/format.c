@@ -11,7 +11,7 @@
  * escape, never inside one) and then ends with "...". */
 typedef struct {
     char *buf;
-    size_t cap;      /* >= 4 */
+    size_t cap;      /* >= 4, or the buffer stays empty */
     size_t len;
     size_t marks[8]; /* ring of recent piece starts, for cutting cleanly */
     unsigned n_marks;
@@ -23,6 +23,12 @@ static void ob_init(outbuf *o, char *buf, size_t cap)
     memset(o, 0, sizeof *o);
     o->buf = buf;
     o->cap = cap;
+    if (cap < 4) { /* too small for any text and "...": give an empty string */
+        if (cap)
+            buf[0] = '\0';
+        o->cut = 1;
+        return;
+    }
     buf[0] = '\0';
 }
 
@@ -120,7 +126,7 @@ int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap)
     outbuf o;
     ob_init(&o, buf, cap);
     ob_escaped(&o, s, len);
-    return o.cut;
+    return len > 0 && o.cut;
 }
 
 void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap)
