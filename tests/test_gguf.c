@@ -552,6 +552,53 @@ START_TEST(test_truncation_and_mutation)
 }
 END_TEST
 
+START_TEST(test_many_entries_and_v2)
+{
+    /* Thousands of keys and tensors (the name sets grow many times); every one
+     * is found again, and the same file relabelled as version 2 still opens. */
+    const char *path = tu_tmp("many.gguf");
+    bn_gguf_writer *w;
+    bn_error e;
+    char name[32];
+    ck_assert_int_eq(bn_gguf_writer_open(path, 0, &w, &e), BN_OK);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "k.%d", i);
+        ck_assert_int_eq(bn_gguf_set_i32(w, name, -i, &e), BN_OK);
+    }
+    for (int i = 0; i < 700; i++) {
+        snprintf(name, sizeof name, "blk.%d.w", i);
+        ck_assert_int_eq(bn_gguf_add_tensor(w, name, 1, (int64_t[]){i + 1}, BN_TYPE_F16, &e),
+                         BN_OK);
+    }
+    uint8_t zeros[1400] = {0};
+    for (int i = 0; i < 700; i++)
+        ck_assert_int_eq(bn_gguf_writer_write(w, zeros, (size_t)(i + 1) * 2, &e), BN_OK);
+    ck_assert_int_eq(bn_gguf_writer_finish(w, &e), BN_OK);
+
+    size_t n;
+    uint8_t *img = tu_read(path, &n);
+    img[4] = 2; /* GGUF v2 has the same layout */
+    bn_gguf *g;
+    ck_assert_int_eq(bn_gguf_open_mem(img, n, "v2", &g, &e), BN_OK);
+    ck_assert_uint_eq(bn_gguf_version(g), 2);
+    for (int i = 0; i < 3000; i++) {
+        int32_t v;
+        snprintf(name, sizeof name, "k.%d", i);
+        ck_assert_int_eq(bn_gguf_get_i32(g, name, &v, &e), BN_OK);
+        ck_assert_int_eq(v, -i);
+    }
+    for (int i = 0; i < 700; i++) {
+        snprintf(name, sizeof name, "blk.%d.w", i);
+        const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(t->ne[0], i + 1);
+    }
+    ck_assert_ptr_null(bn_gguf_find_kv(g, "k.3000"));
+    bn_gguf_close(g);
+    free(img);
+}
+END_TEST
+
 /* ---- typed getters ----------------------------------------------------------- */
 
 START_TEST(test_getters_refuse_wrong_type)
@@ -974,6 +1021,7 @@ int main(void)
     tcase_add_test(tc, test_copy_kv_roundtrip);
     tcase_add_test(tc, test_writer_exact_bytes);
     tcase_add_test(tc, test_truncation_and_mutation);
+    tcase_add_test(tc, test_many_entries_and_v2);
     tcase_add_test(tc, test_getters_refuse_wrong_type);
     tcase_add_test(tc, test_vocab_files);
     tcase_add_test(tc, test_writer_refusals);
