@@ -579,6 +579,249 @@ START_TEST(test_model_evaluator)
 }
 END_TEST
 
+
+/* ---- the reference forward pass against the runtime, on twin files ------------------------
+ * One set of weights written twice: as a Hugging Face directory (config.json +
+ * F32 model.safetensors, PyTorch layout) and as the GGUF a converter makes of it
+ * (I2_S projections, F16 embedding, F32 norms). Projections are +-s with no
+ * zeros, so absmean ternarization recovers exactly the codes and the scale. */
+
+typedef struct {
+    const char *hf;    /* HF name */
+    const char *gg;    /* GGUF name */
+    int64_t rows, cols;/* PyTorch [rows, cols]; norms: rows 0 */
+} twin_t;
+
+static const twin_t TWIN[] = {
+    {"model.embed_tokens.weight", "token_embd.weight", NTOK, E},
+    {"model.layers.0.input_layernorm.weight", "blk.0.attn_norm.weight", 0, E},
+    {"model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", NH * HD, E},
+    {"model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight", NKV * HD, E},
+    {"model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight", NKV * HD, E},
+    {"model.layers.0.self_attn.o_proj.weight", "blk.0.attn_output.weight", E, NH * HD},
+    {"model.layers.0.self_attn.attn_sub_norm.weight", "blk.0.attn_sub_norm.weight", 0, E},
+    {"model.layers.0.post_attention_layernorm.weight", "blk.0.ffn_norm.weight", 0, E},
+    {"model.layers.0.mlp.gate_proj.weight", "blk.0.ffn_gate.weight", FF, E},
+    {"model.layers.0.mlp.up_proj.weight", "blk.0.ffn_up.weight", FF, E},
+    {"model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight", E, FF},
+    {"model.layers.0.mlp.ffn_sub_norm.weight", "blk.0.ffn_sub_norm.weight", 0, FF},
+    {"model.norm.weight", "output_norm.weight", 0, E},
+};
+#define N_TWIN (sizeof TWIN / sizeof TWIN[0])
+
+static int is_proj(const twin_t *t)
+{
+    return t->rows && strcmp(t->hf, "model.embed_tokens.weight") != 0;
+}
+
+/* Deterministic float weights of tensor i (n values). */
+static float *twin_weights(size_t i, size_t n)
+{
+    float *w = malloc(n * sizeof *w);
+    rng = 1000 + i;
+    float s = 0.02f + 0.003f * (float)i; /* distinct per tensor */
+    for (size_t k = 0; k < n; k++) {
+        if (is_proj(&TWIN[i]))
+            w[k] = rnd() % 2 ? s : -s;
+        else if (TWIN[i].rows) /* embedding */
+            w[k] = ((float)(rnd() % 2001) - 1000.0f) / 1000.0f;
+        else /* norm */
+            w[k] = 0.5f + (float)(rnd() % 1001) / 1000.0f;
+    }
+    return w;
+}
+
+static int write_twin_hf(const char *dir)
+{
+    char path[1024], hdr[8192];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"architectures\": [\"BitNetForCausalLM\"], \"model_type\": \"bitnet\", "
+             "\"hidden_act\": \"relu2\", \"hidden_size\": %d, \"intermediate_size\": %d, "
+             "\"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d, "
+             "\"max_position_embeddings\": %d, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
+             "\"tie_word_embeddings\": true, \"vocab_size\": %d, \"bos_token_id\": 1, "
+             "\"eos_token_id\": 2}\n",
+             E, FF, NL, NH, NKV, NCTX, NTOK);
+    if (tu_write(path, cfg, strlen(cfg)))
+        return -1;
+    size_t off = 0;
+    int len = snprintf(hdr, sizeof hdr, "{");
+    for (size_t i = 0; i < N_TWIN; i++) {
+        size_t n = (size_t)(TWIN[i].rows ? TWIN[i].rows : 1) * (size_t)TWIN[i].cols;
+        if (TWIN[i].rows)
+            len += snprintf(hdr + len, sizeof hdr - (size_t)len,
+                            "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], "
+                            "\"data_offsets\": [%zu, %zu]}",
+                            i ? ", " : "", TWIN[i].hf, (long long)TWIN[i].rows,
+                            (long long)TWIN[i].cols, off, off + 4 * n);
+        else
+            len += snprintf(hdr + len, sizeof hdr - (size_t)len,
+                            "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], "
+                            "\"data_offsets\": [%zu, %zu]}",
+                            i ? ", " : "", TWIN[i].hf, (long long)TWIN[i].cols, off, off + 4 * n);
+        off += 4 * n;
+    }
+    len += snprintf(hdr + len, sizeof hdr - (size_t)len, "}");
+    while (len % 8)
+        hdr[len++] = ' ';
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    uint64_t hl = (uint64_t)len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    for (size_t i = 0; i < N_TWIN; i++) {
+        size_t n = (size_t)(TWIN[i].rows ? TWIN[i].rows : 1) * (size_t)TWIN[i].cols;
+        float *w = twin_weights(i, n);
+        fwrite(w, 4, n, f);
+        free(w);
+    }
+    return fclose(f) ? -1 : 0;
+}
+
+/* The same model as a GGUF; the tokenizer and keys of write_model. */
+static int write_twin_gguf(const char *path)
+{
+    /* reuse write_model's KVs by writing the keys here again: a converter's output */
+    bn_error e;
+    bn_gguf_writer *w;
+    if (bn_gguf_writer_open(path, 0, &w, &e))
+        return -1;
+    int rc = 0;
+    const char *a = "bitnet-b1.58";
+    rc |= bn_gguf_set_str(w, "general.architecture", a, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.context_length", NCTX, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.embedding_length", E, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.block_count", NL, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.feed_forward_length", FF, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.attention.head_count", NH, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.attention.head_count_kv", NKV, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.rope.dimension_count", HD, &e);
+    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.vocab_size", NTOK, &e);
+    rc |= bn_gguf_set_f32(w, "bitnet-b1.58.attention.layer_norm_rms_epsilon", 1e-5f, &e);
+    rc |= bn_gguf_set_f32(w, "bitnet-b1.58.rope.freq_base", 10000.0f, &e);
+    for (size_t i = 0; i < N_TWIN; i++) {
+        int64_t ne[2] = {TWIN[i].cols, TWIN[i].rows};
+        bn_type ty = !TWIN[i].rows ? BN_TYPE_F32 : is_proj(&TWIN[i]) ? BN_TYPE_I2_S : BN_TYPE_F16;
+        rc |= bn_gguf_add_tensor(w, TWIN[i].gg, TWIN[i].rows ? 2 : 1, ne, ty, &e);
+    }
+    for (size_t i = 0; i < N_TWIN && !rc; i++) {
+        size_t n = (size_t)(TWIN[i].rows ? TWIN[i].rows : 1) * (size_t)TWIN[i].cols;
+        float *wt = twin_weights(i, n);
+        if (!TWIN[i].rows) {
+            rc |= bn_gguf_writer_write(w, wt, 4 * n, &e);
+        } else if (!is_proj(&TWIN[i])) {
+            uint16_t *h = malloc(2 * n);
+            for (size_t k = 0; k < n; k++)
+                h[k] = bn_f32_to_f16(wt[k]);
+            rc |= bn_gguf_writer_write(w, h, 2 * n, &e);
+            free(h);
+        } else {
+            /* I2_S of the signs, FORMATS.md §2.1, scale = |w| */
+            size_t sz = n / 4 + 32;
+            uint8_t *b = calloc(1, sz);
+            for (size_t blk = 0; blk < n / 128; blk++)
+                for (int g = 0; g < 32; g++) {
+                    uint8_t c[4];
+                    for (int j = 0; j < 4; j++)
+                        c[j] = wt[128 * blk + (size_t)g + 32 * (size_t)j] > 0 ? 2 : 0;
+                    b[32 * blk + (size_t)g] = (uint8_t)(c[0] << 6 | c[1] << 4 | c[2] << 2 | c[3]);
+                }
+            float s = fabsf(wt[0]);
+            memcpy(b + n / 4, &s, 4);
+            rc |= bn_gguf_writer_write(w, b, sz, &e);
+            free(b);
+        }
+        free(wt);
+    }
+    if (rc) {
+        fprintf(stderr, "write_twin_gguf: %s\n", e.msg);
+        bn_gguf_writer_abort(w);
+        return -1;
+    }
+    return bn_gguf_writer_finish(w, &e) ? -1 : 0;
+}
+
+/* KLD statistics of the reference (mode) against the runtime over n tokens. */
+static void twin_compare(bn_ref_mode mode, bn_kld_result *res)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", tu_tmp("twin-hf"));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(write_twin_hf(dir), 0);
+    const char *gg = tu_tmp("twin.gguf");
+    ck_assert_int_eq(write_twin_gguf(gg), 0);
+
+    bn_error e;
+    bn_reference *ref;
+    ck_assert_msg(bn_reference_load(dir, mode, BN_TYPE_F16, &ref, &e) == BN_OK, "%s", e.msg);
+    ck_assert_int_eq(bn_reference_n_vocab(ref), NTOK);
+    bn_model *m;
+    bn_model_opts o;
+    bn_model_opts_default(&o);
+    o.n_threads = 2;
+    ck_assert_msg(bn_model_load(gg, &o, &m, &e) == BN_OK, "%s", e.msg);
+
+    enum { N = 48 };
+    int32_t *tok = make_text(N, NTOK);
+    float *a = malloc((size_t)N * NTOK * sizeof *a), *b = malloc((size_t)N * NTOK * sizeof *b);
+    ck_assert_msg(bn_reference_forward(ref, tok, N, a, &e) == BN_OK, "%s", e.msg);
+    bn_ctx_params cp;
+    bn_ctx_params_default(&cp);
+    cp.n_ctx = N;
+    bn_ctx *c;
+    ck_assert_msg(bn_ctx_new(m, &cp, &c, &e) == BN_OK, "%s", e.msg);
+    ck_assert_msg(bn_ctx_eval(c, 0, tok, N, 0, BN_LOGITS_ALL, b, &e) == BN_OK, "%s", e.msg);
+    bn_kld_stats st;
+    bn_kld_init(&st);
+    for (int j = 0; j + 1 < N; j++)
+        ck_assert_int_eq(bn_kld_add(&st, a + (size_t)j * NTOK, b + (size_t)j * NTOK, NTOK,
+                                    tok[j + 1], &e), BN_OK);
+    bn_kld_finish(&st, res);
+    bn_ctx_free(c);
+    bn_model_free(m);
+    bn_reference_free(ref);
+    free(a);
+    free(b);
+    free(tok);
+}
+
+START_TEST(test_reference_quantized_matches_runtime)
+{
+    bn_kld_result r;
+    twin_compare(BN_REF_QUANTIZED, &r);
+    ck_assert_msg(r.kld_mean < 1e-6 && r.top1 == 1.0, "KLD %g, top-1 %g", r.kld_mean, r.top1);
+    ck_assert_double_eq_tol(r.ppl_ratio, 1.0, 1e-4);
+}
+END_TEST
+
+START_TEST(test_reference_latent_differs)
+{
+    bn_kld_result q, l;
+    twin_compare(BN_REF_QUANTIZED, &q);
+    twin_compare(BN_REF_LATENT, &l);
+    /* the same ternary weights without activation quantization: a measurable,
+     * small difference */
+    ck_assert_msg(l.kld_mean > q.kld_mean && l.kld_mean > 1e-7 && l.kld_mean < 1.0,
+                  "latent KLD %g vs quantized %g", l.kld_mean, q.kld_mean);
+}
+END_TEST
+
+START_TEST(test_reference_bad_dir)
+{
+    bn_reference *ref;
+    bn_error e;
+    ck_assert_int_ne(bn_reference_load(tu_tmp("no-such-dir"), BN_REF_QUANTIZED, -1, &ref, &e),
+                     BN_OK);
+    ck_assert_ptr_nonnull(strstr(e.msg, "no-such-dir"));
+}
+END_TEST
+
 /* ---- bn-verify: exit codes and gates ------------------------------------------------------ */
 
 static int run_tool(const char *args, char **out)
@@ -701,6 +944,9 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_kernels_selftest);
     tcase_add_test(tc, test_model_evaluator);
+    tcase_add_test(tc, test_reference_quantized_matches_runtime);
+    tcase_add_test(tc, test_reference_latent_differs);
+    tcase_add_test(tc, test_reference_bad_dir);
     tcase_add_test(tc, test_cli_gates);
     tcase_add_test(tc, test_cli_exit_codes);
     suite_add_tcase(s, tc);
