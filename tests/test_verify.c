@@ -327,6 +327,41 @@ typedef struct {
     bn_type type;
 } tdesc;
 
+/* general.architecture and the bitnet-b1.58 hyperparameters (FORMATS.md §3). */
+static int set_hparams(bn_gguf_writer *w, breakage br, bn_error *e)
+{
+    const char *a = "bitnet-b1.58";
+    char key[96];
+#define K(s) (snprintf(key, sizeof key, "%s." s, a), key)
+    int rc = bn_gguf_set_str(w, "general.architecture", a, e);
+    if (br == BR_WRONG_KV_TYPE)
+        rc |= bn_gguf_set_i32(w, K("context_length"), NCTX, e);
+    else
+        rc |= bn_gguf_set_u32(w, K("context_length"), NCTX, e);
+    rc |= bn_gguf_set_u32(w, K("embedding_length"), E, e);
+    rc |= bn_gguf_set_u32(w, K("block_count"), NL, e);
+    rc |= bn_gguf_set_u32(w, K("feed_forward_length"), FF, e);
+    rc |= bn_gguf_set_u32(w, K("attention.head_count"), NH, e);
+    rc |= bn_gguf_set_u32(w, K("attention.head_count_kv"), NKV, e);
+    rc |= bn_gguf_set_u32(w, K("rope.dimension_count"), HD, e);
+    rc |= bn_gguf_set_u32(w, K("vocab_size"), br == BR_VOCAB_MISMATCH ? NTOK + 1 : NTOK, e);
+    rc |= bn_gguf_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f, e);
+    rc |= bn_gguf_set_f32(w, K("rope.freq_base"), 10000.0f, e);
+#undef K
+    return rc;
+}
+
+/* Finish or abort a writer; 0 on success. */
+static int finish_writer(bn_gguf_writer *w, int rc, bn_error *e)
+{
+    if (rc) {
+        fprintf(stderr, "writing a test GGUF: %s\n", e->msg);
+        bn_gguf_writer_abort(w);
+        return -1;
+    }
+    return bn_gguf_writer_finish(w, e) ? -1 : 0;
+}
+
 static int write_model(const char *path, breakage br)
 {
     bn_error e;
@@ -334,28 +369,10 @@ static int write_model(const char *path, breakage br)
     rng = 7;
     if (bn_gguf_writer_open(path, 0, &w, &e))
         return -1;
-    const char *a = "bitnet-b1.58";
-    char key[96];
-#define K(s) (snprintf(key, sizeof key, "%s." s, a), key)
-    int rc = 0;
-    rc |= bn_gguf_set_str(w, "general.architecture", a, &e);
+    int rc = set_hparams(w, br, &e);
     rc |= bn_gguf_set_str(w, "general.name", "test-verify", &e);
     rc |= bn_gguf_set_u32(w, "general.file_type", 40, &e);
     rc |= bn_gguf_set_u32(w, "general.quantization_version", 2, &e);
-    if (br == BR_WRONG_KV_TYPE)
-        rc |= bn_gguf_set_i32(w, K("context_length"), NCTX, &e);
-    else
-        rc |= bn_gguf_set_u32(w, K("context_length"), NCTX, &e);
-    rc |= bn_gguf_set_u32(w, K("embedding_length"), E, &e);
-    rc |= bn_gguf_set_u32(w, K("block_count"), NL, &e);
-    rc |= bn_gguf_set_u32(w, K("feed_forward_length"), FF, &e);
-    rc |= bn_gguf_set_u32(w, K("attention.head_count"), NH, &e);
-    rc |= bn_gguf_set_u32(w, K("attention.head_count_kv"), NKV, &e);
-    rc |= bn_gguf_set_u32(w, K("rope.dimension_count"), HD, &e);
-    rc |= bn_gguf_set_u32(w, K("vocab_size"), br == BR_VOCAB_MISMATCH ? NTOK + 1 : NTOK, &e);
-    rc |= bn_gguf_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f, &e);
-    rc |= bn_gguf_set_f32(w, K("rope.freq_base"), 10000.0f, &e);
-#undef K
     /* SentencePiece vocabulary: <unk>, <s>, </s>, <0x00>..<0xFF> */
     char *toks[NTOK];
     float scores[NTOK];
@@ -436,12 +453,7 @@ static int write_model(const char *path, breakage br)
             free(f);
         }
     }
-    if (rc) {
-        fprintf(stderr, "write_model: %s\n", e.msg);
-        bn_gguf_writer_abort(w);
-        return -1;
-    }
-    return bn_gguf_writer_finish(w, &e) ? -1 : 0;
+    return finish_writer(w, rc, &e);
 }
 
 static const char *model_path(breakage br)
@@ -682,27 +694,14 @@ static int write_twin_hf(const char *dir)
     return fclose(f) ? -1 : 0;
 }
 
-/* The same model as a GGUF; the tokenizer and keys of write_model. */
+/* The same model as a GGUF (no tokenizer: the comparison runs on token ids). */
 static int write_twin_gguf(const char *path)
 {
-    /* reuse write_model's KVs by writing the keys here again: a converter's output */
     bn_error e;
     bn_gguf_writer *w;
     if (bn_gguf_writer_open(path, 0, &w, &e))
         return -1;
-    int rc = 0;
-    const char *a = "bitnet-b1.58";
-    rc |= bn_gguf_set_str(w, "general.architecture", a, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.context_length", NCTX, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.embedding_length", E, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.block_count", NL, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.feed_forward_length", FF, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.attention.head_count", NH, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.attention.head_count_kv", NKV, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.rope.dimension_count", HD, &e);
-    rc |= bn_gguf_set_u32(w, "bitnet-b1.58.vocab_size", NTOK, &e);
-    rc |= bn_gguf_set_f32(w, "bitnet-b1.58.attention.layer_norm_rms_epsilon", 1e-5f, &e);
-    rc |= bn_gguf_set_f32(w, "bitnet-b1.58.rope.freq_base", 10000.0f, &e);
+    int rc = set_hparams(w, BR_NONE, &e);
     for (size_t i = 0; i < N_TWIN; i++) {
         int64_t ne[2] = {TWIN[i].cols, TWIN[i].rows};
         bn_type ty = !TWIN[i].rows ? BN_TYPE_F32 : is_proj(&TWIN[i]) ? BN_TYPE_I2_S : BN_TYPE_F16;
@@ -737,12 +736,7 @@ static int write_twin_gguf(const char *path)
         }
         free(wt);
     }
-    if (rc) {
-        fprintf(stderr, "write_twin_gguf: %s\n", e.msg);
-        bn_gguf_writer_abort(w);
-        return -1;
-    }
-    return bn_gguf_writer_finish(w, &e) ? -1 : 0;
+    return finish_writer(w, rc, &e);
 }
 
 /* KLD statistics of the reference (mode) against the runtime over n tokens. */

@@ -30,7 +30,8 @@ check "--reference-mode other than quantized/latent exits 2" \
 skip_all() { for d in "$@"; do ok "# SKIP $d (build/bn-convert not built yet)"; done; }
 if [ ! -x "$CONV" ]; then
   skip_all "tiny-b158 I2_S/TQ2_0 perplexity vs PyTorch" "--check / --kernels on converted models" \
-    "--reference quantized/latent" "reference gates" "tiny-bitnet-pt perplexity" "tiny-b158-packed reference"
+    "--reference quantized/latent" "reference gates" "tiny-bitnet-pt perplexity" \
+    "tiny-b158-packed reference"
   exit 0
 fi
 
@@ -48,8 +49,10 @@ json_num() { # FILE SECTION KEY (the first "KEY": number after "SECTION")
   awk -v s="\"$2\":" -v k="\"$3\":" '$1 == s {in_s=1} in_s && $1 == k {v=$2; sub(/,/, "", v); print v; exit}' "$1"
 }
 
-for m in tiny-b158 tiny-bitnet-pt; do
-  for ty in i2_s tq2_0; do
+# tiny-b158 (the demo model) in both ternary formats; tiny-bitnet-pt (1bitLLM layout) in I2_S
+for mt in tiny-b158:i2_s tiny-b158:tq2_0 tiny-bitnet-pt:i2_s; do
+  m=${mt%%:*}
+  for ty in ${mt#*:}; do
     g="$T/$m-$ty.gguf"
     check "bn-convert $m --type $ty" run_rc 0 "$T/conv" "$CONV" "$FIX/$m" "$g" --type "$ty" -q -t 2
     check "--check passes on $m $ty" run_rc 0 "$T/o" "$V" "$g" --check
