@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -426,7 +425,7 @@ static int check_ctx(const options *o, const bn_model *m)
     return 0;
 }
 
-static int section_ppl(const options *o, bn_model *m, cJSON *root, gates *gt, double *ppl_out)
+static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_out)
 {
     const bn_tokenizer *tok = bn_model_tokenizer(m);
     if (!tok) {
@@ -482,7 +481,6 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, gates *gt, do
     cJSON_AddStringToObject(j, "kernel", bn_model_kernel(m));
     cJSON_AddNumberToObject(j, "threads", bn_model_n_threads(m));
     *ppl_out = res.ppl;
-    (void)gt;
     return 0;
 }
 
@@ -655,7 +653,7 @@ int main(int argc, char **argv)
             if (o.do_kernels)
                 rc = worst(rc, section_kernels(&o, m, root));
             if (rc < 2 && o.ppl_file)
-                rc = worst(rc, section_ppl(&o, m, root, &gt, &ppl));
+                rc = worst(rc, section_ppl(&o, m, root, &ppl));
             if (rc < 2 && o.ref_dir)
                 rc = worst(rc, section_reference(&o, m, root, &gt, &ppl_ref));
             if (rc < 2)
