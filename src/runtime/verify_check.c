@@ -27,6 +27,7 @@ typedef struct {
     bn_check_report *r;
     size_t n_dropped;
     int oom;
+    int contiguous; /* tensor infos form one array (tensor_index) */
 } checker;
 
 static void problem(checker *c, const char *fmt, ...) BN_PRINTF(2, 3);
@@ -431,6 +432,28 @@ static const char *role_types(role ro)
     return "?";
 }
 
+/* Index of a tensor handed out by the reader: O(1) when the reader keeps its
+ * infos in one array (checked once per file by tensors_contiguous), else a scan. */
+static int tensors_contiguous(const bn_gguf *g)
+{
+    int64_t n = bn_gguf_n_tensors(g);
+    const bn_gguf_tensor *t0 = n ? bn_gguf_tensor_at(g, 0) : NULL;
+    for (int64_t i = 1; i < n; i++)
+        if (bn_gguf_tensor_at(g, i) != t0 + i)
+            return 0;
+    return 1;
+}
+
+static int64_t tensor_index(const checker *c, const bn_gguf *g, const bn_gguf_tensor *t)
+{
+    if (c->contiguous)
+        return t - bn_gguf_tensor_at(g, 0);
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
+        if (bn_gguf_tensor_at(g, i) == t)
+            return i;
+    return 0;
+}
+
 /* Check one expected tensor: presence (if required), shape {ne0, ne1} (ne1 = 0
  * for 1-D), type. Marks it seen. */
 static void expect_tensor(checker *c, const bn_gguf *g, unsigned char *seen, const char *name,
@@ -442,9 +465,7 @@ static void expect_tensor(checker *c, const bn_gguf *g, unsigned char *seen, con
             problem(c, "required tensor '%s' is missing", name);
         return;
     }
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
-        if (bn_gguf_tensor_at(g, i) == t)
-            seen[i] = 1;
+    seen[tensor_index(c, g, t)] = 1;
     c->r->n_tensors_checked++;
     uint32_t want_dims = ne1 ? 2 : 1;
     int bad_shape = t->n_dims != want_dims || (ne0 && t->ne[0] != ne0) ||
@@ -615,7 +636,7 @@ static void check_contents(checker *c, const bn_gguf *g)
 bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
 {
     memset(r, 0, sizeof *r);
-    checker c = {r, 0, 0};
+    checker c = {r, 0, 0, tensors_contiguous(g)};
     hparams hp;
     memset(&hp, 0, sizeof hp);
     check_general(&c, g, &hp);
