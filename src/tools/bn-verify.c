@@ -307,20 +307,41 @@ static int section_check(const options *o, cJSON *root)
     return rc;
 }
 
+static int tokenize_file(const char *path, const bn_tokenizer *tok, const bn_tokens **out);
+
+/* The model run of --kernels uses the first --tokens N tokens of the text when
+ * one is given (and the model has a tokenizer), else a fixed pseudo-random
+ * sequence. */
 static int section_kernels(const options *o, bn_model *m, cJSON *root)
 {
     bn_error err;
     bn_kernel_check *kc;
     size_t n;
-    if (bn_verify_kernels(m, NULL, o->n_tokens, &kc, &n, &err)) {
+    const int32_t *ids = NULL;
+    int n_tok = o->n_tokens;
+    const bn_tokenizer *tok = bn_model_tokenizer(m);
+    if (o->data_file && tok) {
+        const bn_tokens *toks;
+        int rc = tokenize_file(o->data_file, tok, &toks);
+        if (rc)
+            return rc;
+        ids = toks->ids;
+        if ((size_t)n_tok > toks->n)
+            n_tok = (int)toks->n;
+    }
+    if (n_tok > bn_model_hparams(m)->n_ctx_train)
+        n_tok = bn_model_hparams(m)->n_ctx_train;
+    if (bn_verify_kernels(m, ids, n_tok, &kc, &n, &err)) {
         fprintf(stderr, "bn-verify: --kernels: %s\n", err.msg);
         return bn_status_exit_code(err.code);
     }
     cJSON *j = cJSON_AddObjectToObject(root, "kernels");
-    cJSON_AddNumberToObject(j, "tokens", o->n_tokens);
+    cJSON_AddNumberToObject(j, "tokens", n_tok);
+    cJSON_AddStringToObject(j, "token_source", ids ? o->data_file : "pseudo-random");
     cJSON *arr = cJSON_AddArrayToObject(j, "kernels");
     int bad = 0;
-    fprintf(out_text, "== kernels (against basic; %d model tokens)\n", o->n_tokens);
+    fprintf(out_text, "== kernels (against basic; %d model tokens from %s)\n", n_tok,
+            ids ? o->data_file : "a pseudo-random sequence");
     fprintf(out_text, "  %-12s %-9s %8s %10s %10s %-8s %8s\n", "kernel", "available", "matrices",
             "sums", "mismatch", "logits", "GB/s");
     for (size_t i = 0; i < n; i++) {
@@ -359,10 +380,23 @@ static int section_kernels(const options *o, bn_model *m, cJSON *root)
     return bad ? 1 : 0;
 }
 
+/* The tokens of one text file, kept for the sections that share it. */
+static struct {
+    const char *path;
+    bn_tokens toks;
+} tok_cache;
+
 /* Read FILE, strip one trailing newline, tokenize as one string with the
- * vocabulary's BOS/EOS rules (llama-perplexity's common_tokenize(add_special)). */
-static int tokenize_file(const char *path, const bn_tokenizer *tok, bn_tokens *out)
+ * vocabulary's BOS/EOS rules (llama-perplexity's common_tokenize(add_special)).
+ * *out points into the cache; it stays valid until free_tokens(). */
+static int tokenize_file(const char *path, const bn_tokenizer *tok, const bn_tokens **out)
 {
+    if (tok_cache.path && !strcmp(tok_cache.path, path)) {
+        *out = &tok_cache.toks;
+        return 0;
+    }
+    bn_tokens_free(&tok_cache.toks);
+    tok_cache.path = NULL;
     bn_error err;
     char *text;
     size_t len;
@@ -372,14 +406,22 @@ static int tokenize_file(const char *path, const bn_tokenizer *tok, bn_tokens *o
     }
     if (len && text[len - 1] == '\n')
         len--;
-    memset(out, 0, sizeof *out);
-    bn_status st = bn_tokenizer_encode(tok, text, len, BN_TOK_ADD_SPECIAL, out, &err);
+    bn_status st = bn_tokenizer_encode(tok, text, len, BN_TOK_ADD_SPECIAL, &tok_cache.toks, &err);
     free(text);
     if (st) {
         fprintf(stderr, "bn-verify: %s: %s\n", path, err.msg);
+        bn_tokens_free(&tok_cache.toks);
         return 2;
     }
+    tok_cache.path = path;
+    *out = &tok_cache.toks;
     return 0;
+}
+
+static void free_tokens(void)
+{
+    bn_tokens_free(&tok_cache.toks);
+    tok_cache.path = NULL;
 }
 
 typedef struct {
@@ -436,7 +478,7 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     int rc = check_ctx(o, m);
     if (rc)
         return rc;
-    bn_tokens toks;
+    const bn_tokens *toks;
     if ((rc = tokenize_file(o->ppl_file, tok, &toks)))
         return rc;
     bn_error err;
@@ -456,11 +498,10 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     bn_ppl_result res;
     if (!st) {
         fprintf(out_text, "== perplexity: %s (%zu tokens, n_ctx %d, kernel %s, %d threads)\n",
-                o->ppl_file, toks.n, o->n_ctx, bn_model_kernel(m), bn_model_n_threads(m));
-        st = bn_ppl_run(ev, toks.ids, toks.n, &pp, &res, &err);
+                o->ppl_file, toks->n, o->n_ctx, bn_model_kernel(m), bn_model_n_threads(m));
+        st = bn_ppl_run(ev, toks->ids, toks->n, &pp, &res, &err);
     }
     bn_evaluator_free(ev);
-    bn_tokens_free(&toks);
     if (st) {
         fprintf(stderr, "bn-verify: %s: %s\n", o->ppl_file, err.msg);
         return bn_status_exit_code(st);
@@ -510,7 +551,7 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
         bn_reference_free(ref);
         return 2;
     }
-    bn_tokens toks;
+    const bn_tokens *toks;
     if ((rc = tokenize_file(o->data_file, tok, &toks))) {
         bn_reference_free(ref);
         return rc;
@@ -535,13 +576,12 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
     bn_ppl_result res;
     if (!st) {
         fprintf(out_text, "== reference: %s (%s mode) on %s (%zu tokens, n_ctx %d)\n",
-                o->ref_dir, mode, o->data_file, toks.n, o->n_ctx);
-        st = bn_ppl_run(ev, toks.ids, toks.n, &pp, &res, &err);
+                o->ref_dir, mode, o->data_file, toks->n, o->n_ctx);
+        st = bn_ppl_run(ev, toks->ids, toks->n, &pp, &res, &err);
     }
     bn_evaluator_free(ev);
     bn_evaluator_free(base);
     bn_reference_free(ref);
-    bn_tokens_free(&toks);
     if (st) {
         fprintf(stderr, "bn-verify: --reference: %s\n", err.msg);
         return bn_status_exit_code(st);
@@ -669,5 +709,6 @@ int main(int argc, char **argv)
     if (o.json_path)
         rc = worst(rc, write_json(&o, root));
     cJSON_Delete(root);
+    free_tokens();
     return rc;
 }
