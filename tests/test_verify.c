@@ -631,7 +631,8 @@ static float *twin_weights(size_t i, size_t n)
 {
     float *w = malloc(n * sizeof *w);
     rng = 1000 + i;
-    float s = 0.02f + 0.003f * (float)i; /* distinct per tensor */
+    /* distinct per tensor; powers of two, so the packed form's 1/weight_scale is exact */
+    float s = ldexpf(1.0f, -1 - (int)(i % 3));
     for (size_t k = 0; k < n; k++) {
         if (is_proj(&TWIN[i]))
             w[k] = rnd() % 2 ? s : -s;
@@ -643,9 +644,36 @@ static float *twin_weights(size_t i, size_t n)
     return w;
 }
 
-static int write_twin_hf(const char *dir)
+/* One safetensors entry: header text and its bytes. */
+typedef struct {
+    char hdr[16384];
+    int len;
+    size_t off;
+    uint8_t *data;
+} st_buf;
+
+static void st_add(st_buf *b, const char *name, const char *dtype, int64_t d0, int64_t d1,
+                   const void *bytes, size_t nbytes)
 {
-    char path[1024], hdr[8192];
+    char shape[64];
+    if (d1)
+        snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)d0, (long long)d1);
+    else
+        snprintf(shape, sizeof shape, "[%lld]", (long long)d0);
+    b->len += snprintf(b->hdr + b->len, sizeof b->hdr - (size_t)b->len,
+                       "%s\"%s\": {\"dtype\": \"%s\", \"shape\": %s, \"data_offsets\": [%zu, %zu]}",
+                       b->off ? ", " : "", name, dtype, shape, b->off, b->off + nbytes);
+    b->data = realloc(b->data, b->off + nbytes);
+    memcpy(b->data + b->off, bytes, nbytes);
+    b->off += nbytes;
+}
+
+/* The HF directory: F32 latent weights, or (packed) the offline-packed form of
+ * microsoft/bitnet-b1.58-2B-4T: uint8 [out/4, in] with rows r, r+R, r+2R, r+3R
+ * in bits 1:0, 3:2, 5:4, 7:6 as code+1, and weight_scale = 1/s (FORMATS.md §4). */
+static int write_twin_hf(const char *dir, int packed)
+{
+    char path[1024];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
@@ -654,44 +682,53 @@ static int write_twin_hf(const char *dir)
              "\"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d, "
              "\"max_position_embeddings\": %d, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, "
              "\"tie_word_embeddings\": true, \"vocab_size\": %d, \"bos_token_id\": 1, "
-             "\"eos_token_id\": 2}\n",
-             E, FF, NL, NH, NKV, NCTX, NTOK);
+             "\"eos_token_id\": 2%s}\n",
+             E, FF, NL, NH, NKV, NCTX, NTOK,
+             packed ? ", \"quantization_config\": {\"quant_method\": \"bitnet\"}" : "");
     if (tu_write(path, cfg, strlen(cfg)))
         return -1;
-    size_t off = 0;
-    int len = snprintf(hdr, sizeof hdr, "{");
+    st_buf *b = calloc(1, sizeof *b);
+    b->len = snprintf(b->hdr, sizeof b->hdr, "{");
     for (size_t i = 0; i < N_TWIN; i++) {
-        size_t n = (size_t)(TWIN[i].rows ? TWIN[i].rows : 1) * (size_t)TWIN[i].cols;
-        if (TWIN[i].rows)
-            len += snprintf(hdr + len, sizeof hdr - (size_t)len,
-                            "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld, %lld], "
-                            "\"data_offsets\": [%zu, %zu]}",
-                            i ? ", " : "", TWIN[i].hf, (long long)TWIN[i].rows,
-                            (long long)TWIN[i].cols, off, off + 4 * n);
-        else
-            len += snprintf(hdr + len, sizeof hdr - (size_t)len,
-                            "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [%lld], "
-                            "\"data_offsets\": [%zu, %zu]}",
-                            i ? ", " : "", TWIN[i].hf, (long long)TWIN[i].cols, off, off + 4 * n);
-        off += 4 * n;
-    }
-    len += snprintf(hdr + len, sizeof hdr - (size_t)len, "}");
-    while (len % 8)
-        hdr[len++] = ' ';
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    uint64_t hl = (uint64_t)len;
-    fwrite(&hl, 8, 1, f);
-    fwrite(hdr, 1, (size_t)len, f);
-    for (size_t i = 0; i < N_TWIN; i++) {
-        size_t n = (size_t)(TWIN[i].rows ? TWIN[i].rows : 1) * (size_t)TWIN[i].cols;
+        const twin_t *t = &TWIN[i];
+        size_t n = (size_t)(t->rows ? t->rows : 1) * (size_t)t->cols;
         float *w = twin_weights(i, n);
-        fwrite(w, 4, n, f);
+        if (packed && is_proj(t)) {
+            int64_t R = t->rows / 4, C = t->cols;
+            uint8_t *u = calloc((size_t)(R * C), 1);
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t c = 0; c < C; c++)
+                    for (int q = 0; q < 4; q++) {
+                        unsigned code = w[(r + q * R) * C + c] > 0 ? 2u : 0u;
+                        u[r * C + c] |= (uint8_t)(code << (2 * q));
+                    }
+            st_add(b, t->hf, "U8", R, C, u, (size_t)(R * C));
+            free(u);
+            char sname[160];
+            snprintf(sname, sizeof sname, "%s_scale", t->hf);
+            float ws = 1.0f / fabsf(w[0]);
+            st_add(b, sname, "F32", 1, 0, &ws, 4);
+        } else {
+            st_add(b, t->hf, "F32", t->rows ? t->rows : t->cols, t->rows ? t->cols : 0, w, 4 * n);
+        }
         free(w);
     }
-    return fclose(f) ? -1 : 0;
+    b->len += snprintf(b->hdr + b->len, sizeof b->hdr - (size_t)b->len, "}");
+    while (b->len % 8)
+        b->hdr[b->len++] = ' ';
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (f) {
+        uint64_t hl = (uint64_t)b->len;
+        fwrite(&hl, 8, 1, f);
+        fwrite(b->hdr, 1, (size_t)b->len, f);
+        fwrite(b->data, 1, b->off, f);
+        rc = fclose(f) ? -1 : 0;
+    }
+    free(b->data);
+    free(b);
+    return rc;
 }
 
 /* The same model as a GGUF (no tokenizer: the comparison runs on token ids). */
@@ -740,14 +777,14 @@ static int write_twin_gguf(const char *path)
 }
 
 /* KLD statistics of the reference (mode) against the runtime over n tokens. */
-static void twin_compare(bn_ref_mode mode, bn_kld_result *res)
+static void twin_compare(bn_ref_mode mode, int packed, bn_kld_result *res)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", tu_tmp("twin-hf"));
+    snprintf(dir, sizeof dir, "%s", tu_tmp(packed ? "twin-hf-packed" : "twin-hf"));
     char cmd[600];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(write_twin_hf(dir), 0);
+    ck_assert_int_eq(write_twin_hf(dir, packed), 0);
     const char *gg = tu_tmp("twin.gguf");
     ck_assert_int_eq(write_twin_gguf(gg), 0);
 
@@ -788,17 +825,20 @@ static void twin_compare(bn_ref_mode mode, bn_kld_result *res)
 START_TEST(test_reference_quantized_matches_runtime)
 {
     bn_kld_result r;
-    twin_compare(BN_REF_QUANTIZED, &r);
-    ck_assert_msg(r.kld_mean < 1e-6 && r.top1 == 1.0, "KLD %g, top-1 %g", r.kld_mean, r.top1);
-    ck_assert_double_eq_tol(r.ppl_ratio, 1.0, 1e-4);
+    for (int packed = 0; packed < 2; packed++) {
+        twin_compare(BN_REF_QUANTIZED, packed, &r);
+        ck_assert_msg(r.kld_mean < 1e-6 && r.top1 == 1.0, "%s: KLD %g, top-1 %g",
+                      packed ? "packed" : "latent", r.kld_mean, r.top1);
+        ck_assert_double_eq_tol(r.ppl_ratio, 1.0, 1e-4);
+    }
 }
 END_TEST
 
 START_TEST(test_reference_latent_differs)
 {
     bn_kld_result q, l;
-    twin_compare(BN_REF_QUANTIZED, &q);
-    twin_compare(BN_REF_LATENT, &l);
+    twin_compare(BN_REF_QUANTIZED, 0, &q);
+    twin_compare(BN_REF_LATENT, 0, &l);
     /* the same ternary weights without activation quantization: a measurable,
      * small difference */
     ck_assert_msg(l.kld_mean > q.kld_mean && l.kld_mean > 1e-7 && l.kld_mean < 1.0,
