@@ -497,8 +497,15 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     pp.user = &pc;
     bn_ppl_result res;
     if (!st) {
-        fprintf(out_text, "== perplexity: %s (%zu tokens, n_ctx %d, kernel %s, %d threads)\n",
-                o->ppl_file, toks->n, o->n_ctx, bn_model_kernel(m), bn_model_n_threads(m));
+        size_t n_chunk = toks->n / (size_t)o->n_ctx;
+        if (o->n_chunks > 0 && (size_t)o->n_chunks < n_chunk)
+            n_chunk = (size_t)o->n_chunks;
+        fprintf(out_text, "== perplexity: %s (%zu tokens, kernel %s, %d threads)\n", o->ppl_file,
+                toks->n, bn_model_kernel(m), bn_model_n_threads(m));
+        fprintf(out_text,
+                "perplexity: calculating perplexity over %zu chunks, n_ctx=%d, batch_size=%d, "
+                "n_seq=%d\n",
+                n_chunk, o->n_ctx, o->n_batch, ev->max_seq);
         st = bn_ppl_run(ev, toks->ids, toks->n, &pp, &res, &err);
     }
     bn_evaluator_free(ev);
