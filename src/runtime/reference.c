@@ -64,10 +64,22 @@ static bn_status read_floats(bn_ckpt *ck, const bn_tensor_plan *p, float **out, 
         return bn_error_set(err, BN_ENOTFOUND, "%s: tensor '%s' (for %s) is missing",
                             bn_ckpt_dir(ck), p->hf_name, p->gguf_name);
     uint64_t want = (uint64_t)p->rows * (uint64_t)p->cols;
-    if (t->n_el != want)
-        return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' has %llu elements, expected %lld x %lld",
-                            bn_ckpt_dir(ck), p->hf_name, (unsigned long long)t->n_el,
-                            (long long)p->rows, (long long)p->cols);
+    int norm = p->role == BN_ROLE_NORM;
+    int shape_ok = norm ? t->n_dims == 1 && t->shape[0] == p->cols
+                        : t->n_dims == 2 && t->shape[0] == p->rows && t->shape[1] == p->cols;
+    if (!shape_ok) {
+        char got[160] = "[";
+        for (int d = 0; d < t->n_dims && d < BN_CKPT_MAX_DIMS; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        snprintf(got + strlen(got), sizeof got - strlen(got), "]");
+        if (norm)
+            return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' has shape %s, expected [%lld]",
+                                bn_ckpt_dir(ck), p->hf_name, got, (long long)p->cols);
+        return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' has shape %s, expected [%lld, %lld]",
+                            bn_ckpt_dir(ck), p->hf_name, got, (long long)p->rows,
+                            (long long)p->cols);
+    }
     float *w = malloc((size_t)want * sizeof *w);
     if (!w)
         return bn_error_set(err, BN_ENOMEM, "reference: cannot allocate tensor '%s'", p->hf_name);
@@ -288,9 +300,13 @@ bn_status bn_reference_load(const char *hf_dir, bn_ref_mode mode, int embd_round
         free(r);
         return st;
     }
-    if (r->cfg.head_dim % 2 || r->cfg.n_head_kv == 0 || r->cfg.n_head % r->cfg.n_head_kv) {
-        st = bn_error_set(err, BN_EINVAL, "%s: head_dim %u / head counts %u, %u are not usable",
-                          hf_dir, r->cfg.head_dim, r->cfg.n_head, r->cfg.n_head_kv);
+    /* The sub-norm after attention has n_embd weights and normalizes the
+     * n_head * head_dim attention output: the two must agree. */
+    if (r->cfg.head_dim % 2 || r->cfg.n_head_kv == 0 || r->cfg.n_head % r->cfg.n_head_kv ||
+        (uint64_t)r->cfg.n_head * r->cfg.head_dim != r->cfg.n_embd) {
+        st = bn_error_set(err, BN_EINVAL,
+                          "%s: head_dim %u with %u heads (%u kv heads) does not fit hidden_size %u",
+                          hf_dir, r->cfg.head_dim, r->cfg.n_head, r->cfg.n_head_kv, r->cfg.n_embd);
         free(r);
         return st;
     }
