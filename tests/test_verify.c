@@ -292,6 +292,7 @@ typedef enum {
     BR_STRAY_TENSOR,
     BR_NAN_NORM,
     BR_BAD_TOKEN_TYPE,
+    BR_BAD_MERGE,
     BR_COUNT
 } breakage;
 
@@ -389,9 +390,20 @@ static int write_model(const char *path, breakage br)
     }
     if (br == BR_BAD_TOKEN_TYPE)
         types[10] = 9;
+    if (br == BR_BAD_MERGE)
+        free(toks[4]); /* replaced below by the merge's result */
     for (int i = 0; i < NTOK; i++)
         scores[i] = 0.0f;
-    rc |= bn_gguf_set_str(w, "tokenizer.ggml.model", "llama", &e);
+    if (br == BR_BAD_MERGE) {
+        /* a BPE vocabulary whose second merge makes a token that does not exist */
+        const char *merges[2] = {"<0x41> <0x42>", "<0x43> <0x44>"};
+        toks[4] = strdup("<0x41><0x42>");
+        rc |= bn_gguf_set_str(w, "tokenizer.ggml.model", "gpt2", &e);
+        rc |= bn_gguf_set_str(w, "tokenizer.ggml.pre", "default", &e);
+        rc |= bn_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 2, &e);
+    } else {
+        rc |= bn_gguf_set_str(w, "tokenizer.ggml.model", "llama", &e);
+    }
     rc |= bn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, NULL, NTOK,
                               &e);
     rc |= bn_gguf_set_arr(w, "tokenizer.ggml.scores", BN_GGUF_F32, scores, NTOK, &e);
@@ -509,6 +521,8 @@ START_TEST(test_check_broken)
         {BR_STRAY_TENSOR, "tensor 'blk.0.attn_q.scale' is not part of a bitnet-b1.58 model"},
         {BR_NAN_NORM, "tensor 'blk.0.ffn_norm.weight' holds 1 NaN/Inf values"},
         {BR_BAD_TOKEN_TYPE, "tokenizer.ggml.token_type[10] = 9"},
+        {BR_BAD_MERGE, "1 of 2 merges do not parse; the first, #1 \"<0x43> <0x44>\", produces a "
+                       "token that is not in the vocabulary"},
     };
     int i = _i;
     char buf[8192];
@@ -972,7 +986,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("check");
     tcase_add_test(tc, test_check_good);
-    tcase_add_loop_test(tc, test_check_broken, 0, 8);
+    tcase_add_loop_test(tc, test_check_broken, 0, 9);
     suite_add_tcase(s, tc);
     tc = tcase_create("runtime");
     tcase_set_timeout(tc, 120);
