@@ -1,0 +1,18 @@
+/* quant_internal.h - helpers shared by the files of src/quant (not public). */
+#ifndef BN_QUANT_INTERNAL_H
+#define BN_QUANT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "bn/quant.h"
+
+/* Bytes of one packed row of ne0 elements (I2_S: ne0/4, no tail). */
+bn_status bnq_row_bytes(bn_type t, int64_t ne0, size_t *out, bn_error *err);
+
+/* Run fn over rows [0, n_rows) split into contiguous ranges on up to n_threads
+ * threads (the caller's thread takes one range). Returns the first failure by
+ * row order; err gets its message. */
+typedef bn_status (*bnq_rows_fn)(void *ctx, int64_t r0, int64_t r1, bn_error *err);
+bn_status bnq_parallel_rows(int64_t n_rows, int n_threads, bnq_rows_fn fn, void *ctx, bn_error *err);
+
+#endif
