@@ -15,4 +15,15 @@ bn_status bnq_row_bytes(bn_type t, int64_t ne0, size_t *out, bn_error *err);
 typedef bn_status (*bnq_rows_fn)(void *ctx, int64_t r0, int64_t r1, bn_error *err);
 bn_status bnq_parallel_rows(int64_t n_rows, int n_threads, bnq_rows_fn fn, void *ctx, bn_error *err);
 
+/* The exact mse threshold search (ternarize.c): the chosen set is every element
+ * whose |w| bit pattern is >= *u_min (nothing when *k == 0); *A = Σ|w| over it.
+ * force_buckets selects the histogram path even for small n (tests compare the
+ * two paths). */
+bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t *u_min, double *A,
+                         uint64_t *k, bn_error *err);
+
+/* Derived metrics from the four sums over n elements (stats.c). */
+void bnq_derive(uint64_t n, double sum_w2, double sum_err2, double sum_q2, double sum_wq, double *mse,
+                double *rmse, double *nmse, double *snr_db, double *cosine);
+
 #endif
