@@ -287,14 +287,16 @@ static cJSON *flags_json(uint32_t flags)
     return a;
 }
 
-static cJSON *summary_json(const bn_quant_summary *s)
+/* The numbers a tensor and an aggregate share. */
+static void add_metrics(cJSON *o, const bn_quant_summary *s)
 {
-    cJSON *o = cJSON_CreateObject();
-    add_num(o, "tensors", (double)s->n_tensors);
     add_num(o, "n", (double)s->n);
     add_num(o, "n_neg", (double)s->n_neg);
     add_num(o, "n_zero", (double)s->n_zero);
     add_num(o, "n_pos", (double)s->n_pos);
+    add_num(o, "frac_neg", s->n ? (double)s->n_neg / (double)s->n : 0);
+    add_num(o, "frac_zero", s->n ? (double)s->n_zero / (double)s->n : 0);
+    add_num(o, "frac_pos", s->n ? (double)s->n_pos / (double)s->n : 0);
     add_num(o, "sum_w2", s->sum_w2);
     add_num(o, "sum_err2", s->sum_err2);
     add_num(o, "sum_q2", s->sum_q2);
@@ -306,6 +308,13 @@ static cJSON *summary_json(const bn_quant_summary *s)
     add_num(o, "cosine", s->cosine);
     add_num(o, "max_abs_err", s->max_abs_err);
     cJSON_AddItemToObject(o, "flags", flags_json(s->flags));
+}
+
+static cJSON *summary_json(const bn_quant_summary *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_num(o, "tensors", (double)s->n_tensors);
+    add_metrics(o, s);
     return o;
 }
 
@@ -325,22 +334,12 @@ static cJSON *tensor_json(const bn_quant_stats *t)
     cJSON_AddStringToObject(o, "method", bn_quant_method_name(t->method));
     add_num(o, "scale", (double)t->scale);
     add_num(o, "threshold", (double)t->threshold);
-    add_num(o, "n", (double)t->n);
-    add_num(o, "n_neg", (double)t->n_neg);
-    add_num(o, "n_zero", (double)t->n_zero);
-    add_num(o, "n_pos", (double)t->n_pos);
-    add_num(o, "frac_neg", t->n ? (double)t->n_neg / (double)t->n : 0);
-    add_num(o, "frac_zero", t->n ? (double)t->n_zero / (double)t->n : 0);
-    add_num(o, "frac_pos", t->n ? (double)t->n_pos / (double)t->n : 0);
-    add_num(o, "mse", t->mse);
-    add_num(o, "rmse", t->rmse);
-    add_num(o, "nmse", t->nmse);
-    add_num(o, "snr_db", t->snr_db);
-    add_num(o, "cosine", t->cosine);
-    add_num(o, "max_abs_err", t->max_abs_err);
-    add_num(o, "sum_w2", t->sum_w2);
-    add_num(o, "sum_err2", t->sum_err2);
-    cJSON_AddItemToObject(o, "flags", flags_json(t->flags));
+    const bn_quant_summary m = {.n_tensors = 1, .n = t->n, .n_neg = t->n_neg, .n_zero = t->n_zero,
+                                .n_pos = t->n_pos, .sum_w2 = t->sum_w2, .sum_err2 = t->sum_err2,
+                                .sum_q2 = t->sum_q2, .sum_wq = t->sum_wq, .mse = t->mse, .rmse = t->rmse,
+                                .nmse = t->nmse, .snr_db = t->snr_db, .cosine = t->cosine,
+                                .max_abs_err = t->max_abs_err, .flags = t->flags};
+    add_metrics(o, &m);
     add_num(o, "hist_max", t->hist_max);
     cJSON *h = cJSON_CreateArray();
     for (int b = 0; b < BN_QSTAT_BINS; b++)

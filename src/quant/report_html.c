@@ -48,14 +48,14 @@ static void heat(double t, char out[8])
     snprintf(out, 8, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
-/* 1, 2, 2.5 or 5 times a power of ten, >= v. */
+/* The smallest "round" number (1, 1.2, 1.5, 2, ... 8 times a power of ten) >= v. */
 static double nice_ceil(double v)
 {
     if (!(v > 0))
         return 1.0;
     double p = pow(10.0, floor(log10(v)));
-    static const double m[] = {1, 2, 2.5, 5, 10};
-    for (int i = 0; i < 5; i++)
+    static const double m[] = {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
+    for (int i = 0; i < 11; i++)
         if (m[i] * p >= v * (1 - 1e-12))
             return m[i] * p;
     return 10 * p;
@@ -133,9 +133,20 @@ static void trits_bar(FILE *f, uint64_t neg, uint64_t zero, uint64_t pos, uint64
 #define MT 10
 #define MB 30
 
-static void kind_chart(FILE *f, const bn_quant_report *r, bn_tensor_kind k, int nl, double ymax)
+/* Bars: height from 0 to ymax; colour over the data range [cmin, cmax] of every
+ * (layer, kind) cell so differences between layers stand out. */
+typedef struct {
+    double ymax, cmin, cmax;
+} scale_t;
+
+static double cpos(const scale_t *s, double v)
 {
-    const double pw = CW - ML - MR, ph = CH - MT - MB;
+    return s->cmax > s->cmin ? (v - s->cmin) / (s->cmax - s->cmin) : 0.5;
+}
+
+static void kind_chart(FILE *f, const bn_quant_report *r, bn_tensor_kind k, int nl, const scale_t *sc)
+{
+    const double pw = CW - ML - MR, ph = CH - MT - MB, ymax = sc->ymax;
     fprintf(f, "<svg class=\"kind-chart\" viewBox=\"0 0 %d %d\" "
                "width=\"100%%\" role=\"img\" aria-label=\"NMSE per layer, %s\">\n",
             CW, CH, bn_tensor_kind_name(k));
@@ -162,7 +173,7 @@ static void kind_chart(FILE *f, const bn_quant_report *r, bn_tensor_kind k, int 
         }
         double h = ymax > 0 ? ph * (v > ymax ? 1 : v / ymax) : 0;
         char col[8];
-        heat(ymax > 0 ? v / ymax : 0, col);
+        heat(cpos(sc, v), col);
         double gap = bw > 6 ? bw * 0.15 : 0;
         fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" rx=\"1\">"
                    "<title>layer %d: NMSE %.4g</title></rect>\n",
@@ -176,10 +187,13 @@ static void histogram(FILE *f, const bn_quant_stats *t)
 {
     const int W = 900, H = 250, L = 60, R = 16, T = 16, B = 34;
     const double pw = W - L - R, ph = H - T - B;
-    uint64_t mx = 1;
+    uint64_t top = 1;
     for (int b = 0; b < BN_QSTAT_BINS; b++)
-        if (t->hist[b] > mx)
-            mx = t->hist[b];
+        if (t->hist[b] > top)
+            top = t->hist[b];
+    double mx = nice_ceil((double)top);
+    if (mx < 4)
+        mx = 4;
     double unit = t->scale > 0 ? t->scale : 1;
     double thr = t->threshold / unit;
     double xmax = t->hist_max;
@@ -193,11 +207,11 @@ static void histogram(FILE *f, const bn_quant_stats *t)
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", L, W - R, y, y,
                 i ? "#eceef2" : "#9aa0ab");
         fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, y + 4,
-                (double)mx * i / 4);
+                mx * i / 4);
     }
     double bw = pw / BN_QSTAT_BINS;
     for (int b = 0; b < BN_QSTAT_BINS; b++) {
-        double h = ph * (double)t->hist[b] / (double)mx;
+        double h = ph * (double)t->hist[b] / mx;
         double lo = xmax * b / BN_QSTAT_BINS;
         const char *col = lo + xmax / BN_QSTAT_BINS <= thr ? "#9aa0ab" : "#21918c";
         fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
@@ -284,21 +298,26 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     card(f, "flagged tensors", v, flagged > 0);
     fputs("</div>\n", f);
 
-    /* one chart per kind, shared scale */
-    double ymax = 0;
+    /* one chart per kind, shared scales */
+    scale_t sc = {0, INFINITY, -INFINITY};
     for (int l = 0; l < nl; l++)
         for (int k = 0; k < BN_KIND_COUNT; k++) {
             double c = bnq_cell_nmse(r, l, (bn_tensor_kind)k, NULL);
-            if (!isnan(c) && c > ymax)
-                ymax = c;
+            if (isnan(c))
+                continue;
+            sc.cmin = fmin(sc.cmin, c);
+            sc.cmax = fmax(sc.cmax, c);
         }
-    ymax = nice_ceil(ymax);
+    if (!(sc.cmin <= sc.cmax))
+        sc.cmin = sc.cmax = 0;
+    sc.ymax = nice_ceil(sc.cmax);
     if (nl > 0) {
         fputs("<h2>NMSE per layer</h2><p class=\"note\">One chart per projection kind; all charts share the "
               "y axis and the colour scale, so a taller or brighter bar is a worse layer anywhere on the "
-              "page.</p>\n<div class=\"legend\">NMSE 0<span class=\"ramp\"></span>",
+              "page.</p>\n",
               f);
-        fprintf(f, "%.3g</div>\n<div class=\"grid\">\n", ymax);
+        fprintf(f, "<div class=\"legend\">NMSE %.4g<span class=\"ramp\"></span>%.4g</div>\n<div class=\"grid\">\n",
+                sc.cmin, sc.cmax);
         for (int k = 0; k < BN_KIND_COUNT; k++) {
             bn_quant_summary s;
             bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
@@ -308,7 +327,7 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
                        "</span></figcaption>\n",
                     bn_tensor_kind_name((bn_tensor_kind)k), (unsigned long long)s.n_tensors, s.nmse,
                     s.n ? 100.0 * s.n_zero / s.n : 0.0);
-            kind_chart(f, r, (bn_tensor_kind)k, nl, ymax);
+            kind_chart(f, r, (bn_tensor_kind)k, nl, &sc);
             fputs("</figure>\n", f);
         }
         fputs("</div>\n", f);
@@ -330,7 +349,7 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
                     continue;
                 }
                 char col[8];
-                double tt = ymax > 0 ? c / ymax : 0;
+                double tt = cpos(&sc, c);
                 heat(tt, col);
                 fprintf(f, "<td class=\"heat%s\" style=\"background:%s\">%.4f</td>", tt > 0.6 ? " light" : "", col,
                         c);
