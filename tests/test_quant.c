@@ -476,6 +476,10 @@ START_TEST(test_vs_reference)
             cJSON *snr = cJSON_GetObjectItem(m, "snr_db");
             if (cJSON_IsNumber(snr))
                 rel_eq(st.snr_db, snr->valuedouble, 1e-6, "snr_db", ctx);
+            /* the absmean baseline every method reports */
+            double base = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "methods"), "absmean"),
+                                              "nmse")->valuedouble;
+            rel_eq(st.nmse_absmean, base, 1e-6, "nmse_absmean", ctx);
             if (strcmp(name, "tiny_8x128") == 0 && meth == BN_QM_ABSMEAN)
                 ck_assert(st.flags & BN_QF_SCALE_CLAMPED);
             else
@@ -703,6 +707,10 @@ START_TEST(test_report_summary)
     ck_assert_uint_eq(l0.n_tensors, 7);
     ck_assert_uint_eq(l1.n_tensors, 8);
     ck_assert(l1.nmse < l0.nmse); /* layer 1 used mse, layer 0 absmean */
+    /* the absmean baseline: layer 0 is absmean itself, layer 1 beats it */
+    ck_assert_double_eq(l0.gain_db, 0.0);
+    ck_assert_double_eq(l0.nmse_absmean, l0.nmse);
+    ck_assert(l1.gain_db > 1.0 && l1.nmse_absmean > l1.nmse);
 
     /* gates */
     ck_assert_uint_eq(bn_quant_report_gate(r, -1, 0, NULL), 0);
@@ -765,7 +773,12 @@ START_TEST(test_report_formats)
         ck_assert_msg(nl - p <= 120, "text line of %d columns: %.*s", (int)(nl - p), (int)(nl - p), p);
     free(text);
 
+    bn_error e;
+    ck_assert_int_eq(bn_quant_report_set_focus(r, "blk.9.attn_q.weight", &e), BN_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(e.msg, "blk.9.attn_q.weight"));
+    ck_assert_int_eq(bn_quant_report_set_focus(r, "blk.1.ffn_up.weight", &e), BN_OK);
     char *html = render(r, BN_REPORT_HTML);
+    ck_assert_ptr_nonnull(strstr(html, "Distribution of |W| / s: blk.1.ffn_up.weight"));
     int charts = 0;
     for (char *p = html; (p = strstr(p, "<svg class=\"kind-chart\"")); p++)
         charts++;

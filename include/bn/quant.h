@@ -173,6 +173,9 @@ typedef struct {
     double snr_db;               /* 10 log10(Σ W² / Σ err²); +inf when err == 0 */
     double cosine;               /* <W, sT> / (|W| |sT|); 1 if both zero */
     double max_abs_err;
+    /* The BitNet baseline: Σ (W - s T)² had absmean been used (equal to sum_err2
+     * when the method is absmean or the tensor is already ternary), and its NMSE. */
+    double sum_err2_absmean, nmse_absmean;
     /* Histogram of |W| / scale over [0, hist_max): bin i covers
      * [i, i+1) * hist_max / BN_QSTAT_BINS; values >= hist_max go in the last bin. */
     double hist_max;
@@ -213,6 +216,10 @@ void bn_quant_report_free(bn_quant_report *r);
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err);
 size_t bn_quant_report_count(const bn_quant_report *r);
 const bn_quant_stats *bn_quant_report_at(const bn_quant_report *r, size_t i);
+const bn_quant_stats *bn_quant_report_find(const bn_quant_report *r, const char *name); /* NULL if absent */
+/* The tensor whose |W|/s histogram the HTML report shows (default: highest NMSE).
+ * BN_ENOTFOUND if no tensor of that name has been added. */
+bn_status bn_quant_report_set_focus(bn_quant_report *r, const char *name, bn_error *err);
 
 /* Element-weighted aggregate (sums of the per-tensor sums; derived metrics
  * recomputed from them). */
@@ -221,7 +228,9 @@ typedef struct {
     uint64_t n, n_neg, n_zero, n_pos;
     double sum_w2, sum_err2, sum_q2, sum_wq;
     double mse, rmse, nmse, snr_db, cosine, max_abs_err;
-    uint32_t flags; /* OR of the members' flags */
+    double sum_err2_absmean, nmse_absmean; /* the absmean baseline */
+    double gain_db;                        /* 10 log10(err² absmean / err²): > 0 beats absmean */
+    uint32_t flags;                        /* OR of the members' flags */
 } bn_quant_summary;
 
 /* Totals per kind (index bn_tensor_kind, BN_KIND_OTHER included), per layer

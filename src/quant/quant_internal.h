@@ -22,6 +22,9 @@ bn_status bnq_parallel_rows(int64_t n_rows, int n_threads, bnq_rows_fn fn, void 
 bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t *u_min, double *A,
                          uint64_t *k, bn_error *err);
 
+/* Σ (W - s T)² of absmean's result on w, without storing codes (ternarize.c). */
+double bnq_absmean_sum_err2(const float *w, uint64_t n);
+
 /* Derived metrics from the four sums over n elements (stats.c). */
 void bnq_derive(uint64_t n, double sum_w2, double sum_err2, double sum_q2, double sum_wq, double *mse,
                 double *rmse, double *nmse, double *snr_db, double *cosine);

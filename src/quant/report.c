@@ -15,6 +15,7 @@
 
 struct bn_quant_report {
     char *title;
+    char *focus;           /* tensor for the HTML histogram; NULL: highest NMSE */
     bn_quant_stats *items; /* (n) tensors in the order added */
     size_t n, cap;
 };
@@ -46,6 +47,7 @@ void bn_quant_report_free(bn_quant_report *r)
     if (!r)
         return;
     free(r->title);
+    free(r->focus);
     free(r->items);
     free(r);
 }
@@ -71,6 +73,47 @@ const bn_quant_stats *bn_quant_report_at(const bn_quant_report *r, size_t i)
 }
 const char *bnq_report_title(const bn_quant_report *r) { return r->title; }
 
+const bn_quant_stats *bn_quant_report_find(const bn_quant_report *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->items[i].name, name))
+            return &r->items[i];
+    return NULL;
+}
+
+bn_status bn_quant_report_set_focus(bn_quant_report *r, const char *name, bn_error *err)
+{
+    if (!bn_quant_report_find(r, name))
+        return bn_error_set(err, BN_ENOTFOUND, "the report has no tensor named '%s'", name);
+    char *f = strdup(name);
+    if (!f)
+        return bn_error_set(err, BN_ENOMEM, "out of memory");
+    free(r->focus);
+    r->focus = f;
+    return BN_OK;
+}
+
+const bn_quant_stats *bnq_report_focus(const bn_quant_report *r, int *chosen)
+{
+    *chosen = r->focus != NULL;
+    if (r->focus)
+        return bn_quant_report_find(r, r->focus);
+    const bn_quant_stats *worst = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        const bn_quant_stats *t = &r->items[i];
+        if (!(t->flags & BN_QF_NAN_INF) && (!worst || t->nmse > worst->nmse))
+            worst = t;
+    }
+    return worst;
+}
+
+static double gain_db(double err_absmean, double err)
+{
+    if (err > 0)
+        return err_absmean > 0 ? 10.0 * log10(err_absmean / err) : -INFINITY;
+    return err_absmean > 0 ? INFINITY : 0.0;
+}
+
 /* ---- summaries ------------------------------------------------------------------ */
 
 static void summarize(const bn_quant_report *r, int by, int key, bn_quant_summary *s)
@@ -92,11 +135,14 @@ static void summarize(const bn_quant_report *r, int by, int key, bn_quant_summar
         s->sum_err2 += t->sum_err2;
         s->sum_q2 += t->sum_q2;
         s->sum_wq += t->sum_wq;
+        s->sum_err2_absmean += t->sum_err2_absmean;
         if (t->max_abs_err > s->max_abs_err)
             s->max_abs_err = t->max_abs_err;
     }
     bnq_derive(s->n, s->sum_w2, s->sum_err2, s->sum_q2, s->sum_wq, &s->mse, &s->rmse, &s->nmse, &s->snr_db,
                &s->cosine);
+    s->nmse_absmean = s->sum_w2 > 0 ? s->sum_err2_absmean / s->sum_w2 : 0.0;
+    s->gain_db = gain_db(s->sum_err2_absmean, s->sum_err2);
 }
 
 void bn_quant_report_by_kind(const bn_quant_report *r, bn_tensor_kind k, bn_quant_summary *out)
@@ -216,9 +262,10 @@ static void text_summary_row(FILE *f, const char *label, const bn_quant_summary 
 {
     char fl[5];
     short_flags(s->flags, fl);
-    fprintf(f, "%-14s %7llu %13llu %6.2f %6.2f %6.2f %10.4e %8.3f %9.6f %10.4e %-4s\n", label,
+    fprintf(f, "%-14s %7llu %13llu %6.2f %6.2f %6.2f %10.4e %8.3f %9.6f %10.4e %9.3f %-4s\n", label,
             (unsigned long long)s->n_tensors, (unsigned long long)s->n, pct(s->n_neg, s->n),
-            pct(s->n_zero, s->n), pct(s->n_pos, s->n), s->nmse, s->snr_db, s->cosine, s->max_abs_err, fl);
+            pct(s->n_zero, s->n), pct(s->n_pos, s->n), s->nmse, s->snr_db, s->cosine, s->max_abs_err, s->gain_db,
+            fl);
 }
 
 static void write_text(const bn_quant_report *r, FILE *f)
@@ -236,10 +283,11 @@ static void write_text(const bn_quant_report *r, FILE *f)
                 pct(t->n_neg, t->n), pct(t->n_zero, t->n), pct(t->n_pos, t->n), t->nmse, t->snr_db, t->cosine,
                 t->max_abs_err, fl);
     }
-    fprintf(f, "flags: T already-ternary, S sign-like (>99%% non-zero), C scale-clamped (1e-5), N NaN/Inf\n\n");
+    fprintf(f, "flags: T already-ternary, S sign-like (>99%% non-zero), C scale-clamped (1e-5), N NaN/Inf\n"
+               "dB>absm: error reduction against BitNet's absmean rule, 10 log10(err absmean / err)\n\n");
 
-    fprintf(f, "%-14s %7s %13s %6s %6s %6s %10s %8s %9s %10s %-4s\n", "kind", "tensors", "elements", "-1%", "0%",
-            "+1%", "NMSE", "SNR dB", "cosine", "max err", "flag");
+    fprintf(f, "%-14s %7s %13s %6s %6s %6s %10s %8s %9s %10s %9s %-4s\n", "kind", "tensors", "elements", "-1%",
+            "0%", "+1%", "NMSE", "SNR dB", "cosine", "max err", "dB>absm", "flag");
     bn_quant_summary s;
     for (int k = 0; k <= BN_KIND_COUNT; k++) {
         bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
@@ -307,6 +355,9 @@ static void add_metrics(cJSON *o, const bn_quant_summary *s)
     add_num(o, "snr_db", s->snr_db);
     add_num(o, "cosine", s->cosine);
     add_num(o, "max_abs_err", s->max_abs_err);
+    add_num(o, "sum_err2_absmean", s->sum_err2_absmean);
+    add_num(o, "nmse_absmean", s->nmse_absmean);
+    add_num(o, "gain_db_vs_absmean", s->gain_db);
     cJSON_AddItemToObject(o, "flags", flags_json(s->flags));
 }
 
@@ -338,7 +389,9 @@ static cJSON *tensor_json(const bn_quant_stats *t)
                                 .n_pos = t->n_pos, .sum_w2 = t->sum_w2, .sum_err2 = t->sum_err2,
                                 .sum_q2 = t->sum_q2, .sum_wq = t->sum_wq, .mse = t->mse, .rmse = t->rmse,
                                 .nmse = t->nmse, .snr_db = t->snr_db, .cosine = t->cosine,
-                                .max_abs_err = t->max_abs_err, .flags = t->flags};
+                                .max_abs_err = t->max_abs_err, .sum_err2_absmean = t->sum_err2_absmean,
+                                .nmse_absmean = t->nmse_absmean, .gain_db = gain_db(t->sum_err2_absmean, t->sum_err2),
+                                .flags = t->flags};
     add_metrics(o, &m);
     add_num(o, "hist_max", t->hist_max);
     cJSON *h = cJSON_CreateArray();
@@ -401,21 +454,21 @@ static void csv_str(FILE *f, const char *s)
 static void write_csv(const bn_quant_report *r, FILE *f)
 {
     fputs("name,ne0,ne1,ne2,ne3,kind,layer,method,scale,threshold,n,n_neg,n_zero,n_pos,frac_neg,frac_zero,"
-          "frac_pos,mse,rmse,nmse,snr_db,cosine,max_abs_err,sum_w2,sum_err2,flags\n",
+          "frac_pos,mse,rmse,nmse,snr_db,cosine,max_abs_err,sum_w2,sum_err2,nmse_absmean,gain_db_vs_absmean,flags\n",
           f);
     char fb[96];
     for (size_t i = 0; i < r->n; i++) {
         const bn_quant_stats *t = &r->items[i];
         csv_str(f, t->name);
         fprintf(f, ",%lld,%lld,%lld,%lld,%s,%d,%s,%.9g,%.9g,%llu,%llu,%llu,%llu,%.17g,%.17g,%.17g,%.17g,%.17g,"
-                   "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,",
+                   "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,",
                 (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
                 bn_tensor_kind_name(t->kind), t->layer, bn_quant_method_name(t->method), (double)t->scale,
                 (double)t->threshold, (unsigned long long)t->n, (unsigned long long)t->n_neg,
                 (unsigned long long)t->n_zero, (unsigned long long)t->n_pos,
                 t->n ? (double)t->n_neg / (double)t->n : 0.0, t->n ? (double)t->n_zero / (double)t->n : 0.0,
                 t->n ? (double)t->n_pos / (double)t->n : 0.0, t->mse, t->rmse, t->nmse, t->snr_db, t->cosine,
-                t->max_abs_err, t->sum_w2, t->sum_err2);
+                t->max_abs_err, t->sum_w2, t->sum_err2, t->nmse_absmean, gain_db(t->sum_err2_absmean, t->sum_err2));
         bn_quant_flags_str(t->flags, fb, sizeof fb);
         csv_str(f, fb);
         fputc('\n', f);

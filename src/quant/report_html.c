@@ -174,7 +174,10 @@ static void kind_chart(FILE *f, const bn_quant_report *r, bn_tensor_kind k, int 
         double h = ymax > 0 ? ph * (v > ymax ? 1 : v / ymax) : 0;
         char col[8];
         heat(cpos(sc, v), col);
+        /* bars at most 28 units wide, centred in their band */
         double gap = bw > 6 ? bw * 0.15 : 0;
+        if (bw - gap > 28)
+            gap = bw - 28;
         fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" rx=\"1\">"
                    "<title>layer %d: NMSE %.4g</title></rect>\n",
                 x + gap / 2, MT + ph - h, bw - gap, h < 0.5 && v > 0 ? 0.5 : h, col, l, v);
@@ -206,7 +209,7 @@ static void histogram(FILE *f, const bn_quant_stats *t)
         double y = T + ph - ph * i / 4;
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", L, W - R, y, y,
                 i ? "#eceef2" : "#9aa0ab");
-        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, y + 4,
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n", L - 6, y + 4,
                 mx * i / 4);
     }
     double bw = pw / BN_QSTAT_BINS;
@@ -250,8 +253,10 @@ static void summary_row(FILE *f, const char *label, const bn_quant_summary *s, i
             label, (unsigned long long)s->n_tensors, (unsigned long long)s->n);
     trits_bar(f, s->n_neg, s->n_zero, s->n_pos, s->n);
     fprintf(f, "</td><td class=\"n\">%.1f</td><td class=\"n\">%.4e</td><td class=\"n\">%.2f</td>"
-               "<td class=\"n\">%.6f</td><td class=\"n\">%.3e</td><td>",
-            s->n ? 100.0 * s->n_zero / s->n : 0.0, s->nmse, s->snr_db, s->cosine, s->max_abs_err);
+               "<td class=\"n\">%.6f</td><td class=\"n\">%.3e</td><td class=\"n\">%.4e</td>"
+               "<td class=\"n\">%+.2f</td><td>",
+            s->n ? 100.0 * s->n_zero / s->n : 0.0, s->nmse, s->snr_db, s->cosine, s->max_abs_err, s->nmse_absmean,
+            s->gain_db);
     flags_html(f, s->flags);
     fprintf(f, "</td></tr>\n");
 }
@@ -263,14 +268,13 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     bn_quant_summary tot;
     bn_quant_report_total(r, &tot);
     size_t flagged = 0;
-    const bn_quant_stats *worst = NULL;
+    int chosen;
+    const bn_quant_stats *focus = bnq_report_focus(r, &chosen);
     uint32_t methods = 0;
     for (size_t i = 0; i < n; i++) {
         const bn_quant_stats *t = bn_quant_report_at(r, i);
         flagged += (t->flags & (BN_QF_SIGN_LIKE | BN_QF_SCALE_CLAMPED | BN_QF_NAN_INF)) != 0;
         methods |= 1u << t->method;
-        if (!(t->flags & BN_QF_NAN_INF) && (!worst || t->nmse > worst->nmse))
-            worst = t;
     }
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -294,6 +298,10 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     card(f, "cosine", v, 0);
     snprintf(v, sizeof v, "%.1f%%", tot.n ? 100.0 * tot.n_zero / tot.n : 0.0);
     card(f, "zeros", v, 0);
+    if (methods != (1u << BN_QM_ABSMEAN)) {
+        snprintf(v, sizeof v, "%+.2f dB", tot.gain_db);
+        card(f, "vs absmean", v, tot.gain_db < 0);
+    }
     snprintf(v, sizeof v, "%zu", flagged);
     card(f, "flagged tensors", v, flagged > 0);
     fputs("</div>\n", f);
@@ -310,6 +318,10 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         }
     if (!(sc.cmin <= sc.cmax))
         sc.cmin = sc.cmax = 0;
+    /* never stretch the colours over less than the top half of the range: a
+     * spread of 1% should not look like the full ramp */
+    if (sc.cmin > 0.5 * sc.cmax)
+        sc.cmin = 0.5 * sc.cmax;
     sc.ymax = nice_ceil(sc.cmax);
     if (nl > 0) {
         fputs("<h2>NMSE per layer</h2><p class=\"note\">One chart per projection kind; all charts share the "
@@ -359,19 +371,22 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         fputs("</table>\n", f);
     }
 
-    if (worst) {
+    if (focus && !(focus->flags & BN_QF_NAN_INF)) {
         fputs("<h2>Distribution of |W| / s: ", f);
-        esc(f, worst->name);
-        fprintf(f, "</h2><p class=\"note\">The tensor with the highest NMSE (%.4f, method %s). Grey: magnitudes "
-                   "below the threshold, which become 0; teal: magnitudes that become &#177;s. %d bins; the "
-                   "last bin also holds everything beyond %.2f s.</p>\n<figure>",
-                worst->nmse, bn_quant_method_name(worst->method), BN_QSTAT_BINS, worst->hist_max);
-        histogram(f, worst);
+        esc(f, focus->name);
+        fprintf(f, "</h2><p class=\"note\">%s (NMSE %.4f, method %s, s = %.4g). Grey: magnitudes below the "
+                   "threshold, which become 0; teal: magnitudes that become &#177;s. %d bins; the last bin also "
+                   "holds everything beyond %.2f s.</p>\n<figure>",
+                chosen ? "The chosen tensor" : "The tensor with the highest NMSE",
+                focus->nmse, bn_quant_method_name(focus->method), (double)focus->scale, BN_QSTAT_BINS,
+                focus->hist_max);
+        histogram(f, focus);
         fputs("</figure>\n", f);
     }
 
     fputs("<h2>Summary by kind</h2><table><tr><th>kind</th><th>tensors</th><th>elements</th><th>-1 / 0 / +1"
-          "</th><th>zeros %</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>flags</th>"
+          "</th><th>zeros %</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>absmean NMSE</th>"
+          "<th>dB vs absmean</th><th>flags</th>"
           "</tr>\n",
           f);
     for (int k = 0; k <= BN_KIND_COUNT; k++) {

@@ -163,6 +163,10 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
     st->sum_wq = swq;
     st->max_abs_err = maxe;
     bnq_derive(n, sw2, se2, sq2, swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
+    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
+                               ? se2
+                               : bnq_absmean_sum_err2(w, n);
+    st->nmse_absmean = sw2 > 0.0 ? st->sum_err2_absmean / sw2 : 0.0;
 
     /* |W| in units of the scale (of max|W| if the scale is 0), over a range that
      * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
@@ -192,7 +196,7 @@ bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, con
             st->method = m;
             st->flags = res->flags;
             st->mse = st->rmse = st->nmse = st->max_abs_err = NAN;
-            st->snr_db = st->cosine = NAN;
+            st->snr_db = st->cosine = st->nmse_absmean = NAN;
         }
         return s;
     }

@@ -132,23 +132,50 @@ static int detect_ternary(const float *w, uint64_t n, float *s)
  * float ulp) and round the mean to float once, i.e. the correctly rounded mean.
  * The two agree to within an ulp of m, and the codes only differ if some |w|·rs
  * sits within that ulp of 0.5. */
-static void absmean(const float *w, uint64_t n, int8_t *codes, bn_ternary_result *res)
+/* rs = 1 / max(mean|W|, 1e-5) in float32; returns 1 if the floor engaged. */
+static int absmean_rs(const float *w, uint64_t n, float *rs)
 {
     double sum = 0.0;
     for (uint64_t i = 0; i < n; i++)
         sum += fabs((double)w[i]);
     float m = (float)(sum / (double)n);
-    if (!(m >= 1e-5f)) {
-        m = 1e-5f;
+    int clamped = !(m >= 1e-5f);
+    *rs = 1.0f / (clamped ? 1e-5f : m);
+    return clamped;
+}
+
+static int8_t absmean_code(float w, float rs)
+{
+    float q = rintf(w * rs);
+    return (int8_t)(q > 1.0f ? 1 : q < -1.0f ? -1 : (int)q);
+}
+
+static void absmean(const float *w, uint64_t n, int8_t *codes, bn_ternary_result *res)
+{
+    float rs;
+    if (absmean_rs(w, n, &rs))
         res->flags |= BN_QF_SCALE_CLAMPED;
-    }
-    float rs = 1.0f / m;
-    for (uint64_t i = 0; i < n; i++) {
-        float q = rintf(w[i] * rs);
-        codes[i] = (int8_t)(q > 1.0f ? 1 : q < -1.0f ? -1 : (int)q);
-    }
+    for (uint64_t i = 0; i < n; i++)
+        codes[i] = absmean_code(w[i], rs);
     res->scale = 1.0f / rs;
     res->threshold = 0.5f * res->scale;
+}
+
+double bnq_absmean_sum_err2(const float *w, uint64_t n)
+{
+    float rs, s;
+    if (n == 0)
+        return 0.0;
+    if (detect_ternary(w, n, &s))
+        return 0.0;
+    absmean_rs(w, n, &rs);
+    const float scale = 1.0f / rs;
+    double e2 = 0.0;
+    for (uint64_t i = 0; i < n; i++) {
+        double e = (double)w[i] - (double)(scale * (float)absmean_code(w[i], rs));
+        e2 += e * e;
+    }
+    return e2;
 }
 
 /* ---- absmax --------------------------------------------------------------------- */

@@ -42,6 +42,8 @@ static void usage(FILE *f)
           "  -t, --threads N            threads for packing and decoding (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
+          "  --focus NAME               tensor whose |W|/s histogram the HTML report shows\n"
+          "                             (default: the one with the highest NMSE)\n"
           "  --max-nmse X               exit 1 if any tensor's NMSE exceeds X\n"
           "  --fail-on FLAGS            exit 1 if a tensor has one of FLAGS\n"
           "                             (already-ternary,sign-like,scale-clamped,nan-inf)\n"
@@ -55,6 +57,7 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *in, *out, *report_path;
+    const char *focus;       /* --focus: tensor for the HTML histogram */
     int report;              /* --report given */
     bn_report_format fmt;
     int fmt_set;
@@ -148,6 +151,9 @@ static int parse_args(int argc, char **argv, opts *o)
             if (bn_report_format_from_name(val, &o->fmt))
                 return die_usage("unknown --format '%s' (text, json, csv, html)", val);
             o->fmt_set = 1;
+        } else if (!strcmp(a, "--focus")) {
+            NEED_VAL();
+            o->focus = val;
         } else if (!strcmp(a, "--max-nmse")) {
             NEED_VAL();
             char *end;
@@ -499,6 +505,8 @@ int main(int argc, char **argv)
         st = bn_quant_report_new(o.in, &rep, &err);
     if (!st)
         st = o.out ? quantize(&o, g, rep, &err) : report_only(&o, g, rep, &err);
+    if (!st && o.focus)
+        st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)
         st = emit_report(&o, rep, &err);
     if (st) {
@@ -515,9 +523,9 @@ int main(int argc, char **argv)
         if (!o.quiet && o.out) {
             bn_quant_summary s;
             bn_quant_report_total(rep, &s);
-            fprintf(stderr, "bn-quant: wrote %s: %llu ternarized tensors (%s, %s), NMSE %.4f\n", o.out,
-                    (unsigned long long)s.n_tensors, bn_type_name((uint32_t)o.type),
-                    bn_quant_method_name(o.method), s.nmse);
+            fprintf(stderr, "bn-quant: wrote %s: %llu ternarized tensors (%s, %s), NMSE %.4f (absmean %.4f, %+.2f dB)\n",
+                    o.out, (unsigned long long)s.n_tensors, bn_type_name((uint32_t)o.type),
+                    bn_quant_method_name(o.method), s.nmse, s.nmse_absmean, s.gain_db);
         }
     }
     bn_quant_report_free(rep);

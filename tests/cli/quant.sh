@@ -48,6 +48,9 @@ check "  ... header + 14 rows" test "$(wc -l <"$T/r.data")" -eq 15
 check "HTML report" run_rc 0 "$T/out" "$Q" --report "$T/r.html" "$M" --quiet
 check "  ... one SVG chart per kind" test "$(grep -o '<svg class="kind-chart"' "$T/r.html" | wc -l)" -eq 7
 check "  ... self-contained" bash -c "! grep -Eq 'http|src=|<script' '$T/r.html'"
+check "--focus picks the histogram tensor" run_rc 0 "$T/out" "$Q" --report "$T/f.html" "$M" --focus blk.1.ffn_up.weight --quiet
+check "  ... shown" grep -q "Distribution of |W| / s: blk.1.ffn_up.weight" "$T/f.html"
+check "--focus on a missing tensor: exit 2" run_rc 2 "$T/out" "$Q" --report "$T/g.html" "$M" --focus blk.9.attn_q.weight
 check "quantize and report together" run_rc 0 "$T/out" "$Q" "$M" "$T/both.gguf" --report "$T/both.csv" --quiet
 check "  ... both files written" test -s "$T/both.gguf" -a "$(wc -l <"$T/both.csv")" -eq 15
 
