@@ -77,6 +77,21 @@ def f32_bits(x):
     return struct.unpack("<I", struct.pack("<f", float(x)))[0]
 
 
+def hashed(rows, cols):
+    """Values exactly representable in float32, generated identically by the C test
+    (tests/test_quant.c hashed_weights): h = i * 2654435761 mod 2^32,
+    w = ((h >> 16) - 32768) * 2^-20."""
+    i = np.arange(rows * cols, dtype=np.uint64)
+    h = (i * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
+    v = ((h >> np.uint64(16)).astype(np.int64) - 32768).astype(np.float64) * 2.0 ** -20
+    return v.astype(np.float32).reshape(rows, cols)
+
+
+def checksum(codes):
+    i = np.arange(codes.size, dtype=np.int64)
+    return int((codes.ravel().astype(np.int64) * (i % 1000003 + 1)).sum())
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20261126)
@@ -104,6 +119,16 @@ def main():
                 m["k"] = k3
             entry["methods"][method] = m
         ref["cases"].append(entry)
+    # A 4M-element tensor: torch's float32 cascade sum against our double sum, at a
+    # size where they can differ. Only the summary is stored; the C test
+    # regenerates the input.
+    w = hashed(2048, 2048)
+    c, s = absmean_torch(w)
+    ref["hashed_2048x2048"] = {"scale": float(s), "scale_bits": f32_bits(s), "checksum": checksum(c),
+                               "n_neg": int((c < 0).sum()), "n_zero": int((c == 0).sum()),
+                               "n_pos": int((c > 0).sum()),
+                               "torch_mean_bits": f32_bits(torch.from_numpy(w).abs().mean().item()),
+                               "exact_mean_bits": f32_bits(np.float32(np.abs(w.astype(np.float64)).mean()))}
     with open(os.path.join(OUT, "reference.json"), "w") as f:
         json.dump(ref, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -496,6 +496,53 @@ START_TEST(test_vs_reference)
 }
 END_TEST
 
+/* The generator of scripts/quant_reference.py hashed(): exact float32 values. */
+static void hashed_weights(float *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)((uint64_t)i * 2654435761u);
+        w[i] = (float)((double)((int64_t)(h >> 16) - 32768) * 0x1p-20);
+    }
+}
+
+/* 4M elements against torch: codes (by count and an index-weighted checksum) and
+ * the scale, at a size where float32 and double means could part ways. */
+START_TEST(test_absmean_large_vs_torch)
+{
+    size_t len;
+    char *txt = read_fixture("fixtures/quant/reference.json", &len);
+    cJSON *root = cJSON_Parse(txt);
+    cJSON *ref = cJSON_GetObjectItem(root, "hashed_2048x2048");
+    ck_assert_ptr_nonnull(ref);
+    const size_t n = 2048 * 2048;
+    float *w = malloc(n * 4);
+    int8_t *c = malloc(n);
+    hashed_weights(w, n);
+    bn_ternary_result r;
+    bn_error e;
+    ck_assert_int_eq(bn_ternarize("hashed", w, n, BN_QM_ABSMEAN, c, &r, &e), BN_OK);
+    uint32_t bits = (uint32_t)cJSON_GetObjectItem(ref, "scale_bits")->valuedouble;
+    float want;
+    memcpy(&want, &bits, 4);
+    ck_assert_int_le(ulp_diff(r.scale, want), 1);
+    int64_t sum = 0, neg = 0, zero = 0, pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += (int64_t)c[i] * (int64_t)(i % 1000003 + 1);
+        neg += c[i] < 0;
+        zero += c[i] == 0;
+        pos += c[i] > 0;
+    }
+    ck_assert_int_eq(neg, (int64_t)cJSON_GetObjectItem(ref, "n_neg")->valuedouble);
+    ck_assert_int_eq(zero, (int64_t)cJSON_GetObjectItem(ref, "n_zero")->valuedouble);
+    ck_assert_int_eq(pos, (int64_t)cJSON_GetObjectItem(ref, "n_pos")->valuedouble);
+    ck_assert_int_eq(sum, (int64_t)cJSON_GetObjectItem(ref, "checksum")->valuedouble);
+    free(w);
+    free(c);
+    cJSON_Delete(root);
+    free(txt);
+}
+END_TEST
+
 static double nmse_of(const float *w, uint64_t n, bn_quant_method m)
 {
     int8_t *c = malloc(n);
@@ -803,15 +850,16 @@ END_TEST
 
 /* A tiny `bitnet` GGUF as llama.cpp's converter writes with --outtype f32: 2 layers,
  * hidden 256, FFN 512, vocab 64, Gaussian weights (one projection stored as F16 and
- * one as BF16 to exercise decoding). with_nan puts a NaN into blk.1.ffn_down. Also
- * used by tests/cli/quant.sh through `test_quant --write-model PATH [--nan]`. */
+ * one as BF16 to exercise decoding). with_nan puts a NaN into blk.1.ffn_down; odd
+ * gives blk.0.attn_q rows of 320, which no ternary type can pack. Also used by
+ * tests/cli/quant.sh through `test_quant --write-model PATH [--nan|--odd]`. */
 typedef struct {
     const char *name;
     int64_t ne0, ne1; /* ne1 0: 1-D */
     bn_type type;
 } model_tensor;
 
-static int model_tensors(model_tensor *out)
+static int model_tensors(model_tensor *out, int odd)
 {
     int n = 0;
     out[n++] = (model_tensor){"token_embd.weight", 256, 64, BN_TYPE_F32};
@@ -823,6 +871,8 @@ static int model_tensors(model_tensor *out)
         for (int k = 0; k < 11; k++) {
             snprintf(names[l][k], sizeof names[l][k], "blk.%d.%s.weight", l, per[k]);
             int64_t ne0 = strcmp(per[k], "ffn_down") ? 256 : 512;
+            if (odd && l == 0 && k == 1)
+                ne0 = 320; /* not a multiple of the I2_S (128) or TQ (256) block */
             int64_t ne1 = strstr(per[k], "norm") ? 0 : (!strcmp(per[k], "ffn_gate") || !strcmp(per[k], "ffn_up")) ? 512 : 256;
             bn_type t = (l == 1 && k == 3) ? BN_TYPE_F16 : (l == 0 && k == 8) ? BN_TYPE_BF16 : BN_TYPE_F32;
             out[n++] = (model_tensor){names[l][k], ne0, ne1, t};
@@ -838,11 +888,11 @@ static void model_values(const model_tensor *mt, float *w, size_t n, int with_na
         w[n / 2] = NAN;
 }
 
-static bn_status write_model(const char *path, int with_nan, bn_error *e)
+static bn_status write_model(const char *path, int with_nan, int odd, bn_error *e)
 {
     rng_state = 0x243f6a8885a308d3ull;
     model_tensor mt[32];
-    int n = model_tensors(mt);
+    int n = model_tensors(mt, odd);
     bn_gguf_writer *w;
     bn_status st = bn_gguf_writer_open(path, 0, &w, e);
     if (st)
@@ -892,7 +942,7 @@ START_TEST(test_bn_quant_tool)
     } ty[3] = {{"i2_s", BN_TYPE_I2_S, 40}, {"tq2_0", BN_TYPE_TQ2_0, 37}, {"tq1_0", BN_TYPE_TQ1_0, 36}};
     bn_error e;
     const char *in = tu_tmp("quant_tool_in.gguf");
-    ck_assert_int_eq(write_model(in, 0, &e), BN_OK);
+    ck_assert_int_eq(write_model(in, 0, 0, &e), BN_OK);
     bn_gguf *gi;
     ck_assert_int_eq(bn_gguf_open(in, &gi, &e), BN_OK);
     for (int k = 0; k < 3; k++) {
@@ -974,6 +1024,7 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_absmax_hand);
     tcase_add_test(me, test_mse_hand);
     tcase_add_test(me, test_vs_reference);
+    tcase_add_test(me, test_absmean_large_vs_torch);
     tcase_add_test(me, test_mse_gaussian);
     tcase_add_test(me, test_already_ternary);
     tcase_add_test(me, test_nan_inf_and_flags);
@@ -994,7 +1045,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "--write-model")) {
         bn_error e;
-        if (write_model(argv[2], argc >= 4 && !strcmp(argv[3], "--nan"), &e)) {
+        const char *variant = argc >= 4 ? argv[3] : "";
+        if (write_model(argv[2], !strcmp(variant, "--nan"), !strcmp(variant, "--odd"), &e)) {
             fprintf(stderr, "test_quant: %s\n", e.msg);
             return 2;
         }

@@ -10,6 +10,7 @@ N="$T/nan.gguf"
 
 check "writes the float test model" "$MK" --write-model "$M"
 check "writes the model with a NaN" "$MK" --write-model "$N" --nan
+check "writes the model with 320-wide rows" "$MK" --write-model "$T/odd.gguf" --odd
 
 check "--help exits 0" run_rc 0 "$T/out" "$Q" --help
 check "--help shows usage" grep -q "usage: bn-quant IN OUT.gguf" "$T/out"
@@ -72,6 +73,11 @@ check "  ... one line naming the tensor" \
   test "$(wc -l <"$T/err")" -eq 1 -a "$(grep -c 'blk.1.ffn_down.weight' "$T/err")" -eq 1
 check "  ... existing output untouched" test "$(cat "$T/keep.gguf")" = old
 check "  ... no temp files left" test -z "$(ls "$T" | grep '\.tmp\.')"
+for ty in i2_s tq1_0; do
+  check "rows of 320 as $ty: exit 2" run_rc 2 "$T/err" "$Q" "$T/odd.gguf" "$T/odd.$ty.gguf" --type $ty
+  check "  ... names the tensor and the row length" grep -q "blk.0.attn_q.weight.*320" "$T/err"
+  check "  ... nothing written" test ! -e "$T/odd.$ty.gguf"
+done
 head -c 100 "$M" >"$T/trunc.gguf"
 check "truncated GGUF: exit 2" run_rc 2 "$T/err" "$Q" "$T/trunc.gguf" "$T/y.gguf"
 check "  ... one line" test "$(wc -l <"$T/err")" -eq 1
