@@ -661,6 +661,32 @@ START_TEST(test_nan_inf_and_flags)
 }
 END_TEST
 
+/* Extreme but finite inputs: no overflow in the statistics, every element in the
+ * histogram (UBSan checks the bin arithmetic). */
+START_TEST(test_extreme_values)
+{
+    float w[512];
+    int8_t c[512];
+    for (int i = 0; i < 512; i++)
+        w[i] = (i % 2 ? 1e-38f : -3e-39f) * (float)(1 + i % 5);
+    w[7] = 3.0e38f;
+    w[8] = -3.0e38f;
+    int64_t ne[1] = {512};
+    for (int m = 0; m < 3; m++) {
+        bn_ternary_result r;
+        bn_quant_stats st;
+        bn_error e;
+        ck_assert_int_eq(bn_quant_tensor("x", w, 1, ne, (bn_quant_method)m, c, &r, &st, &e), BN_OK);
+        ck_assert(isfinite(st.sum_w2) && isfinite(st.nmse) && isfinite(st.cosine));
+        uint64_t total = 0;
+        for (int b = 0; b < BN_QSTAT_BINS; b++)
+            total += st.hist[b];
+        ck_assert_uint_eq(total, 512);
+        ck_assert(isfinite(r.scale) && r.scale > 0);
+    }
+}
+END_TEST
+
 START_TEST(test_kind_names)
 {
     int l;
@@ -1029,6 +1055,7 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_already_ternary);
     tcase_add_test(me, test_nan_inf_and_flags);
     tcase_add_test(me, test_kind_names);
+    tcase_add_test(me, test_extreme_values);
     suite_add_tcase(s, me);
     TCase *rp = tcase_create("report");
     tcase_add_test(rp, test_report_summary);

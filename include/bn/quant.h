@@ -75,8 +75,9 @@ bn_status bn_unpack_f32(bn_type t, const void *src, size_t src_size, int64_t ne0
                         int64_t n_rows, float *dst, int n_threads, bn_error *err);
 
 /* Ternary codes of rows [r0, r1) of an I2_S, TQ1_0 or TQ2_0 tensor into codes
- * ((r1-r0) * ne0 int8 in {-1,0,1}). TQ trit value 3+ cannot occur in TQ2_0's 2-bit
- * field value 3 and is rejected, as is I2_S code 0b11. */
+ * ((r1-r0) * ne0 int8 in {-1,0,1}). The 2-bit value 3, which neither I2_S nor
+ * TQ2_0 ever writes, is rejected (here and by bn_unpack_f32_rows) with the row and
+ * column; every TQ1_0 byte decodes to valid trits. */
 bn_status bn_unpack_ternary_rows(bn_type t, const void *src, size_t src_size, int64_t ne0,
                                  int64_t n_rows, int64_t r0, int64_t r1, int8_t *codes,
                                  bn_error *err);
@@ -189,9 +190,14 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
                                  bn_error *err);
 
 /* Ternarize + statistics in one call, the per-tensor entry point for bn-convert and
- * bn-quant. w: product(ne) floats; codes: as many int8 (caller-owned). st may be
- * NULL. On NaN/Inf returns BN_EINVAL naming the tensor and, if st is non-NULL,
- * fills it with name/shape and BN_QF_NAN_INF so a report can list the tensor. */
+ * bn-quant. w: product(ne) floats, ne in GGUF order (ne[0] = the input dimension
+ * of a PyTorch [out, in] weight); codes: as many int8 (caller-owned), ready for
+ * bn_pack_ternary with res->scale. st may be NULL. On NaN/Inf returns BN_EINVAL
+ * naming the tensor and, if st is non-NULL, fills it with name/shape and
+ * BN_QF_NAN_INF so a report can still list the tensor.
+ * Offline-packed HF weights have no latent W: unpack them
+ * (bn_unpack_hf_bitnet_u8), and if a report entry is wanted, pass scale * codes
+ * here; it is recognised as already ternary and kept exactly. */
 bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
                           bn_quant_method m, int8_t *codes, bn_ternary_result *res,
                           bn_quant_stats *st, bn_error *err);

@@ -174,9 +174,9 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
     double top = maxw / unit;
     st->hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
     for (uint64_t i = 0; i < n; i++) {
-        double r = fabs((double)w[i]) / unit;
-        int b = (int)(r / st->hist_max * BN_QSTAT_BINS);
-        st->hist[b < BN_QSTAT_BINS ? b : BN_QSTAT_BINS - 1]++;
+        double pos = fabs((double)w[i]) / unit / st->hist_max * BN_QSTAT_BINS;
+        /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
+        st->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
     }
     return BN_OK;
 }
