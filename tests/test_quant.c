@@ -290,6 +290,45 @@ START_TEST(test_unpack_rejects)
 }
 END_TEST
 
+/* Random bytes into every unpacker: a value or a clean BN_EINVAL, never a crash
+ * (the ASan build runs this too); ternary codes that come out are in {-1,0,1}. */
+START_TEST(test_unpack_random_bytes)
+{
+    static const bn_type types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0,
+                                    BN_TYPE_TQ1_0, BN_TYPE_TQ2_0, BN_TYPE_I2_S};
+    const int64_t ne0 = 256, rows = 3;
+    float *f = malloc((size_t)(ne0 * rows) * 4);
+    int8_t *c = malloc((size_t)(ne0 * rows));
+    for (int round = 0; round < 200; round++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            bn_type t = types[ti];
+            size_t sz;
+            bn_error e;
+            ck_assert_int_eq(bn_quant_packed_size(t, ne0, rows, &sz, &e), BN_OK);
+            uint8_t *p = malloc(sz);
+            for (size_t i = 0; i < sz; i++)
+                p[i] = (uint8_t)rnd();
+            bn_status st = bn_unpack_f32(t, p, sz, ne0, rows, f, 2, &e);
+            ck_assert(st == BN_OK || st == BN_EINVAL);
+            if (t == BN_TYPE_TQ1_0 || t == BN_TYPE_TQ2_0 || t == BN_TYPE_I2_S) {
+                st = bn_unpack_ternary_rows(t, p, sz, ne0, rows, 0, rows, c, &e);
+                ck_assert(st == BN_OK || st == BN_EINVAL);
+                if (st == BN_OK)
+                    for (int64_t i = 0; i < ne0 * rows; i++)
+                        ck_assert(c[i] >= -1 && c[i] <= 1);
+                float s;
+                st = bn_packed_ternary_scale(t, p, sz, ne0, rows, &s, &e);
+                ck_assert(st == BN_OK || st == BN_EINVAL);
+            }
+            /* one byte short, one byte long */
+            ck_assert_int_eq(bn_unpack_f32(t, p, sz - 1, ne0, rows, f, 1, &e), BN_EINVAL);
+            free(p);
+        }
+    free(f);
+    free(c);
+}
+END_TEST
+
 /* HF offline packing: byte [r, c] holds output rows r, r+R, r+2R, r+3R in bits
  * 1:0, 3:2, 5:4, 7:6 as code + 1. Built here from the definition, then unpacked. */
 START_TEST(test_hf_unpack)
@@ -872,6 +911,30 @@ START_TEST(test_report_formats)
 }
 END_TEST
 
+/* An empty report (a model with no projections) still renders in every format. */
+START_TEST(test_report_empty)
+{
+    bn_quant_report *r;
+    bn_error e;
+    ck_assert_int_eq(bn_quant_report_new("", &r, &e), BN_OK);
+    for (int f = 0; f < 4; f++) {
+        char *out = render(r, (bn_report_format)f);
+        ck_assert(strlen(out) > 0);
+        if (f == BN_REPORT_JSON) {
+            cJSON *root = cJSON_Parse(out);
+            ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "tensors")), 0);
+            ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "total"), "n")->valueint, 0);
+            cJSON_Delete(root);
+        }
+        if (f == BN_REPORT_HTML)
+            ck_assert_ptr_null(strstr(out, "<svg"));
+        free(out);
+    }
+    ck_assert_uint_eq(bn_quant_report_gate(r, 0.0, ~0u, NULL), 0);
+    bn_quant_report_free(r);
+}
+END_TEST
+
 /* ---- bn-quant end to end --------------------------------------------------------- */
 
 /* A tiny `bitnet` GGUF as llama.cpp's converter writes with --outtype f32: 2 layers,
@@ -1043,6 +1106,7 @@ Suite *quant_suite(void)
     tcase_add_test(pk, test_dequant_golden);
     tcase_add_test(pk, test_unpack_rejects);
     tcase_add_test(pk, test_hf_unpack);
+    tcase_add_test(pk, test_unpack_random_bytes);
     suite_add_tcase(s, pk);
     TCase *me = tcase_create("methods");
     tcase_set_timeout(me, 60);
@@ -1060,6 +1124,7 @@ Suite *quant_suite(void)
     TCase *rp = tcase_create("report");
     tcase_add_test(rp, test_report_summary);
     tcase_add_test(rp, test_report_formats);
+    tcase_add_test(rp, test_report_empty);
     suite_add_tcase(s, rp);
     TCase *tl = tcase_create("tool");
     tcase_set_timeout(tl, 120);
