@@ -621,6 +621,37 @@ START_TEST(test_mse_gaussian)
 }
 END_TEST
 
+/* Threads change nothing: codes, scale and every statistic are bit-identical. */
+START_TEST(test_threads_identical)
+{
+    const uint64_t n = 1000 * 333; /* not a multiple of the chunk */
+    float *w = malloc(n * 4);
+    int8_t *c1 = malloc(n), *c2 = malloc(n);
+    for (uint64_t i = 0; i < n; i++)
+        w[i] = 0.01f * gauss();
+    int64_t ne[2] = {1000, 333};
+    for (int m = 0; m < 3; m++)
+        for (int th = 2; th <= 5; th += 3) {
+            bn_ternary_result r1, r2;
+            bn_quant_stats s1, s2;
+            bn_error e;
+            ck_assert_int_eq(bn_quant_tensor_mt("x", w, 2, ne, (bn_quant_method)m, c1, &r1, &s1, 1, &e), BN_OK);
+            ck_assert_int_eq(bn_quant_tensor_mt("x", w, 2, ne, (bn_quant_method)m, c2, &r2, &s2, th, &e), BN_OK);
+            ck_assert_int_eq(memcmp(c1, c2, n), 0);
+            ck_assert_int_eq(memcmp(&r1, &r2, sizeof r1), 0);
+            ck_assert_int_eq(memcmp(&s1, &s2, sizeof s1), 0);
+        }
+    w[n - 3] = INFINITY; /* the NaN/Inf check is chunked too: still found, same index */
+    bn_ternary_result r;
+    bn_error e;
+    ck_assert_int_eq(bn_ternarize_mt("x", w, n, BN_QM_ABSMEAN, c1, &r, 4, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "element 332997 is +Inf"));
+    free(w);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
 /* Latent weights saved after quantization (s·T) are kept exactly by every method. */
 START_TEST(test_already_ternary)
 {
@@ -1117,6 +1148,7 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_absmean_large_vs_torch);
     tcase_add_test(me, test_mse_gaussian);
     tcase_add_test(me, test_already_ternary);
+    tcase_add_test(me, test_threads_identical);
     tcase_add_test(me, test_nan_inf_and_flags);
     tcase_add_test(me, test_kind_names);
     tcase_add_test(me, test_extreme_values);

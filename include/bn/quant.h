@@ -131,6 +131,9 @@ typedef struct {
  * input first (any method): codes = sign, scale = the common magnitude. */
 bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
                        int8_t *codes, bn_ternary_result *res, bn_error *err);
+/* The same on n_threads threads; the result is bit-identical for any count. */
+bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m,
+                          int8_t *codes, bn_ternary_result *res, int n_threads, bn_error *err);
 
 /* ---- statistics ------------------------------------------------------------ */
 
@@ -201,6 +204,12 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
 bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
                           bn_quant_method m, int8_t *codes, bn_ternary_result *res,
                           bn_quant_stats *st, bn_error *err);
+/* The same on n_threads threads (codes, scale and statistics bit-identical for
+ * any count: work is split into fixed chunks whose partial sums are combined in
+ * order). */
+bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                             bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                             bn_quant_stats *st, int n_threads, bn_error *err);
 
 /* ---- report ---------------------------------------------------------------- */
 

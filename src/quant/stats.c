@@ -119,10 +119,61 @@ static bn_status check_shape(const char *name, uint32_t n_dims, const int64_t *n
     return BN_OK;
 }
 
-bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
-                                 const int64_t *ne, const float *w, const int8_t *codes,
-                                 const bn_ternary_result *res, bn_quant_method m,
-                                 bn_error *err)
+typedef struct {
+    double sw2, se2, sq2, swq, maxe, maxw;
+    uint64_t neg, zero, pos;
+    uint64_t hist[BN_QSTAT_BINS];
+} stat_part;
+
+typedef struct {
+    const float *w;
+    const int8_t *codes;
+    uint64_t n;
+    float scale;
+    double unit, hist_max; /* histogram of |w| / unit over [0, hist_max) */
+    int pass;              /* 1: sums; 2: histogram */
+    stat_part *part;
+} stat_ctx;
+
+static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
+{
+    (void)err;
+    stat_ctx *c = vc;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        uint64_t i0, i1;
+        bnq_chunk(c->n, ch, &i0, &i1);
+        stat_part *p = &c->part[ch];
+        if (c->pass == 1) {
+            memset(p, 0, sizeof *p);
+            for (uint64_t i = i0; i < i1; i++) {
+                double x = (double)c->w[i];
+                /* the dequantized value exactly as a runtime computes it: float scale * code */
+                double q = (double)(c->scale * (float)c->codes[i]);
+                double e = x - q;
+                p->sw2 += x * x;
+                p->se2 += e * e;
+                p->sq2 += q * q;
+                p->swq += x * q;
+                p->maxe = fmax(p->maxe, fabs(e));
+                p->maxw = fmax(p->maxw, fabs(x));
+                p->neg += c->codes[i] < 0;
+                p->zero += c->codes[i] == 0;
+                p->pos += c->codes[i] > 0;
+            }
+        } else {
+            for (uint64_t i = i0; i < i1; i++) {
+                double pos = fabs((double)c->w[i]) / c->unit / c->hist_max * BN_QSTAT_BINS;
+                /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
+                p->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
+            }
+        }
+    }
+    return BN_OK;
+}
+
+bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                            const float *w, const int8_t *codes, const bn_ternary_result *res,
+                            bn_quant_method m, int n_threads, bn_error *err)
 {
     uint64_t n;
     bn_status s = check_shape(name, n_dims, ne, &n, err);
@@ -134,62 +185,75 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
     st->threshold = res->threshold;
     st->flags = res->flags;
 
-    const double sc = (double)res->scale;
-    double sw2 = 0, se2 = 0, sq2 = 0, swq = 0, maxe = 0, maxw = 0;
-    uint64_t neg = 0, zero = 0, pos = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        double x = (double)w[i];
-        /* the dequantized value exactly as a runtime computes it: float scale * code */
-        double q = (double)(res->scale * (float)codes[i]);
-        double e = x - q;
-        sw2 += x * x;
-        se2 += e * e;
-        sq2 += q * q;
-        swq += x * q;
-        if (fabs(e) > maxe)
-            maxe = fabs(e);
-        if (fabs(x) > maxw)
-            maxw = fabs(x);
-        neg += codes[i] < 0;
-        zero += codes[i] == 0;
-        pos += codes[i] > 0;
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
+                  .part = calloc((size_t)nc, sizeof(stat_part))};
+    if (!c.part)
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
+        goto out;
+    stat_part t = {0};
+    for (int64_t ch = 0; ch < nc; ch++) {
+        const stat_part *p = &c.part[ch];
+        t.sw2 += p->sw2;
+        t.se2 += p->se2;
+        t.sq2 += p->sq2;
+        t.swq += p->swq;
+        t.maxe = fmax(t.maxe, p->maxe);
+        t.maxw = fmax(t.maxw, p->maxw);
+        t.neg += p->neg;
+        t.zero += p->zero;
+        t.pos += p->pos;
     }
-    st->n_neg = neg;
-    st->n_zero = zero;
-    st->n_pos = pos;
-    st->sum_w2 = sw2;
-    st->sum_err2 = se2;
-    st->sum_q2 = sq2;
-    st->sum_wq = swq;
-    st->max_abs_err = maxe;
-    bnq_derive(n, sw2, se2, sq2, swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
+    st->n_neg = t.neg;
+    st->n_zero = t.zero;
+    st->n_pos = t.pos;
+    st->sum_w2 = t.sw2;
+    st->sum_err2 = t.se2;
+    st->sum_q2 = t.sq2;
+    st->sum_wq = t.swq;
+    st->max_abs_err = t.maxe;
+    bnq_derive(n, t.sw2, t.se2, t.sq2, t.swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
     st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
-                               ? se2
-                               : bnq_absmean_sum_err2(w, n);
-    st->nmse_absmean = sw2 > 0.0 ? st->sum_err2_absmean / sw2 : 0.0;
+                               ? t.se2
+                               : bnq_absmean_sum_err2(w, n, n_threads);
+    st->nmse_absmean = t.sw2 > 0.0 ? st->sum_err2_absmean / t.sw2 : 0.0;
 
     /* |W| in units of the scale (of max|W| if the scale is 0), over a range that
      * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
-    double unit = sc > 0 ? sc : (maxw > 0 ? maxw : 1.0);
-    double top = maxw / unit;
-    st->hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
-    for (uint64_t i = 0; i < n; i++) {
-        double pos = fabs((double)w[i]) / unit / st->hist_max * BN_QSTAT_BINS;
-        /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
-        st->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
-    }
-    return BN_OK;
+    const double sc = (double)res->scale;
+    c.unit = sc > 0 ? sc : (t.maxw > 0 ? t.maxw : 1.0);
+    double top = t.maxw / c.unit;
+    st->hist_max = c.hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
+    c.pass = 2;
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
+        goto out;
+    for (int64_t ch = 0; ch < nc; ch++)
+        for (int b = 0; b < BN_QSTAT_BINS; b++)
+            st->hist[b] += c.part[ch].hist[b];
+out:
+    free(c.part);
+    return s;
 }
 
-bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
-                          bn_quant_method m, int8_t *codes, bn_ternary_result *res,
-                          bn_quant_stats *st, bn_error *err)
+bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
+                                 const int64_t *ne, const float *w, const int8_t *codes,
+                                 const bn_ternary_result *res, bn_quant_method m,
+                                 bn_error *err)
+{
+    return bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, 1, err);
+}
+
+bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                             bn_quant_method m, int8_t *codes, bn_ternary_result *res, bn_quant_stats *st,
+                             int n_threads, bn_error *err)
 {
     uint64_t n;
+    memset(res, 0, sizeof *res);
     bn_status s = check_shape(name, n_dims, ne, &n, err);
     if (s)
         return s;
-    s = bn_ternarize(name, w, n, m, codes, res, err);
+    s = bn_ternarize_mt(name, w, n, m, codes, res, n_threads, err);
     if (s) {
         if (st && (res->flags & BN_QF_NAN_INF)) {
             set_identity(st, name, n_dims, ne);
@@ -200,5 +264,12 @@ bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, con
         }
         return s;
     }
-    return st ? bn_quant_stats_compute(st, name, n_dims, ne, w, codes, res, m, err) : BN_OK;
+    return st ? bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err) : BN_OK;
+}
+
+bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                          bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                          bn_quant_stats *st, bn_error *err)
+{
+    return bn_quant_tensor_mt(name, w, n_dims, ne, m, codes, res, st, 1, err);
 }

@@ -97,21 +97,187 @@ static uint32_t abs_bits(float x)
 
 static int8_t sign_code(float x) { return (int8_t)((x > 0.0f) - (x < 0.0f)); }
 
-/* 1 (and *s) if every value is -s, 0 or +s for one s > 0. */
-static int detect_ternary(const float *w, uint64_t n, float *s)
+/* Every pass runs over fixed chunks of BNQ_CHUNK elements whose partial results
+ * are combined in chunk order, so the result does not depend on the number of
+ * threads (the chunks are what is parallel, not the order of the sums). */
+
+/* ---- pass 1: scan ------------------------------------------------------------------ */
+
+typedef struct {
+    double abs_sum;  /* Σ|w| */
+    float abs_max;   /* max|w| */
+    float mag;       /* the common non-zero magnitude so far (0: none) */
+    int mixed;       /* two different non-zero magnitudes seen */
+    int64_t bad;     /* index of the first NaN/Inf, -1 if none */
+} scan_part;
+
+typedef struct {
+    const float *w;
+    uint64_t n;
+    scan_part *part; /* (n_chunks) */
+} scan_ctx;
+
+static bn_status scan_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
-    float mag = 0.0f;
-    for (uint64_t i = 0; i < n; i++) {
-        float a = fabsf(w[i]);
-        if (a == 0.0f)
-            continue;
-        if (mag == 0.0f)
-            mag = a;
-        else if (a != mag)
-            return 0;
+    (void)err;
+    scan_ctx *c = vc;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        uint64_t i0, i1;
+        bnq_chunk(c->n, ch, &i0, &i1);
+        scan_part p = {0.0, 0.0f, 0.0f, 0, -1};
+        for (uint64_t i = i0; i < i1; i++) {
+            float x = c->w[i];
+            if (!isfinite(x)) {
+                p.bad = (int64_t)i;
+                break;
+            }
+            float a = fabsf(x);
+            p.abs_sum += (double)a;
+            p.abs_max = fmaxf(p.abs_max, a);
+            if (a != 0.0f) {
+                if (p.mag == 0.0f)
+                    p.mag = a;
+                else if (a != p.mag)
+                    p.mixed = 1;
+            }
+        }
+        c->part[ch] = p;
     }
-    *s = mag;
-    return mag > 0.0f;
+    return BN_OK;
+}
+
+typedef struct {
+    double abs_sum;
+    float abs_max;
+    float ternary_s; /* > 0 iff every value is -s, 0 or +s */
+    int64_t bad;
+} scan_result;
+
+static bn_status scan(const float *w, uint64_t n, int n_threads, scan_result *r, bn_error *err)
+{
+    int64_t nc = bnq_n_chunks(n);
+    scan_ctx c = {w, n, malloc((size_t)(nc ? nc : 1) * sizeof(scan_part))};
+    if (!c.part)
+        return bn_error_set(err, BN_ENOMEM, "out of memory scanning %llu values", (unsigned long long)n);
+    bn_status st = bnq_parallel_rows(nc, n_threads, scan_job, &c, err);
+    memset(r, 0, sizeof *r);
+    r->bad = -1;
+    float mag = 0.0f;
+    int mixed = 0;
+    for (int64_t ch = 0; ch < nc && !st; ch++) {
+        const scan_part *p = &c.part[ch];
+        if (p->bad >= 0) {
+            r->bad = p->bad;
+            break;
+        }
+        r->abs_sum += p->abs_sum;
+        r->abs_max = fmaxf(r->abs_max, p->abs_max);
+        mixed |= p->mixed;
+        if (p->mag != 0.0f) {
+            if (mag == 0.0f)
+                mag = p->mag;
+            else if (p->mag != mag)
+                mixed = 1;
+        }
+    }
+    r->ternary_s = mixed ? 0.0f : mag;
+    free(c.part);
+    return st;
+}
+
+/* ---- pass 2: codes ----------------------------------------------------------------- */
+
+typedef enum {
+    RULE_SIGN,      /* code = sign(w) (already ternary) */
+    RULE_ABSMEAN,   /* code = clamp(rintf(w * rs), -1, 1) */
+    RULE_GT,        /* code = sign(w) if |w| > thr */
+    RULE_BITS_GE    /* code = sign(w) if bits(|w|) >= u_min (mse) */
+} code_rule;
+
+typedef struct {
+    uint64_t nz;       /* non-zero codes */
+    double nz_abs;     /* Σ|w| over non-zero codes */
+    float zero_max;    /* max|w| over zero codes */
+    double err2;       /* Σ (w - scale·code)² when asked for */
+} code_part;
+
+typedef struct {
+    const float *w;
+    uint64_t n;
+    int8_t *codes;     /* NULL: do not store (baseline error only) */
+    code_rule rule;
+    float rs, thr, scale;
+    uint32_t u_min;
+    int want_err;
+    code_part *part;
+} code_ctx;
+
+static int8_t absmean_code(float w, float rs)
+{
+    float q = rintf(w * rs);
+    return (int8_t)(q > 1.0f ? 1 : q < -1.0f ? -1 : (int)q);
+}
+
+/* One chunk under one rule; the rule is a compile-time constant in each
+ * instantiation below so the inner loop carries no switch. */
+#define CODE_LOOP(EXPR)                                                                            \
+    for (uint64_t i = i0; i < i1; i++) {                                                           \
+        const float x = c->w[i];                                                                   \
+        const int8_t q = (EXPR);                                                                   \
+        if (c->codes)                                                                              \
+            c->codes[i] = q;                                                                       \
+        if (q) {                                                                                   \
+            p.nz++;                                                                                \
+            p.nz_abs += (double)fabsf(x);                                                          \
+        } else {                                                                                   \
+            p.zero_max = fmaxf(p.zero_max, fabsf(x));                                              \
+        }                                                                                          \
+        if (c->want_err) {                                                                         \
+            double e = (double)x - (double)(c->scale * (float)q);                                  \
+            p.err2 += e * e;                                                                       \
+        }                                                                                          \
+    }
+
+static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
+{
+    (void)err;
+    code_ctx *c = vc;
+    const float rs = c->rs, thr = c->thr;
+    const uint32_t u_min = c->u_min;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        uint64_t i0, i1;
+        bnq_chunk(c->n, ch, &i0, &i1);
+        code_part p = {0, 0.0, 0.0f, 0.0};
+        switch (c->rule) {
+        case RULE_SIGN: CODE_LOOP(sign_code(x)) break;
+        case RULE_ABSMEAN: CODE_LOOP(absmean_code(x, rs)) break;
+        case RULE_GT: CODE_LOOP(fabsf(x) > thr ? sign_code(x) : 0) break;
+        case RULE_BITS_GE: CODE_LOOP(abs_bits(x) >= u_min ? sign_code(x) : 0) break;
+        }
+        c->part[ch] = p;
+    }
+    return BN_OK;
+}
+#undef CODE_LOOP
+
+/* Apply a rule over all chunks; *sum gets the chunk partials combined in order. */
+static bn_status apply_rule(code_ctx *c, int n_threads, code_part *sum, bn_error *err)
+{
+    int64_t nc = bnq_n_chunks(c->n);
+    c->part = malloc((size_t)(nc ? nc : 1) * sizeof(code_part));
+    if (!c->part)
+        return bn_error_set(err, BN_ENOMEM, "out of memory ternarizing %llu values", (unsigned long long)c->n);
+    bn_status st = bnq_parallel_rows(nc, n_threads, code_job, c, err);
+    memset(sum, 0, sizeof *sum);
+    for (int64_t ch = 0; ch < nc; ch++) {
+        sum->nz += c->part[ch].nz;
+        sum->nz_abs += c->part[ch].nz_abs;
+        sum->zero_max = fmaxf(sum->zero_max, c->part[ch].zero_max);
+        sum->err2 += c->part[ch].err2;
+    }
+    free(c->part);
+    c->part = NULL;
+    return st;
 }
 
 /* ---- absmean -------------------------------------------------------------------- */
@@ -122,84 +288,36 @@ static int detect_ternary(const float *w, uint64_t n, float *s)
  *     q = (w * s).round().clamp(-1, 1)             # round half to even
  *     w_q = q / s
  * and bitnet.cpp's quantize_i2_s then stores max|w_q| = 1 / s as the scale. We mirror
- * these float32 operations: rs = 1.0f / m; code = clamp(rintf(w * rs)); scale =
- * 1.0f / rs (which can differ from m by one ulp, exactly as in the reference).
- * (The official pipeline additionally rounds w_q through an F16 file before
+ * these float32 operations: rs = 1.0f / m; code = clamp(rintf(w * rs), -1, 1);
+ * scale = 1.0f / rs, which can differ from m by one ulp exactly as in the
+ * reference. (The official pipeline also rounds w_q through an F16 file before
  * quantize_i2_s; we keep the float32 scale.)
  *
  * The mean: torch reduces float32 with a cascade of float32 partial sums, whose
  * error grows like eps·log(n); we sum |w| in double (error ~n·2^-53, far below a
  * float ulp) and round the mean to float once, i.e. the correctly rounded mean.
  * The two agree to within an ulp of m, and the codes only differ if some |w|·rs
- * sits within that ulp of 0.5. */
-/* rs = 1 / max(mean|W|, 1e-5) in float32; returns 1 if the floor engaged. */
-static int absmean_rs(const float *w, uint64_t n, float *rs)
+ * sits within that ulp of 0.5 (tests compare against torch on 4M elements). */
+static int absmean_rs(double abs_sum, uint64_t n, float *rs)
 {
-    double sum = 0.0;
-    for (uint64_t i = 0; i < n; i++)
-        sum += fabs((double)w[i]);
-    float m = (float)(sum / (double)n);
+    float m = (float)(abs_sum / (double)n);
     int clamped = !(m >= 1e-5f);
     *rs = 1.0f / (clamped ? 1e-5f : m);
     return clamped;
 }
 
-static int8_t absmean_code(float w, float rs)
+double bnq_absmean_sum_err2(const float *w, uint64_t n, int n_threads)
 {
-    float q = rintf(w * rs);
-    return (int8_t)(q > 1.0f ? 1 : q < -1.0f ? -1 : (int)q);
-}
-
-static void absmean(const float *w, uint64_t n, int8_t *codes, bn_ternary_result *res)
-{
-    float rs;
-    if (absmean_rs(w, n, &rs))
-        res->flags |= BN_QF_SCALE_CLAMPED;
-    for (uint64_t i = 0; i < n; i++)
-        codes[i] = absmean_code(w[i], rs);
-    res->scale = 1.0f / rs;
-    res->threshold = 0.5f * res->scale;
-}
-
-double bnq_absmean_sum_err2(const float *w, uint64_t n)
-{
-    float rs, s;
-    if (n == 0)
+    scan_result sr;
+    if (n == 0 || scan(w, n, n_threads, &sr, NULL) || sr.bad >= 0 || sr.ternary_s > 0.0f)
         return 0.0;
-    if (detect_ternary(w, n, &s))
-        return 0.0;
-    absmean_rs(w, n, &rs);
-    const float scale = 1.0f / rs;
-    double e2 = 0.0;
-    for (uint64_t i = 0; i < n; i++) {
-        double e = (double)w[i] - (double)(scale * (float)absmean_code(w[i], rs));
-        e2 += e * e;
-    }
-    return e2;
-}
-
-/* ---- absmax --------------------------------------------------------------------- */
-
-static void absmax(const float *w, uint64_t n, int8_t *codes, bn_ternary_result *res)
-{
-    float mx = 0.0f;
-    for (uint64_t i = 0; i < n; i++)
-        mx = fmaxf(mx, fabsf(w[i]));
-    float thr = 0.5f * mx;
-    double sum = 0.0;
-    uint64_t k = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        float a = fabsf(w[i]);
-        if (a > thr) {
-            codes[i] = sign_code(w[i]);
-            sum += a;
-            k++;
-        } else {
-            codes[i] = 0;
-        }
-    }
-    res->scale = k ? (float)(sum / (double)k) : 0.0f;
-    res->threshold = thr;
+    code_ctx c = {.w = w, .n = n, .rule = RULE_ABSMEAN, .want_err = 1};
+    absmean_rs(sr.abs_sum, n, &c.rs);
+    c.scale = 1.0f / c.rs;
+    code_part sum;
+    if (apply_rule(&c, n_threads, &sum, NULL))
+        return NAN;
+    return sum.err2;
 }
 
 /* ---- mse ------------------------------------------------------------------------ */
@@ -371,66 +489,68 @@ bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t
     return st;
 }
 
-static bn_status mse(const float *w, uint64_t n, int8_t *codes, bn_ternary_result *res, bn_error *err)
-{
-    uint32_t u_min;
-    double A;
-    uint64_t k;
-    bn_status st = bnq_mse_search(w, n, 0, &u_min, &A, &k, err);
-    if (st)
-        return st;
-    float excluded_max = 0.0f;
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t u = abs_bits(w[i]);
-        if (k && u >= u_min) {
-            codes[i] = sign_code(w[i]);
-        } else {
-            codes[i] = 0;
-            excluded_max = fmaxf(excluded_max, fabsf(w[i]));
-        }
-    }
-    res->scale = k ? (float)(A / (double)k) : 0.0f;
-    res->threshold = excluded_max;
-    return BN_OK;
-}
-
 /* ---- entry point ------------------------------------------------------------------ */
 
-bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
-                       int8_t *codes, bn_ternary_result *res, bn_error *err)
+bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                          bn_ternary_result *res, int n_threads, bn_error *err)
 {
     const char *nm = name ? name : "?";
     memset(res, 0, sizeof *res);
     if (n == 0)
         return bn_error_set(err, BN_EINVAL, "tensor '%s': no elements to ternarize", nm);
-    for (uint64_t i = 0; i < n; i++)
-        if (!isfinite(w[i])) {
-            res->flags |= BN_QF_NAN_INF;
-            return bn_error_set(err, BN_EINVAL, "tensor '%s': element %llu is %s; cannot ternarize", nm,
-                                (unsigned long long)i, isnan(w[i]) ? "NaN" : (w[i] > 0 ? "+Inf" : "-Inf"));
-        }
-    float s;
-    bn_status st = BN_OK;
-    if (detect_ternary(w, n, &s)) {
-        for (uint64_t i = 0; i < n; i++)
-            codes[i] = sign_code(w[i]);
-        res->scale = s;
-        res->threshold = 0.5f * s;
-        res->flags |= BN_QF_ALREADY_TERNARY;
-    } else {
-        switch (m) {
-        case BN_QM_ABSMEAN: absmean(w, n, codes, res); break;
-        case BN_QM_ABSMAX: absmax(w, n, codes, res); break;
-        case BN_QM_MSE: st = mse(w, n, codes, res, err); break;
-        default: return bn_error_set(err, BN_EINVAL, "tensor '%s': unknown method %d", nm, (int)m);
-        }
-        if (st)
-            return bn_error_prefix(err, "tensor '%s'", nm);
+    if ((unsigned)m > BN_QM_MSE)
+        return bn_error_set(err, BN_EINVAL, "tensor '%s': unknown method %d", nm, (int)m);
+    scan_result sr;
+    bn_status st = scan(w, n, n_threads, &sr, err);
+    if (st)
+        return bn_error_prefix(err, "tensor '%s'", nm);
+    if (sr.bad >= 0) {
+        float x = w[sr.bad];
+        res->flags |= BN_QF_NAN_INF;
+        return bn_error_set(err, BN_EINVAL, "tensor '%s': element %lld is %s; cannot ternarize", nm,
+                            (long long)sr.bad, isnan(x) ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
     }
-    uint64_t nz = 0;
-    for (uint64_t i = 0; i < n; i++)
-        nz += codes[i] != 0;
-    if ((double)nz > 0.99 * (double)n)
+    code_ctx c = {.w = w, .n = n, .codes = codes};
+    if (sr.ternary_s > 0.0f) {
+        /* kept exactly, whatever the method */
+        c.rule = RULE_SIGN;
+        res->scale = sr.ternary_s;
+        res->threshold = 0.5f * sr.ternary_s;
+        res->flags |= BN_QF_ALREADY_TERNARY;
+    } else if (m == BN_QM_ABSMEAN) {
+        c.rule = RULE_ABSMEAN;
+        if (absmean_rs(sr.abs_sum, n, &c.rs))
+            res->flags |= BN_QF_SCALE_CLAMPED;
+        res->scale = 1.0f / c.rs;
+        res->threshold = 0.5f * res->scale;
+    } else if (m == BN_QM_ABSMAX) {
+        c.rule = RULE_GT;
+        c.thr = 0.5f * sr.abs_max;
+        res->threshold = c.thr;
+    } else {
+        double A;
+        uint64_t k;
+        if ((st = bnq_mse_search(w, n, 0, &c.u_min, &A, &k, err)))
+            return bn_error_prefix(err, "tensor '%s'", nm);
+        c.rule = RULE_BITS_GE;
+        if (k == 0)
+            c.u_min = UINT32_MAX; /* nothing kept: every magnitude's bits are below */
+        res->scale = k ? (float)(A / (double)k) : 0.0f;
+    }
+    code_part sum;
+    if ((st = apply_rule(&c, n_threads, &sum, err)))
+        return bn_error_prefix(err, "tensor '%s'", nm);
+    if (m == BN_QM_ABSMAX && !(res->flags & BN_QF_ALREADY_TERNARY))
+        res->scale = sum.nz ? (float)(sum.nz_abs / (double)sum.nz) : 0.0f; /* refit: mean |W| of the kept */
+    if (m == BN_QM_MSE && !(res->flags & BN_QF_ALREADY_TERNARY))
+        res->threshold = sum.zero_max; /* the largest magnitude that became 0 */
+    if ((double)sum.nz > 0.99 * (double)n)
         res->flags |= BN_QF_SIGN_LIKE;
     return BN_OK;
+}
+
+bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
+                       int8_t *codes, bn_ternary_result *res, bn_error *err)
+{
+    return bn_ternarize_mt(name, w, n, m, codes, res, 1, err);
 }

@@ -312,7 +312,7 @@ static bn_status decode(const bn_gguf_tensor *t, buffers *b, int threads, bn_err
 static bn_status ternarize(const opts *o, const bn_gguf_tensor *t, buffers *b, bn_ternary_result *res,
                            bn_quant_stats *st, bn_error *err)
 {
-    return bn_quant_tensor(t->name, b->f, t->n_dims, t->ne, o->method, b->c, res, st, err);
+    return bn_quant_tensor_mt(t->name, b->f, t->n_dims, t->ne, o->method, b->c, res, st, o->threads, err);
 }
 
 static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_writer *w, buffers *b,
