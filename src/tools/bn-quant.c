@@ -39,7 +39,7 @@ static void usage(FILE *f)
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
           "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
-          "  -t, --threads N            threads for packing and decoding (default 1)\n"
+          "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
           "  --focus NAME               tensor whose |W|/s histogram the HTML report shows\n"
