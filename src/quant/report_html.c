@@ -399,20 +399,25 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     fputs("</table>\n", f);
 
     fputs("<h2>All tensors</h2><table><tr><th>tensor</th><th>shape</th><th>method</th><th>scale</th>"
-          "<th>-1 / 0 / +1</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>flags</th></tr>\n",
+          "<th>-1 / 0 / +1</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>dB vs absmean</th>"
+          "<th>flags</th></tr>\n",
           f);
     for (size_t i = 0; i < n; i++) {
         const bn_quant_stats *t = bn_quant_report_at(r, i);
-        char sh[48];
+        char sh[48], col[8];
         bnq_shape_str(t, sh, sizeof sh);
         fputs("<tr><td>", f);
         esc(f, t->name);
         fprintf(f, "</td><td>%s</td><td>%s</td><td class=\"n\">%.4e</td><td>", sh, bn_quant_method_name(t->method),
                 (double)t->scale);
         trits_bar(f, t->n_neg, t->n_zero, t->n_pos, t->n);
-        fprintf(f, "</td><td class=\"n\">%.4e</td><td class=\"n\">%.2f</td><td class=\"n\">%.6f</td>"
-                   "<td class=\"n\">%.3e</td><td>",
-                t->nmse, t->snr_db, t->cosine, t->max_abs_err);
+        double tt = isnan(t->nmse) ? 1.0 : cpos(&sc, t->nmse);
+        heat(tt, col);
+        /* NMSE coloured on the charts' scale; gain: the baseline's error over ours */
+        double gain = t->sum_err2 > 0 && t->sum_err2_absmean > 0 ? 10 * log10(t->sum_err2_absmean / t->sum_err2) : 0;
+        fprintf(f, "</td><td class=\"heat%s\" style=\"background:%s\">%.4e</td><td class=\"n\">%.2f</td>"
+                   "<td class=\"n\">%.6f</td><td class=\"n\">%.3e</td><td class=\"n\">%+.2f</td><td>",
+                tt > 0.6 ? " light" : "", col, t->nmse, t->snr_db, t->cosine, t->max_abs_err, gain);
         flags_html(f, t->flags);
         fputs("</td></tr>\n", f);
     }
