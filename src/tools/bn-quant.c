@@ -42,6 +42,7 @@ static void usage(FILE *f)
           "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
+          "  --json                     the JSON report on stdout (same as --report - --format json)\n"
           "  --focus NAME               tensor whose |W|/s histogram the HTML report shows\n"
           "                             (default: the one with the highest NMSE)\n"
           "  --max-nmse X               exit 1 if any tensor's NMSE exceeds X\n"
@@ -59,6 +60,7 @@ typedef struct {
     const char *in, *out, *report_path;
     const char *focus;       /* --focus: tensor for the HTML histogram */
     int report;              /* --report given */
+    int json;                /* --json: the JSON report on stdout */
     bn_report_format fmt;
     int fmt_set;
     bn_type type;
@@ -108,6 +110,10 @@ static int parse_args(int argc, char **argv, opts *o)
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
+        } else if (!strcmp(a, "--json")) {
+            /* CONVENTIONS: --json prints machine-readable results on stdout */
+            o->report = 1;
+            o->json = 1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
             if (val && !is_option(val))
@@ -189,6 +195,13 @@ static int parse_args(int argc, char **argv, opts *o)
         o->out = pos[1];
     } else {
         return die_usage("%s", npos == 0 ? "missing input" : "expected IN OUT.gguf, or --report [FILE] IN");
+    }
+    if (o->json) {
+        if (o->report_path || (o->fmt_set && o->fmt != BN_REPORT_JSON))
+            return die_usage("%s", "--json writes the JSON report to stdout: do not combine it with a report "
+                                   "file or another --format");
+        o->fmt = BN_REPORT_JSON;
+        o->fmt_set = 1;
     }
     if (o->report && !o->fmt_set && o->report_path) {
         const char *dot = strrchr(o->report_path, '.');

@@ -44,6 +44,9 @@ check "  ... has the per-kind totals" grep -q "^total" "$T/rep.txt"
 check "  ... fits 120 columns" test "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/rep.txt")" -le 120
 check "JSON report by extension" run_rc 0 "$T/out" "$Q" --report "$T/r.json" "$M" --quiet
 check "  ... lists the 14 projections" test "$(grep -c '"name":' "$T/r.json")" -eq 14
+check "--json: the JSON report on stdout" run_rc 0 "$T/j.json" "$Q" "$M" --json --quiet
+check "  ... same tensors" test "$(grep -c '"name":' "$T/j.json")" -eq 14
+check "--json with a report file: exit 2" run_rc 2 "$T/out" "$Q" --report "$T/x.csv" "$M" --json
 check "CSV report" run_rc 0 "$T/out" "$Q" --report "$T/r.data" "$M" --format csv --quiet
 check "  ... header + 14 rows" test "$(wc -l <"$T/r.data")" -eq 15
 check "HTML report" run_rc 0 "$T/out" "$Q" --report "$T/r.html" "$M" --quiet
