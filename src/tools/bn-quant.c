@@ -246,7 +246,10 @@ static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
 }
 
 /* Rows of a tensor viewed as ne0 x (ne1*ne2*ne3). */
-static int64_t n_rows(const bn_gguf_tensor *t) { return (int64_t)(t->n_el / (uint64_t)t->ne[0]); }
+static int64_t n_rows(const bn_gguf_tensor *t)
+{
+    return t->ne[0] > 0 ? (int64_t)(t->n_el / (uint64_t)t->ne[0]) : 0; /* an empty tensor has no rows */
+}
 
 /* ---- progress ------------------------------------------------------------------------ */
 
@@ -533,6 +536,9 @@ int main(int argc, char **argv)
             bn_quant_report_gate(rep, o.max_nmse, o.fail_flags, stderr);
             rc = 1;
         }
+        if (!o.quiet && bn_quant_report_count(rep) == 0)
+            fprintf(stderr, "bn-quant: warning: %s has no projection tensors (blk.N.attn_q.weight, ...); "
+                            "nothing was ternarized\n", o.in);
         if (!o.quiet && o.out) {
             bn_quant_summary s;
             bn_quant_report_total(rep, &s);
