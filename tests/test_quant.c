@@ -234,6 +234,21 @@ START_TEST(test_dequant_golden)
 }
 END_TEST
 
+START_TEST(test_file_types)
+{
+    /* llama.h: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32,
+     * MOSTLY_TQ1_0 36, MOSTLY_TQ2_0 37; bitnet.cpp's I2_S file: 40 */
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_F32), 0);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_F16), 1);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_Q8_0), 7);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_BF16), 32);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_TQ1_0), 36);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_TQ2_0), 37);
+    ck_assert_uint_eq(bn_quant_file_type(BN_TYPE_I2_S), 40);
+    ck_assert_uint_eq(bn_quant_file_type((bn_type)2), UINT32_MAX);
+}
+END_TEST
+
 START_TEST(test_unpack_rejects)
 {
     bn_error e;
@@ -1136,6 +1151,7 @@ Suite *quant_suite(void)
     tcase_add_test(pk, test_ternary_roundtrip);
     tcase_add_test(pk, test_dequant_golden);
     tcase_add_test(pk, test_unpack_rejects);
+    tcase_add_test(pk, test_file_types);
     tcase_add_test(pk, test_hf_unpack);
     tcase_add_test(pk, test_unpack_random_bytes);
     suite_add_tcase(s, pk);

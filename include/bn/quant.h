@@ -64,6 +64,12 @@ bn_status bn_pack_ternary(bn_type t, const int8_t *codes, float scale, int64_t n
                           int64_t n_rows, void *dst, size_t dst_size, int n_threads,
                           bn_error *err);
 
+/* general.file_type for a file whose bulk tensors are of type t (llama.h's
+ * llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32, MOSTLY_TQ1_0
+ * 36, MOSTLY_TQ2_0 37; I2_S 40 as bitnet.cpp's official file). UINT32_MAX for a
+ * type outside that list. */
+uint32_t bn_quant_file_type(bn_type t);
+
 /* ---- unpackers ------------------------------------------------------------- */
 
 /* Dequantize rows [r0, r1) of a packed [n_rows][ne0] tensor of any type above

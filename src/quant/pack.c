@@ -86,6 +86,20 @@ static bn_status check_range(int64_t r0, int64_t r1, bn_error *err)
     return BN_OK;
 }
 
+uint32_t bn_quant_file_type(bn_type t)
+{
+    switch (t) {
+    case BN_TYPE_F32: return 0;
+    case BN_TYPE_F16: return 1;
+    case BN_TYPE_Q8_0: return 7;
+    case BN_TYPE_BF16: return 32;
+    case BN_TYPE_TQ1_0: return 36;
+    case BN_TYPE_TQ2_0: return 37;
+    case BN_TYPE_I2_S: return 40;
+    }
+    return UINT32_MAX;
+}
+
 /* ---- little-endian scalars ---------------------------------------------------- */
 
 static void put_u16(uint8_t *p, uint16_t v)

@@ -25,11 +25,6 @@
 
 #define BN_QUANT_VERSION "0.1.0"
 
-/* llama.cpp's general.file_type values: LLAMA_FTYPE_MOSTLY_TQ1_0 = 36, TQ2_0 = 37
- * (llama.h); bitnet.cpp's official I2_S file uses 40. */
-#define FTYPE_I2_S 40u
-#define FTYPE_TQ1_0 36u
-#define FTYPE_TQ2_0 37u
 
 static void usage(FILE *f)
 {
@@ -360,11 +355,6 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
     return bn_gguf_writer_write(w, b->p, np, err);
 }
 
-static uint32_t file_type_of(bn_type t)
-{
-    return t == BN_TYPE_I2_S ? FTYPE_I2_S : t == BN_TYPE_TQ1_0 ? FTYPE_TQ1_0 : FTYPE_TQ2_0;
-}
-
 static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
 {
     int64_t nt = bn_gguf_n_tensors(g);
@@ -398,7 +388,7 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
             continue; /* the writer emits it for a non-default alignment */
         if (!strcmp(kv->key, "general.file_type")) {
             has_ftype = 1;
-            st = bn_gguf_set_u32(w, kv->key, file_type_of(o->type), err);
+            st = bn_gguf_set_u32(w, kv->key, bn_quant_file_type(o->type), err);
         } else {
             has_qv |= !strcmp(kv->key, "general.quantization_version");
             st = bn_gguf_copy_kv(w, g, kv, err);
@@ -407,7 +397,7 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
     if (!st && !has_qv)
         st = bn_gguf_set_u32(w, "general.quantization_version", 2, err);
     if (!st && !has_ftype)
-        st = bn_gguf_set_u32(w, "general.file_type", file_type_of(o->type), err);
+        st = bn_gguf_set_u32(w, "general.file_type", bn_quant_file_type(o->type), err);
     for (int64_t i = 0; i < nt && !st; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         st = bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, out_type(o, t), err);
