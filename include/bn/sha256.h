@@ -16,11 +16,11 @@ typedef struct {
     uint64_t n_bytes;   /* total bytes hashed so far */
     uint8_t buf[64];    /* pending partial block */
     size_t n_buf;       /* bytes used in buf */
-} bn_sha256;
+} bn_sha256_ctx;
 
-void bn_sha256_init(bn_sha256 *s);
-void bn_sha256_update(bn_sha256 *s, const void *data, size_t len);
-void bn_sha256_final(bn_sha256 *s, uint8_t out[BN_SHA256_SIZE]);
+void bn_sha256_init(bn_sha256_ctx *s);
+void bn_sha256_update(bn_sha256_ctx *s, const void *data, size_t len);
+void bn_sha256_final(bn_sha256_ctx *s, uint8_t out[BN_SHA256_SIZE]);
 /* One-shot helpers. hex gets lowercase hex digits and a NUL. */
 void bn_sha256(const void *data, size_t len, uint8_t out[BN_SHA256_SIZE]);
 void bn_sha256_hex(const uint8_t digest[BN_SHA256_SIZE], char hex[BN_SHA256_HEX_SIZE]);
