@@ -1,0 +1,231 @@
+/* test_checkpoint.c - checkpoint readers against real torch.save / hand-written
+ * safetensors fixtures (fixtures/checkpoints/expected.json, made by
+ * scripts/make_checkpoint_fixtures.py from PyTorch), and the malformed corpora
+ * under tests/corpus/{safetensors,pickle}/, which must all be rejected. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <zip.h>
+
+#include "bn/checkpoint.h"
+#include "bn/sha256.h"
+#include "convert/ckpt_internal.h"
+#include "testutil.h"
+
+static cJSON *load_expected(void)
+{
+    size_t len;
+    char *text = (char *)tu_read(tu_root("fixtures/checkpoints/expected.json"), &len);
+    ck_assert_msg(text != NULL, "fixtures/checkpoints/expected.json missing");
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+static void hex_of(const void *data, size_t len, char hex[BN_SHA256_HEX_SIZE])
+{
+    uint8_t d[BN_SHA256_SIZE];
+    bn_sha256(data, len, d);
+    bn_sha256_hex(d, hex);
+}
+
+/* One fixture: the table matches the expectations exactly, and every tensor
+ * reads to the expected bytes, raw and as float32. */
+static void check_fixture(const char *rel, const cJSON *want)
+{
+    bn_ckpt *ck;
+    bn_error e;
+    bn_error_clear(&e);
+    const char *path = tu_root(rel);
+    ck_assert_msg(bn_ckpt_open(path, &ck, &e) == BN_OK, "%s: %s", rel, e.msg);
+    const cJSON *tensors = cJSON_GetObjectItem(want, "tensors");
+    ck_assert_msg((size_t)cJSON_GetArraySize(tensors) == bn_ckpt_n_tensors(ck), "%s: %zu tensors, want %d", rel,
+                  bn_ckpt_n_tensors(ck), cJSON_GetArraySize(tensors));
+    for (const cJSON *w = tensors->child; w; w = w->next) {
+        const bn_ckpt_tensor *t = bn_ckpt_find(ck, w->string);
+        ck_assert_msg(t != NULL, "%s: tensor '%s' not found", rel, w->string);
+        ck_assert_str_eq(bn_ckpt_dtype_name(t->dtype), cJSON_GetObjectItem(w, "dtype")->valuestring);
+        const cJSON *shape = cJSON_GetObjectItem(w, "shape");
+        ck_assert_int_eq(t->n_dims, cJSON_GetArraySize(shape));
+        int i = 0;
+        uint64_t n_el = 1;
+        for (const cJSON *d = shape->child; d; d = d->next, i++) {
+            ck_assert_msg(t->shape[i] == (int64_t)d->valuedouble, "%s: '%s' dim %d", rel, t->name, i);
+            n_el *= (uint64_t)d->valuedouble;
+        }
+        ck_assert_uint_eq(t->n_el, n_el);
+        ck_assert_uint_eq(t->nbytes, n_el * bn_ckpt_dtype_size(t->dtype));
+        ck_assert_str_eq(t->file, cJSON_GetObjectItem(w, "file")->valuestring);
+        const cJSON *alias = cJSON_GetObjectItem(w, "alias_of");
+        if (cJSON_IsString(alias)) {
+            ck_assert_msg(t->alias_of >= 0, "%s: '%s' should alias '%s'", rel, t->name, alias->valuestring);
+            ck_assert_str_eq(bn_ckpt_tensor_at(ck, (size_t)t->alias_of)->name, alias->valuestring);
+        } else {
+            ck_assert_msg(t->alias_of == -1, "%s: '%s' is not an alias", rel, t->name);
+        }
+        char hex[BN_SHA256_HEX_SIZE];
+        uint8_t *raw = malloc(t->nbytes + 1);
+        float *f = malloc(t->n_el * sizeof *f + 1);
+        ck_assert_msg(bn_ckpt_read_raw(ck, t, raw, t->nbytes, &e) == BN_OK, "%s: %s", rel, e.msg);
+        hex_of(raw, t->nbytes, hex);
+        ck_assert_msg(strcmp(hex, cJSON_GetObjectItem(w, "sha256")->valuestring) == 0, "%s: '%s' raw bytes differ",
+                      rel, t->name);
+        ck_assert_msg(bn_ckpt_read_f32(ck, t, f, t->n_el, &e) == BN_OK, "%s: %s", rel, e.msg);
+        hex_of(f, t->n_el * sizeof *f, hex);
+        ck_assert_msg(strcmp(hex, cJSON_GetObjectItem(w, "sha256_f32")->valuestring) == 0,
+                      "%s: '%s' float32 values differ", rel, t->name);
+        if (t->nbytes > 0) /* one byte short must be refused, not overrun */
+            ck_assert_int_eq(bn_ckpt_read_raw(ck, t, raw, t->nbytes - 1, &e), BN_ELIMIT);
+        free(raw);
+        free(f);
+    }
+    const cJSON *meta = cJSON_GetObjectItem(want, "metadata");
+    for (const cJSON *m = meta ? meta->child : NULL; m; m = m->next) {
+        const char *v = bn_ckpt_metadata(ck, m->string);
+        ck_assert_msg(v && strcmp(v, m->valuestring) == 0, "%s: metadata '%s'", rel, m->string);
+    }
+    bn_ckpt_close(ck);
+}
+
+START_TEST(test_fixtures)
+{
+    cJSON *j = load_expected();
+    const cJSON *fx = cJSON_GetObjectItem(j, "fixtures");
+    int n = 0;
+    for (const cJSON *f = fx->child; f; f = f->next, n++) {
+        char rel[512];
+        snprintf(rel, sizeof rel, "fixtures/checkpoints/%s", f->string);
+        check_fixture(rel, f);
+    }
+    ck_assert_int_ge(n, 12);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_recognised_rejects)
+{
+    cJSON *j = load_expected();
+    const cJSON *rj = cJSON_GetObjectItem(j, "rejects");
+    int n = 0;
+    for (const cJSON *r = rj->child; r; r = r->next, n++) {
+        char rel[512];
+        snprintf(rel, sizeof rel, "fixtures/checkpoints/%s", r->string);
+        bn_ckpt *ck = NULL;
+        bn_error e;
+        bn_error_clear(&e);
+        ck_assert_int_eq(bn_ckpt_open(tu_root(rel), &ck, &e), BN_EUNSUPPORTED);
+        ck_assert_ptr_null(ck);
+        ck_assert_msg(strstr(e.msg, r->valuestring) != NULL, "%s: message '%s' lacks '%s'", rel, e.msg,
+                      r->valuestring);
+    }
+    ck_assert_int_eq(n, 2);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_single_file_and_dir)
+{
+    bn_ckpt *ck;
+    bn_error e;
+    /* A directory prefers model.safetensors over pytorch_model.bin. */
+    ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/prefer_st"), &ck, &e), BN_OK);
+    ck_assert_int_eq(bn_ckpt_get_format(ck), BN_CKPT_SAFETENSORS);
+    ck_assert_str_eq(bn_ckpt_dir(ck), tu_root("fixtures/checkpoints/prefer_st"));
+    bn_ckpt_close(ck);
+    /* The .bin of the same directory opened as a file. */
+    ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/prefer_st/pytorch_model.bin"), &ck, &e), BN_OK);
+    ck_assert_int_eq(bn_ckpt_get_format(ck), BN_CKPT_TORCH_ZIP);
+    ck_assert_ptr_nonnull(bn_ckpt_find(ck, "y"));
+    ck_assert_str_eq(bn_ckpt_dir(ck), tu_root("fixtures/checkpoints/prefer_st"));
+    bn_ckpt_close(ck);
+    /* A sharded index opened directly. */
+    ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/pt_sharded/pytorch_model.bin.index.json"), &ck, &e),
+                     BN_OK);
+    ck_assert_uint_eq(bn_ckpt_n_shards(ck), 2);
+    ck_assert_str_eq(bn_ckpt_shard_name(ck, 1), "pytorch_model-00002-of-00002.bin");
+    ck_assert_ptr_null(bn_ckpt_shard_name(ck, 2));
+    bn_ckpt_close(ck);
+    /* An empty directory names what it looked for. */
+    const char *empty = tu_tmp("emptydir");
+    mkdir(empty, 0755);
+    ck_assert_int_eq(bn_ckpt_open(empty, &ck, &e), BN_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(e.msg, "model.safetensors"));
+}
+END_TEST
+
+START_TEST(test_prefix_and_alias)
+{
+    bn_ckpt *ck;
+    bn_error e;
+    ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/pt_nested.bin"), &ck, &e), BN_OK);
+    ck_assert_ptr_null(bn_ckpt_find(ck, "norm.weight"));
+    ck_assert_int_eq(bn_ckpt_set_prefix(ck, "model.", &e), BN_OK);
+    const bn_ckpt_tensor *t = bn_ckpt_find(ck, "norm.weight");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->name, "model.norm.weight");
+    ck_assert_ptr_nonnull(bn_ckpt_find(ck, "optimizer.state.0.momentum_buffer"));
+    /* Added aliases read their target's data and refuse clashes. */
+    ck_assert_int_eq(bn_ckpt_add_alias(ck, "output.weight", "model.proj.weight", &e), BN_OK);
+    ck_assert_int_eq(bn_ckpt_add_alias(ck, "output.weight", "model.proj.weight", &e), BN_EINVAL);
+    ck_assert_int_eq(bn_ckpt_add_alias(ck, "x", "no.such", &e), BN_ENOTFOUND);
+    const bn_ckpt_tensor *a = bn_ckpt_find(ck, "output.weight"), *b = bn_ckpt_find(ck, "model.proj.weight");
+    ck_assert_int_eq(a->alias_of, (int64_t)b->index);
+    float x[16], y[16];
+    ck_assert_uint_eq(a->n_el, 16);
+    ck_assert_int_eq(bn_ckpt_read_f32(ck, a, x, 16, &e), BN_OK);
+    ck_assert_int_eq(bn_ckpt_read_f32(ck, b, y, 16, &e), BN_OK);
+    ck_assert_mem_eq(x, y, sizeof x);
+    ck_assert_ptr_null(bn_ckpt_tensor_at(ck, bn_ckpt_n_tensors(ck)));
+    bn_ckpt_close(ck);
+}
+END_TEST
+
+START_TEST(test_sha256)
+{
+    char hex[BN_SHA256_HEX_SIZE];
+    hex_of("", 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hex_of("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* Streaming in odd pieces equals one shot (two-block message of FIPS 180-4). */
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    bn_sha256_ctx s;
+    bn_sha256_init(&s);
+    for (size_t i = 0; i < strlen(m); i += 7) bn_sha256_update(&s, m + i, strlen(m) - i < 7 ? strlen(m) - i : 7);
+    uint8_t d[BN_SHA256_SIZE];
+    bn_sha256_final(&s, d);
+    bn_sha256_hex(d, hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+END_TEST
+
+Suite *checkpoint_suite(void);
+Suite *checkpoint_suite(void)
+{
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fixtures);
+    tcase_add_test(tc, test_recognised_rejects);
+    tcase_add_test(tc, test_single_file_and_dir);
+    tcase_add_test(tc, test_prefix_and_alias);
+    tcase_add_test(tc, test_sha256);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(checkpoint_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
