@@ -251,7 +251,8 @@ def main():
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(os.path.join(ROOT, "pt_deflated.bin"), "w",
                                                        zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
-            zout.writestr(info.filename, zin.read(info.filename))
+            zout.writestr(zipfile.ZipInfo(info.filename, (1980, 1, 1, 0, 0, 0)), zin.read(info.filename),
+                          zipfile.ZIP_DEFLATED)
     exp["pt_deflated.bin"] = {"tensors": {k: dict(v, file="pt_deflated.bin")
                                           for k, v in exp["pt_dtypes.bin"]["tensors"].items()}}
 
@@ -287,5 +288,214 @@ def main():
     print(f"wrote {len(exp)} fixtures and {len(rejects)} rejects, {total} bytes, into {ROOT}", file=sys.stderr)
 
 
+# ---- malformed corpora: every file must be rejected with a message ----------------
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "corpus")
+
+
+def st_file(header, data=b"", raw_len=None):
+    h = header if isinstance(header, bytes) else json.dumps(header).encode()
+    n = len(h) if raw_len is None else raw_len
+    return struct.pack("<Q", n) + h + data
+
+
+def safetensors_corpus():
+    f32 = {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}
+    four = b"\0" * 4
+    c = {
+        "short_file": b"\x02\0\0\0\0",
+        "header_over_100mb": struct.pack("<Q", 100_000_001) + b"{}",
+        "header_past_end": st_file(b"{}", raw_len=1000),
+        "header_len_zero": st_file(b""),
+        "bad_utf8": st_file(b'{"a\xff": {"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four),
+        "overlong_utf8": st_file(b'{"a\xc0\xaf": {"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four),
+        "surrogate_utf8": st_file(b'{"a\xed\xa0\x80": {"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four),
+        "bom": st_file(b"\xef\xbb\xbf{}"),
+        "raw_control_char": st_file(b'{"a\x01": {"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', four),
+        "trailing_garbage": st_file(b"{} x"),
+        "trailing_nul": st_file(b"{}\0"),
+        "trailing_second_object": st_file(b"{}{}"),
+        "not_json": st_file(b'{"a": '),
+        "not_an_object": st_file(b"[1, 2]   "),
+        "duplicate_tensor": st_file(b'{"a": {"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+                                    b' "a": {"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', four * 2),
+        "duplicate_field": st_file(b'{"a": {"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}', four),
+        "escaped_nul_name": st_file(b'{"a": {"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+                                    b' "a\\u0000b": {"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', four * 2),
+        "negative_dim": st_file({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, four),
+        "negative_zero_dim": st_file(b'{"a": {"dtype":"F32","shape":[-0],"data_offsets":[0,0]}}'),
+        "fractional_dim": st_file({"a": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}}, four),
+        "offset_above_2p53": st_file(b'{"a": {"dtype":"U8","shape":[1],"data_offsets":[9007199254740993,9007199254740994]}}', b"\0"),
+        "offset_exponent_huge": st_file(b'{"a": {"dtype":"U8","shape":[1],"data_offsets":[0,1e400]}}', b"\0"),
+        "dim_is_string": st_file({"a": {"dtype": "F32", "shape": ["1"], "data_offsets": [0, 4]}}, four),
+        "shape_overflow": st_file({"a": {"dtype": "F32", "shape": [2 ** 50, 2 ** 50], "data_offsets": [0, 4]}}, four),
+        "too_many_dims": st_file({"a": {"dtype": "F32", "shape": [1] * 9, "data_offsets": [0, 4]}}, four),
+        "metadata_value_not_string": st_file({"__metadata__": {"format": 1}}),
+        "metadata_not_object": st_file({"__metadata__": "pt"}),
+        "entry_not_object": st_file({"a": [1, 2]}),
+        "missing_dtype": st_file({"a": {"shape": [1], "data_offsets": [0, 4]}}, four),
+        "missing_shape": st_file({"a": {"dtype": "F32", "data_offsets": [0, 4]}}, four),
+        "missing_offsets": st_file({"a": {"dtype": "F32", "shape": [1]}}, four),
+        "unknown_dtype": st_file({"a": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}, four * 4),
+        "lowercase_dtype": st_file({"a": {"dtype": "f32", "shape": [1], "data_offsets": [0, 4]}}, four),
+        "offsets_not_pair": st_file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, four),
+        "offsets_backwards": st_file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}, four),
+        "offsets_size_mismatch": st_file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, four),
+        "offsets_hole": st_file({"a": f32, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}, four * 3),
+        "offsets_overlap": st_file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                                    "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, four * 2),
+        "offsets_start_late": st_file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, four * 2),
+        "data_not_covered": st_file({"a": f32}, four * 2),
+        "data_short": st_file({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, four),
+        "empty_header_with_data": st_file(b"{}", b"xx"),
+    }
+    return {k + ".safetensors": v for k, v in c.items()}
+
+
+def U(s):
+    b = s.encode() if isinstance(s, str) else s
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def G(mod, name):
+    return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
+
+
+def J(n):
+    return b"J" + struct.pack("<i", n)
+
+
+def L1(n):  # LONG1, for values beyond 32 bits
+    b = n.to_bytes(8, "little", signed=True)
+    return b"\x8a\x08" + b
+
+
+def pid(cls="FloatStorage", key="0", numel=16, kind="storage"):
+    return b"(" + U(kind) + G("torch", cls) + U(key) + U("cpu") + (J(numel) if numel < 2 ** 31 else L1(numel)) + b"tQ"
+
+
+def tensor(p=None, off=0, size=(4,), stride=(1,), nargs=6):
+    args = [p if p is not None else pid(), J(off) if off < 2 ** 31 else L1(off),
+            b"(" + b"".join(J(x) if x < 2 ** 31 else L1(x) for x in size) + b"t",
+            b"(" + b"".join(J(x) if x < 2 ** 31 else L1(x) for x in stride) + b"t",
+            b"\x89", G("collections", "OrderedDict") + b")R"][:nargs]
+    return G("torch._utils", "_rebuild_tensor_v2") + b"(" + b"".join(args) + b"tR"
+
+
+def pk(body):
+    return b"\x80\x02" + body + b"."
+
+
+def sd(*items):
+    return b"}(" + b"".join(U(k) + v for k, v in items) + b"u"
+
+
+def pickle_corpus():
+    """Raw data.pkl bodies. The test puts each into a zip beside two 64-byte storages,
+    data/0 and data/1 (16 floats each); ok_* files must load, the rest must not."""
+    deep = b"]" * 5000 + b"a" * 4999
+    # t[i+1] = (t[i], t[i]): 60 levels, 2^60 paths through shared references
+    fan = b"]q\x000" + b"".join(b"h%ch%c\x86q%c0" % (i, i, i + 1) for i in range(60)) + b"h\x3c"
+    c = {
+        "ok_control": pk(sd(("w", tensor()), ("v", tensor(pid(key="1"), 2, (2, 3), (1, 2))))),
+        "ok_sparse_memo": pk(sd(("w", tensor())) + b"r\xff\xff\xff\x7fj\xff\xff\xff\x7f0"),
+        "os_system": pk(G("os", "system") + U("touch /tmp/bntk_ckpt_pwned") + b"\x85R"),
+        "builtins_eval": pk(G("builtins", "eval") + U("__import__('os').system('touch /tmp/bntk_ckpt_pwned')") + b"\x85R"),
+        "stack_global_exec": b"\x80\x04" + b"\x8c\x08builtins\x8c\x04exec\x93" + U("print(1)") + b"\x85R.",
+        "posix_system_in_pid": pk(sd(("w", tensor(b"(" + U("storage") + G("posix", "system") + U("0") + U("cpu") + J(4) + b"tQ")))),
+        "unset_memo": pk(b"h\x05"),
+        "unset_memo_long": pk(b"]q\x01j\xff\xff\xff\xff"),
+        "storage_larger_than_entry": pk(sd(("w", tensor(pid(numel=1000), 0, (1000,), (1,))))),
+        "storage_numel_overflow": pk(sd(("w", tensor(pid(cls="LongStorage", numel=2 ** 62), 0, (1,), (1,))))),
+        "view_past_storage": pk(sd(("w", tensor(pid(), 10, (10,), (1,))))),
+        "view_stride_past_storage": pk(sd(("w", tensor(pid(), 0, (4, 4), (5, 1))))),
+        "view_stride_overflow": pk(sd(("w", tensor(pid(), 0, (5,), (2 ** 62,))))),
+        "view_negative_size": pk(sd(("w", tensor(pid(), 0, (-1,), (1,))))),
+        "view_size_stride_rank": pk(sd(("w", tensor(pid(), 0, (2, 2), (1,))))),
+        "rebuild_too_few_args": pk(sd(("w", tensor(nargs=3)))),
+        "storage_key_traversal": pk(sd(("w", tensor(pid(key="../../etc/passwd"))))),
+        "storage_key_missing_entry": pk(sd(("w", tensor(pid(key="7"))))),
+        "storage_described_twice": pk(sd(("w", tensor(pid(numel=16))), ("v", tensor(pid(numel=8))))),
+        "persid_not_storage": pk(sd(("w", tensor(pid(kind="module"))))),
+        "persid_class_not_storage": pk(sd(("w", tensor(b"(" + U("storage") + G("collections", "OrderedDict") + U("0") + U("cpu") + J(4) + b"tQ")))),
+        "call_storage_class": pk(G("torch", "FloatStorage") + b")R"),
+        "ordered_dict_with_args": pk(G("collections", "OrderedDict") + b"(]t" + b"R"),
+        "reduce_non_callable": pk(b"N)R"),
+        "build_on_list": pk(b"]}b"),
+        "build_on_plain_dict": pk(b"}}b"),
+        "inst_opcode": pk(b"(ios\nsystem\n"),
+        "obj_opcode": pk(b"(" + G("os", "system") + b"o"),
+        "newobj_opcode": pk(G("collections", "OrderedDict") + b")\x81"),
+        "ext1_opcode": pk(b"\x82\x01"),
+        "persid_text_opcode": pk(b"P0\n"),
+        "unknown_opcode": pk(b"\xff"),
+        "protocol_6": b"\x80\x06N.",
+        "long1_too_long": pk(b"\x8a\x09" + b"\x01" * 9),
+        "truncated_unicode": b"\x80\x02X\xe8\x03\x00\x00abc",
+        "truncated_binint": b"\x80\x02J\x01\x02",
+        "frame_past_end": b"\x80\x04\x95\xff\xff\x00\x00\x00\x00\x00\x00N.",
+        "no_stop": b"\x80\x02N",
+        "stop_two_values": pk(b"NN"),
+        "stop_empty_stack": pk(b""),
+        "bytes_after_stop": pk(b"N") + b"N",
+        "pop_empty": pk(b"0N"),
+        "pop_mark_without_mark": pk(b"1N"),
+        "setitems_odd": pk(b"}(Nu"),
+        "setitem_on_list": pk(b"]NNs"),
+        "append_on_dict": pk(b"}Na"),
+        "tuple_without_mark": pk(b"Nt"),
+        "string_not_utf8": pk(b"\x8c\x02\xc3\x28"),
+        "global_without_newline": pk(b"cos"),
+        "deep_nesting": pk(deep),
+        "shared_reference_fan": pk(fan),
+        "dict_key_with_nul": pk(sd(("w\0x", tensor()))),
+        "duplicate_flat_name": pk(b"}(" + U("a.b") + tensor() + U("a") + sd(("b", tensor())) + b"u"),
+        "marks_never_closed": pk(b"(" * 3000 + b"N"),
+    }
+    return {k + ".pkl": v for k, v in c.items()}
+
+
+def zip_bytes(entries, compression=zipfile.ZIP_STORED):
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", compression) as z:
+        for name, data in entries:
+            z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data, compression)
+    return bio.getvalue()
+
+
+def zip_corpus():
+    """Whole .bin archives wrong at the zip level."""
+    good_pkl = pk(sd(("w", tensor())))
+    base = [("archive/data.pkl", good_pkl), ("archive/version", b"3\n"), ("archive/data/0", b"\0" * 64)]
+    real = open(os.path.join(ROOT, "pt_state_dict.bin"), "rb").read()
+    c = {
+        "byteorder_big": zip_bytes(base + [("archive/byteorder", b"big")]),
+        "byteorder_garbage": zip_bytes(base + [("archive/byteorder", b"middle")]),
+        "no_data_pkl": zip_bytes(base[1:]),
+        "no_version": zip_bytes([base[0], base[2]]),
+        "version_garbage": zip_bytes([base[0], ("archive/version", b"three"), base[2]]),
+        "two_roots": zip_bytes(base + [("other/data.pkl", good_pkl)]),
+        "storage_entry_short_deflated": zip_bytes(base[:2] + [("archive/data/0", b"\0" * 60)], zipfile.ZIP_DEFLATED),
+        "torchscript_like": zip_bytes(base + [("archive/constants.pkl", pk(b")"))]),
+        "truncated_zip": real[: len(real) // 2],
+        "zip_magic_only": b"PK\x03\x04" + b"\0" * 26,
+        "legacy_magic_only": b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19",
+    }
+    return {k + ".bin": v for k, v in c.items()}
+
+
+def write_corpora():
+    for sub, files in (("safetensors", safetensors_corpus()), ("pickle", {**pickle_corpus(), **zip_corpus()})):
+        d = os.path.join(CORPUS, sub)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+        for name, data in files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        print(f"wrote {len(files)} files into {d}", file=sys.stderr)
+
+
 if __name__ == "__main__":
     main()
+    write_corpora()

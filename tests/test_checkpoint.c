@@ -206,6 +206,149 @@ START_TEST(test_sha256)
 }
 END_TEST
 
+/* ---- malformed corpora ---- */
+
+/* Put a raw data.pkl into a zip as torch.save lays it out, beside two 64-byte
+ * storages (data/0 and data/1: 16 floats each). */
+static const char *wrap_pickle(const uint8_t *pkl, size_t len)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", tu_tmp("wrapped.bin"));
+    static const uint8_t zeros[64];
+    int ze;
+    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    ck_assert_ptr_nonnull(za);
+    struct { const char *name; const void *data; size_t len; } e[] = {
+        {"archive/data.pkl", pkl, len}, {"archive/version", "3\n", 2},
+        {"archive/data/0", zeros, 64}, {"archive/data/1", zeros, 64}};
+    for (size_t i = 0; i < 4; i++) {
+        zip_source_t *src = zip_source_buffer(za, e[i].data, e[i].len, 0);
+        ck_assert_ptr_nonnull(src);
+        zip_int64_t idx = zip_file_add(za, e[i].name, src, ZIP_FL_OVERWRITE);
+        ck_assert_int_ge(idx, 0);
+        zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0);
+    }
+    ck_assert_int_eq(zip_close(za), 0);
+    return path;
+}
+
+/* Every tensor of an accepted file reads (raw and float) without error. */
+static void read_all(bn_ckpt *ck)
+{
+    bn_error e;
+    for (size_t i = 0; i < bn_ckpt_n_tensors(ck); i++) {
+        const bn_ckpt_tensor *t = bn_ckpt_tensor_at(ck, i);
+        uint8_t *raw = malloc(t->nbytes + 1);
+        float *f = malloc(t->n_el * sizeof *f + 1);
+        ck_assert_msg(bn_ckpt_read_raw(ck, t, raw, t->nbytes, &e) == BN_OK, "%s", e.msg);
+        ck_assert_msg(bn_ckpt_read_f32(ck, t, f, t->n_el, &e) == BN_OK, "%s", e.msg);
+        free(raw);
+        free(f);
+    }
+}
+
+/* Open every file of a corpus directory; returns how many were rejected.
+ * Files named ok_* are controls built the same way and must be accepted. */
+static int run_corpus(const char *sub, const char *wrap_ext)
+{
+    char dir[4096]; /* tu_root's buffers rotate: keep a copy */
+    snprintf(dir, sizeof dir, "%s", tu_root(sub));
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "no corpus %s", dir);
+    struct dirent *de;
+    int rejected = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        const char *open_path = path;
+        uint8_t *buf = NULL;
+        if (wrap_ext && strstr(de->d_name, wrap_ext)) {
+            size_t len;
+            buf = tu_read(path, &len);
+            ck_assert_ptr_nonnull(buf);
+            open_path = wrap_pickle(buf, len);
+        }
+        bn_ckpt *ck = NULL;
+        bn_error e;
+        bn_error_clear(&e);
+        bn_status s = bn_ckpt_open(open_path, &ck, &e);
+        if (getenv("BN_CORPUS_VERBOSE")) fprintf(stderr, "%-40s %s\n", de->d_name, s ? e.msg : "(accepted)");
+        if (strncmp(de->d_name, "ok_", 3) == 0) {
+            ck_assert_msg(s == BN_OK, "%s: control rejected: %s", de->d_name, e.msg);
+            read_all(ck);
+            bn_ckpt_close(ck);
+        } else {
+            ck_assert_msg(s != BN_OK, "%s: accepted", de->d_name);
+            ck_assert_ptr_null(ck);
+            ck_assert_msg(e.code == s && strlen(e.msg) > 10, "%s: no message", de->d_name);
+            ck_assert_msg(s != BN_EINTERNAL && s != BN_ENOMEM, "%s: %s", de->d_name, e.msg);
+            rejected++;
+        }
+        free(buf);
+    }
+    closedir(d);
+    return rejected;
+}
+
+START_TEST(test_corpus_safetensors)
+{
+    ck_assert_int_ge(run_corpus("tests/corpus/safetensors", NULL), 20);
+}
+END_TEST
+
+START_TEST(test_corpus_pickle)
+{
+    ck_assert_int_ge(run_corpus("tests/corpus/pickle", ".pkl"), 20);
+}
+END_TEST
+
+/* The os.system pickle names the call it refuses, and nothing runs: the
+ * command it carries would create a marker file. */
+START_TEST(test_os_system_not_run)
+{
+    const char *marker = "/tmp/bntk_ckpt_pwned";
+    unlink(marker);
+    const char *names[] = {"os_system.pkl", "builtins_eval.pkl", "stack_global_exec.pkl"};
+    const char *want[] = {"'os.system'", "'builtins.eval'", "'builtins.exec'"};
+    for (int i = 0; i < 3; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "tests/corpus/pickle/%s", names[i]);
+        size_t len;
+        uint8_t *pkl = tu_read(tu_root(rel), &len);
+        ck_assert_ptr_nonnull(pkl);
+        bn_ckpt *ck = NULL;
+        bn_error e;
+        ck_assert_int_eq(bn_ckpt_open(wrap_pickle(pkl, len), &ck, &e), BN_EUNSUPPORTED);
+        ck_assert_msg(strstr(e.msg, want[i]) != NULL, "%s: %s", names[i], e.msg);
+        free(pkl);
+    }
+    ck_assert_msg(!tu_exists(marker), "a pickle ran a command");
+}
+END_TEST
+
+/* Truncating a good file anywhere never crashes and never passes unnoticed:
+ * either open fails, or (zip central directory intact) a read does. */
+START_TEST(test_truncations)
+{
+    const char *files[] = {"fixtures/checkpoints/st_dtypes.safetensors", "fixtures/checkpoints/pt_proto4.bin"};
+    for (int f = 0; f < 2; f++) {
+        size_t len;
+        uint8_t *data = tu_read(tu_root(files[f]), &len);
+        ck_assert_ptr_nonnull(data);
+        for (size_t cut = 0; cut < len; cut += (cut < 64 ? 1 : 7)) {
+            const char *p = tu_tmp("cut.bin");
+            ck_assert_int_eq(tu_write(p, data, cut), 0);
+            bn_ckpt *ck = NULL;
+            bn_error e;
+            bn_status s = bn_ckpt_open(p, &ck, &e);
+            ck_assert_msg(s != BN_OK, "%s cut at %zu accepted", files[f], cut);
+        }
+        free(data);
+    }
+}
+END_TEST
+
 Suite *checkpoint_suite(void);
 Suite *checkpoint_suite(void)
 {
@@ -217,6 +360,10 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, test_single_file_and_dir);
     tcase_add_test(tc, test_prefix_and_alias);
     tcase_add_test(tc, test_sha256);
+    tcase_add_test(tc, test_corpus_safetensors);
+    tcase_add_test(tc, test_corpus_pickle);
+    tcase_add_test(tc, test_os_system_not_run);
+    tcase_add_test(tc, test_truncations);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -826,6 +826,8 @@ bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, bn_pkl
     while (!s && !stop) s = step(&m, &stop);
     if (!s && m.sn != 1)
         s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: STOP with %zu values on the stack (want 1)", label, m.sn);
+    if (!s && m.mn)
+        s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: STOP with %zu MARKs never closed", label, m.mn);
     if (!s && m.pos != len)
         s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: %zu bytes after STOP", label, len - m.pos);
     if (!s) {

@@ -145,7 +145,9 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
     const char *name = t->string;
     if (!cJSON_IsObject(t))
         return bn_error_set(err, BN_EINVAL, "%s: tensor '%s': entry is not an object", st->path, name);
-    bn_status s = check_unique_keys(t, st->path, name, err);
+    char where[96];
+    snprintf(where, sizeof where, "tensor '%.80s'", name);
+    bn_status s = check_unique_keys(t, st->path, where, err);
     if (s) return s;
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
