@@ -21,6 +21,7 @@
 #define CK_MAX_INDEX (64u << 20)  /* an index for 10^6 tensors is ~100 MB; real ones are < 1 MB */
 #define CK_MAX_CONFIG (16u << 20)
 #define CK_BOUNCE 65536           /* bytes converted per step when reading through a zip */
+#define CK_MAP_SLICE (8u << 20)   /* bytes copied from a mapping before its pages are released */
 
 /* ---- dtypes -------------------------------------------------------------------- */
 
@@ -723,7 +724,14 @@ static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, s
     const ck_shard *sh = &ck->shards[t->shard];
     bn_status s;
     if (sh->st) {
-        put(dst, 0, bn_st_base(sh->st) + e->offset, (size_t)e->n_el, e->dtype, f32);
+        /* Copy in slices and let go of each slice's pages at once, so the mapping
+         * does not hold a second copy of the tensor. */
+        size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_MAP_SLICE / es;
+        for (uint64_t at = 0; at < e->n_el; at += per) {
+            size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
+            put(dst, at, bn_st_base(sh->st) + e->offset + at * es, k, e->dtype, f32);
+            bn_st_release(sh->st, e->offset + at * es, (uint64_t)k * es);
+        }
         s = BN_OK;
     } else {
         s = read_zip(sh->tz, e, dst, f32, err);

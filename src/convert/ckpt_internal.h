@@ -43,6 +43,10 @@ void bn_st_close(bn_st_file *st);
 bn_ckpt_entries *bn_st_entries(bn_st_file *st);
 const uint8_t *bn_st_base(const bn_st_file *st); /* file bytes; entry offsets index it */
 const char *bn_st_metadata(const bn_st_file *st, const char *key);
+/* Drop the whole pages of [offset, offset + len) from our resident set after a
+ * tensor was copied out (they stay in the page cache), so reading a mapped
+ * checkpoint tensor by tensor keeps memory near one tensor, not the file. */
+void bn_st_release(const bn_st_file *st, uint64_t offset, uint64_t len);
 
 /* ---- pickle machine (pickle.c) ---- */
 typedef struct {
