@@ -349,6 +349,85 @@ START_TEST(test_truncations)
 }
 END_TEST
 
+/* ---- index files ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len;
+    uint8_t *b = tu_read(from, &len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(tu_write(to, b, len), 0);
+    free(b);
+}
+
+/* A scratch model directory with the two st_sharded shards (layers.0-2.w in
+ * A = model-00001-of-00002, layers.3-4.w in B) plus a copy of A named C, and
+ * the given index. Returns the open status; *msg gets the message. */
+static bn_status open_with_index(const char *index, bn_error *e)
+{
+    static int n;
+    char dir[4096], p[8192];
+    char name[64];
+    snprintf(name, sizeof name, "idx%d", n++);
+    snprintf(dir, sizeof dir, "%s", tu_tmp(name));
+    mkdir(dir, 0755);
+    const char *shards[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char from[4096];
+        snprintf(from, sizeof from, "%s/%s", tu_root("fixtures/checkpoints/st_sharded"), shards[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, shards[i]);
+        copy_file(from, p);
+        if (i == 0) {
+            snprintf(p, sizeof p, "%s/C.safetensors", dir);
+            copy_file(from, p);
+        }
+    }
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    ck_assert_int_eq(tu_write(p, index, strlen(index)), 0);
+    bn_ckpt *ck = NULL;
+    bn_error_clear(e);
+    bn_status s = bn_ckpt_open(dir, &ck, e);
+    if (!s) {
+        ck_assert_uint_eq(bn_ckpt_n_shards(ck), 2); /* each shard opened once */
+        read_all(ck);
+    }
+    bn_ckpt_close(ck);
+    return s;
+}
+
+#define A "\"model-00001-of-00002.safetensors\""
+#define B "\"model-00002-of-00002.safetensors\""
+#define MAP_OK "\"layers.0.w\": " A ", \"layers.1.w\": " A ", \"layers.2.w\": " A ", \"layers.3.w\": " B
+
+START_TEST(test_index_rules)
+{
+    static const struct { const char *json; bn_status want; const char *says; } cases[] = {
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": " B "}}", BN_OK, ""},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": \"../st_sharded/model-00002-of-00002.safetensors\"}}",
+         BN_EINVAL, "plain file name"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": \"sub/x.safetensors\"}}", BN_EINVAL, "plain file name"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": \"..\"}}", BN_EINVAL, "plain file name"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": 7}}", BN_EINVAL, "plain file name"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": " A "}}", BN_EINVAL, "but found in"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": " B ", \"layers.9.w\": " B "}}", BN_EINVAL, "not there"},
+        {"{\"weight_map\": {" MAP_OK "}}", BN_EINVAL, "missing from weight_map"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": " B ", \"layers.4.w\": " B "}}", BN_EINVAL, "twice"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": " B ", \"x\": \"C.safetensors\"}}", BN_EINVAL,
+         "in two shards"},
+        {"{\"weight_map\": {" MAP_OK ", \"layers.4.w\": \"nope.safetensors\"}}", BN_ENOTFOUND, "does not exist"},
+        {"{\"weight_map\": [1]}", BN_EINVAL, "weight_map"},
+        {"{\"weight_map\": {}} trailing", BN_EINVAL, "JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bn_error e;
+        bn_status s = open_with_index(cases[i].json, &e);
+        ck_assert_msg(s == cases[i].want, "index case %zu: status %d, want %d (%s)", i, s, cases[i].want, e.msg);
+        ck_assert_msg(strstr(e.msg, cases[i].says) != NULL, "index case %zu: '%s' lacks '%s'", i, e.msg,
+                      cases[i].says);
+    }
+}
+END_TEST
+
 Suite *checkpoint_suite(void);
 Suite *checkpoint_suite(void)
 {
@@ -364,6 +443,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, test_corpus_pickle);
     tcase_add_test(tc, test_os_system_not_run);
     tcase_add_test(tc, test_truncations);
+    tcase_add_test(tc, test_index_rules);
     suite_add_tcase(s, tc);
     return s;
 }
