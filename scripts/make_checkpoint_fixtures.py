@@ -284,6 +284,11 @@ def main():
 
     with open(os.path.join(ROOT, "expected.json"), "w") as f:
         json.dump({"fixtures": exp, "rejects": rejects}, f, indent=1, sort_keys=True)
+    # The same digests as plain lines "fixture name sha256" for shell tests (no JSON parser there).
+    with open(os.path.join(ROOT, "expected_sha256.txt"), "w") as f:
+        for fx in sorted(exp):
+            for name in sorted(exp[fx]["tensors"]):
+                f.write(f"{fx} {name} {exp[fx]['tensors'][name]['sha256']}\n")
     total = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(ROOT) for fn in fns)
     print(f"wrote {len(exp)} fixtures and {len(rejects)} rejects, {total} bytes, into {ROOT}", file=sys.stderr)
 
