@@ -253,36 +253,13 @@ static uint64_t le(const uint8_t *b, int k)
     return v;
 }
 
-static size_t utf8_valid_len(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        if (len - i <= k) return i;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += k + 1;
-    }
-    return len;
-}
-
 static bn_status push_str(pm *m, vkind k, uint64_t len)
 {
     const uint8_t *b = NULL;
     if (len > m->n) return fail(m, BN_EINVAL, "string length %llu exceeds the pickle", (unsigned long long)len);
     bn_status s = need(m, (size_t)len, &b);
     if (s) return s;
-    if (k == V_STR && utf8_valid_len(b, (size_t)len) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
+    if (k == V_STR && bn_ckpt_utf8_check(b, (size_t)len, 0) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
     pv *v = newv(m, k);
     char *c = v ? arena_alloc(m, (size_t)len + 1) : NULL;
     if (!c) return NOMEM(m);

@@ -31,37 +31,6 @@ struct bn_st_file {
     size_t n_meta;
 };
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) with no raw
- * control bytes other than the JSON whitespace \t \n \r. Returns the offset of
- * the first bad byte, or len if all is well. */
-static size_t utf8_bad_at(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return i;
-            if (c == 0x7f) return i;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += n + 1;
-    }
-    return len;
-}
-
 /* Offset of an escaped NUL (\u0000, which cJSON would turn into a truncated C
  * string and so hide a duplicate name), or len if none. Counts backslashes so
  * that "\\u0000" (a literal backslash) is not mistaken for one. */
@@ -254,7 +223,7 @@ static bn_status parse_header(bn_st_file *st, bn_error *err)
     const uint8_t *h = p + 8;
     if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf)
         return bn_error_set(err, BN_EINVAL, "%s: header starts with a UTF-8 byte order mark", st->path);
-    size_t bad = utf8_bad_at(h, n);
+    size_t bad = bn_ckpt_utf8_check(h, n, 1);
     if (bad < n)
         return bn_error_set(err, BN_EINVAL, "%s: header byte %zu (0x%02x) is not valid UTF-8 JSON text", st->path,
                             bad, h[bad]);
