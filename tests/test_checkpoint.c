@@ -349,6 +349,55 @@ START_TEST(test_truncations)
 }
 END_TEST
 
+/* Random byte mutations of good files (fixed seed): each either opens and then
+ * reads (or refuses to read) every tensor, or is refused; never a crash, a
+ * sanitizer report or an internal error. */
+static void mutate_and_open(const uint8_t *orig, size_t len, int wrap, unsigned seed, int rounds)
+{
+    uint8_t *buf = malloc(len);
+    for (int r = 0; r < rounds; r++) {
+        memcpy(buf, orig, len);
+        seed = seed * 1103515245u + 12345u;
+        int flips = 1 + (int)((seed >> 16) % 4);
+        for (int k = 0; k < flips; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % len;
+            seed = seed * 1103515245u + 12345u;
+            buf[at] = (uint8_t)(seed >> 16);
+        }
+        const char *p = wrap ? wrap_pickle(buf, len) : tu_tmp("mutant.bin");
+        if (!wrap) ck_assert_int_eq(tu_write(p, buf, len), 0);
+        bn_ckpt *ck = NULL;
+        bn_error e;
+        bn_status s = bn_ckpt_open(p, &ck, &e);
+        ck_assert_msg(s != BN_EINTERNAL, "round %d: %s", r, e.msg);
+        if (s) continue;
+        for (size_t i = 0; i < bn_ckpt_n_tensors(ck); i++) {
+            const bn_ckpt_tensor *t = bn_ckpt_tensor_at(ck, i);
+            void *dst = malloc(t->nbytes + 1);
+            s = bn_ckpt_read_raw(ck, t, dst, t->nbytes, &e);
+            ck_assert_msg(s == BN_OK || s == BN_EINVAL, "round %d: read: %s", r, e.msg);
+            free(dst);
+        }
+        bn_ckpt_close(ck);
+    }
+    free(buf);
+}
+
+START_TEST(test_mutations)
+{
+    const char *files[] = {"fixtures/checkpoints/st_dtypes.safetensors", "fixtures/checkpoints/pt_proto4.bin",
+                           "tests/corpus/pickle/ok_control.pkl"};
+    for (int f = 0; f < 3; f++) {
+        size_t len;
+        uint8_t *data = tu_read(tu_root(files[f]), &len);
+        ck_assert_ptr_nonnull(data);
+        mutate_and_open(data, len, f == 2, 17u + (unsigned)f, 300);
+        free(data);
+    }
+}
+END_TEST
+
 /* ---- index files ---- */
 
 static void copy_file(const char *from, const char *to)
@@ -444,6 +493,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, test_os_system_not_run);
     tcase_add_test(tc, test_truncations);
     tcase_add_test(tc, test_index_rules);
+    tcase_add_test(tc, test_mutations);
     suite_add_tcase(s, tc);
     return s;
 }
