@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "bn/checkpoint.h"
+#include "bn/gguf.h" /* bn_f16_to_f32, bn_bf16_to_f32 */
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
 
@@ -603,29 +604,6 @@ bn_status bn_ckpt_add_alias(bn_ckpt *ck, const char *name, const char *target, b
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, u;
-    if (e == 31) u = sign | 0x7f800000u | m << 13;           /* inf, NaN */
-    else if (e) u = sign | (e + 112) << 23 | m << 13;         /* normal: rebias 15 -> 127 */
-    else if (!m) u = sign;                                     /* zero */
-    else {                                                     /* subnormal: m * 2^-24 */
-        float f = ldexpf((float)m, -24);
-        return sign ? -f : f;
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* OCP FP8 E4M3 ("fn": no infinities, S.1111.111 is NaN), bias 7. */
 static float f8e4m3_to_f32(uint8_t b)
 {
@@ -644,8 +622,8 @@ static void to_f32(const uint8_t *src, bn_ckpt_dtype dt, size_t n, float *dst)
     switch (dt) {
     case BN_CKPT_F64: LOOP(double, (float)x); break;
     case BN_CKPT_F32: memmove(dst, src, n * 4); break;
-    case BN_CKPT_F16: LOOP(uint16_t, f16_to_f32(x)); break;
-    case BN_CKPT_BF16: LOOP(uint16_t, bf16_to_f32(x)); break;
+    case BN_CKPT_F16: LOOP(uint16_t, bn_f16_to_f32(x)); break;
+    case BN_CKPT_BF16: LOOP(uint16_t, bn_bf16_to_f32(x)); break;
     case BN_CKPT_I64: LOOP(int64_t, (float)x); break;
     case BN_CKPT_I32: LOOP(int32_t, (float)x); break;
     case BN_CKPT_I16: LOOP(int16_t, (float)x); break;
@@ -656,7 +634,7 @@ static void to_f32(const uint8_t *src, bn_ckpt_dtype dt, size_t n, float *dst)
     case BN_CKPT_U8: LOOP(uint8_t, (float)x); break;
     case BN_CKPT_BOOL: LOOP(uint8_t, x ? 1.0f : 0.0f); break;
     case BN_CKPT_F8_E4M3: LOOP(uint8_t, f8e4m3_to_f32(x)); break;
-    case BN_CKPT_F8_E5M2: LOOP(uint8_t, f16_to_f32((uint16_t)(x << 8))); break;
+    case BN_CKPT_F8_E5M2: LOOP(uint8_t, bn_f16_to_f32((uint16_t)(x << 8))); break;
     case BN_CKPT_DTYPE_COUNT: break;
     }
 #undef LOOP
