@@ -14,6 +14,7 @@
 #include <zip.h>
 
 #include "bn/checkpoint.h"
+#include "bn/gguf.h"
 #include "bn/sha256.h"
 #include "convert/ckpt_internal.h"
 #include "testutil.h"
@@ -398,6 +399,92 @@ START_TEST(test_mutations)
 }
 END_TEST
 
+/* ---- large storages through the zip paths ---- */
+
+typedef struct { uint8_t b[1024]; size_t n; } pbuf;
+static void pb(pbuf *p, const void *d, size_t n) { memcpy(p->b + p->n, d, n); p->n += n; }
+static void pb_lit(pbuf *p, const char *s) { pb(p, s, strlen(s)); }
+static void pb_str(pbuf *p, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+    pb_lit(p, "X"); pb(p, &n, 4); pb(p, s, n);
+}
+static void pb_int(pbuf *p, int32_t v) { pb_lit(p, "J"); pb(p, &v, 4); }
+
+/* name: _rebuild_tensor_v2(('storage', HalfStorage, '0', 'cpu', numel), off, size, stride, False, OrderedDict()) */
+static void pb_tensor(pbuf *p, const char *name, int32_t numel, int32_t off, int nd, const int32_t *size,
+                      const int32_t *stride)
+{
+    pb_str(p, name);
+    pb_lit(p, "ctorch._utils\n_rebuild_tensor_v2\n((");
+    pb_str(p, "storage");
+    pb_lit(p, "ctorch\nHalfStorage\n");
+    pb_str(p, "0");
+    pb_str(p, "cpu");
+    pb_int(p, numel);
+    pb_lit(p, "tQ");
+    pb_int(p, off);
+    pb_lit(p, "(");
+    for (int i = 0; i < nd; i++) pb_int(p, size[i]);
+    pb_lit(p, "t(");
+    for (int i = 0; i < nd; i++) pb_int(p, stride[i]);
+    pb_lit(p, "t\x89" "ccollections\nOrderedDict\n)RtR");
+}
+
+/* A 100000-element F16 storage (larger than the 64 KiB bounce buffer and the
+ * inflate skip buffer), stored and deflated, read through an offset view and a
+ * strided view: every element must come out as the storage says. */
+START_TEST(test_large_zip_views)
+{
+    enum { NUMEL = 100000 };
+    uint16_t *st = malloc(NUMEL * sizeof *st);
+    for (int i = 0; i < NUMEL; i++) st[i] = (uint16_t)((i * 7) & 0x7bff); /* finite halves */
+    pbuf p = {.n = 0};
+    pb_lit(&p, "\x80\x02}(");
+    int32_t s1[] = {30000}, t1[] = {1}, s2[] = {100, 300}, t2[] = {1, 300};
+    pb_tensor(&p, "tail", NUMEL, 70000, 1, s1, t1);
+    pb_tensor(&p, "strided", NUMEL, 5, 2, s2, t2);
+    pb_lit(&p, "u.");
+    for (int deflate = 0; deflate < 2; deflate++) {
+        const char *path = tu_tmp(deflate ? "big_deflated.bin" : "big_stored.bin");
+        int ze;
+        zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+        ck_assert_ptr_nonnull(za);
+        struct { const char *name; const void *data; size_t len; } e[] = {
+            {"big/data.pkl", p.b, p.n}, {"big/version", "3\n", 2}, {"big/data/0", st, NUMEL * 2}};
+        for (int i = 0; i < 3; i++) {
+            zip_int64_t idx = zip_file_add(za, e[i].name, zip_source_buffer(za, e[i].data, e[i].len, 0), 0);
+            ck_assert_int_ge(idx, 0);
+            zip_set_file_compression(za, (zip_uint64_t)idx, deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
+        }
+        ck_assert_int_eq(zip_close(za), 0);
+        bn_ckpt *ck;
+        bn_error err;
+        ck_assert_msg(bn_ckpt_open(path, &ck, &err) == BN_OK, "%s", err.msg);
+        const bn_ckpt_tensor *tail = bn_ckpt_find(ck, "tail"), *strided = bn_ckpt_find(ck, "strided");
+        float *f = malloc(30000 * sizeof *f);
+        uint16_t *h = malloc(30000 * sizeof *h);
+        ck_assert_int_eq(bn_ckpt_read_f32(ck, tail, f, 30000, &err), BN_OK);
+        ck_assert_int_eq(bn_ckpt_read_raw(ck, tail, h, 60000, &err), BN_OK);
+        for (int i = 0; i < 30000; i++) {
+            ck_assert_uint_eq(h[i], st[70000 + i]);
+            ck_assert_msg(f[i] == bn_f16_to_f32(st[70000 + i]), "tail[%d]", i);
+        }
+        ck_assert_int_eq(bn_ckpt_read_f32(ck, strided, f, 30000, &err), BN_OK);
+        ck_assert_int_eq(bn_ckpt_read_raw(ck, strided, h, 60000, &err), BN_OK);
+        for (int r = 0; r < 100; r++)
+            for (int c = 0; c < 300; c++) {
+                ck_assert_uint_eq(h[r * 300 + c], st[5 + r + c * 300]);
+                ck_assert(f[r * 300 + c] == bn_f16_to_f32(st[5 + r + c * 300]));
+            }
+        free(f);
+        free(h);
+        bn_ckpt_close(ck);
+    }
+    free(st);
+}
+END_TEST
+
 /* ---- index files ---- */
 
 static void copy_file(const char *from, const char *to)
@@ -494,6 +581,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, test_truncations);
     tcase_add_test(tc, test_index_rules);
     tcase_add_test(tc, test_mutations);
+    tcase_add_test(tc, test_large_zip_views);
     suite_add_tcase(s, tc);
     return s;
 }
