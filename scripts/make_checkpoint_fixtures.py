@@ -253,6 +253,13 @@ def main():
         for info in zin.infolist():
             zout.writestr(zipfile.ZipInfo(info.filename, (1980, 1, 1, 0, 0, 0)), zin.read(info.filename),
                           zipfile.ZIP_DEFLATED)
+    # The same again with zip64 records on every entry (as big archives have).
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(os.path.join(ROOT, "pt_zip64.bin"), "w") as zout:
+        for info in zin.infolist():
+            with zout.open(zipfile.ZipInfo(info.filename, (1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as w:
+                w.write(zin.read(info.filename))
+    exp["pt_zip64.bin"] = {"tensors": {k: dict(v, file="pt_zip64.bin")
+                                       for k, v in exp["pt_dtypes.bin"]["tensors"].items()}}
     exp["pt_deflated.bin"] = {"tensors": {k: dict(v, file="pt_deflated.bin")
                                           for k, v in exp["pt_dtypes.bin"]["tensors"].items()}}
 
