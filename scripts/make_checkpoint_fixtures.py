@@ -283,9 +283,14 @@ def main():
     save_torch({"y": torch.zeros(2)}, os.path.join("prefer_st", "pytorch_model.bin"))
     exp["prefer_st"] = {"tensors": {"x": describe(torch.ones(2), "model.safetensors")}}
 
+    # The legacy (pre-1.6) format: a tiny file, and the dtype/view/shared/Parameter object.
+    legacy = {"w": torch.ones(2)}
+    save_torch(legacy, "legacy.bin", _use_new_zipfile_serialization=False)
+    exp["legacy.bin"] = {"tensors": expect_torch(legacy, "legacy.bin")}
+    save_torch(obj, "legacy_dtypes.bin", _use_new_zipfile_serialization=False)
+    exp["legacy_dtypes.bin"] = {"tensors": expect_torch(obj, "legacy_dtypes.bin")}
+
     # Files that must be recognised and refused.
-    save_torch({"w": torch.ones(2)}, "legacy.bin", _use_new_zipfile_serialization=False)
-    rejects["legacy.bin"] = "legacy"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(ROOT, "torchscript.pt"))
     rejects["torchscript.pt"] = "TorchScript"
 
@@ -493,6 +498,25 @@ def zip_corpus():
         "zip_magic_only": b"PK\x03\x04" + b"\0" * 26,
         "legacy_magic_only": b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19",
     }
+    # Legacy files wrong in one place each (legacy.bin holds one storage of 2 floats).
+    leg = open(os.path.join(ROOT, "legacy.bin"), "rb").read()
+    proto = b"\x80\x02M\xe9\x03."
+    assert leg[15:21] == proto
+    le_at = leg.index(b"little_endian")
+    true_at = leg.index(b"\x88", le_at)
+    kl = leg.rindex(b"\x80\x02]q\x00X")  # the key list pickle: [key]
+    klen = struct.unpack("<I", leg[kl + 6:kl + 10])[0]
+    key_at = kl + 10
+    assert leg[key_at:key_at + klen].isdigit()
+    c.update({
+        "legacy_truncated_storage": leg[:-3],
+        "legacy_trailing_bytes": leg + b"\0",
+        "legacy_protocol_1000": leg[:15] + b"\x80\x02M\xe8\x03." + leg[21:],
+        "legacy_big_endian": leg[:true_at] + b"\x89" + leg[true_at + 1:],
+        "legacy_numel_mismatch": leg[:-16] + struct.pack("<Q", 3) + leg[-8:],
+        "legacy_unknown_key": leg[:key_at] + b"9" * klen + leg[key_at + klen:],
+        "legacy_no_key_list": leg[:kl],
+    })
     return {k + ".bin": v for k, v in c.items()}
 
 

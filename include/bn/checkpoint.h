@@ -90,8 +90,12 @@ int bn_ckpt_dtype_from_name(const char *name, bn_ckpt_dtype *dt);
 
 typedef enum {
     BN_CKPT_SAFETENSORS,
-    BN_CKPT_TORCH_ZIP
+    BN_CKPT_TORCH_ZIP,    /* torch.save since 1.6 */
+    BN_CKPT_TORCH_LEGACY  /* torch.save before 1.6: pickles and raw storages, no zip */
 } bn_ckpt_format;
+
+/* "safetensors", "pytorch-zip", "pytorch-legacy". */
+const char *bn_ckpt_format_name(bn_ckpt_format f);
 
 typedef struct {
     const char *name;                 /* full name, NUL-terminated, unique */

@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -132,8 +134,9 @@ size_t bn_ckpt_utf8_check(const uint8_t *s, size_t len, int json_text)
 typedef struct {
     char *name;          /* base name */
     char *path;
-    bn_st_file *st;      /* exactly one of st, tz */
+    bn_st_file *st;      /* exactly one of st, tz, tl */
     bn_tz_file *tz;
+    bn_tl_file *tl;
 } ck_shard;
 
 typedef struct {
@@ -285,19 +288,24 @@ static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
     bn_mapped_file mf;
     bn_status s = bn_map_file(path, &mf, err);
     if (s) return s;
-    int zip = bn_tz_is_zip(mf.data, mf.size);
-    int pickle = mf.size >= 2 && mf.data[0] == 0x80 && mf.data[1] <= 5;
+    /* A zip, the legacy pickle stream, any other pickle (which the zip reader
+     * then refuses by name), or else safetensors. */
+    bn_ckpt_format f = bn_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
+                       : bn_tz_is_zip(mf.data, mf.size) ||
+                               (mf.size >= 2 && mf.data[0] == 0x80 && mf.data[1] <= 5) ? BN_CKPT_TORCH_ZIP
+                                                                                        : BN_CKPT_SAFETENSORS;
     bn_unmap_file(&mf);
-    bn_ckpt_format f = zip || pickle ? BN_CKPT_TORCH_ZIP : BN_CKPT_SAFETENSORS;
     if (ck->n_shards > 1 && f != ck->format)
-        return bn_error_set(err, BN_EINVAL, "%s: shards mix safetensors and PyTorch files", path);
+        return bn_error_set(err, BN_EINVAL, "%s: shards mix checkpoint formats (%s and %s)", path,
+                            bn_ckpt_format_name(ck->format), bn_ckpt_format_name(f));
     ck->format = f;
+    if (f == BN_CKPT_TORCH_LEGACY) return bn_tl_open(path, &sh->tl, err);
     return f == BN_CKPT_TORCH_ZIP ? bn_tz_open(path, &sh->tz, err) : bn_st_open(path, &sh->st, err);
 }
 
 static bn_ckpt_entries *shard_entries(ck_shard *sh)
 {
-    return sh->st ? bn_st_entries(sh->st) : bn_tz_entries(sh->tz);
+    return sh->st ? bn_st_entries(sh->st) : sh->tl ? bn_tl_entries(sh->tl) : bn_tz_entries(sh->tz);
 }
 
 static bn_status add_shard_tensors(bn_ckpt *ck, size_t shard, bn_error *err)
@@ -411,7 +419,7 @@ static int cmp_view(const void *pa, const void *pb)
 /* PyTorch: names on the same storage with the same view are one tensor. */
 static bn_status find_aliases(bn_ckpt *ck, bn_error *err)
 {
-    if (ck->format != BN_CKPT_TORCH_ZIP || ck->n < 2) return BN_OK;
+    if (ck->format == BN_CKPT_SAFETENSORS || ck->n < 2) return BN_OK;
     ck_tensor **v = malloc(ck->n * sizeof *v);
     if (!v) return bn_error_set(err, BN_ENOMEM, "out of memory finding aliases");
     memcpy(v, ck->t, ck->n * sizeof *v);
@@ -522,6 +530,7 @@ void bn_ckpt_close(bn_ckpt *ck)
     for (size_t i = 0; i < ck->n_shards; i++) {
         bn_st_close(ck->shards[i].st);
         bn_tz_close(ck->shards[i].tz);
+        bn_tl_close(ck->shards[i].tl);
         free(ck->shards[i].name);
         free(ck->shards[i].path);
     }
@@ -535,6 +544,16 @@ void bn_ckpt_close(bn_ckpt *ck)
 /* ---- queries ----------------------------------------------------------------------------- */
 
 bn_ckpt_format bn_ckpt_get_format(const bn_ckpt *ck) { return ck->format; }
+
+const char *bn_ckpt_format_name(bn_ckpt_format f)
+{
+    switch (f) {
+    case BN_CKPT_SAFETENSORS: return "safetensors";
+    case BN_CKPT_TORCH_ZIP: return "pytorch-zip";
+    case BN_CKPT_TORCH_LEGACY: return "pytorch-legacy";
+    }
+    return "?";
+}
 const char *bn_ckpt_dir(const bn_ckpt *ck) { return ck->dir; }
 const char *bn_ckpt_path(const bn_ckpt *ck) { return ck->path; }
 size_t bn_ckpt_n_shards(const bn_ckpt *ck) { return ck->n_shards; }
@@ -657,9 +676,55 @@ static int is_contiguous(const bn_ckpt_entry *e)
     return 1;
 }
 
-/* A strided view (PyTorch): read the storage span the view touches, then walk
- * the view in row-major order. */
-static bn_status read_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+/* Walk a strided view in row-major order; src points at its first element. */
+static void gather(const uint8_t *src, const bn_ckpt_entry *e, void *dst, int f32)
+{
+    size_t es = bn_ckpt_dtype_size(e->dtype);
+    int64_t idx[BN_CKPT_MAX_DIMS] = {0};
+    uint64_t pos = 0; /* element offset of idx from src */
+    for (uint64_t k = 0; k < e->n_el; k++) {
+        put(dst, k, src + pos * es, 1, e->dtype, f32);
+        for (int d = e->n_dims - 1; d >= 0; d--) { /* odometer */
+            if (++idx[d] < e->shape[d]) {
+                pos += (uint64_t)e->stride[d];
+                break;
+            }
+            pos -= (uint64_t)(idx[d] - 1) * (uint64_t)e->stride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Drop the whole pages of a mapped range from our resident set once copied
+ * out (they stay in the page cache): reading a mapped checkpoint tensor by
+ * tensor then holds about one tensor, not the file. Advice only. */
+static void release_pages(const uint8_t *p, uint64_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || len == 0) return;
+    uintptr_t mask = (uintptr_t)pg - 1;
+    uintptr_t b = ((uintptr_t)p + mask) & ~mask, e = ((uintptr_t)p + (uintptr_t)len) & ~mask;
+    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+/* A view inside a mapping (safetensors, legacy PyTorch). Contiguous data is
+ * copied in slices whose pages are released at once. */
+static void read_mapped(const uint8_t *src, const bn_ckpt_entry *e, void *dst, int f32)
+{
+    if (!is_contiguous(e)) {
+        gather(src, e, dst, f32);
+        return;
+    }
+    size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_MAP_SLICE / es;
+    for (uint64_t at = 0; at < e->n_el; at += per) {
+        size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
+        put(dst, at, src + at * es, k, e->dtype, f32);
+        release_pages(src + at * es, (uint64_t)k * es);
+    }
+}
+
+/* A strided view in a zip: read the storage span the view touches, then gather. */
+static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
 {
     size_t es = bn_ckpt_dtype_size(e->dtype);
     uint64_t last = 0; /* elements past offset: checked against the storage by pickle.c */
@@ -674,28 +739,14 @@ static bn_status read_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst,
         s = bn_tz_reader_read(r, buf, (size_t)span, err);
         bn_tz_reader_close(r);
     }
-    if (!s) {
-        int64_t idx[BN_CKPT_MAX_DIMS] = {0};
-        uint64_t pos = 0; /* element offset of idx inside the span */
-        for (uint64_t k = 0; k < e->n_el; k++) {
-            put(dst, k, buf + pos * es, 1, e->dtype, f32);
-            for (int d = e->n_dims - 1; d >= 0; d--) { /* odometer */
-                if (++idx[d] < e->shape[d]) {
-                    pos += (uint64_t)e->stride[d];
-                    break;
-                }
-                pos -= (uint64_t)(idx[d] - 1) * (uint64_t)e->stride[d];
-                idx[d] = 0;
-            }
-        }
-    }
+    if (!s) gather(buf, e, dst, f32);
     free(buf);
     return s;
 }
 
 static bn_status read_zip(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
 {
-    if (!is_contiguous(e)) return read_strided(tz, e, dst, f32, err);
+    if (!is_contiguous(e)) return read_zip_strided(tz, e, dst, f32, err);
     size_t es = bn_ckpt_dtype_size(e->dtype);
     bn_tz_reader *r;
     bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
@@ -727,20 +778,13 @@ static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, s
                             f32 ? "floats" : "bytes", (unsigned long long)need);
     if (e->n_el == 0) return BN_OK;
     const ck_shard *sh = &ck->shards[t->shard];
-    bn_status s;
-    if (sh->st) {
-        /* Copy in slices and let go of each slice's pages at once, so the mapping
-         * does not hold a second copy of the tensor. */
-        size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_MAP_SLICE / es;
-        for (uint64_t at = 0; at < e->n_el; at += per) {
-            size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
-            put(dst, at, bn_st_base(sh->st) + e->offset + at * es, k, e->dtype, f32);
-            bn_st_release(sh->st, e->offset + at * es, (uint64_t)k * es);
-        }
-        s = BN_OK;
-    } else {
+    bn_status s = BN_OK;
+    if (sh->st)
+        read_mapped(bn_st_base(sh->st) + e->offset, e, dst, f32);
+    else if (sh->tl)
+        read_mapped(bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype), e, dst, f32);
+    else
         s = read_zip(sh->tz, e, dst, f32, err);
-    }
     if (s) bn_error_prefix(err, "%s: tensor '%s'", sh->name, t->name);
     return s;
 }

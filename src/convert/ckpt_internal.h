@@ -48,10 +48,6 @@ void bn_st_close(bn_st_file *st);
 bn_ckpt_entries *bn_st_entries(bn_st_file *st);
 const uint8_t *bn_st_base(const bn_st_file *st); /* file bytes; entry offsets index it */
 const char *bn_st_metadata(const bn_st_file *st, const char *key);
-/* Drop the whole pages of [offset, offset + len) from our resident set after a
- * tensor was copied out (they stay in the page cache), so reading a mapped
- * checkpoint tensor by tensor keeps memory near one tensor, not the file. */
-void bn_st_release(const bn_st_file *st, uint64_t offset, uint64_t len);
 
 /* ---- pickle machine (pickle.c) ---- */
 typedef struct {
@@ -64,12 +60,23 @@ typedef struct {
     bn_pkl_storage *storages; /* (n_storages) distinct keys, first-seen order */
     size_t n_storages;
     bn_ckpt_entries tensors;  /* flattened names; storage indexes storages[] */
+    size_t consumed;          /* bytes up to and including STOP */
+    /* The root object, for the legacy format's header records: */
+    int root_is_int;
+    int64_t root_int;
+    int little_endian;        /* root dict's 'little_endian': 1, 0, or -1 when absent */
+    char **root_strs;         /* (n_root_strs) when the root is a list of str */
+    size_t n_root_strs;
 } bn_pkl_result;
 
-/* Run data.pkl (len bytes) and collect its tensors. label names the file in
- * messages. Nothing is executed: only the allow-listed callables are built. */
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, bn_pkl_result *out,
-                      bn_error *err);
+#define BN_PKL_PREFIX 1u /* other bytes may follow STOP (legacy files hold several pickles) */
+#define BN_PKL_LEGACY 2u /* pre-1.6 persistent ids: a sixth item, view_metadata, must be None */
+
+/* Run one pickle (at most len bytes) and collect its tensors. label names the
+ * file and part the pickle ("data.pkl") in messages. Nothing is executed:
+ * only the allow-listed callables are built. */
+bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+                      bn_pkl_result *out, bn_error *err);
 void bn_pkl_result_free(bn_pkl_result *r);
 
 /* ---- PyTorch zip (torchzip.c) ---- */
@@ -85,7 +92,18 @@ bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, b
                             bn_error *err);
 bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err);
 void bn_tz_reader_close(bn_tz_reader *r);
-/* Whether path starts like a zip archive / a legacy torch.save pickle. */
+/* Whether a file starts like a zip archive. */
 int bn_tz_is_zip(const uint8_t *head, size_t n);
+
+/* ---- PyTorch legacy format, before 1.6 (torchlegacy.c) ---- */
+typedef struct bn_tl_file bn_tl_file;
+/* Whether a file starts with the legacy magic-number pickle. */
+int bn_tl_is_legacy(const uint8_t *head, size_t n);
+/* Map the file, run its pickles, place every storage, check every view. */
+bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err);
+void bn_tl_close(bn_tl_file *tl);
+bn_ckpt_entries *bn_tl_entries(bn_tl_file *tl);
+/* First byte of storage `storage` in the file; numel * element size bytes follow. */
+const uint8_t *bn_tl_storage_data(const bn_tl_file *tl, uint32_t storage);
 
 #endif

@@ -70,7 +70,8 @@ typedef struct block { struct block *next; size_t used, size; } block;
 typedef struct {
     const uint8_t *p;    /* (n) the pickle */
     size_t n, pos, op_at;
-    const char *label;
+    const char *label, *part;
+    unsigned flags;
     bn_error *err;
     /* arena */
     block *blocks;
@@ -93,7 +94,7 @@ static bn_status fail(pm *m, bn_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return bn_error_set(m->err, code, "%s: data.pkl byte %zu: %s", m->label, m->op_at, msg);
+    return bn_error_set(m->err, code, "%s: %s byte %zu: %s", m->label, m->part, m->op_at, msg);
 }
 
 static void *arena_alloc(pm *m, size_t size)
@@ -354,10 +355,13 @@ static bn_status storage_slot(pm *m, const char *key, size_t *slot)
 /* BINPERSID: ('storage', torch.<T>Storage, key, location, numel). */
 static bn_status persistent_load(pm *m, pv *pid)
 {
-    if (pid->kind != V_TUPLE || pid->u.seq.n != 5)
-        return fail(m, BN_EINVAL, "persistent id is a %s, not a 5-tuple ('storage', type, key, location, numel)",
-                    kind_name(pid));
+    size_t want = m->flags & BN_PKL_LEGACY ? 6 : 5;
+    if (pid->kind != V_TUPLE || pid->u.seq.n != want)
+        return fail(m, BN_EINVAL, "persistent id is a %s, not a %zu-tuple ('storage', type, key, location, numel%s)",
+                    kind_name(pid), want, want == 6 ? ", view_metadata" : "");
     pv **a = pid->u.seq.v;
+    if (want == 6 && a[5]->kind != V_NONE)
+        return fail(m, BN_EUNSUPPORTED, "storage views (view_metadata) of the legacy format are not supported");
     if (a[0]->kind != V_STR || strcmp(a[0]->u.str.s, "storage") != 0)
         return fail(m, BN_EUNSUPPORTED, "persistent id of kind '%s' (only 'storage')",
                     a[0]->kind == V_STR ? a[0]->u.str.s : kind_name(a[0]));
@@ -731,7 +735,7 @@ static bn_status emit_tensor(walker *w, const ptensor *t)
     bn_status s = bn_ckpt_entry_sizes(&e, m->err);
     if (s) {
         free(e.name);
-        return bn_error_prefix(m->err, "%s: data.pkl", m->label);
+        return bn_error_prefix(m->err, "%s: %s", m->label, m->part);
     }
     return bn_ckpt_entries_push(&m->res->tensors, &e, m->err);
 }
@@ -786,7 +790,33 @@ static bn_status walk(walker *w, const pv *v, int depth)
 
 /* ---- entry point ------------------------------------------------------------------- */
 
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, bn_pkl_result *out, bn_error *err)
+/* What the legacy header records need to know about the root object. */
+static bn_status describe_root(pm *m, const pv *v)
+{
+    bn_pkl_result *r = m->res;
+    r->little_endian = -1;
+    if (v->kind == V_INT) {
+        r->root_is_int = 1;
+        r->root_int = v->u.i;
+    } else if (v->kind == V_DICT) {
+        for (size_t i = 0; i + 1 < v->u.seq.n; i += 2) {
+            const pv *k = v->u.seq.v[i], *x = v->u.seq.v[i + 1];
+            if (k->kind == V_STR && strcmp(k->u.str.s, "little_endian") == 0 && x->kind == V_BOOL)
+                r->little_endian = (int)x->u.i;
+        }
+    } else if (v->kind == V_LIST && v->u.seq.n > 0) {
+        for (size_t i = 0; i < v->u.seq.n; i++)
+            if (v->u.seq.v[i]->kind != V_STR) return BN_OK;
+        r->root_strs = calloc(v->u.seq.n, sizeof *r->root_strs);
+        if (!r->root_strs) return fail(m, BN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < v->u.seq.n; i++, r->n_root_strs++)
+            if (!(r->root_strs[i] = strdup(v->u.seq.v[i]->u.str.s))) return fail(m, BN_ENOMEM, "out of memory");
+    }
+    return BN_OK;
+}
+
+bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+                      bn_pkl_result *out, bn_error *err)
 {
     memset(out, 0, sizeof *out);
     pm m;
@@ -794,6 +824,8 @@ bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, bn_pkl
     m.p = data;
     m.n = len;
     m.label = label;
+    m.part = part;
+    m.flags = flags;
     m.err = err;
     m.res = out;
     m.limit = len + 16;
@@ -802,16 +834,18 @@ bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, bn_pkl
     int stop = 0;
     while (!s && !stop) s = step(&m, &stop);
     if (!s && m.sn != 1)
-        s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: STOP with %zu values on the stack (want 1)", label, m.sn);
+        s = bn_error_set(err, BN_EINVAL, "%s: %s: STOP with %zu values on the stack (want 1)", label, part, m.sn);
     if (!s && m.mn)
-        s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: STOP with %zu MARKs never closed", label, m.mn);
-    if (!s && m.pos != len)
-        s = bn_error_set(err, BN_EINVAL, "%s: data.pkl: %zu bytes after STOP", label, len - m.pos);
+        s = bn_error_set(err, BN_EINVAL, "%s: %s: STOP with %zu MARKs never closed", label, part, m.mn);
+    if (!s && m.pos != len && !(flags & BN_PKL_PREFIX))
+        s = bn_error_set(err, BN_EINVAL, "%s: %s: %zu bytes after STOP", label, part, len - m.pos);
+    out->consumed = m.pos;
     if (!s) {
-        walker w = {&m, NULL, 0, 0, 4 * len + 1024};
+        walker w = {&m, NULL, 0, 0, 4 * m.pos + 1024};
         s = walk(&w, m.stack[0], 0);
         free(w.path);
     }
+    if (!s) s = describe_root(&m, m.stack[0]);
     while (m.blocks) {
         block *b = m.blocks;
         m.blocks = b->next;
@@ -830,6 +864,8 @@ void bn_pkl_result_free(bn_pkl_result *r)
 {
     for (size_t i = 0; i < r->n_storages; i++) free(r->storages[i].key);
     free(r->storages);
+    for (size_t i = 0; i < r->n_root_strs; i++) free(r->root_strs[i]);
+    free(r->root_strs);
     bn_ckpt_entries_free(&r->tensors);
     memset(r, 0, sizeof *r);
 }

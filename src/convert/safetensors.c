@@ -12,8 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -297,12 +295,3 @@ const char *bn_st_metadata(const bn_st_file *st, const char *key)
     return NULL;
 }
 
-void bn_st_release(const bn_st_file *st, uint64_t offset, uint64_t len)
-{
-    long pg = sysconf(_SC_PAGESIZE);
-    if (!st->map.is_mmap || pg <= 0 || len == 0) return;
-    uintptr_t mask = (uintptr_t)pg - 1;
-    uintptr_t b = ((uintptr_t)(st->map.data + offset) + mask) & ~mask;
-    uintptr_t e = ((uintptr_t)(st->map.data + offset) + (uintptr_t)len) & ~mask;
-    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED); /* advice only: failure changes nothing */
-}

@@ -7,7 +7,7 @@
  * <root>/.data/version, and in newer files <root>/byteorder ("little"). <root>
  * is the saved file's base name or "archive"; we take it from the entry that
  * ends in "/data.pkl". A TorchScript archive (torch.jit.save) also has
- * constants.pkl and is rejected as such; so is the pre-1.6 pickle-only format.
+ * constants.pkl and is rejected as such. (The pre-1.6 format: torchlegacy.c.)
  *
  * At open every storage's zip entry must hold at least numel * element size
  * bytes; pickle.c has already checked every view against numel, so later reads
@@ -43,10 +43,6 @@ struct bn_tz_reader {
     const tz_storage *st;
     zip_file_t *zf;
 };
-
-/* The first 14 bytes of every legacy torch.save file: PROTO 2, LONG1 of the
- * magic number 0x1950a86a20f9469cfc6c. */
-static const uint8_t legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 
 int bn_tz_is_zip(const uint8_t *head, size_t n)
 {
@@ -198,11 +194,7 @@ static bn_status open_archive(bn_tz_file *tz, bn_error *err)
     bn_status s = bn_map_file(tz->path, &mf, err);
     if (s) return s;
     int is_zip = bn_tz_is_zip(mf.data, mf.size);
-    int legacy = mf.size >= sizeof legacy_magic && memcmp(mf.data, legacy_magic, sizeof legacy_magic) == 0;
     bn_unmap_file(&mf);
-    if (legacy)
-        return bn_error_set(err, BN_EUNSUPPORTED, "%s: legacy torch.save format (PyTorch < 1.6, not a zip); "
-                            "re-save it with a newer PyTorch", tz->path);
     if (!is_zip) return bn_error_set(err, BN_EINVAL, "%s: not a zip archive (PyTorch checkpoint expected)", tz->path);
     int ze = 0;
     tz->za = zip_open(tz->path, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
@@ -220,7 +212,7 @@ static bn_status open_archive(bn_tz_file *tz, bn_error *err)
     uint8_t *pkl;
     size_t len;
     if ((s = read_entry(tz, (zip_uint64_t)pi, "data.pkl", TZ_MAX_PICKLE, &pkl, &len, err))) return s;
-    s = bn_pkl_load(pkl, len, tz->path, &tz->pkl, err);
+    s = bn_pkl_load(pkl, len, tz->path, "data.pkl", 0, &tz->pkl, err);
     free(pkl);
     if (s) return s;
     return bind_storages(tz, root, err);

@@ -105,10 +105,7 @@ static void shape_str(const bn_ckpt_tensor *t, char *buf, size_t cap)
     if (at < cap) snprintf(buf + at, cap - at, "]");
 }
 
-static const char *format_name(const bn_ckpt *ck)
-{
-    return bn_ckpt_get_format(ck) == BN_CKPT_SAFETENSORS ? "safetensors" : "pytorch-zip";
-}
+static const char *format_name(const bn_ckpt *ck) { return bn_ckpt_format_name(bn_ckpt_get_format(ck)); }
 
 static void print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, FILE *out)
 {
