@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -67,11 +68,18 @@ static cJSON *config_summary(const char *dir, const char **note)
 }
 
 /* sha256 of every tensor's raw bytes, one tensor in memory at a time; an
- * alias reuses its target's digest. hex: n_tensors * BN_SHA256_HEX_SIZE. */
-static bn_status hash_tensors(bn_ckpt *ck, char *hex, bn_error *err)
+ * alias reuses its target's digest. hex: n_tensors * BN_SHA256_HEX_SIZE.
+ * Progress goes to progress (a terminal) when it is not NULL. */
+static bn_status hash_tensors(bn_ckpt *ck, char *hex, FILE *progress, bn_error *err)
 {
     size_t n = bn_ckpt_n_tensors(ck);
+    double t0 = bn_now_seconds(), done = 0;
     for (size_t i = 0; i < n; i++) {
+        if (progress) {
+            double dt = bn_now_seconds() - t0;
+            fprintf(progress, "\rsha256: tensor %zu/%zu, %.0f MB/s   ", i + 1, n, dt > 0 ? done / dt / 1e6 : 0.0);
+            fflush(progress);
+        }
         const bn_ckpt_tensor *t = bn_ckpt_tensor_at(ck, i);
         char *h = hex + i * BN_SHA256_HEX_SIZE;
         if (t->alias_of >= 0 && (size_t)t->alias_of < i) {
@@ -90,6 +98,7 @@ static bn_status hash_tensors(bn_ckpt *ck, char *hex, bn_error *err)
             uint8_t d[BN_SHA256_SIZE];
             bn_sha256(buf, (size_t)t->nbytes, d);
             bn_sha256_hex(d, h);
+            done += (double)t->nbytes;
         }
         free(buf);
         if (s) return s;
@@ -200,7 +209,9 @@ int bn_info_ckpt(const char *path, const bn_info_ckpt_opts *opts, FILE *out, FIL
     if (opts->sha256) {
         size_t n = bn_ckpt_n_tensors(ck);
         hex = calloc(n ? n : 1, BN_SHA256_HEX_SIZE);
-        s = hex ? hash_tensors(ck, hex, &err) : bn_error_set(&err, BN_ENOMEM, "out of memory for digests");
+        FILE *progress = isatty(fileno(errf)) ? errf : NULL;
+        s = hex ? hash_tensors(ck, hex, progress, &err) : bn_error_set(&err, BN_ENOMEM, "out of memory for digests");
+        if (progress) fprintf(progress, "\r%*s\r", 48, "");
     }
     if (!s) {
         const char *note;
