@@ -432,8 +432,9 @@ static void pb_tensor(pbuf *p, const char *name, int32_t numel, int32_t off, int
 }
 
 /* A 100000-element F16 storage (larger than the 64 KiB bounce buffer and the
- * inflate skip buffer), stored and deflated, read through an offset view and a
- * strided view: every element must come out as the storage says. */
+ * inflate skip buffer), stored and deflated, read through an offset view, a
+ * strided view and two sparse views: every element must come out as the
+ * storage says. */
 START_TEST(test_large_zip_views)
 {
     enum { NUMEL = 100000 };
@@ -442,8 +443,11 @@ START_TEST(test_large_zip_views)
     pbuf p = {.n = 0};
     pb_lit(&p, "\x80\x02}(");
     int32_t s1[] = {30000}, t1[] = {1}, s2[] = {100, 300}, t2[] = {1, 300};
+    int32_t s3[] = {9, 20}, t3[] = {11000, 1}, s4[] = {7, 3}, t4[] = {3, 40000};
     pb_tensor(&p, "tail", NUMEL, 70000, 1, s1, t1);
     pb_tensor(&p, "strided", NUMEL, 5, 2, s2, t2);
+    pb_tensor(&p, "sparse_rows", NUMEL, 17, 2, s3, t3);   /* runs of 20, far apart */
+    pb_tensor(&p, "sparse_elems", NUMEL, 1, 2, s4, t4);   /* single elements, far apart */
     pb_lit(&p, "u.");
     for (int deflate = 0; deflate < 2; deflate++) {
         const char *path = tu_tmp(deflate ? "big_deflated.bin" : "big_stored.bin");
@@ -477,6 +481,20 @@ START_TEST(test_large_zip_views)
                 ck_assert_uint_eq(h[r * 300 + c], st[5 + r + c * 300]);
                 ck_assert(f[r * 300 + c] == bn_f16_to_f32(st[5 + r + c * 300]));
             }
+        /* Sparse views: read run by run from the stored zip, from the span when deflated. */
+        const char *sparse[] = {"sparse_rows", "sparse_elems"};
+        const int32_t *sz[] = {s3, s4}, *sd[] = {t3, t4}, off[] = {17, 1};
+        for (int v = 0; v < 2; v++) {
+            const bn_ckpt_tensor *t = bn_ckpt_find(ck, sparse[v]);
+            ck_assert_int_eq(bn_ckpt_read_f32(ck, t, f, 30000, &err), BN_OK);
+            ck_assert_int_eq(bn_ckpt_read_raw(ck, t, h, 60000, &err), BN_OK);
+            for (int r = 0; r < sz[v][0]; r++)
+                for (int c = 0; c < sz[v][1]; c++) {
+                    uint16_t want = st[off[v] + r * sd[v][0] + c * sd[v][1]];
+                    ck_assert_uint_eq(h[r * sz[v][1] + c], want);
+                    ck_assert(f[r * sz[v][1] + c] == bn_f16_to_f32(want));
+                }
+        }
         free(f);
         free(h);
         bn_ckpt_close(ck);

@@ -723,13 +723,51 @@ static void read_mapped(const uint8_t *src, const bn_ckpt_entry *e, void *dst, i
     }
 }
 
-/* A strided view in a zip: read the storage span the view touches, then gather. */
+/* A sparse view in a stored zip entry: seek to each contiguous run (the
+ * innermost dimension when its stride is 1, else single elements) rather than
+ * hold the whole span. */
+static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+{
+    size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_BOUNCE / es;
+    int nd = e->n_dims;
+    uint64_t run = nd > 0 && e->stride[nd - 1] == 1 ? (uint64_t)e->shape[nd - 1] : 1;
+    int outer = run > 1 ? nd - 1 : nd; /* dimensions the odometer steps */
+    bn_tz_reader *r;
+    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    if (s) return s;
+    uint8_t bounce[CK_BOUNCE];
+    int64_t idx[BN_CKPT_MAX_DIMS] = {0};
+    uint64_t pos = 0; /* element offset of the run from the view's first element */
+    for (uint64_t k = 0; k < e->n_el && !s; k += run) {
+        s = bn_tz_reader_seek(r, (e->offset + pos) * es, err);
+        for (uint64_t j = 0; j < run && !s; j += per) {
+            size_t m = run - j < per ? (size_t)(run - j) : per;
+            s = bn_tz_reader_read(r, bounce, m * es, err);
+            if (!s) put(dst, k + j, bounce, m, e->dtype, f32);
+        }
+        for (int d = outer - 1; d >= 0; d--) { /* odometer */
+            if (++idx[d] < e->shape[d]) {
+                pos += (uint64_t)e->stride[d];
+                break;
+            }
+            pos -= (uint64_t)(idx[d] - 1) * (uint64_t)e->stride[d];
+            idx[d] = 0;
+        }
+    }
+    bn_tz_reader_close(r);
+    return s;
+}
+
+/* A strided view in a zip: read the storage span the view touches, then
+ * gather; sparse views in stored entries are read run by run instead. */
 static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
 {
     size_t es = bn_ckpt_dtype_size(e->dtype);
     uint64_t last = 0; /* elements past offset: checked against the storage by pickle.c */
     for (int i = 0; i < e->n_dims; i++) last += (uint64_t)(e->shape[i] - 1) * (uint64_t)e->stride[i];
     uint64_t span = (last + 1) * es;
+    if (bn_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
+        return read_zip_runs(tz, e, dst, f32, err);
     if (span > SIZE_MAX) return bn_error_set(err, BN_ELIMIT, "view spans %llu bytes", (unsigned long long)span);
     uint8_t *buf = malloc((size_t)span);
     if (!buf) return bn_error_set(err, BN_ENOMEM, "out of memory for a %llu-byte view span", (unsigned long long)span);

@@ -91,6 +91,10 @@ bn_ckpt_entries *bn_tz_entries(bn_tz_file *tz);
 bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, bn_tz_reader **out,
                             bn_error *err);
 bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err);
+/* Whether the storage's zip entry is stored uncompressed, so that readers can
+ * seek; and the seek itself (to a byte offset in the storage). */
+int bn_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage);
+bn_status bn_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err);
 void bn_tz_reader_close(bn_tz_reader *r);
 /* Whether a file starts like a zip archive. */
 int bn_tz_is_zip(const uint8_t *head, size_t n);

@@ -296,6 +296,19 @@ bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err)
     return BN_OK;
 }
 
+int bn_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage)
+{
+    return storage < tz->pkl.n_storages && tz->storages[storage].stored;
+}
+
+bn_status bn_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err)
+{
+    if (!r->st->stored || offset > r->st->nbytes || zip_fseek(r->zf, (zip_int64_t)offset, SEEK_SET) != 0)
+        return bn_error_set(err, BN_EINVAL, "%s: storage '%s': cannot seek to byte %llu", r->tz->path, r->st->key,
+                            (unsigned long long)offset);
+    return BN_OK;
+}
+
 void bn_tz_reader_close(bn_tz_reader *r)
 {
     if (!r) return;
