@@ -7,8 +7,9 @@
  *  1. A tokenizer is built from a plain vocabulary description (bn_vocab_desc)
  *     or from GGUF metadata (FORMATS.md §5). Everything is copied: the source
  *     may be freed or unmapped afterwards. Construction validates the whole
- *     vocabulary (types, ids in range, merges naming known tokens, duplicates
- *     reported with their ids) and fails with one sentence naming the field.
+ *     vocabulary (types, ids in range, merges naming known tokens) and fails
+ *     with one sentence naming the field. Duplicate token texts resolve to the
+ *     last id, as in llama.cpp.
  *  2. SPM ("llama"): optional space prefix, ' ' -> U+2581, UTF-8 characters
  *     merged pairwise by highest token score (leftmost on ties), pieces that are
  *     not tokens fall back to <0xNN> byte tokens (then to UNK).
@@ -120,7 +121,8 @@ typedef struct {
 } bn_tokens;
 void bn_tokens_free(bn_tokens *v);
 
-/* Append the ids of text[0, len) to out. Fails only on allocation or limits. */
+/* Append the ids of text[0, len) to out. Fails on allocation, limits, or an
+ * SPM byte that has neither a byte token nor UNK to fall back to. */
 bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size_t len,
                               unsigned flags, bn_tokens *out, bn_error *err);
 
@@ -153,5 +155,19 @@ size_t bn_tok_stream_feed(bn_tok_stream *s, const char *piece, size_t len, char 
 /* Emit what is left (U+FFFD for an incomplete character); out needs 3 bytes.
  * Returns bytes written. */
 size_t bn_tok_stream_flush(bn_tok_stream *s, char *out);
+
+/* llama.cpp's test-tokenizer-0 protocol: inp_path holds strings, each
+ * followed by "\n__ggml_vocab_test__\n"; out_path one line of
+ * whitespace-separated ids per string. Each string is encoded without BOS
+ * and without special parsing. on_mismatch (may be NULL) is called for each
+ * string whose ids differ; *n_strings and *n_bad get the counts. Fails
+ * (BN_EINVAL naming the file and line) when out_path has a malformed line or
+ * fewer lines than inp_path has strings. */
+typedef void (*bn_vocab_test_fn)(void *ctx, size_t index, const char *text, size_t len,
+                                 const int32_t *want, size_t n_want, const int32_t *got,
+                                 size_t n_got);
+bn_status bn_tokenizer_vocab_test(const bn_tokenizer *t, const char *inp_path,
+                                  const char *out_path, bn_vocab_test_fn on_mismatch, void *ctx,
+                                  size_t *n_strings, size_t *n_bad, bn_error *err);
 
 #endif

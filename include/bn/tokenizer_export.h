@@ -19,10 +19,18 @@
  *     duplicated, merges naming unknown tokens, unknown pre-tokenizer regexes
  *     (BN_EUNSUPPORTED naming the regex). Errors name the file and the field.
  *  2. bn_tokexport_write_kvs() adds, in this order: tokenizer.ggml.model, .pre
- *     (BPE only), .tokens [string], .scores [f32], .token_type [i32], .merges
- *     [string, BPE only], .bos/.eos/.unknown/.padding_token_id [u32, those
- *     known], .add_bos_token / .add_eos_token [bool], .add_space_prefix [bool,
- *     SPM only when known], tokenizer.chat_template [string, when present].
+ *     (BPE only), .tokens [string], .scores [f32, SPM only: llama.cpp writes
+ *     none for BPE], .token_type [i32], .merges [string "a b", BPE only],
+ *     .bos/.eos/.unknown/.padding_token_id [u32, those known], .add_bos_token /
+ *     .add_eos_token [bool, when the sources say], .add_space_prefix [bool, SPM,
+ *     only when false: true is the default readers assume],
+ *     tokenizer.chat_template [string, when present].
+ *  2a. A SentencePiece-style tokenizer.json has no scores; llama.cpp's
+ *     converter writes -1000 for every token, which makes score-driven SPM
+ *     merging degenerate. We derive them from the merges instead: a token's
+ *     score is minus the rank of the first merge that produces it, so the SPM
+ *     merge order is the BPE merge order (-n_merges for tokens no merge
+ *     produces, 0 for byte/control/unknown tokens).
  *  3. The handle is immutable after load; free with bn_tokexport_free().
  */
 #ifndef BN_TOKENIZER_EXPORT_H
