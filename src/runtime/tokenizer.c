@@ -122,6 +122,7 @@ void bn_tokenizer_free(bn_tokenizer *t)
     free(t->tok_slots);
     free(t->merge_slots);
     free(t->special);
+    free(t->spm_pairs);
     free(t);
 }
 
@@ -284,6 +285,73 @@ static bn_status build_specials(bn_tokenizer *t, bn_error *err)
     return BN_OK;
 }
 
+/* An SPM character (1..4 bytes, as split by the lead-byte rule) packed into
+ * 32 bits; distinct characters get distinct values because a multi-byte
+ * character's first byte is non-zero. */
+static uint32_t pack_char(const char *s, uint32_t n)
+{
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < n; i++)
+        v = v << 8 | (unsigned char)s[i];
+    return v;
+}
+
+static uint64_t pair_key(const char *a, uint32_t na, const char *b, uint32_t nb)
+{
+    /* +1 keeps the key non-zero (0 marks an empty slot). */
+    return ((uint64_t)pack_char(a, na) << 32 | pack_char(b, nb)) + 1;
+}
+
+static void pairs_insert(bn_tokenizer *t, uint64_t key)
+{
+    size_t i = hash_u64(key) & t->spm_pairs_mask;
+    while (t->spm_pairs[i] != 0 && t->spm_pairs[i] != key)
+        i = (i + 1) & t->spm_pairs_mask;
+    t->spm_pairs[i] = key;
+}
+
+static int spm_pair_possible(const bn_tokenizer *t, uint64_t key)
+{
+    size_t i = hash_u64(key) & t->spm_pairs_mask;
+    for (;; i = (i + 1) & t->spm_pairs_mask) {
+        if (t->spm_pairs[i] == key)
+            return 1;
+        if (t->spm_pairs[i] == 0)
+            return 0;
+    }
+}
+
+/* SPM merges are local: a merge across the boundary between two characters
+ * can only happen if some token holds those two characters side by side. The
+ * set of such pairs lets the encoder cut long texts into independent
+ * segments (the result is the same; the merge queues stay small). */
+static bn_status build_spm_pairs(bn_tokenizer *t, bn_error *err)
+{
+    size_t n_pairs = 0;
+    for (uint32_t i = 0; i < t->n_tokens; i++)
+        n_pairs += t->tok_len[i];
+    size_t slots = table_size(n_pairs + 1);
+    t->spm_pairs = calloc(slots, sizeof *t->spm_pairs);
+    if (!t->spm_pairs)
+        return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
+    t->spm_pairs_mask = slots - 1;
+    for (uint32_t i = 0; i < t->n_tokens; i++) {
+        const char *s = t->blob + t->tok_off[i];
+        uint32_t n = t->tok_len[i], off = 0, prev_off = 0, prev_len = 0;
+        while (off < n) {
+            uint32_t l = (uint32_t)bn_utf8_len_lead((unsigned char)s[off]);
+            if (l > n - off)
+                l = n - off;
+            if (prev_len)
+                pairs_insert(t, pair_key(s + prev_off, prev_len, s + off, l));
+            prev_off = off;
+            prev_len = l;
+            off += l;
+        }
+    }
+    return BN_OK;
+}
+
 static bn_status check_special_id(const bn_tokenizer *t, const char *name, int32_t id, bn_error *err)
 {
     if (id < -1 || (id >= 0 && (uint32_t)id >= t->n_tokens))
@@ -326,6 +394,8 @@ bn_status bn_tokenizer_create(const bn_vocab_desc *v, bn_tokenizer **out, bn_err
         st = build_merges(t, v, err);
     if (st == BN_OK)
         st = build_specials(t, err);
+    if (st == BN_OK && v->model == BN_TOKMODEL_SPM)
+        st = build_spm_pairs(t, err);
     if (st == BN_OK)
         st = check_special_id(t, "bos_token_id", t->bos, err);
     if (st == BN_OK)
@@ -557,24 +627,14 @@ static int spm_try_add(enc *e, const char *text, int32_t l, int32_t r)
     return heap_push(&e->h, &b) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
 }
 
-/* llama.cpp's llm_tokenizer_spm_session on text[0, len) (already escaped). */
-static int spm_session(enc *e, const char *text, size_t len)
+/* llama.cpp's llm_tokenizer_spm_session on the symbols [lo, hi) of text. */
+static int spm_segment(enc *e, const char *text, int32_t lo, int32_t hi)
 {
-    if (grow((void **)&e->syms, &e->syms_cap, len, sizeof *e->syms))
-        return enc_fail(e, BN_ENOMEM, "out of memory");
-    int32_t n = 0;
-    for (size_t off = 0; off < len; n++) {
-        size_t l = bn_utf8_len_lead((unsigned char)text[off]);
-        if (l > len - off)
-            l = len - off;
-        e->syms[n] = (sym){n - 1, -1, (uint32_t)off, (uint32_t)l, -1};
-        if (n > 0)
-            e->syms[n - 1].next = n;
-        off += l;
-    }
+    e->syms[lo].prev = -1;
+    e->syms[hi - 1].next = -1;
     e->h.n = 0;
     e->h.spm = 1;
-    for (int32_t i = 1; i < n; i++)
+    for (int32_t i = lo + 1; i < hi; i++)
         if (spm_try_add(e, text, i - 1, i))
             return 1;
     while (e->h.n > 0) {
@@ -590,7 +650,7 @@ static int spm_session(enc *e, const char *text, size_t len)
         if (spm_try_add(e, text, L->prev, b.left) || spm_try_add(e, text, b.left, L->next))
             return 1;
     }
-    for (int32_t i = n > 0 ? 0 : -1; i >= 0; i = e->syms[i].next) {
+    for (int32_t i = lo; i >= 0; i = e->syms[i].next) {
         const sym *s = &e->syms[i];
         int32_t id = bn_tokenizer_find(e->t, text + s->off, s->n);
         if (id >= 0) {
@@ -603,6 +663,35 @@ static int spm_session(enc *e, const char *text, size_t len)
                 return 1;
     }
     return 0;
+}
+
+/* SPM on text[0, len) (already escaped): split into characters by the lead
+ * byte (as llama.cpp), cut where no token can span two neighbours, merge
+ * each segment. */
+static int spm_session(enc *e, const char *text, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (grow((void **)&e->syms, &e->syms_cap, len, sizeof *e->syms))
+        return enc_fail(e, BN_ENOMEM, "out of memory");
+    int32_t n = 0, lo = 0;
+    for (size_t off = 0; off < len; n++) {
+        size_t l = bn_utf8_len_lead((unsigned char)text[off]);
+        if (l > len - off)
+            l = len - off;
+        e->syms[n] = (sym){n - 1, n + 1, (uint32_t)off, (uint32_t)l, -1};
+        if (n > 0) {
+            const sym *p = &e->syms[n - 1];
+            uint64_t key = pair_key(text + p->off, p->n, text + off, (uint32_t)l);
+            if (!e->t->spm_unsegmented && !spm_pair_possible(e->t, key)) {
+                if (spm_segment(e, text, lo, n))
+                    return 1;
+                lo = n;
+            }
+        }
+        off += l;
+    }
+    return spm_segment(e, text, lo, n);
 }
 
 /* One SPM raw-text fragment: optional ' ' prefix, ' ' -> U+2581. */

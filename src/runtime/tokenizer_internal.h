@@ -34,6 +34,11 @@ struct bn_tokenizer {
     int add_bos, add_eos, add_space_prefix, ignore_merges;
     int32_t byte_tok[256]; /* SPM: <0xNN> (or the 1-byte token); BPE: token of the
                               byte's GPT-2 character; -1 when the vocabulary has none */
+    uint64_t *spm_pairs;  /* SPM: set of adjacent character pairs that occur inside
+                             some token (open addressing, 0 = empty) */
+    size_t spm_pairs_mask;
+    int spm_unsegmented;  /* tests only: merge each fragment as one segment, the
+                             reference the segmented path must equal */
     int32_t *special;     /* (n_special) control/unknown/user-defined ids, longest text first */
     size_t n_special;
 };
