@@ -12,7 +12,9 @@
  *     last id, as in llama.cpp.
  *  2. SPM ("llama"): optional space prefix, ' ' -> U+2581, UTF-8 characters
  *     merged pairwise by highest token score (leftmost on ties), pieces that are
- *     not tokens fall back to <0xNN> byte tokens (then to UNK).
+ *     not tokens fall back to <0xNN> byte tokens (then to UNK). Bytes that are
+ *     not valid UTF-8 are characters of their own (llama.cpp lets an invalid
+ *     lead byte swallow the bytes after it), so they round-trip as bytes.
  *  3. BPE ("gpt2"): the pre-tokenizer named by tokenizer.ggml.pre splits the
  *     text (regexes of llama.cpp, hand-written matchers over generated Unicode
  *     tables), each word is mapped byte -> GPT-2 unicode, then merged by lowest

@@ -285,7 +285,17 @@ static bn_status build_specials(bn_tokenizer *t, bn_error *err)
     return BN_OK;
 }
 
-/* An SPM character (1..4 bytes, as split by the lead-byte rule) packed into
+/* Length of the SPM character at s[0, n): a UTF-8 sequence, or one byte when
+ * the bytes are not valid UTF-8. llama.cpp splits by the lead byte alone,
+ * which is the same on valid text but swallows the bytes after an invalid
+ * lead (even part of a U+2581), so invalid input would not round-trip. */
+static uint32_t spm_char_len(const char *s, size_t n)
+{
+    uint32_t cp;
+    return (uint32_t)bn_utf8_decode((const unsigned char *)s, n, &cp);
+}
+
+/* An SPM character (1..4 bytes, as split by spm_char_len) packed into
  * 32 bits; distinct characters get distinct values because a multi-byte
  * character's first byte is non-zero. */
 static uint32_t pack_char(const char *s, uint32_t n)
@@ -339,9 +349,7 @@ static bn_status build_spm_pairs(bn_tokenizer *t, bn_error *err)
         const char *s = t->blob + t->tok_off[i];
         uint32_t n = t->tok_len[i], off = 0, prev_off = 0, prev_len = 0;
         while (off < n) {
-            uint32_t l = (uint32_t)bn_utf8_len_lead((unsigned char)s[off]);
-            if (l > n - off)
-                l = n - off;
+            uint32_t l = spm_char_len(s + off, n - off);
             if (prev_len)
                 pairs_insert(t, pair_key(s + prev_off, prev_len, s + off, l));
             prev_off = off;
@@ -665,8 +673,7 @@ static int spm_segment(enc *e, const char *text, int32_t lo, int32_t hi)
     return 0;
 }
 
-/* SPM on text[0, len) (already escaped): split into characters by the lead
- * byte (as llama.cpp), cut where no token can span two neighbours, merge
+/* SPM on text[0, len) (already escaped): split into characters, cut where no token can span two neighbours, merge
  * each segment. */
 static int spm_session(enc *e, const char *text, size_t len)
 {
@@ -676,9 +683,7 @@ static int spm_session(enc *e, const char *text, size_t len)
         return enc_fail(e, BN_ENOMEM, "out of memory");
     int32_t n = 0, lo = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t l = bn_utf8_len_lead((unsigned char)text[off]);
-        if (l > len - off)
-            l = len - off;
+        size_t l = spm_char_len(text + off, len - off);
         e->syms[n] = (sym){n - 1, n + 1, (uint32_t)off, (uint32_t)l, -1};
         if (n > 0) {
             const sym *p = &e->syms[n - 1];

@@ -41,22 +41,13 @@ static inline int bn_uc_class(uint32_t cp)
  * sequence is returned alone as BN_UC_INVALID_BASE + byte. */
 size_t bn_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
-/* Length of the sequence that lead byte c announces, from its high nibble
- * (1 for continuation bytes), as llama.cpp's unicode_len_utf8. */
-static inline size_t bn_utf8_len_lead(unsigned char c)
-{
-    static const unsigned char lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lens[c >> 4];
-}
-
 /* Encode cp (< 0x110000) into out; returns the length (1..4). */
 size_t bn_utf8_encode(uint32_t cp, char out[4]);
 
-/* Length of the longest prefix of s[0, n) that is complete, strictly valid
- * UTF-8 and of the number of bytes at its end that form an incomplete but
- * still possibly valid sequence: see bn_utf8_scan. Returns the length of
- * the valid character at s (1..4), 0 if s[0, n) is a valid but incomplete
- * prefix, or -1 if s[0] cannot start a valid character given what follows. */
+/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or code points above
+ * U+10FFFF) at s[0, n), n >= 1: the length of the valid character at s
+ * (1..4), 0 if s[0, n) is a valid but incomplete prefix of one, or -1 if s[0]
+ * cannot start a valid character given the bytes that follow. */
 int bn_utf8_check(const unsigned char *s, size_t n);
 
 #endif
