@@ -24,9 +24,13 @@ static bn_status parse_ids(const char *line, size_t len, bn_tokens *v, const cha
         int64_t x = 0;
         while (i < len && line[i] >= '0' && line[i] <= '9' && x <= INT32_MAX)
             x = x * 10 + (line[i++] - '0');
-        if (i == start || x > INT32_MAX || (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r'))
-            return bn_error_set(err, BN_EINVAL, "%s:%zu: '%.20s' is not a token id", path, lineno,
-                                line + start);
+        if (i == start || x > INT32_MAX || (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r')) {
+            size_t end = start;
+            while (end < len && end - start < 20 && line[end] != ' ' && line[end] != '\t' && line[end] != '\r')
+                end++;
+            return bn_error_set(err, BN_EINVAL, "%s:%zu: '%.*s' is not a token id", path, lineno,
+                                (int)(end - start), line + start);
+        }
         if (v->n == v->cap) {
             size_t cap = v->cap ? 2 * v->cap : 64;
             int32_t *p = realloc(v->ids, cap * sizeof *p);

@@ -48,27 +48,22 @@ static int fail(const bn_error *e)
     return bn_status_exit_code(e->code);
 }
 
-/* Print s[0, n) as a double-quoted string with C escapes for what is not
- * printable; bytes of valid UTF-8 are kept. */
+/* Print s[0, n) double-quoted, escaped as bn_gguf_escape does (valid UTF-8
+ * kept, control and invalid bytes as \n, \xNN, ...). Without memory for a
+ * long string, it is cut (bn_gguf_escape ends it with "..."). */
 static void print_quoted(FILE *f, const char *s, size_t n)
 {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\r')
-            fputs("\\r", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7F)
-            fprintf(f, "\\x%02X", c);
-        else
-            fputc(c, f);
+    char small[512];
+    size_t cap = 4 * n + 8;
+    char *buf = cap <= sizeof small ? small : malloc(cap);
+    if (!buf) {
+        buf = small;
+        cap = sizeof small;
     }
-    fputc('"', f);
+    bn_gguf_escape(s, n, buf, cap);
+    fprintf(f, "\"%s\"", buf);
+    if (buf != small)
+        free(buf);
 }
 
 static void print_ids(FILE *f, const int32_t *ids, size_t n)
