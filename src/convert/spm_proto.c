@@ -163,53 +163,48 @@ static bn_status parse_piece(pb *b, bn_spm_piece *pc)
     return BN_OK;
 }
 
-static bn_status parse_trainer(pb *b, bn_spm_model *m)
+/* The scalar fields we read from TrainerSpec (trainer = 1) or NormalizerSpec
+ * (trainer = 0): int32 ids/enums, or bools (stored 0/1). NULL: skip. */
+static void *spec_field(bn_spm_model *m, int trainer, uint32_t f, int *is_bool)
 {
-    for (;;) {
-        uint32_t f = 0;
-        int wt = 0;
-        bn_status st = pb_key(b, &f, &wt);
-        if (st != BN_OK)
-            return st;
-        if (f == 0)
-            return BN_OK;
-        int32_t *dst = f == 3 ? &m->model_type : f == 40 ? &m->unk_id : f == 41 ? &m->bos_id
-                     : f == 42 ? &m->eos_id : f == 43 ? &m->pad_id : NULL;
-        if (dst) {
-            EXPECT(b, wt, WT_VARINT);
-            if ((st = pb_i32(b, dst)) != BN_OK)
-                return st;
-        } else if (f == 35) {
-            EXPECT(b, wt, WT_VARINT);
-            uint64_t v;
-            if ((st = pb_varint(b, &v)) != BN_OK)
-                return st;
-            m->byte_fallback = v != 0;
-        } else if ((st = pb_skip(b, wt)) != BN_OK) {
-            return st;
-        }
+    *is_bool = 0;
+    if (!trainer) {
+        *is_bool = 1;
+        return f == 3 ? &m->add_dummy_prefix : NULL;
+    }
+    switch (f) {
+    case 3: return &m->model_type;
+    case 40: return &m->unk_id;
+    case 41: return &m->bos_id;
+    case 42: return &m->eos_id;
+    case 43: return &m->pad_id;
+    case 35: *is_bool = 1; return &m->byte_fallback;
+    default: return NULL;
     }
 }
 
-static bn_status parse_normalizer(pb *b, bn_spm_model *m)
+static bn_status parse_spec(pb *b, bn_spm_model *m, int trainer)
 {
     for (;;) {
         uint32_t f = 0;
-        int wt = 0;
+        int wt = 0, is_bool;
         bn_status st = pb_key(b, &f, &wt);
-        if (st != BN_OK)
+        if (st != BN_OK || f == 0)
             return st;
-        if (f == 0)
-            return BN_OK;
-        if (f == 3) {
-            EXPECT(b, wt, WT_VARINT);
-            uint64_t v;
-            if ((st = pb_varint(b, &v)) != BN_OK)
+        void *dst = spec_field(m, trainer, f, &is_bool);
+        if (!dst) {
+            if ((st = pb_skip(b, wt)) != BN_OK)
                 return st;
-            m->add_dummy_prefix = v != 0;
-        } else if ((st = pb_skip(b, wt)) != BN_OK) {
-            return st;
+            continue;
         }
+        EXPECT(b, wt, WT_VARINT);
+        int32_t v;
+        if ((st = pb_i32(b, &v)) != BN_OK)
+            return st;
+        if (is_bool)
+            *(int *)dst = v != 0;
+        else
+            *(int32_t *)dst = v;
     }
 }
 
@@ -270,10 +265,10 @@ bn_status bn_spm_parse(const uint8_t *data, size_t size, const char *name, bn_sp
                 goto fail;
             out->n_pieces++;
         } else if (f == 2) {
-            if ((st = pb_len(&b, &sub)) != BN_OK || (st = parse_trainer(&sub, out)) != BN_OK)
+            if ((st = pb_len(&b, &sub)) != BN_OK || (st = parse_spec(&sub, out, 1)) != BN_OK)
                 goto fail;
         } else if (f == 3) {
-            if ((st = pb_len(&b, &sub)) != BN_OK || (st = parse_normalizer(&sub, out)) != BN_OK)
+            if ((st = pb_len(&b, &sub)) != BN_OK || (st = parse_spec(&sub, out, 0)) != BN_OK)
                 goto fail;
         } else if ((st = pb_skip(&b, wt)) != BN_OK) {
             goto fail;

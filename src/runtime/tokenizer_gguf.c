@@ -33,6 +33,21 @@ static bn_status str_array(const bn_gguf *g, const char *key, const char ***strs
     return BN_OK;
 }
 
+/* Optional per-token array of elem_type: *out NULL when absent; one entry per
+ * token when present. */
+static bn_status opt_array(const bn_gguf *g, const char *key, bn_gguf_vtype elem_type, uint32_t n,
+                           const bn_gguf_kv **out, bn_error *err)
+{
+    *out = NULL;
+    if (!bn_gguf_find_kv(g, key))
+        return BN_OK;
+    bn_status st = bn_gguf_get_arr(g, key, elem_type, out, err);
+    if (st == BN_OK && (*out)->arr_n != n)
+        st = bn_error_set(err, BN_EINVAL, "%s: %llu entries for %u tokens", key,
+                          (unsigned long long)(*out)->arr_n, n);
+    return st;
+}
+
 /* Optional integer id: absent keeps *out; any integer type is accepted. */
 static bn_status opt_id(const bn_gguf *g, const char *key, int32_t *out, bn_error *err)
 {
@@ -106,15 +121,10 @@ bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error 
     d.n_tokens = n;
     d.tokens = tokens;
     d.token_lens = tok_lens;
-    const bn_gguf_kv *kv = bn_gguf_find_kv(g, K "scores");
+    const bn_gguf_kv *kv;
+    if ((st = opt_array(g, K "scores", BN_GGUF_F32, n, &kv, err)) != BN_OK)
+        goto done;
     if (kv) {
-        if ((st = bn_gguf_get_arr(g, K "scores", BN_GGUF_F32, &kv, err)) != BN_OK)
-            goto done;
-        if (kv->arr_n != n) {
-            st = bn_error_set(err, BN_EINVAL, K "scores: %llu entries for %u tokens",
-                              (unsigned long long)kv->arr_n, n);
-            goto done;
-        }
         scores = malloc(n * sizeof *scores + 1);
         if (!scores) {
             st = bn_error_set(err, BN_ENOMEM, K "scores: out of memory");
@@ -124,15 +134,9 @@ bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error 
             scores[i] = (float)bn_gguf_arr_f64(kv, i);
         d.scores = scores;
     }
-    kv = bn_gguf_find_kv(g, K "token_type");
+    if ((st = opt_array(g, K "token_type", BN_GGUF_I32, n, &kv, err)) != BN_OK)
+        goto done;
     if (kv) {
-        if ((st = bn_gguf_get_arr(g, K "token_type", BN_GGUF_I32, &kv, err)) != BN_OK)
-            goto done;
-        if (kv->arr_n != n) {
-            st = bn_error_set(err, BN_EINVAL, K "token_type: %llu entries for %u tokens",
-                              (unsigned long long)kv->arr_n, n);
-            goto done;
-        }
         types = malloc(n * sizeof *types + 1);
         if (!types) {
             st = bn_error_set(err, BN_ENOMEM, K "token_type: out of memory");
