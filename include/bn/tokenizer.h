@@ -94,7 +94,10 @@ typedef struct bn_tokenizer bn_tokenizer;
 bn_status bn_tokenizer_create(const bn_vocab_desc *v, bn_tokenizer **out, bn_error *err);
 /* Reads tokenizer.ggml.{model,pre,tokens,scores,token_type,merges,
  * bos/eos/unknown/padding_token_id,add_bos_token,add_eos_token,add_space_prefix}.
- * Defaults as llama.cpp: SPM add_bos 1, BPE add_bos 1 unless stated, add_eos 0. */
+ * Absent keys take llama.cpp's defaults: SPM bos 1, eos 2, unk 0, add_bos 1,
+ * add_space_prefix 1; BPE no special ids, add_bos 1 only for Llama-3
+ * pre-tokenizers, add_space_prefix 0; add_eos 0. tokenizer.ggml.pre must
+ * name a pre-tokenizer we implement (BN_EUNSUPPORTED otherwise). */
 bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error *err);
 void bn_tokenizer_free(bn_tokenizer *t);
 
