@@ -126,8 +126,9 @@ typedef struct {
 } bn_tokens;
 void bn_tokens_free(bn_tokens *v);
 
-/* Append the ids of text[0, len) to out. Fails on allocation, limits, or an
- * SPM byte that has neither a byte token nor UNK to fall back to. */
+/* Append the ids of text[0, len) to out. Fails on allocation, limits (1 GiB
+ * per call; 700 MB per SPM fragment), or an SPM byte that has neither a byte
+ * token nor UNK to fall back to. */
 bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size_t len,
                               unsigned flags, bn_tokens *out, bn_error *err);
 
@@ -141,7 +142,8 @@ long bn_tokenizer_piece(const bn_tokenizer *t, int32_t id, unsigned flags, char 
 /* Decode ids into a malloc'd, NUL-terminated buffer (*len excludes the NUL).
  * A leading BOS is skipped; with an SPM space prefix, the first token's
  * leading space is removed (unless BN_TOK_KEEP_SPACE), so that
- * decode(encode(s)) == s. Out-of-range ids are an error naming the index. */
+ * decode(encode(s)) == s (llama.cpp keeps that space when a BOS precedes).
+ * Out-of-range ids are an error naming the index. */
 bn_status bn_tokenizer_decode(const bn_tokenizer *t, const int32_t *ids, size_t n,
                               unsigned flags, char **out, size_t *len, bn_error *err);
 

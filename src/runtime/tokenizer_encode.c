@@ -11,7 +11,7 @@
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
 
-#define MAX_TEXT ((size_t)1 << 31) /* one encode call: 2 GiB of text */
+#define MAX_TEXT ((size_t)1 << 30) /* one encode call: 1 GiB of text */
 
 void bn_tokens_free(bn_tokens *v)
 {
@@ -252,7 +252,9 @@ static int spm_session(enc *e, const char *text, size_t len)
 /* One SPM raw-text fragment: optional ' ' prefix, ' ' -> U+2581. */
 static int spm_fragment(enc *e, const char *text, size_t len, int prefix)
 {
-    size_t need = 3 * len + 3;
+    size_t need = 3 * len + 3; /* each ' ' may become 3 bytes */
+    if (need > INT32_MAX) /* symbol indices are int32 */
+        return enc_fail(e, BN_ELIMIT, "SentencePiece text fragment too long (over 700 MB)");
     if (grow((void **)&e->buf, &e->buf_cap, need, 1))
         return enc_fail(e, BN_ENOMEM, "out of memory");
     size_t o = 0;
