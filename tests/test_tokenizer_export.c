@@ -73,6 +73,16 @@ START_TEST(test_llama3_conformance)
     ck_assert_int_eq(bn_tokexport_special(tx, 'e'), 128001);
     bn_tokexport_free(tx);
     ck_assert_int_eq(bn_tokenizer_pre(t), BN_TOKPRE_LLAMA3);
+    bn_gguf *g;
+    bn_error e;
+    bn_str ct, pre;
+    ck_assert_int_eq(bn_gguf_open(tu_tmp("llama3.gguf"), &g, &e), BN_OK);
+    ck_assert_int_eq(bn_gguf_get_str(g, "tokenizer.chat_template", &ct, &e), BN_OK);
+    ck_assert(ct.len > 100 && memcmp(ct.ptr, "{% set loop_messages", 20) == 0);
+    ck_assert_int_eq(bn_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &e), BN_OK);
+    ck_assert(pre.len == 9 && memcmp(pre.ptr, "llama-bpe", 9) == 0);
+    ck_assert_ptr_null(bn_gguf_find_kv(g, "tokenizer.ggml.add_bos_token")); /* not in the sources */
+    bn_gguf_close(g);
     expect_vocab_test(t, tu_shared("data/tokenizer-tests/ggml-vocab-llama-bpe.gguf.inp"),
                       tu_shared("data/tokenizer-tests/ggml-vocab-llama-bpe.gguf.out"), 46);
     bn_tokenizer_free(t);
@@ -86,6 +96,31 @@ START_TEST(test_llama2_json_conformance)
     ck_assert_str_eq(bn_tokexport_model(tx), "llama");
     expect_vocab_test(t, tu_shared("data/tokenizer-tests/ggml-vocab-llama-spm.gguf.inp"),
                       tu_shared("data/tokenizer-tests/ggml-vocab-llama-spm.gguf.out"), 46);
+    /* the KV names and types of FORMATS.md §5 */
+    static const struct {
+        const char *key;
+        bn_gguf_vtype type, elem;
+    } kvs[] = {
+        {"tokenizer.ggml.model", BN_GGUF_STRING, 0},      {"tokenizer.ggml.tokens", BN_GGUF_ARRAY, BN_GGUF_STRING},
+        {"tokenizer.ggml.scores", BN_GGUF_ARRAY, BN_GGUF_F32}, {"tokenizer.ggml.token_type", BN_GGUF_ARRAY, BN_GGUF_I32},
+        {"tokenizer.ggml.bos_token_id", BN_GGUF_U32, 0},  {"tokenizer.ggml.eos_token_id", BN_GGUF_U32, 0},
+        {"tokenizer.ggml.unknown_token_id", BN_GGUF_U32, 0}, {"tokenizer.ggml.add_bos_token", BN_GGUF_BOOL, 0},
+        {"tokenizer.ggml.add_eos_token", BN_GGUF_BOOL, 0},
+    };
+    bn_gguf *g;
+    bn_error e;
+    ck_assert_int_eq(bn_gguf_open(tu_tmp("llama2.gguf"), &g, &e), BN_OK);
+    for (size_t i = 0; i < sizeof kvs / sizeof *kvs; i++) {
+        const bn_gguf_kv *kv = bn_gguf_find_kv(g, kvs[i].key);
+        ck_assert_msg(kv != NULL, "%s missing", kvs[i].key);
+        ck_assert_int_eq(kv->type, kvs[i].type);
+        if (kv->type == BN_GGUF_ARRAY)
+            ck_assert_int_eq(kv->arr_type, kvs[i].elem);
+    }
+    ck_assert_ptr_null(bn_gguf_find_kv(g, "tokenizer.ggml.merges"));
+    ck_assert_ptr_null(bn_gguf_find_kv(g, "tokenizer.ggml.pre"));
+    ck_assert_ptr_null(bn_gguf_find_kv(g, "tokenizer.ggml.add_space_prefix")); /* true: the default */
+    bn_gguf_close(g);
     bn_tokenizer_free(t);
     bn_tokexport_free(tx);
 }
