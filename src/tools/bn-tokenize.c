@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "bn/error.h"
 #include "bn/gguf.h"
 #include "bn/tokenizer.h"
@@ -21,7 +23,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: bn-tokenize MODEL.gguf (-p TEXT | -f FILE) [--ids | --pieces] [--no-bos]\n"
+    fputs("usage: bn-tokenize MODEL.gguf (-p TEXT | -f FILE) [--ids | --pieces | --json] [--no-bos]\n"
           "                   [--parse-special]\n"
           "       bn-tokenize MODEL.gguf --vocab-test FILE.inp FILE.out\n"
           "\n"
@@ -30,6 +32,7 @@ static void usage(FILE *f)
           "  -f, --file FILE     file to tokenize\n"
           "      --ids           print the ids on one line, space-separated (default)\n"
           "      --pieces        print one token per line: id, tab, the piece as a quoted string\n"
+          "      --json          print {\"n_tokens\", \"ids\", \"pieces\"} as one JSON object\n"
           "      --no-bos        do not add BOS (and EOS) even if the vocabulary asks for them\n"
           "      --parse-special match control tokens such as <|begin_of_text|> in the text\n"
           "      --vocab-test INP OUT\n"
@@ -92,6 +95,74 @@ static void on_mismatch(void *ctx, size_t index, const char *text, size_t len, c
     print_list("got:     ", got, n_got);
 }
 
+/* The piece of id as text (control tokens rendered), malloc'd; NULL if out of memory. */
+static char *piece_of(const bn_tokenizer *tok, int32_t id, size_t *len)
+{
+    long l = bn_tokenizer_piece(tok, id, BN_TOK_RENDER_SPECIAL, NULL, 0);
+    char *p = malloc(l > 0 ? (size_t)l : 1);
+    if (p && l > 0)
+        bn_tokenizer_piece(tok, id, BN_TOK_RENDER_SPECIAL, p, (size_t)l);
+    *len = l > 0 ? (size_t)l : 0;
+    return p;
+}
+
+static int print_pieces(const bn_tokenizer *tok, const bn_tokens *ids)
+{
+    for (size_t i = 0; i < ids->n; i++) {
+        size_t l;
+        char *p = piece_of(tok, ids->ids[i], &l);
+        if (!p)
+            return -1;
+        printf("%d\t", ids->ids[i]);
+        print_quoted(stdout, p, l);
+        putchar('\n');
+        free(p);
+    }
+    return 0;
+}
+
+/* --json: {"n_tokens": N, "ids": [...], "pieces": [...]}. Pieces are made
+ * valid UTF-8 for JSON: bytes that are not (a piece may hold part of a
+ * character) become U+FFFD. */
+static int print_json(const bn_tokenizer *tok, const bn_tokens *ids)
+{
+    cJSON *root = cJSON_CreateObject(), *jids = cJSON_CreateArray(), *jp = cJSON_CreateArray();
+    int ok = root && jids && jp;
+    if (ok) {
+        ok = cJSON_AddNumberToObject(root, "n_tokens", (double)ids->n) != NULL;
+        cJSON_AddItemToObject(root, "ids", jids);
+        cJSON_AddItemToObject(root, "pieces", jp);
+    } else {
+        cJSON_Delete(jids);
+        cJSON_Delete(jp);
+    }
+    for (size_t i = 0; ok && i < ids->n; i++) {
+        size_t l;
+        char *p = piece_of(tok, ids->ids[i], &l);
+        char *u = malloc(3 * (l + 4) + 4);
+        if (p && u) {
+            bn_tok_stream st;
+            bn_tok_stream_init(&st);
+            size_t o = bn_tok_stream_feed(&st, p, l, u);
+            o += bn_tok_stream_flush(&st, u + o);
+            u[o] = '\0';
+            ok = cJSON_AddItemToArray(jids, cJSON_CreateNumber(ids->ids[i])) &&
+                 cJSON_AddItemToArray(jp, cJSON_CreateString(u));
+        } else {
+            ok = 0;
+        }
+        free(p);
+        free(u);
+    }
+    char *txt = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!txt)
+        return -1;
+    puts(txt);
+    cJSON_free(txt);
+    return 0;
+}
+
 static int vocab_test(const bn_tokenizer *tok, const char *inp_path, const char *out_path)
 {
     bn_error e;
@@ -106,7 +177,7 @@ static int vocab_test(const bn_tokenizer *tok, const char *inp_path, const char 
 int main(int argc, char **argv)
 {
     const char *model = NULL, *prompt = NULL, *file = NULL, *vt_inp = NULL, *vt_out = NULL;
-    int pieces = 0, no_bos = 0, parse_special = 0;
+    int pieces = 0, json = 0, no_bos = 0, parse_special = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -123,6 +194,8 @@ int main(int argc, char **argv)
             pieces = 0;
         } else if (!strcmp(a, "--pieces")) {
             pieces = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
         } else if (!strcmp(a, "--no-bos")) {
             no_bos = 1;
         } else if (!strcmp(a, "--parse-special")) {
@@ -180,27 +253,10 @@ int main(int argc, char **argv)
     bn_tokens ids = {0};
     if (bn_tokenizer_encode(tok, src, len, flags, &ids, &e) != BN_OK) {
         rc = fail(&e);
-    } else if (pieces) {
-        char small[256];
-        for (size_t i = 0; i < ids.n; i++) {
-            long l = bn_tokenizer_piece(tok, ids.ids[i], BN_TOK_RENDER_SPECIAL, small, sizeof small);
-            char *p = small;
-            if (l > (long)sizeof small) {
-                p = malloc((size_t)l);
-                if (!p) {
-                    fprintf(stderr, "bn-tokenize: out of memory\n");
-                    rc = 1;
-                    break;
-                }
-                bn_tokenizer_piece(tok, ids.ids[i], BN_TOK_RENDER_SPECIAL, p, (size_t)l);
-            }
-            printf("%d\t", ids.ids[i]);
-            print_quoted(stdout, p, l > 0 ? (size_t)l : 0);
-            putchar('\n');
-            if (p != small)
-                free(p);
-        }
-    } else {
+    } else if ((json ? print_json(tok, &ids) : pieces ? print_pieces(tok, &ids) : 0) != 0) {
+        fprintf(stderr, "bn-tokenize: out of memory\n");
+        rc = 1;
+    } else if (!json && !pieces) {
         print_ids(stdout, ids.ids, ids.n);
     }
     if (fflush(stdout) != 0 && rc == 0) {

@@ -33,6 +33,11 @@ check "--no-bos" run_rc 0 "$T/nobos" "$TOK" "$spm" -p "Hello world" --no-bos --i
 check "--no-bos ids are '15043 3186'" grep -qx "15043 3186" "$T/nobos"
 check "--pieces" run_rc 0 "$T/pieces" "$TOK" "$spm" -p "Hello world" --pieces
 check "--pieces lines" diff <(printf '1\t"<s>"\n15043\t" Hello"\n3186\t" world"\n') "$T/pieces"
+check "--json" run_rc 0 "$T/json" "$TOK" "$spm" -p "Hi é" --json
+check "--json object" grep -qxF '{"n_tokens":3,"ids":[1,6324,904],"pieces":["<s>"," Hi"," é"]}' "$T/json"
+printf 'x\xff' >"$T/inv1.txt"
+check "--json with an invalid byte: valid UTF-8 (U+FFFD)" run_rc 0 "$T/json2" "$TOK" "$gpt2" -f "$T/inv1.txt" --json
+check "--json U+FFFD piece" grep -qF '"pieces":["x","'$'\xef\xbf\xbd''"]' "$T/json2"
 printf 'a<|endoftext|>b' >"$T/special.txt"
 check "--parse-special -f" run_rc 0 "$T/ps" "$TOK" "$gpt2" -f "$T/special.txt" --parse-special
 check "--parse-special matches <|endoftext|>" grep -qx "64 50256 65" "$T/ps"
