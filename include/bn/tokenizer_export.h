@@ -29,8 +29,10 @@
  *     converter writes -1000 for every token, which makes score-driven SPM
  *     merging degenerate. We derive them from the merges instead: a token's
  *     score is minus the rank of the first merge that produces it, so the SPM
- *     merge order is the BPE merge order (-n_merges for tokens no merge
- *     produces, 0 for byte/control/unknown tokens).
+ *     merge order is the BPE merge order (-n_merges for normal tokens no
+ *     merge produces, 0 for tokens of the other types). The unk_token gets
+ *     type UNKNOWN (llama.cpp's converter says CONTROL here, its
+ *     tokenizer.model path says UNKNOWN).
  *  3. The handle is immutable after load; free with bn_tokexport_free().
  */
 #ifndef BN_TOKENIZER_EXPORT_H
