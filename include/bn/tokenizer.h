@@ -29,7 +29,9 @@
  *     BN_TOK_ADD_SPECIAL adds BOS / EOS where the vocabulary's add_bos / add_eos
  *     flags ask for them.
  *  5. Decoding reverses the byte map, U+2581 and <0xNN> exactly; control tokens
- *     decode to nothing unless BN_TOK_RENDER_SPECIAL. bn_tok_stream turns a
+ *     decode to nothing unless BN_TOK_RENDER_SPECIAL. It is lossless: unlike
+ *     llama.cpp's detokenize for BPE vocabularies, no
+ *     clean_up_tokenization_spaces (" ," -> ",") is applied. bn_tok_stream turns a
  *     sequence of pieces into complete UTF-8 for streaming output.
  *  6. A built tokenizer is immutable: encode/decode may run concurrently.
  */

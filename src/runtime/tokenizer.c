@@ -89,10 +89,12 @@ int bn_tok_pre_from_name(const char *name, bn_tok_pre *out)
 {
     /* The names llama.cpp (llama-vocab.cpp) maps to these three regex sets. */
     static const char *const llama3[] = {"llama3", "llama-v3", "llama-bpe", "falcon3",
-                                         "falcon-h1", "pixtral", "midm-2.0", "lfm2", NULL};
+                                         "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                                         "jina-v5-nano", NULL};
     static const char *const gpt2[] = {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat",
-                                       "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-                                       "mpt", "olmo", "jais", NULL};
+                                       "jina-v2-es", "jina-v2-de", "jina-v2-code", "a.x-4.0",
+                                       "mellum", "mpt", "olmo", "jais", "trillion",
+                                       "granite-docling", NULL};
     if (name == NULL || name[0] == '\0' || strcmp(name, "default") == 0) {
         *out = BN_TOKPRE_DEFAULT;
         return 0;
