@@ -99,7 +99,7 @@ bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error 
         return st;
     if (d.model == BN_TOKMODEL_BPE) {
         char name[64];
-        int ok = pre.len < sizeof name;
+        int ok = pre.len < sizeof name && !memchr(pre.ptr, '\0', (size_t)pre.len);
         if (ok) {
             memcpy(name, pre.ptr, (size_t)pre.len);
             name[pre.len] = '\0';
