@@ -88,6 +88,9 @@ float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
 static const bn_kernel *const all_kernels[] = {
     &bn_kernel_basic,
     &bn_kernel_blocked,
+#if defined(__x86_64__)
+    &bn_kernel_avx2,
+#endif
 };
 
 const bn_kernel *const *bn_kernel_list(size_t *n)
@@ -98,11 +101,23 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
 
 /* Fastest first; the first available one is the default. */
 static const bn_kernel *const preference[] = {
+#if defined(__x86_64__)
+    &bn_kernel_avx2,
+#endif
     &bn_kernel_blocked,
 };
 
 static const bn_kernel *best_simd(void)
 {
+    static const bn_kernel *const simd[] = {
+#if defined(__x86_64__)
+        &bn_kernel_avx2,
+#endif
+        NULL,
+    };
+    for (size_t i = 0; simd[i]; i++)
+        if (simd[i]->available())
+            return simd[i];
     return NULL;
 }
 
