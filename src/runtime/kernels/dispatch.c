@@ -90,6 +90,7 @@ static const bn_kernel *const all_kernels[] = {
     &bn_kernel_blocked,
 #if defined(__x86_64__)
     &bn_kernel_avx2,
+    &bn_kernel_avx512,
 #endif
 };
 
@@ -102,6 +103,7 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
 /* Fastest first; the first available one is the default. */
 static const bn_kernel *const preference[] = {
 #if defined(__x86_64__)
+    &bn_kernel_avx512,
     &bn_kernel_avx2,
 #endif
     &bn_kernel_blocked,
@@ -111,6 +113,7 @@ static const bn_kernel *best_simd(void)
 {
     static const bn_kernel *const simd[] = {
 #if defined(__x86_64__)
+        &bn_kernel_avx512,
         &bn_kernel_avx2,
 #endif
         NULL,
