@@ -88,6 +88,7 @@ float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
 static const bn_kernel *const all_kernels[] = {
     &bn_kernel_basic,
     &bn_kernel_blocked,
+    &bn_kernel_lut,
 #if defined(__x86_64__)
     &bn_kernel_avx2,
     &bn_kernel_avx512,
