@@ -704,6 +704,13 @@ int main(void)
 int main(void)
 {
     int n = 0, failures = 0;
+    size_t nk;
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    printf("kernels available:");
+    for (size_t i = 0; i < nk; i++)
+        if (ks[i]->available())
+            printf(" %s", ks[i]->name);
+    printf("\n");
 #define RUN(t)                                              \
     mc_failed = 0;                                          \
     t();                                                    \

@@ -93,6 +93,9 @@ static const bn_kernel *const all_kernels[] = {
     &bn_kernel_avx2,
     &bn_kernel_avx512,
 #endif
+#if defined(__aarch64__)
+    &bn_kernel_neon,
+#endif
 };
 
 const bn_kernel *const *bn_kernel_list(size_t *n)
@@ -107,6 +110,9 @@ static const bn_kernel *const preference[] = {
     &bn_kernel_avx512,
     &bn_kernel_avx2,
 #endif
+#if defined(__aarch64__)
+    &bn_kernel_neon,
+#endif
     &bn_kernel_blocked,
 };
 
@@ -116,6 +122,9 @@ static const bn_kernel *best_simd(void)
 #if defined(__x86_64__)
         &bn_kernel_avx512,
         &bn_kernel_avx2,
+#endif
+#if defined(__aarch64__)
+        &bn_kernel_neon,
 #endif
         NULL,
     };
