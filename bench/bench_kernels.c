@@ -1,0 +1,187 @@
+/*
+ * bench_kernels.c - throughput of every available kernel on a 2560 x 6912
+ * I2_S matrix (BitNet b1.58 2B's FFN up/gate shape: ne0 = 2560, ne1 = 6912),
+ * for 1 token (decode: GB/s of packed weights streamed) and 64 tokens
+ * (prefill: GOPS, one multiply-add = 2 ops), with 1 and 2 threads, next to
+ * this machine's read bandwidth measured by a STREAM-like probe.
+ *
+ * Usage: bench_kernels [seconds per measurement, default 0.3]
+ * Figures go in closing notes, never into tests.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn/kernels.h"
+#include "bn/threadpool.h"
+#include "bn/util.h"
+
+#define NE0 2560
+#define NE1 6912
+#define PREFILL 64
+#define PROBE_BYTES ((size_t)256 << 20) /* well beyond the last-level cache */
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* ---- STREAM-like read probe: sum 64-bit words of a large buffer ---- */
+
+typedef struct {
+    const uint64_t *buf;
+    size_t words, per_task;
+    uint64_t sums[BN_POOL_MAX_THREADS];
+} probe_ctx;
+
+static void probe_task(void *vctx, int64_t task, int worker)
+{
+    probe_ctx *c = vctx;
+    size_t a = (size_t)task * c->per_task, b = a + c->per_task < c->words ? a + c->per_task : c->words;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = a; i + 4 <= b; i += 4) {
+        s0 += c->buf[i];
+        s1 += c->buf[i + 1];
+        s2 += c->buf[i + 2];
+        s3 += c->buf[i + 3];
+    }
+    c->sums[worker] += s0 + s1 + s2 + s3;
+}
+
+static double probe(bn_pool *pool, const uint64_t *buf, double min_s)
+{
+    probe_ctx c;
+    memset(&c, 0, sizeof c);
+    c.buf = buf;
+    c.words = PROBE_BYTES / 8;
+    int nt = bn_pool_threads(pool);
+    c.per_task = c.words / (size_t)nt;
+    double best = 1e30, t_end = bn_now_seconds() + min_s;
+    do {
+        double t0 = bn_now_seconds();
+        bn_pool_run(pool, probe_task, &c, nt);
+        double dt = bn_now_seconds() - t0;
+        if (dt < best)
+            best = dt;
+    } while (bn_now_seconds() < t_end);
+    uint64_t total = 0;
+    for (int i = 0; i < nt; i++)
+        total += c.sums[i];
+    if (total == 42) /* keep the sums alive */
+        printf(" ");
+    return (double)PROBE_BYTES / best / 1e9;
+}
+
+/* Best time of repeated matmuls over at least min_s seconds (1 run minimum). */
+static double time_matmul(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
+                          const bn_act *x, float *y, double min_s)
+{
+    double best = 1e30, t_end = bn_now_seconds() + min_s;
+    bn_error e;
+    do {
+        double t0 = bn_now_seconds();
+        if (bn_kernel_matmul_par(k, pool, w, x, y, NE1, &e)) {
+            fprintf(stderr, "bench_kernels: %s\n", e.msg);
+            exit(1);
+        }
+        double dt = bn_now_seconds() - t0;
+        if (dt < best)
+            best = dt;
+    } while (bn_now_seconds() < t_end);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    double min_s = argc > 1 ? atof(argv[1]) : 0.3;
+    if (!(min_s > 0) || min_s > 60) {
+        fprintf(stderr, "bench_kernels: seconds per measurement must be in (0, 60], got '%s'\n", argv[1]);
+        return 2;
+    }
+    bn_error e;
+    bn_pool *pools[2];
+    for (int i = 0; i < 2; i++)
+        if (bn_pool_create(i + 1, &pools[i], &e)) {
+            fprintf(stderr, "bench_kernels: %s\n", e.msg);
+            return 1;
+        }
+
+    uint64_t *buf = malloc(PROBE_BYTES);
+    if (!buf) {
+        fprintf(stderr, "bench_kernels: out of memory for the bandwidth probe\n");
+        return 1;
+    }
+    for (size_t i = 0; i < PROBE_BYTES / 8; i++)
+        buf[i] = i * 0x9E3779B97F4A7C15ull;
+    double bw[2];
+    for (int i = 0; i < 2; i++)
+        bw[i] = probe(pools[i], buf, min_s);
+    free(buf);
+    printf("read bandwidth (STREAM-like sum over %zu MiB): %.1f GB/s with 1 thread, %.1f GB/s with 2\n",
+           PROBE_BYTES >> 20, bw[0], bw[1]);
+
+    const size_t wbytes = (size_t)NE0 * NE1 / 4 + 32;
+    uint8_t *data = malloc(wbytes);
+    float *xf = malloc(sizeof(float) * NE0 * PREFILL), *y = malloc(sizeof(float) * NE1 * PREFILL);
+    if (!data || !xf || !y) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < wbytes - 32; i++) { /* random codes 0..2 */
+        uint8_t b = 0;
+        for (int j = 0; j < 4; j++)
+            b = (uint8_t)(b << 2 | (uint8_t)(rnd() % 3));
+        data[i] = b;
+    }
+    memset(data + wbytes - 32, 0, 32);
+    const float scale = 0.75f;
+    memcpy(data + wbytes - 32, &scale, 4);
+    for (size_t i = 0; i < (size_t)NE0 * PREFILL; i++)
+        xf[i] = (float)((double)(rnd() % 20001) / 10000.0 - 1.0);
+    bn_qmat w;
+    bn_act a1, a64;
+    if (bn_qmat_init(&w, BN_TYPE_I2_S, data, wbytes, NE0, NE1, &e) ||
+        bn_act_init(&a1, BN_ACT_TOKEN, 1, NE0, &e) || bn_act_init(&a64, BN_ACT_TOKEN, PREFILL, NE0, &e) ||
+        bn_act_quantize(&a1, xf, 1, &e) || bn_act_quantize(&a64, xf, PREFILL, &e)) {
+        fprintf(stderr, "bench_kernels: %s\n", e.msg);
+        return 1;
+    }
+    const double packed = (double)NE0 * NE1 / 4;
+    printf("I2_S %d x %d (%.2f MiB packed); decode = 1 token, prefill = %d tokens\n",
+           NE1, NE0, packed / (1 << 20), PREFILL);
+    printf("%-11s %3s %10s %8s %6s %12s %8s\n", "kernel", "thr", "decode ms", "GB/s", "%bw",
+           "prefill ms", "GOPS");
+    size_t nk;
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        const bn_kernel *k = ks[i];
+        if (!k->available())
+            continue;
+        for (int p = 0; p < 2; p++) {
+            double td = time_matmul(k, pools[p], &w, &a1, y, min_s);
+            printf("%-11s %3d %10.3f %8.2f %5.0f%%", k->name, p + 1, td * 1e3, packed / td / 1e9,
+                   100.0 * packed / td / 1e9 / bw[p]);
+            /* The scalar reference needs seconds per prefill: decode only. */
+            if (strcmp(k->name, "basic") != 0) {
+                double tp = time_matmul(k, pools[p], &w, &a64, y, min_s);
+                printf(" %12.3f %8.1f\n", tp * 1e3, 2.0 * NE0 * NE1 * PREFILL / tp / 1e9);
+            } else {
+                printf(" %12s %8s\n", "-", "-");
+            }
+            fflush(stdout);
+        }
+    }
+    bn_act_free(&a1);
+    bn_act_free(&a64);
+    free(data);
+    free(xf);
+    free(y);
+    for (int i = 0; i < 2; i++)
+        bn_pool_destroy(pools[i]);
+    return 0;
+}
