@@ -8,9 +8,11 @@
  *
  * No contraction: a fused multiply-add would round (float)S_b * d_b + acc
  * once instead of twice and change the last bit. GCC in ISO C mode (-std=c11,
- * as the Makefile builds) defaults to -ffp-contract=off; Clang contracts
- * within an expression unless told otherwise, hence the pragma. The test
- * suite checks epilogue values that differ under FMA.
+ * as the Makefile builds) defaults to -ffp-contract=off and Clang obeys the
+ * pragma below; bn_kern_epi_tq_step (the one multiply-add) additionally
+ * forces the product through a volatile so even -ffp-contract=fast builds
+ * give the same bits. The test suite recomputes the epilogue with every
+ * rounding forced and compares bit for bit; it fails under contraction.
  */
 #ifndef BN_KERN_H
 #define BN_KERN_H
@@ -71,10 +73,12 @@ static inline float bn_kern_epi_i2s(int32_t sumi_codes, int32_t sum_q, float sa,
 }
 
 /* One TQ block folded into the running float sum; d is d_b (per-token act)
- * or d_b * dx_b (Q8_K act). Two roundings: product, then sum. */
+ * or d_b * dx_b (Q8_K act). Two roundings: product, then sum. The volatile
+ * makes that hold under any -ffp-contract setting (once per 256-block, so
+ * it costs nothing measurable); it is the only multiply-add in the module. */
 static inline float bn_kern_epi_tq_step(float acc, int32_t sumi, float d)
 {
-    float p = (float)sumi * d;
+    volatile float p = (float)sumi * d;
     return acc + p;
 }
 
