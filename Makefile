@@ -127,5 +127,6 @@ check-arm:
 	    libc6-dev-arm64-cross qemu-user >&2 || exit 1; fi
 	@mkdir -p build-arm
 	$(ARM_CC) -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DBN_NO_CHECK -Iinclude -Isrc \
-	  -pthread -static -o build-arm/test_kernels tests/test_kernels.c $(ARM_SRC) -lm
-	$(ARM_QEMU) -cpu max build-arm/test_kernels
+	  -Itests/common -pthread -static -o build-arm/test_kernels tests/test_kernels.c \
+	  tests/common/testutil.c $(ARM_SRC) -lm
+	BN_SHARED=$(abspath $(SHARED)) $(ARM_QEMU) -cpu max build-arm/test_kernels

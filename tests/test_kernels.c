@@ -14,6 +14,7 @@
 
 #include "bn/kernels.h"
 #include "bn/threadpool.h"
+#include "testutil.h"
 
 #ifndef BN_NO_CHECK
 #include <check.h>
@@ -345,6 +346,90 @@ START_TEST(test_i2s_worked_example)
     }
     free(x);
     bn_act_free(&a);
+}
+END_TEST
+
+/* Upstream bytes: gguf-py's TQ1_0/TQ2_0 encodings of ternary inputs
+ * (../shared/golden/ternary). One-hot activations read back every element:
+ * the block sum must be 127 * sign(x) and the float output x itself (up to
+ * the fp16 rounding of d). */
+static int check_golden(const char *name, int64_t ne0, int64_t ne1, bn_type type,
+                        char *msg, size_t msz)
+{
+    char f32[128], packed[128];
+    snprintf(f32, sizeof f32, "golden/ternary/%s.f32", name);
+    snprintf(packed, sizeof packed, "golden/ternary/%s.%s", name,
+             type == BN_TYPE_TQ2_0 ? "tq2_0" : "tq1_0");
+    size_t nx, nw;
+    uint8_t *xb = tu_read(tu_shared(f32), &nx), *wb = tu_read(tu_shared(packed), &nw);
+    int rc = 1;
+    bn_qmat w;
+    bn_act a;
+    bn_error e;
+    float *x = NULL, *onehot = NULL, *y = NULL;
+    int32_t *s = NULL;
+    memset(&a, 0, sizeof a);
+    if (!xb || !wb || nx != (size_t)(ne0 * ne1) * 4) {
+        snprintf(msg, msz, "cannot read %s / %s under %s", f32, packed, tu_shared(""));
+        goto out;
+    }
+    if (bn_qmat_init(&w, type, wb, nw, ne0, ne1, &e) ||
+        bn_act_init(&a, BN_ACT_TOKEN, ne0, ne0, &e)) {
+        snprintf(msg, msz, "%s: %.200s", packed, e.msg);
+        goto out;
+    }
+    x = malloc(nx);
+    memcpy(x, xb, nx);
+    onehot = calloc((size_t)(ne0 * ne0), sizeof *onehot);
+    for (int64_t k = 0; k < ne0; k++)
+        onehot[k * ne0 + k] = 1.0f;
+    bn_act_quantize(&a, onehot, ne0, NULL);
+    const int64_t nb = ne0 / 256;
+    s = malloc(sizeof *s * (size_t)(ne0 * ne1 * nb));
+    y = malloc(sizeof *y * (size_t)(ne0 * ne1));
+    size_t nk;
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        if (!ks[i]->available())
+            continue;
+        bn_kernel_matmul_int(ks[i], &w, &a, 0, ne1, s, NULL);
+        bn_kernel_matmul(ks[i], &w, &a, 0, ne1, y, ne1, NULL);
+        for (int64_t k = 0; k < ne0; k++)
+            for (int64_t r = 0; r < ne1; r++) {
+                float xv = x[r * ne0 + k];
+                for (int64_t b = 0; b < nb; b++) {
+                    int32_t want = b == k / 256 ? 127 * ((xv > 0) - (xv < 0)) : 0;
+                    int32_t got = s[(k * ne1 + r) * nb + b];
+                    if (got != want) {
+                        snprintf(msg, msz, "%s %s: row %lld col %lld block %lld: sum %d, want %d",
+                                 ks[i]->name, packed, (long long)r, (long long)k, (long long)b, got, want);
+                        goto out;
+                    }
+                }
+                float yv = y[k * ne1 + r];
+                if (fabsf(yv - xv) > 1e-3f * fabsf(xv)) {
+                    snprintf(msg, msz, "%s %s: row %lld col %lld: y %.7g, input %.7g", ks[i]->name,
+                             packed, (long long)r, (long long)k, yv, xv);
+                    goto out;
+                }
+            }
+    }
+    rc = 0;
+out:
+    free(xb); free(wb); free(x); free(onehot); free(s); free(y);
+    bn_act_free(&a);
+    return rc;
+}
+
+START_TEST(test_golden_tq)
+{
+    char msg[400] = "";
+    const bn_type types[2] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(check_golden("ternary_4x512", 512, 4, types[i], msg, sizeof msg) == 0, "%s", msg);
+        ck_assert_msg(check_golden("ternary_3x256_zero_block", 256, 3, types[i], msg, sizeof msg) == 0,
+                      "%s", msg);
+    }
 }
 END_TEST
 
@@ -718,6 +803,7 @@ END_TEST
     X(test_act_init_quantize)        \
     X(test_qmat_init)                \
     X(test_i2s_worked_example)       \
+    X(test_golden_tq)                \
     X(test_shapes_i2s)               \
     X(test_shapes_tq2)               \
     X(test_shapes_tq1)               \
