@@ -10,6 +10,9 @@
  * this machine's 260 MiB L3), so the weights come from DRAM as they do for a
  * real model, and is the figure to hold against the probe.
  *
+ * A second table gives the same shape as TQ2_0 and TQ1_0 with Q8_K
+ * activations (hot only).
+ *
  * Usage: bench_kernels [seconds per measurement, default 0.3]
  * Figures go in closing notes, never into tests.
  */
@@ -200,6 +203,59 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+
+    /* TQ2_0 / TQ1_0, same shape, Q8_K activations (upstream llama.cpp's pairing). */
+    bn_act q1, q64;
+    if (bn_act_init(&q1, BN_ACT_Q8K, 1, NE0, &e) || bn_act_init(&q64, BN_ACT_Q8K, PREFILL, NE0, &e) ||
+        bn_act_quantize(&q1, xf, 1, &e) || bn_act_quantize(&q64, xf, PREFILL, &e)) {
+        fprintf(stderr, "bench_kernels: %s\n", e.msg);
+        return 1;
+    }
+    printf("\nTQ2_0 / TQ1_0 %d x %d, Q8_K activations, hot\n", NE1, NE0);
+    printf("%-11s %5s %3s | %8s %8s | %8s %8s\n", "kernel", "type", "thr", "ms", "GB/s", "ms", "GOPS");
+    for (int ty = 0; ty < 2; ty++) {
+        const bn_type type = ty ? BN_TYPE_TQ1_0 : BN_TYPE_TQ2_0;
+        const size_t bb = ty ? 54 : 66, nbytes = (size_t)NE1 * (NE0 / 256) * bb;
+        uint8_t *td = data; /* reuse the probe buffer */
+        for (size_t blk = 0; blk < nbytes / bb; blk++) {
+            uint8_t *p = td + blk * bb;
+            if (!ty) {
+                for (int i = 0; i < 64; i++) {
+                    uint8_t b = 0;
+                    for (int j = 0; j < 4; j++)
+                        b = (uint8_t)(b << 2 | (uint8_t)(rnd() % 3));
+                    p[i] = b;
+                }
+            } else {
+                for (int i = 0; i < 48; i++)
+                    p[i] = (uint8_t)(((rnd() % 243) * 256 + 242) / 243);
+                for (int i = 48; i < 52; i++)
+                    p[i] = (uint8_t)(((rnd() % 81) * 3 * 256 + 242) / 243);
+            }
+            p[bb - 2] = 0x00;
+            p[bb - 1] = 0x2c; /* d = 2^-4 */
+        }
+        bn_qmat tw;
+        if (bn_qmat_init(&tw, type, td, nbytes, NE0, NE1, &e)) {
+            fprintf(stderr, "bench_kernels: %s\n", e.msg);
+            return 1;
+        }
+        for (size_t i = 0; i < nk; i++) {
+            const bn_kernel *k = ks[i];
+            if (!k->available() || strcmp(k->name, "basic") == 0)
+                continue;
+            for (int p = 0; p < 2; p++) {
+                double td1 = time_matmul(k, pools[p], &tw, &q1, y, min_s);
+                double tp = time_matmul(k, pools[p], &tw, &q64, y, min_s);
+                printf("%-11s %5s %3d | %8.3f %8.2f | %8.3f %8.1f\n", k->name, ty ? "TQ1_0" : "TQ2_0",
+                       p + 1, td1 * 1e3, (double)nbytes / td1 / 1e9, tp * 1e3,
+                       2.0 * NE0 * NE1 * PREFILL / tp / 1e9);
+                fflush(stdout);
+            }
+        }
+    }
+    bn_act_free(&q1);
+    bn_act_free(&q64);
     bn_act_free(&a1);
     bn_act_free(&a64);
     free(copies);

@@ -93,7 +93,7 @@ typedef struct {
     int64_t ne0;       /* elements per token (multiple of 128; of 256 for Q8K) */
     int64_t n_tok;     /* tokens currently held (<= cap_tok) */
     int64_t cap_tok;   /* tokens allocated */
-    int8_t *q;         /* (cap_tok, ne0), 64-byte aligned rows when ne0 % 64 == 0 */
+    int8_t *q;         /* (cap_tok, ne0), every row 64-byte aligned (ne0 % 128 == 0) */
     float *scale;      /* TOKEN: (cap_tok) sa;  Q8K: (cap_tok, ne0/256) d */
     int32_t *sum;      /* (cap_tok) sum of q over the token's row */
     int32_t *bsum;     /* (cap_tok, ne0/128) sum of q over each 128-group */

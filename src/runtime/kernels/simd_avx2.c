@@ -36,6 +36,9 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     const int64_t nblk = w->ne0 / 128, nrows = r1 - r0;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = bn_kern_row(w, r);
+        /* prefetch two rows ahead (DRAM latency when streaming); the last
+         * rows prefetch themselves so no pointer leaves the tensor */
+        const uint8_t *pf = r + 2 < w->ne1 ? bn_kern_row(w, r + 2) : row;
         for (int64_t tc = t0; tc < t1; tc += TOKS) {
             const int nt = (int)(t1 - tc < TOKS ? t1 - tc : TOKS);
             __m256i a32[TOKS], a16[TOKS];
@@ -43,8 +46,7 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                 a32[i] = a16[i] = _mm256_setzero_si256();
             for (int64_t b = 0; b < nblk; b++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
-                /* two rows ahead: hides DRAM latency when streaming (never faults) */
-                _mm_prefetch((const char *)(row + 2 * w->row_bytes + 32 * b), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + 32 * b), _MM_HINT_T0);
                 __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
                 __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3);
                 __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);

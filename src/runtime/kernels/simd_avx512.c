@@ -67,6 +67,10 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     int64_t r = r0;
     for (; r + 1 < r1; r += 2) {
         const uint8_t *ra = bn_kern_row(w, r), *rb = bn_kern_row(w, r + 1);
+        /* prefetch the next pair (DRAM latency when streaming); the last
+         * pair prefetches itself so no pointer leaves the tensor */
+        const uint8_t *pa = r + 3 < w->ne1 ? bn_kern_row(w, r + 2) : ra;
+        const uint8_t *pb = r + 3 < w->ne1 ? bn_kern_row(w, r + 3) : rb;
         if (t1 - t0 == 1) { /* decode: 4 independent chains hide dpbusd latency */
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
             const int8_t *qt = x->q + t0 * x->ne0;
@@ -75,9 +79,8 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
                     _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
                 const int8_t *q = qt + 128 * b;
-                /* the next row pair: hides DRAM latency when streaming (never faults) */
-                _mm_prefetch((const char *)(ra + 2 * w->row_bytes + 32 * b), _MM_HINT_T0);
-                _mm_prefetch((const char *)(rb + 2 * w->row_bytes + 32 * b), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pa + 32 * b), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pb + 32 * b), _MM_HINT_T0);
                 a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3), bcast(q));
                 a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m3), bcast(q + 32));
                 a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(v, 2), m3), bcast(q + 64));
