@@ -203,16 +203,18 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
     return BN_OK;
 }
 
-#define TILE_SUMS 4096 /* int32 sums per tile: 16 KiB of stack */
+#define TILE_SUMS 16384 /* int32 sums per tile: 64 KiB of stack */
 
-/* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS. */
+/* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS: up to
+ * cap/64 tokens (a weight block decoded once serves them all) and as many
+ * rows as then fit (a token's lookup tables or activations serve them all). */
 static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                        int64_t r0, int64_t r1, float *y, int64_t ldy)
 {
     int32_t acc[TILE_SUMS];
     const bn_dot_fn dot = dot_for(k, w->type);
     const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;
-    int64_t tt = cap / 16 < 1 ? 1 : cap / 16;
+    int64_t tt = cap / 64 < 1 ? 1 : cap / 64;
     if (tt > x->n_tok)
         tt = x->n_tok;
     int64_t rr = cap / tt;

@@ -78,25 +78,52 @@ static inline void x86_decode_tq1(const uint8_t *blk, __m256i c[8])
                                             1, 1, 3, 3, 9, 9, 27, 27));
 }
 
-/* TQ driver: per row and block, decode once, then every token of the tile. */
+/* Eight int32x8 vectors -> one vector of their eight totals, in order
+ * (6 hadd + 2 permutes + 1 add instead of 8 horizontal sums). */
+static inline __m256i x86_reduce8(const __m256i v[8])
+{
+    __m256i s0 = _mm256_hadd_epi32(v[0], v[1]), s1 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i s2 = _mm256_hadd_epi32(v[4], v[5]), s3 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i t0 = _mm256_hadd_epi32(s0, s1), t1 = _mm256_hadd_epi32(s2, s3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
+                            _mm256_permute2x128_si256(t0, t1, 0x31));
+}
+
+/* TQ driver. Per row, blocks go in groups of 8: each block is decoded once
+ * into a small L1 buffer that serves every token of the tile, and the eight
+ * block totals of a token are reduced together. */
 static inline void x86_dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                               int64_t t0, int64_t t1, int32_t *acc)
 {
     const int tq2 = w->type == BN_TYPE_TQ2_0;
     const size_t bb = tq2 ? BN_TQ2_BLOCK_BYTES : BN_TQ1_BLOCK_BYTES;
     const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP, nrows = r1 - r0;
-    __m256i c[8];
+    __m256i c[8][8], v[8];
+    int32_t sums[8];
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = bn_kern_row(w, r);
-        for (int64_t b = 0; b < nb; b++) {
-            if (tq2)
-                x86_decode_tq2(row + b * bb, c);
-            else
-                x86_decode_tq1(row + b * bb, c);
+        for (int64_t g0 = 0; g0 < nb; g0 += 8) {
+            const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
+            for (int j = 0; j < n; j++) {
+                if (tq2)
+                    x86_decode_tq2(row + (g0 + j) * bb, c[j]);
+                else
+                    x86_decode_tq1(row + (g0 + j) * bb, c[j]);
+            }
             for (int64_t t = t0; t < t1; t++) {
-                const int32_t *bs = x->bsum + t * ng + 2 * b;
-                int32_t s = x86_hsum(x86_dot8(c, x->q + t * x->ne0 + b * BN_QK));
-                acc[((t - t0) * nrows + (r - r0)) * nb + b] = s - (bs[0] + bs[1]);
+                const int8_t *q = x->q + t * x->ne0 + g0 * BN_QK;
+                int32_t *out = acc + ((t - t0) * nrows + (r - r0)) * nb + g0;
+                const int32_t *bs = x->bsum + t * ng + 2 * g0;
+                if (n == 8) {
+                    for (int j = 0; j < 8; j++)
+                        v[j] = x86_dot8(c[j], q + j * BN_QK);
+                    _mm256_storeu_si256((__m256i *)sums, x86_reduce8(v));
+                } else {
+                    for (int j = 0; j < n; j++)
+                        sums[j] = x86_hsum(x86_dot8(c[j], q + j * BN_QK));
+                }
+                for (int j = 0; j < n; j++)
+                    out[j] = sums[j] - (bs[2 * j] + bs[2 * j + 1]);
             }
         }
     }
