@@ -47,6 +47,18 @@
  *  6. bn_kernel_best() picks the fastest kernel the CPU runs (x86-64:
  *     AVX-512 VNNI > AVX2 > blocked scalar; aarch64: NEON dotprod), or the
  *     one named by the environment variable BN_KERNEL.
+ *
+ * Typical use (one linear layer, n tokens, x is [n][ne0] floats):
+ *
+ *     bn_qmat w;  bn_qmat_init(&w, type, bytes, nbytes, ne0, ne1, &err);
+ *     bn_act a;   bn_act_init(&a, type == BN_TYPE_I2_S ? BN_ACT_TOKEN : BN_ACT_Q8K,
+ *                             max_tokens, ne0, &err);          // once
+ *     const bn_kernel *k;  bn_kernel_best(&k, &err);            // once
+ *     bn_act_quantize(&a, x, n, &err);
+ *     bn_kernel_matmul_par(k, pool, &w, &a, y, ne1, &err);      // y: [n][ne1]
+ *
+ * BN_ACT_Q8K reproduces upstream llama.cpp for TQ1_0/TQ2_0 models;
+ * BN_ACT_TOKEN (required for I2_S) reproduces bitnet.cpp.
  */
 #ifndef BN_KERNELS_H
 #define BN_KERNELS_H

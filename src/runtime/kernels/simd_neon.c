@@ -12,7 +12,11 @@
  */
 #if defined(__aarch64__)
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
+#else
 #pragma GCC target("arch=armv8.2-a+dotprod")
+#endif
 
 #include <arm_neon.h>
 #include <sys/auxv.h>
@@ -138,6 +142,10 @@ const bn_kernel bn_kernel_neon = {
     .dot_tq2 = dot_tq,
     .dot_tq1 = dot_tq,
 };
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #else
 typedef int bn_simd_neon_unused; /* not an aarch64 build */
