@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,40 @@ START_TEST(test_each_task_once)
     ck_assert(run_counted(pool, 1, 10));
     bn_pool_run(pool, count_task, NULL, 0);  /* no tasks: returns, fn never called */
     bn_pool_destroy(pool);
+}
+END_TEST
+
+/* Threads of this process, from /proc (-1 where there is no /proc). */
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* Workers are created once: runs never add threads. */
+START_TEST(test_no_threads_per_run)
+{
+    int before = thread_count();
+    bn_pool *pool;
+    ck_assert_int_eq(bn_pool_create(4, &pool, NULL), BN_OK);
+    int with_pool = thread_count();
+    if (before > 0)
+        ck_assert_int_eq(with_pool, before + 3);
+    for (int i = 0; i < 50; i++)
+        ck_assert(run_counted(pool, 16, 1));
+    if (before > 0)
+        ck_assert_int_eq(thread_count(), with_pool);
+    bn_pool_destroy(pool);
+    if (before > 0)
+        ck_assert_int_eq(thread_count(), before);
 }
 END_TEST
 
@@ -165,6 +200,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_each_task_once);
+    tcase_add_test(tc, test_no_threads_per_run);
     tcase_add_test(tc, test_default_and_serial);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_nested_runs_inline);
