@@ -753,6 +753,8 @@ START_TEST(test_matmul_args_and_table)
     setenv("BN_KERNEL", "bogus", 1);
     ck_assert_int_eq(bn_kernel_best(&k, &e), BN_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(e.msg, "BN_KERNEL"));
+    ck_assert_int_eq(bn_kernel_best(&k, NULL), BN_ENOTFOUND);
+    ck_assert(k == NULL);
     unsetenv("BN_KERNEL");
     ck_assert_int_eq(bn_kernel_best(&k, &e), BN_OK);
     ck_assert(k->available());

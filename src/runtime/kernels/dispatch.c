@@ -104,8 +104,9 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
     return all_kernels;
 }
 
-/* Fastest first; the first available one is the default. */
-static const bn_kernel *const preference[] = {
+/* SIMD kernels, fastest first. The default is the first available one, or
+ * the blocked scalar kernel on a CPU with none of them. */
+static const bn_kernel *const simd_kernels[] = {
 #if defined(__x86_64__)
     &bn_kernel_avx512,
     &bn_kernel_avx2,
@@ -113,30 +114,22 @@ static const bn_kernel *const preference[] = {
 #if defined(__aarch64__)
     &bn_kernel_neon,
 #endif
-    &bn_kernel_blocked,
+    NULL,
 };
 
 static const bn_kernel *best_simd(void)
 {
-    static const bn_kernel *const simd[] = {
-#if defined(__x86_64__)
-        &bn_kernel_avx512,
-        &bn_kernel_avx2,
-#endif
-#if defined(__aarch64__)
-        &bn_kernel_neon,
-#endif
-        NULL,
-    };
-    for (size_t i = 0; simd[i]; i++)
-        if (simd[i]->available())
-            return simd[i];
+    for (size_t i = 0; simd_kernels[i]; i++)
+        if (simd_kernels[i]->available())
+            return simd_kernels[i];
     return NULL;
 }
 
 bn_status bn_kernel_get(const char *name, const bn_kernel **out, bn_error *err)
 {
     *out = NULL;
+    if (!name)
+        return bn_error_set(err, BN_EINVAL, "kernel name missing");
     if (strcmp(name, "simd") == 0) {
         *out = best_simd();
         if (!*out)
@@ -165,14 +158,13 @@ bn_status bn_kernel_best(const bn_kernel **out, bn_error *err)
     const char *env = getenv("BN_KERNEL");
     if (env && *env) {
         bn_status st = bn_kernel_get(env, out, err);
-        return st ? bn_error_prefix(err, "BN_KERNEL") : BN_OK;
+        if (st)
+            bn_error_prefix(err, "BN_KERNEL");
+        return st;
     }
-    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
-        if (preference[i]->available()) {
-            *out = preference[i];
-            return BN_OK;
-        }
-    *out = &bn_kernel_basic;
+    *out = best_simd();
+    if (!*out)
+        *out = &bn_kernel_blocked;
     return BN_OK;
 }
 
