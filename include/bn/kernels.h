@@ -39,6 +39,8 @@
  *         else iscale = -127.f / m, q = min(127, round_half_even(iscale * x)),
  *         d = 1 / iscale.
  *     NaN inputs quantize to 0 and never reach an undefined float->int cast.
+ *     (Older bitnet.cpp revisions rounded with round(), half away from zero;
+ *     they differ from this only on exact .5 products.)
  *  5. Kernels never read outside [data, data + bn_qmat bytes) or the act
  *     buffers, for any bytes in them: hostile weight bytes give garbage
  *     numbers, never a crash. Shapes are validated by bn_qmat_init,
