@@ -763,6 +763,48 @@ START_TEST(test_matmul_args_and_table)
 }
 END_TEST
 
+/* A kernel that is wrong by one in one sum of every call. */
+static void off_by_one(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
+                       int64_t t0, int64_t t1, int32_t *acc)
+{
+    const bn_kernel *basic;
+    bn_kernel_get("basic", &basic, NULL);
+    basic->dot_i2s(w, x, r0, r1, t0, t1, acc);
+    if (r1 - r0 > 2)
+        acc[2] += 1;
+}
+
+static int always_yes(void) { return 1; }
+
+START_TEST(test_selftest)
+{
+    size_t nk;
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    bn_error e;
+    for (size_t i = 0; i < nk; i++) {
+        int64_t n = -1;
+        bn_status st = bn_kernel_selftest(ks[i], 7, &n, &e);
+        if (!ks[i]->available()) {
+            ck_assert_int_eq(st, BN_EUNSUPPORTED);
+            continue;
+        }
+        ck_assert_msg(st == BN_OK, "%s", e.msg);
+        ck_assert_int_eq(n, 224);
+    }
+    const bn_kernel *basic;
+    bn_kernel_get("basic", &basic, NULL);
+    bn_kernel broken = *basic;
+    broken.name = "broken";
+    broken.available = always_yes;
+    broken.dot_i2s = off_by_one;
+    int64_t n = -1;
+    ck_assert_int_eq(bn_kernel_selftest(&broken, 7, &n, &e), BN_EINTERNAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "broken"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "I2_S"));
+    ck_assert(n >= 0 && n < 224);
+}
+END_TEST
+
 /* Row-parallel driver: the pool's result equals one serial call. */
 START_TEST(test_matmul_par)
 {
@@ -811,6 +853,7 @@ END_TEST
     X(test_shapes_tq1)               \
     X(test_extreme_k)                \
     X(test_matmul_args_and_table)    \
+    X(test_selftest)                 \
     X(test_matmul_par)
 
 #ifndef BN_NO_CHECK

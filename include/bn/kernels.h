@@ -167,6 +167,15 @@ bn_status bn_kernel_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x
 bn_status bn_kernel_matmul_int(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                                int64_t r0, int64_t r1, int32_t *acc, bn_error *err);
 
+/* The SQLite-style self-test behind bn-verify --kernels: k and basic run one
+ * program from seed (224 shapes: every weight type, both activation kinds,
+ * rows 1..64, columns 128..4096, tokens 1..64, random and adversarial bytes
+ * and activations) and must agree on every int32 sum and every float bit.
+ * BN_EINTERNAL names the kernel, shape and first differing value;
+ * BN_EUNSUPPORTED when this CPU cannot run k. *n_checked (may be NULL) gets
+ * the number of shapes that agreed. */
+bn_status bn_kernel_selftest(const bn_kernel *k, uint64_t seed, int64_t *n_checked, bn_error *err);
+
 /* All ne1 rows, split across the pool's threads (pool may be NULL). */
 bn_status bn_kernel_matmul_par(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
                                const bn_act *x, float *y, int64_t ldy, bn_error *err);
