@@ -16,7 +16,7 @@
 #define ROWS 4
 
 /* Decoders: block b of a row -> int8 values (I2_S: codes 0..3; TQ*: trit - 1). */
-static void decode_i2s(const uint8_t *row, int64_t b, int8_t *v)
+static void decode_i2s(const uint8_t *restrict row, int64_t b, int8_t *restrict v)
 {
     const uint8_t *p = row + b * 32;
     for (int g = 0; g < 32; g++) {
@@ -27,7 +27,7 @@ static void decode_i2s(const uint8_t *row, int64_t b, int8_t *v)
     }
 }
 
-static void decode_tq2(const uint8_t *row, int64_t b, int8_t *v)
+static void decode_tq2(const uint8_t *restrict row, int64_t b, int8_t *restrict v)
 {
     const uint8_t *qs = row + b * BN_TQ2_BLOCK_BYTES;
     for (int j = 0; j < 2; j++)
@@ -36,7 +36,7 @@ static void decode_tq2(const uint8_t *row, int64_t b, int8_t *v)
                 v[128 * j + 32 * l + m] = (int8_t)(((qs[32 * j + m] >> (2 * l)) & 3) - 1);
 }
 
-static void decode_tq1(const uint8_t *row, int64_t b, int8_t *v)
+static void decode_tq1(const uint8_t *restrict row, int64_t b, int8_t *restrict v)
 {
     const uint8_t *qs = row + b * BN_TQ1_BLOCK_BYTES, *qh = qs + 48;
     for (int n = 0; n < 5; n++) {
