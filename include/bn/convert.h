@@ -21,13 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
+#include "bn/arch.h"
 #include "bn/gguf.h"
-
-typedef enum {
-    BN_ARCH_BITNET = 0,    /* BitnetForCausalLM (1bitLLM): silu, inner_attn_ln / ffn_layernorm */
-    BN_ARCH_BITNET_B158,   /* BitNetForCausalLM (2B-4T): relu2, attn_sub_norm / ffn_sub_norm, GQA */
-    BN_ARCH_LLAMA          /* LlamaForCausalLM + quantization_config.quant_method "bitnet" */
-} bn_arch;
 
 typedef enum { BN_ACT_SILU = 0, BN_ACT_RELU2 } bn_act;
 
