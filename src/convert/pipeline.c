@@ -69,8 +69,8 @@ typedef struct {
     /* reusable buffers, grown to the largest tensor */
     float *f;
     size_t f_cap;
-    int8_t *codes, *codes2;
-    size_t codes_cap;
+    int8_t *codes, *codes2;         /* codes2: scratch for the q/k row permutation */
+    size_t codes_cap, codes2_cap;
     uint8_t *packed;
     size_t packed_cap;
     size_t n_exact;                 /* projections found exactly ternary */
@@ -432,8 +432,8 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
     if (p->role == BN_ROLE_PROJ) {
         if ((st = grow((void **)&s->codes, &s->codes_cap, (size_t)n, 1, p->hf_name, err)))
             return st;
-        size_t cap2 = s->codes_cap;
-        if ((st = grow((void **)&s->codes2, &cap2, (size_t)n, 1, p->hf_name, err)))
+        if (s->cfg.arch == BN_ARCH_LLAMA &&
+            (st = grow((void **)&s->codes2, &s->codes2_cap, (size_t)n, 1, p->hf_name, err)))
             return st;
         float scale;
         if ((st = projection_codes(s, j, n, &scale, err)))
