@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "bn/error.h"
 #include "bn/arch.h"
 #include "bn/gguf.h"
@@ -93,7 +94,7 @@ bn_status bn_permute_qk_rows(const void *src, void *dst, int64_t n_heads, int64_
 
 typedef struct {
     const char *in_dir;        /* Hugging Face model directory */
-    const char *out_path;      /* OUT.gguf */
+    const char *out_path;      /* OUT.gguf; NULL: nothing is written (report-only run) */
     bn_type proj_type;         /* I2_S (default), TQ2_0, TQ1_0, F16, F32 */
     bn_type embd_type;         /* F16 (default), F32, Q8_0 */
     int method;                /* a bn_quant_method (absmean default) */
@@ -101,7 +102,8 @@ typedef struct {
     int vocab_only;            /* tokenizer + hyperparameters only */
     const char *name;          /* general.name; NULL = directory base name */
     int n_threads;             /* packing threads; 0 = cores */
-    const char *report_path;   /* per-tensor ternarization report, or NULL */
+    const char *report_path;   /* per-tensor ternarization report (atomic file), or NULL */
+    FILE *report_stream;       /* or: write the report to this stream (e.g. stdout) */
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
     /* progress callback (mains print; the library never does): tensor i of n */
     void (*progress)(void *user, size_t i, size_t n, const char *name, uint64_t bytes_in,

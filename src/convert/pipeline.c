@@ -379,6 +379,8 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         for (uint64_t i = 0; i < n; i++)
             s->f[i] = (float)s->codes[i] * *scale;
     } else {
+        if (!s->w)
+            return BN_OK;
         if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
             (st = check_finite(s->o->in_dir, j, s->f, n, err)))
             return st;
@@ -438,6 +440,8 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
         float scale;
         if ((st = projection_codes(s, j, n, &scale, err)))
             return st;
+        if (!s->w)
+            return BN_OK; /* report-only run */
         if ((st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)))
             return st;
         if (j->type == BN_TYPE_I2_S || j->type == BN_TYPE_TQ1_0 || j->type == BN_TYPE_TQ2_0) {
@@ -455,6 +459,8 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
                 return st;
         }
     } else {
+        if (!s->w)
+            return BN_OK;
         if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
             (st = check_finite(s->o->in_dir, j, s->f, n, err)) ||
             (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
@@ -479,13 +485,12 @@ static void state_free(convert_state *s)
     free(s->packed);
 }
 
-/* Write the report to its temp file; the caller commits it with the GGUF. */
-static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *err)
+/* --report-format, else the report file's extension, else text. */
+static bn_report_format report_format(const bn_convert_opts *o)
 {
-    const char *path = s->o->report_path;
-    const char *fmt = s->o->report_format;
-    if (!fmt) {
-        const char *dot = strrchr(path, '.');
+    const char *fmt = o->report_format;
+    if (!fmt && o->report_path) {
+        const char *dot = strrchr(o->report_path, '.');
         fmt = dot ? dot + 1 : "text";
         if (strcmp(fmt, "txt") == 0)
             fmt = "text";
@@ -493,8 +498,16 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
             fmt = "html";
     }
     bn_report_format f;
-    if (bn_report_format_from_name(fmt, &f) != 0)
+    if (!fmt || bn_report_format_from_name(fmt, &f) != 0)
         f = BN_REPORT_TEXT;
+    return f;
+}
+
+/* Write the report to its temp file; the caller commits it with the GGUF. */
+static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *err)
+{
+    const char *path = s->o->report_path;
+    bn_report_format f = report_format(s->o);
     bn_atomic_file *af;
     bn_status st = bn_atomic_open(path, &af, err);
     if (st)
@@ -524,13 +537,14 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
                             bn_type_name(o->embd_type));
     if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err)))
         return st;
-    if ((st = bn_tokexport_load(o->in_dir, &s.tok, err))) {
+    /* The tokenizer goes into the GGUF; a report-only run does not need one. */
+    if (o->out_path && (st = bn_tokexport_load(o->in_dir, &s.tok, err))) {
         if (st == BN_ENOTFOUND)
             bn_error_set(err, BN_EINVAL, "%s: no tokenizer.json or tokenizer.model: a GGUF without its "
                          "tokenizer cannot be run or evaluated", o->in_dir);
         goto fail;
     }
-    if (bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
+    if (s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
         st = bn_error_set(err, BN_EINVAL, "%s: the tokenizer has %u tokens but config.json says vocab_size %u",
                           o->in_dir, bn_tokexport_vocab_size(s.tok), s.cfg.n_vocab);
         goto fail;
@@ -540,11 +554,15 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         if ((st = bn_ckpt_open(o->in_dir, &s.ck, err)) || (st = decide_head(&s, &has_output, err)) ||
             (st = bn_plan_tensors(&s.cfg, has_output, &s.plan, &s.n_plan, err)) || (st = resolve(&s, err)))
             goto fail;
-        if (o->report_path && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
+        if ((o->report_path || o->report_stream) && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
             goto fail;
     }
-    if ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) || (st = write_kvs(&s, err)) ||
-        (st = add_infos(&s, err)))
+    if (!o->out_path && !s.report) {
+        st = bn_error_set(err, BN_EINVAL, "%s: nothing to do: no output file and no report", o->in_dir);
+        goto fail;
+    }
+    if (o->out_path && ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) ||
+                        (st = write_kvs(&s, err)) || (st = add_infos(&s, err))))
         goto fail;
     for (size_t i = 0; i < s.n_plan; i++) {
         const job *j = &s.jobs[i];
@@ -559,9 +577,12 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
             o->progress(o->user, i + 1, s.n_plan, j->plan->gguf_name, res->bytes_in, res->bytes_out);
     }
     bn_atomic_file *report = NULL;
-    if (s.report && (st = write_report(&s, &report, err)))
+    if (s.report && o->report_stream &&
+        (st = bn_quant_report_write(s.report, report_format(o), o->report_stream, err)))
         goto fail;
-    st = bn_gguf_writer_finish(s.w, err);
+    if (s.report && o->report_path && (st = write_report(&s, &report, err)))
+        goto fail;
+    st = s.w ? bn_gguf_writer_finish(s.w, err) : BN_OK;
     s.w = NULL;
     if (st) {
         bn_atomic_abort(report);
