@@ -290,7 +290,8 @@ static bn_status resolve(convert_state *s, bn_error *err)
     return st;
 }
 
-static bn_status write_kvs(convert_state *s, bn_error *err)
+/* general.*, the architecture's hyperparameters (when there is a config), tokenizer.* */
+static bn_status write_kvs(convert_state *s, int have_config, bn_error *err)
 {
     const bn_hfconfig *c = &s->cfg;
     bn_gguf_writer *w = s->w;
@@ -304,6 +305,8 @@ static bn_status write_kvs(convert_state *s, bn_error *err)
                               file_type_of(s->o->vocab_only ? BN_TYPE_F32 : s->o->proj_type), err)) ||
         (st = bn_gguf_set_u32(w, "general.quantization_version", 2, err)))
         return st;
+    if (!have_config)
+        return bn_tokexport_write_kvs(s->tok, w, err);
 #define U32(k, v)                                                          \
     do {                                                                   \
         snprintf(key, sizeof key, "%s.%s", a, k);                          \
@@ -535,8 +538,15 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
         return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
                             bn_type_name(o->embd_type));
-    if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err)))
-        return st;
+    int have_config = 1;
+    if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err))) {
+        /* A bare tokenizer directory (tokenizer.json alone) still makes a vocab
+         * file, as llama.cpp's vocab GGUFs are: general.* and tokenizer.* only. */
+        if (!(st == BN_ENOTFOUND && o->vocab_only))
+            return st;
+        have_config = 0;
+        s.cfg.gguf_arch = "llama";
+    }
     /* The tokenizer goes into the GGUF; a report-only run does not need one. */
     if (o->out_path && (st = bn_tokexport_load(o->in_dir, &s.tok, err))) {
         if (st == BN_ENOTFOUND)
@@ -544,7 +554,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
                          "tokenizer cannot be run or evaluated", o->in_dir);
         goto fail;
     }
-    if (s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
+    if (have_config && s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
         st = bn_error_set(err, BN_EINVAL, "%s: the tokenizer has %u tokens but config.json says vocab_size %u",
                           o->in_dir, bn_tokexport_vocab_size(s.tok), s.cfg.n_vocab);
         goto fail;
@@ -562,7 +572,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         goto fail;
     }
     if (o->out_path && ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) ||
-                        (st = write_kvs(&s, err)) || (st = add_infos(&s, err))))
+                        (st = write_kvs(&s, have_config, err)) || (st = add_infos(&s, err))))
         goto fail;
     for (size_t i = 0; i < s.n_plan; i++) {
         const job *j = &s.jobs[i];
