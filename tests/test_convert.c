@@ -94,8 +94,8 @@ static uint32_t tokenizer_size(void)
     const char *dir = keep(tu_tmp("tokonly"));
     mkdir(dir, 0755);
     size_t n;
-    uint8_t *m = tu_read(tu_root("fixtures/tiny-b158/tokenizer.model"), &n);
-    ck_assert_msg(m != NULL, "fixtures/tiny-b158/tokenizer.model is missing");
+    uint8_t *m = tu_read(tu_root("fixtures/tokenizers/spm-tiny/tokenizer.model"), &n);
+    ck_assert_msg(m != NULL, "fixtures/tokenizers/spm-tiny/tokenizer.model is missing");
     char p[4096];
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     tu_write(p, m, n);
@@ -127,7 +127,7 @@ static void make_model(const char *dir, const synth *s)
     uint32_t V = tokenizer_size();
     char p[4096];
     size_t n;
-    uint8_t *m = tu_read(tu_root("fixtures/tiny-b158/tokenizer.model"), &n);
+    uint8_t *m = tu_read(tu_root("fixtures/tokenizers/spm-tiny/tokenizer.model"), &n);
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     tu_write(p, m, n);
     free(m);

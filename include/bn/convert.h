@@ -20,7 +20,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include "bn/error.h"
 #include "bn/arch.h"
 #include "bn/gguf.h"
@@ -103,7 +102,8 @@ typedef struct {
     const char *name;          /* general.name; NULL = directory base name */
     int n_threads;             /* packing threads; 0 = cores */
     const char *report_path;   /* per-tensor ternarization report (atomic file), or NULL */
-    FILE *report_stream;       /* or: write the report to this stream (e.g. stdout) */
+    struct bn_quant_report *report; /* or: add each projection's statistics to this
+                                       caller-owned report (quant.h) and write nothing */
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
     /* progress callback (mains print; the library never does): tensor i of n */
     void (*progress)(void *user, size_t i, size_t n, const char *name, uint64_t bytes_in,

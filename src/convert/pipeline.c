@@ -32,20 +32,6 @@ void bn_convert_opts_init(bn_convert_opts *o)
     o->method = BN_QM_ABSMEAN;
 }
 
-/* llama.cpp's llama_ftype values (general.file_type); I2_S as the official file. */
-static uint32_t file_type_of(bn_type t)
-{
-    switch (t) {
-    case BN_TYPE_F32: return 0;
-    case BN_TYPE_F16: return 1;
-    case BN_TYPE_Q8_0: return 7;
-    case BN_TYPE_BF16: return 32;
-    case BN_TYPE_TQ1_0: return 36;
-    case BN_TYPE_TQ2_0: return 37;
-    case BN_TYPE_I2_S: return 40;
-    }
-    return 0;
-}
 
 /* One planned tensor, resolved against the checkpoint. */
 typedef struct {
@@ -302,7 +288,7 @@ static bn_status write_kvs(convert_state *s, int have_config, bn_error *err)
         (st = bn_gguf_set_str(w, "general.name",
                               s->o->name ? s->o->name : base_name(s->o->in_dir, name, sizeof name), err)) ||
         (st = bn_gguf_set_u32(w, "general.file_type",
-                              file_type_of(s->o->vocab_only ? BN_TYPE_F32 : s->o->proj_type), err)) ||
+                              bn_quant_file_type(s->o->vocab_only ? BN_TYPE_F32 : s->o->proj_type), err)) ||
         (st = bn_gguf_set_u32(w, "general.quantization_version", 2, err)))
         return st;
     if (!have_config)
@@ -395,8 +381,8 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         stats = &stbuf;
     int64_t ne[2] = {p->cols, p->rows};
     bn_ternary_result res;
-    st = bn_quant_tensor(p->gguf_name, s->f, 2, ne, (bn_quant_method)s->o->method, s->codes, &res,
-                         stats, err);
+    st = bn_quant_tensor_mt(p->gguf_name, s->f, 2, ne, (bn_quant_method)s->o->method, s->codes, &res,
+                            stats, s->o->n_threads > 0 ? s->o->n_threads : 1, err);
     if (st)
         return bn_error_prefix(err, "%s: tensor '%s'", s->o->in_dir, p->hf_name);
     if (j->scale && (!(res.flags & BN_QF_ALREADY_TERNARY) || res.scale != *scale) && n > 0) {
@@ -477,7 +463,8 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
 static void state_free(convert_state *s)
 {
     bn_gguf_writer_abort(s->w);
-    bn_quant_report_free(s->report);
+    if (s->report != s->o->report)
+        bn_quant_report_free(s->report);
     bn_tokexport_free(s->tok);
     bn_ckpt_close(s->ck);
     free(s->plan);
@@ -564,10 +551,12 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         if ((st = bn_ckpt_open(o->in_dir, &s.ck, err)) || (st = decide_head(&s, &has_output, err)) ||
             (st = bn_plan_tensors(&s.cfg, has_output, &s.plan, &s.n_plan, err)) || (st = resolve(&s, err)))
             goto fail;
-        if ((o->report_path || o->report_stream) && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
+        if (o->report)
+            s.report = o->report;
+        else if (o->report_path && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
             goto fail;
     }
-    if (!o->out_path && !s.report) {
+    if (!o->out_path && !s.report && !o->vocab_only) {
         st = bn_error_set(err, BN_EINVAL, "%s: nothing to do: no output file and no report", o->in_dir);
         goto fail;
     }
@@ -587,10 +576,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
             o->progress(o->user, i + 1, s.n_plan, j->plan->gguf_name, res->bytes_in, res->bytes_out);
     }
     bn_atomic_file *report = NULL;
-    if (s.report && o->report_stream &&
-        (st = bn_quant_report_write(s.report, report_format(o), o->report_stream, err)))
-        goto fail;
-    if (s.report && o->report_path && (st = write_report(&s, &report, err)))
+    if (o->report_path && (st = write_report(&s, &report, err)))
         goto fail;
     st = s.w ? bn_gguf_writer_finish(s.w, err) : BN_OK;
     s.w = NULL;
