@@ -99,7 +99,7 @@ asan:
 	  BN_SKIP_DEPS=1 check
 
 demo: all
-	@./scripts/demo.sh $(BUILD)
+	@./scripts/demo.sh $(BUILD) $(SHARED)
 
 bench: all $(BENCHES)
 	@./scripts/bench.sh $(BUILD)
