@@ -401,16 +401,22 @@ static void linear(const bn_reference *r, const ref_linear *L, const float *x, f
     }
 }
 
-/* rotate_half RoPE on one head vector v (d), position pos. */
-static void rope(float *v, int d, int pos, double base)
+/* rotate_half RoPE on one head vector v (d), position pos. The angles are
+ * computed as ggml does (theta_i = pos * base^(-2i/d) by repeated float32
+ * multiplication, cosf/sinf), which bitnet.cpp and the PyTorch reference
+ * follow too; a double-precision angle differs in the last bits and that is
+ * enough to flip a near-tied argmax now and then. */
+static void rope(float *v, int d, int pos, float base)
 {
     int h = d / 2;
+    const float theta_scale = powf(base, -2.0f / (float)d);
+    float theta = (float)pos;
     for (int i = 0; i < h; i++) {
-        double theta = (double)pos * pow(base, -2.0 * i / d);
-        double c = cos(theta), s = sin(theta);
-        double a = v[i], b = v[i + h];
-        v[i] = (float)(a * c - b * s);
-        v[i + h] = (float)(b * c + a * s);
+        float c = cosf(theta), s = sinf(theta);
+        float a = v[i], b = v[i + h];
+        v[i] = a * c - b * s;
+        v[i + h] = a * s + b * c;
+        theta *= theta_scale;
     }
 }
 
@@ -448,7 +454,7 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
     for (int t = 0; t < n; t++)
         memcpy(x + (size_t)t * E, r->embd + (size_t)tokens[t] * E, (size_t)E * sizeof *x);
 
-    const double base = c->rope_theta;
+    const float base = c->rope_theta;
     const float eps = c->rms_eps;
     const float inv_sqrt_d = 1.0f / sqrtf((float)D);
     for (int l = 0; l < L; l++) {
