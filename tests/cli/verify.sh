@@ -77,7 +77,7 @@ grep -q "FAIL" "$T/k" && not_ok "--kernels table shows a failure" || ok "--kerne
 
 # quantized reference: proves the conversion (KLD < 1e-4, top-1 > 99.9 %)
 check "--reference quantized: KLD < 1e-4, top-1 > 99.9 %" run_rc 0 "$T/rq" "$V" "$g" -q -t 2 \
-  --reference "$FIX/tiny-b158" --data "$WIKI" -c 256 --chunks 4 --max-kld 1e-4 --min-top1 99.9 \
+  --reference "$FIX/tiny-b158" --data "$WIKI" -c 256 --chunks 8 --max-kld 1e-4 --min-top1 99.9 \
   --max-ppl-ratio 1.001 --json "$T/rq.json"
 kq=$(json_num "$T/rq.json" reference kld_mean)
 # latent reference: what quantization costs - larger but plausible
