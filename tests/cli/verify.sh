@@ -43,8 +43,12 @@ ref_ppl() { # FILE N_CTX MODE -> "ppl chunks"
     /"chunks":/ {ch=$2; sub(/,/, "", ch)}
     /"ppl": / {p=$2; sub(/,/, "", p); if (nc == c && md == m) print p, ch}' "$1" | head -1
 }
-# same to 4 significant digits: |a-b| <= 5e-5 * |b|
-same4() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 5e-5 * (b < 0 ? -b : b)) }'; }
+# same to 4 significant digits: within half a unit of the 4th significant digit of b
+# (b is a perplexity, >= 1): 442.17 allows 442.12 .. 442.22
+same4() {
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b < 1) exit 1; e = int(log(b) / log(10)); tol = 0.5 * 10 ^ (e - 3)
+                                 d = a - b; if (d < 0) d = -d; exit !(d <= tol) }'
+}
 json_num() { # FILE SECTION KEY (the first "KEY": number after "SECTION")
   awk -v s="\"$2\":" -v k="\"$3\":" '$1 == s {in_s=1} in_s && $1 == k {v=$2; sub(/,/, "", v); print v; exit}' "$1"
 }
