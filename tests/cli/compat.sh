@@ -191,3 +191,30 @@ for a in bitnet:neox:4 b158:neox:2 llama:norm:2; do
     test "$(rows_of "$g.gguf" "$g.json" blk.0.attn_v.weight $KROWS)" = "$(i2s_rows neox $hkv $KROWS)"
   check "$m I2_S tail: 28 zero bytes after the f32 scale" tail_zero "$g.gguf" "$g.json" blk.0.attn_q.weight $((NH * 64))
 done
+
+# ---- a Llama-3 vocabulary, as microsoft/bitnet-b1.58-2B-4T ships it ------------------
+# llama.cpp's llm_load_vocab: "gpt2" needs tokenizer.ggml.merges, reads token_type as an
+# i32 array, and throws on a tokenizer.ggml.pre name it does not know; "llama-bpe" selects
+# LLAMA_VOCAB_PRE_TYPE_LLAMA3 (whose BOS default is on).
+L3="$BN_SHARED/data/tokenizers/llama3"
+if [ -r "$L3/tokenizer.json" ]; then
+  mkdir -p "$T/v3"
+  cp "$L3"/* "$T/v3/"
+  sed 's/"vocab_size": 400/"vocab_size": 128256/' "$T/b158/config.json" >"$T/v3/config.json"
+  kvf() { awk -v k="\"$2\"" -v f="\"$3\":" '$0 ~ "\"key\":\t" k {g=1} g && index($0, f) {sub(/.*:\t/, ""); gsub(/[",]/, ""); print; exit}' "$1"; }
+  if run_rc 0 "$T/v3.log" "$C" -q --vocab-only "$T/v3" "$T/v3.gguf" && "$I" --json "$T/v3.gguf" >"$T/v3.json"; then
+    check "llama3 vocab: tokenizer.ggml.model gpt2" test "$(kvf "$T/v3.json" tokenizer.ggml.model value)" = gpt2
+    check "llama3 vocab: tokenizer.ggml.pre llama-bpe (a name llama.cpp knows)" \
+      test "$(kvf "$T/v3.json" tokenizer.ggml.pre value)" = llama-bpe
+    check "llama3 vocab: 128256 tokens, token_type an i32 array of the same length" \
+      test "$(kvf "$T/v3.json" tokenizer.ggml.tokens count)/$(kvf "$T/v3.json" tokenizer.ggml.token_type elem_type)/$(kvf "$T/v3.json" tokenizer.ggml.token_type count)" = "128256/i32/128256"
+    check "llama3 vocab: merges present (llama.cpp refuses gpt2 without them)" \
+      test "$(kvf "$T/v3.json" tokenizer.ggml.merges count)" -gt 0
+    check "llama3 vocab: bos/eos ids are u32" \
+      test "$(kvf "$T/v3.json" tokenizer.ggml.bos_token_id type)/$(kvf "$T/v3.json" tokenizer.ggml.eos_token_id type)" = "u32/u32"
+  else
+    not_ok "llama3 vocab: bn-convert --vocab-only failed"
+  fi
+else
+  ok "# SKIP llama3 tokenizer not in $L3"
+fi
