@@ -160,23 +160,26 @@ i2s_rows() {
     }
   }'
 }
+# tpos JSON TENSOR: the file offset of a tensor's data (data section + tensor offset)
+tpos() {
+  awk -v t="\"$2\"" '/"data_offset":/ && !b {gsub(/[^0-9]/, ""); b = $0}
+    $0 ~ "\"name\":\t" t {f = 1} f && /"offset":/ {gsub(/[^0-9]/, ""); print b + $0; exit}' "$1"
+}
 # rows_of GGUF JSON TENSOR ROWS...: the file's bytes of those rows (E/4 bytes a row)
 rows_of() {
-  local f=$1 js=$2 t=$3 base off r
+  local f=$1 at r
+  at=$(tpos "$2" "$3")
   shift 3
-  base=$(awk '/"data_offset":/ {gsub(/[^0-9]/, ""); print}' "$js")
-  off=$(awk -v t="\"$t\"" '$0 ~ "\"name\":\t" t {f=1} f && /"offset":/ {gsub(/[^0-9]/, ""); print; exit}' "$js")
   for r in "$@"; do
-    od -An -v -tx1 -j $((base + off + r * E / 4)) -N $((E / 4)) "$f" | tr -d ' \n'
+    od -An -v -tx1 -j $((at + r * E / 4)) -N $((E / 4)) "$f" | tr -d ' \n'
     echo
   done
 }
-# tail_of GGUF JSON TENSOR ROWS: the 28 bytes after the scale, which must be zero
+# tail_zero GGUF JSON TENSOR ROWS: the 28 bytes after the f32 scale are zero
 tail_zero() {
-  local base off
-  base=$(awk '/"data_offset":/ {gsub(/[^0-9]/, ""); print}' "$2")
-  off=$(awk -v t="\"$3\"" '$0 ~ "\"name\":\t" t {f=1} f && /"offset":/ {gsub(/[^0-9]/, ""); print; exit}' "$2")
-  [ "$(od -An -v -tx1 -j $((base + off + $4 * E / 4 + 4)) -N 28 "$1" | tr -d ' \n')" = "$(printf '0%.0s' $(seq 56))" ]
+  local at
+  at=$(tpos "$2" "$3")
+  [ "$(od -An -v -tx1 -j $((at + $4 * E / 4 + 4)) -N 28 "$1" | tr -d ' \n')" = "$(printf '0%.0s' $(seq 56))" ]
 }
 ROWS="0 1 2 31 32 33 63 64 101 255"
 KROWS="0 1 2 33 64 127"
