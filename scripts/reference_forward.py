@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("BN_TORCH_THREADS", "2")))
 
 SHARED = os.environ.get("BN_SHARED", "/work/shared")
 TEST_RAW = SHARED + "/data/wikitext-2/wiki.test.raw"
