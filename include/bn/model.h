@@ -12,6 +12,7 @@
  *                                                          F16, BF16, F32
  *       token_embd, output:                                F16, F32, Q8_0
  *       norms:                                             F32
+ *     The tokenizer (tokenizer.ggml.*), when present, is built and validated too.
  *  2. A model is immutable after load and may be shared by several contexts, but
  *     one model runs one evaluation at a time: its thread pool is not reentrant.
  *  3. A context holds a KV cache for n_seq independent sequences of up to n_ctx
@@ -104,6 +105,10 @@ void bn_model_free(bn_model *m); /* NULL ok */
 
 const bn_hparams *bn_model_hparams(const bn_model *m);
 const bn_gguf *bn_model_gguf(const bn_model *m); /* metadata, tokenizer KVs, tensors */
+/* The tokenizer built from the file's tokenizer.ggml.* keys at load (tokenizer.h),
+ * or NULL when the file has none (tokenizer.ggml.model absent). */
+typedef struct bn_tokenizer bn_tokenizer;
+const bn_tokenizer *bn_model_tokenizer(const bn_model *m);
 int bn_model_n_threads(const bn_model *m);
 /* Name of the ternary kernel in use ("none" for a model without ternary weights). */
 const char *bn_model_kernel(const bn_model *m);
