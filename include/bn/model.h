@@ -52,9 +52,9 @@ typedef enum {
 } bn_rope_type;
 
 typedef enum {
-    BN_ACT_SILU = 0,  /* g = silu(gate) * up */
-    BN_ACT_RELU2 = 1  /* g = relu(gate)^2 * up */
-} bn_act;
+    BN_FFN_SILU = 0,  /* g = silu(gate) * up */
+    BN_FFN_RELU2 = 1  /* g = relu(gate)^2 * up */
+} bn_ffn_act;
 
 typedef enum {
     BN_KV_F32 = 0,
@@ -77,7 +77,7 @@ typedef struct {
     float rope_base;        /* rope.freq_base, default 10000 */
     float rope_scale;       /* linear scaling factor (positions are divided by it), default 1 */
     bn_rope_type rope;
-    bn_act act;
+    bn_ffn_act act;
     int has_sub_norms;      /* attn_sub_norm / ffn_sub_norm present (bitnet archs) */
     int tied_output;        /* 1: logits use token_embd; 0: output.weight */
     bn_type proj_type;      /* type of the projections (all layers share one) */
