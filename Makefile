@@ -62,6 +62,7 @@ $(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni 
 endif
 
 .PHONY: all check asan demo bench clean tests help
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOLS)
@@ -90,7 +91,7 @@ tests: all $(TESTS)
 
 check: tests
 	@BN_BUILD=$(abspath $(BUILD)) BN_SHARED=$(abspath $(SHARED)) BN_ROOT=$(CURDIR) \
-	  ./tests/run.sh $(TESTS) $(sort $(wildcard tests/cli/*.sh))
+	  ./tests/run.sh $(TESTS) $(filter-out tests/cli/lib.sh,$(sort $(wildcard tests/cli/*.sh)))
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
