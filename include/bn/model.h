@@ -21,6 +21,7 @@
  *     is truncated to pos0 first, e.g. to re-evaluate after an edit) but not
  *     larger. bn_ctx_eval_batch() does the same for several sequences at once:
  *     all their tokens go through each weight matrix together (matrix x matrix).
+ *     When an evaluation fails, each of its sequences is left truncated to pos0.
  *  4. Logits are float32, row-major [token][n_vocab].
  *  5. Determinism: the result for a token depends only on the token, its
  *     sequence's cache and the kernel - not on the number of threads (work is
