@@ -16,15 +16,25 @@
  *
  * Reader contract: bn_gguf_open() validates everything above before returning;
  * every count and length is checked against the bytes that remain before any
- * allocation; errors name the field, the value and the byte offset. After a
- * successful open, every pointer handed out points inside the mapping and every
- * tensor's [data, data + nbytes) lies inside the file.
+ * allocation; errors are one sentence "FILE: kv|tensor I 'NAME': what, value
+ * (offset N)" with N the byte offset of the offending field, status BN_EINVAL.
+ * Beyond the list above it also refuses: empty keys/names or ones containing
+ * NUL, ne[i] <= 0 or a product above INT64_MAX, ne[0] not a multiple of the
+ * type's block, bool values other than 0/1, and general.alignment of any type
+ * but u32. It is lenient in one place only: the last tensor's padding may be
+ * missing at EOF (and a file without tensors may end before its padded data
+ * offset, as gguf-py writes vocab-only files). After a successful open, every
+ * pointer handed out points inside the mapping and every tensor's
+ * [data, data + nbytes) lies inside the file.
  *
  * Writer contract: add KVs, then tensor infos, then append tensor bytes in info
  * order with bn_gguf_writer_write() (any chunking); padding between tensors is
  * automatic. Output goes to a temp file beside the target, renamed by
  * bn_gguf_writer_finish(); on any failure or abort the temp file is removed and
- * an existing target is untouched.
+ * an existing target is untouched. It refuses what the reader would refuse
+ * (before writing anything), KVs or infos after the first data write, and a
+ * write longer than the current tensor still needs. After an I/O error every
+ * further call fails and finish() removes the temp file.
  */
 #ifndef BN_GGUF_H
 #define BN_GGUF_H
@@ -153,7 +163,7 @@ bn_status bn_gguf_get_u64(const bn_gguf *g, const char *key, uint64_t *out, bn_e
 bn_status bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_error *err);
 bn_status bn_gguf_get_bool(const bn_gguf *g, const char *key, int *out, bn_error *err);
 bn_status bn_gguf_get_str(const bn_gguf *g, const char *key, bn_str *out, bn_error *err);
-/* Array of the given element type; *n gets the count. */
+/* Array of the given element type; the count is (*out)->arr_n. */
 bn_status bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_vtype elem_type,
                           const bn_gguf_kv **out, bn_error *err);
 
@@ -177,12 +187,52 @@ int64_t bn_gguf_n_tensors(const bn_gguf *g);
 const bn_gguf_tensor *bn_gguf_tensor_at(const bn_gguf *g, int64_t i);
 const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name); /* NULL if absent */
 
+/* Sums over all tensors: elements, data bytes (without padding). */
+typedef struct {
+    uint64_t n_params;
+    uint64_t n_bytes;
+} bn_gguf_totals;
+bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
+
+/* ---- display ------------------------------------------------------------ */
+
+/* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
+ * are kept; '"', '\\', \n, \r, \t are backslash-escaped; any other byte becomes
+ * \xNN. Writes at most cap bytes including the NUL; output that does not fit
+ * is cut at a character boundary and ends with "..." (a cap below 4 gives ""
+ * for any non-empty input). Returns 1 if it was cut, 0 if not. */
+int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap);
+
+/* Format a KV's value for display: numbers in decimal (floats with %.9g /
+ * %.17g, enough to round-trip), bools as true/false, strings quoted and
+ * escaped, arrays as `[N x type] first, items, ...` showing at most max_items
+ * elements. Same truncation rule as bn_gguf_escape. */
+void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
+                          size_t cap);
+/* One scalar element (type et, not string/array) at p, as bn_gguf_format_value does. */
+void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap);
+
+/* The whole file described as a cJSON tree (what `bn-info --json` prints):
+ * {"file", "format": "gguf", "version", "alignment", "n_kv", "n_tensors",
+ *  "data_offset", "file_size", "kv": [{"key", "type", "offset", "value"} |
+ *  {"key", "type": "array", "elem_type", "offset", "count", "items": [first
+ *  max_items]}], "tensors": [{"name", "type", "ne", "n_elements", "bytes",
+ *  "offset"}], "totals": {"parameters", "bytes", "bits_per_weight"}}.
+ * Strings are full length; bytes that are not UTF-8 (and NULs) become U+FFFD.
+ * Integers above 2^53 are given as decimal strings so no digit is lost.
+ * Returns NULL when out of memory; free with cJSON_Delete(). */
+struct cJSON;
+struct cJSON *bn_gguf_to_json(const bn_gguf *g, uint64_t max_items);
+
 /* ---- writer ---------------------------------------------------------------- */
 
 typedef struct bn_gguf_writer bn_gguf_writer;
 
 /* alignment: 0 means BN_GGUF_DEFAULT_ALIGNMENT; a non-default alignment is also
- * written as general.alignment (u32) automatically. */
+ * written as general.alignment (u32) automatically, as the first KV. Setting
+ * general.alignment yourself is accepted only as a u32 equal to the writer's
+ * alignment (a no-op when it was written automatically), so KVs copied from a
+ * file with the same alignment pass through. */
 bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writer **out,
                               bn_error *err);
 

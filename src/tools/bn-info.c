@@ -1,0 +1,156 @@
+/* bn-info - describe a model file: header, every KV, the tensor table and
+ * totals, as text or (--json) as JSON on stdout.
+ *
+ * Exit codes: 0 ok, 1 environment failure (I/O, memory), 2 bad usage or bad
+ * input; on failure exactly one line "bn-info: <message>" goes to stderr. */
+#include <cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn/gguf.h"
+
+#define VERSION "bn-info (bntk) 0.1.0"
+
+typedef struct {
+    int json;           /* --json */
+    uint64_t max_items; /* --items: array elements shown per KV */
+} options;
+
+static void usage(FILE *f)
+{
+    fputs("usage: bn-info [--json] [--items N] FILE.gguf\n"
+          "\n"
+          "Print a GGUF file's header (version, alignment, counts, data offset), every\n"
+          "KV (arrays abbreviated to their length and first items, strings quoted and\n"
+          "escaped), the tensor table (name, type, ne, bytes, offset) and totals\n"
+          "(parameters, bytes, bits per weight). The file is fully validated first.\n"
+          "\n"
+          "  --json      the same as JSON on stdout\n"
+          "  --items N   array elements to show per KV (default 8)\n"
+          "  --help      this text\n"
+          "  --version   print the version\n"
+          "\n"
+          "Exit status: 0 ok, 1 I/O or memory failure, 2 bad usage or a malformed file.\n",
+          f);
+}
+
+static int fail(bn_status st, const char *msg)
+{
+    fprintf(stderr, "bn-info: %s\n", msg);
+    return bn_status_exit_code(st);
+}
+
+/* ---- GGUF ------------------------------------------------------------------- */
+
+static void print_gguf_text(const bn_gguf *g, const options *o)
+{
+    char key[160], val[240], ne[96];
+    printf("%s: GGUF v%" PRIu32 ", %" PRId64 " KVs, %" PRId64 " tensors, alignment %" PRIu32
+           ", data at offset %" PRIu64 ", %" PRIu64 " bytes\n",
+           bn_gguf_path(g), bn_gguf_version(g), bn_gguf_n_kv(g), bn_gguf_n_tensors(g),
+           bn_gguf_alignment(g), bn_gguf_data_offset(g), bn_gguf_file_size(g));
+
+    printf("\nKVs:\n");
+    for (int64_t i = 0; i < bn_gguf_n_kv(g); i++) {
+        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
+        bn_gguf_escape(kv->key, strlen(kv->key), key, sizeof key);
+        bn_gguf_format_value(g, kv, o->max_items, val, sizeof val);
+        printf("  %4" PRId64 "  %-44s %-6s  %s\n", i, key, bn_gguf_vtype_name(kv->type), val);
+    }
+
+    printf("\ntensors:\n  %4s  %-40s %-6s %-26s %14s %14s\n", "#", "name", "type", "ne", "bytes",
+           "offset");
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        size_t n = (size_t)snprintf(ne, sizeof ne, "[");
+        for (uint32_t j = 0; j < t->n_dims && n < sizeof ne; j++)
+            n += (size_t)snprintf(ne + n, sizeof ne - n, "%s%" PRId64, j ? ", " : "", t->ne[j]);
+        if (n < sizeof ne)
+            snprintf(ne + n, sizeof ne - n, "]");
+        bn_gguf_escape(t->name, strlen(t->name), key, sizeof key);
+        printf("  %4" PRId64 "  %-40s %-6s %-26s %14" PRIu64 " %14" PRIu64 "\n", i, key,
+               bn_type_name(t->type), ne, t->nbytes, t->offset);
+    }
+
+    bn_gguf_totals sum = bn_gguf_sum(g);
+    printf("\ntotals: %" PRId64 " tensors, %" PRIu64 " parameters, %" PRIu64 " bytes", 
+           bn_gguf_n_tensors(g), sum.n_params, sum.n_bytes);
+    if (sum.n_params)
+        printf(", %.4f bits per weight", 8.0 * (double)sum.n_bytes / (double)sum.n_params);
+    printf("\n");
+}
+
+static int info_gguf(const char *path, const options *o)
+{
+    bn_gguf *g;
+    bn_error err;
+    bn_status st = bn_gguf_open(path, &g, &err);
+    if (st)
+        return fail(st, err.msg);
+    if (!o->json) {
+        print_gguf_text(g, o);
+        bn_gguf_close(g);
+        return 0;
+    }
+    cJSON *j = bn_gguf_to_json(g, o->max_items);
+    char *text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    bn_gguf_close(g);
+    if (!text)
+        return fail(BN_ENOMEM, "out of memory building the JSON description");
+    puts(text);
+    free(text);
+    return 0;
+}
+
+/* One place decides how a path is read: GGUF today; Hugging Face checkpoints
+ * (a directory, *.safetensors, *.bin) get their own describe function here. */
+static int info_path(const char *path, const options *o) { return info_gguf(path, o); }
+
+int main(int argc, char **argv)
+{
+    options o = {.json = 0, .max_items = 8};
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            puts(VERSION);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            o.json = 1;
+        } else if (strcmp(a, "--items") == 0) {
+            char *end;
+            errno = 0;
+            if (i + 1 >= argc)
+                return fail(BN_EINVAL, "--items needs a number (try --help)");
+            unsigned long long n = strtoull(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i] || argv[i][0] == '-') {
+                char msg[BN_ERROR_MSG_MAX];
+                snprintf(msg, sizeof msg, "--items: '%.64s' is not a count (try --help)",
+                         argv[i]);
+                return fail(BN_EINVAL, msg);
+            }
+            o.max_items = n;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            char msg[BN_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "unknown option '%.64s' (try --help)", a);
+            return fail(BN_EINVAL, msg);
+        } else if (path) {
+            return fail(BN_EINVAL, "one file at a time (try --help)");
+        } else {
+            path = a;
+        }
+    }
+    if (!path)
+        return fail(BN_EINVAL, "no file given (try --help)");
+    int rc = info_path(path, &o);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return fail(BN_EIO, "cannot write to standard output");
+    return rc;
+}
