@@ -31,6 +31,15 @@ START_TEST(test_greedy)
     bn_sampler *s = make(0.0f, 40, 0.95f, 0.05f, 1.0f, 1, 6);
     ck_assert_int_eq(bn_sampler_sample(s, lg), 1); /* tie 1/3: lowest id */
     bn_sampler_free(s);
+    /* NaN never wins, greedy or sampled */
+    float nan_lg[3] = {NAN, 1.0f, NAN};
+    bn_sampler *cold = make(0.0f, 0, 1.0f, 0.0f, 1.0f, 3, 3);
+    ck_assert_int_eq(bn_sampler_sample(cold, nan_lg), 1);
+    bn_sampler_free(cold);
+    bn_sampler *hot = make(1.0f, 0, 1.0f, 0.0f, 1.0f, 3, 3);
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(bn_sampler_sample(hot, nan_lg), 1);
+    bn_sampler_free(hot);
     /* top-k 1 is greedy too, at any temperature */
     s = make(5.0f, 1, 1.0f, 0.0f, 1.0f, 9, 6);
     for (int i = 0; i < 50; i++)

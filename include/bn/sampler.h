@@ -12,6 +12,7 @@
  *  3. Draws come from a private 64-bit generator seeded by `seed`: the same seed,
  *     logits and history give the same tokens on every machine.
  *  4. Candidates are ordered by logit, then by id, so ties never depend on qsort.
+ *     NaN logits count as -infinity.
  */
 #ifndef BN_SAMPLER_H
 #define BN_SAMPLER_H

@@ -177,7 +177,8 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits)
     int n = s->n_vocab;
     for (int i = 0; i < n; i++) {
         s->cands[i].id = i;
-        s->cands[i].logit = logits[i];
+        /* NaN (from hostile weights) would break the total order: never pick it */
+        s->cands[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
     }
     if (p->repeat_penalty != 1.0f) {
         for (int h = 0; h < s->hist_n; h++) {
