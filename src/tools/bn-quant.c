@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bn/convert.h"
 #include "bn/error.h"
 #include "bn/gguf.h"
 #include "bn/quant.h"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
 {
     fputs("usage: bn-quant IN OUT.gguf [options]        ternarize and pack a float GGUF\n"
           "       bn-quant --report [FILE] IN [options] report only, nothing written\n"
+          "IN is a GGUF with F32/F16/BF16 (or ternary) projections, or a Hugging Face directory\n"
+          "(converted as bn-convert does, with the type and method given here).\n"
           "\n"
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
@@ -486,6 +489,23 @@ static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error
     return bn_atomic_commit(af, err);
 }
 
+/* IN is a Hugging Face directory: run bn-convert's pipeline with our type and
+ * method, collecting the statistics into rep (nothing written when o->out is NULL). */
+static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
+{
+    bn_convert_opts co;
+    bn_convert_opts_init(&co);
+    co.in_dir = o->in;
+    co.out_path = o->out;
+    co.proj_type = o->type;
+    co.embd_type = o->embd_type;
+    co.method = (int)o->method;
+    co.n_threads = o->threads;
+    co.report = rep;
+    bn_convert_result r;
+    return bn_convert_run(&co, &r, err);
+}
+
 static void on_signal(int sig)
 {
     bn_atomic_cleanup_signal();
@@ -506,10 +526,11 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
-    bn_status st = bn_gguf_open(o.in, &g, &err);
-    if (!st)
-        st = bn_quant_report_new(o.in, &rep, &err);
-    if (!st)
+    bn_status st = bn_quant_report_new(o.in, &rep, &err);
+    struct stat sb;
+    if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
+        st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */
+    else if (!st && !(st = bn_gguf_open(o.in, &g, &err)))
         st = o.out ? quantize(&o, g, rep, &err) : report_only(&o, g, rep, &err);
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
