@@ -95,18 +95,24 @@ static void *alloc2(size_t a, size_t b, size_t elt)
     return malloc(n ? n : 1);
 }
 
-/* cos/sin of pos * theta_i for every position, as PyTorch's rotary embedding:
- * angle = (float)pos * inv_freq in float32, then cos/sin rounded once. */
+/* cos/sin of the rotation angles of every position, computed as ggml does
+ * (ggml_rope_cache_init; so bitnet.cpp and llama.cpp agree with us bit for
+ * bit): theta starts at the position and is multiplied by base^(-2/n_rot) in
+ * float32 for each successive pair; linear scaling multiplies the angle by
+ * 1/factor; cosf/sinf round once. */
 static void rope_table(bn_ctx *c)
 {
     const bn_hparams *hp = &c->m->hp;
     int half = hp->n_rot / 2;
+    float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    float freq_scale = 1.0f / hp->rope_scale;
     for (int p = 0; p < c->p.n_ctx; p++) {
-        float t = (float)p / hp->rope_scale;
+        float theta = (float)p;
         for (int i = 0; i < half; i++) {
-            float ang = t * c->m->rope_inv_freq[i];
-            c->rope_cos[(size_t)p * half + i] = (float)cos((double)ang);
-            c->rope_sin[(size_t)p * half + i] = (float)sin((double)ang);
+            float ang = freq_scale * theta;
+            c->rope_cos[(size_t)p * half + i] = cosf(ang);
+            c->rope_sin[(size_t)p * half + i] = sinf(ang);
+            theta *= theta_scale;
         }
     }
 }

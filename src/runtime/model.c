@@ -420,18 +420,6 @@ static bn_status load_tokenizer(bn_model *m, const char *path, bn_error *err)
     return BN_OK;
 }
 
-static bn_status init_rope(bn_model *m, bn_error *err)
-{
-    int half = m->hp.n_rot / 2;
-    m->rope_inv_freq = malloc((size_t)half * sizeof *m->rope_inv_freq);
-    if (!m->rope_inv_freq)
-        return bn_error_set(err, BN_ENOMEM, "out of memory for the rope table");
-    /* theta_i = base^(-2i/n_rot), computed in double once */
-    for (int i = 0; i < half; i++)
-        m->rope_inv_freq[i] = (float)pow((double)m->hp.rope_base, -2.0 * i / m->hp.n_rot);
-    return BN_OK;
-}
-
 bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **out,
                              bn_error *err)
 {
@@ -449,7 +437,7 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
     if ((st = read_hparams(g, path, &m->hp, err)))
         goto fail;
     m->g = g;
-    if ((st = bind_tensors(m, path, err)) || (st = init_rope(m, err)))
+    if ((st = bind_tensors(m, path, err)))
         goto fail;
     if (opts->kernel && *opts->kernel)
         st = bn_model_set_kernel(m, opts->kernel, err);
@@ -498,7 +486,6 @@ void bn_model_free(bn_model *m)
         free(m->layers);
     }
     free(m->output_norm);
-    free(m->rope_inv_freq);
     bn_tokenizer_free(m->tok);
     bn_pool_destroy(m->pool);
     bn_gguf_close(m->g);

@@ -48,7 +48,6 @@ struct bn_model {
     bn_weight tok_embd;     /* (n_vocab, n_embd) */
     bn_weight output;       /* (n_vocab, n_embd); == tok_embd when tied */
     float *output_norm;     /* (n_embd) */
-    float *rope_inv_freq;   /* (n_rot / 2) radians per position */
     bn_tokenizer *tok;      /* NULL when the file has no tokenizer */
     bn_pool *pool;
     int n_threads;
