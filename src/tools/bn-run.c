@@ -470,21 +470,50 @@ static chat_tpl detect_template(const bn_model *m)
     return TPL_BITNET;
 }
 
-/* Append "role message end" to buf in the template's format. */
-static int chat_format(chat_tpl tpl, char *buf, size_t cap, int first, const char *role,
+/* One message in the template's format; BOS is not text here (the tokenizer
+ * adds it at the start of a conversation). eot ends a BitNet-format turn:
+ * <|eot_id|> when the vocabulary has it (2B-4T), else the EOS text. */
+static int chat_format(chat_tpl tpl, const char *eot, char *buf, size_t cap, const char *role,
                        const char *msg, int add_assistant)
 {
-    const char *bos = first ? "<|begin_of_text|>" : "";
-    int n;
     if (tpl == TPL_LLAMA3)
-        n = snprintf(buf, cap, "%s<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>%s", bos,
-                     role, msg, add_assistant ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
-                                              : "");
-    else
-        n = snprintf(buf, cap, "%s%s: %s<|eot_id|>%s", bos,
-                     !strcmp(role, "system") ? "System" : "User", msg,
-                     add_assistant ? "Assistant: " : "");
-    return n;
+        return snprintf(buf, cap, "<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>%s",
+                        role, msg,
+                        add_assistant ? "<|start_header_id|>assistant<|end_header_id|>\n\n" : "");
+    return snprintf(buf, cap, "%s: %s%s%s", !strcmp(role, "system") ? "System" : "User", msg, eot,
+                    add_assistant ? "Assistant: " : "");
+}
+
+/* The chat's turn-end text: <|eot_id|>, else the EOS token's text. */
+static void chat_eot(const bn_tokenizer *tk, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *t = bn_tokenizer_find(tk, "<|eot_id|>", 10) >= 0
+                        ? "<|eot_id|>"
+                        : bn_tokenizer_text(tk, bn_tokenizer_eos(tk), &len);
+    if (t && !len)
+        len = strlen(t);
+    snprintf(out, cap, "%.*s", t ? (int)(len < cap ? len : cap - 1) : 0, t ? t : "");
+}
+
+/* The tokens of one user turn (with the system message at the start of a
+ * conversation, and BOS there if the vocabulary adds it). */
+static bn_status chat_turn(const run_opts *o, const bn_tokenizer *tk, chat_tpl tpl,
+                           const char *eot, const char *line, int start, char **buf,
+                           bn_tokens *toks, bn_error *err)
+{
+    size_t cap = strlen(line) + (o->system ? strlen(o->system) : 0) + 2 * strlen(eot) + 256;
+    char *nb = realloc(*buf, cap);
+    if (!nb)
+        return bn_error_set(err, BN_ENOMEM, "out of memory");
+    *buf = nb;
+    int off = 0;
+    if (start && o->system)
+        off = chat_format(tpl, eot, nb, cap, "system", o->system, 0);
+    chat_format(tpl, eot, nb + off, cap - (size_t)off, "user", line, 1);
+    toks->n = 0;
+    unsigned flags = BN_TOK_PARSE_SPECIAL | (start ? BN_TOK_ADD_SPECIAL : 0);
+    return bn_tokenizer_encode(tk, nb, strlen(nb), flags, toks, err);
 }
 
 static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
@@ -494,6 +523,8 @@ static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
     if (!tk)
         return bn_error_set(err, BN_EINVAL, "%s: --chat needs a model with a tokenizer", o->model);
     chat_tpl tpl = o->tpl != TPL_AUTO ? o->tpl : detect_template(m);
+    char eot[64];
+    chat_eot(tk, eot, sizeof eot);
     bn_ctx *c = NULL;
     bn_sampler *smp = NULL;
     float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
@@ -510,8 +541,7 @@ static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
     stop_set stops;
     stop_init(&stops, tk);
     timing tm = {0};
-    int pos = 0, first = 1, interactive = isatty(0);
-    const char *pending_sys = o->system;
+    int pos = 0, interactive = isatty(0), n_ctx = bn_ctx_params_get(c)->n_ctx;
     int n_gen = o->n_predict >= 0 ? o->n_predict : 1 << 24; /* a turn ends at EOT by default */
     for (;;) {
         if (interactive) {
@@ -525,34 +555,22 @@ static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
             line[--len] = 0;
         if (len == 0)
             continue;
-        size_t cap = (size_t)len + (pending_sys ? strlen(pending_sys) : 0) + 256;
-        char *nb = realloc(buf, cap);
-        if (!nb) {
-            st = bn_error_set(err, BN_ENOMEM, "out of memory");
+        if ((st = chat_turn(o, tk, tpl, eot, line, pos == 0, &buf, &toks, err)))
             break;
-        }
-        buf = nb;
-        int off = 0;
-        if (pending_sys) {
-            off = chat_format(tpl, buf, cap, first, "system", pending_sys, 0);
-            first = 0;
-            pending_sys = NULL;
-        }
-        chat_format(tpl, buf + off, cap - (size_t)off, first, "user", line, 1);
-        first = 0;
-        toks.n = 0;
-        /* the template writes BOS as text; parse it as a special token */
-        if ((st = bn_tokenizer_encode(tk, buf, strlen(buf), BN_TOK_PARSE_SPECIAL, &toks, err)))
-            break;
-        if (pos + (int)toks.n + 1 > bn_ctx_params_get(c)->n_ctx) {
+        if (pos > 0 && pos + (int)toks.n + 1 > n_ctx) {
+            /* the context is full: start over with this message */
             fprintf(stderr, "bn-run: context full (%d positions): starting a new conversation\n",
-                    bn_ctx_params_get(c)->n_ctx);
+                    n_ctx);
             bn_ctx_clear(c, 0);
             bn_sampler_reset(smp);
             pos = 0;
-            first = 1;
-            pending_sys = o->system;
-            continue;
+            if ((st = chat_turn(o, tk, tpl, eot, line, 1, &buf, &toks, err)))
+                break;
+        }
+        if ((int)toks.n + 1 > n_ctx) {
+            st = bn_error_set(err, BN_ELIMIT, "a message of %zu tokens does not fit the context "
+                              "of %d (-c)", toks.n, n_ctx);
+            break;
         }
         if ((st = generate(c, m, smp, &stops, toks.ids, (int)toks.n, n_gen, &pos, logits, &tm,
                            err)))

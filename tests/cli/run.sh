@@ -59,3 +59,5 @@ check "--chat on a pipe answers two turns" bash -c "'$RUN' '$T/v.gguf' --chat -n
 printf 'some prompt text' >"$T/p.txt"
 check "-f reads the prompt from a file" run_rc 0 "$T/o" "$RUN" "$T/v.gguf" -f "$T/p.txt" -n 2
 check "-f on a missing file fails" bash -c "! '$RUN' '$T/v.gguf' -f '$T/missing.txt' -n 2 >'$T/o' 2>&1 && grep -q missing.txt '$T/o'"
+check "--chat starts a new conversation when the context is full" bash -c "printf 'a b c\nd e f\n' | '$RUN' '$T/v.gguf' --chat -n 8 --temp 0 -c 48 >/dev/null 2>'$T/e' && grep -q 'context full' '$T/e'"
+check "--chat: a message longer than the context fails with exit 2" bash -c "printf 'a b c d e f g h i j k l m n o p\n' | '$RUN' '$T/v.gguf' --chat -n 8 -c 16 >/dev/null 2>'$T/e'; [ \$? -eq 2 ] && grep -q 'does not fit' '$T/e'"
