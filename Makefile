@@ -123,8 +123,10 @@ check-arm:
 	@if ! command -v $(ARM_CC) >/dev/null || ! command -v $(ARM_QEMU) >/dev/null; then \
 	  echo "check-arm: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" >&2; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq gcc-aarch64-linux-gnu \
-	    libc6-dev-arm64-cross qemu-user >&2 || exit 1; fi
+	  pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs >&2 || \
+	  { $$sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs >&2; } \
+	  || exit 1; fi
 	@mkdir -p build-arm
 	$(ARM_CC) -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DBN_NO_CHECK -Iinclude -Isrc \
 	  -Itests/common -pthread -static -o build-arm/test_kernels tests/test_kernels.c \
