@@ -39,13 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
+#include "bn/arch.h"
 #include "bn/gguf.h"
 
-typedef enum {
-    BN_ARCH_BITNET = 0,      /* "bitnet": 1bitLLM, silu gate, sub-norms, NEOX rope */
-    BN_ARCH_BITNET_B158 = 1, /* "bitnet-b1.58": 2B-4T, relu² gate, sub-norms, NEOX rope */
-    BN_ARCH_LLAMA = 2        /* "llama": silu gate, no sub-norms, NORM rope */
-} bn_arch;
 
 typedef enum {
     BN_ROPE_NORM = 0, /* rotate adjacent pairs (2i, 2i+1) - llama */
