@@ -70,15 +70,6 @@ typedef struct {
     const char *arch_override; /* rewrite architectures[0] after writing the tensors */
 } synth;
 
-/* tu_tmp() rotates static buffers: keep paths that must live across calls. */
-static const char *keep(const char *p)
-{
-    static char bufs[32][4096];
-    static int next;
-    char *b = bufs[next++ & 31];
-    snprintf(b, sizeof bufs[0], "%s", p);
-    return b;
-}
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(void)
@@ -91,7 +82,7 @@ static float frand(void)
 
 static uint32_t tokenizer_size(void)
 {
-    const char *dir = keep(tu_tmp("tokonly"));
+    const char *dir = tu_keep(tu_tmp("tokonly"));
     mkdir(dir, 0755);
     size_t n;
     uint8_t *m = tu_read(tu_root("fixtures/tokenizers/spm-tiny/tokenizer.model"), &n);
@@ -268,7 +259,7 @@ static void check_kv_u32(const bn_gguf *g, const char *key, uint32_t want)
 
 START_TEST(test_every_type)
 {
-    const char *dir = keep(tu_tmp("b158"));
+    const char *dir = tu_keep(tu_tmp("b158"));
     make_model(dir, &B158);
     const bn_type types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_F16, BN_TYPE_F32};
     bn_hfconfig cfg;
@@ -276,7 +267,7 @@ START_TEST(test_every_type)
     ck_assert_int_eq(bn_hfconfig_load(dir, &cfg, &e), BN_OK);
     bn_ckpt *ck = NULL;
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
-        const char *out = keep(tu_tmp("b158.gguf"));
+        const char *out = tu_keep(tu_tmp("b158.gguf"));
         ck_assert_msg(convert(dir, out, types[ti], 0, &e) == BN_OK, "%s: %s", bn_type_name(types[ti]), e.msg);
         bn_gguf *g;
         ck_assert_msg(bn_gguf_open(out, &g, &e) == BN_OK, "%s", e.msg);
@@ -344,14 +335,14 @@ END_TEST
 START_TEST(test_packed_equals_latent)
 {
     synth s = B158;
-    const char *lat = keep(tu_tmp("lat")), *pk = keep(tu_tmp("pk"));
+    const char *lat = tu_keep(tu_tmp("lat")), *pk = tu_keep(tu_tmp("pk"));
     uint64_t seed = rng;
     make_model(lat, &s);
     rng = seed;
     s.packed = 1;
     make_model(pk, &s);
     bn_error e;
-    const char *a = keep(tu_tmp("lat.gguf")), *b = keep(tu_tmp("pk.gguf"));
+    const char *a = tu_keep(tu_tmp("lat.gguf")), *b = tu_keep(tu_tmp("pk.gguf"));
     ck_assert_msg(convert(lat, a, BN_TYPE_I2_S, 0, &e) == BN_OK, "%s", e.msg);
     ck_assert_msg(convert(pk, b, BN_TYPE_I2_S, 0, &e) == BN_OK, "%s", e.msg);
     bn_gguf *ga, *gb;
@@ -372,10 +363,10 @@ END_TEST
 START_TEST(test_llama_permutes_qk)
 {
     synth s = {"LlamaForCausalLM", 256, 512, 4, 2, 1, 0, 1, NULL, NULL, NULL, NULL, 0, NULL};
-    const char *dir = keep(tu_tmp("llama"));
+    const char *dir = tu_keep(tu_tmp("llama"));
     make_model(dir, &s);
     bn_error e;
-    const char *out = keep(tu_tmp("llama.gguf"));
+    const char *out = tu_keep(tu_tmp("llama.gguf"));
     ck_assert_msg(convert(dir, out, BN_TYPE_I2_S, 0, &e) == BN_OK, "%s", e.msg);
     bn_gguf *g;
     bn_ckpt *ck;
@@ -417,7 +408,7 @@ static void expect_refusal(const synth *s, bn_type type, const char *needle)
     char dname[64], oname[64];
     snprintf(dname, sizeof dname, "bad%d", k);
     snprintf(oname, sizeof oname, "bad%d.gguf", k++);
-    const char *dir = keep(tu_tmp(dname));
+    const char *dir = tu_keep(tu_tmp(dname));
     make_model(dir, s);
     bn_error e;
     bn_status st = convert(dir, tu_tmp(oname), type, 0, &e);
@@ -467,10 +458,10 @@ START_TEST(test_allow_fallback)
     s.hidden = 384;
     s.heads = 6;
     s.ff = 512;
-    const char *dir = keep(tu_tmp("fb"));
+    const char *dir = tu_keep(tu_tmp("fb"));
     make_model(dir, &s);
     bn_error e;
-    const char *out = keep(tu_tmp("fb.gguf"));
+    const char *out = tu_keep(tu_tmp("fb.gguf"));
     ck_assert_msg(convert(dir, out, BN_TYPE_TQ2_0, 1, &e) == BN_OK, "%s", e.msg);
     bn_gguf *g;
     ck_assert_int_eq(bn_gguf_open(out, &g, &e), BN_OK);
@@ -483,7 +474,7 @@ END_TEST
 
 START_TEST(test_vocab_only)
 {
-    const char *dir = keep(tu_tmp("vo"));
+    const char *dir = tu_keep(tu_tmp("vo"));
     make_model(dir, &B158);
     bn_convert_opts o;
     bn_convert_opts_init(&o);
@@ -504,7 +495,7 @@ END_TEST
 
 START_TEST(test_cli_exit_codes)
 {
-    const char *dir = keep(tu_tmp("cli"));
+    const char *dir = tu_keep(tu_tmp("cli"));
     synth s = B158;
     s.drop = "model.norm.weight";
     make_model(dir, &s);

@@ -16,14 +16,6 @@
 #include "bn/sha256.h"
 #include "testutil.h"
 
-static const char *keep(const char *p)
-{
-    static char bufs[16][4096];
-    static int next;
-    char *b = bufs[next++ & 15];
-    snprintf(b, sizeof bufs[0], "%s", p);
-    return b;
-}
 
 static void convert(const char *model, const char *out, bn_type t)
 {
@@ -98,11 +90,11 @@ static void check_against_torch(const char *model)
     const cJSON *tensors = cJSON_GetObjectItem(ref, "tensors");
     ck_assert_int_gt(cJSON_GetArraySize(tensors), 0);
     snprintf(path, sizeof path, "fixtures/%s", model);
-    const char *dir = keep(tu_root(path));
+    const char *dir = tu_keep(tu_root(path));
     const bn_type types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0, BN_TYPE_F16, BN_TYPE_F32};
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         snprintf(path, sizeof path, "%s.%s.gguf", model, bn_type_name(types[ti]));
-        const char *out = keep(tu_tmp(path));
+        const char *out = tu_keep(tu_tmp(path));
         convert(dir, out, types[ti]);
         bn_gguf *g;
         bn_error e;
@@ -160,7 +152,7 @@ START_TEST(test_latent_and_packed_identical)
 {
     const bn_type types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0};
     for (size_t ti = 0; ti < 2; ti++) {
-        const char *a = keep(tu_tmp("lat.gguf")), *b = keep(tu_tmp("pk.gguf"));
+        const char *a = tu_keep(tu_tmp("lat.gguf")), *b = tu_keep(tu_tmp("pk.gguf"));
         convert(tu_root("fixtures/tiny-b158"), a, types[ti]);
         convert(tu_root("fixtures/tiny-b158-packed"), b, types[ti]);
         bn_gguf *ga, *gb;

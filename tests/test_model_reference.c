@@ -21,14 +21,6 @@
 #include "bn/model.h"
 #include "testutil.h"
 
-static const char *keep(const char *p)
-{
-    static char bufs[16][4096];
-    static int next;
-    char *b = bufs[next++ & 15];
-    snprintf(b, sizeof bufs[0], "%s", p);
-    return b;
-}
 
 static cJSON *load_json(const char *path)
 {
@@ -45,12 +37,12 @@ static const char *convert(const char *model, bn_type t)
 {
     char rel[256];
     snprintf(rel, sizeof rel, "%s.%s.gguf", model, bn_type_name(t));
-    const char *out = keep(tu_tmp(rel));
+    const char *out = tu_keep(tu_tmp(rel));
     char in[512];
     snprintf(in, sizeof in, "fixtures/%s", model);
     bn_convert_opts o;
     bn_convert_opts_init(&o);
-    o.in_dir = keep(tu_root(in));
+    o.in_dir = tu_keep(tu_root(in));
     o.out_path = out;
     o.proj_type = t;
     bn_convert_result r;

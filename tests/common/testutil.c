@@ -27,6 +27,15 @@ const char *tu_root(const char *rel) { return rot(envor("BN_ROOT", "."), rel); }
 const char *tu_shared(const char *rel) { return rot(envor("BN_SHARED", "../shared"), rel); }
 const char *tu_build(const char *rel) { return rot(envor("BN_BUILD", "build"), rel); }
 
+const char *tu_keep(const char *p)
+{
+    static char bufs[32][8192];
+    static int next;
+    char *b = bufs[next++ & 31];
+    snprintf(b, sizeof bufs[0], "%s", p);
+    return b;
+}
+
 const char *tu_tmp(const char *rel)
 {
     static char dir[4096];

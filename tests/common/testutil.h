@@ -15,6 +15,9 @@ const char *tu_shared(const char *rel);
 const char *tu_build(const char *rel);
 const char *tu_tmp(const char *rel);
 
+/* A copy of p that outlives the rotation above (32 slots, rotated). */
+const char *tu_keep(const char *p);
+
 /* Whole file into a malloc'd buffer (NULL on failure). */
 uint8_t *tu_read(const char *path, size_t *len);
 int tu_write(const char *path, const void *data, size_t len);
