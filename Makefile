@@ -111,3 +111,10 @@ help:
 	@sed -n '2,13p' Makefile
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- hardening: fuzzing (mk/fuzz.mk) and static checks (scripts/lint.sh) ----
+include mk/fuzz.mk
+
+.PHONY: lint
+lint:
+	@./scripts/lint.sh
