@@ -349,7 +349,7 @@ static bn_status check_layout(bn_gguf *g, cursor *c, const uint64_t *offset_fiel
             bn_add_ovf_u64(begin, t->nbytes, &end) || end > g->size)
             return fail_at(c, at, "its %llu bytes of data at file offset %llu run past the end "
                            "of the file (%llu bytes)", (unsigned long long)t->nbytes,
-                           (unsigned long long)(g->data_offset + off),
+                           (unsigned long long)g->data_offset + off,
                            (unsigned long long)g->size);
         t->data = g->base + begin;
         /* end <= size, so neither the addition nor the padding can overflow. */
@@ -677,6 +677,8 @@ static int int_at(bn_gguf_vtype t, const uint8_t *p, int64_t *out)
     switch (t) {
     case BN_GGUF_U8:
     case BN_GGUF_BOOL: *out = p[0]; return 0;
+    /* An int8 value: the sign extension is the point. */
+    /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c) */
     case BN_GGUF_I8: *out = (int8_t)p[0]; return 0;
     case BN_GGUF_U16: *out = gg_le16(p); return 0;
     case BN_GGUF_I16: *out = (int16_t)gg_le16(p); return 0;

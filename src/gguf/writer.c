@@ -423,7 +423,7 @@ static bn_status io_fail(bn_gguf_writer *w, bn_error *err)
 
 static int write_le(FILE *f, uint64_t v, size_t n)
 {
-    uint8_t b[8];
+    uint8_t b[8] = {0};
     for (size_t i = 0; i < n; i++)
         b[i] = (uint8_t)(v >> (8 * i));
     return fwrite(b, 1, n, f) == n ? 0 : -1;
