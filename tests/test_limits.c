@@ -1,0 +1,431 @@
+/*
+ * test_limits.c - resource limits and failure without loss, below the tools.
+ *
+ * Limits: inputs that claim absurd sizes (a GGUF with 2^32 KVs or 2^60
+ * tensors, arrays and strings longer than the file) are refused with
+ * BN_EINVAL or BN_ELIMIT and a message that names the claimed count and the
+ * bound it broke, before anything of that size is allocated. Under ASan an
+ * attempted allocation of that size would abort the test
+ * (allocation-size-too-big), so passing there is the "before allocating" proof.
+ *
+ * Failure without loss (the GGUF writer on bn_atomic_*): the output filesystem
+ * full (RLIMIT_FSIZE with SIGXFSZ ignored, so writes fail with EFBIG as they
+ * would with ENOSPC), the output directory not writable, SIGTERM / SIGINT in
+ * the middle of writing tensor data, and read errors on the input. Each must
+ * fail with a message saying what happened, leave no temporary file behind
+ * and leave an existing output byte for byte as it was. Each case that
+ * changes process state (rlimits, credentials, signal dispositions) runs in a
+ * child of its own, so the cases hold whether or not Check forks.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bn/error.h"
+#include "bn/gguf.h"
+#include "bn/util.h"
+#include "testutil.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Little-endian GGUF header: magic, version 3, n_tensors, n_kv. */
+static size_t gguf_header(uint8_t *b, uint64_t n_tensors, uint64_t n_kv)
+{
+    memcpy(b, "GGUF", 4);
+    b[4] = 3;
+    b[5] = b[6] = b[7] = 0;
+    for (int i = 0; i < 8; i++) {
+        b[8 + i] = (uint8_t)(n_tensors >> (8 * i));
+        b[16 + i] = (uint8_t)(n_kv >> (8 * i));
+    }
+    return 24;
+}
+
+static void put_u64(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u32(uint8_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Open an in-memory GGUF that must be refused with st; its message must
+ * contain every fragment given (NULL-terminated list). */
+static void expect_refused(const uint8_t *b, size_t n, bn_status st, const char *const *frags)
+{
+    bn_gguf *g = NULL;
+    bn_error e;
+    bn_error_clear(&e);
+    ck_assert_int_eq(bn_gguf_open_mem(b, n, "limits.gguf", &g, &e), st);
+    ck_assert_ptr_null(g);
+    ck_assert_ptr_null(strchr(e.msg, '\n'));
+    ck_assert_ptr_nonnull(strstr(e.msg, "limits.gguf"));
+    for (; *frags; frags++)
+        ck_assert_msg(strstr(e.msg, *frags), "message '%s' lacks '%s'", e.msg, *frags);
+}
+
+static int count_temps(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    size_t bl = strlen(base);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, base, bl) == 0 && strncmp(de->d_name + bl, ".tmp.", 5) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* A fresh directory under the scratch dir holding OUT = "out.gguf" with the
+ * bytes "precious old output" in it. Returns the directory. */
+static const char *setup_existing(const char *name, char *out, size_t cap)
+{
+    const char *dir = tu_tmp(name);
+    mkdir(dir, 0755);
+    snprintf(out, cap, "%s/out.gguf", dir);
+    ck_assert_int_eq(tu_write(out, "precious old output", 19), 0);
+    return dir;
+}
+
+static void assert_untouched(const char *dir, const char *out)
+{
+    size_t n = 0;
+    uint8_t *b = tu_read(out, &n);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(n, 19);
+    ck_assert_int_eq(memcmp(b, "precious old output", 19), 0);
+    free(b);
+    ck_assert_int_eq(count_temps(dir, "out.gguf"), 0);
+}
+
+/* Write a GGUF of one F32 tensor of n_el elements to path, chunk by chunk,
+ * calling hook(i) before chunk i. Returns the first failing status (the
+ * writer's message in *e) or BN_OK after finish. */
+typedef void (*chunk_hook)(size_t i);
+static bn_status write_model(const char *path, int64_t n_el, chunk_hook hook, bn_error *e)
+{
+    static float chunk[4096];
+    for (size_t i = 0; i < 4096; i++)
+        chunk[i] = (float)i * 0.25f;
+    bn_gguf_writer *w = NULL;
+    bn_status st = bn_gguf_writer_open(path, 0, &w, e);
+    if (st)
+        return st;
+    int64_t ne[1] = {n_el};
+    if ((st = bn_gguf_set_str(w, "general.architecture", "llama", e)) ||
+        (st = bn_gguf_add_tensor(w, "token_embd.weight", 1, ne, BN_TYPE_F32, e))) {
+        bn_gguf_writer_abort(w);
+        return st;
+    }
+    for (size_t i = 0; (int64_t)(i * 4096) < n_el; i++) {
+        if (hook)
+            hook(i);
+        size_t k = (size_t)(n_el - (int64_t)(i * 4096));
+        if (k > 4096)
+            k = 4096;
+        if ((st = bn_gguf_writer_write(w, chunk, k * sizeof(float), e))) {
+            bn_gguf_writer_abort(w);
+            return st;
+        }
+    }
+    return bn_gguf_writer_finish(w, e);
+}
+
+/* Run fn in a child process; returns its wait status. The child reports a
+ * failed expectation with a line on stderr and exit status 1. */
+static int in_child(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        fn();
+        _exit(0);
+    }
+    int ws = 0;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    return ws;
+}
+
+#define CHILD_EXPECT(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "child: " __VA_ARGS__);                                                \
+            fputc('\n', stderr);                                                                   \
+            _exit(1);                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* ---- limits: GGUF counts and lengths --------------------------------------- */
+
+START_TEST(test_gguf_2p32_kvs)
+{
+    uint8_t b[64] = {0};
+    size_t n = gguf_header(b, 0, (uint64_t)1 << 32);
+    static const char *const f[] = {"KV count 4294967296", "cannot fit", NULL};
+    expect_refused(b, n + 16, BN_EINVAL, f);
+}
+END_TEST
+
+START_TEST(test_gguf_2p60_tensors)
+{
+    uint8_t b[64] = {0};
+    size_t n = gguf_header(b, (uint64_t)1 << 60, 0);
+    static const char *const f[] = {"tensor count 1152921504606846976", "cannot fit", NULL};
+    expect_refused(b, n + 16, BN_EINVAL, f);
+}
+END_TEST
+
+/* One KV "k" holding an array of 2^61 u64: 2^64 bytes, which also overflows. */
+START_TEST(test_gguf_array_2p61)
+{
+    uint8_t b[128] = {0};
+    size_t n = gguf_header(b, 0, 1);
+    put_u64(b + n, 1), n += 8;
+    b[n++] = 'k';
+    put_u32(b + n, BN_GGUF_ARRAY), n += 4;
+    put_u32(b + n, BN_GGUF_U64), n += 4;
+    put_u64(b + n, (uint64_t)1 << 61), n += 8;
+    static const char *const f[] = {"2305843009213693952", NULL};
+    expect_refused(b, n + 8, BN_EINVAL, f);
+}
+END_TEST
+
+/* A string value claiming 2^63 bytes. */
+START_TEST(test_gguf_string_2p63)
+{
+    uint8_t b[128] = {0};
+    size_t n = gguf_header(b, 0, 1);
+    put_u64(b + n, 1), n += 8;
+    b[n++] = 'k';
+    put_u32(b + n, BN_GGUF_STRING), n += 4;
+    put_u64(b + n, (uint64_t)1 << 63), n += 8;
+    static const char *const f[] = {"9223372036854775808", NULL};
+    expect_refused(b, n + 8, BN_EINVAL, f);
+}
+END_TEST
+
+/* A tensor claiming 2^40 x 2^40 F32 elements: more than INT64_MAX bytes. */
+START_TEST(test_gguf_tensor_2p80_elements)
+{
+    uint8_t b[256] = {0};
+    size_t n = gguf_header(b, 1, 0);
+    put_u64(b + n, 1), n += 8;
+    b[n++] = 't';
+    put_u32(b + n, 2), n += 4;
+    put_u64(b + n, (uint64_t)1 << 40), n += 8;
+    put_u64(b + n, (uint64_t)1 << 40), n += 8;
+    put_u32(b + n, BN_TYPE_F32), n += 4;
+    put_u64(b + n, 0), n += 8;
+    bn_gguf *g = NULL;
+    bn_error e;
+    ck_assert_int_eq(bn_gguf_open_mem(b, n + 64, "limits.gguf", &g, &e), BN_EINVAL);
+    ck_assert_ptr_null(g);
+    ck_assert_ptr_nonnull(strstr(e.msg, "tensor 0 't'"));
+}
+END_TEST
+
+/* bn_read_file() with a cap: a file one byte over is refused by size, with
+ * the cap in the message, not read. */
+START_TEST(test_read_file_cap_named)
+{
+    const char *p = tu_tmp("cap.txt");
+    ck_assert_int_eq(tu_write(p, "0123456789abcdef", 16), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    bn_error e;
+    ck_assert_int_eq(bn_read_file(p, 15, &buf, &len, &e), BN_ELIMIT);
+    ck_assert_ptr_null(buf);
+    ck_assert_ptr_nonnull(strstr(e.msg, "15"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "cap.txt"));
+}
+END_TEST
+
+/* ---- failure without loss: the GGUF writer ---------------------------------- */
+
+static char g_dir[4096], g_out[4096];
+
+/* Output "disk" full: 64 KiB file size limit, SIGXFSZ ignored (so write()
+ * returns EFBIG like ENOSPC on a full disk), 1 MiB of tensor data. */
+static void child_disk_full(void)
+{
+    struct rlimit rl = {64 * 1024, 64 * 1024};
+    signal(SIGXFSZ, SIG_IGN);
+    CHILD_EXPECT(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+    bn_error e;
+    bn_error_clear(&e);
+    bn_status st = write_model(g_out, 256 * 1024, NULL, &e);
+    CHILD_EXPECT(st == BN_EIO, "status %s (%s), want BN_EIO", bn_status_name(st), e.msg);
+    CHILD_EXPECT(strstr(e.msg, "out.gguf") != NULL, "message does not name the output: %s", e.msg);
+    CHILD_EXPECT(strstr(e.msg, strerror(EFBIG)) != NULL, "message does not say why: %s", e.msg);
+    CHILD_EXPECT(strchr(e.msg, '\n') == NULL, "message of several lines: %s", e.msg);
+}
+
+START_TEST(test_writer_disk_full)
+{
+    const char *dir = setup_existing("full", g_out, sizeof g_out);
+    int ws = in_child(child_disk_full);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_untouched(dir, g_out);
+}
+END_TEST
+
+/* Output directory not writable: mode 0555, and when we are root (who
+ * ignores modes) the child first drops to nobody's uid and gid. */
+static void child_unwritable(void)
+{
+    if (geteuid() == 0) {
+        CHILD_EXPECT(setgid(65534) == 0 && setuid(65534) == 0, "cannot drop root: %s",
+                     strerror(errno));
+    }
+    bn_error e;
+    bn_error_clear(&e);
+    bn_status st = write_model(g_out, 1024, NULL, &e);
+    CHILD_EXPECT(st == BN_EIO, "status %s (%s), want BN_EIO", bn_status_name(st), e.msg);
+    CHILD_EXPECT(strstr(e.msg, g_dir) != NULL, "message does not name the directory: %s", e.msg);
+    CHILD_EXPECT(strstr(e.msg, "ermission denied") != NULL, "message does not say why: %s", e.msg);
+}
+
+START_TEST(test_writer_unwritable_dir)
+{
+    snprintf(g_dir, sizeof g_dir, "%s", setup_existing("ro", g_out, sizeof g_out));
+    chmod(g_out, 0644);
+    ck_assert_int_eq(chmod(g_dir, 0555), 0);
+    int ws = in_child(child_unwritable);
+    chmod(g_dir, 0755);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_untouched(g_dir, g_out);
+}
+END_TEST
+
+/* SIGTERM / SIGINT in the middle of the tensor data: the handler a main
+ * installs (bn_atomic_cleanup_signal, then default action) must leave no
+ * temporary file. The signal is raised by the writer loop itself after 8 of
+ * 64 chunks, so the temp file exists and holds a partial model. */
+static int g_sig;
+
+static void on_signal(int sig)
+{
+    bn_atomic_cleanup_signal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void hook_raise(size_t i)
+{
+    if (i == 8)
+        raise(g_sig);
+}
+
+static void child_signal(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(g_sig, &sa, NULL);
+    bn_error e;
+    write_model(g_out, 64 * 4096, hook_raise, &e);
+    CHILD_EXPECT(0, "the writer finished although signal %d was raised", g_sig);
+}
+
+static void signal_case(int sig, const char *name)
+{
+    const char *dir = setup_existing(name, g_out, sizeof g_out);
+    g_sig = sig;
+    int ws = in_child(child_signal);
+    ck_assert_msg(WIFSIGNALED(ws) && WTERMSIG(ws) == sig, "child did not die of signal %d", sig);
+    assert_untouched(dir, g_out);
+}
+
+START_TEST(test_writer_sigterm)
+{
+    signal_case(SIGTERM, "sigterm");
+}
+END_TEST
+
+START_TEST(test_writer_sigint)
+{
+    signal_case(SIGINT, "sigint");
+}
+END_TEST
+
+/* The same writes without a failure succeed and replace the old output, so
+ * the cases above fail for the reason they claim. */
+START_TEST(test_writer_control)
+{
+    const char *dir = setup_existing("control", g_out, sizeof g_out);
+    bn_error e;
+    ck_assert_int_eq(write_model(g_out, 64 * 4096, NULL, &e), BN_OK);
+    ck_assert_int_eq(count_temps(dir, "out.gguf"), 0);
+    bn_gguf *g = NULL;
+    ck_assert_int_eq(bn_gguf_open(g_out, &g, &e), BN_OK);
+    ck_assert_int_eq(bn_gguf_n_tensors(g), 1);
+    bn_gguf_close(g);
+}
+END_TEST
+
+/* ---- read errors on the input ---------------------------------------------- */
+
+/* A directory where a model file should be: open() works, reading fails. */
+START_TEST(test_reader_read_error)
+{
+    const char *dir = tu_tmp("a-directory.gguf");
+    mkdir(dir, 0755);
+    bn_gguf *g = NULL;
+    bn_error e;
+    bn_status st = bn_gguf_open(dir, &g, &e);
+    ck_assert_int_ne(st, BN_OK);
+    ck_assert_int_ne(st, BN_EINTERNAL);
+    ck_assert_ptr_null(g);
+    ck_assert_ptr_nonnull(strstr(e.msg, "a-directory.gguf"));
+    char *buf = NULL;
+    size_t len;
+    st = bn_read_file(dir, 1 << 20, &buf, &len, &e);
+    ck_assert_int_ne(st, BN_OK);
+    ck_assert_ptr_null(buf);
+    ck_assert_ptr_nonnull(strstr(e.msg, "a-directory.gguf"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("limits");
+    TCase *lim = tcase_create("limits");
+    tcase_add_test(lim, test_gguf_2p32_kvs);
+    tcase_add_test(lim, test_gguf_2p60_tensors);
+    tcase_add_test(lim, test_gguf_array_2p61);
+    tcase_add_test(lim, test_gguf_string_2p63);
+    tcase_add_test(lim, test_gguf_tensor_2p80_elements);
+    tcase_add_test(lim, test_read_file_cap_named);
+    suite_add_tcase(s, lim);
+    TCase *loss = tcase_create("failure_without_loss");
+    tcase_set_timeout(loss, 60);
+    tcase_add_test(loss, test_writer_disk_full);
+    tcase_add_test(loss, test_writer_unwritable_dir);
+    tcase_add_test(loss, test_writer_sigterm);
+    tcase_add_test(loss, test_writer_sigint);
+    tcase_add_test(loss, test_writer_control);
+    tcase_add_test(loss, test_reader_read_error);
+    suite_add_tcase(s, loss);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
