@@ -11,17 +11,20 @@
 #include <string.h>
 
 #include "bn/gguf.h"
+#include "tools/common/info_ckpt.h"
 
 #define VERSION "bn-info (bntk) 0.1.0"
 
 typedef struct {
     int json;           /* --json */
     uint64_t max_items; /* --items: array elements shown per KV */
+    int sha256;         /* --sha256: digest of every checkpoint tensor's data */
 } options;
 
 static void usage(FILE *f)
 {
     fputs("usage: bn-info [--json] [--items N] FILE.gguf\n"
+          "       bn-info [--json] [--sha256] CHECKPOINT (a Hugging Face directory, .safetensors or .bin)\n"
           "\n"
           "Print a GGUF file's header (version, alignment, counts, data offset), every\n"
           "KV (arrays abbreviated to their length and first items, strings quoted and\n"
@@ -30,6 +33,11 @@ static void usage(FILE *f)
           "\n"
           "  --json      the same as JSON on stdout\n"
           "  --items N   array elements to show per KV (default 8)\n"
+          "\n"
+          "A checkpoint (a directory, or any file that is not GGUF) is described by its\n"
+          "config.json summary and tensor table (name, dtype, shape, bytes, shard).\n"
+          "  --sha256    add the sha256 of each tensor's data (contiguous, row-major,\n"
+          "              little-endian: the bytes the readers hand out)\n"
           "  --help      this text\n"
           "  --version   print the version\n"
           "\n"
@@ -106,9 +114,16 @@ static int info_gguf(const char *path, const options *o)
     return 0;
 }
 
-/* One place decides how a path is read: GGUF today; Hugging Face checkpoints
- * (a directory, *.safetensors, *.bin) get their own describe function here. */
-static int info_path(const char *path, const options *o) { return info_gguf(path, o); }
+/* One place decides how a path is read: a directory or a file that does not
+ * start with "GGUF" is a Hugging Face checkpoint. */
+static int info_path(const char *path, const options *o)
+{
+    if (bn_info_is_checkpoint(path)) {
+        bn_info_ckpt_opts co = {.json = o->json, .sha256 = o->sha256};
+        return bn_info_ckpt(path, &co, stdout, stderr);
+    }
+    return info_gguf(path, o);
+}
 
 int main(int argc, char **argv)
 {
@@ -124,6 +139,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             o.json = 1;
+        } else if (strcmp(a, "--sha256") == 0) {
+            o.sha256 = 1;
         } else if (strcmp(a, "--items") == 0) {
             char *end;
             errno = 0;

@@ -1,0 +1,838 @@
+/*
+ * checkpoint.c - the one checkpoint API (include/bn/checkpoint.h): finds the
+ * weights in a directory, reads index files, merges the shards' tensor tables,
+ * reports aliases, and moves one tensor at a time into a caller's buffer.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "bn/checkpoint.h"
+#include "bn/gguf.h" /* bn_f16_to_f32, bn_bf16_to_f32 */
+#include "bn/util.h"
+#include "convert/ckpt_internal.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "checkpoint readers copy little-endian file bytes as host values"
+#endif
+
+#define CK_MAX_INDEX (64u << 20)  /* an index for 10^6 tensors is ~100 MB; real ones are < 1 MB */
+#define CK_MAX_CONFIG (16u << 20)
+#define CK_BOUNCE 65536           /* bytes converted per step when reading through a zip */
+#define CK_MAP_SLICE (8u << 20)   /* bytes copied from a mapping before its pages are released */
+
+/* ---- dtypes -------------------------------------------------------------------- */
+
+static const struct { const char *name; size_t size; } dtypes[BN_CKPT_DTYPE_COUNT] = {
+    [BN_CKPT_F64] = {"F64", 8},     [BN_CKPT_F32] = {"F32", 4},         [BN_CKPT_F16] = {"F16", 2},
+    [BN_CKPT_BF16] = {"BF16", 2},   [BN_CKPT_I64] = {"I64", 8},         [BN_CKPT_I32] = {"I32", 4},
+    [BN_CKPT_I16] = {"I16", 2},     [BN_CKPT_I8] = {"I8", 1},           [BN_CKPT_U64] = {"U64", 8},
+    [BN_CKPT_U32] = {"U32", 4},     [BN_CKPT_U16] = {"U16", 2},         [BN_CKPT_U8] = {"U8", 1},
+    [BN_CKPT_BOOL] = {"BOOL", 1},   [BN_CKPT_F8_E4M3] = {"F8_E4M3", 1}, [BN_CKPT_F8_E5M2] = {"F8_E5M2", 1},
+};
+
+const char *bn_ckpt_dtype_name(bn_ckpt_dtype dt)
+{
+    return (unsigned)dt < BN_CKPT_DTYPE_COUNT ? dtypes[dt].name : "?";
+}
+
+size_t bn_ckpt_dtype_size(bn_ckpt_dtype dt)
+{
+    return (unsigned)dt < BN_CKPT_DTYPE_COUNT ? dtypes[dt].size : 0;
+}
+
+int bn_ckpt_dtype_from_name(const char *name, bn_ckpt_dtype *dt)
+{
+    for (int i = 0; i < BN_CKPT_DTYPE_COUNT; i++)
+        if (strcmp(name, dtypes[i].name) == 0) {
+            *dt = (bn_ckpt_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- entries (shared with the backends) -------------------------------------------- */
+
+bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err)
+{
+    if (es->n == es->cap) {
+        size_t nc = es->cap ? 2 * es->cap : 64;
+        bn_ckpt_entry *nv = realloc(es->v, nc * sizeof *nv);
+        if (!nv) {
+            free(e->name);
+            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu tensors", nc);
+        }
+        es->v = nv;
+        es->cap = nc;
+    }
+    es->v[es->n++] = *e;
+    return BN_OK;
+}
+
+void bn_ckpt_entries_free(bn_ckpt_entries *es)
+{
+    for (size_t i = 0; i < es->n; i++) free(es->v[i].name);
+    free(es->v);
+    memset(es, 0, sizeof *es);
+}
+
+bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < e->n_dims; i++)
+        if (e->shape[i] < 0 || bn_mul_ovf_u64(n, (uint64_t)e->shape[i], &n))
+            return bn_error_set(err, BN_EINVAL, "shape overflows at dimension %d", i);
+    if (bn_mul_ovf_u64(n, bn_ckpt_dtype_size(e->dtype), &e->nbytes) || e->nbytes > (uint64_t)INT64_MAX)
+        return bn_error_set(err, BN_EINVAL, "byte size of %llu elements overflows", (unsigned long long)n);
+    e->n_el = n;
+    return BN_OK;
+}
+
+void bn_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
+{
+    int64_t s = 1;
+    for (int i = e->n_dims - 1; i >= 0; i--) {
+        e->stride[i] = s;
+        s *= e->shape[i] ? e->shape[i] : 1; /* cannot overflow: n_el was checked */
+    }
+}
+
+size_t bn_ckpt_utf8_check(const uint8_t *s, size_t len, int json_text)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            if (json_text && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)) return i;
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; min = 0x10000; }
+        else return i;
+        if (len - i <= n) return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* ---- the checkpoint ---------------------------------------------------------------- */
+
+typedef struct {
+    char *name;          /* base name */
+    char *path;
+    bn_st_file *st;      /* exactly one of st, tz, tl */
+    bn_tz_file *tz;
+    bn_tl_file *tl;
+} ck_shard;
+
+typedef struct {
+    bn_ckpt_tensor pub;
+    char *name;          /* owned; pub.name points here */
+    size_t shard;
+    const bn_ckpt_entry *e; /* NULL for an added alias */
+} ck_tensor;
+
+struct bn_ckpt {
+    char *path, *dir, *prefix;
+    bn_ckpt_format format;
+    ck_shard *shards; size_t n_shards;
+    ck_tensor **t; size_t n, cap;   /* individually allocated: pointers stay valid */
+    size_t *hslot; size_t hcap;     /* name hash: tensor index + 1, 0 = empty */
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static size_t hash_lookup(const bn_ckpt *ck, const char *name)
+{
+    if (!ck->hcap) return 0;
+    for (size_t j = hash_name(name) & (ck->hcap - 1); ck->hslot[j]; j = (j + 1) & (ck->hcap - 1))
+        if (strcmp(ck->t[ck->hslot[j] - 1]->name, name) == 0) return ck->hslot[j];
+    return 0;
+}
+
+static bn_status hash_grow(bn_ckpt *ck, bn_error *err)
+{
+    size_t ns = ck->hcap ? 2 * ck->hcap : 256;
+    size_t *nh = calloc(ns, sizeof *nh);
+    if (!nh) return bn_error_set(err, BN_ENOMEM, "out of memory for the tensor index");
+    for (size_t i = 0; i < ck->n; i++) {
+        size_t j = hash_name(ck->t[i]->name) & (ns - 1);
+        while (nh[j]) j = (j + 1) & (ns - 1);
+        nh[j] = i + 1;
+    }
+    free(ck->hslot);
+    ck->hslot = nh;
+    ck->hcap = ns;
+    return BN_OK;
+}
+
+/* Add a tensor (taking ownership of name); rejects a name already present. */
+static bn_status add_tensor(bn_ckpt *ck, char *name, size_t shard, const bn_ckpt_entry *e, bn_error *err)
+{
+    size_t prev = hash_lookup(ck, name);
+    if (prev) {
+        const ck_tensor *p = ck->t[prev - 1];
+        bn_status s = p->shard != shard
+                          ? bn_error_set(err, BN_EINVAL, "tensor '%s' is in two shards: %s and %s", name,
+                                         ck->shards[p->shard].name, ck->shards[shard].name)
+                          : bn_error_set(err, BN_EINVAL, "%s: tensor name '%s' occurs twice", ck->shards[shard].path, name);
+        free(name);
+        return s;
+    }
+    if ((ck->n + 1) * 2 > ck->hcap && hash_grow(ck, err)) {
+        free(name);
+        return err ? err->code : BN_ENOMEM;
+    }
+    if (ck->n == ck->cap) {
+        size_t nc = ck->cap ? 2 * ck->cap : 64;
+        ck_tensor **nt = realloc(ck->t, nc * sizeof *nt);
+        if (!nt) {
+            free(name);
+            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu tensors", nc);
+        }
+        ck->t = nt;
+        ck->cap = nc;
+    }
+    ck_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        free(name);
+        return bn_error_set(err, BN_ENOMEM, "out of memory for tensors");
+    }
+    t->name = name;
+    t->shard = shard;
+    t->e = e;
+    t->pub.name = name;
+    t->pub.file = ck->shards[shard].name;
+    t->pub.alias_of = -1;
+    t->pub.index = ck->n;
+    if (e) {
+        t->pub.dtype = e->dtype;
+        t->pub.n_dims = e->n_dims;
+        memcpy(t->pub.shape, e->shape, sizeof t->pub.shape);
+        t->pub.n_el = e->n_el;
+        t->pub.nbytes = e->nbytes;
+    }
+    ck->t[ck->n++] = t;
+    size_t j = hash_name(name) & (ck->hcap - 1);
+    while (ck->hslot[j]) j = (j + 1) & (ck->hcap - 1);
+    ck->hslot[j] = ck->n;
+    return BN_OK;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *r = malloc(a + b + 2);
+    if (!r) return NULL;
+    memcpy(r, dir, a);
+    r[a] = '/';
+    memcpy(r + a + 1, name, b + 1);
+    return r;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Open one weights file, choosing the backend by its first bytes. */
+static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
+{
+    ck_shard *ns = realloc(ck->shards, (ck->n_shards + 1) * sizeof *ns);
+    if (!ns) return bn_error_set(err, BN_ENOMEM, "out of memory for shards");
+    ck->shards = ns;
+    ck_shard *sh = &ns[ck->n_shards];
+    memset(sh, 0, sizeof *sh);
+    sh->path = strdup(path);
+    sh->name = strdup(base_name(path));
+    ck->n_shards++;
+    if (!sh->path || !sh->name) return bn_error_set(err, BN_ENOMEM, "out of memory for shards");
+    bn_mapped_file mf;
+    bn_status s = bn_map_file(path, &mf, err);
+    if (s) return s;
+    /* A zip, the legacy pickle stream, any other pickle (which the zip reader
+     * then refuses by name), or else safetensors. */
+    bn_ckpt_format f = bn_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
+                       : bn_tz_is_zip(mf.data, mf.size) ||
+                               (mf.size >= 2 && mf.data[0] == 0x80 && mf.data[1] <= 5) ? BN_CKPT_TORCH_ZIP
+                                                                                        : BN_CKPT_SAFETENSORS;
+    bn_unmap_file(&mf);
+    if (ck->n_shards > 1 && f != ck->format)
+        return bn_error_set(err, BN_EINVAL, "%s: shards mix checkpoint formats (%s and %s)", path,
+                            bn_ckpt_format_name(ck->format), bn_ckpt_format_name(f));
+    ck->format = f;
+    if (f == BN_CKPT_TORCH_LEGACY) return bn_tl_open(path, &sh->tl, err);
+    return f == BN_CKPT_TORCH_ZIP ? bn_tz_open(path, &sh->tz, err) : bn_st_open(path, &sh->st, err);
+}
+
+static bn_ckpt_entries *shard_entries(ck_shard *sh)
+{
+    return sh->st ? bn_st_entries(sh->st) : sh->tl ? bn_tl_entries(sh->tl) : bn_tz_entries(sh->tz);
+}
+
+static bn_status add_shard_tensors(bn_ckpt *ck, size_t shard, bn_error *err)
+{
+    bn_ckpt_entries *es = shard_entries(&ck->shards[shard]);
+    for (size_t i = 0; i < es->n; i++) {
+        char *name = strdup(es->v[i].name);
+        if (!name) return bn_error_set(err, BN_ENOMEM, "out of memory for names");
+        bn_status s = add_tensor(ck, name, shard, &es->v[i], err);
+        if (s) return s;
+    }
+    return BN_OK;
+}
+
+/* A shard name from an index: a plain file name in the index's directory. */
+static int plain_file_name(const char *s)
+{
+    return s[0] && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static bn_status open_index(bn_ckpt *ck, const char *path, bn_error *err)
+{
+    char *text;
+    size_t len;
+    bn_status s = bn_read_file(path, CK_MAX_INDEX, &text, &len, err);
+    if (s) return s;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!root || (size_t)(end - text) != len || strlen(text) != len)
+        s = bn_error_set(err, BN_EINVAL, "%s: not a valid JSON document", path);
+    else if (!cJSON_IsObject(wm))
+        s = bn_error_set(err, BN_EINVAL, "%s: no \"weight_map\" object", path);
+    /* Pass 1: every value is a plain file name; open each distinct shard once, in
+     * order of first mention. */
+    for (const cJSON *c = wm ? wm->child : NULL; c && !s; c = c->next) {
+        if (!cJSON_IsString(c) || !plain_file_name(c->valuestring)) {
+            s = bn_error_set(err, BN_EINVAL, "%s: weight_map['%s'] is not a plain file name in the same directory",
+                             path, c->string);
+            break;
+        }
+        int seen = 0;
+        for (size_t i = 0; i < ck->n_shards && !seen; i++) seen = strcmp(ck->shards[i].name, c->valuestring) == 0;
+        if (seen) continue;
+        char *sp = join_path(ck->dir, c->valuestring);
+        if (!sp) { s = bn_error_set(err, BN_ENOMEM, "out of memory"); break; }
+        if (!is_file(sp))
+            s = bn_error_set(err, BN_ENOTFOUND, "%s: shard '%s' (for tensor '%s') does not exist", path,
+                             c->valuestring, c->string);
+        else
+            s = open_shard(ck, sp, err);
+        free(sp);
+    }
+    for (size_t i = 0; i < ck->n_shards && !s; i++) s = add_shard_tensors(ck, i, err);
+    /* Pass 2: each mapped tensor exists, in the shard the map names; the shards hold
+     * nothing else. Duplicate map keys are caught by the count. */
+    size_t n_map = 0;
+    for (const cJSON *c = wm ? wm->child : NULL; c && !s; c = c->next, n_map++) {
+        size_t k = hash_lookup(ck, c->string);
+        if (!k)
+            s = bn_error_set(err, BN_EINVAL, "%s: tensor '%s' is mapped to %s but not there", path, c->string,
+                             c->valuestring);
+        else if (strcmp(ck->shards[ck->t[k - 1]->shard].name, c->valuestring) != 0)
+            s = bn_error_set(err, BN_EINVAL, "%s: tensor '%s' is mapped to %s but found in %s", path, c->string,
+                             c->valuestring, ck->shards[ck->t[k - 1]->shard].name);
+    }
+    if (!s && n_map != ck->n) {
+        if (n_map > ck->n)
+            s = bn_error_set(err, BN_EINVAL, "%s: weight_map names a tensor twice", path);
+        else
+            for (size_t i = 0; i < ck->n && !s; i++)
+                if (!cJSON_GetObjectItemCaseSensitive(wm, ck->t[i]->name))
+                    s = bn_error_set(err, BN_EINVAL, "%s: tensor '%s' of %s is missing from weight_map", path,
+                                     ck->t[i]->name, ck->shards[ck->t[i]->shard].name);
+    }
+    cJSON_Delete(root);
+    free(text);
+    return s;
+}
+
+/* ---- aliases ------------------------------------------------------------------------- */
+
+static int same_view(const ck_tensor *a, const ck_tensor *b)
+{
+    const bn_ckpt_entry *x = a->e, *y = b->e;
+    if (a->shard != b->shard || x->storage != y->storage || x->offset != y->offset || x->n_dims != y->n_dims)
+        return 0;
+    for (int i = 0; i < x->n_dims; i++)
+        if (x->shape[i] != y->shape[i] || (x->shape[i] > 1 && x->stride[i] != y->stride[i])) return 0;
+    return 1;
+}
+
+static int cmp_view(const void *pa, const void *pb)
+{
+    const ck_tensor *a = *(ck_tensor *const *)pa, *b = *(ck_tensor *const *)pb;
+    const bn_ckpt_entry *x = a->e, *y = b->e;
+#define CMP(u, v) if ((u) != (v)) return (u) < (v) ? -1 : 1
+    CMP(a->shard, b->shard);
+    CMP(x->storage, y->storage);
+    CMP(x->offset, y->offset);
+    CMP(x->n_dims, y->n_dims);
+    for (int i = 0; i < x->n_dims; i++) {
+        CMP(x->shape[i], y->shape[i]);
+        if (x->shape[i] > 1) CMP(x->stride[i], y->stride[i]);
+    }
+    CMP(a->pub.index, b->pub.index);
+#undef CMP
+    return 0;
+}
+
+/* PyTorch: names on the same storage with the same view are one tensor. */
+static bn_status find_aliases(bn_ckpt *ck, bn_error *err)
+{
+    if (ck->format == BN_CKPT_SAFETENSORS || ck->n < 2) return BN_OK;
+    ck_tensor **v = malloc(ck->n * sizeof *v);
+    if (!v) return bn_error_set(err, BN_ENOMEM, "out of memory finding aliases");
+    memcpy(v, ck->t, ck->n * sizeof *v);
+    qsort(v, ck->n, sizeof *v, cmp_view);
+    for (size_t i = 1, first = 0; i < ck->n; i++) {
+        if (same_view(v[first], v[i]) && v[i]->pub.n_el > 0)
+            v[i]->pub.alias_of = (int64_t)v[first]->pub.index;
+        else
+            first = i;
+    }
+    free(v);
+    return BN_OK;
+}
+
+/* config.json "tie_word_embeddings": true with no lm_head.weight: list it as an
+ * alias of the embedding. A missing or unreadable config is the converter's
+ * business, not ours. */
+static bn_status tie_embeddings(bn_ckpt *ck, bn_error *err)
+{
+    if (bn_ckpt_find(ck, "lm_head.weight") || !bn_ckpt_find(ck, "model.embed_tokens.weight")) return BN_OK;
+    char *cp = join_path(ck->dir, "config.json");
+    if (!cp) return bn_error_set(err, BN_ENOMEM, "out of memory");
+    char *text = NULL;
+    size_t len;
+    int tied = 0;
+    if (is_file(cp) && bn_read_file(cp, CK_MAX_CONFIG, &text, &len, NULL) == BN_OK) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings"));
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(cp);
+    return tied ? bn_ckpt_add_alias(ck, "lm_head.weight", "model.embed_tokens.weight", err) : BN_OK;
+}
+
+/* ---- open / close ---------------------------------------------------------------------- */
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    if (!s) return strdup(".");
+    if (s == path) return strdup("/");
+    char *d = malloc((size_t)(s - path) + 1);
+    if (d) {
+        memcpy(d, path, (size_t)(s - path));
+        d[s - path] = '\0';
+    }
+    return d;
+}
+
+static bn_status open_path(bn_ckpt *ck, const char *path, bn_error *err)
+{
+    static const char *const candidates[] = {"model.safetensors", "model.safetensors.index.json",
+                                             "pytorch_model.bin", "pytorch_model.bin.index.json"};
+    if (is_dir(path)) {
+        ck->dir = strdup(path);
+        if (!ck->dir) return bn_error_set(err, BN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !ck->path; i++) {
+            char *p = join_path(path, candidates[i]);
+            if (!p) return bn_error_set(err, BN_ENOMEM, "out of memory");
+            if (is_file(p)) ck->path = p;
+            else free(p);
+        }
+        if (!ck->path)
+            return bn_error_set(err, BN_ENOTFOUND, "%s: no model.safetensors, model.safetensors.index.json, "
+                                "pytorch_model.bin or pytorch_model.bin.index.json", path);
+    } else {
+        if (!is_file(path)) return bn_error_set(err, BN_ENOTFOUND, "%s: no such file or directory", path);
+        ck->path = strdup(path);
+        ck->dir = dir_of(path);
+        if (!ck->path || !ck->dir) return bn_error_set(err, BN_ENOMEM, "out of memory");
+    }
+    bn_status s;
+    if (has_suffix(ck->path, ".json")) {
+        s = open_index(ck, ck->path, err);
+    } else {
+        s = open_shard(ck, ck->path, err);
+        if (!s) s = add_shard_tensors(ck, 0, err);
+    }
+    if (!s) s = find_aliases(ck, err);
+    if (!s) s = tie_embeddings(ck, err);
+    return s;
+}
+
+bn_status bn_ckpt_open(const char *path, bn_ckpt **out, bn_error *err)
+{
+    *out = NULL;
+    bn_ckpt *ck = calloc(1, sizeof *ck);
+    if (!ck) return bn_error_set(err, BN_ENOMEM, "out of memory");
+    bn_status s = open_path(ck, path, err);
+    if (s) {
+        bn_ckpt_close(ck);
+        return s;
+    }
+    *out = ck;
+    return BN_OK;
+}
+
+void bn_ckpt_close(bn_ckpt *ck)
+{
+    if (!ck) return;
+    for (size_t i = 0; i < ck->n; i++) {
+        free(ck->t[i]->name);
+        free(ck->t[i]);
+    }
+    free(ck->t);
+    free(ck->hslot);
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        bn_st_close(ck->shards[i].st);
+        bn_tz_close(ck->shards[i].tz);
+        bn_tl_close(ck->shards[i].tl);
+        free(ck->shards[i].name);
+        free(ck->shards[i].path);
+    }
+    free(ck->shards);
+    free(ck->path);
+    free(ck->dir);
+    free(ck->prefix);
+    free(ck);
+}
+
+/* ---- queries ----------------------------------------------------------------------------- */
+
+bn_ckpt_format bn_ckpt_get_format(const bn_ckpt *ck) { return ck->format; }
+
+const char *bn_ckpt_format_name(bn_ckpt_format f)
+{
+    switch (f) {
+    case BN_CKPT_SAFETENSORS: return "safetensors";
+    case BN_CKPT_TORCH_ZIP: return "pytorch-zip";
+    case BN_CKPT_TORCH_LEGACY: return "pytorch-legacy";
+    }
+    return "?";
+}
+const char *bn_ckpt_dir(const bn_ckpt *ck) { return ck->dir; }
+const char *bn_ckpt_path(const bn_ckpt *ck) { return ck->path; }
+size_t bn_ckpt_n_shards(const bn_ckpt *ck) { return ck->n_shards; }
+size_t bn_ckpt_n_tensors(const bn_ckpt *ck) { return ck->n; }
+
+const char *bn_ckpt_shard_name(const bn_ckpt *ck, size_t i)
+{
+    return i < ck->n_shards ? ck->shards[i].name : NULL;
+}
+
+const char *bn_ckpt_metadata(const bn_ckpt *ck, const char *key)
+{
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        const char *v = ck->shards[i].st ? bn_st_metadata(ck->shards[i].st, key) : NULL;
+        if (v) return v;
+    }
+    return NULL;
+}
+
+const bn_ckpt_tensor *bn_ckpt_tensor_at(const bn_ckpt *ck, size_t i)
+{
+    return i < ck->n ? &ck->t[i]->pub : NULL;
+}
+
+const bn_ckpt_tensor *bn_ckpt_find(const bn_ckpt *ck, const char *name)
+{
+    size_t k = hash_lookup(ck, name);
+    if (!k && ck->prefix) {
+        char *full = malloc(strlen(ck->prefix) + strlen(name) + 1);
+        if (full) {
+            strcpy(full, ck->prefix);
+            strcat(full, name);
+            k = hash_lookup(ck, full);
+            free(full);
+        }
+    }
+    return k ? &ck->t[k - 1]->pub : NULL;
+}
+
+bn_status bn_ckpt_set_prefix(bn_ckpt *ck, const char *prefix, bn_error *err)
+{
+    free(ck->prefix);
+    ck->prefix = NULL;
+    if (!prefix || !*prefix) return BN_OK;
+    ck->prefix = strdup(prefix);
+    return ck->prefix ? BN_OK : bn_error_set(err, BN_ENOMEM, "out of memory");
+}
+
+bn_status bn_ckpt_add_alias(bn_ckpt *ck, const char *name, const char *target, bn_error *err)
+{
+    size_t k = hash_lookup(ck, target);
+    if (!k) return bn_error_set(err, BN_ENOTFOUND, "alias '%s': target tensor '%s' does not exist", name, target);
+    if (hash_lookup(ck, name)) return bn_error_set(err, BN_EINVAL, "alias '%s': a tensor of that name exists", name);
+    const ck_tensor *tg = ck->t[k - 1];
+    while (tg->pub.alias_of >= 0) tg = ck->t[tg->pub.alias_of];
+    char *nm = strdup(name);
+    if (!nm) return bn_error_set(err, BN_ENOMEM, "out of memory");
+    bn_status s = add_tensor(ck, nm, tg->shard, tg->e, err);
+    if (s) return s;
+    ck_tensor *t = ck->t[ck->n - 1];
+    t->pub = tg->pub;
+    t->pub.name = t->name;
+    t->pub.index = ck->n - 1;
+    t->pub.alias_of = (int64_t)tg->pub.index;
+    return BN_OK;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+/* OCP FP8 E4M3 ("fn": no infinities, S.1111.111 is NaN), bias 7. */
+static float f8e4m3_to_f32(uint8_t b)
+{
+    int e = (b >> 3) & 15, m = b & 7;
+    float f;
+    if (e == 15 && m == 7) f = NAN;
+    else if (e == 0) f = ldexpf((float)m, -9);
+    else f = ldexpf((float)(8 + m), e - 10);
+    return b & 0x80 ? -f : f;
+}
+
+/* n contiguous little-endian elements of dt at src to float at dst. */
+static void to_f32(const uint8_t *src, bn_ckpt_dtype dt, size_t n, float *dst)
+{
+#define LOOP(T, expr) do { for (size_t i = 0; i < n; i++) { T x; memcpy(&x, src + i * sizeof x, sizeof x); dst[i] = (expr); } } while (0)
+    switch (dt) {
+    case BN_CKPT_F64: LOOP(double, (float)x); break;
+    case BN_CKPT_F32: memmove(dst, src, n * 4); break;
+    case BN_CKPT_F16: LOOP(uint16_t, bn_f16_to_f32(x)); break;
+    case BN_CKPT_BF16: LOOP(uint16_t, bn_bf16_to_f32(x)); break;
+    case BN_CKPT_I64: LOOP(int64_t, (float)x); break;
+    case BN_CKPT_I32: LOOP(int32_t, (float)x); break;
+    case BN_CKPT_I16: LOOP(int16_t, (float)x); break;
+    case BN_CKPT_I8: LOOP(int8_t, (float)x); break;
+    case BN_CKPT_U64: LOOP(uint64_t, (float)x); break;
+    case BN_CKPT_U32: LOOP(uint32_t, (float)x); break;
+    case BN_CKPT_U16: LOOP(uint16_t, (float)x); break;
+    case BN_CKPT_U8: LOOP(uint8_t, (float)x); break;
+    case BN_CKPT_BOOL: LOOP(uint8_t, x ? 1.0f : 0.0f); break;
+    case BN_CKPT_F8_E4M3: LOOP(uint8_t, f8e4m3_to_f32(x)); break;
+    case BN_CKPT_F8_E5M2: LOOP(uint8_t, bn_f16_to_f32((uint16_t)(x << 8))); break;
+    case BN_CKPT_DTYPE_COUNT: break;
+    }
+#undef LOOP
+}
+
+/* Move n elements from src to dst (element index at): raw bytes or floats. */
+static void put(void *dst, uint64_t at, const uint8_t *src, size_t n, bn_ckpt_dtype dt, int f32)
+{
+    if (f32) to_f32(src, dt, n, (float *)dst + at);
+    else memcpy((uint8_t *)dst + at * bn_ckpt_dtype_size(dt), src, n * bn_ckpt_dtype_size(dt));
+}
+
+static int is_contiguous(const bn_ckpt_entry *e)
+{
+    int64_t s = 1;
+    for (int i = e->n_dims - 1; i >= 0; i--) {
+        if (e->shape[i] != 1 && e->stride[i] != s) return 0;
+        s *= e->shape[i];
+    }
+    return 1;
+}
+
+/* Walk a strided view in row-major order; src points at its first element. */
+static void gather(const uint8_t *src, const bn_ckpt_entry *e, void *dst, int f32)
+{
+    size_t es = bn_ckpt_dtype_size(e->dtype);
+    int64_t idx[BN_CKPT_MAX_DIMS] = {0};
+    uint64_t pos = 0; /* element offset of idx from src */
+    for (uint64_t k = 0; k < e->n_el; k++) {
+        put(dst, k, src + pos * es, 1, e->dtype, f32);
+        for (int d = e->n_dims - 1; d >= 0; d--) { /* odometer */
+            if (++idx[d] < e->shape[d]) {
+                pos += (uint64_t)e->stride[d];
+                break;
+            }
+            pos -= (uint64_t)(idx[d] - 1) * (uint64_t)e->stride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Drop the whole pages of a mapped range from our resident set once copied
+ * out (they stay in the page cache): reading a mapped checkpoint tensor by
+ * tensor then holds about one tensor, not the file. Advice only. */
+static void release_pages(const uint8_t *p, uint64_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || len == 0) return;
+    uintptr_t mask = (uintptr_t)pg - 1;
+    uintptr_t b = ((uintptr_t)p + mask) & ~mask, e = ((uintptr_t)p + (uintptr_t)len) & ~mask;
+    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+/* A view inside a mapping (safetensors, legacy PyTorch). Contiguous data is
+ * copied in slices whose pages are released at once. */
+static void read_mapped(const uint8_t *src, const bn_ckpt_entry *e, void *dst, int f32)
+{
+    if (!is_contiguous(e)) {
+        gather(src, e, dst, f32);
+        return;
+    }
+    size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_MAP_SLICE / es;
+    for (uint64_t at = 0; at < e->n_el; at += per) {
+        size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
+        put(dst, at, src + at * es, k, e->dtype, f32);
+        release_pages(src + at * es, (uint64_t)k * es);
+    }
+}
+
+/* A sparse view in a stored zip entry: seek to each contiguous run (the
+ * innermost dimension when its stride is 1, else single elements) rather than
+ * hold the whole span. */
+static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+{
+    size_t es = bn_ckpt_dtype_size(e->dtype), per = CK_BOUNCE / es;
+    int nd = e->n_dims;
+    uint64_t run = nd > 0 && e->stride[nd - 1] == 1 ? (uint64_t)e->shape[nd - 1] : 1;
+    int outer = run > 1 ? nd - 1 : nd; /* dimensions the odometer steps */
+    bn_tz_reader *r;
+    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    if (s) return s;
+    uint8_t bounce[CK_BOUNCE];
+    int64_t idx[BN_CKPT_MAX_DIMS] = {0};
+    uint64_t pos = 0; /* element offset of the run from the view's first element */
+    for (uint64_t k = 0; k < e->n_el && !s; k += run) {
+        s = bn_tz_reader_seek(r, (e->offset + pos) * es, err);
+        for (uint64_t j = 0; j < run && !s; j += per) {
+            size_t m = run - j < per ? (size_t)(run - j) : per;
+            s = bn_tz_reader_read(r, bounce, m * es, err);
+            if (!s) put(dst, k + j, bounce, m, e->dtype, f32);
+        }
+        for (int d = outer - 1; d >= 0; d--) { /* odometer */
+            if (++idx[d] < e->shape[d]) {
+                pos += (uint64_t)e->stride[d];
+                break;
+            }
+            pos -= (uint64_t)(idx[d] - 1) * (uint64_t)e->stride[d];
+            idx[d] = 0;
+        }
+    }
+    bn_tz_reader_close(r);
+    return s;
+}
+
+/* A strided view in a zip: read the storage span the view touches, then
+ * gather; sparse views in stored entries are read run by run instead. */
+static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+{
+    size_t es = bn_ckpt_dtype_size(e->dtype);
+    uint64_t last = 0; /* elements past offset: checked against the storage by pickle.c */
+    for (int i = 0; i < e->n_dims; i++) last += (uint64_t)(e->shape[i] - 1) * (uint64_t)e->stride[i];
+    uint64_t span = (last + 1) * es;
+    if (bn_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
+        return read_zip_runs(tz, e, dst, f32, err);
+    if (span > SIZE_MAX) return bn_error_set(err, BN_ELIMIT, "view spans %llu bytes", (unsigned long long)span);
+    uint8_t *buf = malloc((size_t)span);
+    if (!buf) return bn_error_set(err, BN_ENOMEM, "out of memory for a %llu-byte view span", (unsigned long long)span);
+    bn_tz_reader *r;
+    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    if (!s) {
+        s = bn_tz_reader_read(r, buf, (size_t)span, err);
+        bn_tz_reader_close(r);
+    }
+    if (!s) gather(buf, e, dst, f32);
+    free(buf);
+    return s;
+}
+
+static bn_status read_zip(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+{
+    if (!is_contiguous(e)) return read_zip_strided(tz, e, dst, f32, err);
+    size_t es = bn_ckpt_dtype_size(e->dtype);
+    bn_tz_reader *r;
+    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    if (s) return s;
+    if (!f32 || e->dtype == BN_CKPT_F32) {
+        s = bn_tz_reader_read(r, dst, (size_t)e->nbytes, err);
+    } else {
+        uint8_t bounce[CK_BOUNCE];
+        size_t per = CK_BOUNCE / es;
+        for (uint64_t at = 0; at < e->n_el && !s; at += per) {
+            size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
+            s = bn_tz_reader_read(r, bounce, k * es, err);
+            if (!s) to_f32(bounce, e->dtype, k, (float *)dst + at);
+        }
+    }
+    bn_tz_reader_close(r);
+    return s;
+}
+
+static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, size_t cap, int f32, bn_error *err)
+{
+    if (!pt || pt->index >= ck->n || &ck->t[pt->index]->pub != pt)
+        return bn_error_set(err, BN_EINVAL, "tensor handle does not belong to this checkpoint");
+    const ck_tensor *t = ck->t[pt->index];
+    const bn_ckpt_entry *e = t->e;
+    uint64_t need = f32 ? e->n_el : e->nbytes;
+    if (need > cap)
+        return bn_error_set(err, BN_ELIMIT, "tensor '%s': buffer of %zu %s is smaller than the %llu needed", t->name, cap,
+                            f32 ? "floats" : "bytes", (unsigned long long)need);
+    if (e->n_el == 0) return BN_OK;
+    const ck_shard *sh = &ck->shards[t->shard];
+    bn_status s = BN_OK;
+    if (sh->st)
+        read_mapped(bn_st_base(sh->st) + e->offset, e, dst, f32);
+    else if (sh->tl)
+        read_mapped(bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype), e, dst, f32);
+    else
+        s = read_zip(sh->tz, e, dst, f32, err);
+    if (s) bn_error_prefix(err, "%s: tensor '%s'", sh->name, t->name);
+    return s;
+}
+
+bn_status bn_ckpt_read_raw(bn_ckpt *ck, const bn_ckpt_tensor *t, void *dst, size_t cap, bn_error *err)
+{
+    return read_tensor(ck, t, dst, cap, 0, err);
+}
+
+bn_status bn_ckpt_read_f32(bn_ckpt *ck, const bn_ckpt_tensor *t, float *dst, size_t cap, bn_error *err)
+{
+    return read_tensor(ck, t, dst, cap, 1, err);
+}
