@@ -30,8 +30,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bn/checkpoint.h"
 #include "bn/error.h"
 #include "bn/gguf.h"
+#include "bn/tokenizer_export.h"
 #include "bn/util.h"
 #include "testutil.h"
 
@@ -256,6 +258,24 @@ START_TEST(test_read_file_cap_named)
 }
 END_TEST
 
+/* Names quoted from input files cannot break the one-line contract: control
+ * bytes come out escaped, in bn_error_set and bn_error_prefix alike. */
+START_TEST(test_messages_stay_one_line)
+{
+    bn_error e;
+    bn_error_set(&e, BN_EINVAL, "tensor '%s': bad", "a\nb\r\x1b[2J\x7f");
+    ck_assert_str_eq(e.msg, "tensor 'a\\nb\\r\\x1b[2J\\x7f': bad");
+    bn_error_prefix(&e, "%s", "evil\tfile");
+    ck_assert_str_eq(e.msg, "evil\\tfile: tensor 'a\\nb\\r\\x1b[2J\\x7f': bad");
+    char big[2 * BN_ERROR_MSG_MAX];
+    memset(big, '\n', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    bn_error_set(&e, BN_EINVAL, "%s", big);
+    ck_assert_ptr_null(strchr(e.msg, '\n'));
+    ck_assert_uint_eq(strlen(e.msg), BN_ERROR_MSG_MAX - 1 - (BN_ERROR_MSG_MAX - 1) % 2);
+}
+END_TEST
+
 /* ---- failure without loss: the GGUF writer ---------------------------------- */
 
 static char g_dir[4096], g_out[4096];
@@ -403,6 +423,65 @@ START_TEST(test_reader_read_error)
 }
 END_TEST
 
+/* ---- fuzzing regressions ---------------------------------------------------- */
+
+/* Every tests/corpus/<format>/regress-* input (what the fuzzers found, see
+ * tests/fuzz/) goes back through the parser its harness drove: it must be
+ * refused with a one-line message and a status that is not an internal
+ * error; under `make asan` any leak or bad access in the path fails too. */
+static void expect_clean_refusal(const char *what, bn_status st, const bn_error *e)
+{
+    ck_assert_msg(st != BN_OK, "%s: accepted", what);
+    ck_assert_msg(st != BN_EINTERNAL, "%s: internal error: %s", what, e->msg);
+    ck_assert_msg(e->code == st && e->msg[0], "%s: no message", what);
+    ck_assert_msg(strchr(e->msg, '\n') == NULL, "%s: message of several lines: %s", what, e->msg);
+}
+
+static int replay_dir(const char *format)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_root(format));
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "regress-", 8) != 0)
+            continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        bn_error e;
+        bn_error_clear(&e);
+        bn_status st;
+        if (strstr(format, "gguf")) {
+            bn_gguf *g = NULL;
+            st = bn_gguf_open(path, &g, &e);
+            bn_gguf_close(g);
+        } else if (strstr(format, "tokenizer")) {
+            bn_tokexport *t = NULL;
+            st = bn_tokexport_load(path, &t, &e);
+            bn_tokexport_free(t);
+        } else {
+            bn_ckpt *ck = NULL;
+            st = bn_ckpt_open(path, &ck, &e);
+            bn_ckpt_close(ck);
+        }
+        expect_clean_refusal(de->d_name, st, &e);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_fuzz_regressions)
+{
+    int n = replay_dir("tests/corpus/gguf") + replay_dir("tests/corpus/safetensors") +
+            replay_dir("tests/corpus/pickle") + replay_dir("tests/corpus/tokenizer");
+    ck_assert_int_ge(n, 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("limits");
@@ -413,6 +492,7 @@ int main(void)
     tcase_add_test(lim, test_gguf_string_2p63);
     tcase_add_test(lim, test_gguf_tensor_2p80_elements);
     tcase_add_test(lim, test_read_file_cap_named);
+    tcase_add_test(lim, test_messages_stay_one_line);
     suite_add_tcase(s, lim);
     TCase *loss = tcase_create("failure_without_loss");
     tcase_set_timeout(loss, 60);
@@ -423,6 +503,9 @@ int main(void)
     tcase_add_test(loss, test_writer_control);
     tcase_add_test(loss, test_reader_read_error);
     suite_add_tcase(s, loss);
+    TCase *reg = tcase_create("fuzz_regressions");
+    tcase_add_test(reg, test_fuzz_regressions);
+    suite_add_tcase(s, reg);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -293,7 +293,9 @@ static bn_status load_merges(bn_tokexport *t, const cJSON *root, const char *pat
         i++;
     }
     free(buf);
-    if (st == BN_OK && !spm)
+    /* On failure too: merge[0, i) are allocated and the free routine walks
+     * n_merges of them. */
+    if (!spm)
         t->n_merges = i;
     return st;
 }
