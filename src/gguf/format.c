@@ -47,7 +47,6 @@ static void ob_piece(outbuf *o, const char *p, size_t n)
     /* Cut at the latest piece start that leaves room for "...". */
     size_t at = 0;
     unsigned k = o->n_marks < 8 ? o->n_marks : 8;
-    /* cppcheck-suppress knownConditionTrueFalse ; it assumes n_marks == 0, but emit() grows it */
     for (unsigned i = 0; i < k; i++) {
         size_t m = o->marks[(o->n_marks - 1 - i) % 8];
         if (m + 4 <= o->cap && m > at)
