@@ -99,7 +99,7 @@ asan:
 	  BN_SKIP_DEPS=1 check
 
 demo: all
-	@./scripts/demo.sh $(BUILD)
+	@./scripts/demo.sh $(BUILD) $(SHARED)
 
 bench: all $(BENCHES)
 	@./scripts/bench.sh $(BUILD)
@@ -111,6 +111,27 @@ help:
 	@sed -n '2,13p' Makefile
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# check-arm: the kernel suite (Check-free build, -DBN_NO_CHECK) cross-compiled
+# for aarch64, static, run under qemu with -cpu max so NEON dotprod exists.
+# Installs the cross toolchain and qemu (Debian packages) when missing.
+ARM_CC      ?= aarch64-linux-gnu-gcc
+ARM_QEMU    ?= qemu-aarch64
+ARM_SRC     := $(sort $(wildcard src/runtime/kernels/*.c)) src/runtime/threadpool.c src/util/error.c src/util/util.c
+.PHONY: check-arm
+check-arm:
+	@if ! command -v $(ARM_CC) >/dev/null || ! command -v $(ARM_QEMU) >/dev/null; then \
+	  echo "check-arm: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" >&2; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs >&2 || \
+	  { $$sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs >&2; } \
+	  || exit 1; fi
+	@mkdir -p build-arm
+	$(ARM_CC) -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -DBN_NO_CHECK -Iinclude -Isrc \
+	  -Itests/common -pthread -static -o build-arm/test_kernels tests/test_kernels.c \
+	  tests/common/testutil.c $(ARM_SRC) -lm
+	BN_SHARED=$(abspath $(SHARED)) $(ARM_QEMU) -cpu max build-arm/test_kernels
 
 # ---- hardening: fuzzing (mk/fuzz.mk) and static checks (scripts/lint.sh) ----
 include mk/fuzz.mk

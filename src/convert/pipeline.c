@@ -1,0 +1,595 @@
+/*
+ * pipeline.c - bn-convert's engine: a Hugging Face directory in, one GGUF out.
+ *
+ *   config.json ──> bn_hfconfig ──> tensor plan (names, shapes, roles)
+ *   checkpoint  ──> one tensor at a time ──> quant (ternarize + pack) ──> GGUF writer
+ *   tokenizer   ──> tokenizer KVs
+ *
+ * Everything is checked before the first byte of tensor data is written:
+ * every planned tensor exists with the shape the config implies, nothing
+ * unknown is left over, every row length fits the chosen type. Then tensors
+ * stream through three reusable buffers (floats, codes, packed bytes), so
+ * peak memory is about 5.25 bytes per element of the largest tensor.
+ */
+#include "bn/convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bn/checkpoint.h"
+#include "bn/quant.h"
+#include "bn/tokenizer_export.h"
+#include "bn/util.h"
+
+void bn_convert_opts_init(bn_convert_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->proj_type = BN_TYPE_I2_S;
+    o->embd_type = BN_TYPE_F16;
+    o->method = BN_QM_ABSMEAN;
+}
+
+
+/* One planned tensor, resolved against the checkpoint. */
+typedef struct {
+    const bn_tensor_plan *plan;
+    const bn_ckpt_tensor *src;      /* the weights (float, or uint8 packed) */
+    const bn_ckpt_tensor *scale;    /* weight_scale of an offline-packed projection */
+    bn_type type;                   /* what we write */
+    int fallback;                   /* projection written as F16 because its rows don't fit */
+} job;
+
+typedef struct {
+    const bn_convert_opts *o;
+    bn_hfconfig cfg;
+    bn_ckpt *ck;
+    bn_tokexport *tok;
+    bn_tensor_plan *plan;
+    size_t n_plan;
+    job *jobs;
+    bn_gguf_writer *w;
+    bn_quant_report *report;
+    /* reusable buffers, grown to the largest tensor */
+    float *f;
+    size_t f_cap;
+    int8_t *codes, *codes2;         /* codes2: scratch for the q/k row permutation */
+    size_t codes_cap, codes2_cap;
+    uint8_t *packed;
+    size_t packed_cap;
+    size_t n_exact;                 /* projections found exactly ternary */
+} convert_state;
+
+static void notice(const bn_convert_opts *o, const char *fmt, ...) BN_PRINTF(2, 3);
+static void notice(const bn_convert_opts *o, const char *fmt, ...)
+{
+    if (!o->notice)
+        return;
+    char msg[BN_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    o->notice(o->user, msg);
+}
+
+static bn_status grow(void **p, size_t *cap, size_t need, size_t elem, const char *what,
+                      bn_error *err)
+{
+    if (need <= *cap)
+        return BN_OK;
+    size_t bytes;
+    if (bn_mul_ovf_size(need, elem, &bytes))
+        return bn_error_set(err, BN_ELIMIT, "%s: %zu elements overflow the address space", what, need);
+    void *q = realloc(*p, bytes ? bytes : 1);
+    if (!q)
+        return bn_error_set(err, BN_ENOMEM, "%s: cannot allocate %zu bytes", what, bytes);
+    *p = q;
+    *cap = need;
+    return BN_OK;
+}
+
+static const char *base_name(const char *path, char *buf, size_t cap)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    size_t s = n;
+    while (s > 0 && path[s - 1] != '/')
+        s--;
+    size_t len = n - s < cap - 1 ? n - s : cap - 1;
+    memcpy(buf, path + s, len);
+    buf[len] = '\0';
+    if (len == 0 || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0) {
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd) && strcmp(cwd, "/") != 0)
+            return base_name(cwd, buf, cap);
+        snprintf(buf, cap, "model");
+    }
+    return buf;
+}
+
+static int shape_is(const bn_ckpt_tensor *t, int64_t rows, int64_t cols, int one_d)
+{
+    if (one_d)
+        return t->n_dims == 1 && t->shape[0] == cols;
+    return t->n_dims == 2 && t->shape[0] == rows && t->shape[1] == cols;
+}
+
+static void shape_str(const bn_ckpt_tensor *t, char *buf, size_t cap)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < t->n_dims && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+}
+
+static int is_float_dtype(bn_ckpt_dtype d)
+{
+    return d == BN_CKPT_F32 || d == BN_CKPT_F16 || d == BN_CKPT_BF16 || d == BN_CKPT_F64;
+}
+
+/* Decide whether the checkpoint has a separate output head. */
+static bn_status decide_head(convert_state *s, int *has_output, bn_error *err)
+{
+    const bn_ckpt_tensor *lm = bn_ckpt_find(s->ck, "lm_head.weight");
+    int separate = lm && lm->alias_of < 0;
+    if (s->cfg.tie_embeddings == 1)
+        *has_output = 0;
+    else if (s->cfg.tie_embeddings == 0) {
+        if (!lm)
+            return bn_error_set(err, BN_EINVAL,
+                                "%s: config.json says tie_word_embeddings is false but the checkpoint "
+                                "has no lm_head.weight",
+                                s->o->in_dir);
+        *has_output = 1;
+    } else {
+        *has_output = separate;
+    }
+    if (*has_output && s->cfg.arch != BN_ARCH_LLAMA)
+        return bn_error_set(err, BN_EUNSUPPORTED,
+                            "%s: lm_head.weight is a separate output head, but GGUF architecture "
+                            "'%s' ties the head to token_embd (llama.cpp and bitnet.cpp would "
+                            "ignore it)",
+                            s->o->in_dir, s->cfg.gguf_arch);
+    return BN_OK;
+}
+
+/* Tensors in a checkpoint that carry no weights of the model. */
+static int is_ignorable(const char *name)
+{
+    size_t n = strlen(name);
+    const char *suffix = ".rotary_emb.inv_freq";
+    size_t k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Resolve every planned tensor; refuse missing, mis-shaped and unknown ones. */
+static bn_status resolve(convert_state *s, bn_error *err)
+{
+    const bn_convert_opts *o = s->o;
+    size_t n_ck = bn_ckpt_n_tensors(s->ck);
+    uint8_t *used = calloc(n_ck ? n_ck : 1, 1);
+    s->jobs = calloc(s->n_plan, sizeof *s->jobs);
+    if (!used || !s->jobs) {
+        free(used);
+        return bn_error_set(err, BN_ENOMEM, "out of memory planning %zu tensors", s->n_plan);
+    }
+    bn_status st = BN_OK;
+    char shp[96];
+    for (size_t i = 0; i < s->n_plan && !st; i++) {
+        const bn_tensor_plan *p = &s->plan[i];
+        job *j = &s->jobs[i];
+        j->plan = p;
+        j->src = bn_ckpt_find(s->ck, p->hf_name);
+        if (!j->src) {
+            st = bn_error_set(err, BN_EINVAL, "%s: tensor '%s' (for %s) is missing from the checkpoint",
+                              o->in_dir, p->hf_name, p->gguf_name);
+            break;
+        }
+        used[j->src->index] = 1;
+        int one_d = p->role == BN_ROLE_NORM;
+        int packed = p->role == BN_ROLE_PROJ && j->src->dtype == BN_CKPT_U8;
+        if (packed) {
+            if (!s->cfg.offline_packed) {
+                st = bn_error_set(err, BN_EINVAL,
+                                  "%s: tensor '%s' is uint8 (offline-packed) but config.json has no "
+                                  "quantization_config.quant_method \"bitnet\"",
+                                  o->in_dir, p->hf_name);
+                break;
+            }
+            if (p->rows % 4 != 0 || !shape_is(j->src, p->rows / 4, p->cols, 0)) {
+                shape_str(j->src, shp, sizeof shp);
+                st = bn_error_set(err, BN_EINVAL,
+                                  "%s: packed tensor '%s' has shape %s, expected [%lld, %lld] "
+                                  "(out/4, in) from config.json",
+                                  o->in_dir, p->hf_name, shp, (long long)(p->rows / 4), (long long)p->cols);
+                break;
+            }
+            char sname[200];
+            snprintf(sname, sizeof sname, "%.*s_scale", (int)strlen(p->hf_name), p->hf_name);
+            j->scale = bn_ckpt_find(s->ck, sname);
+            if (!j->scale || j->scale->n_el != 1 || !is_float_dtype(j->scale->dtype)) {
+                st = bn_error_set(err, BN_EINVAL,
+                                  "%s: packed tensor '%s' needs a one-element float '%s'", o->in_dir,
+                                  p->hf_name, sname);
+                break;
+            }
+            used[j->scale->index] = 1;
+        } else {
+            if (!is_float_dtype(j->src->dtype)) {
+                st = bn_error_set(err, BN_EUNSUPPORTED, "%s: tensor '%s' has dtype %s; expected a float type",
+                                  o->in_dir, p->hf_name, bn_ckpt_dtype_name(j->src->dtype));
+                break;
+            }
+            if (!shape_is(j->src, p->rows, p->cols, one_d)) {
+                shape_str(j->src, shp, sizeof shp);
+                if (one_d)
+                    st = bn_error_set(err, BN_EINVAL, "%s: tensor '%s' has shape %s, expected [%lld] from config.json",
+                                      o->in_dir, p->hf_name, shp, (long long)p->cols);
+                else
+                    st = bn_error_set(err, BN_EINVAL,
+                                      "%s: tensor '%s' has shape %s, expected [%lld, %lld] from config.json",
+                                      o->in_dir, p->hf_name, shp, (long long)p->rows, (long long)p->cols);
+                break;
+            }
+        }
+        /* output types */
+        switch (p->role) {
+        case BN_ROLE_NORM: j->type = BN_TYPE_F32; break;
+        case BN_ROLE_EMBD:
+        case BN_ROLE_OUTPUT: j->type = o->embd_type; break;
+        case BN_ROLE_PROJ: j->type = o->proj_type; break;
+        }
+        int64_t blk = bn_type_block_size(j->type);
+        if (blk > 1 && p->cols % blk != 0) {
+            if (p->role == BN_ROLE_PROJ && o->allow_fallback) {
+                notice(o, "%s: row length %lld is not a multiple of %lld (%s): written as F16 (--allow-fallback)",
+                       p->gguf_name, (long long)p->cols, (long long)blk, bn_type_name(j->type));
+                j->type = BN_TYPE_F16;
+                j->fallback = 1;
+            } else {
+                st = bn_error_set(err, BN_EINVAL,
+                                  "%s: tensor '%s' (%s) has rows of %lld elements; %s needs a multiple "
+                                  "of %lld%s",
+                                  o->in_dir, p->hf_name, p->gguf_name, (long long)p->cols,
+                                  bn_type_name(j->type), (long long)blk,
+                                  p->role == BN_ROLE_PROJ ? " (--allow-fallback writes it as F16)" : "");
+                break;
+            }
+        }
+    }
+    /* Anything left over is a tensor we do not understand: refuse rather than drop it. */
+    for (size_t i = 0; i < n_ck && !st; i++) {
+        const bn_ckpt_tensor *t = bn_ckpt_tensor_at(s->ck, i);
+        if (used[i] || is_ignorable(t->name))
+            continue;
+        if (strcmp(t->name, "lm_head.weight") == 0 && (t->alias_of >= 0 || s->cfg.tie_embeddings == 1))
+            continue; /* tied head: the same weights as token_embd */
+        st = bn_error_set(err, BN_EINVAL, "%s: unexpected tensor '%s' is not part of a %s model",
+                          o->in_dir, t->name, s->cfg.hf_arch);
+    }
+    free(used);
+    return st;
+}
+
+/* general.*, the architecture's hyperparameters (when there is a config), tokenizer.* */
+static bn_status write_kvs(convert_state *s, int have_config, bn_error *err)
+{
+    const bn_hfconfig *c = &s->cfg;
+    bn_gguf_writer *w = s->w;
+    char name[256], key[128];
+    const char *a = c->gguf_arch;
+    bn_status st;
+    if ((st = bn_gguf_set_str(w, "general.architecture", a, err)) ||
+        (st = bn_gguf_set_str(w, "general.name",
+                              s->o->name ? s->o->name : base_name(s->o->in_dir, name, sizeof name), err)) ||
+        (st = bn_gguf_set_u32(w, "general.file_type",
+                              bn_quant_file_type(s->o->vocab_only ? BN_TYPE_F32 : s->o->proj_type), err)) ||
+        (st = bn_gguf_set_u32(w, "general.quantization_version", 2, err)))
+        return st;
+    if (!have_config)
+        return bn_tokexport_write_kvs(s->tok, w, err);
+#define U32(k, v)                                                          \
+    do {                                                                   \
+        snprintf(key, sizeof key, "%s.%s", a, k);                          \
+        if ((st = bn_gguf_set_u32(w, key, (uint32_t)(v), err)))            \
+            return st;                                                     \
+    } while (0)
+#define F32(k, v)                                                          \
+    do {                                                                   \
+        snprintf(key, sizeof key, "%s.%s", a, k);                          \
+        if ((st = bn_gguf_set_f32(w, key, (v), err)))                      \
+            return st;                                                     \
+    } while (0)
+    U32("vocab_size", c->n_vocab);
+    U32("context_length", c->n_ctx);
+    U32("embedding_length", c->n_embd);
+    U32("block_count", c->n_layer);
+    U32("feed_forward_length", c->n_ff);
+    U32("attention.head_count", c->n_head);
+    U32("attention.head_count_kv", c->n_head_kv);
+    U32("rope.dimension_count", c->head_dim);
+    F32("attention.layer_norm_rms_epsilon", c->rms_eps);
+    F32("rope.freq_base", c->rope_theta);
+    if (c->arch == BN_ARCH_BITNET) {
+        snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+        if ((st = bn_gguf_set_str(w, key, "linear", err)))
+            return st;
+        F32("rope.scaling.factor", 1.0f);
+    }
+#undef U32
+#undef F32
+    return bn_tokexport_write_kvs(s->tok, w, err);
+}
+
+static bn_status add_infos(convert_state *s, bn_error *err)
+{
+    for (size_t i = 0; i < s->n_plan; i++) {
+        const job *j = &s->jobs[i];
+        int64_t ne[2] = {j->plan->cols, j->plan->rows};
+        uint32_t nd = j->plan->role == BN_ROLE_NORM ? 1 : 2;
+        bn_status st = bn_gguf_add_tensor(s->w, j->plan->gguf_name, nd, ne, j->type, err);
+        if (st)
+            return st;
+    }
+    return BN_OK;
+}
+
+static bn_status check_finite(const char *dir, const job *j, const float *f, uint64_t n, bn_error *err)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(f[i]))
+            return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' holds %s at element %llu", dir,
+                                j->src->name, isnan(f[i]) ? "NaN" : "Inf", (unsigned long long)i);
+    return BN_OK;
+}
+
+/* A projection -> codes + scale (ternarized, or unpacked from uint8 exactly). */
+static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, float *scale,
+                                  bn_error *err)
+{
+    const bn_tensor_plan *p = j->plan;
+    bn_status st;
+    if (j->scale) {
+        /* Offline-packed: unpack along the output rows; scale = 1/weight_scale. */
+        uint64_t nb = j->src->nbytes;
+        if ((st = grow((void **)&s->packed, &s->packed_cap, nb, 1, p->hf_name, err)) ||
+            (st = bn_ckpt_read_raw(s->ck, j->src, s->packed, s->packed_cap, err)) ||
+            (st = bn_unpack_hf_bitnet_u8(p->hf_name, s->packed, p->rows / 4, p->cols, s->codes, err)))
+            return st;
+        float ws;
+        if ((st = bn_ckpt_read_f32(s->ck, j->scale, &ws, 1, err)) ||
+            (st = bn_hf_weight_scale_to_scale(j->scale->name, ws, scale, err)))
+            return st;
+        for (uint64_t i = 0; i < n; i++)
+            s->f[i] = (float)s->codes[i] * *scale;
+    } else {
+        if (!s->w)
+            return BN_OK;
+        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
+            (st = check_finite(s->o->in_dir, j, s->f, n, err)))
+            return st;
+    }
+    /* Ternarize (already-ternary input, including unpacked weights, is kept exactly). */
+    bn_quant_stats *stats = NULL;
+    bn_quant_stats stbuf;
+    if (s->report)
+        stats = &stbuf;
+    int64_t ne[2] = {p->cols, p->rows};
+    bn_ternary_result res;
+    st = bn_quant_tensor_mt(p->gguf_name, s->f, 2, ne, (bn_quant_method)s->o->method, s->codes, &res,
+                            stats, s->o->n_threads > 0 ? s->o->n_threads : 1, err);
+    if (st)
+        return bn_error_prefix(err, "%s: tensor '%s'", s->o->in_dir, p->hf_name);
+    if (j->scale && (!(res.flags & BN_QF_ALREADY_TERNARY) || res.scale != *scale) && n > 0) {
+        /* unpacked codes are ternary by construction: anything else is our bug */
+        int all_zero = 1;
+        for (uint64_t i = 0; i < n && all_zero; i++)
+            all_zero = s->codes[i] == 0;
+        if (!all_zero)
+            return bn_error_set(err, BN_EINTERNAL, "%s: unpacked tensor '%s' did not stay exact",
+                                s->o->in_dir, p->hf_name);
+    }
+    if (!j->scale)
+        *scale = res.scale;
+    if (s->report && (st = bn_quant_report_add(s->report, stats, err)))
+        return st;
+    if (res.flags & BN_QF_ALREADY_TERNARY)
+        s->n_exact++;
+    /* llama: permute q/k rows for NORM rope (whole rows move: codes stay codes). */
+    if (s->cfg.arch == BN_ARCH_LLAMA && (p->proj == BN_PROJ_Q || p->proj == BN_PROJ_K)) {
+        int64_t heads = p->proj == BN_PROJ_Q ? s->cfg.n_head : s->cfg.n_head_kv;
+        if ((st = bn_permute_qk_rows(s->codes, s->codes2, heads, s->cfg.head_dim, (size_t)p->cols, err)))
+            return st;
+        memcpy(s->codes, s->codes2, (size_t)n);
+    }
+    return BN_OK;
+}
+
+static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out, bn_error *err)
+{
+    const bn_tensor_plan *p = j->plan;
+    const uint64_t n = (uint64_t)p->rows * (uint64_t)p->cols;
+    const int nt = s->o->n_threads;
+    size_t out_size;
+    bn_status st;
+    if ((st = grow((void **)&s->f, &s->f_cap, (size_t)n, sizeof(float), p->hf_name, err)) ||
+        (st = bn_quant_packed_size(j->type, p->cols, p->rows, &out_size, err)))
+        return st;
+    if (p->role == BN_ROLE_PROJ) {
+        if ((st = grow((void **)&s->codes, &s->codes_cap, (size_t)n, 1, p->hf_name, err)))
+            return st;
+        if (s->cfg.arch == BN_ARCH_LLAMA &&
+            (st = grow((void **)&s->codes2, &s->codes2_cap, (size_t)n, 1, p->hf_name, err)))
+            return st;
+        float scale;
+        if ((st = projection_codes(s, j, n, &scale, err)))
+            return st;
+        if (!s->w)
+            return BN_OK; /* report-only run */
+        if ((st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)))
+            return st;
+        if (j->type == BN_TYPE_I2_S || j->type == BN_TYPE_TQ1_0 || j->type == BN_TYPE_TQ2_0) {
+            size_t body = out_size - (j->type == BN_TYPE_I2_S ? BN_I2_S_TAIL : 0);
+            if ((st = bn_pack_ternary(j->type, s->codes, scale, p->cols, p->rows, s->packed, out_size,
+                                      nt, err)))
+                return st;
+            if (j->type == BN_TYPE_I2_S)
+                bn_pack_i2s_tail(scale, s->packed + body);
+        } else {
+            /* float projections carry the ternarized values, as llama.cpp's converter writes them */
+            for (uint64_t i = 0; i < n; i++)
+                s->f[i] = (float)s->codes[i] * scale;
+            if ((st = bn_pack_f32(j->type, s->f, p->cols, p->rows, s->packed, out_size, nt, err)))
+                return st;
+        }
+    } else {
+        if (!s->w)
+            return BN_OK;
+        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
+            (st = check_finite(s->o->in_dir, j, s->f, n, err)) ||
+            (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
+            (st = bn_pack_f32(j->type, s->f, p->cols, p->rows, s->packed, out_size, nt, err)))
+            return st;
+    }
+    *bytes_out = out_size;
+    return bn_gguf_writer_write(s->w, s->packed, out_size, err);
+}
+
+static void state_free(convert_state *s)
+{
+    bn_gguf_writer_abort(s->w);
+    if (s->report != s->o->report)
+        bn_quant_report_free(s->report);
+    bn_tokexport_free(s->tok);
+    bn_ckpt_close(s->ck);
+    free(s->plan);
+    free(s->jobs);
+    free(s->f);
+    free(s->codes);
+    free(s->codes2);
+    free(s->packed);
+}
+
+/* --report-format, else the report file's extension, else text. */
+static bn_report_format report_format(const bn_convert_opts *o)
+{
+    const char *fmt = o->report_format;
+    if (!fmt && o->report_path) {
+        const char *dot = strrchr(o->report_path, '.');
+        fmt = dot ? dot + 1 : "text";
+        if (strcmp(fmt, "txt") == 0)
+            fmt = "text";
+        if (strcmp(fmt, "htm") == 0)
+            fmt = "html";
+    }
+    bn_report_format f;
+    if (!fmt || bn_report_format_from_name(fmt, &f) != 0)
+        f = BN_REPORT_TEXT;
+    return f;
+}
+
+/* Write the report to its temp file; the caller commits it with the GGUF. */
+static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *err)
+{
+    const char *path = s->o->report_path;
+    bn_report_format f = report_format(s->o);
+    bn_atomic_file *af;
+    bn_status st = bn_atomic_open(path, &af, err);
+    if (st)
+        return st;
+    if ((st = bn_quant_report_write(s->report, f, bn_atomic_stream(af), err))) {
+        bn_atomic_abort(af);
+        return st;
+    }
+    *out = af;
+    return BN_OK;
+}
+
+bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err)
+{
+    convert_state s;
+    memset(&s, 0, sizeof s);
+    memset(res, 0, sizeof *res);
+    s.o = o;
+    double t0 = bn_now_seconds();
+    bn_status st;
+    if (o->proj_type != BN_TYPE_I2_S && o->proj_type != BN_TYPE_TQ1_0 && o->proj_type != BN_TYPE_TQ2_0 &&
+        o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
+        return bn_error_set(err, BN_EINVAL, "projection type %s is not one of i2_s, tq2_0, tq1_0, f16, f32",
+                            bn_type_name(o->proj_type));
+    if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
+        return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
+                            bn_type_name(o->embd_type));
+    int have_config = 1;
+    if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err))) {
+        /* A bare tokenizer directory (tokenizer.json alone) still makes a vocab
+         * file, as llama.cpp's vocab GGUFs are: general.* and tokenizer.* only. */
+        if (!(st == BN_ENOTFOUND && o->vocab_only))
+            return st;
+        have_config = 0;
+        s.cfg.gguf_arch = "llama";
+    }
+    /* The tokenizer goes into the GGUF; a report-only run does not need one. */
+    if (o->out_path && (st = bn_tokexport_load(o->in_dir, &s.tok, err))) {
+        if (st == BN_ENOTFOUND)
+            bn_error_set(err, BN_EINVAL, "%s: no tokenizer.json or tokenizer.model: a GGUF without its "
+                         "tokenizer cannot be run or evaluated", o->in_dir);
+        goto fail;
+    }
+    if (have_config && s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
+        st = bn_error_set(err, BN_EINVAL, "%s: the tokenizer has %u tokens but config.json says vocab_size %u",
+                          o->in_dir, bn_tokexport_vocab_size(s.tok), s.cfg.n_vocab);
+        goto fail;
+    }
+    int has_output = 0;
+    if (!o->vocab_only) {
+        if ((st = bn_ckpt_open(o->in_dir, &s.ck, err)) || (st = decide_head(&s, &has_output, err)) ||
+            (st = bn_plan_tensors(&s.cfg, has_output, &s.plan, &s.n_plan, err)) || (st = resolve(&s, err)))
+            goto fail;
+        if (o->report)
+            s.report = o->report;
+        else if (o->report_path && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
+            goto fail;
+    }
+    if (!o->out_path && !s.report && !o->vocab_only) {
+        st = bn_error_set(err, BN_EINVAL, "%s: nothing to do: no output file and no report", o->in_dir);
+        goto fail;
+    }
+    if (o->out_path && ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) ||
+                        (st = write_kvs(&s, have_config, err)) || (st = add_infos(&s, err))))
+        goto fail;
+    for (size_t i = 0; i < s.n_plan; i++) {
+        const job *j = &s.jobs[i];
+        uint64_t out_bytes = 0;
+        if ((st = convert_one(&s, j, &out_bytes, err)))
+            goto fail;
+        res->n_by_type[j->type & 63]++;
+        res->n_fallback += (size_t)j->fallback;
+        res->bytes_in += j->src->nbytes + (j->scale ? j->scale->nbytes : 0);
+        res->bytes_out += out_bytes;
+        if (o->progress)
+            o->progress(o->user, i + 1, s.n_plan, j->plan->gguf_name, res->bytes_in, res->bytes_out);
+    }
+    bn_atomic_file *report = NULL;
+    if (o->report_path && (st = write_report(&s, &report, err)))
+        goto fail;
+    st = s.w ? bn_gguf_writer_finish(s.w, err) : BN_OK;
+    s.w = NULL;
+    if (st) {
+        bn_atomic_abort(report);
+        goto fail;
+    }
+    if (report && (st = bn_atomic_commit(report, err)))
+        goto fail;
+    res->n_tensors = s.n_plan;
+    res->n_already_ternary = s.n_exact;
+    res->seconds = bn_now_seconds() - t0;
+fail:
+    state_free(&s);
+    return st;
+}

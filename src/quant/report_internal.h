@@ -1,0 +1,20 @@
+/* report_internal.h - pieces the report writers share (not public). */
+#ifndef BN_REPORT_INTERNAL_H
+#define BN_REPORT_INTERNAL_H
+
+#include <stdio.h>
+#include "bn/quant.h"
+
+const char *bnq_report_title(const bn_quant_report *r);
+/* Element-weighted NMSE of the (layer, kind) tensors; NAN when there are none
+ * or one of them holds NaN/Inf. flags (may be NULL) gets their flags OR-ed in. */
+double bnq_cell_nmse(const bn_quant_report *r, int layer, bn_tensor_kind k, uint32_t *flags);
+/* The tensor to show the histogram of: the focus (*chosen = 1), else the highest
+ * NMSE; NULL if there is none. */
+const bn_quant_stats *bnq_report_focus(const bn_quant_report *r, int *chosen);
+/* "2048x5632" */
+void bnq_shape_str(const bn_quant_stats *t, char *buf, size_t cap);
+/* The self-contained HTML page (report_html.c). */
+void bnq_write_html(const bn_quant_report *r, FILE *f);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * stats.c - quantization error statistics of one tensor (W vs s·T), tensor
+ * kind/layer from GGUF or Hugging Face names, and the per-tensor
+ * "ternarize + statistics" entry point used by bn-convert and bn-quant.
+ * Every sum is accumulated in double.
+ */
+#include "bn/quant.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn/util.h"
+#include "quant/quant_internal.h"
+
+/* ---- tensor kinds ---------------------------------------------------------------- */
+
+static const struct {
+    const char *gguf; /* blk.N.<gguf>.weight */
+    const char *hf;   /* model.layers.N.<hf>.weight */
+} kind_names[BN_KIND_COUNT] = {
+    {"attn_q", "self_attn.q_proj"},  {"attn_k", "self_attn.k_proj"},   {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+};
+
+const char *bn_tensor_kind_name(bn_tensor_kind k)
+{
+    return (unsigned)k < BN_KIND_COUNT ? kind_names[k].gguf : "other";
+}
+
+/* If s starts with a decimal layer number followed by '.', parse it. */
+static const char *parse_layer(const char *s, int *layer)
+{
+    if (!isdigit((unsigned char)*s))
+        return NULL;
+    long v = 0;
+    while (isdigit((unsigned char)*s)) {
+        v = v * 10 + (*s++ - '0');
+        if (v > 1000000)
+            return NULL;
+    }
+    if (*s != '.')
+        return NULL;
+    *layer = (int)v;
+    return s + 1;
+}
+
+bn_tensor_kind bn_tensor_kind_of(const char *name, int *layer)
+{
+    int l = -1;
+    const char *rest = NULL;
+    int hf = 0;
+    if (name && strncmp(name, "blk.", 4) == 0) {
+        rest = parse_layer(name + 4, &l);
+    } else if (name) {
+        const char *p = strstr(name, "layers.");
+        if (p && (p == name || p[-1] == '.')) {
+            rest = parse_layer(p + 7, &l);
+            hf = 1;
+        }
+    }
+    if (layer)
+        *layer = rest ? l : -1;
+    if (!rest)
+        return BN_KIND_OTHER;
+    for (int k = 0; k < BN_KIND_COUNT; k++) {
+        const char *stem = hf ? kind_names[k].hf : kind_names[k].gguf;
+        size_t len = strlen(stem);
+        if (strncmp(rest, stem, len) == 0 && strcmp(rest + len, ".weight") == 0)
+            return (bn_tensor_kind)k;
+    }
+    return BN_KIND_OTHER;
+}
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+void bnq_derive(uint64_t n, double sum_w2, double sum_err2, double sum_q2, double sum_wq, double *mse,
+                double *rmse, double *nmse, double *snr_db, double *cosine)
+{
+    *mse = n ? sum_err2 / (double)n : 0.0;
+    *rmse = sqrt(*mse);
+    *nmse = sum_w2 > 0.0 ? sum_err2 / sum_w2 : 0.0; /* = mse / mean(W²) */
+    *snr_db = sum_err2 > 0.0 ? 10.0 * log10(sum_w2 / sum_err2) : INFINITY;
+    if (sum_w2 > 0.0 && sum_q2 > 0.0)
+        *cosine = sum_wq / sqrt(sum_w2 * sum_q2);
+    else
+        *cosine = (sum_w2 == 0.0 && sum_q2 == 0.0) ? 1.0 : 0.0;
+}
+
+static void set_identity(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne)
+{
+    memset(st, 0, sizeof *st);
+    snprintf(st->name, sizeof st->name, "%s", name ? name : "?");
+    st->n_dims = n_dims;
+    st->n = 1;
+    for (int d = 0; d < 4; d++) {
+        st->ne[d] = d < (int)n_dims ? ne[d] : 1;
+        st->n *= (uint64_t)st->ne[d];
+    }
+    st->kind = bn_tensor_kind_of(st->name, &st->layer);
+}
+
+static bn_status check_shape(const char *name, uint32_t n_dims, const int64_t *ne, uint64_t *n,
+                             bn_error *err)
+{
+    const char *nm = name ? name : "?";
+    if (n_dims < 1 || n_dims > 4)
+        return bn_error_set(err, BN_EINVAL, "tensor '%s': %u dimensions (1..4 allowed)", nm, n_dims);
+    uint64_t p = 1;
+    for (uint32_t d = 0; d < n_dims; d++) {
+        if (ne[d] <= 0)
+            return bn_error_set(err, BN_EINVAL, "tensor '%s': dimension %u is %lld", nm, d, (long long)ne[d]);
+        if (bn_mul_ovf_u64(p, (uint64_t)ne[d], &p) || p > SIZE_MAX)
+            return bn_error_set(err, BN_ELIMIT, "tensor '%s': element count overflows", nm);
+    }
+    *n = p;
+    return BN_OK;
+}
+
+typedef struct {
+    double sw2, se2, sq2, swq, maxe, maxw;
+    uint64_t neg, zero, pos;
+    uint64_t hist[BN_QSTAT_BINS];
+} stat_part;
+
+typedef struct {
+    const float *w;
+    const int8_t *codes;
+    uint64_t n;
+    float scale;
+    double unit, hist_max; /* histogram of |w| / unit over [0, hist_max) */
+    int pass;              /* 1: sums; 2: histogram */
+    stat_part *part;
+} stat_ctx;
+
+static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
+{
+    (void)err;
+    stat_ctx *c = vc;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        uint64_t i0, i1;
+        bnq_chunk(c->n, ch, &i0, &i1);
+        stat_part *p = &c->part[ch];
+        if (c->pass == 1) {
+            memset(p, 0, sizeof *p);
+            for (uint64_t i = i0; i < i1; i++) {
+                double x = (double)c->w[i];
+                /* the dequantized value exactly as a runtime computes it: float scale * code */
+                double q = (double)(c->scale * (float)c->codes[i]);
+                double e = x - q;
+                p->sw2 += x * x;
+                p->se2 += e * e;
+                p->sq2 += q * q;
+                p->swq += x * q;
+                p->maxe = fmax(p->maxe, fabs(e));
+                p->maxw = fmax(p->maxw, fabs(x));
+                p->neg += c->codes[i] < 0;
+                p->zero += c->codes[i] == 0;
+                p->pos += c->codes[i] > 0;
+            }
+        } else {
+            for (uint64_t i = i0; i < i1; i++) {
+                double pos = fabs((double)c->w[i]) / c->unit / c->hist_max * BN_QSTAT_BINS;
+                /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
+                p->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
+            }
+        }
+    }
+    return BN_OK;
+}
+
+bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                            const float *w, const int8_t *codes, const bn_ternary_result *res,
+                            bn_quant_method m, int n_threads, bn_error *err)
+{
+    uint64_t n;
+    bn_status s = check_shape(name, n_dims, ne, &n, err);
+    if (s)
+        return s;
+    set_identity(st, name, n_dims, ne);
+    st->method = m;
+    st->scale = res->scale;
+    st->threshold = res->threshold;
+    st->flags = res->flags;
+
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
+                  .part = calloc((size_t)nc, sizeof(stat_part))};
+    if (!c.part)
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
+        goto out;
+    stat_part t = {0};
+    for (int64_t ch = 0; ch < nc; ch++) {
+        const stat_part *p = &c.part[ch];
+        t.sw2 += p->sw2;
+        t.se2 += p->se2;
+        t.sq2 += p->sq2;
+        t.swq += p->swq;
+        t.maxe = fmax(t.maxe, p->maxe);
+        t.maxw = fmax(t.maxw, p->maxw);
+        t.neg += p->neg;
+        t.zero += p->zero;
+        t.pos += p->pos;
+    }
+    st->n_neg = t.neg;
+    st->n_zero = t.zero;
+    st->n_pos = t.pos;
+    st->sum_w2 = t.sw2;
+    st->sum_err2 = t.se2;
+    st->sum_q2 = t.sq2;
+    st->sum_wq = t.swq;
+    st->max_abs_err = t.maxe;
+    bnq_derive(n, t.sw2, t.se2, t.sq2, t.swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
+    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
+                               ? t.se2
+                               : bnq_absmean_sum_err2(w, n, n_threads);
+    st->nmse_absmean = t.sw2 > 0.0 ? st->sum_err2_absmean / t.sw2 : 0.0;
+
+    /* |W| in units of the scale (of max|W| if the scale is 0), over a range that
+     * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
+    const double sc = (double)res->scale;
+    c.unit = sc > 0 ? sc : (t.maxw > 0 ? t.maxw : 1.0);
+    double top = t.maxw / c.unit;
+    st->hist_max = c.hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
+    c.pass = 2;
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
+        goto out;
+    for (int64_t ch = 0; ch < nc; ch++)
+        for (int b = 0; b < BN_QSTAT_BINS; b++)
+            st->hist[b] += c.part[ch].hist[b];
+out:
+    free(c.part);
+    return s;
+}
+
+bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
+                                 const int64_t *ne, const float *w, const int8_t *codes,
+                                 const bn_ternary_result *res, bn_quant_method m,
+                                 bn_error *err)
+{
+    return bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, 1, err);
+}
+
+bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                             bn_quant_method m, int8_t *codes, bn_ternary_result *res, bn_quant_stats *st,
+                             int n_threads, bn_error *err)
+{
+    uint64_t n;
+    memset(res, 0, sizeof *res);
+    bn_status s = check_shape(name, n_dims, ne, &n, err);
+    if (s)
+        return s;
+    s = bn_ternarize_mt(name, w, n, m, codes, res, n_threads, err);
+    if (s) {
+        if (st && (res->flags & BN_QF_NAN_INF)) {
+            set_identity(st, name, n_dims, ne);
+            st->method = m;
+            st->flags = res->flags;
+            st->mse = st->rmse = st->nmse = st->max_abs_err = NAN;
+            st->snr_db = st->cosine = st->nmse_absmean = NAN;
+        }
+        return s;
+    }
+    return st ? bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err) : BN_OK;
+}
+
+bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                          bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                          bn_quant_stats *st, bn_error *err)
+{
+    return bn_quant_tensor_mt(name, w, n_dims, ne, m, codes, res, st, 1, err);
+}

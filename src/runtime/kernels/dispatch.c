@@ -1,0 +1,286 @@
+/*
+ * dispatch.c - the kernel table, argument checking, the shared float
+ * epilogue, and the row-parallel driver.
+ *
+ * The kernels (basic.c, blocked.c, ...) only produce integer sums for a tile
+ * of rows x tokens. run_tile() below turns those sums into floats with the
+ * single epilogue of kern.h, so a kernel cannot get the floats wrong without
+ * getting the integers wrong, and the integers are what the tests compare.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bn/util.h"
+#include "kern.h"
+
+/* ---- weights ---- */
+
+bn_status bn_qmat_init(bn_qmat *w, bn_type type, const void *data, size_t size,
+                       int64_t ne0, int64_t ne1, bn_error *err)
+{
+    memset(w, 0, sizeof *w);
+    int64_t blk;
+    size_t per_blk, tail = 0;
+    switch (type) {
+    case BN_TYPE_I2_S:  blk = 128; per_blk = 32; tail = 32; break;
+    case BN_TYPE_TQ2_0: blk = BN_QK; per_blk = BN_TQ2_BLOCK_BYTES; break;
+    case BN_TYPE_TQ1_0: blk = BN_QK; per_blk = BN_TQ1_BLOCK_BYTES; break;
+    default:
+        return bn_error_set(err, BN_EUNSUPPORTED, "ternary matmul: weight type %d is not "
+                            "I2_S, TQ2_0 or TQ1_0", (int)type);
+    }
+    if (ne0 < blk || ne0 % blk != 0 || ne0 > BN_KERNEL_MAX_K)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: ne0 %lld is not a positive "
+                            "multiple of %lld up to %lld", (long long)ne0, (long long)blk,
+                            (long long)BN_KERNEL_MAX_K);
+    if (ne1 < 1)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: ne1 %lld < 1", (long long)ne1);
+    size_t row_bytes = (size_t)(ne0 / blk) * per_blk, need;
+    if (bn_mul_ovf_size(row_bytes, (size_t)ne1, &need) || bn_add_ovf_size(need, tail, &need))
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: %lld x %lld overflows size_t",
+                            (long long)ne1, (long long)ne0);
+    if (size != need)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: %s tensor [%lld x %lld] needs %zu "
+                            "bytes, got %zu", type == BN_TYPE_I2_S ? "I2_S" :
+                            type == BN_TYPE_TQ2_0 ? "TQ2_0" : "TQ1_0",
+                            (long long)ne1, (long long)ne0, need, size);
+    if (!data)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: NULL weight data");
+    w->type = type;
+    w->data = data;
+    w->ne0 = ne0;
+    w->ne1 = ne1;
+    w->row_bytes = row_bytes;
+    w->scale = 1.0f;
+    if (type == BN_TYPE_I2_S)
+        memcpy(&w->scale, w->data + need - tail, sizeof w->scale); /* little-endian hosts */
+    return BN_OK;
+}
+
+int64_t bn_qmat_sums_per_row(const bn_qmat *w)
+{
+    return w->type == BN_TYPE_I2_S ? 1 : w->ne0 / BN_QK;
+}
+
+/* ---- the epilogue (kernels.h contract 3) ---- */
+
+float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
+                       const int32_t *sums)
+{
+    if (w->type == BN_TYPE_I2_S)
+        return bn_kern_epi_i2s(sums[0], x->sum[t], x->scale[t], w->scale);
+    const uint8_t *row = bn_kern_row(w, r);
+    int64_t nb = w->ne0 / BN_QK;
+    float acc = 0.0f;
+    if (x->kind == BN_ACT_Q8K) {
+        const float *dx = x->scale + t * nb;
+        for (int64_t b = 0; b < nb; b++)
+            acc = bn_kern_epi_tq_step(acc, sums[b], bn_kern_tq_d(w, row, b) * dx[b]);
+        return acc;
+    }
+    for (int64_t b = 0; b < nb; b++)
+        acc = bn_kern_epi_tq_step(acc, sums[b], bn_kern_tq_d(w, row, b));
+    return acc / x->scale[t];
+}
+
+/* ---- the table ---- */
+
+static const bn_kernel *const all_kernels[] = {
+    &bn_kernel_basic,
+    &bn_kernel_blocked,
+    &bn_kernel_lut,
+#if defined(__x86_64__)
+    &bn_kernel_avx2,
+    &bn_kernel_avx512,
+#endif
+#if defined(__aarch64__)
+    &bn_kernel_neon,
+#endif
+};
+
+const bn_kernel *const *bn_kernel_list(size_t *n)
+{
+    *n = sizeof all_kernels / sizeof all_kernels[0];
+    return all_kernels;
+}
+
+/* SIMD kernels, fastest first. The default is the first available one, or
+ * the blocked scalar kernel on a CPU with none of them. */
+static const bn_kernel *const simd_kernels[] = {
+#if defined(__x86_64__)
+    &bn_kernel_avx512,
+    &bn_kernel_avx2,
+#endif
+#if defined(__aarch64__)
+    &bn_kernel_neon,
+#endif
+    NULL,
+};
+
+static const bn_kernel *best_simd(void)
+{
+    for (size_t i = 0; simd_kernels[i]; i++)
+        if (simd_kernels[i]->available())
+            return simd_kernels[i];
+    return NULL;
+}
+
+bn_status bn_kernel_get(const char *name, const bn_kernel **out, bn_error *err)
+{
+    *out = NULL;
+    if (!name)
+        return bn_error_set(err, BN_EINVAL, "kernel name missing");
+    if (strcmp(name, "simd") == 0) {
+        *out = best_simd();
+        if (!*out)
+            return bn_error_set(err, BN_EUNSUPPORTED, "kernel 'simd': this CPU has no "
+                                "supported SIMD extension");
+        return BN_OK;
+    }
+    char known[256] = "simd";
+    for (size_t i = 0; i < sizeof all_kernels / sizeof all_kernels[0]; i++) {
+        const bn_kernel *k = all_kernels[i];
+        if (strcmp(name, k->name) == 0) {
+            if (!k->available())
+                return bn_error_set(err, BN_EUNSUPPORTED, "kernel '%s' is not supported by "
+                                    "this CPU", name);
+            *out = k;
+            return BN_OK;
+        }
+        size_t len = strlen(known);
+        snprintf(known + len, sizeof known - len, ", %s", k->name);
+    }
+    return bn_error_set(err, BN_ENOTFOUND, "unknown kernel '%s' (known: %s)", name, known);
+}
+
+bn_status bn_kernel_best(const bn_kernel **out, bn_error *err)
+{
+    const char *env = getenv("BN_KERNEL");
+    if (env && *env) {
+        bn_status st = bn_kernel_get(env, out, err);
+        if (st)
+            bn_error_prefix(err, "BN_KERNEL");
+        return st;
+    }
+    *out = best_simd();
+    if (!*out)
+        *out = &bn_kernel_blocked;
+    return BN_OK;
+}
+
+/* ---- matmul ---- */
+
+static bn_dot_fn dot_for(const bn_kernel *k, bn_type t)
+{
+    return t == BN_TYPE_I2_S ? k->dot_i2s : t == BN_TYPE_TQ2_0 ? k->dot_tq2 : k->dot_tq1;
+}
+
+static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
+                            int64_t r0, int64_t r1, bn_error *err)
+{
+    if (!k || !w || !w->data || !x || !x->q)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: NULL kernel, weights or activations");
+    if (x->ne0 != w->ne0)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: activations have %lld columns, "
+                            "weights %lld", (long long)x->ne0, (long long)w->ne0);
+    if (x->n_tok < 1 || x->n_tok > x->cap_tok)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: %lld activation tokens",
+                            (long long)x->n_tok);
+    if (w->type == BN_TYPE_I2_S && x->kind != BN_ACT_TOKEN)
+        return bn_error_set(err, BN_EUNSUPPORTED, "ternary matmul: I2_S weights need per-token "
+                            "activations, not Q8_K");
+    if (r0 < 0 || r1 > w->ne1 || r0 >= r1)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: row range [%lld, %lld) outside "
+                            "[0, %lld)", (long long)r0, (long long)r1, (long long)w->ne1);
+    return BN_OK;
+}
+
+#define TILE_SUMS 16384 /* int32 sums per tile: 64 KiB of stack */
+
+/* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS: up to
+ * cap/64 tokens (a weight block decoded once serves them all) and as many
+ * rows as then fit (a token's lookup tables or activations serve them all). */
+static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
+                       int64_t r0, int64_t r1, float *y, int64_t ldy)
+{
+    int32_t acc[TILE_SUMS];
+    const bn_dot_fn dot = dot_for(k, w->type);
+    const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;
+    int64_t tt = cap / 64 < 1 ? 1 : cap / 64;
+    if (tt > x->n_tok)
+        tt = x->n_tok;
+    int64_t rr = cap / tt;
+    for (int64_t t0 = 0; t0 < x->n_tok; t0 += tt) {
+        int64_t t1 = t0 + tt < x->n_tok ? t0 + tt : x->n_tok;
+        for (int64_t a = r0; a < r1; a += rr) {
+            int64_t b = a + rr < r1 ? a + rr : r1;
+            dot(w, x, a, b, t0, t1, acc);
+            const int32_t *s = acc;
+            for (int64_t t = t0; t < t1; t++)
+                for (int64_t r = a; r < b; r++, s += spr)
+                    y[t * ldy + r] = bn_kern_epilogue(w, x, t, r, s);
+        }
+    }
+}
+
+bn_status bn_kernel_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
+                           int64_t r0, int64_t r1, float *y, int64_t ldy, bn_error *err)
+{
+    bn_status st = check_args(k, w, x, r0, r1, err);
+    if (st)
+        return st;
+    if (!y || ldy < w->ne1)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: output stride %lld < %lld rows",
+                            (long long)ldy, (long long)w->ne1);
+    run_matmul(k, w, x, r0, r1, y, ldy);
+    return BN_OK;
+}
+
+bn_status bn_kernel_matmul_int(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
+                               int64_t r0, int64_t r1, int32_t *acc, bn_error *err)
+{
+    bn_status st = check_args(k, w, x, r0, r1, err);
+    if (st)
+        return st;
+    if (!acc)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: NULL output");
+    dot_for(k, w->type)(w, x, r0, r1, 0, x->n_tok, acc);
+    return BN_OK;
+}
+
+/* ---- row-parallel driver ---- */
+
+typedef struct {
+    const bn_kernel *k;
+    const bn_qmat *w;
+    const bn_act *x;
+    float *y;
+    int64_t ldy, chunk;
+} par_ctx;
+
+static void par_task(void *vctx, int64_t task, int worker)
+{
+    (void)worker;
+    const par_ctx *c = vctx;
+    int64_t r0 = task * c->chunk, r1 = r0 + c->chunk < c->w->ne1 ? r0 + c->chunk : c->w->ne1;
+    run_matmul(c->k, c->w, c->x, r0, r1, c->y, c->ldy);
+}
+
+bn_status bn_kernel_matmul_par(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
+                               const bn_act *x, float *y, int64_t ldy, bn_error *err)
+{
+    bn_status st = check_args(k, w, x, 0, w ? w->ne1 : 1, err);
+    if (st)
+        return st;
+    if (!y || ldy < w->ne1)
+        return bn_error_set(err, BN_EINVAL, "ternary matmul: output stride %lld < %lld rows",
+                            (long long)ldy, (long long)w->ne1);
+    /* About 4 chunks per thread for balance, in multiples of 16 rows so the
+     * blocked kernels see whole row groups and neighbours rarely share a
+     * cache line of y. */
+    int64_t nt = bn_pool_threads(pool), chunk = (w->ne1 + 4 * nt - 1) / (4 * nt);
+    chunk = (chunk + 15) / 16 * 16;
+    par_ctx c = {k, w, x, y, ldy, chunk};
+    bn_pool_run(pool, par_task, &c, (w->ne1 + chunk - 1) / chunk);
+    return BN_OK;
+}

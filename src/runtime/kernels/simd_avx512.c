@@ -1,0 +1,151 @@
+/*
+ * simd_avx512.c - AVX-512 VNNI kernel: _mm512_dpbusd_epi32 multiplies 4
+ * unsigned codes by 4 signed activations and adds the 4 products straight
+ * into an int32 lane, without saturation (dpbusd, not dpbusds) and without
+ * int16 intermediates. Each lane gains at most 4*3*128 = 1536 per call, and
+ * the per-lane totals are bounded as in kernels.h contract 2.
+ *
+ * I2_S: two rows at a time. Block b of row r fills the low 256 bits and
+ * block b of row r+1 the high 256 bits; after the shift by 6-2j both halves
+ * pair with the same 32 activations q[128b+32j ..], which a broadcast load
+ * provides (a load-port operation, no shuffle). The halves are reduced
+ * separately at the end. An odd last row uses the 256-bit form.
+ * TQ2_0/TQ1_0: the shared 256-bit decoders of simd_x86.h with the 256-bit
+ * VNNI form (AVX512VL).
+ */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include "kern.h"
+
+#define TOKS 8  /* tokens sharing one decoded I2_S row pair */
+
+static inline __m256i x86_dot8(const __m256i c[8], const int8_t *q)
+{
+    __m256i s = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++)
+        s = _mm256_dpbusd_epi32(s, c[i], _mm256_loadu_si256((const __m256i *)(q + 32 * i)));
+    return s;
+}
+
+#include "simd_x86.h"
+
+/* One row, 256-bit VNNI: the odd row left over by the row pairs. */
+static void i2s_row256(const uint8_t *row, const bn_act *x, int64_t nblk, int64_t t0,
+                       int64_t t1, int32_t *out, int64_t stride)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int64_t t = t0; t < t1; t++) {
+        __m256i a = _mm256_setzero_si256();
+        const int8_t *qt = x->q + t * x->ne0;
+        for (int64_t b = 0; b < nblk; b++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
+            const int8_t *q = qt + 128 * b;
+            a = _mm256_dpbusd_epi32(a, _mm256_and_si256(_mm256_srli_epi16(v, 6), m3),
+                                    _mm256_loadu_si256((const __m256i *)q));
+            a = _mm256_dpbusd_epi32(a, _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
+                                    _mm256_loadu_si256((const __m256i *)(q + 32)));
+            a = _mm256_dpbusd_epi32(a, _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                                    _mm256_loadu_si256((const __m256i *)(q + 64)));
+            a = _mm256_dpbusd_epi32(a, _mm256_and_si256(v, m3),
+                                    _mm256_loadu_si256((const __m256i *)(q + 96)));
+        }
+        out[(t - t0) * stride] = x86_hsum(a);
+    }
+}
+
+static inline __m512i bcast(const int8_t *q)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+}
+
+static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
+                    int64_t t0, int64_t t1, int32_t *acc)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const int64_t nblk = w->ne0 / 128, nrows = r1 - r0;
+    int64_t r = r0;
+    for (; r + 1 < r1; r += 2) {
+        const uint8_t *ra = bn_kern_row(w, r), *rb = bn_kern_row(w, r + 1);
+        /* prefetch the next pair (DRAM latency when streaming); the last
+         * pair prefetches itself so no pointer leaves the tensor */
+        const uint8_t *pa = r + 3 < w->ne1 ? bn_kern_row(w, r + 2) : ra;
+        const uint8_t *pb = r + 3 < w->ne1 ? bn_kern_row(w, r + 3) : rb;
+        if (t1 - t0 == 1) { /* decode: 4 independent chains hide dpbusd latency */
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            const int8_t *qt = x->q + t0 * x->ne0;
+            for (int64_t b = 0; b < nblk; b++) {
+                __m512i v = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
+                    _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
+                const int8_t *q = qt + 128 * b;
+                _mm_prefetch((const char *)(pa + 32 * b), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pb + 32 * b), _MM_HINT_T0);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3), bcast(q));
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m3), bcast(q + 32));
+                a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(v, 2), m3), bcast(q + 64));
+                a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), bcast(q + 96));
+            }
+            __m512i a = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+            acc[r - r0] = x86_hsum(_mm512_castsi512_si256(a));
+            acc[r - r0 + 1] = x86_hsum(_mm512_extracti64x4_epi64(a, 1));
+            continue;
+        }
+        for (int64_t tc = t0; tc < t1; tc += TOKS) {
+            const int nt = (int)(t1 - tc < TOKS ? t1 - tc : TOKS);
+            __m512i a[TOKS];
+            for (int i = 0; i < TOKS; i++)
+                a[i] = _mm512_setzero_si512();
+            for (int64_t b = 0; b < nblk; b++) {
+                /* low half: row r, high half: row r+1, same block */
+                __m512i v = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
+                    _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
+                __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
+                __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
+                __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
+                __m512i c3 = _mm512_and_si512(v, m3);
+                for (int i = 0; i < nt; i++) {
+                    const int8_t *q = x->q + (tc + i) * x->ne0 + 128 * b;
+                    a[i] = _mm512_dpbusd_epi32(a[i], c0, bcast(q));
+                    a[i] = _mm512_dpbusd_epi32(a[i], c1, bcast(q + 32));
+                    a[i] = _mm512_dpbusd_epi32(a[i], c2, bcast(q + 64));
+                    a[i] = _mm512_dpbusd_epi32(a[i], c3, bcast(q + 96));
+                }
+            }
+            for (int i = 0; i < nt; i++) {
+                int32_t *out = acc + (tc + i - t0) * nrows + (r - r0);
+                out[0] = x86_hsum(_mm512_castsi512_si256(a[i]));
+                out[1] = x86_hsum(_mm512_extracti64x4_epi64(a[i], 1));
+            }
+        }
+    }
+    if (r < r1)
+        i2s_row256(bn_kern_row(w, r), x, nblk, t0, t1, acc + (r - r0), nrows);
+}
+
+static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
+                   int64_t t0, int64_t t1, int32_t *acc)
+{
+    x86_dot_tq(w, x, r0, r1, t0, t1, acc);
+}
+
+static int avx512_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+const bn_kernel bn_kernel_avx512 = {
+    .name = "avx512vnni",
+    .desc = "AVX-512 VNNI dpbusd, two I2_S rows per 512-bit vector",
+    .available = avx512_available,
+    .dot_i2s = dot_i2s,
+    .dot_tq2 = dot_tq,
+    .dot_tq1 = dot_tq,
+};
+
+#else
+typedef int bn_simd_avx512_unused; /* not an x86-64 build */
+#endif

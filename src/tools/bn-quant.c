@@ -1,0 +1,564 @@
+/*
+ * bn-quant - ternarize the projection weights of a float GGUF and pack them as
+ * I2_S, TQ2_0 or TQ1_0; report the quantization error; gate CI on it.
+ *
+ *   bn-quant IN OUT.gguf [--type i2_s|tq2_0|tq1_0] [--method absmean|absmax|mse]
+ *            [--embd-type f16|f32|q8_0] [-t N] [--quiet] [--report FILE] [--format F]
+ *   bn-quant --report [FILE] IN [--format text|json|csv|html]
+ *
+ * Streams tensor by tensor (peak memory ~ the largest tensor as f32 plus its
+ * codes and packed bytes). Exit 0 ok, 1 gate failed or I/O failure, 2 bad input.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bn/convert.h"
+#include "bn/error.h"
+#include "bn/gguf.h"
+#include "bn/quant.h"
+#include "bn/util.h"
+
+#define BN_QUANT_VERSION "0.1.0"
+
+
+static void usage(FILE *f)
+{
+    fputs("usage: bn-quant IN OUT.gguf [options]        ternarize and pack a float GGUF\n"
+          "       bn-quant --report [FILE] IN [options] report only, nothing written\n"
+          "IN is a GGUF with F32/F16/BF16 (or ternary) projections, or a Hugging Face directory\n"
+          "(converted as bn-convert does, with the type and method given here).\n"
+          "\n"
+          "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
+          "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
+          "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
+          "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
+          "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
+          "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
+          "  --json                     the JSON report on stdout (same as --report - --format json)\n"
+          "  --focus NAME               tensor whose |W|/s histogram the HTML report shows\n"
+          "                             (default: the one with the highest NMSE)\n"
+          "  --max-nmse X               exit 1 if any tensor's NMSE exceeds X\n"
+          "  --fail-on FLAGS            exit 1 if a tensor has one of FLAGS\n"
+          "                             (already-ternary,sign-like,scale-clamped,nan-inf)\n"
+          "  --quiet                    no progress on stderr\n"
+          "  -h, --help, --version\n"
+          "\n"
+          "Projection tensors are blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight;\n"
+          "norms are written as F32, everything else is copied. Exit: 0 ok, 1 gate failed, 2 bad input.\n",
+          f);
+}
+
+typedef struct {
+    const char *in, *out, *report_path;
+    const char *focus;       /* --focus: tensor for the HTML histogram */
+    int report;              /* --report given */
+    int json;                /* --json: the JSON report on stdout */
+    bn_report_format fmt;
+    int fmt_set;
+    bn_type type;
+    bn_quant_method method;
+    bn_type embd_type;
+    int threads;
+    int quiet;
+    double max_nmse;         /* < 0: none */
+    uint32_t fail_flags;
+} opts;
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "bn-quant: ");
+    fprintf(stderr, fmt, arg);
+    fputs(" (see bn-quant --help)\n", stderr);
+    return 2;
+}
+
+static int is_option(const char *a) { return a[0] == '-' && a[1] != '\0'; }
+
+/* Returns -1 to continue, or an exit code. */
+static int parse_args(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->type = BN_TYPE_I2_S;
+    o->method = BN_QM_ABSMEAN;
+    o->embd_type = BN_TYPE_F16;
+    o->threads = 1;
+    o->max_nmse = -1;
+    const char *pos[8];
+    int npos = 0, report_pos = -1; /* index in pos[] of the arg right after --report */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VAL()                                                                                 \
+    do {                                                                                           \
+        if (!val)                                                                                  \
+            return die_usage("option %s needs a value", a);                                        \
+        i++;                                                                                       \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("bn-quant (bntk) %s\n", BN_QUANT_VERSION);
+            return 0;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
+        } else if (!strcmp(a, "--json")) {
+            /* CONVENTIONS: --json prints machine-readable results on stdout */
+            o->report = 1;
+            o->json = 1;
+        } else if (!strcmp(a, "--report")) {
+            o->report = 1;
+            if (val && !is_option(val))
+                report_pos = npos;
+        } else if (!strncmp(a, "--report=", 9)) {
+            o->report = 1;
+            o->report_path = a + 9;
+        } else if (!strcmp(a, "--type")) {
+            NEED_VAL();
+            if (!strcmp(val, "i2_s"))
+                o->type = BN_TYPE_I2_S;
+            else if (!strcmp(val, "tq2_0"))
+                o->type = BN_TYPE_TQ2_0;
+            else if (!strcmp(val, "tq1_0"))
+                o->type = BN_TYPE_TQ1_0;
+            else
+                return die_usage("unknown --type '%s' (i2_s, tq2_0, tq1_0)", val);
+        } else if (!strcmp(a, "--method")) {
+            NEED_VAL();
+            if (bn_quant_method_from_name(val, &o->method))
+                return die_usage("unknown --method '%s' (absmean, absmax, mse)", val);
+        } else if (!strcmp(a, "--embd-type")) {
+            NEED_VAL();
+            if (!strcmp(val, "f16"))
+                o->embd_type = BN_TYPE_F16;
+            else if (!strcmp(val, "f32"))
+                o->embd_type = BN_TYPE_F32;
+            else if (!strcmp(val, "q8_0"))
+                o->embd_type = BN_TYPE_Q8_0;
+            else
+                return die_usage("unknown --embd-type '%s' (f16, f32, q8_0)", val);
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            NEED_VAL();
+            char *end;
+            long t = strtol(val, &end, 10);
+            if (*val == '\0' || *end || t < 1 || t > 256)
+                return die_usage("bad thread count '%s' (1..256)", val);
+            o->threads = (int)t;
+        } else if (!strcmp(a, "--format")) {
+            NEED_VAL();
+            if (bn_report_format_from_name(val, &o->fmt))
+                return die_usage("unknown --format '%s' (text, json, csv, html)", val);
+            o->fmt_set = 1;
+        } else if (!strcmp(a, "--focus")) {
+            NEED_VAL();
+            o->focus = val;
+        } else if (!strcmp(a, "--max-nmse")) {
+            NEED_VAL();
+            char *end;
+            double x = strtod(val, &end);
+            if (*val == '\0' || *end || !(x >= 0) || !isfinite(x))
+                return die_usage("bad --max-nmse '%s' (a number >= 0)", val);
+            o->max_nmse = x;
+        } else if (!strcmp(a, "--fail-on")) {
+            NEED_VAL();
+            if (bn_quant_flags_parse(val, &o->fail_flags))
+                return die_usage("bad --fail-on '%s' (already-ternary,sign-like,scale-clamped,nan-inf)", val);
+        } else if (is_option(a)) {
+            return die_usage("unknown option '%s'", a);
+        } else {
+            if (npos == 8)
+                return die_usage("too many arguments at '%s'", a);
+            pos[npos++] = a;
+        }
+#undef NEED_VAL
+    }
+    /* --report FILE: the argument after --report is FILE when another
+     * positional argument remains for the input. */
+    if (report_pos >= 0 && npos - 1 >= 1 && !o->report_path) {
+        o->report_path = pos[report_pos];
+        for (int i = report_pos; i + 1 < npos; i++)
+            pos[i] = pos[i + 1];
+        npos--;
+    }
+    if (npos == 1 && o->report) {
+        o->in = pos[0];
+    } else if (npos == 2) {
+        o->in = pos[0];
+        o->out = pos[1];
+    } else {
+        return die_usage("%s", npos == 0 ? "missing input" : "expected IN OUT.gguf, or --report [FILE] IN");
+    }
+    if (o->json) {
+        if (o->report_path || (o->fmt_set && o->fmt != BN_REPORT_JSON))
+            return die_usage("%s", "--json writes the JSON report to stdout: do not combine it with a report "
+                                   "file or another --format");
+        o->fmt = BN_REPORT_JSON;
+        o->fmt_set = 1;
+    }
+    if (o->report && !o->fmt_set && o->report_path) {
+        const char *dot = strrchr(o->report_path, '.');
+        if (dot && bn_report_format_from_name(dot + 1, &o->fmt) == 0)
+            o->fmt_set = 1;
+    }
+    return -1;
+}
+
+/* ---- tensor classes ---------------------------------------------------------------- */
+
+typedef enum { T_PROJ, T_EMBD, T_NORM, T_COPY } tclass;
+
+static tclass classify(const bn_gguf_tensor *t)
+{
+    int layer;
+    if (bn_tensor_kind_of(t->name, &layer) != BN_KIND_OTHER && strncmp(t->name, "blk.", 4) == 0)
+        return T_PROJ;
+    if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight"))
+        return T_EMBD;
+    int is_float = t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16;
+    if (t->n_dims == 1 && is_float)
+        return T_NORM;
+    return T_COPY;
+}
+
+static int decodable(bn_type t)
+{
+    return t == BN_TYPE_F32 || t == BN_TYPE_F16 || t == BN_TYPE_BF16 || t == BN_TYPE_Q8_0 ||
+           t == BN_TYPE_TQ1_0 || t == BN_TYPE_TQ2_0 || t == BN_TYPE_I2_S;
+}
+
+static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
+{
+    switch (classify(t)) {
+    case T_PROJ: return o->type;
+    case T_EMBD: return o->embd_type;
+    case T_NORM: return BN_TYPE_F32;
+    case T_COPY: return t->type;
+    }
+    return t->type;
+}
+
+/* Rows of a tensor viewed as ne0 x (ne1*ne2*ne3). */
+static int64_t n_rows(const bn_gguf_tensor *t)
+{
+    return t->ne[0] > 0 ? (int64_t)(t->n_el / (uint64_t)t->ne[0]) : 0; /* an empty tensor has no rows */
+}
+
+/* ---- progress ------------------------------------------------------------------------ */
+
+typedef struct {
+    int on;
+    double t0;
+    uint64_t done, total;
+} progress;
+
+static void progress_show(progress *p, int64_t i, int64_t n, const char *name)
+{
+    if (!p->on)
+        return;
+    double dt = bn_now_seconds() - p->t0;
+    double mbs = dt > 0 ? (double)p->done / 1e6 / dt : 0;
+    double eta = p->done > 0 ? dt * (double)(p->total - p->done) / (double)p->done : 0;
+    fprintf(stderr, "\r\033[K[%lld/%lld] %-40.40s %7.1f MB/s  ETA %5.0fs", (long long)i + 1, (long long)n, name,
+            mbs, eta);
+    fflush(stderr);
+}
+
+static void progress_end(progress *p)
+{
+    if (p->on)
+        fputs("\r\033[K", stderr);
+}
+
+/* ---- the work ------------------------------------------------------------------------ */
+
+typedef struct {
+    float *f;     /* (n) decoded weights */
+    int8_t *c;    /* (n) codes */
+    uint8_t *p;   /* packed bytes */
+    size_t cap_n, cap_p;
+} buffers;
+
+static bn_status grow(buffers *b, size_t n, size_t np, bn_error *err)
+{
+    if (n > b->cap_n) {
+        free(b->f);
+        free(b->c);
+        b->f = malloc(n * sizeof *b->f);
+        b->c = malloc(n);
+        b->cap_n = n;
+        if (!b->f || !b->c) {
+            b->cap_n = 0;
+            return bn_error_set(err, BN_ENOMEM, "out of memory for a tensor of %zu elements", n);
+        }
+    }
+    if (np > b->cap_p) {
+        free(b->p);
+        b->p = malloc(np);
+        b->cap_p = np;
+        if (!b->p) {
+            b->cap_p = 0;
+            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu packed bytes", np);
+        }
+    }
+    return BN_OK;
+}
+
+/* Decode a tensor to f32 into b->f. */
+static bn_status decode(const bn_gguf_tensor *t, buffers *b, int threads, bn_error *err)
+{
+    if (!decodable(t->type))
+        return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be decoded", t->name,
+                            bn_type_name((uint32_t)t->type));
+    bn_status st = grow(b, (size_t)t->n_el, 0, err);
+    if (st)
+        return st;
+    st = bn_unpack_f32(t->type, t->data, (size_t)t->nbytes, t->ne[0], n_rows(t), b->f, threads, err);
+    return st ? bn_error_prefix(err, "tensor '%s'", t->name) : BN_OK;
+}
+
+/* Ternarize + stats a projection tensor held in b->f. */
+static bn_status ternarize(const opts *o, const bn_gguf_tensor *t, buffers *b, bn_ternary_result *res,
+                           bn_quant_stats *st, bn_error *err)
+{
+    return bn_quant_tensor_mt(t->name, b->f, t->n_dims, t->ne, o->method, b->c, res, st, o->threads, err);
+}
+
+static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_writer *w, buffers *b,
+                              bn_quant_report *rep, bn_error *err)
+{
+    bn_type ot = out_type(o, t);
+    tclass cl = classify(t);
+    if (cl == T_COPY)
+        return bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, err);
+    size_t np;
+    bn_status st = bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err);
+    if (st)
+        return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
+    if ((st = grow(b, (size_t)t->n_el, np, err)) || (st = decode(t, b, o->threads, err)))
+        return st;
+    if (cl == T_PROJ) {
+        bn_ternary_result res;
+        bn_quant_stats qs;
+        if ((st = ternarize(o, t, b, &res, &qs, err)))
+            return st;
+        if ((st = bn_quant_report_add(rep, &qs, err)))
+            return st;
+        st = bn_pack_ternary(ot, b->c, res.scale, t->ne[0], n_rows(t), b->p, np, o->threads, err);
+    } else {
+        st = bn_pack_f32(ot, b->f, t->ne[0], n_rows(t), b->p, np, o->threads, err);
+    }
+    if (st)
+        return bn_error_prefix(err, "tensor '%s'", t->name);
+    return bn_gguf_writer_write(w, b->p, np, err);
+}
+
+static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
+{
+    int64_t nt = bn_gguf_n_tensors(g);
+    /* Validate every tensor's target layout before creating the output. */
+    for (int64_t i = 0; i < nt; i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        tclass cl = classify(t);
+        if (cl == T_COPY)
+            continue;
+        if (!decodable(t->type))
+            return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be re-encoded", t->name,
+                                bn_type_name((uint32_t)t->type));
+        if (cl == T_PROJ && t->n_dims != 2)
+            return bn_error_set(err, BN_EINVAL, "tensor '%s': projection with %u dimensions (expected 2)", t->name,
+                                t->n_dims);
+        size_t np;
+        bn_type ot = out_type(o, t);
+        if (bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err))
+            return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
+    }
+
+    uint32_t align = bn_gguf_alignment(g);
+    bn_gguf_writer *w;
+    bn_status st = bn_gguf_writer_open(o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w, err);
+    if (st)
+        return st;
+    int has_ftype = 0, has_qv = 0;
+    for (int64_t i = 0; i < bn_gguf_n_kv(g) && !st; i++) {
+        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
+        if (!strcmp(kv->key, "general.alignment"))
+            continue; /* the writer emits it for a non-default alignment */
+        if (!strcmp(kv->key, "general.file_type")) {
+            has_ftype = 1;
+            st = bn_gguf_set_u32(w, kv->key, bn_quant_file_type(o->type), err);
+        } else {
+            has_qv |= !strcmp(kv->key, "general.quantization_version");
+            st = bn_gguf_copy_kv(w, g, kv, err);
+        }
+    }
+    if (!st && !has_qv)
+        st = bn_gguf_set_u32(w, "general.quantization_version", 2, err);
+    if (!st && !has_ftype)
+        st = bn_gguf_set_u32(w, "general.file_type", bn_quant_file_type(o->type), err);
+    for (int64_t i = 0; i < nt && !st; i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        st = bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, out_type(o, t), err);
+    }
+    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
+    for (int64_t i = 0; i < nt; i++)
+        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    buffers b = {0};
+    for (int64_t i = 0; i < nt && !st; i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        progress_show(&pr, i, nt, t->name);
+        st = write_tensor(o, t, w, &b, rep, err);
+        pr.done += t->nbytes;
+    }
+    progress_end(&pr);
+    free(b.f);
+    free(b.c);
+    free(b.p);
+    if (st) {
+        bn_gguf_writer_abort(w);
+        return st;
+    }
+    return bn_gguf_writer_finish(w, err);
+}
+
+/* Report only: statistics of every projection tensor; NaN/Inf tensors are listed
+ * (flag nan-inf) rather than fatal, so the gate can name them. */
+static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
+{
+    buffers b = {0};
+    bn_status st = BN_OK;
+    int64_t nt = bn_gguf_n_tensors(g);
+    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
+    for (int64_t i = 0; i < nt; i++)
+        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    for (int64_t i = 0; i < nt && !st; i++) {
+        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
+        progress_show(&pr, i, nt, t->name);
+        pr.done += t->nbytes;
+        if (classify(t) != T_PROJ)
+            continue;
+        if ((st = decode(t, &b, o->threads, err)))
+            break;
+        bn_ternary_result res;
+        bn_quant_stats qs;
+        st = ternarize(o, t, &b, &res, &qs, err);
+        if (st && (res.flags & BN_QF_NAN_INF)) {
+            if (!o->quiet)
+                fprintf(stderr, "bn-quant: warning: %s\n", err->msg);
+            st = BN_OK;
+        }
+        if (!st)
+            st = bn_quant_report_add(rep, &qs, err);
+    }
+    progress_end(&pr);
+    free(b.f);
+    free(b.c);
+    free(b.p);
+    return st;
+}
+
+static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error *err)
+{
+    bn_report_format fmt = o->fmt_set ? o->fmt : BN_REPORT_TEXT;
+    if (!o->report_path || !strcmp(o->report_path, "-"))
+        return bn_quant_report_write(rep, fmt, stdout, err);
+    struct stat sb;
+    if (stat(o->report_path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* a device or pipe (/dev/stdout, a FIFO): write through, never rename over it */
+        FILE *f = fopen(o->report_path, "w");
+        if (!f)
+            return bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
+        bn_status st = bn_quant_report_write(rep, fmt, f, err);
+        if (fclose(f) != 0 && !st)
+            st = bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
+        return st;
+    }
+    bn_atomic_file *af;
+    bn_status st = bn_atomic_open(o->report_path, &af, err);
+    if (st)
+        return st;
+    if ((st = bn_quant_report_write(rep, fmt, bn_atomic_stream(af), err))) {
+        bn_atomic_abort(af);
+        return bn_error_prefix(err, "%s", o->report_path);
+    }
+    return bn_atomic_commit(af, err);
+}
+
+/* IN is a Hugging Face directory: run bn-convert's pipeline with our type and
+ * method, collecting the statistics into rep (nothing written when o->out is NULL). */
+static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
+{
+    bn_convert_opts co;
+    bn_convert_opts_init(&co);
+    co.in_dir = o->in;
+    co.out_path = o->out;
+    co.proj_type = o->type;
+    co.embd_type = o->embd_type;
+    co.method = (int)o->method;
+    co.n_threads = o->threads;
+    co.report = rep;
+    bn_convert_result r;
+    return bn_convert_run(&co, &r, err);
+}
+
+static void on_signal(int sig)
+{
+    bn_atomic_cleanup_signal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    bn_error err;
+    bn_error_clear(&err);
+    bn_gguf *g = NULL;
+    bn_quant_report *rep = NULL;
+    bn_status st = bn_quant_report_new(o.in, &rep, &err);
+    struct stat sb;
+    if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
+        st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */
+    else if (!st && !(st = bn_gguf_open(o.in, &g, &err)))
+        st = o.out ? quantize(&o, g, rep, &err) : report_only(&o, g, rep, &err);
+    if (!st && o.focus)
+        st = bn_quant_report_set_focus(rep, o.focus, &err);
+    if (!st && o.report)
+        st = emit_report(&o, rep, &err);
+    if (st) {
+        fprintf(stderr, "bn-quant: %s\n", err.msg);
+        rc = bn_status_exit_code(st);
+    } else {
+        rc = 0;
+        size_t bad = bn_quant_report_gate(rep, o.max_nmse, o.fail_flags, NULL);
+        if (bad) {
+            fprintf(stderr, "bn-quant: %zu tensor%s failed the gate:\n", bad, bad == 1 ? "" : "s");
+            bn_quant_report_gate(rep, o.max_nmse, o.fail_flags, stderr);
+            rc = 1;
+        }
+        if (!o.quiet && bn_quant_report_count(rep) == 0)
+            fprintf(stderr, "bn-quant: warning: %s has no projection tensors (blk.N.attn_q.weight, ...); "
+                            "nothing was ternarized\n", o.in);
+        if (!o.quiet && o.out) {
+            bn_quant_summary s;
+            bn_quant_report_total(rep, &s);
+            fprintf(stderr, "bn-quant: wrote %s: %llu ternarized tensors (%s, %s), NMSE %.4f (absmean %.4f, %+.2f dB)\n",
+                    o.out, (unsigned long long)s.n_tensors, bn_type_name((uint32_t)o.type),
+                    bn_quant_method_name(o.method), s.nmse, s.nmse_absmean, s.gain_db);
+        }
+    }
+    bn_quant_report_free(rep);
+    bn_gguf_close(g);
+    return rc;
+}

@@ -1,0 +1,83 @@
+/* cli.c - see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bn/util.h"
+
+static void on_signal(int sig)
+{
+    bn_atomic_cleanup_signal();
+    static const char msg[] = "\ninterrupted: temporary output removed\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void bn_cli_install_signal_cleanup(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int bn_cli_parse_int(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int bn_cli_parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void bn_progress_init(bn_progress *p, const char *what, int quiet)
+{
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->t0 = bn_now_seconds();
+    p->what = what;
+}
+
+void bn_progress_update(bn_progress *p, size_t i, size_t n, const char *item, uint64_t bytes)
+{
+    if (!p->enabled || n == 0)
+        return;
+    double el = bn_now_seconds() - p->t0;
+    double mbs = el > 0 ? (double)bytes / 1e6 / el : 0;
+    double eta = i > 0 ? el * (double)(n - i) / (double)i : 0;
+    fprintf(stderr, "\r\033[K%s %zu/%zu %-32.32s %7.1f MB/s  ETA %4.0fs", p->what, i, n, item, mbs, eta);
+    fflush(stderr);
+}
+
+void bn_progress_done(bn_progress *p)
+{
+    if (p->enabled)
+        fprintf(stderr, "\r\033[K");
+}
