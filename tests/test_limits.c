@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include "bn/checkpoint.h"
 #include "bn/error.h"
@@ -276,6 +277,105 @@ START_TEST(test_messages_stay_one_line)
 }
 END_TEST
 
+/* ---- limits: checkpoints ---------------------------------------------------- */
+
+static void write_safetensors(const char *path, const char *header)
+{
+    size_t hl = strlen(header);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t len[8];
+    put_u64(len, hl);
+    ck_assert_uint_eq(fwrite(len, 1, 8, f), 8);
+    ck_assert_uint_eq(fwrite(header, 1, hl, f), hl);
+    static const uint8_t data[64];
+    ck_assert_uint_eq(fwrite(data, 1, sizeof data, f), sizeof data);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void expect_ckpt_refused(const char *path, const char *const *frags)
+{
+    bn_ckpt *ck = NULL;
+    bn_error e;
+    bn_error_clear(&e);
+    bn_status st = bn_ckpt_open(path, &ck, &e);
+    ck_assert_msg(st == BN_EINVAL || st == BN_ELIMIT, "status %s: %s", bn_status_name(st), e.msg);
+    ck_assert_ptr_null(ck);
+    ck_assert_ptr_null(strchr(e.msg, '\n'));
+    for (; *frags; frags++)
+        ck_assert_msg(strstr(e.msg, *frags), "message '%s' lacks '%s'", e.msg, *frags);
+}
+
+/* A safetensors header claiming a 2^40-element F32 tensor (4 TiB) over a file
+ * of 64 data bytes: refused from the header alone. */
+START_TEST(test_safetensors_2p40_elements)
+{
+    const char *p = tu_tmp("huge.safetensors");
+    write_safetensors(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],"
+                         "\"data_offsets\":[0,4398046511104]}}");
+    static const char *const f[] = {"huge.safetensors", "4398046511104", "64", NULL};
+    expect_ckpt_refused(p, f);
+    /* Shape and offsets that disagree are refused too, even when small. */
+    write_safetensors(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],"
+                         "\"data_offsets\":[0,64]}}");
+    static const char *const f2[] = {"huge.safetensors", "'w'", NULL};
+    expect_ckpt_refused(p, f2);
+}
+END_TEST
+
+/* data.pkl of a torch.save zip holding `pkl`, with the records torch writes. */
+static const char *write_torch_zip(const char *name, const uint8_t *pkl, size_t n)
+{
+    const char *path = tu_tmp(name);
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+    ck_assert_ptr_nonnull(z);
+    static const struct {
+        const char *name, *data;
+    } rec[] = {{"archive/version", "3\n"}, {"archive/byteorder", "little"}};
+    for (size_t i = 0; i < 2; i++) {
+        zip_source_t *src = zip_source_buffer(z, rec[i].data, strlen(rec[i].data), 0);
+        ck_assert_int_ge(zip_file_add(z, rec[i].name, src, ZIP_FL_OVERWRITE), 0);
+    }
+    zip_source_t *src = zip_source_buffer(z, pkl, n, 0);
+    ck_assert_int_ge(zip_file_add(z, "archive/data.pkl", src, ZIP_FL_OVERWRITE), 0);
+    ck_assert_int_eq(zip_close(z), 0);
+    return path;
+}
+
+/* Lists nested `depth` deep: PROTO 2, `depth` x EMPTY_LIST, (depth-1) x
+ * APPEND, STOP. */
+static uint8_t *nested_lists(size_t depth, size_t *n)
+{
+    uint8_t *p = malloc(2 * depth + 3);
+    ck_assert_ptr_nonnull(p);
+    size_t o = 0;
+    p[o++] = 0x80;
+    p[o++] = 2;
+    memset(p + o, ']', depth), o += depth;
+    memset(p + o, 'a', depth - 1), o += depth - 1;
+    p[o++] = '.';
+    *n = o;
+    return p;
+}
+
+/* Pickles nesting lists 1000 and 10^7 deep: the walk that names tensors
+ * stops at 100 levels, whatever the depth (no recursion 10^7 deep). The
+ * machine's own stack, marks and memo are capped by the pickle's length. */
+START_TEST(test_pickle_deep_nest)
+{
+    size_t n;
+    uint8_t *p = nested_lists(1000, &n);
+    static const char *const f1[] = {"deep.bin", "nested deeper than", NULL};
+    expect_ckpt_refused(write_torch_zip("deep.bin", p, n), f1);
+    free(p);
+    p = nested_lists(10 * 1000 * 1000, &n);
+    static const char *const f2[] = {"tall.bin", "nested deeper than 100 levels", NULL};
+    expect_ckpt_refused(write_torch_zip("tall.bin", p, n), f2);
+    free(p);
+}
+END_TEST
+
 /* ---- failure without loss: the GGUF writer ---------------------------------- */
 
 static char g_dir[4096], g_out[4096];
@@ -493,6 +593,8 @@ int main(void)
     tcase_add_test(lim, test_gguf_tensor_2p80_elements);
     tcase_add_test(lim, test_read_file_cap_named);
     tcase_add_test(lim, test_messages_stay_one_line);
+    tcase_add_test(lim, test_safetensors_2p40_elements);
+    tcase_add_test(lim, test_pickle_deep_nest);
     suite_add_tcase(s, lim);
     TCase *loss = tcase_create("failure_without_loss");
     tcase_set_timeout(loss, 60);
