@@ -32,9 +32,15 @@ FUZZ_COMMON  := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(sort $(wildcard tests/fuz
 
 .PHONY: fuzz fuzz-build
 
+# SIMD translation units get their instruction sets, as in the main build.
+ifneq ($(findstring x86_64,$(ARCH)),)
+$(FUZZ_BUILD)/obj/%_avx2.o:   FUZZ_XFLAGS := -mavx2 -mfma -mf16c
+$(FUZZ_BUILD)/obj/%_avx512.o: FUZZ_XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+endif
+
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/libbn.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
