@@ -677,8 +677,6 @@ static int int_at(bn_gguf_vtype t, const uint8_t *p, int64_t *out)
     switch (t) {
     case BN_GGUF_U8:
     case BN_GGUF_BOOL: *out = p[0]; return 0;
-    /* An int8 value: the sign extension is the point. */
-    /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c) */
     case BN_GGUF_I8: *out = (int8_t)p[0]; return 0;
     case BN_GGUF_U16: *out = gg_le16(p); return 0;
     case BN_GGUF_I16: *out = (int16_t)gg_le16(p); return 0;
