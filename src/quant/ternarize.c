@@ -530,7 +530,7 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
     } else {
         double A;
         uint64_t k;
-        if ((st = bnq_mse_search(w, n, 0, &c.u_min, &A, &k, err)))
+        if (bnq_mse_search(w, n, 0, &c.u_min, &A, &k, err) != BN_OK)
             return bn_error_prefix(err, "tensor '%s'", nm);
         c.rule = RULE_BITS_GE;
         if (k == 0)
