@@ -168,7 +168,7 @@ bn_status bn_hfconfig_parse(const char *json, size_t len, const char *name, bn_h
     if ((st = get_uint(root, name, "vocab_size", 1, big, -1, &vocab, err)) ||
         (st = get_uint(root, name, "hidden_size", 1, 1 << 20, -1, &embd, err)) ||
         (st = get_uint(root, name, "intermediate_size", 1, 1 << 22, -1, &ff, err)) ||
-        (st = get_uint(root, name, "num_hidden_layers", 1, 4096, -1, &layer, err)) ||
+        (st = get_uint(root, name, "num_hidden_layers", 1, 512, -1, &layer, err)) /* llama.cpp: LLAMA_MAX_LAYERS */ ||
         (st = get_uint(root, name, "num_attention_heads", 1, 4096, -1, &head, err)) ||
         (st = get_uint(root, name, "num_key_value_heads", 1, 4096, head, &head_kv, err)) ||
         (st = get_uint(root, name, "max_position_embeddings", 1, big, 2048, &ctx, err)))

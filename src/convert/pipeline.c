@@ -368,8 +368,6 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         for (uint64_t i = 0; i < n; i++)
             s->f[i] = (float)s->codes[i] * *scale;
     } else {
-        if (!s->w)
-            return BN_OK;
         if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
             (st = check_finite(s->o->in_dir, j, s->f, n, err)))
             return st;
@@ -449,7 +447,7 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
         }
     } else {
         if (!s->w)
-            return BN_OK;
+            return BN_OK; /* report-only run: only projections matter */
         if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
             (st = check_finite(s->o->in_dir, j, s->f, n, err)) ||
             (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
