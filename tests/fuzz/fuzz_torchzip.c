@@ -14,11 +14,9 @@
 #include <string.h>
 #include <zip.h>
 
-#include "bn/checkpoint.h"
-#include "common.h"
+#include "ckpt_walk.h"
 
 #define STORAGE_BYTES 4096
-#define READ_CAP (1u << 20)
 
 static const unsigned char legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9};
 
@@ -51,26 +49,6 @@ static void write_wrapped(const char *path, const uint8_t *pkl, size_t n)
     if (zip_close(z) != 0) fz_fail("zip_close %s: %s", path, zip_strerror(z));
 }
 
-static void read_all(bn_ckpt *ck)
-{
-    static unsigned char buf[READ_CAP];
-    bn_error err;
-    for (size_t i = 0; i < bn_ckpt_n_tensors(ck); i++) {
-        const bn_ckpt_tensor *t = bn_ckpt_tensor_at(ck, i);
-        if (!t || !t->name) fz_fail("tensor %zu missing", i);
-        if (bn_ckpt_find(ck, t->name) != t) fz_fail("tensor '%s' not found by name", t->name);
-        if (t->alias_of >= (int64_t)bn_ckpt_n_tensors(ck)) fz_fail("tensor '%s' alias", t->name);
-        if (t->nbytes > READ_CAP) continue;
-        fz_check(bn_ckpt_read_raw(ck, t, buf, sizeof buf, &err), &err, "bn_ckpt_read_raw");
-        if (t->n_el <= READ_CAP / sizeof(float))
-            fz_check(bn_ckpt_read_f32(ck, t, (float *)(void *)buf, READ_CAP / sizeof(float), &err),
-                     &err, "bn_ckpt_read_f32");
-    }
-    bn_error e2;
-    fz_check(bn_ckpt_set_prefix(ck, "model.", &e2), &e2, "bn_ckpt_set_prefix");
-    (void)bn_ckpt_find(ck, "weight");
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fz_scratch("pytorch_model.bin");
@@ -85,7 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bn_status st = bn_ckpt_open(path, &ck, &err);
     fz_check(st, &err, "bn_ckpt_open");
     if (st == BN_OK) {
-        read_all(ck);
+        fz_ckpt_walk(ck);
+        bn_error e2;
+        fz_check(bn_ckpt_set_prefix(ck, "model.", &e2), &e2, "bn_ckpt_set_prefix");
+        (void)bn_ckpt_find(ck, "weight");
         bn_ckpt_close(ck);
     }
     return 0;
