@@ -35,20 +35,37 @@ if ! nice -n 10 cppcheck --std=c11 --enable=warning,style,portability,performanc
 fi
 n_cpp=${#files[@]}
 
-n_tidy=0
-for f in "${files[@]}"; do
-  extra=()
+# clang-tidy: one process per file, LINT_JOBS at a time (default: all cores).
+tidy_one() { # FILE OUTDIR: findings of FILE into OUTDIR/<n>.log, only when there are some
+  local f=$1 log extra=()
+  log="$2/$(echo "$f" | tr / _).log"
   case "$f" in
-    *_avx2.c)   [ "$arch" = x86_64 ] || continue; extra=(-mavx2 -mfma -mf16c) ;;
-    *_avx512.c) [ "$arch" = x86_64 ] || continue
-                extra=(-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c) ;;
-    *_neon.c)   [ "$arch" = aarch64 ] || continue ;;
+    *_avx2.c)   extra=(-mavx2 -mfma -mf16c) ;;
+    *_avx512.c) extra=(-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c) ;;
   esac
-  if ! nice -n 10 clang-tidy --quiet "$f" -- "${base[@]}" "${extra[@]}" >"$out" 2>&1; then
-    grep -vE '^[0-9]+ warnings? (and [0-9]+ errors? )?generated|^Suppressed|^Use -header-filter' "$out"; fail=1
+  if ! nice -n 10 clang-tidy --quiet "$f" -- "${base[@]}" "${extra[@]}" >"$log" 2>&1; then
+    grep -vE '^[0-9]+ warnings? (and [0-9]+ errors? )?generated|^Suppressed|^Use -header-filter' "$log" >"$log.bad"
   fi
-  n_tidy=$((n_tidy + 1))
+  rm -f "$log"
+}
+tidy_files=()
+for f in "${files[@]}"; do
+  case "$f" in
+    *_avx2.c|*_avx512.c) [ "$arch" = x86_64 ] || continue ;;
+    *_neon.c) [ "$arch" = aarch64 ] || continue ;;
+  esac
+  tidy_files+=("$f")
 done
+n_tidy=${#tidy_files[@]}
+tdir=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$tdir"' EXIT
+export -f tidy_one
+export base_str="${base[*]}"
+printf '%s\0' "${tidy_files[@]}" |
+  xargs -0 -P "${LINT_JOBS:-$(nproc)}" -I{} bash -c 'base=($base_str); tidy_one "$1" "$2"' _ {} "$tdir"
+if compgen -G "$tdir/*.bad" >/dev/null; then
+  cat "$tdir"/*.bad; fail=1
+fi
 if [ $fail -ne 0 ]; then
   echo "lint: findings above (cppcheck over $n_cpp files, clang-tidy over $n_tidy)" >&2
   exit 1
