@@ -1,0 +1,487 @@
+/* forward.c - evaluation contexts and the transformer forward pass
+ * (FORMATS.md §3), over a batch of tokens that may belong to several sequences.
+ *
+ * Per layer, for the T tokens of a chunk:
+ *     a = RMS(x, attn_norm); Q,K,V = Wq a, Wk a, Wv a         (T x q_dim / kv_dim)
+ *     Q,K = RoPE(pos); K,V -> cache (seq, pos)
+ *     A = softmax(Q Kᵀ / sqrt(hd) + causal) V                 (per token and head)
+ *     x += Wo RMS(A, attn_sub_norm)                           (sub-norm: bitnet archs)
+ *     f = RMS(x, ffn_norm); g = act(Wgate f) * (Wup f)
+ *     x += Wdown RMS(g, ffn_sub_norm)
+ * logits = Wout RMS(x, output_norm), only for the tokens that were asked for.
+ *
+ * Every token reads its keys and values back from the cache, including those of
+ * its own chunk, so a token gives the same bits whether its predecessors were
+ * evaluated in this call or an earlier one. */
+#include "model_internal.h"
+
+/* Float results must not depend on the compiler: no fused multiply-adds. GCC
+ * already keeps ISO C's rule under -std=c11; clang needs to be told. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bn_ctx {
+    bn_model *m;
+    bn_ctx_params p;
+    bn_kvcache kv;
+    bn_mm_scratch *mm;
+    int q_dim, kv_dim, wide; /* wide = max(n_embd, q_dim, n_ff) */
+    float *rope_cos;        /* (n_ctx, n_rot/2) */
+    float *rope_sin;        /* (n_ctx, n_rot/2) */
+    /* per-chunk activations, n_batch tokens */
+    float *x;               /* (n_batch, n_embd) residual stream */
+    float *xb;              /* (n_batch, wide) normed input of a projection */
+    float *q;               /* (n_batch, q_dim) */
+    float *k;               /* (n_batch, kv_dim) */
+    float *v;               /* (n_batch, kv_dim) */
+    float *att;             /* (n_batch, q_dim) attention output */
+    float *y;               /* (n_batch, n_embd) projection output added to x */
+    float *hg;              /* (n_batch, n_ff) gate, then the FFN hidden state */
+    float *hu;              /* (n_batch, n_ff) up */
+    float *scores;          /* (n_workers, n_ctx) attention weights */
+    float *kvtmp;           /* (n_workers, 2 * head_dim) F16 cache reads */
+    int *seq;               /* (n_batch) sequence of each token */
+    int *pos;               /* (n_batch) position of each token */
+    int *sel;               /* (n_batch) tokens whose logits are wanted */
+    int n_workers;
+};
+
+void bn_ctx_params_default(bn_ctx_params *p)
+{
+    p->n_ctx = 0;
+    p->n_seq = 1;
+    p->n_batch = 512;
+    p->kv_type = BN_KV_F32;
+}
+
+const bn_ctx_params *bn_ctx_params_get(const bn_ctx *c) { return &c->p; }
+
+void bn_ctx_free(bn_ctx *c)
+{
+    if (!c)
+        return;
+    bn_kv_free(&c->kv);
+    bn_mm_scratch_free(c->mm);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->x);
+    free(c->xb);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->y);
+    free(c->hg);
+    free(c->hu);
+    free(c->scores);
+    free(c->kvtmp);
+    free(c->seq);
+    free(c->pos);
+    free(c->sel);
+    free(c);
+}
+
+/* malloc of a*b floats (or ints), NULL on overflow. */
+static void *alloc2(size_t a, size_t b, size_t elt)
+{
+    size_t n;
+    if (bn_mul_ovf_size(a, b, &n) || bn_mul_ovf_size(n, elt, &n))
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+/* cos/sin of the rotation angles of every position, computed as ggml does
+ * (ggml_rope_cache_init; so bitnet.cpp and llama.cpp agree with us bit for
+ * bit): theta starts at the position and is multiplied by base^(-2/n_rot) in
+ * float32 for each successive pair; linear scaling multiplies the angle by
+ * 1/factor; cosf/sinf round once. */
+static void rope_table(bn_ctx *c)
+{
+    const bn_hparams *hp = &c->m->hp;
+    int half = hp->n_rot / 2;
+    float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    float freq_scale = 1.0f / hp->rope_scale;
+    for (int p = 0; p < c->p.n_ctx; p++) {
+        float theta = (float)p;
+        for (int i = 0; i < half; i++) {
+            float ang = freq_scale * theta;
+            c->rope_cos[(size_t)p * half + i] = cosf(ang);
+            c->rope_sin[(size_t)p * half + i] = sinf(ang);
+            theta *= theta_scale;
+        }
+    }
+}
+
+bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_error *err)
+{
+    *out = NULL;
+    const bn_hparams *hp = &m->hp;
+    bn_ctx_params p;
+    bn_ctx_params_default(&p);
+    if (params)
+        p = *params;
+    if (p.n_ctx <= 0)
+        p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_seq <= 0)
+        p.n_seq = 1;
+    if (p.n_batch <= 0)
+        p.n_batch = 512;
+    if (p.n_ctx > (1 << 24) || p.n_seq > 4096 || p.n_batch > (1 << 16))
+        return bn_error_set(err, BN_ELIMIT,
+                            "context of %d positions x %d sequences, batch %d exceeds the limits "
+                            "(2^24, 4096, 65536)",
+                            p.n_ctx, p.n_seq, p.n_batch);
+    if (p.kv_type != BN_KV_F32 && p.kv_type != BN_KV_F16)
+        return bn_error_set(err, BN_EINVAL, "KV cache type %d is unknown", (int)p.kv_type);
+
+    bn_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return bn_error_set(err, BN_ENOMEM, "out of memory for a context");
+    c->m = m;
+    c->p = p;
+    c->q_dim = hp->n_head * hp->head_dim;
+    c->kv_dim = hp->n_head_kv * hp->head_dim;
+    c->wide = hp->n_embd > c->q_dim ? hp->n_embd : c->q_dim;
+    c->wide = c->wide > hp->n_ff ? c->wide : hp->n_ff;
+    c->n_workers = bn_pool_threads(m->pool);
+    size_t B = (size_t)p.n_batch, half = (size_t)hp->n_rot / 2, f = sizeof(float);
+    bn_status st = bn_kv_init(&c->kv, p.kv_type, hp->n_layer, p.n_seq, p.n_ctx, c->kv_dim, err);
+    if (st)
+        goto fail;
+    if ((st = bn_mm_scratch_new(m, p.n_batch, c->wide, &c->mm, err)))
+        goto fail;
+    c->rope_cos = alloc2((size_t)p.n_ctx, half, f);
+    c->rope_sin = alloc2((size_t)p.n_ctx, half, f);
+    c->x = alloc2(B, (size_t)hp->n_embd, f);
+    c->xb = alloc2(B, (size_t)c->wide, f);
+    c->q = alloc2(B, (size_t)c->q_dim, f);
+    c->k = alloc2(B, (size_t)c->kv_dim, f);
+    c->v = alloc2(B, (size_t)c->kv_dim, f);
+    c->att = alloc2(B, (size_t)c->q_dim, f);
+    c->y = alloc2(B, (size_t)hp->n_embd, f);
+    c->hg = alloc2(B, (size_t)hp->n_ff, f);
+    c->hu = alloc2(B, (size_t)hp->n_ff, f);
+    c->scores = alloc2((size_t)c->n_workers, (size_t)p.n_ctx, f);
+    c->kvtmp = alloc2((size_t)c->n_workers, 2 * (size_t)hp->head_dim, f);
+    c->seq = alloc2(B, 1, sizeof(int));
+    c->pos = alloc2(B, 1, sizeof(int));
+    c->sel = alloc2(B, 1, sizeof(int));
+    if (!c->rope_cos || !c->rope_sin || !c->x || !c->xb || !c->q || !c->k || !c->v ||
+        !c->att || !c->y || !c->hg || !c->hu || !c->scores || !c->kvtmp || !c->seq ||
+        !c->pos || !c->sel) {
+        st = bn_error_set(err, BN_ENOMEM, "out of memory for a context of %d positions, batch %d",
+                          p.n_ctx, p.n_batch);
+        goto fail;
+    }
+    rope_table(c);
+    *out = c;
+    return BN_OK;
+fail:
+    bn_ctx_free(c);
+    return st;
+}
+
+void bn_ctx_clear(bn_ctx *c, int seq_id)
+{
+    for (int s = 0; s < c->p.n_seq; s++)
+        if (seq_id < 0 || s == seq_id)
+            c->kv.len[s] = 0;
+}
+
+int bn_ctx_seq_len(const bn_ctx *c, int seq_id)
+{
+    return seq_id >= 0 && seq_id < c->p.n_seq ? c->kv.len[seq_id] : 0;
+}
+
+/* ---- elementwise pieces ------------------------------------------------------------ */
+
+/* out = x * (1 / sqrt(mean(x²) + eps)) * w, as ggml: the sum of squares in double. */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * (double)x[i];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+/* Rotate n_heads heads of head_dim in v (one token) by the angles of pos. */
+static void rope(const bn_ctx *c, float *v, int n_heads, int pos)
+{
+    const bn_hparams *hp = &c->m->hp;
+    int half = hp->n_rot / 2;
+    const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *hv = v + (size_t)h * hp->head_dim;
+        for (int i = 0; i < half; i++) {
+            /* NEOX pairs (i, i + n_rot/2); NORM pairs (2i, 2i + 1) */
+            int a = hp->rope == BN_ROPE_NEOX ? i : 2 * i;
+            int b = hp->rope == BN_ROPE_NEOX ? i + half : 2 * i + 1;
+            float x0 = hv[a], x1 = hv[b];
+            hv[a] = x0 * cs[i] - x1 * sn[i];
+            hv[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+/* ---- attention ----------------------------------------------------------------------- */
+
+typedef struct {
+    bn_ctx *c;
+    int layer;
+} att_job;
+
+/* Task = (token, head): softmax(q·K[0..pos] / sqrt(hd)) · V[0..pos]. The hot
+ * loop of long contexts; one fixed order, independent of the split. */
+static void att_task(void *ctx, int64_t task, int worker)
+{
+    att_job *j = ctx;
+    bn_ctx *c = j->c;
+    const bn_hparams *hp = &c->m->hp;
+    int hd = hp->head_dim;
+    int t = (int)(task / hp->n_head), h = (int)(task % hp->n_head);
+    int kvh = h / (hp->n_head / hp->n_head_kv); /* GQA: consecutive heads share a KV head */
+    int seq = c->seq[t], pos = c->pos[t];
+    const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+    float *sc = c->scores + (size_t)worker * c->p.n_ctx;
+    float *tmp = c->kvtmp + (size_t)worker * 2 * hd;
+    float *out = c->att + (size_t)t * c->q_dim + (size_t)h * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+
+    float mx = -INFINITY;
+    for (int p = 0; p <= pos; p++) {
+        const float *k = bn_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
+        sc[p] = bn_rt_dot(q, k, hd) * scale;
+        mx = sc[p] > mx ? sc[p] : mx;
+    }
+    double sum = 0.0;
+    for (int p = 0; p <= pos; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (int p = 0; p <= pos; p++) {
+        const float *v = bn_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
+        float w = sc[p] * inv;
+        for (int d = 0; d < hd; d++)
+            out[d] += w * v[d];
+    }
+}
+
+/* ---- one chunk ------------------------------------------------------------------------- */
+
+static void add_into(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+/* Per-token elementwise steps, one pool task per token (tokens are independent). */
+typedef enum { OP_ATTN_NORM, OP_ATTN_SUB_NORM, OP_FFN_NORM, OP_FFN_ACT } tok_op;
+
+typedef struct {
+    bn_ctx *c;
+    const bn_layer *L;
+    tok_op op;
+} tok_job;
+
+static void tok_task(void *ctx, int64_t task, int worker)
+{
+    (void)worker;
+    const tok_job *j = ctx;
+    bn_ctx *c = j->c;
+    const bn_hparams *hp = &c->m->hp;
+    size_t t = (size_t)task, E = (size_t)hp->n_embd, Q = (size_t)c->q_dim, F = (size_t)hp->n_ff;
+    switch (j->op) {
+    case OP_ATTN_NORM:
+        rmsnorm(c->xb + t * E, c->x + t * E, j->L->attn_norm, (int)E, hp->eps);
+        break;
+    case OP_ATTN_SUB_NORM:
+        rmsnorm(c->xb + t * Q, c->att + t * Q, j->L->attn_sub_norm, (int)Q, hp->eps);
+        break;
+    case OP_FFN_NORM:
+        rmsnorm(c->xb + t * E, c->x + t * E, j->L->ffn_norm, (int)E, hp->eps);
+        break;
+    case OP_FFN_ACT: {
+        float *g = c->hg + t * F;
+        const float *u = c->hu + t * F;
+        if (hp->act == BN_FFN_RELU2) {
+            for (size_t i = 0; i < F; i++) {
+                float r = g[i] > 0.0f ? g[i] : 0.0f;
+                g[i] = r * r * u[i];
+            }
+        } else {
+            for (size_t i = 0; i < F; i++)
+                g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        }
+        if (j->L->ffn_sub_norm)
+            rmsnorm(g, g, j->L->ffn_sub_norm, (int)F, hp->eps);
+        break;
+    }
+    }
+}
+
+static void per_token(bn_ctx *c, const bn_layer *L, tok_op op, int T)
+{
+    tok_job j = {c, L, op};
+    bn_pool_run(c->m->pool, tok_task, &j, T);
+}
+
+static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
+{
+    const bn_model *m = c->m;
+    const bn_hparams *hp = &m->hp;
+    const bn_layer *L = &m->layers[l];
+    int E = hp->n_embd, F = hp->n_ff;
+    bn_status st;
+
+    per_token(c, L, OP_ATTN_NORM, T);
+    bn_mm_set_input(c->mm, c->xb, T, E);
+    if ((st = bn_matmul(m, c->mm, &L->wq, c->q, err)) ||
+        (st = bn_matmul(m, c->mm, &L->wk, c->k, err)) ||
+        (st = bn_matmul(m, c->mm, &L->wv, c->v, err)))
+        return st;
+    for (int t = 0; t < T; t++) {
+        rope(c, c->q + (size_t)t * c->q_dim, hp->n_head, c->pos[t]);
+        rope(c, c->k + (size_t)t * c->kv_dim, hp->n_head_kv, c->pos[t]);
+        bn_kv_store(&c->kv, l, c->seq[t], c->pos[t], c->k + (size_t)t * c->kv_dim,
+                    c->v + (size_t)t * c->kv_dim);
+    }
+    att_job aj = {c, l};
+    bn_pool_run(m->pool, att_task, &aj, (int64_t)T * hp->n_head);
+
+    if (L->attn_sub_norm)
+        per_token(c, L, OP_ATTN_SUB_NORM, T);
+    bn_mm_set_input(c->mm, L->attn_sub_norm ? c->xb : c->att, T, c->q_dim);
+    if ((st = bn_matmul(m, c->mm, &L->wo, c->y, err)))
+        return st;
+    add_into(c->x, c->y, (size_t)T * E);
+
+    per_token(c, L, OP_FFN_NORM, T);
+    bn_mm_set_input(c->mm, c->xb, T, E);
+    if ((st = bn_matmul(m, c->mm, &L->wgate, c->hg, err)) ||
+        (st = bn_matmul(m, c->mm, &L->wup, c->hu, err)))
+        return st;
+    per_token(c, L, OP_FFN_ACT, T);
+    bn_mm_set_input(c->mm, c->hg, T, F);
+    if ((st = bn_matmul(m, c->mm, &L->wdown, c->y, err)))
+        return st;
+    add_into(c->x, c->y, (size_t)T * E);
+    return BN_OK;
+}
+
+/* Tokens tok[0..T) with c->seq/c->pos filled; logits of the n_sel tokens listed
+ * in c->sel go to logits (n_sel, n_vocab). */
+static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, float *logits,
+                               bn_error *err)
+{
+    const bn_model *m = c->m;
+    const bn_hparams *hp = &m->hp;
+    int E = hp->n_embd;
+    for (int t = 0; t < T; t++)
+        bn_weight_row_f32(&m->tok_embd, tok[t], c->x + (size_t)t * E);
+    bn_status st;
+    for (int l = 0; l < hp->n_layer; l++)
+        if ((st = layer_forward(c, l, T, err)))
+            return st;
+    if (n_sel == 0)
+        return BN_OK;
+    /* normed final states of the selected tokens, gathered (rows of xb) */
+    for (int i = 0; i < n_sel; i++)
+        rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)c->sel[i] * E, m->output_norm, E, hp->eps);
+    bn_mm_set_input(c->mm, c->xb, n_sel, E);
+    return bn_matmul(m, c->mm, &m->output, logits, err);
+}
+
+/* ---- public evaluation ------------------------------------------------------------------- */
+
+static bn_status check_items(const bn_ctx *c, const bn_seq_tokens *items, int n_items,
+                             bn_error *err)
+{
+    if (n_items < 1)
+        return bn_error_set(err, BN_EINVAL, "eval: %d sequences in a batch", n_items);
+    for (int i = 0; i < n_items; i++) {
+        const bn_seq_tokens *it = &items[i];
+        if (it->seq_id < 0 || it->seq_id >= c->p.n_seq)
+            return bn_error_set(err, BN_EINVAL, "eval: sequence id %d is outside [0, %d)",
+                                it->seq_id, c->p.n_seq);
+        for (int j = 0; j < i; j++)
+            if (items[j].seq_id == it->seq_id)
+                return bn_error_set(err, BN_EINVAL, "eval: sequence id %d appears twice in a batch",
+                                    it->seq_id);
+        if (it->n < 1 || !it->tokens)
+            return bn_error_set(err, BN_EINVAL, "eval: sequence %d has %d tokens", it->seq_id,
+                                it->n);
+        if (it->pos0 < 0 || it->pos0 > c->kv.len[it->seq_id])
+            return bn_error_set(err, BN_EINVAL,
+                                "eval: sequence %d starts at position %d but holds %d positions",
+                                it->seq_id, it->pos0, c->kv.len[it->seq_id]);
+        if (it->n > c->p.n_ctx - it->pos0)
+            return bn_error_set(err, BN_ELIMIT,
+                                "eval: sequence %d: positions %d..%d exceed the context of %d",
+                                it->seq_id, it->pos0, it->pos0 + it->n - 1, c->p.n_ctx);
+        for (int j = 0; j < it->n; j++)
+            if (it->tokens[j] < 0 || it->tokens[j] >= c->m->hp.n_vocab)
+                return bn_error_set(err, BN_EINVAL,
+                                    "eval: sequence %d token %d is id %d, outside [0, %d)",
+                                    it->seq_id, j, (int)it->tokens[j], c->m->hp.n_vocab);
+    }
+    return BN_OK;
+}
+
+bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
+                            bn_logits_mode mode, float *logits, bn_error *err)
+{
+    bn_status st = check_items(c, items, n_items, err);
+    if (st)
+        return st;
+    if (mode != BN_LOGITS_NONE && mode != BN_LOGITS_LAST && mode != BN_LOGITS_ALL)
+        return bn_error_set(err, BN_EINVAL, "eval: logits mode %d is unknown", (int)mode);
+    if (mode != BN_LOGITS_NONE && !logits)
+        return bn_error_set(err, BN_EINVAL, "eval: no logits buffer");
+    for (int i = 0; i < n_items; i++)
+        c->kv.len[items[i].seq_id] = items[i].pos0;
+
+    /* The items' tokens form one stream, cut into chunks of n_batch; logits rows
+     * of the tokens selected in a chunk are consecutive in the output. */
+    int32_t *tok = malloc((size_t)c->p.n_batch * sizeof *tok);
+    if (!tok)
+        return bn_error_set(err, BN_ENOMEM, "eval: out of memory");
+    size_t V = (size_t)c->m->hp.n_vocab, out_row = 0;
+    int T = 0, n_sel = 0;
+    for (int i = 0; i < n_items && !st; i++) {
+        const bn_seq_tokens *it = &items[i];
+        for (int j = 0; j < it->n && !st; j++) {
+            tok[T] = it->tokens[j];
+            c->seq[T] = it->seq_id;
+            c->pos[T] = it->pos0 + j;
+            if (mode == BN_LOGITS_ALL || (mode == BN_LOGITS_LAST && j == it->n - 1))
+                c->sel[n_sel++] = T;
+            T++;
+            int last = i == n_items - 1 && j == it->n - 1;
+            if (T == c->p.n_batch || last) {
+                st = chunk_forward(c, tok, T, n_sel, n_sel ? logits + out_row * V : NULL, err);
+                out_row += (size_t)n_sel;
+                T = n_sel = 0;
+            }
+        }
+    }
+    free(tok);
+    for (int i = 0; i < n_items; i++)
+        c->kv.len[items[i].seq_id] = st ? items[i].pos0 : items[i].pos0 + items[i].n;
+    return st;
+}
+
+bn_status bn_ctx_eval(bn_ctx *c, int seq_id, const int32_t *tokens, int n, int pos0,
+                      bn_logits_mode mode, float *logits, bn_error *err)
+{
+    bn_seq_tokens it = {seq_id, tokens, n, pos0};
+    return bn_ctx_eval_batch(c, &it, 1, mode, logits, err);
+}

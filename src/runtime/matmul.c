@@ -1,0 +1,247 @@
+/* matmul.c - y = W x for a batch of tokens, dispatching between ternary weights
+ * (int8 activations + the kernels of kernels.h) and float weights (F32, F16,
+ * BF16, Q8_0: decode a row once, dot it with every token in float32).
+ *
+ * Both paths split the OUTPUT ROWS across the pool and compute each (token,
+ * row) value with one fixed summation order, so results do not depend on the
+ * thread count or on how many tokens share a call. */
+#include "model_internal.h"
+
+/* Float results must not depend on the compiler: no fused multiply-adds. GCC
+ * already keeps ISO C's rule under -std=c11; clang needs to be told. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- float rows ------------------------------------------------------------- */
+
+static float f16_table[1 << 16];
+static int use_avx2;        /* matmul_avx2.c computes the same values, faster */
+static pthread_once_t float_once = PTHREAD_ONCE_INIT;
+
+static void float_init(void)
+{
+    for (uint32_t h = 0; h < (1u << 16); h++)
+        f16_table[h] = bn_f16_to_f32((uint16_t)h);
+    use_avx2 = bn_rt_avx2_available();
+}
+
+const float *bn_rt_f16_table(void)
+{
+    pthread_once(&float_once, float_init);
+    return f16_table;
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+void bn_weight_row_f32(const bn_weight *w, int row, float *out)
+{
+    const uint8_t *p = w->data + (size_t)row * w->row_bytes;
+    int n = w->n_in;
+    switch (w->type) {
+    case BN_TYPE_F32:
+        memcpy(out, p, (size_t)n * sizeof *out); /* the mapping may be unaligned */
+        break;
+    case BN_TYPE_F16:
+        pthread_once(&float_once, float_init);
+        if (use_avx2) {
+            bn_rt_f16_row_avx2(p, out, n);
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            out[i] = f16_table[rd16(p + 2 * i)];
+        break;
+    case BN_TYPE_BF16:
+        for (int i = 0; i < n; i++)
+            out[i] = bn_bf16_to_f32(rd16(p + 2 * i));
+        break;
+    case BN_TYPE_Q8_0:
+        /* blocks of 34 bytes: fp16 d, then 32 int8; x = d * q */
+        pthread_once(&float_once, float_init);
+        for (int b = 0; b < n / BN_QK_Q8_0; b++) {
+            const uint8_t *blk = p + (size_t)b * 34;
+            float d = f16_table[rd16(blk)];
+            for (int j = 0; j < BN_QK_Q8_0; j++)
+                out[b * BN_QK_Q8_0 + j] = d * (float)(int8_t)blk[2 + j];
+        }
+        break;
+    default: /* ternary rows are never decoded here (load checks the types) */
+        memset(out, 0, (size_t)n * sizeof *out);
+        break;
+    }
+}
+
+/* Dot product in a fixed order: 8 interleaved partial sums, combined pairwise,
+ * then the tail; matmul_avx2.c does exactly this with one 8-lane register. */
+float bn_rt_dot(const float *a, const float *b, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx2)
+        return bn_rt_dot_avx2(a, b, n);
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* ---- scratch ------------------------------------------------------------------ */
+
+#define MAX_ACTS 4 /* distinct input widths: n_embd, q_dim, n_ff */
+
+struct bn_mm_scratch {
+    int max_tok;
+    int n_workers;
+    int max_in;
+    float *rowbuf;          /* (n_workers, max_in) decoded float rows */
+    bn_act acts[MAX_ACTS];  /* per input width, cap max_tok tokens */
+    int n_acts;
+    /* current input (bn_mm_set_input) */
+    const float *x;         /* (n_tok, n_in) */
+    int n_tok, n_in;
+    bn_act *xq;             /* quantized x, NULL until a ternary weight needs it */
+};
+
+bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
+                            bn_error *err)
+{
+    *out = NULL;
+    bn_mm_scratch *s = calloc(1, sizeof *s);
+    if (!s)
+        return bn_error_set(err, BN_ENOMEM, "out of memory for matmul scratch");
+    s->max_tok = max_tok;
+    s->max_in = max_in;
+    s->n_workers = bn_pool_threads(m->pool);
+    s->rowbuf = malloc((size_t)s->n_workers * (size_t)max_in * sizeof *s->rowbuf);
+    if (!s->rowbuf) {
+        free(s);
+        return bn_error_set(err, BN_ENOMEM, "out of memory for matmul scratch");
+    }
+    *out = s;
+    return BN_OK;
+}
+
+void bn_mm_scratch_free(bn_mm_scratch *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_acts; i++)
+        bn_act_free(&s->acts[i]);
+    free(s->rowbuf);
+    free(s);
+}
+
+void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
+{
+    s->x = x;
+    s->n_tok = n_tok;
+    s->n_in = n_in;
+    s->xq = NULL;
+}
+
+/* Quantize the current input per token (FORMATS.md §4), once per input. */
+static bn_status quantized_input(bn_mm_scratch *s, bn_act **out, bn_error *err)
+{
+    if (!s->xq) {
+        bn_act *a = NULL;
+        for (int i = 0; i < s->n_acts; i++)
+            if (s->acts[i].ne0 == s->n_in)
+                a = &s->acts[i];
+        if (!a) {
+            if (s->n_acts == MAX_ACTS)
+                return bn_error_set(err, BN_EINTERNAL, "matmul: more than %d input widths",
+                                    MAX_ACTS);
+            a = &s->acts[s->n_acts];
+            bn_status st = bn_act_init(a, BN_ACT_TOKEN, s->max_tok, s->n_in, err);
+            if (st)
+                return st;
+            s->n_acts++;
+        }
+        bn_status st = bn_act_quantize(a, s->x, s->n_tok, err);
+        if (st)
+            return st;
+        s->xq = a;
+    }
+    *out = s->xq;
+    return BN_OK;
+}
+
+/* ---- the product ---------------------------------------------------------------- */
+
+typedef struct {
+    const bn_model *m;
+    bn_mm_scratch *s;
+    const bn_weight *w;
+    const bn_act *xq;       /* ternary path */
+    float *y;               /* (n_tok, n_out) */
+    int rows_per_task;
+    int failed;             /* a kernel call failed (under lock); err holds the first */
+    bn_error err;
+    pthread_mutex_t lock;
+} mm_job;
+
+static void mm_task(void *ctx, int64_t task, int worker)
+{
+    mm_job *j = ctx;
+    const bn_weight *w = j->w;
+    int r0 = (int)task * j->rows_per_task;
+    int r1 = r0 + j->rows_per_task < w->n_out ? r0 + j->rows_per_task : w->n_out;
+    if (j->xq) {
+        bn_error e;
+        if (bn_kernel_matmul(j->m->kernel, &w->q, j->xq, r0, r1, j->y, w->n_out, &e)) {
+            pthread_mutex_lock(&j->lock);
+            if (!j->failed)
+                j->err = e;
+            j->failed = 1;
+            pthread_mutex_unlock(&j->lock);
+        }
+        return;
+    }
+    /* float weights: decode each row once, use it for every token (hot loop) */
+    float *row = j->s->rowbuf + (size_t)worker * (size_t)j->s->max_in;
+    const float *x = j->s->x;
+    int n_tok = j->s->n_tok, n_in = w->n_in;
+    for (int r = r0; r < r1; r++) {
+        bn_weight_row_f32(w, r, row);
+        for (int t = 0; t < n_tok; t++)
+            j->y[(size_t)t * w->n_out + r] = bn_rt_dot(row, x + (size_t)t * n_in, n_in);
+    }
+}
+
+bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
+                    bn_error *err)
+{
+    if (w->n_in != s->n_in || s->n_tok < 1 || s->n_tok > s->max_tok || w->n_in > s->max_in)
+        return bn_error_set(err, BN_EINTERNAL,
+                            "matmul: tensor '%s' takes %d inputs, got %d tokens of %d", w->name,
+                            w->n_in, s->n_tok, s->n_in);
+    mm_job j = {.m = m, .s = s, .w = w, .y = y};
+    if (bn_rt_is_ternary(w->type)) {
+        bn_act *xq = NULL;
+        bn_status st = quantized_input(s, &xq, err);
+        if (st)
+            return st;
+        j.xq = xq;
+    }
+    /* ~4 tasks per worker so uneven rows balance; rows in multiples of 16 */
+    int per = (w->n_out + 4 * s->n_workers - 1) / (4 * s->n_workers);
+    per = (per + 15) / 16 * 16;
+    j.rows_per_task = per;
+    pthread_mutex_init(&j.lock, NULL);
+    bn_pool_run(m->pool, mm_task, &j, (w->n_out + per - 1) / per);
+    pthread_mutex_destroy(&j.lock);
+    if (j.failed) {
+        if (err)
+            *err = j.err;
+        return bn_error_prefix(err, "tensor '%s'", w->name);
+    }
+    return BN_OK;
+}

@@ -1,0 +1,114 @@
+/*
+ * model_internal.h - the structures behind bn_model / bn_ctx, shared by
+ * model.c (loading), matmul.c (projections), kvcache.c and forward.c.
+ * Not a public header: nothing outside src/runtime includes it.
+ */
+#ifndef BN_MODEL_INTERNAL_H
+#define BN_MODEL_INTERNAL_H
+
+#include <stdint.h>
+#include "bn/model.h"
+#include "bn/kernels.h"
+#include "bn/threadpool.h"
+#include "bn/tokenizer.h"
+#include "bn/util.h"
+
+/* A weight matrix in the mapping: n_out rows of n_in contiguous elements
+ * (GGUF ne = [n_in, n_out]; a PyTorch [out, in] weight). y = W x. */
+typedef struct {
+    const char *name;       /* GGUF tensor name (owned by the gguf handle) */
+    bn_type type;
+    int n_in;               /* ne[0] */
+    int n_out;              /* ne[1] */
+    const uint8_t *data;    /* packed bytes in the mapping */
+    uint64_t nbytes;
+    size_t row_bytes;       /* bytes of one packed row (I2_S: n_in / 4) */
+    float scale;            /* I2_S per-tensor scale (tail); 1 otherwise */
+    bn_qmat q;              /* kernel view of a ternary weight (type I2_S / TQ*) */
+} bn_weight;
+
+typedef struct {
+    float *attn_norm;       /* (n_embd) */
+    float *attn_sub_norm;   /* (n_head * head_dim), NULL without sub-norms */
+    float *ffn_norm;        /* (n_embd) */
+    float *ffn_sub_norm;    /* (n_ff), NULL without sub-norms */
+    bn_weight wq;           /* (n_head * head_dim, n_embd) */
+    bn_weight wk;           /* (n_head_kv * head_dim, n_embd) */
+    bn_weight wv;           /* (n_head_kv * head_dim, n_embd) */
+    bn_weight wo;           /* (n_embd, n_head * head_dim) */
+    bn_weight wgate;        /* (n_ff, n_embd) */
+    bn_weight wup;          /* (n_ff, n_embd) */
+    bn_weight wdown;        /* (n_embd, n_ff) */
+} bn_layer;
+
+struct bn_model {
+    bn_gguf *g;             /* owns the mapping every weight points into */
+    bn_hparams hp;
+    bn_layer *layers;       /* (n_layer) */
+    bn_weight tok_embd;     /* (n_vocab, n_embd) */
+    bn_weight output;       /* (n_vocab, n_embd); == tok_embd when tied */
+    float *output_norm;     /* (n_embd) */
+    bn_tokenizer *tok;      /* NULL when the file has no tokenizer */
+    bn_pool *pool;
+    int n_threads;
+    const bn_kernel *kernel;/* ternary kernel (kernels.h) */
+    int has_ternary;        /* any projection is I2_S / TQ* */
+};
+
+int bn_rt_is_ternary(bn_type t);
+
+/* ---- matmul.c ---------------------------------------------------------------- */
+
+/* Y[t][r] = sum_k W[r][k] X[t][k] for t in [0, n_tok), r in [0, n_out).
+ * X: (n_tok, n_in) float32 set by bn_mm_set_input (kept by pointer: it must not
+ * change until the next set_input), Y: (n_tok, n_out) float32. Ternary weights
+ * quantize X per token to int8 (FORMATS.md §4; once per input, shared by every
+ * weight that reads it) and run the model's kernel; float weights (F32, F16,
+ * BF16, Q8_0) decode a row once and dot it with every token. Rows are split
+ * across the pool; every dot product has a fixed order. */
+typedef struct bn_mm_scratch bn_mm_scratch;
+bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
+                            bn_error *err);
+void bn_mm_scratch_free(bn_mm_scratch *s);
+void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in);
+bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
+                    bn_error *err);
+
+/* One row of an embedding-type weight (F32/F16/BF16/Q8_0) as floats. */
+void bn_weight_row_f32(const bn_weight *w, int row, float *out);
+
+
+/* ---- kvcache.c ----------------------------------------------------------------- */
+
+typedef struct {
+    bn_kv_type type;
+    int n_layer, n_seq, n_ctx, kv_dim;
+    void *k;                /* (n_layer, n_seq, n_ctx, kv_dim) F32 or F16 */
+    void *v;                /* same */
+    int *len;               /* (n_seq) cached positions */
+} bn_kvcache;
+
+bn_status bn_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
+                     int kv_dim, bn_error *err);
+void bn_kv_free(bn_kvcache *kv);
+/* Store k/v (kv_dim floats each) of layer l at (seq, pos); F16 rounds to nearest even. */
+void bn_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v);
+/* n floats of K (or V) at (l, seq, pos) starting at element off: a pointer into
+ * the cache (F32) or into tmp (F16, converted). */
+const float *bn_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+const float *bn_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+
+/* ---- shared float helpers (matmul.c) ------------------------------------------- */
+
+/* F16 bits -> float for all 65536 values (built once, thread-safe). */
+const float *bn_rt_f16_table(void);
+/* sum a[i] b[i] in one fixed order (8 interleaved lanes, pairwise, then the tail). */
+float bn_rt_dot(const float *a, const float *b, int n);
+
+/* matmul_avx2.c: the same two primitives with AVX2/F16C, bit-identical results;
+ * only called when bn_rt_avx2_available() (0 on builds without those ISAs). */
+int bn_rt_avx2_available(void);
+void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n);
+float bn_rt_dot_avx2(const float *a, const float *b, int n);
+
+#endif
