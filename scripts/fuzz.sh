@@ -45,7 +45,7 @@ for bin in "$@"; do
     "$corpus" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  last=$(grep -aE '^#[0-9]+' "$log" | tail -1)
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
   corp=$(sed -nE 's/.* corp: ([0-9]+).*/\1/p' <<<"$last")
@@ -55,7 +55,7 @@ for bin in "$@"; do
     "${corp:-0}" "$status" >>"$build/fuzz-log.tsv"
   echo "fuzz_$name: ${runs:-0} runs in ${seconds}s, edges ${cov:-?}, features ${ft:-?}, corpus ${corp:-?}: $status"
   if [ $rc -ne 0 ]; then
-    grep -E 'ERROR|SUMMARY|fuzz: |Test unit written|==[0-9]+==' "$log" | head -20 | sed 's/^/    /'
+    grep -aE 'ERROR|SUMMARY|fuzz: |Test unit written|==[0-9]+==' "$log" | head -20 | sed 's/^/    /'
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
