@@ -132,3 +132,10 @@ check-arm:
 	  -Itests/common -pthread -static -o build-arm/test_kernels tests/test_kernels.c \
 	  tests/common/testutil.c $(ARM_SRC) -lm
 	BN_SHARED=$(abspath $(SHARED)) $(ARM_QEMU) -cpu max build-arm/test_kernels
+
+# ---- hardening: fuzzing (mk/fuzz.mk) and static checks (scripts/lint.sh) ----
+include mk/fuzz.mk
+
+.PHONY: lint
+lint:
+	@./scripts/lint.sh

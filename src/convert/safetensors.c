@@ -149,7 +149,7 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
     uint64_t b, en;
     if ((s = json_uint(off->child, st->path, name, "data_offsets", &b, err))) return s;
     if ((s = json_uint(off->child->next, st->path, name, "data_offsets", &en, err))) return s;
-    if ((s = bn_ckpt_entry_sizes(&e, err))) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
+    if (bn_ckpt_entry_sizes(&e, err) != BN_OK) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
     if (en < b)
         return bn_error_set(err, BN_EINVAL, "%s: tensor '%s': data_offsets run backwards [%llu, %llu]", st->path,
                             name, (unsigned long long)b, (unsigned long long)en);

@@ -156,7 +156,7 @@ static bn_status load_vocab(bn_tokexport *t, const cJSON *root, const char *path
             ty = TX_BYTE;
         if (spm && cJSON_IsString(unk) && strcmp(unk->valuestring, s) == 0)
             ty = TX_UNKNOWN;
-        if ((st = bn_tx_set(t, id, s, l, ty, "model.vocab", err)) != BN_OK)
+        if (bn_tx_set(t, id, s, l, ty, "model.vocab", err) != BN_OK)
             return bn_error_prefix(err, "%s", path);
     }
     cJSON_ArrayForEach(c, added)
@@ -168,7 +168,7 @@ static bn_status load_vocab(bn_tokexport *t, const cJSON *root, const char *path
         int32_t ty = special || bn_tx_looks_special(s, l) ? TX_CONTROL : TX_USER;
         if (spm && t->type && t->tok[id] && t->type[id] == TX_UNKNOWN)
             ty = TX_UNKNOWN; /* the SentencePiece <unk> stays unknown, as in tokenizer.model */
-        if ((st = bn_tx_set(t, id, s, l, ty, "added_tokens", err)) != BN_OK)
+        if (bn_tx_set(t, id, s, l, ty, "added_tokens", err) != BN_OK)
             return bn_error_prefix(err, "%s", path);
         t->type[id] = ty;
     }
@@ -293,7 +293,9 @@ static bn_status load_merges(bn_tokexport *t, const cJSON *root, const char *pat
         i++;
     }
     free(buf);
-    if (st == BN_OK && !spm)
+    /* On failure too: merge[0, i) are allocated and the free routine walks
+     * n_merges of them. */
+    if (!spm)
         t->n_merges = i;
     return st;
 }

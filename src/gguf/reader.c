@@ -349,7 +349,7 @@ static bn_status check_layout(bn_gguf *g, cursor *c, const uint64_t *offset_fiel
             bn_add_ovf_u64(begin, t->nbytes, &end) || end > g->size)
             return fail_at(c, at, "its %llu bytes of data at file offset %llu run past the end "
                            "of the file (%llu bytes)", (unsigned long long)t->nbytes,
-                           (unsigned long long)(g->data_offset + off),
+                           (unsigned long long)g->data_offset + off,
                            (unsigned long long)g->size);
         t->data = g->base + begin;
         /* end <= size, so neither the addition nor the padding can overflow. */

@@ -4,6 +4,7 @@
  * bn_gguf_writer_finish() renames into place. See gguf.h. */
 #include "bn/gguf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,16 +415,19 @@ bn_status bn_gguf_add_tensor(bn_gguf_writer *w, const char *name, uint32_t n_dim
 
 /* ---- streaming ------------------------------------------------------------------ */
 
+/* Called right after the failing stdio call, so errno says why (disk full,
+ * file too large, I/O error). */
 static bn_status io_fail(bn_gguf_writer *w, bn_error *err)
 {
+    int e = errno;
     w->failed = 1;
-    return bn_error_set(err, BN_EIO, "%s: write to the temporary file %s failed", w->path,
-                        bn_atomic_temp_path(w->af));
+    return bn_error_set(err, BN_EIO, "%s: write to the temporary file %s failed: %s", w->path,
+                        bn_atomic_temp_path(w->af), e ? strerror(e) : "short write");
 }
 
 static int write_le(FILE *f, uint64_t v, size_t n)
 {
-    uint8_t b[8];
+    uint8_t b[8] = {0};
     for (size_t i = 0; i < n; i++)
         b[i] = (uint8_t)(v >> (8 * i));
     return fwrite(b, 1, n, f) == n ? 0 : -1;

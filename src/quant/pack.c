@@ -367,7 +367,7 @@ static bn_status unpack_codes_row(bn_type t, const uint8_t *in, int64_t ne0, int
                     int v = (ib[g] >> (6 - 2 * q)) & 3;
                     if (v == 3)
                         return bn_error_set(err, BN_EINVAL, "I2_S row %lld, column %lld: invalid code 0b11",
-                                            (long long)r, (long long)(b * BN_QK_I2_S + g + 32 * q));
+                                            (long long)r, (long long)b * BN_QK_I2_S + g + 32 * q);
                     cb[g + 32 * q] = (int8_t)(v - 1);
                 }
         }
@@ -384,7 +384,7 @@ static bn_status unpack_codes_row(bn_type t, const uint8_t *in, int64_t ne0, int
                 int v = (ib[32 * j + m] >> (2 * l)) & 3;
                 if (v == 3)
                     return bn_error_set(err, BN_EINVAL, "TQ2_0 row %lld, column %lld: invalid trit 3",
-                                        (long long)r, (long long)(b * BN_QK_TQ + k));
+                                        (long long)r, (long long)b * BN_QK_TQ + k);
                 cb[k] = (int8_t)(v - 1);
             }
         } else {

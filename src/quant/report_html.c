@@ -222,8 +222,10 @@ static void histogram(FILE *f, const bn_quant_stats *t)
                 L + bw * b + 0.5, T + ph - h, bw - 1, h, col, lo, lo + xmax / BN_QSTAT_BINS,
                 (unsigned long long)t->hist[b]);
     }
-    for (double x = 0; x <= xmax + 1e-9; x += 0.5)
+    for (int i = 0; 0.5 * i <= xmax + 1e-9; i++) { /* ticks every 0.5; an integer counter, no drift */
+        double x = 0.5 * i;
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.1f</text>", L + pw * x / xmax, H - B + 15, x);
+    }
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">|W| / s</text>\n", L + pw / 2, H - 3);
     if (thr <= xmax)
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\" stroke=\"#c0392b\" stroke-width=\"2\" "

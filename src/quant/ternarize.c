@@ -530,7 +530,7 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
     } else {
         double A;
         uint64_t k;
-        if ((st = bnq_mse_search(w, n, 0, &c.u_min, &A, &k, err)))
+        if (bnq_mse_search(w, n, 0, &c.u_min, &A, &k, err) != BN_OK)
             return bn_error_prefix(err, "tensor '%s'", nm);
         c.rule = RULE_BITS_GE;
         if (k == 0)
@@ -538,7 +538,7 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
         res->scale = k ? (float)(A / (double)k) : 0.0f;
     }
     code_part sum;
-    if ((st = apply_rule(&c, n_threads, &sum, err)))
+    if (apply_rule(&c, n_threads, &sum, err) != BN_OK)
         return bn_error_prefix(err, "tensor '%s'", nm);
     if (m == BN_QM_ABSMAX && !(res->flags & BN_QF_ALREADY_TERNARY))
         res->scale = sum.nz ? (float)(sum.nz_abs / (double)sum.nz) : 0.0f; /* refit: mean |W| of the kept */

@@ -275,7 +275,7 @@ static bn_status bind_matrix(binder *b, const char *name, int n_in, int n_out,
     if ((st = weight_scale(b, w)))
         return st;
     if (bn_rt_is_ternary(w->type) &&
-        (st = bn_qmat_init(&w->q, w->type, w->data, (size_t)w->nbytes, n_in, n_out, b->err)))
+        bn_qmat_init(&w->q, w->type, w->data, (size_t)w->nbytes, n_in, n_out, b->err) != BN_OK)
         return bn_error_prefix(b->err, "%s: tensor '%s'", b->path, name);
     return BN_OK;
 }

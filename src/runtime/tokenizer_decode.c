@@ -153,8 +153,7 @@ size_t bn_tok_stream_feed(bn_tok_stream *s, const char *piece, size_t len, char 
             /* Incomplete but possibly valid: keep everything for the next piece. */
             for (size_t k = 0; k < w; k++)
                 s->pend[k] = win[k];
-            s->n_pend = (int)w;
-            i += from_piece;
+            s->n_pend = (int)w; /* w < 4 here, so the piece is used up */
             break;
         }
         size_t used = r > 0 ? (size_t)r : 1;

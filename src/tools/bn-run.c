@@ -367,7 +367,7 @@ static bn_status generate(bn_ctx *c, const bn_model *m, bn_sampler *smp, const s
         if (stop)
             break;
     }
-    char tail[4];
+    char tail[4] = {0};
     fwrite(tail, 1, bn_tok_stream_flush(&ts, tail), stdout);
     tm->gen_s += bn_now_seconds() - t0;
     return BN_OK;

@@ -326,7 +326,8 @@ static bn_status synth(const synth_opts *o, bn_error *err)
 
 static void on_signal(int sig)
 {
-    bn_atomic_cleanup_signal();
+    /* async-signal-safe by contract (util.h: unlink only) */
+    bn_atomic_cleanup_signal(); /* NOLINT(bugprone-signal-handler,cert-sig30-c) */
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -374,7 +375,7 @@ int main(int argc, char **argv)
             else
                 rc = -1, fprintf(stderr, "bn-synth: --preset '%s' is not 2b or tiny\n", v);
         } else if (!strcmp(a, "--arch")) {
-            if (strcmp(v, "bitnet") && strcmp(v, "bitnet-b1.58") && strcmp(v, "llama"))
+            if (strcmp(v, "bitnet") != 0 && strcmp(v, "bitnet-b1.58") != 0 && strcmp(v, "llama") != 0)
                 rc = -1, fprintf(stderr, "bn-synth: --arch '%s' is not bitnet, bitnet-b1.58 or "
                                  "llama\n", v);
             o.arch = v;

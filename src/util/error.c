@@ -4,11 +4,51 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote names and values taken from input files (tensor names from
+ * a JSON header, strings from a pickle, records from a zip), which may hold
+ * newlines or terminal escapes. The contract is one line of text, so every
+ * control byte of the formatted message is written as \n, \r, \t or \xNN
+ * (cut at the buffer's end like any long message). */
+static void one_line(char *msg, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strnlen(msg, cap - 1), i = 0;
+    while (i < n && (unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f)
+        i++;
+    if (i == n)
+        return;
+    char src[BN_ERROR_MSG_MAX];
+    memcpy(src, msg, n);
+    size_t o = i;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        char esc[4];
+        size_t k = 0;
+        if (c == '\n' || c == '\r' || c == '\t') {
+            esc[k++] = '\\';
+            esc[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            esc[k++] = '\\';
+            esc[k++] = 'x';
+            esc[k++] = hex[c >> 4];
+            esc[k++] = hex[c & 15];
+        } else {
+            esc[k++] = (char)c;
+        }
+        if (o + k > cap - 1)
+            break;
+        memcpy(msg + o, esc, k);
+        o += k;
+    }
+    msg[o] = '\0';
+}
+
 bn_status bn_error_vset(bn_error *err, bn_status code, const char *fmt, va_list ap)
 {
     if (err) {
         err->code = code;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        one_line(err->msg, sizeof err->msg);
     }
     return code;
 }
@@ -45,6 +85,7 @@ bn_status bn_error_prefix(bn_error *err, const char *fmt, ...)
             err->msg[used + k] = '\0';
         }
     }
+    one_line(err->msg, sizeof err->msg);
     return err->code;
 }
 

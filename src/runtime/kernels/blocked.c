@@ -56,7 +56,7 @@ static void decode_tq1(const uint8_t *restrict row, int64_t b, int8_t *restrict 
     {                                                                                  \
         if (nr == ROWS) {                                                              \
             int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                    \
-            for (int k = 0; k < LEN; k++) {                                            \
+            for (int k = 0; k < (LEN); k++) {                                          \
                 int32_t a = q[k];                                                      \
                 s0 += wv[0][k] * a;                                                    \
                 s1 += wv[1][k] * a;                                                    \
@@ -68,7 +68,7 @@ static void decode_tq1(const uint8_t *restrict row, int64_t b, int8_t *restrict 
         }                                                                              \
         for (int i = 0; i < nr; i++) {                                                 \
             int32_t s = 0;                                                             \
-            for (int k = 0; k < LEN; k++)                                              \
+            for (int k = 0; k < (LEN); k++)                                            \
                 s += wv[i][k] * q[k];                                                  \
             out[i] = s;                                                                \
         }                                                                              \

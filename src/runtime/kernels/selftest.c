@@ -111,6 +111,9 @@ static bn_status run_one(const bn_kernel *k, rng_t *r, bn_type type, int64_t ne0
             goto out;
         }
     for (size_t i = 0; i < ny; i++)
+        /* Bit-exact on purpose: kernels promise identical results, and NaN or
+         * -0.0 must not compare equal to something else. */
+        /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
         if (memcmp(&y_got[i], &y_ref[i], sizeof(float)) != 0) {
             st = bn_error_set(err, BN_EINTERNAL, "kernel '%s': %s %lldx%lld, %lld tokens: output "
                               "%zu is %.9g, basic gives %.9g", k->name, tn, (long long)ne1,
