@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "bn/gguf.h"
 #include "bn/quant.h"
 #include "bn/util.h"
+#include "common/cli.h"
 
 #define BN_QUANT_VERSION "0.1.0"
 
@@ -506,22 +506,13 @@ static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
     return bn_convert_run(&co, &r, err);
 }
 
-static void on_signal(int sig)
-{
-    /* async-signal-safe by contract (util.h: unlink only) */
-    bn_atomic_cleanup_signal(); /* NOLINT(bugprone-signal-handler,cert-sig30-c) */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 int main(int argc, char **argv)
 {
     opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    bn_cli_install_signal_cleanup();
 
     bn_error err;
     bn_error_clear(&err);

@@ -4,7 +4,6 @@
  * tokenizer covering the vocabulary. Weights are reproducible from --seed. */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "bn/gguf.h"
 #include "bn/quant.h"
 #include "bn/util.h"
+#include "common/cli.h"
 
 #define VERSION "0.1"
 
@@ -324,14 +324,6 @@ static bn_status synth(const synth_opts *o, bn_error *err)
     return st;
 }
 
-static void on_signal(int sig)
-{
-    /* async-signal-safe by contract (util.h: unlink only) */
-    bn_atomic_cleanup_signal(); /* NOLINT(bugprone-signal-handler,cert-sig30-c) */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 int main(int argc, char **argv)
 {
     synth_opts o = {.arch = "bitnet-b1.58", .proj = BN_TYPE_I2_S, .embd_type = BN_TYPE_F16,
@@ -435,8 +427,7 @@ int main(int argc, char **argv)
                 o.embd, o.ff, (long long)(blk > eblk ? blk : eblk), bn_type_name(o.proj));
         return 2;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    bn_cli_install_signal_cleanup();
     bn_error err;
     bn_error_clear(&err);
     bn_status st = synth(&o, &err);

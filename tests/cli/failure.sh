@@ -7,7 +7,7 @@
 #
 # bn-convert cases run when build/bn-convert exists (else "# SKIP" lines).
 # The disk-full case uses a 4 MiB tmpfs when this user may mount one, else
-# `ulimit -f` with SIGXFSZ ignored (write() then fails with EFBIG, as it fails
+# `ulimit -f` (the tools ignore SIGXFSZ, so write() fails with EFBIG, as it fails
 # with ENOSPC on a full disk). The unwritable-directory case drops to nobody
 # with setpriv when run as root (root ignores directory modes).
 . "$(dirname "$0")/lib.sh"
@@ -135,7 +135,8 @@ fi
 chmod 755 "$ro"
 
 # Disk full: a 4 MiB tmpfs (when we may mount one), and a file size limit
-# (ulimit -f, SIGXFSZ ignored: write() fails with EFBIG) in any case.
+# (ulimit -f: the tools ignore SIGXFSZ themselves, so write() fails with EFBIG
+# and is reported) in any case.
 disk_full_case() { # LABEL DIR WHY CMD...
   local label=$1 dir=$2 why=$3; shift 3
   printf '%s' "$OLD" >"$dir/out.gguf"
@@ -155,7 +156,7 @@ else
 fi
 lim="$T/limit"; mkdir -p "$lim"
 disk_full_case "file size limit (ulimit -f 4096)" "$lim" 'File too large' \
-  bash -c 'trap "" XFSZ; ulimit -f 4096; exec "$@"' _ "$CONV" --quiet "$small" "$lim/out.gguf"
+  bash -c 'ulimit -f 4096; exec "$@"' _ "$CONV" --quiet "$small" "$lim/out.gguf"
 
 # Read error on the input: the weights file is a directory.
 bad="$T/badin"; mkdir -p "$bad"

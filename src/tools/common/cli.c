@@ -30,6 +30,9 @@ void bn_cli_install_signal_cleanup(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* Past `ulimit -f` a write fails with EFBIG instead of killing us, so the
+     * writer reports it and removes its temporary file. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int bn_cli_parse_int(const char *s, long lo, long hi, long *out)
