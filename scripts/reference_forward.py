@@ -220,6 +220,11 @@ def act_quant(x):
 def linear(x, P, mode):
     if mode == "latent":
         return (x.double() @ P["latent"].double().t()).float()
+    if mode == "f16":
+        # F16 projections (bn-convert --type f16, as llama.cpp's converter writes them): the
+        # ternary weights times the fp16-rounded scale, float activations, no int8 step
+        w = P["codes"].double() * float(torch.tensor(P["s16"], dtype=torch.float32))
+        return (x.double() @ w.t()).float()
     q, sa = act_quant(x)
     acc = q @ P["codes"].t()  # integers below 2^24: exact in float32
     s = P["s"] if mode == "i2s" else P["s16"]
@@ -316,6 +321,7 @@ def main():
     ap.add_argument("--ppl-chunks", type=int, default=0, help="limit PPL to the first N chunks")
     ap.add_argument("--skip-ppl", action="store_true")
     ap.add_argument("--only-quant", action="store_true", help="write quant.json and generate.json")
+    ap.add_argument("--only-logits", action="store_true", help="write quant.json and the logits files")
     args = ap.parse_args()
 
     import sentencepiece as spm
@@ -332,14 +338,17 @@ def main():
 
     # greedy generation in quantized mode
     ids = [1] + sp.encode(GEN_PROMPT)
+    if args.only_logits:
+        ids = []
     n_prompt = len(ids)
-    for _ in range(GEN_TOKENS):
+    for _ in range(GEN_TOKENS if ids else 0):
         ids.append(int(forward(m, ids, "i2s")[-1].argmax()))
     gen = {"prompt": GEN_PROMPT, "mode": "i2s", "add_bos": True, "prompt_ids": ids[:n_prompt],
            "generated_ids": ids[n_prompt:], "text": sp.decode(ids[n_prompt:]),
            "full_text": sp.decode(ids[1:])}
-    write_json(os.path.join(args.out, "generate.json"), gen)
-    print("%s generate: %r" % (name, gen["full_text"]), file=sys.stderr)
+    if ids:
+        write_json(os.path.join(args.out, "generate.json"), gen)
+        print("%s generate: %r" % (name, gen["full_text"]), file=sys.stderr)
     if args.only_quant:
         return
 
@@ -352,14 +361,14 @@ def main():
             "prompt_text": sp.decode(prompt_ids[1:]), "token_ids": prompt_ids,
             "shape": [len(prompt_ids), m.vocab], "dtype": "float32 little-endian, row-major [n_pos, n_vocab]",
             "files": {}}
-    for mode in ("i2s", "tq2", "latent"):
+    for mode in ("i2s", "tq2", "latent", "f16"):
         lg = forward(m, prompt_ids, mode)
         fn = "logits-%s.f32" % mode
         lg.numpy().astype("<f4").tofile(os.path.join(args.out, fn))
         info["files"][fn] = {"mode": mode, "argmax": lg.argmax(-1).tolist(),
                              "sha256": hashlib.sha256(lg.numpy().astype("<f4").tobytes()).hexdigest()}
     write_json(os.path.join(args.out, "logits.json"), info)
-    if args.skip_ppl:
+    if args.skip_ppl or args.only_logits:
         return
 
     # perplexity on wiki.test.raw

@@ -1,15 +1,16 @@
 /* test_model_reference.c - the runtime against the independent PyTorch reference
  * (scripts/reference_forward.py -> fixtures/reference/<model>/): the bundled models
- * converted by bn-convert, evaluated by the runtime, must give the reference's
- * logits at every position of the reference prompt, and its greedy generation.
+ * converted by bn-convert (I2_S, TQ2_0, TQ1_0, F16), evaluated by the runtime, must
+ * give the reference's logits at every position of the reference prompt, and its
+ * greedy generation. F16 projections run in float (no int8 step), as llama.cpp runs them.
  *
- * Tolerance. Both sides quantize activations to int8 per token (TQ: per 256-block,
- * as llama.cpp); the float work around the integer matmuls (attention, norms) is
- * summed in a different order, so an activation sitting within a rounding error
- * of an int8 boundary can round to the neighbouring code on one side. Such a flip
- * is a legitimate difference between two correct implementations and it carries
- * into later positions. The rule: the same argmax at every position; max |Δ| <=
- * 1e-3 · max|logit| at 90% of positions or more; and <= 3e-3 · max|logit| at all. */
+ * Tolerance (issue 7): the same argmax at every position and max |Δ| <= 1e-3 ·
+ * max|logit| at every position. Measured on these fixtures: worst 8.2e-5 (I2_S),
+ * below 5e-7 for the others. Both sides quantize activations to int8 per token, but
+ * the float work around the integer matmuls is summed in a different order, so an
+ * activation within a rounding error of an int8 boundary could round to the other
+ * code on one side (an earlier revision of tiny-b158 hit one such flip, 1.8e-3):
+ * if a retrained fixture fails here, look for that before suspecting the runtime. */
 #include <check.h>
 #include <cJSON.h>
 #include <math.h>
@@ -88,7 +89,6 @@ static void compare_logits(const char *model, bn_type t, const char *ref_file)
     float maxabs = 0;
     for (size_t i = 0; i < (size_t)n_pos * (size_t)V; i++)
         maxabs = fmaxf(maxabs, fabsf(want[i]));
-    int tight = 0;
     double worst = 0;
     for (int p = 0; p < n_pos; p++) {
         const float *a = got + (size_t)p * V, *b = want + (size_t)p * V;
@@ -102,12 +102,11 @@ static void compare_logits(const char *model, bn_type t, const char *ref_file)
             d = fmax(d, fabs((double)a[v] - b[v]));
         }
         ck_assert_msg(am == bm, "%s %s: argmax differs at position %d (%d vs %d)", model, bn_type_name(t), p, am, bm);
-        tight += d <= 1e-3 * maxabs;
+        ck_assert_msg(d <= 1e-3 * maxabs, "%s %s: max |delta| %.3g at position %d exceeds 1e-3 * max|logit| (%.3g)",
+                      model, bn_type_name(t), d, p, 1e-3 * maxabs);
         worst = fmax(worst, d / maxabs);
     }
-    ck_assert_msg(tight * 10 >= n_pos * 9, "%s %s: only %d of %d positions within 1e-3 (worst %.2e)", model,
-                  bn_type_name(t), tight, n_pos, worst);
-    ck_assert_msg(worst <= 3e-3, "%s %s: max |delta| = %.2e of max|logit|", model, bn_type_name(t), worst);
+    fprintf(stderr, "%s %s: worst |delta| %.2e of max|logit|\n", model, bn_type_name(t), worst);
     free(got);
     free(want);
     free(ids);
@@ -121,6 +120,10 @@ END_TEST
 START_TEST(test_b158_tq2) { compare_logits("tiny-b158", BN_TYPE_TQ2_0, "logits-tq2.f32"); }
 END_TEST
 START_TEST(test_b158_tq1) { compare_logits("tiny-b158", BN_TYPE_TQ1_0, "logits-tq2.f32"); }
+END_TEST
+START_TEST(test_b158_f16) { compare_logits("tiny-b158", BN_TYPE_F16, "logits-f16.f32"); }
+END_TEST
+START_TEST(test_bitnet_pt_f16) { compare_logits("tiny-bitnet-pt", BN_TYPE_F16, "logits-f16.f32"); }
 END_TEST
 START_TEST(test_bitnet_pt_i2s) { compare_logits("tiny-bitnet-pt", BN_TYPE_I2_S, "logits-i2s.f32"); }
 END_TEST
@@ -176,6 +179,8 @@ int main(void)
     tcase_add_test(tc, test_b158_i2s);
     tcase_add_test(tc, test_b158_tq2);
     tcase_add_test(tc, test_b158_tq1);
+    tcase_add_test(tc, test_b158_f16);
+    tcase_add_test(tc, test_bitnet_pt_f16);
     tcase_add_test(tc, test_bitnet_pt_i2s);
     tcase_add_test(tc, test_bitnet_pt_tq2);
     tcase_add_test(tc, test_b158_generation);
