@@ -21,7 +21,7 @@ ARCH    := $(shell $(CC) -dumpmachine 2>/dev/null)
 # Install missing build dependencies first (fresh Debian/Ubuntu machines).
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
 ifneq ($(BN_SKIP_DEPS),1)
-DEPS_RC := $(shell ./scripts/install-deps.sh >&2; echo $$?)
+DEPS_RC := $(shell ./scripts/install-deps.sh $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)),--fuzz)$(if $(filter lint,$(MAKECMDGOALS)),--lint) >&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error scripts/install-deps.sh failed (exit $(DEPS_RC)))
 endif

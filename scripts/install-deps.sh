@@ -9,6 +9,22 @@ have libzip   || missing+=(libzip-dev)
 have zlib     || missing+=(zlib1g-dev)
 have libcjson || missing+=(libcjson-dev)
 have check    || missing+=(check)
+# --lint: the static analysers (make lint)
+if [ "${1:-}" = "--lint" ]; then
+  command -v cppcheck >/dev/null 2>&1 || missing+=(cppcheck)
+  command -v clang-tidy >/dev/null 2>&1 || missing+=(clang-tidy)
+fi
+# --fuzz: clang with the libFuzzer and sanitizer runtimes (make fuzz)
+if [ "${1:-}" = "--fuzz" ]; then
+  command -v clang >/dev/null 2>&1 || missing+=(clang)
+  probe=$(mktemp -d)
+  printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' >"$probe/f.c"
+  if ! clang -fsanitize=fuzzer,address,undefined -o "$probe/f" "$probe/f.c" >/dev/null 2>&1; then
+    v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+    missing+=("libclang-rt-${v:-14}-dev")
+  fi
+  rm -rf "$probe"
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}" >&2
