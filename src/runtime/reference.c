@@ -358,7 +358,6 @@ static void linear(const bn_reference *r, const ref_linear *L, const float *x, f
 {
     const int64_t R = L->rows, C = L->cols;
     if (r->mode == BN_REF_QUANTIZED || !L->w) {
-        float sa = 1.0f;
         if (r->mode == BN_REF_QUANTIZED) {
             double a = 0.0;
             for (int64_t k = 0; k < C; k++)
@@ -366,7 +365,7 @@ static void linear(const bn_reference *r, const ref_linear *L, const float *x, f
                     a = fabs((double)x[k]);
             if (a < 1e-5)
                 a = 1e-5;
-            sa = (float)(127.0 / a);
+            const float sa = (float)(127.0 / a);
             for (int64_t k = 0; k < C; k++) {
                 volatile float prod = x[k] * sa; /* one float32 product, no contraction */
                 float v = rintf(prod);
