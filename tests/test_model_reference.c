@@ -25,12 +25,8 @@
 
 static cJSON *load_json(const char *path)
 {
-    size_t n;
-    char *s = (char *)tu_read(path, &n);
-    ck_assert_msg(s != NULL, "cannot read %s", path);
-    cJSON *j = cJSON_ParseWithLength(s, n);
-    free(s);
-    ck_assert_ptr_nonnull(j);
+    cJSON *j = tu_read_json(path);
+    ck_assert_msg(j != NULL, "cannot read or parse %s", path);
     return j;
 }
 

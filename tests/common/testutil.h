@@ -18,6 +18,9 @@ const char *tu_tmp(const char *rel);
 /* A copy of p that outlives the rotation above (32 slots, rotated). */
 const char *tu_keep(const char *p);
 
+/* Parse a JSON file (a cJSON *, NULL if unreadable or invalid; cJSON_Delete it). */
+struct cJSON *tu_read_json(const char *path);
+
 /* Whole file into a malloc'd buffer (NULL on failure). */
 uint8_t *tu_read(const char *path, size_t *len);
 int tu_write(const char *path, const void *data, size_t len);
