@@ -1,8 +1,6 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
-#include <cJSON.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,15 +109,4 @@ int tu_run(const char *cmd, char **out)
     else
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-cJSON *tu_read_json(const char *path)
-{
-    size_t n;
-    char *s = (char *)tu_read(path, &n);
-    if (!s)
-        return NULL;
-    cJSON *j = cJSON_ParseWithLength(s, n);
-    free(s);
-    return j;
 }
