@@ -5,7 +5,8 @@
 #   fixtures/tiny-b158-packed/  tiny-b158 in the offline-packed 2B-4T form
 #   fixtures/reference/         quant.json, logits, ppl.json, generate.json per model
 # Needs /usr/bin/python3 with torch, numpy and sentencepiece (never needed by `make check`).
-# About 30 minutes on 2 shared cores (training has wall-clock budgets); seeded, but budgets and
+# About 75 minutes (training has wall-clock budgets: 55 + 7 minutes; BN_TORCH_THREADS sets
+# torch's threads, 2 by default); seeded, but budgets and
 # float reductions make every rerun differ: regenerate fixtures and references together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,10 @@ CHUNKS=${CHUNKS:-50}    # perplexity over the first CHUNKS chunks of wiki.test.r
 rm -rf fixtures/tiny-b158 fixtures/tiny-bitnet-pt fixtures/tiny-b158-packed fixtures/reference
 mkdir -p fixtures/tiny-b158 fixtures/tiny-bitnet-pt fixtures/reference
 
-"$PY" scripts/train_tiny.py --arch b158 --layers 4 --steps 600 --budget 1080 --batch 8 \
+"$PY" scripts/train_tiny.py --arch b158 --layers 4 --steps 1500 --budget 3300 --batch 8 \
     --out fixtures/tiny-b158 --train-spm fixtures/tiny-b158/tokenizer.model \
     --stats fixtures/reference/training-tiny-b158.json
-"$PY" scripts/train_tiny.py --arch pt --layers 2 --steps 200 --budget 300 --batch 8 \
+"$PY" scripts/train_tiny.py --arch pt --layers 2 --steps 400 --budget 420 --batch 8 \
     --out fixtures/tiny-bitnet-pt --spm fixtures/tiny-b158/tokenizer.model \
     --stats fixtures/reference/training-tiny-bitnet-pt.json
 "$PY" scripts/pack_offline.py fixtures/tiny-b158 fixtures/tiny-b158-packed

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("BN_TORCH_THREADS", "2")))
 
 DATA = os.environ.get("BN_SHARED", "/work/shared") + "/data/wikitext-2/wiki.valid.tokens"
 
