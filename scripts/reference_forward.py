@@ -11,8 +11,10 @@ unpacked), builds the graph itself and writes, under OUT/:
   logits.json       prompt, token ids, shape, argmax per position for each logits file
   logits-i2s.f32    quantized mode, per-tensor f32 scales (I2_S): float32 LE [n_pos, n_vocab]
   logits-tq2.f32    quantized mode with each scale rounded to fp16 (TQ2_0 stores d in fp16)
+  logits-tq2-q8k.f32 TQ2_0 as upstream llama.cpp evaluates it: Q8_K activations per 256-block
   logits-latent.f32 latent mode: unquantized weights and activations
-  ppl.json          llama-perplexity on wiki.test.raw (n_ctx 256 and 128; i2s, tq2, latent)
+  ppl.json          llama-perplexity on wiki.test.raw (n_ctx 256 and 128; i2s, tq2, latent;
+                    tq2-q8k at n_ctx 256)
   generate.json     greedy generation, quantized (I2_S) mode
 
 Quantized mode follows bitnet.cpp exactly where it is defined: per token a = max|x| (exact),
@@ -217,6 +219,37 @@ def act_quant(x):
     return q, sa
 
 
+def act_quant_q8k(x):
+    """llama.cpp's Q8_K (quantize_row_q8_K_ref) per 256-block: m = the element of largest |x|
+    (first on ties), iscale = -127/m, q = min(127, round_half_even(iscale*x)), d = 1/iscale;
+    an all-zero block gets d = 0, q = 0. Returns q [T, nb, 256] and d [T, nb], float32."""
+    T, n = x.shape
+    xb = x.reshape(T, n // 256, 256)
+    idx = xb.abs().argmax(-1, keepdim=True)  # first maximal index
+    m = xb.gather(-1, idx)
+    zero = m == 0
+    iscale = torch.tensor(-127.0, dtype=torch.float32) / torch.where(zero, torch.ones_like(m), m)
+    q = (iscale * xb).round().clamp(max=127)
+    q = torch.where(zero, torch.zeros_like(q), q)
+    d = torch.where(zero, torch.zeros_like(m), 1.0 / iscale)[..., 0]
+    return q, d
+
+
+def linear_q8k(x, P):
+    """TQ2_0 weights (fp16 scale per 256-block) times Q8_K activations, as upstream llama.cpp's
+    ggml_vec_dot_tq2_0_q8_K (generic C): per block an exact integer sum S_b, then
+    acc += (float)S_b * (d_x * d_w) in float32, blocks in order."""
+    q, d = act_quant_q8k(x)
+    T, nb, _ = q.shape
+    codes = P["codes"].reshape(-1, nb, 256)
+    S = torch.einsum("tbk,nbk->tnb", q, codes)  # integers below 2^24: exact in float32
+    dw = torch.tensor(P["s16"], dtype=torch.float32)
+    acc = torch.zeros(T, codes.shape[0], dtype=torch.float32)
+    for b in range(nb):
+        acc = acc + S[:, :, b] * (d[:, b] * dw)[:, None]
+    return acc
+
+
 def linear(x, P, mode):
     if mode == "latent":
         return (x.double() @ P["latent"].double().t()).float()
@@ -225,6 +258,8 @@ def linear(x, P, mode):
         # ternary weights times the fp16-rounded scale, float activations, no int8 step
         w = P["codes"].double() * float(torch.tensor(P["s16"], dtype=torch.float32))
         return (x.double() @ w.t()).float()
+    if mode == "tq2-q8k":
+        return linear_q8k(x, P)
     q, sa = act_quant(x)
     acc = q @ P["codes"].t()  # integers below 2^24: exact in float32
     s = P["s"] if mode == "i2s" else P["s16"]
@@ -361,7 +396,7 @@ def main():
             "prompt_text": sp.decode(prompt_ids[1:]), "token_ids": prompt_ids,
             "shape": [len(prompt_ids), m.vocab], "dtype": "float32 little-endian, row-major [n_pos, n_vocab]",
             "files": {}}
-    for mode in ("i2s", "tq2", "latent", "f16"):
+    for mode in ("i2s", "tq2", "tq2-q8k", "latent", "f16"):
         lg = forward(m, prompt_ids, mode)
         fn = "logits-%s.f32" % mode
         lg.numpy().astype("<f4").tofile(os.path.join(args.out, fn))
@@ -379,7 +414,9 @@ def main():
            "tokens_sha256_int32le": sha256_ids(tokens), "first_1000_ids": tokens[:1000],
            "chunk_limit": args.ppl_chunks or None, "results": []}
     for n_ctx in (m.n_ctx, m.n_ctx // 2):
-        for mode in ("i2s", "tq2", "latent"):
+        for mode in ("i2s", "tq2", "tq2-q8k", "latent"):
+            if mode == "tq2-q8k" and n_ctx != m.n_ctx:
+                continue
             t0 = time.time()
             r = perplexity(m, tokens, n_ctx, mode, args.ppl_chunks)
             r["seconds"] = round(time.time() - t0, 1)

@@ -57,7 +57,7 @@ static int32_t *json_ids(const cJSON *arr, int *n)
     return ids;
 }
 
-static void compare_logits(const char *model, bn_type t, const char *ref_file)
+static void compare_logits_act(const char *model, bn_type t, bn_actq actq, const char *ref_file)
 {
     char rel[256];
     snprintf(rel, sizeof rel, "fixtures/reference/%s/logits.json", model);
@@ -71,7 +71,11 @@ static void compare_logits(const char *model, bn_type t, const char *ref_file)
 
     bn_model *m;
     bn_error e;
-    ck_assert_msg(bn_model_load(convert(model, t), NULL, &m, &e) == BN_OK, "%s", e.msg);
+    bn_model_opts mo;
+    bn_model_opts_default(&mo);
+    mo.actq = actq;
+    ck_assert_msg(bn_model_load(convert(model, t), &mo, &m, &e) == BN_OK, "%s", e.msg);
+    ck_assert_int_eq(bn_model_actq(m), actq);
     int V = bn_model_hparams(m)->n_vocab;
     ck_assert_uint_eq(nb, (size_t)n_pos * (size_t)V * sizeof(float));
     bn_ctx_params cp;
@@ -97,12 +101,15 @@ static void compare_logits(const char *model, bn_type t, const char *ref_file)
                 bm = v;
             d = fmax(d, fabs((double)a[v] - b[v]));
         }
-        ck_assert_msg(am == bm, "%s %s: argmax differs at position %d (%d vs %d)", model, bn_type_name(t), p, am, bm);
-        ck_assert_msg(d <= 1e-3 * maxabs, "%s %s: max |delta| %.3g at position %d exceeds 1e-3 * max|logit| (%.3g)",
-                      model, bn_type_name(t), d, p, 1e-3 * maxabs);
+        ck_assert_msg(am == bm, "%s %s %s: argmax differs at position %d (%d vs %d)", model,
+                      bn_type_name(t), bn_actq_name(actq), p, am, bm);
+        ck_assert_msg(d <= 1e-3 * maxabs,
+                      "%s %s %s: max |delta| %.3g at position %d exceeds 1e-3 * max|logit| (%.3g)",
+                      model, bn_type_name(t), bn_actq_name(actq), d, p, 1e-3 * maxabs);
         worst = fmax(worst, d / maxabs);
     }
-    fprintf(stderr, "%s %s: worst |delta| %.2e of max|logit|\n", model, bn_type_name(t), worst);
+    fprintf(stderr, "%s %s %s: worst |delta| %.2e of max|logit|\n", model, bn_type_name(t),
+            bn_actq_name(actq), worst);
     free(got);
     free(want);
     free(ids);
@@ -111,12 +118,46 @@ static void compare_logits(const char *model, bn_type t, const char *ref_file)
     cJSON_Delete(meta);
 }
 
+static void compare_logits(const char *model, bn_type t, const char *ref_file)
+{
+    compare_logits_act(model, t, BN_ACTQ_TOKEN, ref_file);
+}
+
 START_TEST(test_b158_i2s) { compare_logits("tiny-b158", BN_TYPE_I2_S, "logits-i2s.f32"); }
 END_TEST
 START_TEST(test_b158_tq2) { compare_logits("tiny-b158", BN_TYPE_TQ2_0, "logits-tq2.f32"); }
 END_TEST
 START_TEST(test_b158_tq1) { compare_logits("tiny-b158", BN_TYPE_TQ1_0, "logits-tq2.f32"); }
 END_TEST
+/* TQ files as upstream llama.cpp evaluates them (Q8_K activations per 256-block).
+ * The two activation schemes differ by ~4e-3 of max|logit| on these models, so
+ * each reference tells them apart under the 1e-3 bound. */
+START_TEST(test_b158_tq2_q8k) { compare_logits_act("tiny-b158", BN_TYPE_TQ2_0, BN_ACTQ_Q8K, "logits-tq2-q8k.f32"); }
+END_TEST
+START_TEST(test_b158_tq1_q8k) { compare_logits_act("tiny-b158", BN_TYPE_TQ1_0, BN_ACTQ_Q8K, "logits-tq2-q8k.f32"); }
+END_TEST
+START_TEST(test_bitnet_pt_tq2_q8k) { compare_logits_act("tiny-bitnet-pt", BN_TYPE_TQ2_0, BN_ACTQ_Q8K, "logits-tq2-q8k.f32"); }
+END_TEST
+
+/* q8_k is refused for projections llama.cpp does not evaluate that way, by name. */
+START_TEST(test_q8k_refused_for_i2s)
+{
+    bn_model_opts mo;
+    bn_model_opts_default(&mo);
+    mo.actq = BN_ACTQ_Q8K;
+    bn_model *m = NULL;
+    bn_error e;
+    ck_assert_int_eq(bn_model_load(convert("tiny-b158", BN_TYPE_I2_S), &mo, &m, &e), BN_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(e.msg, "I2_S") && strstr(e.msg, "q8_k"), "%s", e.msg);
+    bn_actq q;
+    ck_assert_int_eq(bn_actq_parse("q8_k", &q, &e), BN_OK);
+    ck_assert_int_eq(q, BN_ACTQ_Q8K);
+    ck_assert_int_eq(bn_actq_parse("Q8K", &q, &e), BN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "'Q8K'") && strstr(e.msg, "token, q8_k"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(test_b158_f16) { compare_logits("tiny-b158", BN_TYPE_F16, "logits-f16.f32"); }
 END_TEST
 START_TEST(test_bitnet_pt_f16) { compare_logits("tiny-bitnet-pt", BN_TYPE_F16, "logits-f16.f32"); }
@@ -175,6 +216,10 @@ int main(void)
     tcase_add_test(tc, test_b158_i2s);
     tcase_add_test(tc, test_b158_tq2);
     tcase_add_test(tc, test_b158_tq1);
+    tcase_add_test(tc, test_b158_tq2_q8k);
+    tcase_add_test(tc, test_b158_tq1_q8k);
+    tcase_add_test(tc, test_bitnet_pt_tq2_q8k);
+    tcase_add_test(tc, test_q8k_refused_for_i2s);
     tcase_add_test(tc, test_b158_f16);
     tcase_add_test(tc, test_bitnet_pt_f16);
     tcase_add_test(tc, test_bitnet_pt_i2s);

@@ -81,9 +81,22 @@ typedef struct {
     bn_type embd_type;      /* type of token_embd */
 } bn_hparams;
 
+/* How ternary projections quantize their input activations (FORMATS.md §4). */
+typedef enum {
+    BN_ACTQ_TOKEN = 0,      /* per-token int8 absmax (W1.58A8: BitNet's definition, the PyTorch
+                               reference, bitnet.cpp), for every ternary type */
+    BN_ACTQ_Q8K = 1         /* upstream llama.cpp for TQ1_0/TQ2_0: Q8_K, one int8 scale per
+                               256-block (ggml_vec_dot_tq*_q8_K); only for TQ projections */
+} bn_actq;
+
+/* "token" / "q8_k"; bn_actq_parse: BN_EINVAL naming the bad name and the known ones. */
+const char *bn_actq_name(bn_actq q);
+bn_status bn_actq_parse(const char *name, bn_actq *out, bn_error *err);
+
 typedef struct {
     int n_threads;          /* <= 0: number of online cores */
     const char *kernel;     /* ternary kernel name (kernels.h); NULL: $BN_KERNEL or the best */
+    bn_actq actq;           /* activation quantization; default BN_ACTQ_TOKEN */
 } bn_model_opts;
 
 typedef struct bn_model bn_model;
@@ -112,6 +125,11 @@ const char *bn_model_kernel(const bn_model *m);
 /* Switch the ternary kernel (e.g. to compare kernels). BN_EINVAL for an unknown or
  * unavailable name; must not be called during an evaluation. */
 bn_status bn_model_set_kernel(bn_model *m, const char *name, bn_error *err);
+/* The activation quantization in use, and a switch to another one (BN_EINVAL, naming
+ * the file and the projection type, for Q8K on projections that are not TQ1_0/TQ2_0);
+ * must not be called during an evaluation. */
+bn_actq bn_model_actq(const bn_model *m);
+bn_status bn_model_set_actq(bn_model *m, bn_actq q, bn_error *err);
 /* Bytes of the weights in the mapping, and of extra buffers made at load. */
 uint64_t bn_model_weight_bytes(const bn_model *m);
 

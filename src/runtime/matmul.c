@@ -95,14 +95,14 @@ float bn_rt_dot(const float *a, const float *b, int n)
 
 /* ---- scratch ------------------------------------------------------------------ */
 
-#define MAX_ACTS 4 /* distinct input widths: n_embd, q_dim, n_ff */
+#define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */
 
 struct bn_mm_scratch {
     int max_tok;
     int n_workers;
     int max_in;
     float *rowbuf;          /* (n_workers, max_in) decoded float rows */
-    bn_act acts[MAX_ACTS];  /* per input width, cap max_tok tokens */
+    bn_act acts[MAX_ACTS];  /* per input width and kind, cap max_tok tokens */
     int n_acts;
     /* current input (bn_mm_set_input) */
     const float *x;         /* (n_tok, n_in) */
@@ -147,20 +147,21 @@ void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
     s->xq = NULL;
 }
 
-/* Quantize the current input per token (FORMATS.md §4), once per input. */
-static bn_status quantized_input(bn_mm_scratch *s, bn_act **out, bn_error *err)
+/* Quantize the current input (per token, FORMATS.md §4, or Q8_K), once per input. */
+static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **out,
+                                 bn_error *err)
 {
-    if (!s->xq) {
+    if (!s->xq || s->xq->kind != kind) {
         bn_act *a = NULL;
         for (int i = 0; i < s->n_acts; i++)
-            if (s->acts[i].ne0 == s->n_in)
+            if (s->acts[i].ne0 == s->n_in && s->acts[i].kind == kind)
                 a = &s->acts[i];
         if (!a) {
             if (s->n_acts == MAX_ACTS)
                 return bn_error_set(err, BN_EINTERNAL, "matmul: more than %d input widths",
                                     MAX_ACTS);
             a = &s->acts[s->n_acts];
-            bn_status st = bn_act_init(a, BN_ACT_TOKEN, s->max_tok, s->n_in, err);
+            bn_status st = bn_act_init(a, kind, s->max_tok, s->n_in, err);
             if (st)
                 return st;
             s->n_acts++;
@@ -226,7 +227,9 @@ bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, flo
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
     if (bn_rt_is_ternary(w->type)) {
         bn_act *xq = NULL;
-        bn_status st = quantized_input(s, &xq, err);
+        bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K
+                                                                               : BN_ACT_TOKEN;
+        bn_status st = quantized_input(s, kind, &xq, err);
         if (st)
             return st;
         j.xq = xq;

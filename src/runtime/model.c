@@ -19,6 +19,24 @@ void bn_model_opts_default(bn_model_opts *opts)
 {
     opts->n_threads = 0;
     opts->kernel = NULL;
+    opts->actq = BN_ACTQ_TOKEN;
+}
+
+const char *bn_actq_name(bn_actq q)
+{
+    return q == BN_ACTQ_Q8K ? "q8_k" : "token";
+}
+
+bn_status bn_actq_parse(const char *name, bn_actq *out, bn_error *err)
+{
+    if (!strcmp(name, "token"))
+        *out = BN_ACTQ_TOKEN;
+    else if (!strcmp(name, "q8_k"))
+        *out = BN_ACTQ_Q8K;
+    else
+        return bn_error_set(err, BN_EINVAL,
+                            "unknown activation quantization '%s' (known: token, q8_k)", name);
+    return BN_OK;
 }
 
 /* ---- hyperparameters ------------------------------------------------------------ */
@@ -445,6 +463,8 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
         st = bn_kernel_best(&m->kernel, err); /* honours BN_KERNEL */
     if (st)
         goto fail;
+    if ((st = bn_model_set_actq(m, opts->actq, err)))
+        goto fail;
     if ((st = load_tokenizer(m, path, err)))
         goto fail;
     if ((st = bn_pool_create(opts->n_threads, &m->pool, err)))
@@ -510,6 +530,20 @@ bn_status bn_model_set_kernel(bn_model *m, const char *name, bn_error *err)
     if (st)
         return st; /* the message lists the known kernels */
     m->kernel = k;
+    return BN_OK;
+}
+
+bn_actq bn_model_actq(const bn_model *m) { return m->actq; }
+
+bn_status bn_model_set_actq(bn_model *m, bn_actq q, bn_error *err)
+{
+    bn_type t = m->hp.proj_type;
+    if (q == BN_ACTQ_Q8K && t != BN_TYPE_TQ1_0 && t != BN_TYPE_TQ2_0)
+        return bn_error_set(err, BN_EINVAL,
+                            "%s: q8_k activations are llama.cpp's for TQ1_0/TQ2_0 projections; "
+                            "these are %s (use token)",
+                            bn_gguf_path(m->g), bn_type_name(t));
+    m->actq = q;
     return BN_OK;
 }
 

@@ -52,6 +52,7 @@ struct bn_model {
     bn_pool *pool;
     int n_threads;
     const bn_kernel *kernel;/* ternary kernel (kernels.h) */
+    bn_actq actq;           /* activation quantization of ternary projections */
     int has_ternary;        /* any projection is I2_S / TQ* */
 };
 
@@ -62,8 +63,9 @@ int bn_rt_is_ternary(bn_type t);
 /* Y[t][r] = sum_k W[r][k] X[t][k] for t in [0, n_tok), r in [0, n_out).
  * X: (n_tok, n_in) float32 set by bn_mm_set_input (kept by pointer: it must not
  * change until the next set_input), Y: (n_tok, n_out) float32. Ternary weights
- * quantize X per token to int8 (FORMATS.md §4; once per input, shared by every
- * weight that reads it) and run the model's kernel; float weights (F32, F16,
+ * quantize X to int8 (per token, FORMATS.md §4, or Q8_K for TQ weights when the
+ * model's actq says so; once per input, shared by every weight that reads it)
+ * and run the model's kernel; float weights (F32, F16,
  * BF16, Q8_0) decode a row once and dot it with every token. Rows are split
  * across the pool; every dot product has a fixed order. */
 typedef struct bn_mm_scratch bn_mm_scratch;

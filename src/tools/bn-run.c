@@ -62,6 +62,9 @@ static void usage(FILE *f)
             "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1)\n"
             "  --logits N             print the logits of the last N prompt positions and exit\n"
             "  --kernel NAME          ternary kernel (default: $BN_KERNEL or the fastest)\n"
+            "  --act token|q8_k       activation quantization of ternary projections: per\n"
+            "                         token as BitNet and bitnet.cpp (default), or llama.cpp's\n"
+            "                         Q8_K per 256-block (TQ1_0/TQ2_0 models only)\n"
             "  -t, --threads N        threads (default: all cores)\n"
             "  -q, --quiet            no speed line\n"
             "  -h, --help, --version\n"
@@ -184,6 +187,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             rc = parse_int(a, v, 1, 100, &o->bench_reps);
         else if (!strcmp(a, "--kernel"))
             o->mopts.kernel = v;
+        else if (!strcmp(a, "--act")) {
+            bn_error e;
+            if (bn_actq_parse(v, &o->mopts.actq, &e))
+                rc = bad("--act: %s%s", e.msg, "");
+        }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
             rc = parse_int(a, v, 1, BN_POOL_MAX_THREADS, &o->mopts.n_threads);
         else if (!strcmp(a, "--kv")) {
@@ -379,10 +387,10 @@ static void print_timing(const run_opts *o, const bn_model *m, const timing *tm)
         return;
     fprintf(stderr,
             "\nbn-run: prompt %d tokens in %.2f s (%.2f t/s), generation %d tokens in %.2f s "
-            "(%.2f t/s), kernel %s, %d threads\n",
+            "(%.2f t/s), kernel %s, %s activations, %d threads\n",
             tm->prompt_n, tm->prompt_s, tm->prompt_s > 0 ? tm->prompt_n / tm->prompt_s : 0.0,
             tm->gen_n, tm->gen_s, tm->gen_s > 0 ? tm->gen_n / tm->gen_s : 0.0,
-            bn_model_kernel(m), bn_model_n_threads(m));
+            bn_model_kernel(m), bn_actq_name(bn_model_actq(m)), bn_model_n_threads(m));
 }
 
 static bn_status make_ctx(const run_opts *o, bn_model *m, int want, bn_ctx **c, bn_error *err)
@@ -656,9 +664,10 @@ static bn_status run_bench(const run_opts *o, bn_model *m, bn_error *err)
             for (int i = 0; i < o->bench_reps; i++)
                 var += (rates[i] - mean) * (rates[i] - mean);
             double sd = o->bench_reps > 1 ? sqrt(var / (o->bench_reps - 1)) : 0.0;
-            printf("| %s %s | %.2f GiB | %.2f B | %s | %d | %s%d | %.2f ± %.2f |\n",
+            printf("| %s %s | %.2f GiB | %.2f B | %s%s | %d | %s%d | %.2f ± %.2f |\n",
                    hp->arch_name, bn_type_name(hp->proj_type),
                    bn_model_weight_bytes(m) / 1073741824.0, params / 1e9, bn_model_kernel(m),
+                   bn_model_actq(m) == BN_ACTQ_Q8K ? " (q8_k)" : "",
                    bn_model_n_threads(m), pp ? "pp" : "tg", pp ? o->bench_pp : o->bench_tg,
                    mean, sd);
             fflush(stdout);

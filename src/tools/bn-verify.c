@@ -33,6 +33,7 @@ typedef struct {
     const char *data_file;
     const char *json_path;
     const char *kernel;
+    bn_actq actq;
     bn_ref_mode ref_mode;
     int do_check, do_kernels;
     int n_ctx, n_chunks, n_batch, n_threads, n_tokens;
@@ -64,6 +65,9 @@ static void usage(FILE *f)
             "  -b, --batch-size N      tokens per batch: N / n_ctx chunks run together (default 2048)\n"
             "  -t, --threads N         threads (default all cores)\n"
             "  --kernel K              ternary kernel (basic, blocked, lut, avx2, ..., simd)\n"
+            "  --act token|q8_k        activations of ternary matmuls: per token as BitNet and\n"
+            "                          bitnet.cpp (default), or Q8_K per 256-block as upstream\n"
+            "                          llama.cpp evaluates TQ1_0/TQ2_0 files\n"
             "  --json FILE             machine-readable results (- for stdout; docs/ci.md)\n"
             "  -q, --quiet             no per-chunk progress\n"
             "\n"
@@ -151,6 +155,13 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--kernel")) {
             NEEDV();
             o->kernel = v;
+        } else if (!strcmp(a, "--act")) {
+            NEEDV();
+            bn_error e;
+            if (bn_actq_parse(v, &o->actq, &e)) {
+                fprintf(stderr, "bn-verify: --act: %s\n", e.msg);
+                return -1;
+            }
         } else if (!strcmp(a, "--reference-mode")) {
             NEEDV();
             if (!strcmp(v, "quantized"))
@@ -500,8 +511,9 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
         size_t n_chunk = toks->n / (size_t)o->n_ctx;
         if (o->n_chunks > 0 && (size_t)o->n_chunks < n_chunk)
             n_chunk = (size_t)o->n_chunks;
-        fprintf(out_text, "== perplexity: %s (%zu tokens, kernel %s, %d threads)\n", o->ppl_file,
-                toks->n, bn_model_kernel(m), bn_model_n_threads(m));
+        fprintf(out_text, "== perplexity: %s (%zu tokens, kernel %s, %s activations, %d threads)\n",
+                o->ppl_file, toks->n, bn_model_kernel(m), bn_actq_name(bn_model_actq(m)),
+                bn_model_n_threads(m));
         fprintf(out_text,
                 "perplexity: calculating perplexity over %zu chunks, n_ctx=%d, batch_size=%d, "
                 "n_seq=%d\n",
@@ -527,6 +539,7 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     cJSON_AddNumberToObject(j, "seconds", res.seconds);
     cJSON_AddNumberToObject(j, "tokens_per_second", res.tok_per_s);
     cJSON_AddStringToObject(j, "kernel", bn_model_kernel(m));
+    cJSON_AddStringToObject(j, "activations", bn_actq_name(bn_model_actq(m)));
     cJSON_AddNumberToObject(j, "threads", bn_model_n_threads(m));
     *ppl_out = res.ppl;
     return 0;
@@ -690,6 +703,7 @@ int main(int argc, char **argv)
         bn_model_opts_default(&mo);
         mo.n_threads = o.n_threads;
         mo.kernel = o.kernel;
+        mo.actq = o.actq;
         bn_model *m;
         bn_error err;
         if (bn_model_load(o.model, &mo, &m, &err)) {

@@ -41,6 +41,20 @@ for k in $kernels; do [ "$(gen -t 2 --kernel "$k")" = "$ref" ] || same=0; done
 check "greedy: every kernel gives the same tokens ($(echo $kernels))" test $same -eq 1
 check "sampling with a seed is reproducible" test "$(gen --temp 1 --seed 5)" = "$(gen --temp 1 --seed 5 -t 2)"
 
+# --act q8_k (llama.cpp's activations for TQ files): kernel-independent too; refused for I2_S
+"$SYNTH" -q -o "$T/tq.gguf" --no-vocab --layers 2 --type tq2_0 || not_ok "bn-synth TQ2_0 model"
+genq() { "$RUN" "$T/tq.gguf" --ids 1,2,3,4,5 -n 16 --temp 0 -q --act q8_k "$@" 2>/dev/null; }
+refq=$(genq -t 1)
+check "--act q8_k: greedy generation on TQ2_0 prints 16 ids" test "$(echo $refq | wc -w)" -eq 16
+same=1
+for k in $kernels; do [ "$(genq -t 2 --kernel "$k")" = "$refq" ] || same=0; done
+check "--act q8_k: every kernel gives the same tokens" test $same -eq 1
+"$RUN" "$T/tq.gguf" --ids 7,8,9 --logits 1 -q >"$T/lt" 2>&1
+"$RUN" "$T/tq.gguf" --ids 7,8,9 --logits 1 -q --act q8_k >"$T/lq" 2>&1
+check "--act q8_k changes the logits of a TQ2_0 model" bash -c "! cmp -s '$T/lt' '$T/lq'"
+check "--act q8_k on an I2_S model: exit 2 naming I2_S" bash -c "'$RUN' '$T/m.gguf' --ids 1 --act q8_k >'$T/o' 2>&1; [ \$? -eq 2 ] && grep -q I2_S '$T/o'"
+check "--act other: exit 2" run_rc 2 "$T/o" "$RUN" "$T/m.gguf" --ids 1 --act q8_0
+
 # --bench table
 "$RUN" "$T/m.gguf" --bench --bench-pp 16 --bench-tg 4 --kernel basic >"$T/bench" 2>&1
 check "--bench has pp16 and tg4 rows" bash -c "grep -q '| pp16 |' '$T/bench' && grep -q '| tg4 |' '$T/bench'"

@@ -53,25 +53,35 @@ json_num() { # FILE SECTION KEY (the first "KEY": number after "SECTION")
   awk -v s="\"$2\":" -v k="\"$3\":" '$1 == s {in_s=1} in_s && $1 == k {v=$2; sub(/,/, "", v); print v; exit}' "$1"
 }
 
-# tiny-b158, the demo model, in both ternary formats
+# tiny-b158, the demo model, in both ternary formats; TQ2_0 also as upstream llama.cpp
+# evaluates it (--act q8_k: Q8_K activations), against the reference's tq2-q8k mode
 for m in tiny-b158; do
-  for ty in i2_s tq2_0; do
+  for run in i2_s:token:i2s tq2_0:token:tq2 tq2_0:q8_k:tq2-q8k; do
+    IFS=: read -r ty act mode <<<"$run"
     g="$T/$m-$ty.gguf"
-    check "bn-convert $m --type $ty" run_rc 0 "$T/conv" "$CONV" "$FIX/$m" "$g" --type "$ty" -q -t 2
-    check "--check passes on $m $ty" run_rc 0 "$T/o" "$V" "$g" --check
-    mode=$([ "$ty" = i2_s ] && echo i2s || echo tq2)
+    if [ ! -f "$g" ]; then
+      check "bn-convert $m --type $ty" run_rc 0 "$T/conv" "$CONV" "$FIX/$m" "$g" --type "$ty" -q -t 2
+      check "--check passes on $m $ty" run_rc 0 "$T/o" "$V" "$g" --check
+    fi
     read -r want chunks <<<"$(ref_ppl "$FIX/reference/$m/ppl.json" 256 "$mode")"
     if [ -z "${want:-}" ]; then
       not_ok "$m: no n_ctx 256 $mode result in fixtures/reference/$m/ppl.json"; continue
     fi
-    check "--perplexity on $m $ty ($chunks chunks)" run_rc 0 "$T/ppl" "$V" "$g" -q -t 2 \
-      --perplexity "$WIKI" -c 256 --chunks "$chunks" --json "$T/ppl.json"
+    check "--perplexity on $m $ty, $act activations ($chunks chunks)" run_rc 0 "$T/ppl" "$V" "$g" \
+      -q -t 2 --act "$act" --perplexity "$WIKI" -c 256 --chunks "$chunks" --json "$T/ppl.json"
     got=$(json_num "$T/ppl.json" perplexity ppl)
-    if same4 "$got" "$want"; then ok "$m $ty PPL $got = PyTorch $want (4 significant digits)"
-    else not_ok "$m $ty PPL $got != PyTorch $want"; fi
+    if same4 "$got" "$want"; then ok "$m $ty $act PPL $got = PyTorch $want (4 significant digits)"
+    else not_ok "$m $ty $act PPL $got != PyTorch $want"; fi
     check "  ... printed as llama-perplexity does" grep -q "^Final estimate: PPL = [0-9.]* +/- [0-9.]*$" "$T/ppl"
+    check "  ... the JSON names the activations" grep -Eq "\"activations\":[[:space:]]*\"$act\"" "$T/ppl.json"
   done
 done
+check "--act q8_k on an I2_S file: exit 2 naming the type" run_rc 2 "$T/q8" "$V" "$T/tiny-b158-i2_s.gguf" \
+  --act q8_k --perplexity "$WIKI" -c 256 --chunks 1
+check "  ... one line naming I2_S" test "$(grep -c I2_S "$T/q8")$(wc -l <"$T/q8")" = 11
+check "--act q4: exit 2 listing the known ones" run_rc 2 "$T/q4" "$V" "$T/tiny-b158-i2_s.gguf" \
+  --act q4 --perplexity "$WIKI"
+check "  ... token, q8_k" grep -q "token, q8_k" "$T/q4"
 
 g="$T/tiny-b158-i2_s.gguf"
 check "--kernels: every kernel agrees with basic" run_rc 0 "$T/k" "$V" "$g" --kernels --tokens 32 -t 2
