@@ -31,13 +31,7 @@
 #define PROBE_BYTES ((size_t)512 << 20) /* beyond the last-level cache */
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return bn_rng_next(&rng); }
 
 /* ---- STREAM-like read probe: sum 64-bit words of a large buffer ---- */
 

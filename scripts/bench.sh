@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: every bench/bench_* binary. Figures go in closing notes, never into tests.
 # The model benchmark runs on a BitNet-2B-shaped model with random ternary weights
-# (bn-synth --preset 2b, ~1.1 GiB), generated once into $BN_BENCH_DIR (default /tmp).
+# (bn-synth --preset 2b, ~1.1 GiB), generated once into $BN_BENCH_DIR (default /tmp);
+# bench_convert writes a 2B-4T-layout Hugging Face checkpoint there once (~1.2 GB) and
+# times bn-convert on it, with its peak memory.
 set -euo pipefail
 B=${1:-build}
 DIR=${BN_BENCH_DIR:-/tmp}

@@ -39,6 +39,37 @@ static void hex_of(const void *data, size_t len, char hex[BN_SHA256_HEX_SIZE])
 
 /* One fixture: the table matches the expectations exactly, and every tensor
  * reads to the expected bytes, raw and as float32. */
+/* Streaming: a tensor read in pieces of 7 elements (and in one piece) equals
+ * the whole read; tensors that cannot stream say so and are refused. */
+static int n_streamed, n_not_streamed;
+
+static void check_pieces(bn_ckpt *ck, const bn_ckpt_tensor *t, const float *whole, const char *rel)
+{
+    bn_error e;
+    float *g = malloc(t->n_el * sizeof *g + 1);
+    if (!bn_ckpt_can_stream(ck, t)) {
+        n_not_streamed++;
+        ck_assert_int_eq(bn_ckpt_read_f32_range(ck, t, 0, t->n_el, g, &e), BN_EINVAL);
+        ck_assert_msg(strstr(e.msg, t->name) && strstr(e.msg, "read it whole"), "%s", e.msg);
+        free(g);
+        return;
+    }
+    n_streamed++;
+    for (uint64_t at = 0; at < t->n_el; at += 7) {
+        uint64_t k = t->n_el - at < 7 ? t->n_el - at : 7;
+        ck_assert_msg(bn_ckpt_read_f32_range(ck, t, at, k, g + at, &e) == BN_OK, "%s: %s", rel, e.msg);
+    }
+    ck_assert_msg(memcmp(g, whole, t->n_el * sizeof *g) == 0, "%s: '%s' read in pieces differs", rel,
+                  t->name);
+    memset(g, 0, t->n_el * sizeof *g);
+    ck_assert_int_eq(bn_ckpt_read_f32_range(ck, t, 0, t->n_el, g, &e), BN_OK);
+    ck_assert_msg(memcmp(g, whole, t->n_el * sizeof *g) == 0, "%s: '%s' one piece differs", rel, t->name);
+    ck_assert_int_eq(bn_ckpt_read_f32_range(ck, t, t->n_el, 0, g, &e), BN_OK);
+    ck_assert_int_eq(bn_ckpt_read_f32_range(ck, t, t->n_el, 1, g, &e), BN_EINVAL);
+    ck_assert_int_eq(bn_ckpt_read_f32_range(ck, t, 1, UINT64_MAX, g, &e), BN_EINVAL);
+    free(g);
+}
+
 static void check_fixture(const char *rel, const cJSON *want)
 {
     bn_ckpt *ck;
@@ -84,6 +115,7 @@ static void check_fixture(const char *rel, const cJSON *want)
                       "%s: '%s' float32 values differ", rel, t->name);
         if (t->nbytes > 0) /* one byte short must be refused, not overrun */
             ck_assert_int_eq(bn_ckpt_read_raw(ck, t, raw, t->nbytes - 1, &e), BN_ELIMIT);
+        check_pieces(ck, t, f, rel);
         free(raw);
         free(f);
     }
@@ -106,6 +138,10 @@ START_TEST(test_fixtures)
         check_fixture(rel, f);
     }
     ck_assert_int_ge(n, 12);
+    /* both kinds occur: mapped and stored-zip tensors stream; deflated entries and
+     * strided views do not */
+    ck_assert_int_gt(n_streamed, 20);
+    ck_assert_int_gt(n_not_streamed, 0);
     cJSON_Delete(j);
 }
 END_TEST
@@ -473,6 +509,15 @@ START_TEST(test_large_zip_views)
         for (int i = 0; i < 30000; i++) {
             ck_assert_uint_eq(h[i], st[70000 + i]);
             ck_assert_msg(f[i] == bn_f16_to_f32(st[70000 + i]), "tail[%d]", i);
+        }
+        /* a slice from the middle: seeks in the stored entry; deflated entries and
+         * strided views are read whole instead */
+        ck_assert_int_eq(bn_ckpt_can_stream(ck, tail), !deflate);
+        ck_assert_int_eq(bn_ckpt_can_stream(ck, strided), 0);
+        if (!deflate) {
+            float g[1000];
+            ck_assert_int_eq(bn_ckpt_read_f32_range(ck, tail, 12345, 1000, g, &err), BN_OK);
+            ck_assert_int_eq(memcmp(g, f + 12345, sizeof g), 0);
         }
         ck_assert_int_eq(bn_ckpt_read_f32(ck, strided, f, 30000, &err), BN_OK);
         ck_assert_int_eq(bn_ckpt_read_raw(ck, strided, h, 60000, &err), BN_OK);

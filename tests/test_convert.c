@@ -15,6 +15,7 @@
 #include "bn/gguf.h"
 #include "bn/quant.h"
 #include "bn/tokenizer_export.h"
+#include "bn/util.h"
 #include "testutil.h"
 
 /* ---- a tiny safetensors writer ------------------------------------------------ */
@@ -74,10 +75,8 @@ typedef struct {
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+    uint64_t x = bn_rng_next(&rng);
+    return (float)((x >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
 static uint32_t tokenizer_size(void)
@@ -472,6 +471,48 @@ START_TEST(test_allow_fallback)
 }
 END_TEST
 
+/* Embeddings, output and norms stream in slices of whole rows: any slice size
+ * gives the same bytes as the default, for every embedding type, tied or not. */
+START_TEST(test_sliced_copy)
+{
+    synth llama = {"LlamaForCausalLM", 256, 512, 4, 2, 1, 0, 1, NULL, NULL, NULL, NULL, 0, NULL};
+    const synth *models[] = {&B158, &llama}; /* tied; untied (output.weight) */
+    const bn_type embd[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_Q8_0};
+    const size_t slices[] = {1, 256 * 4 * 3 + 5, 1u << 30};
+    for (size_t ti = 0; ti < 2 * sizeof embd / sizeof *embd; ti++) {
+        const char *dir = tu_keep(tu_tmp("slice"));
+        make_model(dir, models[ti % 2]);
+        uint8_t *want = NULL;
+        size_t want_n = 0;
+        for (size_t si = 0; si <= sizeof slices / sizeof *slices; si++) {
+            bn_convert_opts o;
+            bn_convert_opts_init(&o);
+            o.in_dir = dir;
+            o.out_path = tu_tmp("slice.gguf");
+            o.embd_type = embd[ti / 2];
+            o.n_threads = 2;
+            o.slice_bytes = si ? slices[si - 1] : 0; /* first: the default */
+            bn_convert_result r;
+            bn_error e;
+            ck_assert_msg(bn_convert_run(&o, &r, &e) == BN_OK, "%s", e.msg);
+            size_t n;
+            uint8_t *got = tu_read(o.out_path, &n);
+            ck_assert_ptr_nonnull(got);
+            if (!want) {
+                want = got;
+                want_n = n;
+                continue;
+            }
+            ck_assert_msg(n == want_n && memcmp(got, want, n) == 0,
+                          "%s embeddings, slices of %zu bytes: output differs from the default",
+                          bn_type_name(embd[ti / 2]), o.slice_bytes);
+            free(got);
+        }
+        free(want);
+    }
+}
+END_TEST
+
 START_TEST(test_vocab_only)
 {
     const char *dir = tu_keep(tu_tmp("vo"));
@@ -524,6 +565,7 @@ int main(void)
     tcase_add_test(tc, test_llama_permutes_qk);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_allow_fallback);
+    tcase_add_test(tc, test_sliced_copy);
     tcase_add_test(tc, test_vocab_only);
     tcase_add_test(tc, test_cli_exit_codes);
     suite_add_tcase(s, tc);

@@ -162,4 +162,14 @@ bn_status bn_ckpt_add_alias(bn_ckpt *ck, const char *name, const char *target, b
 bn_status bn_ckpt_read_raw(bn_ckpt *ck, const bn_ckpt_tensor *t, void *dst, size_t cap, bn_error *err);
 bn_status bn_ckpt_read_f32(bn_ckpt *ck, const bn_ckpt_tensor *t, float *dst, size_t cap, bn_error *err);
 
+/* Streaming: elements [first, first + n) of the tensor in row-major order as
+ * floats (converted as bn_ckpt_read_f32 does), at a cost proportional to n, so
+ * a converter can hold a slice of a large tensor instead of all of it. Only for
+ * tensors bn_ckpt_can_stream() accepts: contiguous data in a mapped shard
+ * (safetensors, legacy PyTorch) or in a stored (uncompressed) zip entry;
+ * otherwise, and for a range outside the tensor, BN_EINVAL. */
+int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *t);
+bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *t, uint64_t first, uint64_t n,
+                                 float *dst, bn_error *err);
+
 #endif

@@ -101,6 +101,8 @@ typedef struct {
     int vocab_only;            /* tokenizer + hyperparameters only */
     const char *name;          /* general.name; NULL = directory base name */
     int n_threads;             /* packing threads; 0 = cores */
+    size_t slice_bytes;        /* embeddings/output/norms stream in slices of whole rows of
+                                  about this many bytes of f32; 0 = 32 MiB */
     const char *report_path;   /* per-tensor ternarization report (atomic file), or NULL */
     struct bn_quant_report *report; /* or: add each projection's statistics to this
                                        caller-owned report (quant.h) and write nothing */

@@ -49,4 +49,16 @@ void bn_atomic_cleanup_signal(void);
 /* Seconds from a monotonic clock, for progress reports and benchmarks. */
 double bn_now_seconds(void);
 
+/* xorshift64* (Vigna): the one small reproducible generator (sampler, bn-synth,
+ * tests, benchmarks). *state must never be 0. */
+static inline uint64_t bn_rng_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
 #endif

@@ -827,6 +827,62 @@ static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, s
     return s;
 }
 
+/* ---- pieces of a tensor (streaming) ---- */
+
+static const ck_tensor *own_tensor(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
+{
+    return pt && pt->index < ck->n && &ck->t[pt->index]->pub == pt ? ck->t[pt->index] : NULL;
+}
+
+int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
+{
+    const ck_tensor *t = own_tensor(ck, pt);
+    if (!t || !is_contiguous(t->e)) return 0;
+    const ck_shard *sh = &ck->shards[t->shard];
+    return sh->st || sh->tl || bn_tz_storage_seekable(sh->tz, t->e->storage);
+}
+
+bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *pt, uint64_t first, uint64_t n,
+                                 float *dst, bn_error *err)
+{
+    const ck_tensor *t = own_tensor(ck, pt);
+    if (!t) return bn_error_set(err, BN_EINVAL, "tensor handle does not belong to this checkpoint");
+    const bn_ckpt_entry *e = t->e;
+    if (first > e->n_el || n > e->n_el - first)
+        return bn_error_set(err, BN_EINVAL, "tensor '%s': elements %llu..+%llu are outside its %llu",
+                            t->name, (unsigned long long)first, (unsigned long long)n,
+                            (unsigned long long)e->n_el);
+    if (!bn_ckpt_can_stream(ck, pt))
+        return bn_error_set(err, BN_EINVAL, "tensor '%s' cannot be read in pieces (a strided view "
+                            "or a compressed zip entry): read it whole", t->name);
+    if (n == 0) return BN_OK;
+    const ck_shard *sh = &ck->shards[t->shard];
+    size_t es = bn_ckpt_dtype_size(e->dtype);
+    if (sh->st || sh->tl) {
+        const uint8_t *src = sh->st ? bn_st_base(sh->st) + e->offset
+                                    : bn_tl_storage_data(sh->tl, e->storage) + e->offset * es;
+        bn_ckpt_entry piece = *e;  /* the same contiguous view, shifted and shortened */
+        piece.n_dims = 1;
+        piece.shape[0] = (int64_t)n;
+        piece.stride[0] = 1;
+        piece.n_el = n;
+        read_mapped(src + first * es, &piece, dst, 1);
+        return BN_OK;
+    }
+    bn_tz_reader *r;
+    bn_status s = bn_tz_reader_open(sh->tz, e->storage, (e->offset + first) * es, &r, err);
+    uint8_t bounce[CK_BOUNCE];
+    size_t per = CK_BOUNCE / es;
+    for (uint64_t at = 0; at < n && !s; at += per) {
+        size_t k = n - at < per ? (size_t)(n - at) : per;
+        s = bn_tz_reader_read(r, bounce, k * es, err);
+        if (!s) to_f32(bounce, e->dtype, k, dst + at);
+    }
+    if (r) bn_tz_reader_close(r);
+    if (s) bn_error_prefix(err, "%s: tensor '%s'", sh->name, t->name);
+    return s;
+}
+
 bn_status bn_ckpt_read_raw(bn_ckpt *ck, const bn_ckpt_tensor *t, void *dst, size_t cap, bn_error *err)
 {
     return read_tensor(ck, t, dst, cap, 0, err);

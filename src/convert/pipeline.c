@@ -339,13 +339,29 @@ static bn_status add_infos(convert_state *s, bn_error *err)
     return BN_OK;
 }
 
-static bn_status check_finite(const char *dir, const job *j, const float *f, uint64_t n, bn_error *err)
+/* f holds elements [first, first + n) of the tensor. */
+static bn_status check_finite(const char *dir, const job *j, const float *f, uint64_t n,
+                              uint64_t first, bn_error *err)
 {
     for (uint64_t i = 0; i < n; i++)
         if (!isfinite(f[i]))
             return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' holds %s at element %llu", dir,
-                                j->src->name, isnan(f[i]) ? "NaN" : "Inf", (unsigned long long)i);
+                                j->src->name, isnan(f[i]) ? "NaN" : "Inf",
+                                (unsigned long long)(first + i));
     return BN_OK;
+}
+
+/* llama: permute q/k rows for NORM rope (whole rows move: codes stay codes). */
+static bn_status permute_qk(convert_state *s, const bn_tensor_plan *p, uint64_t n, bn_error *err)
+{
+    if (s->cfg.arch != BN_ARCH_LLAMA || (p->proj != BN_PROJ_Q && p->proj != BN_PROJ_K))
+        return BN_OK;
+    int64_t heads = p->proj == BN_PROJ_Q ? s->cfg.n_head : s->cfg.n_head_kv;
+    bn_status st = bn_permute_qk_rows(s->codes, s->codes2, heads, s->cfg.head_dim,
+                                      (size_t)p->cols, err);
+    if (!st)
+        memcpy(s->codes, s->codes2, (size_t)n);
+    return st;
 }
 
 /* A projection -> codes + scale (ternarized, or unpacked from uint8 exactly). */
@@ -365,11 +381,16 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         if ((st = bn_ckpt_read_f32(s->ck, j->scale, &ws, 1, err)) ||
             (st = bn_hf_weight_scale_to_scale(j->scale->name, ws, scale, err)))
             return st;
+        if (!s->report) {
+            /* exact by construction: nothing to ternarize or measure */
+            s->n_exact++;
+            return permute_qk(s, p, n, err);
+        }
         for (uint64_t i = 0; i < n; i++)
             s->f[i] = (float)s->codes[i] * *scale;
     } else {
         if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
-            (st = check_finite(s->o->in_dir, j, s->f, n, err)))
+            (st = check_finite(s->o->in_dir, j, s->f, n, 0, err)))
             return st;
     }
     /* Ternarize (already-ternary input, including unpacked weights, is kept exactly). */
@@ -398,12 +419,46 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         return st;
     if (res.flags & BN_QF_ALREADY_TERNARY)
         s->n_exact++;
-    /* llama: permute q/k rows for NORM rope (whole rows move: codes stay codes). */
-    if (s->cfg.arch == BN_ARCH_LLAMA && (p->proj == BN_PROJ_Q || p->proj == BN_PROJ_K)) {
-        int64_t heads = p->proj == BN_PROJ_Q ? s->cfg.n_head : s->cfg.n_head_kv;
-        if ((st = bn_permute_qk_rows(s->codes, s->codes2, heads, s->cfg.head_dim, (size_t)p->cols, err)))
+    return permute_qk(s, p, n, err);
+}
+
+/* A non-projection tensor (embeddings, output, norms) -> F32/F16/BF16/Q8_0 rows.
+ * These types pack row by row, so a large tensor streams in slices of whole
+ * rows (opts.slice_bytes of floats): converting a 128k-vocabulary embedding
+ * holds one slice, not the tensor. Tensors the checkpoint cannot hand out in
+ * pieces (strided views, compressed zip entries) are read whole. */
+#define COPY_SLICE (32u << 20)
+
+static bn_status copy_rows(convert_state *s, const job *j, bn_error *err)
+{
+    const bn_tensor_plan *p = j->plan;
+    const uint64_t n = (uint64_t)p->rows * (uint64_t)p->cols;
+    int64_t step = p->rows;
+    if (bn_ckpt_can_stream(s->ck, j->src)) {
+        size_t slice = s->o->slice_bytes ? s->o->slice_bytes : COPY_SLICE;
+        step = (int64_t)(slice / sizeof(float)) / (p->cols > 0 ? p->cols : 1);
+        step = step < 1 ? 1 : step > p->rows ? p->rows : step;
+    }
+    uint64_t elems = (uint64_t)step * (uint64_t)p->cols;
+    bn_status st;
+    if ((st = grow((void **)&s->f, &s->f_cap, (size_t)(elems ? elems : 1), sizeof(float),
+                   p->hf_name, err)))
+        return st;
+    for (int64_t r0 = 0; r0 < p->rows || (r0 == 0 && n == 0); r0 += step) {
+        int64_t rows = p->rows - r0 < step ? p->rows - r0 : step;
+        uint64_t first = (uint64_t)r0 * (uint64_t)p->cols, k = (uint64_t)rows * (uint64_t)p->cols;
+        size_t out_size;
+        st = step == p->rows ? bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)
+                             : bn_ckpt_read_f32_range(s->ck, j->src, first, k, s->f, err);
+        if (st || (st = check_finite(s->o->in_dir, j, s->f, k, first, err)) ||
+            (st = bn_quant_packed_size(j->type, p->cols, rows, &out_size, err)) ||
+            (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
+            (st = bn_pack_f32(j->type, s->f, p->cols, rows, s->packed, out_size, s->o->n_threads,
+                              err)) ||
+            (st = bn_gguf_writer_write(s->w, s->packed, out_size, err)))
             return st;
-        memcpy(s->codes, s->codes2, (size_t)n);
+        if (n == 0)
+            break;
     }
     return BN_OK;
 }
@@ -415,8 +470,10 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
     const int nt = s->o->n_threads;
     size_t out_size;
     bn_status st;
-    if ((st = grow((void **)&s->f, &s->f_cap, (size_t)n, sizeof(float), p->hf_name, err)) ||
-        (st = bn_quant_packed_size(j->type, p->cols, p->rows, &out_size, err)))
+    if ((st = bn_quant_packed_size(j->type, p->cols, p->rows, &out_size, err)))
+        return st;
+    if (p->role == BN_ROLE_PROJ &&
+        (st = grow((void **)&s->f, &s->f_cap, (size_t)n, sizeof(float), p->hf_name, err)))
         return st;
     if (p->role == BN_ROLE_PROJ) {
         if ((st = grow((void **)&s->codes, &s->codes_cap, (size_t)n, 1, p->hf_name, err)))
@@ -448,11 +505,8 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
     } else {
         if (!s->w)
             return BN_OK; /* report-only run: only projections matter */
-        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
-            (st = check_finite(s->o->in_dir, j, s->f, n, err)) ||
-            (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
-            (st = bn_pack_f32(j->type, s->f, p->cols, p->rows, s->packed, out_size, nt, err)))
-            return st;
+        *bytes_out = out_size;
+        return copy_rows(s, j, err);
     }
     *bytes_out = out_size;
     return bn_gguf_writer_write(s->w, s->packed, out_size, err);

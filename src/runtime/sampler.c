@@ -1,5 +1,6 @@
 /* sampler.c - repetition penalty, top-k, top-p, min-p, temperature, draw. */
 #include "bn/sampler.h"
+#include "bn/util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -44,12 +45,7 @@ static uint64_t splitmix64(uint64_t x)
 /* Uniform in [0, 1) with 24 random bits: exact in float. */
 static float rng_uniform(uint64_t *s)
 {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return (float)((x * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
+    return (float)(bn_rng_next(s) >> 40) / 16777216.0f;
 }
 
 bn_status bn_sampler_new(const bn_sampler_params *p, int n_vocab, bn_sampler **out,

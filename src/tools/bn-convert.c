@@ -171,8 +171,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s%zu %s", first ? "" : ", ", r.n_by_type[t], bn_type_name((uint32_t)t));
                 first = 0;
             }
-        fprintf(stderr, "%s), %.1f MB in, %.1f MB out, %.2f s", first ? "tokenizer only" : "",
-                (double)r.bytes_in / 1e6, (double)r.bytes_out / 1e6, r.seconds);
+        fprintf(stderr, "%s), %.1f MB in, %.1f MB out, %.2f s, peak memory %.0f MB",
+                first ? "tokenizer only" : "", (double)r.bytes_in / 1e6, (double)r.bytes_out / 1e6,
+                r.seconds, bn_cli_peak_rss_mb());
         if (r.n_already_ternary)
             fprintf(stderr, "; %zu projections were already ternary (kept exactly)", r.n_already_ternary);
         if (r.n_fallback)

@@ -76,19 +76,10 @@ static void preset_2b(synth_opts *o)
 
 /* ---- random numbers (xorshift64*, reproducible) ----------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
 
 static float rng_uniform(uint64_t *s) /* [-1, 1) */
 {
-    return (float)(rng_next(s) >> 40) / 8388608.0f - 1.0f;
+    return (float)(bn_rng_next(s) >> 40) / 8388608.0f - 1.0f;
 }
 
 /* ---- tensors -------------------------------------------------------------------------- */
@@ -130,7 +121,7 @@ static bn_status write_tensor(bn_gguf_writer *w, const tdesc *t, uint64_t *rng, 
             break;
         if (t->kind == 0) {
             for (size_t i = 0; i < m; i++)
-                codes[i] = (int8_t)(rng_next(rng) % 3) - 1;
+                codes[i] = (int8_t)(bn_rng_next(rng) % 3) - 1;
             if (t->type == BN_TYPE_I2_S || t->type == BN_TYPE_TQ2_0 ||
                 t->type == BN_TYPE_TQ1_0) {
                 st = bn_pack_ternary(t->type, codes, scale, t->ne0, nr, buf, bytes, threads, err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bn/util.h"
@@ -83,4 +84,12 @@ void bn_progress_done(bn_progress *p)
 {
     if (p->enabled)
         fprintf(stderr, "\r\033[K");
+}
+
+double bn_cli_peak_rss_mb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_maxrss * 1024.0 / 1e6; /* Linux reports KiB */
 }

@@ -16,6 +16,9 @@ void bn_cli_install_signal_cleanup(void);
 int bn_cli_parse_int(const char *s, long lo, long hi, long *out);
 int bn_cli_parse_double(const char *s, double *out);
 
+/* Peak resident memory of this process so far, in MB (10^6 bytes; 0 if unknown). */
+double bn_cli_peak_rss_mb(void);
+
 /* Progress on stderr, redrawn in place, only when stderr is a terminal. */
 typedef struct {
     int enabled;
