@@ -9,7 +9,8 @@
 #
 # Layout is discovered, not listed: every src/<module>/*.c goes into libbn.a,
 # every src/tools/bn-*.c is a tool (linked with src/tools/common/*.c), every
-# tests/test_*.c is a Check suite, every tests/cli/*.sh a CLI test.
+# tests/test_*.c is a Check suite (linked with tests/common/*.c and
+# src/tools/common/*.c), every tests/cli/*.sh a CLI test.
 
 SHELL   := /bin/bash
 BUILD   ?= build
@@ -79,7 +80,7 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(TOOL_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 

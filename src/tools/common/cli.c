@@ -22,6 +22,21 @@ static void on_signal(int sig)
     raise(sig);
 }
 
+/* Inputs are memory-mapped: when a file shrinks under us (another process
+ * truncates or rewrites it) or its device fails, touching a page past the new
+ * end raises SIGBUS. That is bad input, not a crash: say so in one line, remove
+ * the temporary output and exit 2. */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    bn_atomic_cleanup_signal();
+    static const char msg[] = "\nerror: an input file was truncated or could not be read while "
+                              "mapped (SIGBUS); temporary output removed\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(2);
+}
+
 void bn_cli_install_signal_cleanup(void)
 {
     struct sigaction sa;
@@ -31,6 +46,8 @@ void bn_cli_install_signal_cleanup(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     /* Past `ulimit -f` a write fails with EFBIG instead of killing us, so the
      * writer reports it and removes its temporary file. */
     signal(SIGXFSZ, SIG_IGN);

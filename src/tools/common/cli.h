@@ -9,7 +9,8 @@
 #define BN_VERSION "0.1.0"
 
 /* SIGINT/SIGTERM/SIGHUP: unlink every registered temp output, then die of the
- * signal (so the exit status says what happened). */
+ * signal (so the exit status says what happened). SIGBUS (a mapped input
+ * truncated under us): unlink them, one line on stderr, exit 2. */
 void bn_cli_install_signal_cleanup(void);
 
 /* Strict parsers: the whole string must be a number in range. 0 ok, -1 bad. */
