@@ -40,17 +40,7 @@ static cJSON *load_json(const char *path)
 
 static float hex_f32(const char *hex)
 {
-    uint32_t u = (uint32_t)strtoul(hex, NULL, 16);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
+    return tu_f32_from_bits((uint32_t)strtoul(hex, NULL, 16));
 }
 
 /* Codes and scale of one GGUF tensor, whatever its type. */
@@ -115,7 +105,7 @@ static void check_against_torch(const char *model)
             float want = hex_f32(cJSON_GetObjectItem(it, "scale_f32_hex")->valuestring);
             if (types[ti] == BN_TYPE_I2_S || types[ti] == BN_TYPE_F32) {
                 /* within 1 ulp of torch's float32 scale (the mean's reduction order) */
-                int64_t d = (int64_t)f32_bits(scale) - (int64_t)f32_bits(want);
+                int64_t d = (int64_t)tu_f32_bits(scale) - (int64_t)tu_f32_bits(want);
                 ck_assert_msg(d >= -1 && d <= 1, "%s %s: scale %.9g vs torch %.9g", name, bn_type_name(types[ti]),
                               scale, want);
             } else {
@@ -179,9 +169,5 @@ int main(void)
     tcase_add_test(tc, test_tiny_bitnet_pt_matches_torch);
     tcase_add_test(tc, test_latent_and_packed_identical);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bn/convert.h"
+#include "testutil.h"
 
 /* microsoft/bitnet-b1.58-2B-4T config.json (the fields that matter). */
 static const char *CFG_2B4T =
@@ -192,9 +193,5 @@ int main(void)
     tcase_add_test(tc, test_plan_llama_untied);
     tcase_add_test(tc, test_permute_qk);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -605,9 +605,5 @@ int main(void)
     TCase *reg = tcase_create("fuzz_regressions");
     tcase_add_test(reg, test_fuzz_regressions);
     suite_add_tcase(s, reg);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

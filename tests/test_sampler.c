@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bn/sampler.h"
+#include "testutil.h"
 
 static bn_sampler *make(float temp, int top_k, float top_p, float min_p, float pen, uint64_t seed,
                         int n_vocab)
@@ -184,9 +185,5 @@ int main(void)
     tcase_add_test(tc, test_seed_reproducible);
     tcase_add_test(tc, test_bad_params);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bn/threadpool.h"
+#include "testutil.h"
 
 typedef struct {
     int n_workers;
@@ -206,9 +207,5 @@ int main(void)
     tcase_add_test(tc, test_nested_runs_inline);
     tcase_add_test(tc, test_concurrent_callers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -133,9 +133,5 @@ int main(void)
     tcase_add_test(tc, test_atomic_signal_cleanup);
     tcase_add_test(tc, test_read_file_limits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bn-quant end to end: every packing type, report formats, CI gates, bad input.
 # The input model is written by the Check suite's own GGUF-writing helper
-# (`test_quant --write-model`), so this script needs no Python.
+# (`test_quant_report --write-model`), so this script needs no Python.
 . "$(dirname "$0")/lib.sh"
 Q="$BN_BUILD/bn-quant"
-MK="$BN_BUILD/tests/test_quant"
+MK="$BN_BUILD/tests/test_quant_report"
 M="$T/m.gguf"
 N="$T/nan.gguf"
 

@@ -20,6 +20,9 @@ const char *tu_keep(const char *p);
 
 /* Parse a JSON file (a cJSON *, NULL if unreadable or invalid; cJSON_Delete it). */
 struct cJSON *tu_read_json(const char *path);
+/* Run a Check suite (forking each test); 0 if every test passed, else 1. */
+struct Suite;
+int tu_run_suite(struct Suite *s);
 
 /* Whole file into a malloc'd buffer (NULL on failure). */
 uint8_t *tu_read(const char *path, size_t *len);
@@ -27,5 +30,17 @@ int tu_write(const char *path, const void *data, size_t len);
 int tu_exists(const char *path);
 /* Run a shell command, return its exit status (or -1), capture stdout+stderr into *out (malloc'd, may be NULL). */
 int tu_run(const char *cmd, char **out);
+
+/* The bits of a float32 and back. */
+uint32_t tu_f32_bits(float f);
+float tu_f32_from_bits(uint32_t u);
+
+/* Reproducible random numbers (xorshift64, one sequence per process: Check
+ * forks each test from the same state). tu_gauss: Box-Muller, N(0, 1). */
+uint32_t tu_rand32(void);
+float tu_gauss(void);
+void tu_rand_seed(uint64_t seed); /* restart the sequence (0 is replaced by 1) */
+/* n pseudo-random token ids in [0, n_vocab), the same for every call (malloc'd). */
+int32_t *tu_token_text(size_t n, int n_vocab);
 
 #endif
