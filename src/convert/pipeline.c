@@ -344,10 +344,11 @@ static bn_status check_finite(const char *dir, const job *j, const float *f, uin
                               uint64_t first, bn_error *err)
 {
     for (uint64_t i = 0; i < n; i++)
-        if (!isfinite(f[i]))
+        if (!isfinite(f[i])) {
+            unsigned long long at = (unsigned long long)first + i;
             return bn_error_set(err, BN_EINVAL, "%s: tensor '%s' holds %s at element %llu", dir,
-                                j->src->name, isnan(f[i]) ? "NaN" : "Inf",
-                                (unsigned long long)(first + i));
+                                j->src->name, isnan(f[i]) ? "NaN" : "Inf", at);
+        }
     return BN_OK;
 }
 
