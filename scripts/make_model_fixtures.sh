@@ -4,6 +4,7 @@
 #   fixtures/tiny-bitnet-pt/    BitnetForCausalLM (1bitLLM layout), fp16 pytorch_model.bin
 #   fixtures/tiny-b158-packed/  tiny-b158 in the offline-packed 2B-4T form
 #   fixtures/reference/         quant.json, logits, ppl.json, generate.json per model
+# Usage: scripts/make_model_fixtures.sh [--refs-only]
 # Needs /usr/bin/python3 with torch, numpy and sentencepiece (never needed by `make check`).
 # About 75 minutes (training has wall-clock budgets: 55 + 7 minutes; BN_TORCH_THREADS sets
 # torch's threads, 2 by default); seeded, but budgets and
@@ -14,6 +15,9 @@ PY=${PY:-/usr/bin/python3}
 export BN_SHARED=${BN_SHARED:-$(cd .. && pwd)/shared}
 CHUNKS=${CHUNKS:-50}    # perplexity over the first CHUNKS chunks of wiki.test.raw (both n_ctx)
 
+# --refs-only: keep the trained models, regenerate the references (after a change to
+# reference_forward.py or to the runtime's documented float order)
+if [ "${1:-}" != --refs-only ]; then
 rm -rf fixtures/tiny-b158 fixtures/tiny-bitnet-pt fixtures/tiny-b158-packed fixtures/reference
 mkdir -p fixtures/tiny-b158 fixtures/tiny-bitnet-pt fixtures/reference
 
@@ -24,6 +28,7 @@ mkdir -p fixtures/tiny-b158 fixtures/tiny-bitnet-pt fixtures/reference
     --out fixtures/tiny-bitnet-pt --spm fixtures/tiny-b158/tokenizer.model \
     --stats fixtures/reference/training-tiny-bitnet-pt.json
 "$PY" scripts/pack_offline.py fixtures/tiny-b158 fixtures/tiny-b158-packed
+fi
 
 for m in tiny-b158 tiny-bitnet-pt; do
     "$PY" scripts/reference_forward.py "fixtures/$m" "fixtures/reference/$m" --ppl-chunks "$CHUNKS"

@@ -204,9 +204,10 @@ class Model:
 # forward
 
 def rms_norm(x, w, eps):
-    """ggml_compute_forward_rms_norm_f32 followed by ggml_mul: [T, n] float32."""
-    sq = (x * x).double().sum(-1, keepdim=True)
-    mean = (sq / x.shape[-1]).float()
+    """ggml_compute_forward_rms_norm_f32 followed by ggml_mul: [T, n] float32. Squares in
+    float32, summed in double left to right (np.add.accumulate is sequential)."""
+    sq = np.add.accumulate((x * x).double().numpy(), axis=-1)[..., -1:]
+    mean = (torch.from_numpy(sq) / x.shape[-1]).float()
     scale = 1.0 / torch.sqrt(mean + torch.tensor(eps, dtype=torch.float32))
     return (x * scale) * w
 
@@ -261,9 +262,20 @@ def linear(x, P, mode):
     if mode == "tq2-q8k":
         return linear_q8k(x, P)
     q, sa = act_quant(x)
+    if mode == "tq2":
+        # TQ2_0 with per-token activations: one fp16 scale per 256-block, the block sums
+        # accumulated in float32 in block order, then divided by sa (kernels.h, contract 3)
+        T, n = q.shape
+        nb = n // 256
+        codes = P["codes"].reshape(-1, nb, 256)
+        S = torch.einsum("tbk,nbk->tnb", q.reshape(T, nb, 256), codes)  # exact integers
+        d = torch.tensor(P["s16"], dtype=torch.float32)
+        acc = torch.zeros(T, codes.shape[0], dtype=torch.float32)
+        for b in range(nb):
+            acc = acc + S[:, :, b] * d
+        return acc / sa
     acc = q @ P["codes"].t()  # integers below 2^24: exact in float32
-    s = P["s"] if mode == "i2s" else P["s16"]
-    return (acc / sa) * torch.tensor(s, dtype=torch.float32)
+    return (acc / sa) * torch.tensor(P["s"], dtype=torch.float32)
 
 
 def rope(x, cos, sin):
@@ -274,30 +286,67 @@ def rope(x, cos, sin):
     return torch.cat([x0 * c - x1 * s, x0 * s + x1 * c], dim=-1)
 
 
+def exp_f32(x):
+    """exp in double, rounded once to float32 (the runtime's bn_rt_exp)."""
+    return torch.exp(x.double()).float()
+
+
+def dot8(a, b):
+    """The runtime's float dot product (bn_rt_dot) over the last axis, broadcasting: float32
+    products, 8 interleaved partial sums in float32, combined pairwise, then the tail."""
+    n = a.shape[-1]
+    m = n // 8 * 8
+    prod = (a[..., :m] * b[..., :m])
+    prod = prod.reshape(*prod.shape[:-1], m // 8, 8)
+    acc = prod[..., 0, :]
+    for i in range(1, m // 8):
+        acc = acc + prod[..., i, :]
+    l = [acc[..., j] for j in range(8)]
+    s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+    for i in range(m, n):
+        s = s + a[..., i] * b[..., i]
+    return s
+
+
+def attention_head(q, k, v, hd):
+    """Causal softmax(q k^T / sqrt(hd)) v for one head in the runtime's order (forward.c,
+    att_task): scores by dot8 times 1.0f/sqrtf(hd); p = exp(score - max) in double rounded
+    to float; their sum in double left to right; inv = (float)(1/sum); the output summed
+    over keys in order, out += (p*inv) * v, in float32. q, k, v: [T, hd] float32."""
+    T = q.shape[0]
+    scale = torch.tensor(1.0, dtype=torch.float32) / torch.sqrt(torch.tensor(float(hd), dtype=torch.float32))
+    sc = dot8(q[:, None, :], k[None, :, :]) * scale  # [query, key]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    sc = torch.where(causal, sc, torch.tensor(float("-inf")))
+    mx = sc.max(-1, keepdim=True).values
+    e = torch.where(causal, exp_f32(sc - mx), torch.zeros(()))
+    total = np.add.accumulate(e.double().numpy(), axis=1)  # left to right; zeros past the diagonal
+    inv = (1.0 / torch.from_numpy(total[:, -1:])).float()
+    w = e * inv
+    out = torch.zeros(T, hd, dtype=torch.float32)
+    for p in range(T):  # rows t < p add w = 0: x + 0 == x
+        out = out + w[:, p:p + 1] * v[p][None, :]
+    return out
+
+
 def forward(m, ids, mode):
     """ids: list of token ids (one sequence from position 0). Returns logits [T, vocab] f32."""
     T = len(ids)
     x = m.embd[torch.tensor(ids)]
     cos, sin = m.cos[:T], m.sin[:T]
-    mask = torch.full((T, T), float("-inf")).triu(1)
     rep = m.n_head // m.n_head_kv
-    kq_scale = torch.tensor(1.0 / math.sqrt(m.hd), dtype=torch.float32)
     for L in m.layers:
         a = rms_norm(x, L["attn_norm"], m.eps)
         q = linear(a, L["attn_q"], mode).view(T, m.n_head, m.hd)
         k = linear(a, L["attn_k"], mode).view(T, m.n_head_kv, m.hd)
         v = linear(a, L["attn_v"], mode).view(T, m.n_head_kv, m.hd)
         q, k = rope(q, cos, sin), rope(k, cos, sin)
-        heads = []
-        for h in range(m.n_head):
-            kv = h // rep
-            sc = (q[:, h] @ k[:, kv].t()) * kq_scale + mask
-            heads.append(torch.softmax(sc, dim=-1) @ v[:, kv])
-        att = torch.cat(heads, dim=-1)
+        att = torch.cat([attention_head(q[:, h], k[:, h // rep], v[:, h // rep], m.hd)
+                         for h in range(m.n_head)], dim=-1)
         x = x + linear(rms_norm(att, L["attn_sub_norm"], m.eps), L["attn_output"], mode)
         f = rms_norm(x, L["ffn_norm"], m.eps)
         g = linear(f, L["ffn_gate"], mode)
-        g = torch.relu(g).square() if m.act == "relu2" else g / (1.0 + torch.exp(-g))
+        g = torch.relu(g).square() if m.act == "relu2" else g / (1.0 + exp_f32(-g))
         g = g * linear(f, L["ffn_up"], mode)
         x = x + linear(rms_norm(g, L["ffn_sub_norm"], m.eps), L["ffn_down"], mode)
     x = rms_norm(x, m.out_norm, m.eps)

@@ -5,12 +5,14 @@
  * greedy generation. F16 projections run in float (no int8 step), as llama.cpp runs them.
  *
  * Tolerance (issue 7): the same argmax at every position and max |Δ| <= 1e-3 ·
- * max|logit| at every position. Measured on these fixtures: worst 8.2e-5 (I2_S),
- * below 5e-7 for the others. Both sides quantize activations to int8 per token, but
- * the float work around the integer matmuls is summed in a different order, so an
- * activation within a rounding error of an int8 boundary could round to the other
- * code on one side (an earlier revision of tiny-b158 hit one such flip, 1.8e-3):
- * if a retrained fixture fails here, look for that before suspecting the runtime. */
+ * max|logit| at every position - and, stricter, 1e-5: the reference reproduces
+ * the runtime's float order wherever a value feeds an int8 activation
+ * quantization (RMSNorm's float squares summed in double, the attention sums,
+ * exp/cos/sin/pow in double rounded once, the TQ block epilogue), so every
+ * int8 activation code agrees and only the output head's summation order
+ * differs (measured: worst 6e-7 on every variant). A difference above 1e-5
+ * means a code flipped: a value within a double ulp of a rounding boundary
+ * (~1e-9 per activation), or the two orders have drifted apart. */
 #include <check.h>
 #include <cJSON.h>
 #include <math.h>
@@ -103,9 +105,9 @@ static void compare_logits_act(const char *model, bn_type t, bn_actq actq, const
         }
         ck_assert_msg(am == bm, "%s %s %s: argmax differs at position %d (%d vs %d)", model,
                       bn_type_name(t), bn_actq_name(actq), p, am, bm);
-        ck_assert_msg(d <= 1e-3 * maxabs,
-                      "%s %s %s: max |delta| %.3g at position %d exceeds 1e-3 * max|logit| (%.3g)",
-                      model, bn_type_name(t), bn_actq_name(actq), d, p, 1e-3 * maxabs);
+        ck_assert_msg(d <= 1e-5 * maxabs,
+                      "%s %s %s: max |delta| %.3g at position %d exceeds 1e-5 * max|logit| (%.3g)",
+                      model, bn_type_name(t), bn_actq_name(actq), d, p, 1e-5 * maxabs);
         worst = fmax(worst, d / maxabs);
     }
     fprintf(stderr, "%s %s %s: worst |delta| %.2e of max|logit|\n", model, bn_type_name(t),
@@ -131,7 +133,7 @@ START_TEST(test_b158_tq1) { compare_logits("tiny-b158", BN_TYPE_TQ1_0, "logits-t
 END_TEST
 /* TQ files as upstream llama.cpp evaluates them (Q8_K activations per 256-block).
  * The two activation schemes differ by ~4e-3 of max|logit| on these models, so
- * each reference tells them apart under the 1e-3 bound. */
+ * each reference tells them apart. */
 START_TEST(test_b158_tq2_q8k) { compare_logits_act("tiny-b158", BN_TYPE_TQ2_0, BN_ACTQ_Q8K, "logits-tq2-q8k.f32"); }
 END_TEST
 START_TEST(test_b158_tq1_q8k) { compare_logits_act("tiny-b158", BN_TYPE_TQ1_0, BN_ACTQ_Q8K, "logits-tq2-q8k.f32"); }

@@ -32,6 +32,15 @@
  *     rounded to F16 on store, whichever way they were computed).
  *  6. Every kernel yields the same integer accumulators (kernels.h), so logits are
  *     identical across kernels for ternary weights.
+ *  7. Float order, fixed so that an independent implementation can reproduce
+ *     every int8 activation code (scripts/reference_forward.py and the
+ *     --reference forward of verify.h do, and are tested to): RMSNorm squares
+ *     in float summed in double, scale = 1.0f / sqrtf((float)(sum/n) + eps),
+ *     then (x*scale)*w; RoPE angles by repeated float multiplication, with
+ *     pow/cos/sin in double rounded once; attention scores by one dot-product
+ *     order (fmath.h) times 1.0f/sqrtf(hd), exp in double rounded once, the
+ *     normalizer summed in double, the output summed over keys in float;
+ *     SiLU g / (1 + exp(-g)) with the same exp.
  */
 #ifndef BN_MODEL_H
 #define BN_MODEL_H

@@ -96,22 +96,24 @@ static void *alloc2(size_t a, size_t b, size_t elt)
 }
 
 /* cos/sin of the rotation angles of every position, computed as ggml does
- * (ggml_rope_cache_init; so bitnet.cpp and llama.cpp agree with us bit for
- * bit): theta starts at the position and is multiplied by base^(-2/n_rot) in
- * float32 for each successive pair; linear scaling multiplies the angle by
- * 1/factor; cosf/sinf round once. */
+ * (ggml_rope_cache_init): theta starts at the position and is multiplied by
+ * base^(-2/n_rot) in float32 for each successive pair; linear scaling
+ * multiplies the angle by 1/factor. pow, cos and sin are taken in double and
+ * rounded once to float, where ggml calls powf/cosf/sinf: those differ in the
+ * last bit between C libraries (so ggml builds do not agree among themselves
+ * there), the double forms agree with the PyTorch reference bit for bit. */
 static void rope_table(bn_ctx *c)
 {
     const bn_hparams *hp = &c->m->hp;
     int half = hp->n_rot / 2;
-    float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    float theta_scale = (float)pow((double)hp->rope_base, -2.0 / (double)hp->n_rot);
     float freq_scale = 1.0f / hp->rope_scale;
     for (int p = 0; p < c->p.n_ctx; p++) {
         float theta = (float)p;
         for (int i = 0; i < half; i++) {
             float ang = freq_scale * theta;
-            c->rope_cos[(size_t)p * half + i] = cosf(ang);
-            c->rope_sin[(size_t)p * half + i] = sinf(ang);
+            c->rope_cos[(size_t)p * half + i] = (float)cos((double)ang);
+            c->rope_sin[(size_t)p * half + i] = (float)sin((double)ang);
             theta *= theta_scale;
         }
     }
@@ -203,9 +205,9 @@ int bn_ctx_seq_len(const bn_ctx *c, int seq_id)
 /* out = x * (1 / sqrt(mean(x²) + eps)) * w, as ggml: the sum of squares in double. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
-    double ss = 0.0;
+    double ss = 0.0; /* as ggml: each square in float, summed in double */
     for (int i = 0; i < n; i++)
-        ss += (double)x[i] * (double)x[i];
+        ss += (double)(x[i] * x[i]);
     float scale = 1.0f / sqrtf((float)(ss / n) + eps);
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
@@ -262,7 +264,7 @@ static void att_task(void *ctx, int64_t task, int worker)
     }
     double sum = 0.0;
     for (int p = 0; p <= pos; p++) {
-        sc[p] = expf(sc[p] - mx);
+        sc[p] = bn_rt_exp(sc[p] - mx);
         sum += sc[p];
     }
     float inv = (float)(1.0 / sum);
@@ -319,7 +321,7 @@ static void tok_task(void *ctx, int64_t task, int worker)
             }
         } else {
             for (size_t i = 0; i < F; i++)
-                g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+                g[i] = g[i] / (1.0f + bn_rt_exp(-g[i])) * u[i];
         }
         if (j->L->ffn_sub_norm)
             rmsnorm(g, g, j->L->ffn_sub_norm, (int)F, hp->eps);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "bn/model.h"
 #include "bn/kernels.h"
+#include "runtime/fmath.h"
 #include "bn/threadpool.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
@@ -104,8 +105,7 @@ const float *bn_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int
 
 /* F16 bits -> float for all 65536 values (built once, thread-safe). */
 const float *bn_rt_f16_table(void);
-/* sum a[i] b[i] in one fixed order (8 interleaved lanes, pairwise, then the tail). */
-float bn_rt_dot(const float *a, const float *b, int n);
+/* bn_rt_dot, bn_rt_exp: fmath.h */
 
 /* matmul_avx2.c: the same two primitives with AVX2/F16C, bit-identical results;
  * only called when bn_rt_avx2_available() (0 on builds without those ISAs). */

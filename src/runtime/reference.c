@@ -19,6 +19,13 @@
  * The layer graph is the HF one: RoPE by rotate_half (pairs i, i+d/2) on the
  * unpermuted q/k rows for every architecture - llama.cpp's NORM rope on
  * permuted rows is the same rotation, which is exactly what this checks.
+ *
+ * Float order: wherever a value feeds an int8 activation quantization it is
+ * computed in the runtime's documented order (RMSNorm squares in float summed
+ * in double; attention scores by bn_rt_dot and exp by bn_rt_exp, the shared
+ * primitives of fmath.h; pow, cos, sin in double rounded once; the attention output summed over keys
+ * in float), so in QUANTIZED mode every int8 code agrees with the runtime on
+ * I2_S files and the comparison shows conversion errors, not rounding noise.
  */
 #include <math.h>
 #include <pthread.h>
@@ -30,6 +37,7 @@
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "bn/verify.h"
+#include "runtime/fmath.h"
 
 typedef struct {
     int64_t rows, cols;  /* PyTorch [rows = out, cols = in] */
@@ -341,12 +349,13 @@ int bn_reference_n_ctx_train(const bn_reference *r)
 
 /* ---- the forward pass --------------------------------------------------------- */
 
-/* ggml's RMSNorm: sum of squares in double, scale in float. out may alias x. */
+/* ggml's RMSNorm: squares in float, summed in double, scale in float. out may
+ * alias x. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
     double ss = 0.0;
     for (int i = 0; i < n; i++)
-        ss += (double)x[i] * (double)x[i];
+        ss += (double)(x[i] * x[i]);
     float scale = 1.0f / sqrtf((float)(ss / n) + eps);
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
@@ -402,16 +411,17 @@ static void linear(const bn_reference *r, const ref_linear *L, const float *x, f
 
 /* rotate_half RoPE on one head vector v (d), position pos. The angles are
  * computed as ggml does (theta_i = pos * base^(-2i/d) by repeated float32
- * multiplication, cosf/sinf), which bitnet.cpp and the PyTorch reference
- * follow too; a double-precision angle differs in the last bits and that is
- * enough to flip a near-tied argmax now and then. */
+ * multiplication), with pow, cos and sin taken in double and rounded once, as
+ * the runtime and the PyTorch reference do: a double-precision angle, or
+ * cosf/sinf from another C library, differs in the last bits - enough to flip
+ * an int8 activation code, or a near-tied argmax, now and then. */
 static void rope(float *v, int d, int pos, float base)
 {
     int h = d / 2;
-    const float theta_scale = powf(base, -2.0f / (float)d);
+    const float theta_scale = (float)pow((double)base, -2.0 / (double)d);
     float theta = (float)pos;
     for (int i = 0; i < h; i++) {
-        float c = cosf(theta), s = sinf(theta);
+        float c = (float)cos((double)theta), s = (float)sin((double)theta);
         float a = v[i], b = v[i + h];
         v[i] = a * c - b * s;
         v[i + h] = a * s + b * c;
@@ -477,24 +487,22 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
                 float mx = -INFINITY;
                 for (int j = 0; j <= t; j++) {
                     const float *kj = k + (size_t)j * KVD + kvh * D;
-                    double s = 0.0;
-                    for (int i = 0; i < D; i++)
-                        s += (double)qh[i] * (double)kj[i];
-                    att[j] = (float)s * inv_sqrt_d;
+                    att[j] = bn_rt_dot(qh, kj, D) * inv_sqrt_d;
                     if (att[j] > mx)
                         mx = att[j];
                 }
                 double sum = 0.0;
                 for (int j = 0; j <= t; j++) {
-                    att[j] = expf(att[j] - mx);
+                    att[j] = bn_rt_exp(att[j] - mx);
                     sum += att[j];
                 }
+                const float inv = (float)(1.0 / sum);
                 float *out = xb2 + h * D;
                 for (int i = 0; i < D; i++) {
-                    double a = 0.0;
+                    float a = 0.0f;
                     for (int j = 0; j <= t; j++)
-                        a += (double)att[j] * (double)v[(size_t)j * KVD + kvh * D + i];
-                    out[i] = (float)(a / sum);
+                        a += att[j] * inv * v[(size_t)j * KVD + kvh * D + i];
+                    out[i] = a;
                 }
             }
             if (ly->attn_sub_norm)
@@ -509,7 +517,8 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
             linear(r, &ly->p[BN_PROJ_UP], xb, hb2, qbuf);
             for (int i = 0; i < F; i++) {
                 float g = hb[i];
-                g = c->act == BN_ACT_RELU2 ? (g > 0.0f ? g * g : 0.0f) : g / (1.0f + expf(-g));
+                g = c->act == BN_ACT_RELU2 ? (g > 0.0f ? g * g : 0.0f)
+                                           : g / (1.0f + bn_rt_exp(-g));
                 hb[i] = g * hb2[i];
             }
             if (ly->ffn_sub_norm)
