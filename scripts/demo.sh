@@ -25,10 +25,12 @@ fi
 if [ -x "$B/bn-verify" ]; then
   step "bn-verify --check --kernels --perplexity (WikiText-2 test, 256-token chunks)"
   "$B/bn-verify" "$OUT/tiny-b158.i2_s.gguf" --check --kernels --perplexity "$TEXT" -c 256 --chunks 64
+  step "bn-verify --act q8_k: the TQ2_0 file as upstream llama.cpp evaluates it (Q8_K activations)"
+  "$B/bn-verify" "$OUT/tiny-b158.tq2_0.gguf" --act q8_k --perplexity "$TEXT" -c 256 --chunks 64 -q
 fi
 
 if [ -x "$B/bn-run" ]; then
-  step "bn-run: greedy text from the I2_S model"
-  "$B/bn-run" "$OUT/tiny-b158.i2_s.gguf" -p "The history of the" -n 48 --temp 0
+  step "bn-run: greedy text from the I2_S model (repeat penalty 1.3)"
+  "$B/bn-run" "$OUT/tiny-b158.i2_s.gguf" -p "The history of the" -n 48 --temp 0 --repeat-penalty 1.3
 fi
 printf '\nreport: %s\n' "$OUT/tiny-b158.report.html"
