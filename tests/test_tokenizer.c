@@ -667,6 +667,37 @@ START_TEST(test_hostile_vocab)
 }
 END_TEST
 
+/* Fuzzing found a tokenizer.json whose one id of 3,000,000 made the exporter fill 3 million
+ * "[PADn]" holes; the SPM character-pair set was then sized by the vocabulary's total length
+ * (a 1 GiB table). It grows with the distinct pairs instead: here ~100, for 200k tokens. */
+START_TEST(test_spm_pairs_follow_distinct_pairs)
+{
+    enum { N = 200000 };
+    char **toks = malloc(N * sizeof *toks);
+    for (int i = 0; i < N; i++) {
+        toks[i] = malloc(16);
+        snprintf(toks[i], 16, "[PAD%d]", i);
+    }
+    bn_vocab_desc s;
+    bn_vocab_desc_init(&s);
+    s.n_tokens = N;
+    s.tokens = (const char *const *)toks;
+    bn_tokenizer *t;
+    bn_error e;
+    ck_assert_msg(bn_tokenizer_create(&s, &t, &e) == BN_OK, "%s", e.msg);
+    ck_assert_uint_le(t->spm_pairs_n, 200);
+    ck_assert_uint_le(t->spm_pairs_mask + 1, 1024);
+    /* every pair of every token is still in the set */
+    ck_assert(bn_tok_spm_pair_possible(t, bn_tok_pair_key("D", 1, "1", 1)));
+    ck_assert(bn_tok_spm_pair_possible(t, bn_tok_pair_key("9", 1, "]", 1)));
+    ck_assert(!bn_tok_spm_pair_possible(t, bn_tok_pair_key("]", 1, "[", 1)));
+    bn_tokenizer_free(t);
+    for (int i = 0; i < N; i++)
+        free(toks[i]);
+    free(toks);
+}
+END_TEST
+
 /* ---- hostile GGUF metadata ---------------------------------------------------------------- */
 
 enum { G_NO_MODEL, G_BERT, G_TOKENS_U32, G_SCORES_SHORT, G_TYPE_7, G_NO_MERGES, G_PRE_FOO,
@@ -774,6 +805,7 @@ static Suite *suite(void)
     tcase_add_test(a, test_stream);
     tcase_add_test(a, test_tiny_bpe);
     tcase_add_test(a, test_hostile_vocab);
+    tcase_add_test(a, test_spm_pairs_follow_distinct_pairs);
     tcase_add_test(a, test_hostile_gguf);
     suite_add_tcase(s, a);
     return s;

@@ -314,12 +314,37 @@ uint64_t bn_tok_pair_key(const char *a, uint32_t na, const char *b, uint32_t nb)
     return ((uint64_t)pack_char(a, na) << 32 | pack_char(b, nb)) + 1;
 }
 
-static void pairs_insert(bn_tokenizer *t, uint64_t key)
+/* Insert into the open-addressing set, doubling it when half full: memory
+ * follows the distinct pairs, not the vocabulary's total length (a config
+ * that pads a tiny vocabulary to millions of "[PADn]" tokens has ~100). */
+static bn_status pairs_insert(bn_tokenizer *t, uint64_t key, bn_error *err)
 {
+    if ((t->spm_pairs_n + 1) * 2 > t->spm_pairs_mask + 1) {
+        size_t slots = (t->spm_pairs_mask + 1) * 2;
+        uint64_t *nt = calloc(slots, sizeof *nt);
+        if (!nt)
+            return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
+        for (size_t k = 0; k <= t->spm_pairs_mask; k++) {
+            uint64_t v = t->spm_pairs[k];
+            if (!v)
+                continue;
+            size_t i = hash_u64(v) & (slots - 1);
+            while (nt[i] != 0)
+                i = (i + 1) & (slots - 1);
+            nt[i] = v;
+        }
+        free(t->spm_pairs);
+        t->spm_pairs = nt;
+        t->spm_pairs_mask = slots - 1;
+    }
     size_t i = hash_u64(key) & t->spm_pairs_mask;
     while (t->spm_pairs[i] != 0 && t->spm_pairs[i] != key)
         i = (i + 1) & t->spm_pairs_mask;
-    t->spm_pairs[i] = key;
+    if (t->spm_pairs[i] == 0) {
+        t->spm_pairs[i] = key;
+        t->spm_pairs_n++;
+    }
+    return BN_OK;
 }
 
 int bn_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key)
@@ -339,21 +364,21 @@ int bn_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key)
  * segments (the result is the same; the merge queues stay small). */
 static bn_status build_spm_pairs(bn_tokenizer *t, bn_error *err)
 {
-    size_t n_pairs = 0;
-    for (uint32_t i = 0; i < t->n_tokens; i++)
-        n_pairs += t->tok_len[i];
-    size_t slots = table_size(n_pairs + 1);
+    size_t slots = 1024;
     t->spm_pairs = calloc(slots, sizeof *t->spm_pairs);
     if (!t->spm_pairs)
         return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
     t->spm_pairs_mask = slots - 1;
+    t->spm_pairs_n = 0;
     for (uint32_t i = 0; i < t->n_tokens; i++) {
         const char *s = t->blob + t->tok_off[i];
         uint32_t n = t->tok_len[i], off = 0, prev_off = 0, prev_len = 0;
         while (off < n) {
             uint32_t l = bn_tok_spm_char_len(s + off, n - off);
-            if (prev_len)
-                pairs_insert(t, bn_tok_pair_key(s + prev_off, prev_len, s + off, l));
+            bn_status st;
+            if (prev_len &&
+                (st = pairs_insert(t, bn_tok_pair_key(s + prev_off, prev_len, s + off, l), err)))
+                return st;
             prev_off = off;
             prev_len = l;
             off += l;

@@ -37,6 +37,7 @@ struct bn_tokenizer {
     uint64_t *spm_pairs;  /* SPM: set of adjacent character pairs that occur inside
                              some token (open addressing, 0 = empty) */
     size_t spm_pairs_mask;
+    size_t spm_pairs_n;   /* distinct pairs held (the table grows past half full) */
     int spm_unsegmented;  /* tests only: merge each fragment as one segment, the
                              reference the segmented path must equal */
     int32_t *special;     /* (n_special) control/unknown/user-defined ids, longest text first */
