@@ -432,6 +432,8 @@ START_TEST(test_corpus_rejected)
         {"added_conflict", BN_EINVAL, "added_tokens: id 0 is both"},
         {"added_bad", BN_EINVAL, "added_tokens[0]"},
         {"vocab_too_small", BN_EINVAL, "vocab_size 2 is smaller"},
+        {"vocab_size_pad", BN_EINVAL, "vocab_size 4000000 would pad"},
+        {"vocab_id_sparse", BN_EINVAL, "the largest id 5000 leaves 4998 ids unused for 3 tokens"},
         {"config_bos_range", BN_EINVAL, "bos_token_id 99 is out of range"},
         {"config_bad_json", BN_EINVAL, "config.json: not valid JSON"},
         {"config_bos_unknown", BN_EINVAL, "bos_token names a token"},

@@ -370,6 +370,14 @@ bn_status bn_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *pat
     bn_status st = load_vocab(t, root, path, spm, err);
     if (st == BN_OK) {
         /* Unfilled ids below the largest are holes: padding tokens, as llama.cpp. */
+        uint32_t holes = 0;
+        for (uint32_t i = 0; i < t->n; i++)
+            holes += !t->tok[i];
+        if (holes > BN_TX_MAX_PAD(t->n - holes))
+            return bn_error_set(err, BN_EINVAL,
+                                "%s: the largest id %u leaves %u ids unused for %u tokens defined "
+                                "(at most that many plus 1024 are padded)",
+                                path, t->n - 1, holes, t->n - holes);
         for (uint32_t i = 0; i < t->n && st == BN_OK; i++)
             if (!t->tok[i]) {
                 char pad[32];

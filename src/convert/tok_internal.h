@@ -12,6 +12,11 @@
 #include "bn/tokenizer_export.h"
 
 #define BN_TX_MAX_TOKENS (1u << 24)
+/* Padding (holes below the largest id, or config.json's vocab_size above the
+ * tokenizer's count) may add at most as many tokens as are defined, plus 1024.
+ * Real vocabularies pad by a few hundred at most; millions of "[PADn]" tokens
+ * mean a broken or hostile file and cost memory and time for nothing. */
+#define BN_TX_MAX_PAD(defined) ((uint64_t)(defined) + 1024u)
 
 /* GGUF token types (FORMATS.md §5). */
 enum { TX_NORMAL = 1, TX_UNKNOWN = 2, TX_CONTROL = 3, TX_USER = 4, TX_UNUSED = 5, TX_BYTE = 6 };

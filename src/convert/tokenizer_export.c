@@ -404,6 +404,10 @@ static bn_status pad_vocab(bn_tokexport *t, const cJSON *cc, const char *dir, bn
     if (want < t->n)
         return bn_error_set(err, BN_EINVAL, "%s/config.json: vocab_size %u is smaller than the "
                             "tokenizer's %u tokens", dir, want, t->n);
+    if (want - t->n > BN_TX_MAX_PAD(t->n))
+        return bn_error_set(err, BN_EINVAL, "%s/config.json: vocab_size %u would pad the "
+                            "tokenizer's %u tokens with %u unused ones (at most that many plus 1024)",
+                            dir, want, t->n, want - t->n);
     uint32_t old = t->n;
     bn_status st = bn_tx_resize(t, want, err);
     for (uint32_t i = old; st == BN_OK && i < want; i++) {
