@@ -4,6 +4,7 @@
  * applies tokenizer_config.json, config.json and generation_config.json for
  * special tokens and flags, pads to the model's vocab_size, writes the KVs.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,7 @@ static bn_status config_id(const bn_tokexport *t, const cJSON *v, const char *pa
     if (cJSON_IsArray(v))
         v = cJSON_GetArrayItem(v, 0);
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    if (!cJSON_IsNumber(v) || d != (double)(int64_t)d)
+    if (!cJSON_IsNumber(v) || !isfinite(d) || d != floor(d)) /* no cast before the range */
         return bn_error_set(err, BN_EINVAL, "%s: %s is not an integer id", path, key);
     if (d < 0 || d >= t->n)
         return bn_error_set(err, BN_EINVAL, "%s: %s %.0f is out of range for %u tokens", path, key, d, t->n);
@@ -397,7 +398,7 @@ static bn_status pad_vocab(bn_tokexport *t, const cJSON *cc, const char *dir, bn
     if (!v)
         return BN_OK;
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
-    if (!cJSON_IsNumber(v) || d != (double)(int64_t)d || d < 1 || d > BN_TX_MAX_TOKENS)
+    if (!cJSON_IsNumber(v) || !(d >= 1 && d <= BN_TX_MAX_TOKENS) || d != floor(d))
         return bn_error_set(err, BN_EINVAL, "%s/config.json: vocab_size is not an integer in [1, %u]",
                             dir, BN_TX_MAX_TOKENS);
     uint32_t want = (uint32_t)d;
