@@ -675,8 +675,8 @@ START_TEST(test_spm_pairs_follow_distinct_pairs)
     enum { N = 200000 };
     char **toks = malloc(N * sizeof *toks);
     for (int i = 0; i < N; i++) {
-        toks[i] = malloc(16);
-        snprintf(toks[i], 16, "[PAD%d]", i);
+        toks[i] = malloc(24);
+        snprintf(toks[i], 24, "[PAD%d]", i);
     }
     bn_vocab_desc s;
     bn_vocab_desc_init(&s);
