@@ -782,20 +782,22 @@ static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *
     return s;
 }
 
-static bn_status read_zip(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+/* Elements [first, first + n) of a contiguous view in a zip entry (a stored
+ * entry seeks; a deflated one inflates and drops what comes before first). */
+static bn_status read_zip_span(bn_tz_file *tz, const bn_ckpt_entry *e, uint64_t first, uint64_t n,
+                               void *dst, int f32, bn_error *err)
 {
-    if (!is_contiguous(e)) return read_zip_strided(tz, e, dst, f32, err);
     size_t es = bn_ckpt_dtype_size(e->dtype);
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    bn_status s = bn_tz_reader_open(tz, e->storage, (e->offset + first) * es, &r, err);
     if (s) return s;
     if (!f32 || e->dtype == BN_CKPT_F32) {
-        s = bn_tz_reader_read(r, dst, (size_t)e->nbytes, err);
+        s = bn_tz_reader_read(r, dst, (size_t)(n * es), err);
     } else {
         uint8_t bounce[CK_BOUNCE];
         size_t per = CK_BOUNCE / es;
-        for (uint64_t at = 0; at < e->n_el && !s; at += per) {
-            size_t k = e->n_el - at < per ? (size_t)(e->n_el - at) : per;
+        for (uint64_t at = 0; at < n && !s; at += per) {
+            size_t k = n - at < per ? (size_t)(n - at) : per;
             s = bn_tz_reader_read(r, bounce, k * es, err);
             if (!s) to_f32(bounce, e->dtype, k, (float *)dst + at);
         }
@@ -804,11 +806,29 @@ static bn_status read_zip(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int
     return s;
 }
 
+static bn_status read_zip(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst, int f32, bn_error *err)
+{
+    if (!is_contiguous(e)) return read_zip_strided(tz, e, dst, f32, err);
+    return read_zip_span(tz, e, 0, e->n_el, dst, f32, err);
+}
+
+static const ck_tensor *own_tensor(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
+{
+    return pt && pt->index < ck->n && &ck->t[pt->index]->pub == pt ? ck->t[pt->index] : NULL;
+}
+
+/* First element of a view in a mapped shard (safetensors: byte offset; legacy
+ * PyTorch: element offset into its storage). */
+static const uint8_t *mapped_view(const ck_shard *sh, const bn_ckpt_entry *e)
+{
+    return sh->st ? bn_st_base(sh->st) + e->offset
+                  : bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype);
+}
+
 static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, size_t cap, int f32, bn_error *err)
 {
-    if (!pt || pt->index >= ck->n || &ck->t[pt->index]->pub != pt)
-        return bn_error_set(err, BN_EINVAL, "tensor handle does not belong to this checkpoint");
-    const ck_tensor *t = ck->t[pt->index];
+    const ck_tensor *t = own_tensor(ck, pt);
+    if (!t) return bn_error_set(err, BN_EINVAL, "tensor handle does not belong to this checkpoint");
     const bn_ckpt_entry *e = t->e;
     uint64_t need = f32 ? e->n_el : e->nbytes;
     if (need > cap)
@@ -817,10 +837,8 @@ static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, s
     if (e->n_el == 0) return BN_OK;
     const ck_shard *sh = &ck->shards[t->shard];
     bn_status s = BN_OK;
-    if (sh->st)
-        read_mapped(bn_st_base(sh->st) + e->offset, e, dst, f32);
-    else if (sh->tl)
-        read_mapped(bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype), e, dst, f32);
+    if (sh->st || sh->tl)
+        read_mapped(mapped_view(sh, e), e, dst, f32);
     else
         s = read_zip(sh->tz, e, dst, f32, err);
     if (s) bn_error_prefix(err, "%s: tensor '%s'", sh->name, t->name);
@@ -828,11 +846,6 @@ static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, s
 }
 
 /* ---- pieces of a tensor (streaming) ---- */
-
-static const ck_tensor *own_tensor(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
-{
-    return pt && pt->index < ck->n && &ck->t[pt->index]->pub == pt ? ck->t[pt->index] : NULL;
-}
 
 int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
 {
@@ -857,28 +870,16 @@ bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *pt, uint64_t
                             "or a compressed zip entry): read it whole", t->name);
     if (n == 0) return BN_OK;
     const ck_shard *sh = &ck->shards[t->shard];
-    size_t es = bn_ckpt_dtype_size(e->dtype);
     if (sh->st || sh->tl) {
-        const uint8_t *src = sh->st ? bn_st_base(sh->st) + e->offset
-                                    : bn_tl_storage_data(sh->tl, e->storage) + e->offset * es;
         bn_ckpt_entry piece = *e;  /* the same contiguous view, shifted and shortened */
         piece.n_dims = 1;
         piece.shape[0] = (int64_t)n;
         piece.stride[0] = 1;
         piece.n_el = n;
-        read_mapped(src + first * es, &piece, dst, 1);
+        read_mapped(mapped_view(sh, e) + first * bn_ckpt_dtype_size(e->dtype), &piece, dst, 1);
         return BN_OK;
     }
-    bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(sh->tz, e->storage, (e->offset + first) * es, &r, err);
-    uint8_t bounce[CK_BOUNCE];
-    size_t per = CK_BOUNCE / es;
-    for (uint64_t at = 0; at < n && !s; at += per) {
-        size_t k = n - at < per ? (size_t)(n - at) : per;
-        s = bn_tz_reader_read(r, bounce, k * es, err);
-        if (!s) to_f32(bounce, e->dtype, k, dst + at);
-    }
-    if (r) bn_tz_reader_close(r);
+    bn_status s = read_zip_span(sh->tz, e, first, n, dst, 1, err);
     if (s) bn_error_prefix(err, "%s: tensor '%s'", sh->name, t->name);
     return s;
 }
