@@ -433,7 +433,6 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
 static bn_status copy_rows(convert_state *s, const job *j, bn_error *err)
 {
     const bn_tensor_plan *p = j->plan;
-    const uint64_t n = (uint64_t)p->rows * (uint64_t)p->cols;
     int64_t step = p->rows;
     if (bn_ckpt_can_stream(s->ck, j->src)) {
         size_t slice = s->o->slice_bytes ? s->o->slice_bytes : COPY_SLICE;
@@ -445,7 +444,8 @@ static bn_status copy_rows(convert_state *s, const job *j, bn_error *err)
     if ((st = grow((void **)&s->f, &s->f_cap, (size_t)(elems ? elems : 1), sizeof(float),
                    p->hf_name, err)))
         return st;
-    for (int64_t r0 = 0; r0 < p->rows || (r0 == 0 && n == 0); r0 += step) {
+    int64_t r0 = 0;
+    do { /* at least once: an empty tensor still gets its (empty) write */
         int64_t rows = p->rows - r0 < step ? p->rows - r0 : step;
         uint64_t first = (uint64_t)r0 * (uint64_t)p->cols, k = (uint64_t)rows * (uint64_t)p->cols;
         size_t out_size;
@@ -458,9 +458,7 @@ static bn_status copy_rows(convert_state *s, const job *j, bn_error *err)
                               err)) ||
             (st = bn_gguf_writer_write(s->w, s->packed, out_size, err)))
             return st;
-        if (n == 0)
-            break;
-    }
+    } while ((r0 += step) < p->rows);
     return BN_OK;
 }
 
