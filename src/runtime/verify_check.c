@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/tokenizer.h"
 #include "bn/verify.h"
 
 #define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
@@ -391,12 +392,23 @@ static void check_tokenizer(checker *c, const bn_gguf *g, hparams *hp)
     if (is_bpe)
         kv_typed(c, g, "tokenizer.ggml.pre", BN_GGUF_STRING, 1);
 
+    size_t n_before = c->r->n + c->n_dropped;
     check_special_id(c, g, "tokenizer.ggml.bos_token_id", n_tok);
     check_special_id(c, g, "tokenizer.ggml.eos_token_id", n_tok);
     check_special_id(c, g, "tokenizer.ggml.unknown_token_id", n_tok);
     check_special_id(c, g, "tokenizer.ggml.padding_token_id", n_tok);
     kv_typed(c, g, "tokenizer.ggml.add_bos_token", BN_GGUF_BOOL, 0);
     kv_typed(c, g, "tokenizer.ggml.add_eos_token", BN_GGUF_BOOL, 0);
+    /* What the loader refuses (any *_token_id out of range or mistyped) and a
+     * byte-level vocabulary missing a byte token (text the encoder refuses) are
+     * problems here too: one rule, in the tokenizer, for both. */
+    if (c->r->n + c->n_dropped == n_before && model && tokens) {
+        bn_tokenizer *t = NULL;
+        bn_error e;
+        if (bn_tokenizer_from_gguf(g, &t, &e) != BN_OK || bn_tokenizer_check_bytes(t, &e) != BN_OK)
+            problem(c, "%s", e.msg);
+        bn_tokenizer_free(t);
+    }
 }
 
 /* ---- tensors ------------------------------------------------------------------ */
