@@ -63,48 +63,76 @@ TEXT="$T/text.txt"
 for i in $(seq 60); do echo "The quick brown fox jumps over the lazy dog near the river bank."; done >"$TEXT"
 cp -r "$HF" "$T/hf.orig"
 hf_untouched() { diff -r "$HF" "$T/hf.orig" >/dev/null || { echo "  $HF changed" >&2; return 1; }; }
+# restore: each section starts from intact inputs, whatever an earlier (failing) case did
+restore() { cp "$T/m.orig" "$GG"; rm -rf "$HF"; cp -r "$T/hf.orig" "$HF"; cp "$T/text.orig" "$TEXT"; }
+cp "$TEXT" "$T/text.orig"
 
 # ---- outputs aimed at inputs -------------------------------------------------------
 check "bn-convert OUT = HF_DIR/config.json: exit 2" rc_is 2 "$T/o" "$CONV" -q "$HF" "$HF/config.json"
 check "  ... names it as an input" says "$T/o" "config.json.*input"
 check "  ... config.json untouched" hf_untouched
+restore
 ln -s "$HF/model.safetensors" "$T/link.gguf"
 check "bn-convert OUT = a symlink to the checkpoint: exit 2" rc_is 2 "$T/o" "$CONV" -q "$HF" "$T/link.gguf"
 check "  ... checkpoint untouched, link still a link" bash -c "[ -L '$T/link.gguf' ] && diff -r '$HF' '$T/hf.orig' >/dev/null"
+restore
 ln "$HF/tokenizer.model" "$T/hard.gguf"
 check "bn-convert OUT = a hard link to tokenizer.model: exit 2" rc_is 2 "$T/o" "$CONV" -q "$HF" "$T/hard.gguf"
 check "  ... tokenizer.model untouched" hf_untouched
+restore
 check "bn-convert --report HF_DIR/tokenizer_config.json: exit 2" \
   rc_is 2 "$T/o" "$CONV" -q "$HF" "$T/x.gguf" --report "$HF/tokenizer_config.json"
 check "  ... no OUT written" test ! -e "$T/x.gguf"
 check "bn-convert --report = OUT: exit 2" rc_is 2 "$T/o" "$CONV" -q "$HF" "$T/y.gguf" --report "$T/y.gguf"
 check "  ... names the other output" says "$T/o" "also the output"
+restore
 check "bn-quant OUT = IN: exit 2" rc_is 2 "$T/o" "$QUANT" "$GG" "$GG" --type tq2_0 --quiet
 check "  ... input untouched" same "$GG" "$T/m.orig"
 check "bn-quant --report = IN: exit 2" rc_is 2 "$T/o" "$QUANT" "$GG" "$T/q.gguf" --report "$GG" --quiet
 check "  ... input untouched" same "$GG" "$T/m.orig"
+restore
 check "bn-quant HF_DIR --report HF_DIR/config.json: exit 2" \
   rc_is 2 "$T/o" "$QUANT" "$HF" "$T/q.gguf" --report "$HF/config.json" --quiet
 check "  ... config.json untouched" hf_untouched
 check "bn-quant --report = OUT: exit 2" rc_is 2 "$T/o" "$QUANT" "$GG" "$T/q.gguf" --report "$T/q.gguf" --quiet
+restore
 check "bn-verify --json = MODEL: exit 2" rc_is 2 "$T/o" "$VERIFY" "$GG" --check --json "$GG"
 check "  ... model untouched" same "$GG" "$T/m.orig"
-cp "$TEXT" "$T/text.orig"
+restore
 check "bn-verify --json = the --perplexity text: exit 2" \
   rc_is 2 "$T/o" "$VERIFY" "$GG" --perplexity "$TEXT" -c 16 --chunks 1 --json "$TEXT"
 check "  ... text untouched" same "$TEXT" "$T/text.orig"
 
+restore
 # ---- outputs that are devices or FIFOs --------------------------------------------
-check "bn-convert OUT = /dev/full: exit 1" rc_is 1 "$T/o" "$CONV" -q "$HF" /dev/full
-check "  ... says the device is full" says "$T/o" "/dev/full.*(No space|space left)"
-check "bn-verify --json /dev/full: exit 1" rc_is 1 "$T/o" "$VERIFY" "$GG" --check --json /dev/full
-check "bn-quant --report /dev/full: exit 1" rc_is 1 "$T/o" "$QUANT" "$GG" --report /dev/full --quiet
-if [ -x "$SYNTH" ]; then
-  check "bn-synth -o /dev/full: exit 1" rc_is 1 "$T/o" "$SYNTH" -o /dev/full -q
-  check "  ... one prefix: the path once" bash -c "[ \$(grep -o /dev/full '$T/o' | wc -l) -eq 1 ]"
+# As root a broken tool would rename over the device (mkstemp beside it succeeds),
+# so root uses private nodes (mknod in $T) and never the system's /dev/null and
+# /dev/full; other users cannot create files in /dev, so the real ones are safe.
+NULLDEV=/dev/null FULLDEV=/dev/full
+if [ "$(id -u)" -eq 0 ]; then
+  NULLDEV="" FULLDEV=""
+  mkdir -p "$T/dev"
+  mknod "$T/dev/null" c 1 3 2>/dev/null && NULLDEV="$T/dev/null"
+  mknod "$T/dev/full" c 1 7 2>/dev/null && FULLDEV="$T/dev/full"
 fi
-check "bn-convert OUT = /dev/null: exit 0" rc_is 0 "$T/o" "$CONV" -q "$HF" /dev/null
-check "  ... /dev/null is still a character device" is_chr /dev/null
+if [ -n "$FULLDEV" ] && [ -n "$NULLDEV" ]; then
+  check "bn-convert OUT = a full device: exit 1" rc_is 1 "$T/o" "$CONV" -q "$HF" "$FULLDEV"
+  check "  ... says the device is full" says "$T/o" "$FULLDEV.*(No space|space left)"
+  check "  ... still a character device (not renamed over)" is_chr "$FULLDEV"
+  check "bn-verify --json to a full device: exit 1" rc_is 1 "$T/o" "$VERIFY" "$GG" --check --json "$FULLDEV"
+  check "bn-quant --report to a full device: exit 1" rc_is 1 "$T/o" "$QUANT" "$GG" --report "$FULLDEV" --quiet
+  check "  ... still a character device" is_chr "$FULLDEV"
+  if [ -x "$SYNTH" ]; then
+    check "bn-synth -o a full device: exit 1" rc_is 1 "$T/o" "$SYNTH" -o "$FULLDEV" -q
+    check "  ... one prefix: the path once" bash -c "[ \$(grep -o '$FULLDEV' '$T/o' | wc -l) -eq 1 ]"
+  fi
+  check "bn-convert OUT = a null device: exit 0" rc_is 0 "$T/o" "$CONV" -q "$HF" "$NULLDEV"
+  check "  ... still a character device" is_chr "$NULLDEV"
+else
+  for c in "OUT full device" "--json full device" "--report full device" "OUT null device"; do
+    skip "$c: root without CAP_MKNOD (the system's devices are not risked)"
+  done
+fi
 mkfifo "$T/out.fifo"
 check "bn-convert OUT = a FIFO without reader: exit 2, no hang" rc_is 2 "$T/o" "$CONV" -q "$HF" "$T/out.fifo"
 check "  ... says there is no reader" says "$T/o" "FIFO with no reader"
@@ -116,22 +144,15 @@ wait "$reader"
 check "  ... the reader got the JSON" says "$T/fifo.got" '"exit_code"'
 check "  ... still a FIFO" is_fifo "$T/out.fifo"
 
-if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/dev" && mknod "$T/dev/null" c 1 3 2>/dev/null && mknod "$T/dev/full" c 1 7 2>/dev/null; then
-  check "root: bn-convert OUT = private null device: exit 0" rc_is 0 "$T/o" "$CONV" -q "$HF" "$T/dev/null"
-  check "  ... still a character device (not renamed over)" is_chr "$T/dev/null"
-  check "root: bn-convert OUT = private full device: exit 1" rc_is 1 "$T/o" "$CONV" -q "$HF" "$T/dev/full"
-  check "  ... still a character device" is_chr "$T/dev/full"
-  check "root: bn-quant --report private full device: exit 1" rc_is 1 "$T/o" "$QUANT" "$GG" --report "$T/dev/full" --quiet
-  check "  ... still a character device" is_chr "$T/dev/full"
+if [ "$(id -u)" -eq 0 ] && [ -n "$NULLDEV" ]; then
   cp -r "$HF" "$T/hfdev"; rm "$T/hfdev/config.json"; mknod "$T/hfdev/config.json" c 1 3
   check "root: config.json a null device: exit 2" rc_is 2 "$T/o" "$CONV" -q "$T/hfdev" "$T/z.gguf"
   check "  ... not a regular file" says "$T/o" "config.json: not a regular file"
 else
-  for c in "OUT null device" "OUT full device" "--report full device" "config.json a device"; do
-    skip "mknod $c: needs root and CAP_MKNOD"
-  done
+  skip "mknod config.json as a device: needs root and CAP_MKNOD"
 fi
 
+restore
 # ---- a failed run leaves every output as it was -----------------------------------
 OLD="precious old output"
 printf '%s' "$OLD" >"$T/keep.gguf"
@@ -139,13 +160,18 @@ check "bn-quant: report into a missing directory fails (exit 1)" \
   rc_is 1 "$T/o" "$QUANT" "$GG" "$T/keep.gguf" --type tq2_0 --report "$T/nodir/r.csv" --quiet
 check "  ... the GGUF written before the report is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
 check "  ... no temporary file left" bash -c "! ls '$T'/keep.gguf.tmp.* 2>/dev/null"
-check "bn-convert: report to /dev/full fails (exit 1)" \
-  rc_is 1 "$T/o" "$CONV" -q "$HF" "$T/keep.gguf" --report /dev/full
-check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
-check "bn-quant HF_DIR: report to /dev/full fails (exit 1)" \
-  rc_is 1 "$T/o" "$QUANT" "$HF" "$T/keep.gguf" --report /dev/full --quiet
-check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
+if [ -n "$FULLDEV" ]; then
+  check "bn-convert: report to a full device fails (exit 1)" \
+    rc_is 1 "$T/o" "$CONV" -q "$HF" "$T/keep.gguf" --report "$FULLDEV"
+  check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
+  check "bn-quant HF_DIR: report to a full device fails (exit 1)" \
+    rc_is 1 "$T/o" "$QUANT" "$HF" "$T/keep.gguf" --report "$FULLDEV" --quiet
+  check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
+else
+  skip "report to a full device: no private full device"
+fi
 
+restore
 # ---- special files as inputs --------------------------------------------------------
 fifo_in() { # NAME: a copy of the model directory with NAME replaced by a FIFO
   local d="$T/hf.$1"; rm -rf "$d"; cp -r "$HF" "$d"; rm -f "$d/$1"; mkfifo "$d/$1"; echo "$d"
@@ -177,6 +203,7 @@ d="$T/hf.dir"; rm -rf "$d"; cp -r "$HF" "$d"; rm "$d/model.safetensors"; mkdir "
 check "bn-convert with model.safetensors a directory: exit 2" rc_is 2 "$T/o" "$CONV" -q "$d" "$T/f.gguf"
 check "  ... not a regular file (not 'no model.safetensors')" says "$T/o" "model.safetensors: not a regular file"
 
+restore
 # ---- values -----------------------------------------------------------------------------
 hf_with() { # NAME SED-EXPR: a copy of the model with config.json edited
   local d="$T/hf.$1"; rm -rf "$d"; cp -r "$HF" "$d"; sed -i "$2" "$d/config.json"; echo "$d"
@@ -231,7 +258,7 @@ check "  ... naming the byte" says "$T/o" "no token for byte 0x01"
 
 : >"$T/empty.inp"; : >"$T/empty.out"
 check "--vocab-test with no strings: exit 2 (0/0 is not a pass)" \
-  rc_is 2 "$T/o" "$TOKZ" "$GG" --vocab-test "$T/empty.inp" "$T/empty.out"
+  rc_is 2 "$T/o" "$TOKZ" "$VOCAB/ggml-vocab-llama-spm.gguf" --vocab-test "$T/empty.inp" "$T/empty.out"
 check "  ... says nothing was tested" says "$T/o" "nothing to test"
 
 # Non-finite logits: token_embd (F16, at the start of the data) filled with NaN.
@@ -246,6 +273,7 @@ check "perplexity with NaN weights: exit 2" rc_is 2 "$T/o" "$VERIFY" "$T/nan.ggu
 check "  ... blames the model, not the text" says "$T/o" "^bn-verify: $T/nan.gguf: .*non-finite"
 check "  ... names the position" says "$T/o" "position [0-9]+"
 
+restore
 # ---- messages -----------------------------------------------------------------------------
 spm="$T/spm.gguf"; cp "$VOCAB/ggml-vocab-llama-spm.gguf" "$spm"
 off=$(kv_off "$spm" tokenizer.ggml.add_bos_token)
