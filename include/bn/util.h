@@ -52,6 +52,9 @@ int bn_add_ovf_size(size_t a, size_t b, size_t *out);
 /* Open path read-only (O_CLOEXEC), refusing anything but a regular file without
  * blocking on a FIFO; *fd is a blocking descriptor the caller closes. */
 bn_status bn_input_open(const char *path, int *fd, bn_error *err);
+/* Clear O_NONBLOCK on fd (opened with it so a FIFO cannot block the open);
+ * on failure fd is closed and BN_EIO returned. */
+bn_status bn_fd_blocking(int fd, const char *path, bn_error *err);
 /* bn_input_open() and close: for inputs a library opens by name (libzip). */
 bn_status bn_input_check(const char *path, bn_error *err);
 
@@ -81,6 +84,10 @@ void bn_atomic_cleanup_signal(void);
 bn_status bn_outset_new(bn_outset **out, bn_error *err);
 bn_status bn_outset_input(bn_outset *s, const char *path, bn_error *err);
 bn_status bn_outset_output(bn_outset *s, const char *path, bn_error *err);
+/* new + every input + every output (NULL entries skipped); *out is set (to free)
+ * even on failure. */
+bn_status bn_outset_plan(bn_outset **out, const char *const *inputs, size_t n_in,
+                         const char *const *outputs, size_t n_out, bn_error *err);
 bn_status bn_outset_commit(bn_outset *s, bn_error *err);
 void bn_outset_free(bn_outset *s); /* NULL ok */
 

@@ -566,14 +566,8 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
  * other output; checked before anything is read. */
 static bn_status own_outputs(const bn_convert_opts *o, bn_outset **out, bn_error *err)
 {
-    bn_status st = bn_outset_new(out, err);
-    if (!st)
-        st = bn_outset_input(*out, o->in_dir, err);
-    if (!st && o->out_path)
-        st = bn_outset_output(*out, o->out_path, err);
-    if (!st && o->report_path && !o->report)
-        st = bn_outset_output(*out, o->report_path, err);
-    return st;
+    const char *outs[2] = {o->out_path, o->report ? NULL : o->report_path};
+    return bn_outset_plan(out, &o->in_dir, 1, outs, 2, err);
 }
 
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err)

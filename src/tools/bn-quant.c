@@ -573,14 +573,9 @@ static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_outse
  * anything is read. */
 static bn_status plan_outputs(const opts *o, bn_outset **outs, bn_error *err)
 {
-    bn_status st = bn_outset_new(outs, err);
-    if (!st)
-        st = bn_outset_input(*outs, o->in, err);
-    if (!st && o->out)
-        st = bn_outset_output(*outs, o->out, err);
-    if (!st && o->report && o->report_path && strcmp(o->report_path, "-"))
-        st = bn_outset_output(*outs, o->report_path, err);
-    return st;
+    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-")
+                                      ? o->report_path : NULL};
+    return bn_outset_plan(outs, &o->in, 1, out, 2, err);
 }
 
 /* IN is a Hugging Face directory: run bn-convert's pipeline with our type and

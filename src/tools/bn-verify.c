@@ -656,14 +656,9 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
 static int plan_json(const options *o, bn_outset **outs)
 {
     bn_error err;
-    bn_status st = bn_outset_new(outs, &err);
     const char *inputs[4] = {o->model, o->ppl_file, o->data_file, o->ref_dir};
-    for (int i = 0; i < 4 && !st; i++)
-        if (inputs[i])
-            st = bn_outset_input(*outs, inputs[i], &err);
-    if (!st && o->json_path && strcmp(o->json_path, "-"))
-        st = bn_outset_output(*outs, o->json_path, &err);
-    if (st) {
+    const char *json = o->json_path && strcmp(o->json_path, "-") ? o->json_path : NULL;
+    if (bn_outset_plan(outs, inputs, 4, &json, 1, &err)) {
         fprintf(stderr, "bn-verify: %s\n", err.msg);
         return 2;
     }

@@ -272,6 +272,19 @@ bn_status bn_outset_output(bn_outset *s, const char *path, bn_error *err)
     return add_output(s, path, 0, err);
 }
 
+bn_status bn_outset_plan(bn_outset **out, const char *const *inputs, size_t n_in,
+                         const char *const *outputs, size_t n_out, bn_error *err)
+{
+    bn_status st = bn_outset_new(out, err);
+    for (size_t i = 0; i < n_in && !st; i++)
+        if (inputs[i])
+            st = bn_outset_input(*out, inputs[i], err);
+    for (size_t i = 0; i < n_out && !st; i++)
+        if (outputs[i])
+            st = bn_outset_output(*out, outputs[i], err);
+    return st;
+}
+
 /* ---- atomic files ------------------------------------------------------------- */
 
 static void atomic_free(bn_atomic_file *af)
@@ -310,12 +323,8 @@ static bn_status open_special(const char *path, const struct stat *st, int *dire
                                 path);
         return bn_error_set(err, BN_EIO, "%s: cannot open for writing: %s", path, strerror(e));
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        int e = errno;
-        close(fd);
-        return bn_error_set(err, BN_EIO, "%s: fcntl failed: %s", path, strerror(e));
-    }
+    if (bn_fd_blocking(fd, path, err))
+        return BN_EIO;
     *direct_fd = fd;
     return BN_OK;
 }

@@ -65,6 +65,17 @@ static const char *file_kind(mode_t m)
     return "not a plain file";
 }
 
+bn_status bn_fd_blocking(int fd, const char *path, bn_error *err)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return bn_error_set(err, BN_EIO, "%s: fcntl failed: %s", path, strerror(e));
+    }
+    return BN_OK;
+}
+
 bn_status bn_input_open(const char *path, int *fd_out, bn_error *err)
 {
     *fd_out = -1;
@@ -92,12 +103,8 @@ bn_status bn_input_open(const char *path, int *fd_out, bn_error *err)
         return bn_error_set(err, BN_EINVAL, "%s: not a regular file (%s)", path,
                             file_kind(st.st_mode));
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        int e = errno;
-        close(fd);
-        return bn_error_set(err, BN_EIO, "%s: fcntl failed: %s", path, strerror(e));
-    }
+    if (bn_fd_blocking(fd, path, err))
+        return BN_EIO;
     *fd_out = fd;
     return BN_OK;
 }
