@@ -573,7 +573,7 @@ static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_outse
  * anything is read. */
 static bn_status plan_outputs(const opts *o, bn_outset **outs, bn_error *err)
 {
-    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-")
+    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-") != 0
                                       ? o->report_path : NULL};
     return bn_outset_plan(outs, &o->in, 1, out, 2, err);
 }

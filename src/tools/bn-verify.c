@@ -657,7 +657,7 @@ static int plan_json(const options *o, bn_outset **outs)
 {
     bn_error err;
     const char *inputs[4] = {o->model, o->ppl_file, o->data_file, o->ref_dir};
-    const char *json = o->json_path && strcmp(o->json_path, "-") ? o->json_path : NULL;
+    const char *json = o->json_path && strcmp(o->json_path, "-") != 0 ? o->json_path : NULL;
     if (bn_outset_plan(outs, inputs, 4, &json, 1, &err)) {
         fprintf(stderr, "bn-verify: %s\n", err.msg);
         return 2;
