@@ -39,7 +39,7 @@ CFLAGS_ALL  = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE
               -Iinclude -Isrc -pthread $(PKG_CFLAGS) $(SAN) $(CFLAGS)
 LDLIBS_ALL  = $(PKG_LIBS) -lm -pthread $(SAN) $(LDFLAGS)
 
-LIB_SRC     := $(sort $(wildcard src/util/*.c src/gguf/*.c src/convert/*.c src/quant/*.c \
+LIB_SRC     := $(sort $(wildcard src/util/*.c src/gguf/*.c src/arch/*.c src/convert/*.c src/quant/*.c \
                  src/runtime/*.c src/runtime/kernels/*.c))
 TOOL_COMMON := $(sort $(wildcard src/tools/common/*.c))
 TOOL_SRC    := $(sort $(wildcard src/tools/bn-*.c))

@@ -194,6 +194,17 @@ typedef struct {
 } bn_gguf_totals;
 bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
 
+/* The per-tensor scale of an I2_S tensor: the f32 (little-endian) after its
+ * n_el/4 code bytes (FORMATS.md §2.1); data holds n_el/4 + BN_I2_S_TAIL bytes. */
+float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el);
+
+/* The content rules of the quantized types, which sizes cannot show: I2_S has a
+ * finite scale > 0, 28 zero tail bytes and no 2-bit code 0b11; every TQ1_0 and
+ * TQ2_0 block scale is finite and not negative; every Q8_0 block scale finite.
+ * BN_EINVAL with "tensor 'NAME': ..." at the first violation; BN_OK for other
+ * types. The one rule of the loader and of bn-verify --check. */
+bn_status bn_gguf_check_tensor_data(const bn_gguf_tensor *t, bn_error *err);
+
 /* ---- display ------------------------------------------------------------ */
 
 /* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
