@@ -224,23 +224,10 @@ static void falcon3_logits(bn_type t, const char *ref_file)
     ck_assert_int_eq(bn_ctx_new(m, &cp, &c, &e), BN_OK);
     float *got = malloc(nb);
     ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
-    float maxabs = 0;
-    for (size_t i = 0; i < (size_t)n_pos * (size_t)V; i++)
-        maxabs = fmaxf(maxabs, fabsf(want[i]));
-    ck_assert(maxabs > 0.1f);
-    double worst = 0;
-    for (int p = 0; p < n_pos; p++) {
-        const float *a = got + (size_t)p * V, *b = want + (size_t)p * V;
-        int am = 0, bm = 0;
-        for (int v = 0; v < V; v++) {
-            am = a[v] > a[am] ? v : am;
-            bm = b[v] > b[bm] ? v : bm;
-            worst = fmax(worst, fabs((double)a[v] - b[v]) / maxabs);
-        }
-        ck_assert_msg(am == bm, "argmax differs at position %d (%d vs %d)", p, am, bm);
-    }
     /* the bundled models' bound (test_model_reference.c): every int8 code agrees */
-    ck_assert_msg(worst <= 1e-5, "%s: worst |delta| %.3g of max|logit|", bn_type_name(t), worst);
+    char what[64];
+    snprintf(what, sizeof what, "tiny-falcon3 %s", bn_type_name(t));
+    double worst = tu_compare_logits(got, want, n_pos, V, 1e-5, what);
     fprintf(stderr, "tiny-falcon3 %s: worst |delta| %.2e of max|logit|\n", bn_type_name(t), worst);
     free(got);
     free(want);

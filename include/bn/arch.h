@@ -188,6 +188,12 @@ typedef struct {
     size_t n_keys;            /* keys looked up */
 } bn_arch_sink;
 
+/* The KV of key if it has exactly type vt (llama.cpp reads keys type-exactly);
+ * NULL otherwise, with a problem if it has another type, or is missing and
+ * required. Counts the key in s->n_keys. */
+const bn_gguf_kv *bn_arch_kv_typed(const bn_gguf *g, const char *key, bn_gguf_vtype vt,
+                                   int required, bn_arch_sink *s);
+
 /* Read general.architecture and the {arch}.* hyperparameters with the table's
  * types, ranges and defaults, and their cross rules (head counts divide,
  * rope.dimension_count even and at most the head size, rope scaling none or

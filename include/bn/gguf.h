@@ -194,6 +194,9 @@ typedef struct {
 } bn_gguf_totals;
 bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
 
+/* A little-endian float32 at p (any alignment). */
+float bn_gguf_f32le(const uint8_t *p);
+
 /* The per-tensor scale of an I2_S tensor: the f32 (little-endian) after its
  * n_el/4 code bytes (FORMATS.md §2.1); data holds n_el/4 + BN_I2_S_TAIL bytes. */
 float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el);

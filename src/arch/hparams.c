@@ -83,8 +83,7 @@ static void problem(bn_arch_sink *s, const char *fmt, ...)
         s->problem(s->ctx, buf);
 }
 
-/* The KV of key if it has type vt; NULL (and a problem if required) otherwise. */
-static const bn_gguf_kv *kv_typed(const bn_gguf *g, const char *key, bn_gguf_vtype vt,
+const bn_gguf_kv *bn_arch_kv_typed(const bn_gguf *g, const char *key, bn_gguf_vtype vt,
                                   int required, bn_arch_sink *s)
 {
     const bn_gguf_kv *kv = bn_gguf_find_kv(g, key);
@@ -104,7 +103,7 @@ static const bn_gguf_kv *kv_typed(const bn_gguf *g, const char *key, bn_gguf_vty
 
 static const bn_arch_info *read_arch(const bn_gguf *g, bn_arch_sink *s)
 {
-    const bn_gguf_kv *kv = kv_typed(g, "general.architecture", BN_GGUF_STRING, 1, s);
+    const bn_gguf_kv *kv = bn_arch_kv_typed(g, "general.architecture", BN_GGUF_STRING, 1, s);
     if (!kv)
         return NULL;
     bn_str name = bn_gguf_kv_str(kv);
@@ -124,20 +123,15 @@ static void read_key(const bn_gguf *g, const bn_arch_info *a, const kv_spec *k,
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", a->gguf_name, k->suffix);
-    const bn_gguf_kv *kv = kv_typed(g, key, k->type, k->def == DEF_NONE, s);
-    double v;
-    if (kv)
-        v = k->type == BN_GGUF_U32 ? (double)bn_gguf_kv_u32(kv) : (double)bn_gguf_kv_f32(kv);
-    else if (bn_gguf_find_kv(g, key))
-        return; /* wrong type: reported */
-    else if (k->def == DEF_CONST)
-        v = k->def_value;
-    else if (k->def == DEF_HEAD_COUNT)
-        v = (double)hp->n_head;
-    else if (k->def == DEF_HEAD_DIM)
-        v = (double)hp->head_dim;
-    else
-        return; /* required and missing: reported */
+    const bn_gguf_kv *kv = bn_arch_kv_typed(g, key, k->type, k->def == DEF_NONE, s);
+    /* absent or mis-typed (reported): the default, if the key has one and is absent */
+    if (!kv && (k->def == DEF_NONE || bn_gguf_find_kv(g, key)))
+        return;
+    double v = kv                           ? (k->type == BN_GGUF_U32 ? (double)bn_gguf_kv_u32(kv)
+                                                                      : (double)bn_gguf_kv_f32(kv))
+               : k->def == DEF_HEAD_COUNT ? (double)hp->n_head
+               : k->def == DEF_HEAD_DIM   ? (double)hp->head_dim
+                                          : k->def_value;
     if (k->type == BN_GGUF_U32) {
         if (kv && (v < k->lo || v > k->hi)) {
             problem(s, "key '%s' = %.0f is outside %.0f..%.0f", key, v, k->lo, k->hi);
@@ -163,7 +157,7 @@ static void read_rope_scaling(const bn_gguf *g, const bn_arch_info *a, bn_arch_h
     char key[128];
     hp->rope_scale = 1.0f;
     snprintf(key, sizeof key, "%s.rope.scaling.type", a->gguf_name);
-    const bn_gguf_kv *kv = kv_typed(g, key, BN_GGUF_STRING, 0, s);
+    const bn_gguf_kv *kv = bn_arch_kv_typed(g, key, BN_GGUF_STRING, 0, s);
     int linear = 0;
     if (kv) {
         bn_str t = bn_gguf_kv_str(kv);
@@ -176,7 +170,7 @@ static void read_rope_scaling(const bn_gguf *g, const bn_arch_info *a, bn_arch_h
         }
     }
     snprintf(key, sizeof key, "%s.rope.scaling.factor", a->gguf_name);
-    kv = kv_typed(g, key, BN_GGUF_F32, 0, s);
+    kv = bn_arch_kv_typed(g, key, BN_GGUF_F32, 0, s);
     if (kv) {
         float f = bn_gguf_kv_f32(kv);
         if (!(isfinite(f) && f > 0.0f))

@@ -92,27 +92,22 @@ int bn_role_type_ok(bn_role r, bn_type t)
 
 /* BitNet: a sub-norm before attn_output (over the attention output, Q wide)
  * and before ffn_down (FF wide); the two HF sources name them differently. */
-static const bn_arch_tensor BITNET_1BITLLM[] = {
-    EMBD, ATTN_NORM, ATTN_PROJ,
-    LAYER(BN_ROLE_ATTN_SUB_NORM, "attn_sub_norm", "self_attn.inner_attn_ln", BN_DIM_Q, BN_DIM_ONE),
-    FFN_NORM, FFN_PROJ,
-    LAYER(BN_ROLE_FFN_SUB_NORM, "ffn_sub_norm", "mlp.ffn_layernorm", BN_DIM_FF, BN_DIM_ONE),
-    HEAD,
-};
+#define BITNET_LAYOUT(attn_sub_hf, ffn_sub_hf)                                                 \
+    EMBD, ATTN_NORM, ATTN_PROJ,                                                                \
+        LAYER(BN_ROLE_ATTN_SUB_NORM, "attn_sub_norm", attn_sub_hf, BN_DIM_Q, BN_DIM_ONE),      \
+        FFN_NORM, FFN_PROJ,                                                                    \
+        LAYER(BN_ROLE_FFN_SUB_NORM, "ffn_sub_norm", ffn_sub_hf, BN_DIM_FF, BN_DIM_ONE), HEAD
 
+static const bn_arch_tensor BITNET_1BITLLM[] = {
+    BITNET_LAYOUT("self_attn.inner_attn_ln", "mlp.ffn_layernorm")};
 static const bn_arch_tensor BITNET_2B4T[] = {
-    EMBD, ATTN_NORM, ATTN_PROJ,
-    LAYER(BN_ROLE_ATTN_SUB_NORM, "attn_sub_norm", "self_attn.attn_sub_norm", BN_DIM_Q, BN_DIM_ONE),
-    FFN_NORM, FFN_PROJ,
-    LAYER(BN_ROLE_FFN_SUB_NORM, "ffn_sub_norm", "mlp.ffn_sub_norm", BN_DIM_FF, BN_DIM_ONE),
-    HEAD,
-};
+    BITNET_LAYOUT("self_attn.attn_sub_norm", "mlp.ffn_sub_norm")};
 
 static const bn_arch_tensor LLAMA[] = {
     EMBD, ATTN_NORM, ATTN_PROJ, FFN_NORM, FFN_PROJ, HEAD,
 };
 
-#define TENSORS(a) a, sizeof a / sizeof a[0]
+#define TENSORS(a) (a), sizeof(a) / sizeof((a)[0])
 
 /* Rows in the order config.json is matched against them. */
 static const bn_arch_info ROWS[BN_ARCH_COUNT] = {

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-static float rd_f32(const uint8_t *p)
+float bn_gguf_f32le(const uint8_t *p)
 {
     uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                  (uint32_t)p[3] << 24;
@@ -16,7 +16,7 @@ static float rd_f32(const uint8_t *p)
 
 float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el)
 {
-    return rd_f32(data + n_el / 4);
+    return bn_gguf_f32le(data + n_el / 4);
 }
 
 /* Index of the first byte of p[0, n) with a 2-bit field equal to 0b11, or n. */

@@ -35,9 +35,11 @@ typedef struct {
     size_t n_dropped;
     int oom;
     int contiguous; /* tensor infos form one array (tensor_index) */
+    bn_arch_sink sink; /* the table's KV rules report here; counts the keys */
 } checker;
 
 static void problem(checker *c, const char *fmt, ...) BN_PRINTF(2, 3);
+static void sink_problem(void *ctx, const char *msg);
 static void problem(checker *c, const char *fmt, ...)
 {
     if (c->oom)
@@ -69,6 +71,11 @@ static void problem(checker *c, const char *fmt, ...)
     c->r->items[c->r->n++] = s;
 }
 
+static void sink_problem(void *ctx, const char *msg)
+{
+    problem(ctx, "%s", msg);
+}
+
 void bn_check_report_free(bn_check_report *r)
 {
     if (!r)
@@ -81,23 +88,11 @@ void bn_check_report_free(bn_check_report *r)
 
 /* ---- KVs ------------------------------------------------------------------ */
 
-/* A KV of the exact type vt; NULL (and a problem if required) otherwise. */
+/* A KV of the exact type vt (the table's rule); NULL otherwise. */
 static const bn_gguf_kv *kv_typed(checker *c, const bn_gguf *g, const char *key,
                                   bn_gguf_vtype vt, int required)
 {
-    const bn_gguf_kv *kv = bn_gguf_find_kv(g, key);
-    c->r->n_kv_checked++;
-    if (!kv) {
-        if (required)
-            problem(c, "required key '%s' (%s) is missing", key, bn_gguf_vtype_name(vt));
-        return NULL;
-    }
-    if (kv->type != vt) {
-        problem(c, "key '%s' has type %s, llama.cpp reads it as %s", key,
-                bn_gguf_vtype_name(kv->type), bn_gguf_vtype_name(vt));
-        return NULL;
-    }
-    return kv;
+    return bn_arch_kv_typed(g, key, vt, required, &c->sink);
 }
 
 typedef struct {
@@ -106,11 +101,6 @@ typedef struct {
     bn_arch_dims dims;
     int64_t n_layer;
 } hparams;
-
-static void sink_problem(void *ctx, const char *msg)
-{
-    problem(ctx, "%s", msg);
-}
 
 static void check_general(checker *c, const bn_gguf *g)
 {
@@ -126,10 +116,8 @@ static void check_general(checker *c, const bn_gguf *g)
 /* general.architecture and {arch}.*: the loader's reader, every problem listed. */
 static void check_hparams(checker *c, const bn_gguf *g, hparams *hp)
 {
-    bn_arch_sink sink = {sink_problem, c, 0, 0};
     bn_arch_hparams h;
-    bn_arch_read_hparams(g, &h, &sink);
-    c->r->n_kv_checked += sink.n_keys;
+    bn_arch_read_hparams(g, &h, &c->sink);
     hp->arch = h.arch;
     hp->n_vocab = h.n_vocab;
     hp->n_layer = h.n_layer;
@@ -406,15 +394,6 @@ static void check_tensor_set(checker *c, const bn_gguf *g, const hparams *hp)
 
 /* ---- tensor contents ------------------------------------------------------------ */
 
-static float rd_f32(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static uint16_t rd_u16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -426,7 +405,7 @@ static void check_floats(checker *c, const bn_gguf_tensor *t)
     for (uint64_t i = 0; i < t->n_el; i++) {
         float v;
         if (t->type == BN_TYPE_F32)
-            v = rd_f32(t->data + 4 * i);
+            v = bn_gguf_f32le(t->data + 4 * i);
         else if (t->type == BN_TYPE_F16)
             v = bn_f16_to_f32(rd_u16(t->data + 2 * i));
         else
@@ -457,7 +436,8 @@ static void check_contents(checker *c, const bn_gguf *g)
 bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
 {
     memset(r, 0, sizeof *r);
-    checker c = {r, 0, 0, tensors_contiguous(g)};
+    checker c = {r, 0, 0, tensors_contiguous(g), {sink_problem, NULL, 0, 0}};
+    c.sink.ctx = &c;
     hparams hp;
     memset(&hp, 0, sizeof hp);
     check_hparams(&c, g, &hp);
@@ -497,5 +477,6 @@ bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory while checking",
                             bn_gguf_path(g));
     }
+    r->n_kv_checked = c.sink.n_keys;
     return BN_OK;
 }
