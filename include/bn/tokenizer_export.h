@@ -61,8 +61,8 @@ const char *bn_tokexport_pre(const bn_tokexport *t);
 /* Write a Llama-3 pre-tokenizer under another name llama.cpp gives it for one
  * architecture (falcon3; arch.h bpe_pre). Only a BPE vocabulary whose
  * pre-tokenizer is "llama-bpe" is renamed (the runtime reads both alike);
- * BN_OK and nothing changed otherwise. pre must outlive t. */
-bn_status bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre, bn_error *err);
+ * nothing changes otherwise. pre must outlive t. */
+void bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre);
 
 /* Read-only views for tests and tools (valid while t lives). */
 const char *bn_tokexport_token(const bn_tokexport *t, uint32_t id, size_t *len);

@@ -578,8 +578,8 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         goto fail;
     }
     const char *pre = have_config ? bn_arch_get(s.cfg.arch)->bpe_pre : NULL;
-    if (s.tok && pre && (st = bn_tokexport_rename_llama3_pre(s.tok, pre, err)))
-        goto fail;
+    if (s.tok && pre)
+        bn_tokexport_rename_llama3_pre(s.tok, pre);
     if (have_config && s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
         st = bn_error_set(err, BN_EINVAL, "%s: the tokenizer has %u tokens but config.json says vocab_size %u",
                           o->in_dir, bn_tokexport_vocab_size(s.tok), s.cfg.n_vocab);

@@ -159,12 +159,10 @@ uint32_t bn_tokexport_vocab_size(const bn_tokexport *t) { return t->n; }
 const char *bn_tokexport_model(const bn_tokexport *t) { return t->spm ? "llama" : "gpt2"; }
 const char *bn_tokexport_pre(const bn_tokexport *t) { return t->spm ? NULL : t->pre; }
 
-bn_status bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre, bn_error *err)
+void bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre)
 {
-    (void)err;
     if (!t->spm && t->pre && strcmp(t->pre, "llama-bpe") == 0)
         t->pre = pre;
-    return BN_OK;
 }
 uint32_t bn_tokexport_n_merges(const bn_tokexport *t) { return t->n_merges; }
 

@@ -91,7 +91,7 @@ typedef struct {
 } binder;
 
 /* The tensor of entry t (layer l), checked by the table's shape/type rule and
- * marked used; NULL with the error in *st otherwise. */
+ * marked used (its contents are checked by check_contents); NULL with the error in *st otherwise. */
 static const bn_gguf_tensor *find(binder *b, const bn_arch_tensor *t, int64_t l, bn_status *st)
 {
     char name[BN_GGUF_MAX_NAME + 1];
@@ -104,8 +104,7 @@ static const bn_gguf_tensor *find(binder *b, const bn_arch_tensor *t, int64_t l,
     for (int64_t i = 0; i < bn_gguf_n_tensors(b->g); i++)
         if (bn_gguf_tensor_at(b->g, i) == g)
             b->used[i] = 1;
-    if ((*st = bn_arch_check_tensor(g, t, &b->dims, b->err)) ||
-        (*st = bn_gguf_check_tensor_data(g, b->err))) {
+    if ((*st = bn_arch_check_tensor(g, t, &b->dims, b->err))) {
         bn_error_prefix(b->err, "%s", b->path);
         return NULL;
     }
@@ -189,6 +188,38 @@ static float **vector_of(bn_model *m, bn_layer *L, bn_role r)
     case BN_ROLE_FFN_SUB_NORM: return &L->ffn_sub_norm;
     default: return NULL;
     }
+}
+
+/* The content rules of quantized data (gguf.h, the same function as bn-verify
+ * --check) over every tensor, on the pool: they read every byte of the
+ * projections (about 1 GB for a 2B model). The first bad tensor in file order
+ * is reported, so the message does not depend on the threads. */
+typedef struct {
+    const bn_gguf *g;
+    uint8_t *bad;           /* (n_tensors) */
+} content_job;
+
+static void content_task(void *ctx, int64_t i, int worker)
+{
+    (void)worker;
+    const content_job *j = ctx;
+    bn_error e;
+    j->bad[i] = bn_gguf_check_tensor_data(bn_gguf_tensor_at(j->g, i), &e) != BN_OK;
+}
+
+static bn_status check_contents(bn_model *m, const char *path, bn_error *err)
+{
+    int64_t nt = bn_gguf_n_tensors(m->g);
+    content_job j = {m->g, calloc((size_t)(nt > 0 ? nt : 1), 1)};
+    if (!j.bad)
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
+    bn_pool_run(m->pool, content_task, &j, nt);
+    bn_status st = BN_OK;
+    for (int64_t i = 0; i < nt && !st; i++)
+        if (j.bad[i] && (st = bn_gguf_check_tensor_data(bn_gguf_tensor_at(m->g, i), err)))
+            bn_error_prefix(err, "%s", path);
+    free(j.bad);
+    return st;
 }
 
 /* n_vocab comes from the embedding's shape; vocab_size, if given, must agree. */
@@ -306,7 +337,10 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
     if ((st = read_hparams(g, path, &m->hp, err)))
         goto fail;
     m->g = g;
-    if ((st = bind_tensors(m, path, err)))
+    if ((st = bn_pool_create(opts->n_threads, &m->pool, err)))
+        goto fail;
+    m->n_threads = bn_pool_threads(m->pool);
+    if ((st = bind_tensors(m, path, err)) || (st = check_contents(m, path, err)))
         goto fail;
     if (opts->kernel && *opts->kernel)
         st = bn_model_set_kernel(m, opts->kernel, err);
@@ -318,9 +352,6 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
         goto fail;
     if ((st = load_tokenizer(m, path, err)))
         goto fail;
-    if ((st = bn_pool_create(opts->n_threads, &m->pool, err)))
-        goto fail;
-    m->n_threads = bn_pool_threads(m->pool);
     *out = m;
     return BN_OK;
 fail:
