@@ -217,13 +217,7 @@ static void falcon3_logits(bn_type t, const char *ref_file)
     int V = hp->n_vocab;
     ck_assert_uint_eq(nb, (size_t)n_pos * (size_t)V * sizeof(float));
 
-    bn_ctx_params cp;
-    bn_ctx_params_default(&cp);
-    cp.n_ctx = n_pos;
-    bn_ctx *c;
-    ck_assert_int_eq(bn_ctx_new(m, &cp, &c, &e), BN_OK);
-    float *got = malloc(nb);
-    ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
+    float *got = tu_eval_all(m, ids, n_pos);
     /* the bundled models' bound (test_model_reference.c): every int8 code agrees */
     char what[64];
     snprintf(what, sizeof what, "tiny-falcon3 %s", bn_type_name(t));
@@ -233,7 +227,6 @@ static void falcon3_logits(bn_type t, const char *ref_file)
     free(want);
     free(ids);
     cJSON_Delete(meta);
-    bn_ctx_free(c);
     bn_model_free(m);
 }
 

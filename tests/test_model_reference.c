@@ -80,13 +80,7 @@ static void compare_logits_act(const char *model, bn_type t, bn_actq actq, const
     ck_assert_int_eq(bn_model_actq(m), actq);
     int V = bn_model_hparams(m)->n_vocab;
     ck_assert_uint_eq(nb, (size_t)n_pos * (size_t)V * sizeof(float));
-    bn_ctx_params cp;
-    bn_ctx_params_default(&cp);
-    cp.n_ctx = n_pos;
-    bn_ctx *c;
-    ck_assert_int_eq(bn_ctx_new(m, &cp, &c, &e), BN_OK);
-    float *got = malloc(nb);
-    ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
+    float *got = tu_eval_all(m, ids, n_pos);
 
     char what[128];
     snprintf(what, sizeof what, "%s %s %s", model, bn_type_name(t), bn_actq_name(actq));
@@ -96,7 +90,6 @@ static void compare_logits_act(const char *model, bn_type t, bn_actq actq, const
     free(got);
     free(want);
     free(ids);
-    bn_ctx_free(c);
     bn_model_free(m);
     cJSON_Delete(meta);
 }

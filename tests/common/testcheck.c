@@ -3,6 +3,8 @@
  * check-arm's static cross build of the kernel suite needs. */
 #include "testutil.h"
 
+#include "bn/model.h"
+
 #include <cJSON.h>
 #include <check.h>
 
@@ -54,4 +56,19 @@ double tu_compare_logits(const float *got, const float *want, int n_pos, int n_v
         worst = fmax(worst, d / maxabs);
     }
     return worst;
+}
+
+float *tu_eval_all(bn_model *m, const int32_t *ids, int n_pos)
+{
+    bn_ctx_params cp;
+    bn_ctx_params_default(&cp);
+    cp.n_ctx = n_pos;
+    bn_ctx *c;
+    bn_error e;
+    ck_assert_msg(bn_ctx_new(m, &cp, &c, &e) == BN_OK, "%s", e.msg);
+    float *got = malloc((size_t)n_pos * (size_t)bn_model_hparams(m)->n_vocab * sizeof *got);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
+    bn_ctx_free(c);
+    return got;
 }
