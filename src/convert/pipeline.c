@@ -566,7 +566,8 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         if (!(st == BN_ENOTFOUND && o->vocab_only))
             return st;
         have_config = 0;
-        s.cfg.gguf_arch = "llama";
+        s.cfg.arch = BN_ARCH_LLAMA; /* llama.cpp's vocab files say llama */
+        s.cfg.gguf_arch = bn_arch_get(BN_ARCH_LLAMA)->gguf_name;
     }
     if (have_config && o->arch && (st = bn_hfconfig_select(&s.cfg, o->arch, o->in_dir, err)))
         return st;
