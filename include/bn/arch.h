@@ -5,6 +5,8 @@
 #ifndef BN_ARCH_H
 #define BN_ARCH_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <string.h>
 
 typedef enum {
@@ -35,5 +37,7 @@ static inline int bn_arch_from_name(const char *name, bn_arch *a)
         }
     return -1;
 }
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -27,6 +27,8 @@
 #ifndef BN_CHAT_H
 #define BN_CHAT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include "bn/error.h"
 #include "bn/model.h"
@@ -60,5 +62,7 @@ typedef struct {
  * when the vocabulary has it, else with the EOS token's text (the bundled models). */
 bn_status bn_chat_format(const bn_model *m, bn_chat_tpl t, const bn_chat_msg *msgs, size_t n,
                          int add_assistant, char **out, size_t *len, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -18,19 +18,22 @@
 #ifndef BN_CONVERT_H
 #define BN_CONVERT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
 #include "bn/arch.h"
 #include "bn/gguf.h"
 
-typedef enum { BN_ACT_SILU = 0, BN_ACT_RELU2 } bn_act;
+/* The feed-forward activation config.json names (hidden_act). */
+typedef enum { BN_ACT_SILU = 0, BN_ACT_RELU2 } bn_hf_act;
 
 typedef struct {
     bn_arch arch;
     const char *gguf_arch;     /* "bitnet", "bitnet-b1.58", "llama" */
     char hf_arch[64];          /* architectures[0] as found */
-    bn_act act;
+    bn_hf_act act;
     uint32_t n_vocab;          /* vocab_size */
     uint32_t n_embd;           /* hidden_size */
     uint32_t n_ff;             /* intermediate_size */
@@ -126,5 +129,7 @@ typedef struct {
 
 void bn_convert_opts_init(bn_convert_opts *o);
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif
