@@ -27,6 +27,11 @@ man1dir      ?= $(mandir)/man1
 bashcompdir  ?= $(PREFIX)/share/bash-completion/completions
 INSTALL      ?= install
 
+# A real install (no DESTDIR) as root refreshes the loader's cache, so programs
+# find libbn.so.ABI in $(libdir) at once; a staged one leaves that to the package.
+LDCONFIG_CMD = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then \
+                 ldconfig; fi
+
 MANPAGES    := $(addprefix $(BUILD)/man/,$(addsuffix .1,$(TOOL_NAMES)))
 COMPLETIONS := $(addprefix $(BUILD)/completion/,$(TOOL_NAMES))
 DIST        := bntk-$(VERSION)
@@ -69,6 +74,7 @@ install: all man completion $(BUILD)/bntk.pc ## install into $(DESTDIR)$(PREFIX)
 	$(INSTALL) -m 644 $(BUILD)/bntk.pc $(DESTDIR)$(pkgconfigdir)/
 	$(INSTALL) -m 644 $(MANPAGES) $(DESTDIR)$(man1dir)/
 	$(INSTALL) -m 644 $(COMPLETIONS) $(DESTDIR)$(bashcompdir)/
+	@$(LDCONFIG_CMD)
 
 # Only our files: the layout's directories may be shared (and may have
 # existed before), so they stay; include/bn is ours and goes when empty.
@@ -80,7 +86,8 @@ uninstall: ## remove what `make install` installed (same PREFIX and DESTDIR)
 	  $(DESTDIR)$(pkgconfigdir)/bntk.pc \
 	  $(addprefix $(DESTDIR)$(man1dir)/,$(notdir $(MANPAGES))) \
 	  $(addprefix $(DESTDIR)$(bashcompdir)/,$(TOOL_NAMES))
-	-rmdir $(DESTDIR)$(includedir)/bn 2>/dev/null
+	rmdir $(DESTDIR)$(includedir)/bn 2>/dev/null || true
+	@$(LDCONFIG_CMD)
 
 check-install: all deps-man ## install into a temp DESTDIR, build and run examples/ against it, uninstall
 	@BN_SHARED=$(abspath $(SHARED)) ./scripts/check-install.sh "$(MAKE)" $(BUILD)
