@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,15 @@
 #include "bn/version.h"
 #include "testutil.h"
 
-/* Run cmd; its stdout parsed as one JSON document (stderr discarded). */
-static cJSON *run_json(const char *cmd)
+/* Run the shell command printf(fmt, ...); its stdout parsed as one JSON
+ * document (stderr discarded). */
+static cJSON *run_json(const char *fmt, ...)
 {
-    char full[4096], *out = NULL;
+    char cmd[4096], full[4200], *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
     snprintf(full, sizeof full, "%s 2>/dev/null", cmd);
     int rc = tu_run(full, &out);
     cJSON *j = out ? cJSON_Parse(out) : NULL;
@@ -61,9 +67,7 @@ static const cJSON *kv_of(const cJSON *j, const char *key)
 START_TEST(test_info_gguf_header)
 {
     const char *in = tu_keep(tu_shared("data/tokenizer-tests/ggml-vocab-gpt-2.gguf"));
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --json '%s'", tu_build("bn-info"), in);
-    cJSON *j = run_json(cmd);
+    cJSON *j = run_json("'%s' --json '%s'", tu_build("bn-info"), in);
     assert_header(j, "bn-info", 1, in);
     /* one key for the input path; the file's own version is gguf_version */
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "file"));
@@ -79,8 +83,7 @@ START_TEST(test_info_items_zero_means_all)
     char cmd[1024];
     int counts[3] = {0, 3, 8};
     for (int k = 0; k < 3; k++) {
-        snprintf(cmd, sizeof cmd, "'%s' --json --items %d '%s'", tu_build("bn-info"), counts[k], in);
-        cJSON *j = run_json(cmd);
+        cJSON *j = run_json("'%s' --json --items %d '%s'", tu_build("bn-info"), counts[k], in);
         const cJSON *kv = kv_of(j, "tokenizer.ggml.tokens");
         ck_assert_ptr_nonnull(kv);
         int n = cJSON_GetObjectItemCaseSensitive(kv, "count")->valueint;
@@ -118,9 +121,8 @@ START_TEST(test_non_finite_is_null)
     ck_assert_int_eq(bn_gguf_set_f64(w, "x.inf", INFINITY, &e), BN_OK);
     ck_assert_int_eq(bn_gguf_set_arr(w, "x.arr", BN_GGUF_F32, fa, 3, &e), BN_OK);
     ck_assert_int_eq(bn_gguf_writer_finish(w, &e), BN_OK);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --json '%s'", tu_build("bn-info"), path);
-    cJSON *j = run_json(cmd); /* cJSON_Parse refuses nan/inf, so parsing is the check */
+    /* cJSON_Parse refuses nan/inf, so parsing at all is half the check */
+    cJSON *j = run_json("'%s' --json '%s'", tu_build("bn-info"), path);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(kv_of(j, "x.nan"), "value")));
     ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(kv_of(j, "x.inf"), "value")));
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(kv_of(j, "x.arr"), "items");
@@ -134,9 +136,7 @@ END_TEST
 START_TEST(test_info_checkpoint_header)
 {
     const char *in = tu_keep(tu_root("fixtures/tiny-b158"));
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --json '%s'", tu_build("bn-info"), in);
-    cJSON *j = run_json(cmd);
+    cJSON *j = run_json("'%s' --json '%s'", tu_build("bn-info"), in);
     assert_header(j, "bn-info", 1, in);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "path"));
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "format")->valuestring, "safetensors");
@@ -147,17 +147,14 @@ END_TEST
 START_TEST(test_quant_and_convert_reports)
 {
     const char *in = tu_keep(tu_root("fixtures/tiny-b158"));
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' --json --quiet '%s'", tu_build("bn-quant"), in);
-    cJSON *j = run_json(cmd);
+    cJSON *j = run_json("'%s' --json --quiet '%s'", tu_build("bn-quant"), in);
     assert_header(j, "bn-quant", BN_QUANT_REPORT_SCHEMA, in);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "tensors")), 28);
     cJSON_Delete(j);
 
     const char *rep = tu_keep(tu_tmp("convert-report.json"));
-    snprintf(cmd, sizeof cmd, "'%s' -q --report '%s' '%s' '%s' >/dev/null && cat '%s'", tu_build("bn-convert"),
+    j = run_json("'%s' -q --report '%s' '%s' '%s' >/dev/null && cat '%s'", tu_build("bn-convert"),
              rep, in, tu_tmp("convert-report.gguf"), rep);
-    j = run_json(cmd);
     assert_header(j, "bn-convert", BN_QUANT_REPORT_SCHEMA, in);
     cJSON_Delete(j);
 }
@@ -167,10 +164,8 @@ START_TEST(test_verify_header)
 {
     const char *in = tu_keep(tu_root("fixtures/tiny-b158"));
     const char *gguf = tu_keep(tu_tmp("verify-json.gguf"));
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' -q '%s' '%s' >/dev/null && '%s' '%s' --check --json -", tu_build("bn-convert"),
+    cJSON *j = run_json("'%s' -q '%s' '%s' >/dev/null && '%s' '%s' --check --json -", tu_build("bn-convert"),
              in, gguf, tu_build("bn-verify"), gguf);
-    cJSON *j = run_json(cmd);
     assert_header(j, "bn-verify", 1, gguf);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "model"));
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok")));
