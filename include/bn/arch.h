@@ -34,6 +34,8 @@
 #include "bn/error.h"
 #include "bn/gguf.h"
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 typedef enum {
     BN_ARCH_BITNET = 0,      /* "bitnet": 1bitLLM BitnetForCausalLM, silu gate, sub-norms, NEOX rope */
     BN_ARCH_BITNET_B158 = 1, /* "bitnet-b1.58": BitNetForCausalLM (2B-4T), relu² gate, sub-norms, NEOX rope */
@@ -205,5 +207,7 @@ void bn_arch_read_hparams(const bn_gguf *g, bn_arch_hparams *hp, bn_arch_sink *s
  * rope.scaling linear 1.0 where the row asks for it. */
 bn_status bn_arch_write_hparams(bn_gguf_writer *w, const bn_arch_info *a,
                                 const bn_arch_hparams *hp, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -20,6 +20,8 @@
 #ifndef BN_CONVERT_H
 #define BN_CONVERT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -118,5 +120,7 @@ typedef struct {
 
 void bn_convert_opts_init(bn_convert_opts *o);
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -39,8 +39,11 @@
 #ifndef BN_GGUF_H
 #define BN_GGUF_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "bn/error.h"
 
 /* ---- ggml tensor types ----------------------------------------------------- */
@@ -223,6 +226,9 @@ int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap);
  * elements. Same truncation rule as bn_gguf_escape. */
 void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
                           size_t cap);
+/* The same text written to f without the overall bound (each string element
+ * of an array still shows at most 48 bytes): for showing every item. */
+void bn_gguf_print_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, FILE *f);
 /* One scalar element (type et, not string/array) at p, as bn_gguf_format_value does. */
 void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap);
 
@@ -289,5 +295,7 @@ bn_status bn_gguf_writer_write(bn_gguf_writer *w, const void *data, size_t n, bn
 bn_status bn_gguf_writer_finish(bn_gguf_writer *w, bn_error *err);
 /* Remove the temp file and free w. NULL ok. */
 void bn_gguf_writer_abort(bn_gguf_writer *w);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -49,6 +49,8 @@
 #ifndef BN_MODEL_H
 #define BN_MODEL_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -187,5 +189,7 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
 void bn_ctx_clear(bn_ctx *c, int seq_id);
 /* Number of cached positions of a sequence (0 for an unknown id). */
 int bn_ctx_seq_len(const bn_ctx *c, int seq_id);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -29,6 +29,8 @@
 #ifndef BN_QUANT_H
 #define BN_QUANT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -222,8 +224,15 @@ typedef enum {
 
 int bn_report_format_from_name(const char *name, bn_report_format *f); /* 0 ok, -1 unknown */
 
-/* title: shown in text/HTML headers and JSON ("model" field), e.g. the input path. */
+/* title: shown in text/HTML headers, and in JSON as "title" and "input":
+ * the input path. */
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err);
+/* The JSON report's "tool" (the program writing it; default "libbn"). The JSON
+ * opens with "tool", "version" (bn_version()), "schema"
+ * (BN_QUANT_REPORT_SCHEMA) and "input"; non-finite numbers are null
+ * (docs/json.md). */
+#define BN_QUANT_REPORT_SCHEMA 1
+bn_status bn_quant_report_set_tool(bn_quant_report *r, const char *tool, bn_error *err);
 void bn_quant_report_free(bn_quant_report *r);
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err);
 size_t bn_quant_report_count(const bn_quant_report *r);
@@ -260,5 +269,7 @@ bn_status bn_quant_report_write(const bn_quant_report *r, bn_report_format f, FI
  * writes one line per failure ("name: nmse 0.31 > 0.2" / "name: flagged sign-like"). */
 size_t bn_quant_report_gate(const bn_quant_report *r, double max_nmse, uint32_t fail_flags,
                             FILE *out);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

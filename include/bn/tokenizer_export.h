@@ -38,6 +38,8 @@
 #ifndef BN_TOKENIZER_EXPORT_H
 #define BN_TOKENIZER_EXPORT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include "bn/error.h"
 #include "bn/gguf.h"
@@ -71,5 +73,7 @@ int32_t bn_tokexport_type(const bn_tokexport *t, uint32_t id);
 uint32_t bn_tokexport_n_merges(const bn_tokexport *t);
 /* Special ids; -1 when absent. which: 'b'os, 'e'os, 'u'nk, 'p'ad. */
 int32_t bn_tokexport_special(const bn_tokexport *t, char which);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -4,6 +4,7 @@
  * CI gate, and the text, JSON and CSV writers. HTML lives in report_html.c.
  */
 #include "bn/quant.h"
+#include "bn/version.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 
 struct bn_quant_report {
     char *title;
+    char *tool;            /* the JSON report's "tool"; NULL: "libbn" */
     char *focus;           /* tensor for the HTML histogram; NULL: highest NMSE */
     bn_quant_stats *items; /* (n) tensors in the order added */
     size_t n, cap;
@@ -47,9 +49,20 @@ void bn_quant_report_free(bn_quant_report *r)
     if (!r)
         return;
     free(r->title);
+    free(r->tool);
     free(r->focus);
     free(r->items);
     free(r);
+}
+
+bn_status bn_quant_report_set_tool(bn_quant_report *r, const char *tool, bn_error *err)
+{
+    char *t = strdup(tool ? tool : "libbn");
+    if (!t)
+        return bn_error_set(err, BN_ENOMEM, "out of memory naming the report's tool");
+    free(r->tool);
+    r->tool = t;
+    return BN_OK;
 }
 
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err)
@@ -403,7 +416,13 @@ static cJSON *tensor_json(const bn_quant_stats *t)
 
 static bn_status write_json(const bn_quant_report *r, FILE *f, bn_error *err)
 {
+    /* The header every bntk JSON document opens with (docs/json.md); the
+     * input is the title, which both tools set to the input path. */
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", r->tool ? r->tool : "libbn");
+    cJSON_AddStringToObject(root, "version", bn_version());
+    cJSON_AddNumberToObject(root, "schema", BN_QUANT_REPORT_SCHEMA);
+    cJSON_AddStringToObject(root, "input", r->title);
     cJSON_AddStringToObject(root, "title", r->title);
     cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
     for (size_t i = 0; i < r->n; i++)

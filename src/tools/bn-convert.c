@@ -81,7 +81,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-convert (bntk) %s\n", BN_VERSION);
+            bn_cli_print_version("bn-convert");
             return 0;
         } else if (!strcmp(a, "--type")) {
             NEED_ARG;

@@ -24,7 +24,6 @@
 #include "bn/util.h"
 #include "common/cli.h"
 
-#define BN_QUANT_VERSION "0.1.0"
 
 
 static void usage(FILE *f)
@@ -104,7 +103,7 @@ static int parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-quant (bntk) %s\n", BN_QUANT_VERSION);
+            bn_cli_print_version("bn-quant");
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
@@ -521,6 +520,8 @@ int main(int argc, char **argv)
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
     bn_status st = bn_quant_report_new(o.in, &rep, &err);
+    if (!st)
+        st = bn_quant_report_set_tool(rep, "bn-quant", &err);
     struct stat sb;
     if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
         st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */

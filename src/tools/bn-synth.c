@@ -16,7 +16,6 @@
 #include "bn/util.h"
 #include "common/cli.h"
 
-#define VERSION "0.1"
 
 typedef struct {
     const char *out;
@@ -310,7 +309,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-synth %s\n", VERSION);
+            bn_cli_print_version("bn-synth");
             return 0;
         }
         if (!strcmp(a, "--untied")) {
