@@ -24,7 +24,6 @@
 #include "bn/util.h"
 #include "common/cli.h"
 
-#define BN_QUANT_VERSION "0.1.0"
 
 
 static void usage(FILE *f)
@@ -104,7 +103,7 @@ static int parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-quant (bntk) %s\n", BN_QUANT_VERSION);
+            bn_cli_print_version("bn-quant");
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
@@ -211,19 +210,21 @@ static int parse_args(int argc, char **argv, opts *o)
 
 /* ---- tensor classes ---------------------------------------------------------------- */
 
-typedef enum { T_PROJ, T_EMBD, T_NORM, T_COPY } tclass;
-
-static tclass classify(const bn_gguf_tensor *t)
+/* How a tensor is requantized, by its role in the architecture table: a
+ * projection, an embedding or head, a norm (or any other 1-D float vector,
+ * kept F32), or copied unchanged (BN_RCLASS_NONE). */
+static bn_role_class classify(const bn_gguf_tensor *t)
 {
     int layer;
-    if (bn_tensor_kind_of(t->name, &layer) != BN_KIND_OTHER && strncmp(t->name, "blk.", 4) == 0)
-        return T_PROJ;
-    if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight"))
-        return T_EMBD;
+    bn_role r = bn_role_of_name(t->name, &layer);
+    if (bn_role_is_proj(r) && strncmp(t->name, "blk.", 4) == 0)
+        return BN_RCLASS_PROJ;
+    if (r == BN_ROLE_TOKEN_EMBD || r == BN_ROLE_OUTPUT)
+        return BN_RCLASS_EMBD;
     int is_float = t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16;
     if (t->n_dims == 1 && is_float)
-        return T_NORM;
-    return T_COPY;
+        return BN_RCLASS_NORM;
+    return BN_RCLASS_NONE;
 }
 
 static int decodable(bn_type t)
@@ -235,10 +236,10 @@ static int decodable(bn_type t)
 static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
 {
     switch (classify(t)) {
-    case T_PROJ: return o->type;
-    case T_EMBD: return o->embd_type;
-    case T_NORM: return BN_TYPE_F32;
-    case T_COPY: return t->type;
+    case BN_RCLASS_PROJ: return o->type;
+    case BN_RCLASS_EMBD: return o->embd_type;
+    case BN_RCLASS_NORM: return BN_TYPE_F32;
+    case BN_RCLASS_NONE: return t->type;
     }
     return t->type;
 }
@@ -333,8 +334,8 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
                               bn_quant_report *rep, bn_error *err)
 {
     bn_type ot = out_type(o, t);
-    tclass cl = classify(t);
-    if (cl == T_COPY)
+    bn_role_class cl = classify(t);
+    if (cl == BN_RCLASS_NONE)
         return bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, err);
     size_t np;
     bn_status st = bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err);
@@ -342,7 +343,7 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
         return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
     if ((st = grow(b, (size_t)t->n_el, np, err)) || (st = decode(t, b, o->threads, err)))
         return st;
-    if (cl == T_PROJ) {
+    if (cl == BN_RCLASS_PROJ) {
         bn_ternary_result res;
         bn_quant_stats qs;
         if ((st = ternarize(o, t, b, &res, &qs, err)))
@@ -375,29 +376,23 @@ static bn_status hparam(const bn_gguf *g, const char *arch, const char *key, uin
 }
 
 /* The hyperparameters bn-quant copies must describe the tensors it writes, as
- * bn-convert makes sure: the converter's tensor plan (bn_plan_tensors) for the
- * file's own KVs, and every planned tensor present with the planned shape.
+ * bn-convert makes sure: the converter's tensor plan (bn_plan_tensors: the rows
+ * of the architecture table) for the file's own KVs, and every planned tensor
+ * present with the planned shape.
  * Files of other architectures, without tensors or without the shape KVs are
  * copied unchecked. */
 static bn_status check_layout(const bn_gguf *g, bn_error *err)
 {
-    static const struct {
-        const char *name;
-        bn_arch arch;
-    } archs[] = {{"bitnet", BN_ARCH_BITNET}, {"bitnet-b1.58", BN_ARCH_BITNET_B158}, {"llama", BN_ARCH_LLAMA}};
     bn_str an;
     if (bn_gguf_n_tensors(g) == 0 || bn_gguf_get_str(g, "general.architecture", &an, NULL) != BN_OK)
         return BN_OK;
+    const bn_arch_info *row = bn_arch_from_gguf(an.ptr, (size_t)an.len);
+    if (!row)
+        return BN_OK;
     bn_hfconfig cfg;
     memset(&cfg, 0, sizeof cfg);
-    size_t i = 0;
-    while (i < sizeof archs / sizeof *archs &&
-           (strlen(archs[i].name) != an.len || memcmp(archs[i].name, an.ptr, an.len) != 0))
-        i++;
-    if (i == sizeof archs / sizeof *archs)
-        return BN_OK;
-    cfg.arch = archs[i].arch;
-    cfg.gguf_arch = archs[i].name;
+    cfg.arch = row->id;
+    cfg.gguf_arch = row->gguf_name;
     /* Without the shape hyperparameters there is nothing to disagree with. */
     static const char *const need[] = {"embedding_length", "feed_forward_length", "block_count",
                                        "attention.head_count"};
@@ -429,7 +424,7 @@ static bn_status check_layout(const bn_gguf *g, bn_error *err)
     for (size_t k = 0; k < n_plan && !st; k++) {
         const bn_tensor_plan *p = &plan[k];
         const bn_gguf_tensor *t = bn_gguf_find_tensor(g, p->gguf_name);
-        int64_t want1 = p->rows > 1 || p->role != BN_ROLE_NORM ? p->rows : 1;
+        int64_t want1 = p->rows; /* 1 for vectors */
         if (!t)
             st = bn_error_set(err, BN_EINVAL, "tensor '%s' is missing for the hyperparameters of "
                               "this %s file", p->gguf_name, cfg.gguf_arch);
@@ -454,13 +449,13 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
     /* Validate every tensor's target layout before creating the output. */
     for (int64_t i = 0; i < nt; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        tclass cl = classify(t);
-        if (cl == T_COPY)
+        bn_role_class cl = classify(t);
+        if (cl == BN_RCLASS_NONE)
             continue;
         if (!decodable(t->type))
             return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be re-encoded", t->name,
                                 bn_type_name((uint32_t)t->type));
-        if (cl == T_PROJ && t->n_dims != 2)
+        if (cl == BN_RCLASS_PROJ && t->n_dims != 2)
             return bn_error_set(err, BN_EINVAL, "tensor '%s': projection with %u dimensions (expected 2)", t->name,
                                 t->n_dims);
         size_t np;
@@ -531,7 +526,7 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         progress_show(&pr, i, nt, t->name);
         pr.done += t->nbytes;
-        if (classify(t) != T_PROJ)
+        if (classify(t) != BN_RCLASS_PROJ)
             continue;
         if ((st = decode(t, &b, o->threads, err)))
             break;
@@ -612,6 +607,8 @@ int main(int argc, char **argv)
     bn_status st = plan_outputs(&o, &outs, &err);
     if (!st)
         st = bn_quant_report_new(o.in, &rep, &err);
+    if (!st)
+        st = bn_quant_report_set_tool(rep, "bn-quant", &err);
     struct stat sb;
     if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
         st = quantize_hf(&o, rep, outs, &err); /* a Hugging Face directory: the converter's pipeline */

@@ -22,8 +22,8 @@
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "bn/verify.h"
+#include "tools/common/cli.h"
 
-#define BN_VERIFY_VERSION "0.1.0"
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 #define LOGITS_BUDGET ((size_t)512 << 20) /* bytes of logits per batch, at most */
 
@@ -134,7 +134,7 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stdout);
             return 1;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-verify %s\n", BN_VERIFY_VERSION);
+            bn_cli_print_version("bn-verify");
             return 1;
         } else if (!strcmp(a, "--check")) {
             o->do_check = 1;
@@ -712,10 +712,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "tool", "bn-verify");
-    cJSON_AddStringToObject(root, "version", BN_VERIFY_VERSION);
-    cJSON_AddStringToObject(root, "model", o.model);
+    cJSON *root = bn_cli_json_doc("bn-verify", 1, o.model); /* docs/json.md */
+    if (!root) {
+        fprintf(stderr, "bn-verify: out of memory\n");
+        return 3;
+    }
     gates gt = {cJSON_CreateArray(), 0};
     int rc = 0;
 
