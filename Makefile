@@ -137,6 +137,9 @@ check-arm:
 # ---- hardening: fuzzing (mk/fuzz.mk) and static checks (scripts/lint.sh) ----
 include mk/fuzz.mk
 
+# ---- bn-serve: libmicrohttpd, the chat page, make check-clients (mk/serve.mk) ----
+include mk/serve.mk
+
 .PHONY: lint
 lint:
 	@./scripts/lint.sh
