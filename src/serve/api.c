@@ -85,9 +85,10 @@ static int bad_request(bn_api_error *e, const char *param, const char *fmt, ...)
     return -1;
 }
 
-/* The body as a JSON object. */
+/* The body as a JSON object (e cleared first). */
 static cJSON *parse_object(const char *body, size_t len, bn_api_error *e)
 {
+    memset(e, 0, sizeof *e);
     if (!len) {
         bad_request(e, NULL, "the request body is empty; expected a JSON object");
         return NULL;
@@ -493,7 +494,6 @@ void bn_api_req_free(bn_api_req *r)
 
 char *bn_api_tokenize(const bn_api_ctx *ac, const char *body, size_t len, bn_api_error *e)
 {
-    memset(e, 0, sizeof *e);
     cJSON *root = parse_object(body, len, e);
     if (!root)
         return NULL;
@@ -556,7 +556,6 @@ char *bn_api_tokenize(const bn_api_ctx *ac, const char *body, size_t len, bn_api
 
 char *bn_api_detokenize(const bn_api_ctx *ac, const char *body, size_t len, bn_api_error *e)
 {
-    memset(e, 0, sizeof *e);
     cJSON *root = parse_object(body, len, e);
     if (!root)
         return NULL;

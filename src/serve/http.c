@@ -368,21 +368,6 @@ static int push_event(request *r, char *ev)
     return 0;
 }
 
-static char *sse_error(int status, const char *msg)
-{
-    bn_api_error e = {.status = status, .type = status == 504 ? "timeout_error" : "server_error"};
-    snprintf(e.message, sizeof e.message, "%s", msg);
-    char *j = bn_api_error_json(&e);
-    if (!j)
-        return NULL;
-    size_t n = strlen(j);
-    char *s = malloc(n + 9);
-    if (s)
-        snprintf(s, n + 9, "data: %s\n\n", j);
-    free(j);
-    return s;
-}
-
 /* The events after the last text: the closing chunk (or an error event), the
  * usage chunk when asked for, and [DONE]. */
 static int close_stream(request *r)
@@ -394,9 +379,12 @@ static int close_stream(request *r)
     bn_sched_result(s->sched, r->job, &f, &n_gen, &status, msg, sizeof msg);
     note_ttft(s, r->job);
     int rc;
-    if (status)
-        rc = push_event(r, sse_error(status, msg));
-    else {
+    if (status) {
+        bn_api_error e = {.status = status,
+                          .type = status == 504 ? "timeout_error" : "server_error"};
+        snprintf(e.message, sizeof e.message, "%s", msg);
+        rc = push_event(r, bn_resp_error_event(&e));
+    } else {
         rc = push_event(r, bn_resp_chunk(&r->meta, 0, NULL, 0, f));
         if (!rc && r->include_usage)
             rc = push_event(r, bn_resp_usage_chunk(&r->meta, r->n_prompt, n_gen));

@@ -59,21 +59,33 @@ static char *print(cJSON *o)
     return s;
 }
 
+/* The envelope with one choice {"index": 0} (*c) and the text item (*t) for the
+ * caller to place; NULL, with everything freed, when out of memory. */
+static cJSON *one_choice(const bn_resp_meta *m, const char *object, const char *text, size_t len,
+                         cJSON **c, cJSON **t)
+{
+    cJSON *o = envelope(m, object);
+    cJSON *choices = o ? cJSON_AddArrayToObject(o, "choices") : NULL;
+    *c = cJSON_CreateObject();
+    *t = text_item(text, len);
+    if (!choices || !*c || !*t) {
+        cJSON_Delete(o);
+        cJSON_Delete(*c);
+        cJSON_Delete(*t);
+        return NULL;
+    }
+    cJSON_AddItemToArray(choices, *c);
+    cJSON_AddNumberToObject(*c, "index", 0);
+    return o;
+}
+
 char *bn_resp_full(const bn_resp_meta *m, const char *text, size_t len, bn_finish f,
                    int n_prompt, int n_gen)
 {
-    cJSON *o = envelope(m, m->chat ? "chat.completion" : "text_completion");
-    cJSON *choices = o ? cJSON_AddArrayToObject(o, "choices") : NULL;
-    cJSON *c = cJSON_CreateObject();
-    cJSON *t = text_item(text, len);
-    if (!choices || !c || !t) {
-        cJSON_Delete(o);
-        cJSON_Delete(c);
-        cJSON_Delete(t);
+    cJSON *c, *t;
+    cJSON *o = one_choice(m, m->chat ? "chat.completion" : "text_completion", text, len, &c, &t);
+    if (!o)
         return NULL;
-    }
-    cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
     if (m->chat) {
         cJSON *msg = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
@@ -87,10 +99,9 @@ char *bn_resp_full(const bn_resp_meta *m, const char *text, size_t len, bn_finis
     return print(o);
 }
 
-/* "data: JSON\n\n" */
-static char *sse(cJSON *o)
+/* "data: JSON\n\n" (takes json) */
+static char *sse_of(char *j)
 {
-    char *j = print(o);
     if (!j)
         return NULL;
     size_t n = strlen(j);
@@ -104,21 +115,19 @@ static char *sse(cJSON *o)
     return s;
 }
 
+static char *sse(cJSON *o)
+{
+    return sse_of(print(o));
+}
+
 char *bn_resp_chunk(const bn_resp_meta *m, int role_only, const char *text, size_t len,
                     bn_finish f)
 {
-    cJSON *o = envelope(m, m->chat ? "chat.completion.chunk" : "text_completion");
-    cJSON *choices = o ? cJSON_AddArrayToObject(o, "choices") : NULL;
-    cJSON *c = cJSON_CreateObject();
-    cJSON *t = text_item(text ? text : "", text ? len : 0);
-    if (!choices || !c || !t) {
-        cJSON_Delete(o);
-        cJSON_Delete(c);
-        cJSON_Delete(t);
+    cJSON *c, *t;
+    cJSON *o = one_choice(m, m->chat ? "chat.completion.chunk" : "text_completion",
+                          text ? text : "", text ? len : 0, &c, &t);
+    if (!o)
         return NULL;
-    }
-    cJSON_AddItemToArray(choices, c);
-    cJSON_AddNumberToObject(c, "index", 0);
     if (m->chat) {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (role_only)
@@ -136,6 +145,11 @@ char *bn_resp_chunk(const bn_resp_meta *m, int role_only, const char *text, size
     else
         cJSON_AddStringToObject(c, "finish_reason", bn_resp_finish(f));
     return sse(o);
+}
+
+char *bn_resp_error_event(const bn_api_error *e)
+{
+    return sse_of(bn_api_error_json(e));
 }
 
 char *bn_resp_usage_chunk(const bn_resp_meta *m, int n_prompt, int n_gen)

@@ -177,6 +177,8 @@ char *bn_resp_full(const bn_resp_meta *m, const char *text, size_t len, bn_finis
  * of a chat stream, text for a content chunk, f != NONE for the closing one. */
 char *bn_resp_chunk(const bn_resp_meta *m, int role_only, const char *text, size_t len,
                     bn_finish f);
+/* An error inside a stream: "data: {"error": ...}\n\n". */
+char *bn_resp_error_event(const bn_api_error *e);
 /* The usage-only chunk of stream_options.include_usage. */
 char *bn_resp_usage_chunk(const bn_resp_meta *m, int n_prompt, int n_gen);
 
