@@ -9,6 +9,7 @@ have libzip   || missing+=(libzip-dev)
 have zlib     || missing+=(zlib1g-dev)
 have libcjson || missing+=(libcjson-dev)
 have check    || missing+=(check)
+have libedit  || missing+=(libedit-dev)   # bn-run --chat: line editing and history
 # --lint: the static analysers (make lint)
 if [ "${1:-}" = "--lint" ]; then
   command -v cppcheck >/dev/null 2>&1 || missing+=(cppcheck)
