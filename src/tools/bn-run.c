@@ -419,8 +419,7 @@ static bn_status run_prompt(const run_opts *o, bn_model *m, bn_error *err)
             fputs(o->prompt, stdout);
         bn_gen_params gp;
         gen_params(o, m, &gp);
-        bn_gen_result r;
-        catch_sigint();
+        bn_gen_result r; /* Ctrl-C keeps its default here: it ends the process */
         st = bn_generate(c, 0, 0, toks.ids, (int)toks.n, &gp, print_text, NULL, &r, err);
         if (!st) {
             printf("\n");
