@@ -34,6 +34,8 @@ PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+EDIT_CFLAGS := $(shell pkg-config --cflags libedit 2>/dev/null)
+EDIT_LIBS   := $(shell pkg-config --libs libedit 2>/dev/null)
 
 CFLAGS_ALL  = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
               -Iinclude -Isrc -pthread $(PKG_CFLAGS) $(SAN) $(CFLAGS)
@@ -78,7 +80,11 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(TOOL_LIBS)
+
+# libedit (chat line editing) is bn-run's alone
+$(BUILD)/obj/src/tools/bn-run.o: XFLAGS += $(EDIT_CFLAGS)
+$(BUILD)/bn-run: TOOL_LIBS := $(EDIT_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(TOOL_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

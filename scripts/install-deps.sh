@@ -9,6 +9,7 @@ have libzip   || missing+=(libzip-dev)
 have zlib     || missing+=(zlib1g-dev)
 have libcjson || missing+=(libcjson-dev)
 have check    || missing+=(check)
+have libedit  || missing+=(libedit-dev)   # bn-run --chat: line editing and history
 have libmicrohttpd || missing+=(libmicrohttpd-dev)  # bn-serve
 command -v curl >/dev/null 2>&1 || missing+=(curl)  # tests/cli/serve.sh
 command -v jq >/dev/null 2>&1 || missing+=(jq)      # tests/cli/serve.sh
