@@ -39,9 +39,6 @@ check "model without a tokenizer: exit 2" bash -c "'$S' '$T/novocab.gguf' --port
   { not_ok "bn-convert the demo model"; cat "$T/conv.log"; exit 1; }
 "$BN_BUILD/bn-synth" -q -o "$T/slow.gguf" --embd 1024 --ff 2816 --layers 8 --heads 8 --heads-kv 8 \
   --vocab 2048 --ctx 2048 -t 1 || { not_ok "bn-synth slow model"; exit 1; }
-# an eighth of its work per token: 32 slots of it still finish quickly under ASan
-"$BN_BUILD/bn-synth" -q -o "$T/mid.gguf" --embd 512 --ff 1408 --layers 4 --heads 8 --heads-kv 8 \
-  --vocab 2048 --ctx 2048 -t 1 || { not_ok "bn-synth mid model"; exit 1; }
 
 # ---- helpers ----------------------------------------------------------------------
 # start NAME MODEL ARGS...: a server on a free port; sets PID_NAME and URL_NAME.
@@ -320,36 +317,31 @@ check "SIGTERM mid-request: the stream finished (finish_reason length, [DONE])" 
 check "SIGTERM mid-request: the whole response finished too" jqe '.usage.completion_tokens == 60' "$T/d2"
 
 # ---- load: batch invariance beside 31 others; 64 concurrent clients ---------------------------
-# The same sampled request (seed 7) alone, then again once 31 different requests are running
-# in the other slots (they generate far more tokens), so it is evaluated in their batches.
-start inv "$T/mid.gguf" --parallel 32 -c 8192 --queue 64
+# The same sampled request (seed 7) alone, then again while 31 different streams run in the
+# other slots: they ask for a whole slot of tokens, so they are still running when it ends
+# (they are cut off afterwards), and it is evaluated in their batches whatever the load.
+start inv "$T/slow.gguf" --parallel 32 -c 16384 --kv f16 --queue 64
 V=$URL_inv
 inv='{"messages":[{"role":"user","content":"Tell me about the river."}],"max_tokens":24,"temperature":1.0,"seed":7,"ignore_eos":true}'
 post "$T/alone" "$V/v1/chat/completions" "$inv" >/dev/null
 alone=$(jq -r '.choices[0].message.content' "$T/alone")
 bg=()
 for i in $(seq 31); do
-  b=$(jq -cn --arg p "Request number $i about $((i * 37)) things" --argjson s "$i" --argjson n $((160 + i)) \
-       --argjson st $((i % 2)) '{prompt:$p,max_tokens:$n,temperature:0.9,seed:$s,ignore_eos:true,stream:($st == 1)}')
-  curl -s -N -m 300 "$V/v1/completions" -d "$b" >"$T/bg$i" 2>/dev/null & bg+=($!)
+  b=$(jq -cn --arg p "Request number $i about $((i * 37)) things" --argjson s "$i" \
+       '{prompt:$p,max_tokens:480,temperature:0.9,seed:$s,ignore_eos:true,stream:true}')
+  curl -s -N -m 600 "$V/v1/completions" -d "$b" >"$T/bg$i" 2>/dev/null & bg+=($!)
 done
 PIDS+=("${bg[@]}")
 wait_metric "$V" bntk_slots_busy 31 >/dev/null
 post "$T/beside" "$V/v1/chat/completions" "$inv" >/dev/null
 max_batch=$(curl -s -m 5 "$V/metrics" | awk '/^bntk_batch_sequences_max /{print $2}')
-wait "${bg[@]}"
+busy=$(curl -s -m 5 "$V/metrics" | awk '/^bntk_slots_busy /{print $2}')
+kill "${bg[@]}" 2>/dev/null; wait "${bg[@]}" 2>/dev/null
 beside=$(jq -r '.choices[0].message.content' "$T/beside")
 check "batch invariance: same seed, same text alone and beside 31 others (batches of up to $max_batch)" \
   bash -c '[ -n "$1" ] && [ "$1" = "$2" ] && [ "$3" -eq 32 ]' _ "$alone" "$beside" "$max_batch"
-good=0
-for i in $(seq 31); do
-  if [ $((i % 2)) = 1 ]; then
-    grep -q '"finish_reason":"length"' "$T/bg$i" && [ "$(grep -v '^$' "$T/bg$i" | tail -1)" = "data: [DONE]" ]
-  else
-    jqe ".usage.completion_tokens == $((160 + i))" "$T/bg$i"
-  fi && good=$((good + 1))
-done
-check "batch invariance: the 31 others were answered too ($good/31)" test $good -eq 31
+check "batch invariance: the 31 others were still running when it ended ($busy busy)" test "$busy" -ge 31
+check "batch invariance: their clients left, their slots are freed" wait_metric "$V" bntk_slots_busy 0
 check "inv: SIGTERM, exit 0" stop inv
 
 start load "$T/tiny.gguf" --parallel 8 --queue 64
