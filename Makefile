@@ -36,6 +36,8 @@ PKG_CFLAGS    = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS      = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS  = $(call lazy,CHECK_CFLAGS,pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS    = $(call lazy,CHECK_LIBS,pkg-config --libs check 2>/dev/null)
+EDIT_CFLAGS   = $(call lazy,EDIT_CFLAGS,pkg-config --cflags libedit 2>/dev/null)
+EDIT_LIBS     = $(call lazy,EDIT_LIBS,pkg-config --libs libedit 2>/dev/null)
 
 # Library objects are position-independent and hidden unless a public header
 # declares them (each include/bn/*.h wraps its declarations in
@@ -109,7 +111,11 @@ $(BUILD)/libbn.so: $(SHLIB)
 	ln -sf $(SONAME) $@
 
 $(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(TOOL_LIBS)
+
+# libedit (chat line editing) is bn-run's alone
+$(BUILD)/obj/src/tools/bn-run.o: XFLAGS += $(EDIT_CFLAGS)
+$(BUILD)/bn-run: TOOL_LIBS := $(EDIT_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(TOOL_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

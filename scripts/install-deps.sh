@@ -10,6 +10,16 @@ have libzip   || missing+=(libzip-dev)
 have zlib     || missing+=(zlib1g-dev)
 have libcjson || missing+=(libcjson-dev)
 have check    || missing+=(check)
+have libedit  || missing+=(libedit-dev)   # bn-run --chat: line editing and history
+have libmicrohttpd || missing+=(libmicrohttpd-dev)  # bn-serve
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # tests/cli/serve.sh
+command -v jq >/dev/null 2>&1 || missing+=(jq)      # tests/cli/serve.sh
+# --clients: node, npm and chromium for make check-clients
+if [ "${1:-}" = "--clients" ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 # --lint: the static analysers (make lint); --man: help2man (man pages, make install)
 if [ "${1:-}" = "--lint" ]; then
   command -v cppcheck >/dev/null 2>&1 || missing+=(cppcheck)

@@ -17,6 +17,7 @@
 #include "bn/chat.h"
 #include "bn/convert.h"
 #include "bn/model.h"
+#include "bn/tokenizer.h"
 #include "testutil.h"
 
 static cJSON *fixture(void)
@@ -306,6 +307,104 @@ START_TEST(test_bundled_model)
 }
 END_TEST
 
+/* A session: the first turn evaluates everything, a later one only what the
+ * cache lacks; a context shift drops the oldest turns, keeps the system
+ * message, and reuses the cached system prefix. */
+START_TEST(test_session)
+{
+    const char *path = tu_tmp("chat-session.gguf");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' --layers 1", tu_build("bn-synth"), path);
+    ck_assert_int_eq(tu_run(cmd, NULL), 0);
+    bn_model *m;
+    bn_error e;
+    ck_assert_msg(bn_model_load(path, NULL, &m, &e) == BN_OK, "%s", e.msg);
+    const bn_tokenizer *tk = bn_model_tokenizer(m);
+    bn_chat_session *s;
+    ck_assert_int_eq(bn_chat_session_new(m, BN_CHAT_CHATML, &s, &e), BN_OK);
+    ck_assert_int_eq(bn_chat_session_set_system(s, "be brief", &e), BN_OK);
+    bn_chat_turn t;
+    ck_assert_int_eq(bn_chat_session_user(s, "hello", 400, 20, &t, &e), BN_OK);
+    ck_assert_int_eq(t.pos0, 0);
+    ck_assert_int_eq(t.n_dropped, 0);
+    /* the tokens are the whole render, BOS first */
+    static const bn_chat_msg first[] = {{"system", "be brief"}, {"user", "hello"}};
+    char *text;
+    size_t len;
+    ck_assert_int_eq(bn_chat_format(m, BN_CHAT_CHATML, first, 2, 1, &text, &len, &e), BN_OK);
+    bn_tokens want = {0};
+    ck_assert_int_eq(bn_tokenizer_encode(tk, text, len, BN_TOK_ADD_SPECIAL | BN_TOK_PARSE_SPECIAL,
+                                         &want, &e),
+                     BN_OK);
+    free(text);
+    ck_assert_int_eq(t.n, (int)want.n);
+    ck_assert_int_eq(memcmp(t.tokens, want.ids, want.n * sizeof *want.ids), 0);
+    bn_tokens_free(&want);
+    ck_assert_int_eq(t.tokens[0], bn_tokenizer_bos(tk));
+    int first_n = t.n;
+    /* the reply as the model would have produced it: its tokens, then an EOS */
+    bn_tokens rep = {0};
+    ck_assert_int_eq(bn_tokenizer_encode(tk, "hi there", 8, 0, &rep, &e), BN_OK);
+    int32_t ids[64];
+    int n_ids = (int)rep.n;
+    memcpy(ids, rep.ids, rep.n * sizeof *ids);
+    ids[n_ids++] = bn_tokenizer_eos(tk);
+    ck_assert_int_eq(bn_chat_session_reply(s, "hi there", 8, ids, n_ids, &e), BN_OK);
+    ck_assert_int_eq(bn_chat_session_user(s, "more", 400, 20, &t, &e), BN_OK);
+    /* reused: the cache up to where the new render's tokens differ (here near the end
+     * of the first turn: "\n" + "hi" tokenize differently from " hi" alone); the
+     * tokens handed out are the rest of the render */
+    static const bn_chat_msg all[] = {
+        {"system", "be brief"}, {"user", "hello"}, {"assistant", "hi there"}, {"user", "more"}};
+    ck_assert_int_eq(bn_chat_format(m, BN_CHAT_CHATML, all, 4, 1, &text, &len, &e), BN_OK);
+    ck_assert_int_eq(bn_tokenizer_encode(tk, text, len, BN_TOK_ADD_SPECIAL | BN_TOK_PARSE_SPECIAL,
+                                         &want, &e),
+                     BN_OK);
+    free(text);
+    ck_assert_int_ge(t.pos0, first_n - 3);
+    ck_assert_int_eq(t.pos0 + t.n, (int)want.n);
+    ck_assert_int_eq(memcmp(t.tokens, want.ids + t.pos0, (size_t)t.n * sizeof *want.ids), 0);
+    bn_tokens_free(&want);
+    ck_assert_int_eq(t.n_dropped, 0);
+    ck_assert_int_eq(bn_chat_session_n_messages(s), 4);
+    ck_assert_int_eq(bn_chat_session_reply(s, "ok", 2, ids, 1, &e), BN_OK);
+    /* a small context: the oldest turns go, the system message stays */
+    bn_tokens sys = {0};
+    ck_assert_int_eq(bn_tokenizer_encode(tk, "<|im_start|>system\nbe brief<|im_end|>\n", 38,
+                                         BN_TOK_ADD_SPECIAL | BN_TOK_PARSE_SPECIAL, &sys, &e),
+                     BN_OK);
+    int small = first_n + 12;
+    ck_assert_int_eq(bn_chat_session_user(s, "last one", small, 6, &t, &e), BN_OK);
+    ck_assert_int_eq(t.n_dropped, 4);
+    ck_assert_int_eq(bn_chat_session_n_messages(s), 2);
+    ck_assert_int_le(t.pos0 + t.n, small - 6);
+    /* the system prefix (and "<|im_start|>user\n") is still in the cache: evaluation
+     * restarts after it, before the dropped first user text */
+    ck_assert_int_ge(t.pos0, (int)sys.n - 1);
+    ck_assert_int_lt(t.pos0, first_n - 5);
+    /* a message that cannot fit even alone */
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    ck_assert_int_eq(bn_chat_session_user(s, big, small, 6, &t, &e), BN_ELIMIT);
+    ck_assert_msg(strstr(e.msg, "does not fit") && strstr(e.msg, "system prompt"), "%s", e.msg);
+    ck_assert_int_eq(bn_chat_session_n_messages(s), 1); /* the refused message is not kept */
+    /* reset keeps the system message; a template's refusal is reported */
+    bn_chat_session_reset(s);
+    ck_assert_int_eq(bn_chat_session_n_messages(s), 1);
+    ck_assert_int_eq(bn_chat_session_set_system(s, NULL, &e), BN_OK);
+    ck_assert_int_eq(bn_chat_session_n_messages(s), 0);
+    bn_chat_session_free(s);
+    ck_assert_int_eq(bn_chat_session_new(m, BN_CHAT_LLAMA2, &s, &e), BN_OK);
+    ck_assert_int_eq(bn_chat_session_user(s, "a", 400, 20, &t, &e), BN_OK);
+    ck_assert_int_eq(bn_chat_session_user(s, "b", 400, 20, &t, &e), BN_EINVAL); /* no reply between */
+    bn_chat_session_free(s);
+    bn_tokens_free(&rep);
+    bn_tokens_free(&sys);
+    bn_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("chat");
@@ -320,6 +419,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_trim_unicode_spaces);
     tcase_add_test(tc, test_bundled_model);
+    tcase_add_test(tc, test_session);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,14 @@
 #include "bn/sampler.h"
 #include "testutil.h"
 
+static bn_sampler *make_from(const bn_sampler_params *p, int n_vocab)
+{
+    bn_sampler *s = NULL;
+    bn_error e;
+    ck_assert_msg(bn_sampler_new(p, n_vocab, &s, &e) == BN_OK, "%s", e.msg);
+    return s;
+}
+
 static bn_sampler *make(float temp, int top_k, float top_p, float min_p, float pen, uint64_t seed,
                         int n_vocab)
 {
@@ -20,10 +28,7 @@ static bn_sampler *make(float temp, int top_k, float top_p, float min_p, float p
     p.min_p = min_p;
     p.repeat_penalty = pen;
     p.seed = seed;
-    bn_sampler *s = NULL;
-    bn_error e;
-    ck_assert_msg(bn_sampler_new(&p, n_vocab, &s, &e) == BN_OK, "%s", e.msg);
-    return s;
+    return make_from(&p, n_vocab);
 }
 
 START_TEST(test_greedy)
@@ -81,10 +86,7 @@ static bn_sampler *make_pen(float rep, float freq, float pres, int n_vocab)
     p.repeat_penalty = rep;
     p.freq_penalty = freq;
     p.presence_penalty = pres;
-    bn_sampler *s = NULL;
-    bn_error e;
-    ck_assert_msg(bn_sampler_new(&p, n_vocab, &s, &e) == BN_OK, "%s", e.msg);
-    return s;
+    return make_from(&p, n_vocab);
 }
 
 START_TEST(test_frequency_presence_penalty)

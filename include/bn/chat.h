@@ -88,6 +88,43 @@ bn_status bn_chat_format(const bn_model *m, bn_chat_tpl t, const bn_chat_msg *ms
 bn_status bn_chat_render(const bn_chat_texts *tx, bn_chat_tpl t, const bn_chat_msg *msgs,
                          size_t n, int add_assistant, char **out, size_t *len, bn_error *err);
 
+/* ---- a conversation kept in one sequence of a context (bn-run --chat) ----------
+ *
+ * 5. A session holds the messages (an optional system message first) and the
+ *    tokens the caller's KV cache holds for its sequence. Each user turn
+ *    renders the whole conversation with the generation prompt, tokenizes it
+ *    (BOS added, control tokens parsed) and returns the tokens from the first
+ *    one that differs from the cache: the caller evaluates only those, at pos0
+ *    (bn_generate truncates the cache there). When the conversation does not
+ *    leave `reserve` positions free in n_ctx, the oldest turns (a user message
+ *    and its reply) are dropped and the system message kept - a context shift -
+ *    until it fits; n_dropped says how many messages went. A turn that cannot
+ *    fit even alone (one position must stay free) is BN_ELIMIT. */
+typedef struct bn_chat_session bn_chat_session;
+
+bn_status bn_chat_session_new(const bn_model *m, bn_chat_tpl t, bn_chat_session **out,
+                              bn_error *err);
+void bn_chat_session_free(bn_chat_session *s); /* NULL ok */
+/* Set (NULL or "": remove) the system message and drop every turn. */
+bn_status bn_chat_session_set_system(bn_chat_session *s, const char *system, bn_error *err);
+/* Drop every turn; the system message stays. */
+void bn_chat_session_reset(bn_chat_session *s);
+size_t bn_chat_session_n_messages(const bn_chat_session *s); /* system included */
+
+typedef struct {
+    const int32_t *tokens; /* (n) to evaluate at pos0; valid until the next session call */
+    int n;
+    int pos0;
+    int n_dropped;         /* messages dropped by a context shift in this turn */
+} bn_chat_turn;
+
+bn_status bn_chat_session_user(bn_chat_session *s, const char *text, int n_ctx, int reserve,
+                               bn_chat_turn *out, bn_error *err);
+/* The reply to the last user turn: its text (the released pieces) and every
+ * token that went into the cache after the turn's tokens (the stop token too). */
+bn_status bn_chat_session_reply(bn_chat_session *s, const char *text, size_t len,
+                                const int32_t *ids, int n, bn_error *err);
+
 #pragma GCC visibility pop /* end of the exported API */
 
 #endif

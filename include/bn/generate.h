@@ -93,8 +93,10 @@ void bn_gen_free(bn_gen *g); /* NULL ok */
 void bn_gen_accept_prompt(bn_gen *g, const int32_t *ids, size_t n);
 
 typedef struct {
-    int32_t token;      /* the sampled token (the stop token when finish == STOP by token) */
-    int evaluate;       /* 1: feed `token` to the model before the next call */
+    int32_t token;      /* the sampled token (the stop token when finish == STOP by token);
+                           -1 when nothing was sampled (n_predict 0, bn_gen_finish) */
+    int evaluate;       /* 1: `token` belongs in the sequence's cache (feed it before the
+                           next call; after the last step, feed it to continue later) */
     const char *text;   /* UTF-8 released by this step, not NUL-terminated; valid until */
     size_t len;         /*   the next bn_gen_next / bn_gen_free */
     bn_finish finish;   /* != NONE: the generation ended with this step (text holds the

@@ -1,13 +1,20 @@
 /* bn-run - generate text with a BitNet / Llama GGUF model: one prompt, an
- * interactive chat, a llama-bench style benchmark, or a logits dump. */
+ * interactive chat, a llama-bench style benchmark, or a logits dump.
+ * Generation and chat templates are the library's (generate.h, chat.h); this
+ * file parses options, edits lines and prints. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <editline/readline.h>
+
+#include "bn/chat.h"
 #include "bn/error.h"
+#include "bn/generate.h"
 #include "bn/kernels.h"
 #include "bn/model.h"
 #include "bn/sampler.h"
@@ -15,8 +22,6 @@
 #include "bn/util.h"
 #include "tools/common/cli.h"
 
-
-typedef enum { TPL_AUTO, TPL_LLAMA3, TPL_BITNET } chat_tpl;
 
 typedef struct {
     const char *model;
@@ -28,9 +33,9 @@ typedef struct {
     int n_ctx;
     int logits_n;             /* --logits N: print the last N positions' logits */
     int chat;
-    chat_tpl tpl;
+    const char *tpl;          /* --chat-template NAME, NULL: from the model */
     int bench, bench_pp, bench_tg, bench_reps;
-    int quiet;
+    int quiet, verbose, ignore_eos;
     bn_model_opts mopts;
     bn_kv_type kv;
     bn_sampler_params sp;
@@ -41,6 +46,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bn-run MODEL.gguf [options]\n"
             "Run a BitNet b1.58 / Llama GGUF model.\n\n"
+            "  -m, --model PATH       the model (or as the first argument)\n"
             "  -p, --prompt TEXT      prompt text\n"
             "  -f, --file PATH        read the prompt from a file\n"
             "  --ids LIST             comma-separated token ids instead of a prompt\n"
@@ -51,12 +57,17 @@ static void usage(FILE *f)
             "  --top-p P              (default 0.95; 1 = off)\n"
             "  --min-p P              (default 0.05; 0 = off)\n"
             "  --repeat-penalty R     (default 1.0 = off), over --repeat-last-n N (default 64)\n"
-            "  --seed N               sampling seed (default 0x5eed)\n"
-            "  -c, --ctx N            context length (default: prompt + n, at most the model's)\n"
+            "  --frequency-penalty F, --presence-penalty F   (default 0 = off; -2..2)\n"
+            "  --ignore-eos           do not stop at the end-of-text / end-of-turn tokens\n"
+            "  -s, --seed N           sampling seed (default 0x5eed)\n"
+            "  -c, --ctx-size N       context length (default: prompt + n, at most the model's;\n"
+            "                         --chat: the model's, at most 4096)\n"
             "  --kv f32|f16           KV cache type (default f32)\n"
             "  --chat                 interactive chat using the model's chat template\n"
-            "  --chat-template NAME   llama3 or bitnet (default: from the model)\n"
+            "  --chat-template NAME   bitnet, llama3, llama2, chatml, phi3, falcon3, zephyr or\n"
+            "                         gemma (default: from the model's tokenizer.chat_template)\n"
             "  --system TEXT          system message for --chat\n"
+            "  -v, --verbose          --chat: a speed line after every reply\n"
             "  --bench                benchmark: pp512 and tg128 tokens/s for every kernel\n"
             "                         (or the one given by --kernel)\n"
             "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1)\n"
@@ -66,8 +77,10 @@ static void usage(FILE *f)
             "                         token as BitNet and bitnet.cpp (default), or llama.cpp's\n"
             "                         Q8_K per 256-block (TQ1_0/TQ2_0 models only)\n"
             "  -t, --threads N        threads (default: all cores)\n"
-            "  -q, --quiet            no speed line\n"
+            "  -q, --quiet            no speed line, no banner\n"
             "  -h, --help, --version\n"
+            "In --chat: /reset, /system TEXT, /help; Ctrl-C stops a reply, Ctrl-D or Ctrl-C at\n"
+            "the prompt quits.\n"
             "Exit status: 0 success, 2 bad usage or input, 1 system failure.\n");
 }
 
@@ -139,6 +152,14 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->quiet = 1;
             continue;
         }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--ignore-eos")) {
+            o->ignore_eos = 1;
+            continue;
+        }
         if (a[0] != '-' || !a[1]) {
             if (o->model)
                 return bad("unexpected argument '%s' (the model is '%s')", a, o->model);
@@ -149,7 +170,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             return bad("option '%s' %s (see --help)", a, "needs a value or is unknown");
         const char *v = argv[++i];
         int rc = 0;
-        if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (o->model)
+                rc = bad("two models given ('%s' and '%s')", o->model, v);
+            o->model = v;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
             o->prompt = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
             o->prompt_file = v;
@@ -159,7 +184,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->system = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
             rc = parse_int(a, v, 0, 1 << 24, &o->n_predict);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx") || !strcmp(a, "--ctx-size"))
             rc = parse_int(a, v, 1, 1 << 24, &o->n_ctx);
         else if (!strcmp(a, "--logits"))
             rc = parse_int(a, v, 1, 1 << 24, &o->logits_n);
@@ -173,9 +198,13 @@ static int parse_args(int argc, char **argv, run_opts *o)
             rc = parse_float(a, v, 0.0f, 1.0f, &o->sp.min_p);
         else if (!strcmp(a, "--repeat-penalty"))
             rc = parse_float(a, v, 1e-3f, 1e3f, &o->sp.repeat_penalty);
+        else if (!strcmp(a, "--frequency-penalty"))
+            rc = parse_float(a, v, -2.0f, 2.0f, &o->sp.freq_penalty);
+        else if (!strcmp(a, "--presence-penalty"))
+            rc = parse_float(a, v, -2.0f, 2.0f, &o->sp.presence_penalty);
         else if (!strcmp(a, "--repeat-last-n"))
             rc = parse_int(a, v, 0, 1 << 20, &o->sp.repeat_last_n);
-        else if (!strcmp(a, "--seed")) {
+        else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
             long s;
             rc = parse_long(a, v, 0, 0x7fffffffL, &s);
             o->sp.seed = (uint64_t)(rc ? 0 : s);
@@ -202,12 +231,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             else
                 rc = bad("--kv '%s' is not f32 or f16%s", v, "");
         } else if (!strcmp(a, "--chat-template")) {
-            if (!strcmp(v, "llama3"))
-                o->tpl = TPL_LLAMA3;
-            else if (!strcmp(v, "bitnet"))
-                o->tpl = TPL_BITNET;
-            else
-                rc = bad("--chat-template '%s' is not llama3 or bitnet%s", v, "");
+            bn_error e;
+            bn_chat_tpl t;
+            if (bn_chat_tpl_parse(v, &t, &e))
+                rc = bad("--chat-template: %s%s", e.msg, "");
+            o->tpl = v;
         } else
             rc = bad("unknown option '%s'%s (see --help)", a, "");
         if (rc)
@@ -286,116 +314,68 @@ static bn_status prompt_tokens(const run_opts *o, const bn_model *m, bn_tokens *
 
 /* ---- generation ------------------------------------------------------------------------- */
 
-/* Stop tokens: EOS, and the end-of-turn tokens of chat vocabularies. */
-typedef struct {
-    int32_t ids[4];
-    int n;
-} stop_set;
+static volatile sig_atomic_t g_interrupted;
 
-static void stop_init(stop_set *s, const bn_tokenizer *tk)
+static void on_sigint(int sig)
 {
-    s->n = 0;
-    if (!tk)
-        return;
-    if (bn_tokenizer_eos(tk) >= 0)
-        s->ids[s->n++] = bn_tokenizer_eos(tk);
-    static const char *eot[] = {"<|eot_id|>", "<|end_of_text|>", "<|im_end|>"};
-    for (size_t i = 0; i < sizeof eot / sizeof eot[0]; i++) {
-        int32_t id = bn_tokenizer_find(tk, eot[i], strlen(eot[i]));
-        if (id >= 0 && id != s->ids[0] && s->n < 4)
-            s->ids[s->n++] = id;
-    }
+    (void)sig;
+    g_interrupted = 1;
 }
 
-static int is_stop(const stop_set *s, int32_t id)
+/* Ctrl-C sets a flag instead of killing: a reply stops, the prompt quits. */
+static void catch_sigint(void)
 {
-    for (int i = 0; i < s->n; i++)
-        if (s->ids[i] == id)
-            return 1;
-    return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns */
 }
 
-static void emit(const bn_tokenizer *tk, bn_tok_stream *ts, int32_t id)
+static int print_text(void *user, const char *text, size_t len)
 {
-    char piece[256], out[3 * (256 + 4)];
-    if (!tk) {
-        printf(" %d", (int)id);
-        fflush(stdout);
-        return;
-    }
-    long n = bn_tokenizer_piece(tk, id, 0, piece, sizeof piece);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof piece)
-        n = sizeof piece; /* longer tokens do not exist in real vocabularies */
-    size_t w = bn_tok_stream_feed(ts, piece, (size_t)n, out);
-    fwrite(out, 1, w, stdout);
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return g_interrupted;
+}
+
+static void print_id(void *user, int32_t id)
+{
+    (void)user;
+    printf(" %d", (int)id);
     fflush(stdout);
 }
 
-typedef struct {
-    double prompt_s, gen_s;
-    int prompt_n, gen_n;
-} timing;
-
-/* Evaluate toks at pos (updated) and generate until n tokens, a stop token or
- * the end of the context. Generated tokens, including the stop token, go into
- * the cache. */
-static bn_status generate(bn_ctx *c, const bn_model *m, bn_sampler *smp, const stop_set *stops,
-                          const int32_t *toks, int n_toks, int n_gen, int *pos, float *logits,
-                          timing *tm, bn_error *err)
+static void gen_params(const run_opts *o, const bn_model *m, bn_gen_params *gp)
 {
-    const bn_tokenizer *tk = bn_model_tokenizer(m);
-    int n_ctx = bn_ctx_params_get(c)->n_ctx;
-    if (*pos + n_toks > n_ctx)
-        return bn_error_set(err, BN_ELIMIT, "the prompt (%d tokens at position %d) does not fit "
-                            "the context of %d", n_toks, *pos, n_ctx);
-    double t0 = bn_now_seconds();
-    bn_status st = bn_ctx_eval(c, 0, toks, n_toks, *pos, BN_LOGITS_LAST, logits, err);
-    if (st)
-        return st;
-    tm->prompt_s += bn_now_seconds() - t0;
-    tm->prompt_n += n_toks;
-    *pos += n_toks;
-    for (int i = 0; i < n_toks; i++)
-        bn_sampler_accept(smp, toks[i]);
-    bn_tok_stream ts;
-    bn_tok_stream_init(&ts);
-    t0 = bn_now_seconds();
-    for (int g = 0; g < n_gen && *pos < n_ctx; g++) {
-        int32_t id = bn_sampler_sample(smp, logits);
-        bn_sampler_accept(smp, id);
-        int stop = is_stop(stops, id);
-        if (!stop)
-            emit(tk, &ts, id);
-        if ((st = bn_ctx_eval(c, 0, &id, 1, *pos, BN_LOGITS_LAST, logits, err)))
-            return st;
-        (*pos)++;
-        tm->gen_n++;
-        if (stop)
-            break;
-    }
-    char tail[4] = {0};
-    fwrite(tail, 1, bn_tok_stream_flush(&ts, tail), stdout);
-    tm->gen_s += bn_now_seconds() - t0;
-    return BN_OK;
+    bn_gen_params_default(gp);
+    gp->sampler = o->sp;
+    gp->n_predict = o->n_predict;
+    gp->ignore_eos = o->ignore_eos;
+    if (!bn_model_tokenizer(m))
+        gp->on_token = print_id;
 }
 
-static void print_timing(const run_opts *o, const bn_model *m, const timing *tm)
+static void print_speed(const bn_model *m, const bn_gen_result *r)
 {
-    if (o->quiet)
-        return;
     fprintf(stderr,
-            "\nbn-run: prompt %d tokens in %.2f s (%.2f t/s), generation %d tokens in %.2f s "
+            "bn-run: prompt %d tokens in %.2f s (%.2f t/s), generation %d tokens in %.2f s "
             "(%.2f t/s), kernel %s, %s activations, %d threads\n",
-            tm->prompt_n, tm->prompt_s, tm->prompt_s > 0 ? tm->prompt_n / tm->prompt_s : 0.0,
-            tm->gen_n, tm->gen_s, tm->gen_s > 0 ? tm->gen_n / tm->gen_s : 0.0,
-            bn_model_kernel(m), bn_actq_name(bn_model_actq(m)), bn_model_n_threads(m));
+            r->n_prompt, r->prompt_s, r->prompt_s > 0 ? r->n_prompt / r->prompt_s : 0.0, r->n_gen,
+            r->gen_s, r->gen_s > 0 ? r->n_gen / r->gen_s : 0.0, bn_model_kernel(m),
+            bn_actq_name(bn_model_actq(m)), bn_model_n_threads(m));
 }
 
+/* -c beyond the training context is refused, not clamped or extended silently. */
 static bn_status make_ctx(const run_opts *o, bn_model *m, int want, bn_ctx **c, bn_error *err)
 {
     const bn_hparams *hp = bn_model_hparams(m);
+    if (o->n_ctx > hp->n_ctx_train)
+        return bn_error_set(err, BN_EINVAL,
+                            "-c %d is larger than the context the model was trained for (%s: "
+                            "%s.context_length = %d)",
+                            o->n_ctx, o->model, hp->arch_name, hp->n_ctx_train);
     bn_ctx_params cp;
     bn_ctx_params_default(&cp);
     cp.n_ctx = o->n_ctx ? o->n_ctx : (want < hp->n_ctx_train ? want : hp->n_ctx_train);
@@ -403,57 +383,56 @@ static bn_status make_ctx(const run_opts *o, bn_model *m, int want, bn_ctx **c, 
     return bn_ctx_new(m, &cp, c, err);
 }
 
-static bn_status run_prompt(const run_opts *o, bn_model *m, bn_error *err)
+static bn_status print_logits(const run_opts *o, bn_model *m, bn_ctx *c, const bn_tokens *toks,
+                              bn_error *err)
 {
     const bn_hparams *hp = bn_model_hparams(m);
-    bn_tokens toks = {0};
-    bn_ctx *c = NULL;
-    bn_sampler *smp = NULL;
-    float *logits = NULL;
-    bn_status st = prompt_tokens(o, m, &toks, err);
-    if (st)
-        goto out;
-    if ((st = make_ctx(o, m, (int)toks.n + o->n_predict, &c, err)))
-        goto out;
-    if (o->logits_n > 0) {
-        int n = (int)toks.n, k = o->logits_n < n ? o->logits_n : n;
-        logits = malloc((size_t)n * (size_t)hp->n_vocab * sizeof *logits);
-        if (!logits) {
-            st = bn_error_set(err, BN_ENOMEM, "out of memory for %d x %d logits", n, hp->n_vocab);
-            goto out;
-        }
-        if ((st = bn_ctx_eval(c, 0, toks.ids, n, 0, BN_LOGITS_ALL, logits, err)))
-            goto out;
+    int n = (int)toks->n, k = o->logits_n < n ? o->logits_n : n;
+    float *logits = malloc((size_t)n * (size_t)hp->n_vocab * sizeof *logits);
+    if (!logits)
+        return bn_error_set(err, BN_ENOMEM, "out of memory for %d x %d logits", n, hp->n_vocab);
+    bn_status st = bn_ctx_eval(c, 0, toks->ids, n, 0, BN_LOGITS_ALL, logits, err);
+    if (!st) {
         printf("# logits: %d positions x %d vocab\n", k, hp->n_vocab);
         for (int p = n - k; p < n; p++) {
-            printf("%d %d", p, (int)toks.ids[p]);
+            printf("%d %d", p, (int)toks->ids[p]);
             for (int v = 0; v < hp->n_vocab; v++)
                 printf(" %.9g", logits[(size_t)p * hp->n_vocab + v]);
             printf("\n");
         }
-        goto out;
     }
-    logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    if (!logits) {
-        st = bn_error_set(err, BN_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = bn_sampler_new(&o->sp, hp->n_vocab, &smp, err)))
-        goto out;
-    stop_set stops;
-    stop_init(&stops, bn_model_tokenizer(m));
-    timing tm = {0};
-    int pos = 0;
-    if (o->prompt && !o->quiet)
-        fputs(o->prompt, stdout);
-    st = generate(c, m, smp, &stops, toks.ids, (int)toks.n, o->n_predict, &pos, logits, &tm, err);
-    if (!st) {
-        printf("\n");
-        print_timing(o, m, &tm);
-    }
-out:
     free(logits);
-    bn_sampler_free(smp);
+    return st;
+}
+
+static bn_status run_prompt(const run_opts *o, bn_model *m, bn_error *err)
+{
+    bn_tokens toks = {0};
+    bn_ctx *c = NULL;
+    bn_status st = prompt_tokens(o, m, &toks, err);
+    if (!st)
+        st = make_ctx(o, m, (int)toks.n + o->n_predict, &c, err);
+    if (!st && o->logits_n > 0)
+        st = print_logits(o, m, c, &toks, err);
+    else if (!st) {
+        if (o->prompt && !o->quiet)
+            fputs(o->prompt, stdout);
+        bn_gen_params gp;
+        gen_params(o, m, &gp);
+        bn_gen_result r; /* Ctrl-C keeps its default here: it ends the process */
+        st = bn_generate(c, 0, 0, toks.ids, (int)toks.n, &gp, print_text, NULL, &r, err);
+        if (!st) {
+            printf("\n");
+            fflush(stdout);
+            if (r.finish == BN_FINISH_CONTEXT)
+                fprintf(stderr, "bn-run: context full: stopped after %d of %d tokens (the "
+                        "context holds %d positions; -c, at most %d for this model)\n",
+                        r.n_gen, o->n_predict, bn_ctx_params_get(c)->n_ctx,
+                        bn_model_hparams(m)->n_ctx_train);
+            if (!o->quiet)
+                print_speed(m, &r);
+        }
+    }
     bn_ctx_free(c);
     bn_tokens_free(&toks);
     return st;
@@ -461,139 +440,186 @@ out:
 
 /* ---- chat --------------------------------------------------------------------------------- */
 
-static chat_tpl detect_template(const bn_model *m)
+typedef struct {
+    char *text;     /* (len) the reply so far */
+    size_t len, cap;
+    int32_t *ids;   /* (n) its tokens */
+    int n, cap_ids;
+    int oom;
+} reply;
+
+static int reply_text(void *user, const char *text, size_t len)
 {
-    const bn_tokenizer *tk = bn_model_tokenizer(m);
-    bn_str s;
-    if (bn_gguf_get_str(bn_model_gguf(m), "tokenizer.chat_template", &s, NULL) == BN_OK) {
-        for (uint64_t i = 0; i + 7 <= s.len; i++)
-            if (!memcmp(s.ptr + i, "User: ", 6) || !memcmp(s.ptr + i, "Assistant: ", 7))
-                return TPL_BITNET;
-        for (uint64_t i = 0; i + 19 <= s.len; i++)
-            if (!memcmp(s.ptr + i, "<|start_header_id|>", 19))
-                return TPL_LLAMA3;
+    reply *r = user;
+    if (r->len + len > r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 4096;
+        while (cap < r->len + len)
+            cap *= 2;
+        char *t = realloc(r->text, cap);
+        if (!t) {
+            r->oom = 1;
+            return 1;
+        }
+        r->text = t;
+        r->cap = cap;
     }
-    if (tk && bn_tokenizer_find(tk, "<|start_header_id|>", 19) >= 0)
-        return TPL_LLAMA3;
-    return TPL_BITNET;
+    memcpy(r->text + r->len, text, len);
+    r->len += len;
+    return print_text(NULL, text, len);
 }
 
-/* One message in the template's format; BOS is not text here (the tokenizer
- * adds it at the start of a conversation). eot ends a BitNet-format turn:
- * <|eot_id|> when the vocabulary has it (2B-4T), else the EOS text. */
-static int chat_format(chat_tpl tpl, const char *eot, char *buf, size_t cap, const char *role,
-                       const char *msg, int add_assistant)
+static void reply_token(void *user, int32_t id)
 {
-    if (tpl == TPL_LLAMA3)
-        return snprintf(buf, cap, "<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>%s",
-                        role, msg,
-                        add_assistant ? "<|start_header_id|>assistant<|end_header_id|>\n\n" : "");
-    return snprintf(buf, cap, "%s: %s%s%s", !strcmp(role, "system") ? "System" : "User", msg, eot,
-                    add_assistant ? "Assistant: " : "");
+    reply *r = user;
+    if (r->n == r->cap_ids) {
+        int cap = r->cap_ids ? 2 * r->cap_ids : 1024;
+        int32_t *ids = realloc(r->ids, (size_t)cap * sizeof *ids);
+        if (!ids) {
+            r->oom = 1;
+            return;
+        }
+        r->ids = ids;
+        r->cap_ids = cap;
+    }
+    r->ids[r->n++] = id;
 }
 
-/* The chat's turn-end text: <|eot_id|>, else the EOS token's text. */
-static void chat_eot(const bn_tokenizer *tk, char *out, size_t cap)
+/* One line of input without its newline; NULL at the end (Ctrl-D) or on Ctrl-C. */
+static char *read_line(int tty)
 {
-    size_t len = 0;
-    const char *t = bn_tokenizer_find(tk, "<|eot_id|>", 10) >= 0
-                        ? "<|eot_id|>"
-                        : bn_tokenizer_text(tk, bn_tokenizer_eos(tk), &len);
-    if (t && !len)
-        len = strlen(t);
-    snprintf(out, cap, "%.*s", t ? (int)(len < cap ? len : cap - 1) : 0, t ? t : "");
+    if (tty) {
+        g_interrupted = 0;
+        char *l = readline("> ");
+        if (!l || g_interrupted) {
+            free(l);
+            return NULL;
+        }
+        if (*l)
+            add_history(l);
+        return l;
+    }
+    char *l = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&l, &cap, stdin);
+    if (n < 0) {
+        free(l);
+        return NULL;
+    }
+    while (n > 0 && (l[n - 1] == '\n' || l[n - 1] == '\r'))
+        l[--n] = 0;
+    return l;
 }
 
-/* The tokens of one user turn (with the system message at the start of a
- * conversation, and BOS there if the vocabulary adds it). */
-static bn_status chat_turn(const run_opts *o, const bn_tokenizer *tk, chat_tpl tpl,
-                           const char *eot, const char *line, int start, char **buf,
-                           bn_tokens *toks, bn_error *err)
+/* /reset, /system TEXT, /help. Returns 1 when line was a command. */
+static int chat_command(const char *line, bn_chat_session *s, bn_status *st, bn_error *err)
 {
-    size_t cap = strlen(line) + (o->system ? strlen(o->system) : 0) + 2 * strlen(eot) + 256;
-    char *nb = realloc(*buf, cap);
-    if (!nb)
-        return bn_error_set(err, BN_ENOMEM, "out of memory");
-    *buf = nb;
-    int off = 0;
-    if (start && o->system)
-        off = chat_format(tpl, eot, nb, cap, "system", o->system, 0);
-    chat_format(tpl, eot, nb + off, cap - (size_t)off, "user", line, 1);
-    toks->n = 0;
-    unsigned flags = BN_TOK_PARSE_SPECIAL | (start ? BN_TOK_ADD_SPECIAL : 0);
-    return bn_tokenizer_encode(tk, nb, strlen(nb), flags, toks, err);
+    if (line[0] != '/')
+        return 0;
+    if (!strcmp(line, "/reset")) {
+        bn_chat_session_reset(s);
+        fprintf(stderr, "bn-run: conversation reset (the system prompt stays)\n");
+    } else if (!strncmp(line, "/system", 7) && (line[7] == ' ' || !line[7])) {
+        const char *t = line[7] ? line + 8 : "";
+        *st = bn_chat_session_set_system(s, t, err);
+        fprintf(stderr, "bn-run: %s; conversation reset\n",
+                *t ? "system prompt set" : "system prompt removed");
+    } else if (!strcmp(line, "/help")) {
+        fprintf(stderr, "bn-run: /reset forgets the conversation, /system TEXT sets the system "
+                        "prompt (and resets), /help; Ctrl-C stops a reply, Ctrl-D or Ctrl-C at "
+                        "the prompt quits\n");
+    } else {
+        fprintf(stderr, "bn-run: unknown command '%s' (/help lists them)\n", line);
+    }
+    return 1;
+}
+
+static bn_status chat_template(const run_opts *o, const bn_model *m, bn_chat_tpl *t,
+                               const char **how, bn_error *err)
+{
+    int from_model = 0;
+    *how = "chosen with --chat-template";
+    if (o->tpl)
+        return bn_chat_tpl_parse(o->tpl, t, err);
+    bn_status st = bn_chat_detect(m, t, &from_model, err);
+    *how = from_model ? "from the model" : "the default: the model has no chat template";
+    return st;
 }
 
 static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
 {
-    const bn_hparams *hp = bn_model_hparams(m);
-    const bn_tokenizer *tk = bn_model_tokenizer(m);
-    if (!tk)
-        return bn_error_set(err, BN_EINVAL, "%s: --chat needs a model with a tokenizer", o->model);
-    chat_tpl tpl = o->tpl != TPL_AUTO ? o->tpl : detect_template(m);
-    char eot[64];
-    chat_eot(tk, eot, sizeof eot);
+    bn_chat_tpl tpl;
+    const char *how;
     bn_ctx *c = NULL;
-    bn_sampler *smp = NULL;
-    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    char *line = NULL, *buf = NULL;
-    size_t line_cap = 0;
-    bn_tokens toks = {0};
-    bn_status st = logits ? BN_OK : bn_error_set(err, BN_ENOMEM, "out of memory");
+    bn_chat_session *s = NULL;
+    bn_status st = chat_template(o, m, &tpl, &how, err);
     if (!st)
-        st = make_ctx(o, m, hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096, &c, err);
+        st = bn_chat_session_new(m, tpl, &s, err);
     if (!st)
-        st = bn_sampler_new(&o->sp, hp->n_vocab, &smp, err);
+        st = bn_chat_session_set_system(s, o->system, err);
+    if (!st)
+        st = make_ctx(o, m, 4096, &c, err);
     if (st)
         goto out;
-    stop_set stops;
-    stop_init(&stops, tk);
-    timing tm = {0};
-    int pos = 0, interactive = isatty(0), n_ctx = bn_ctx_params_get(c)->n_ctx;
-    int n_gen = o->n_predict >= 0 ? o->n_predict : 1 << 24; /* a turn ends at EOT by default */
-    for (;;) {
-        if (interactive) {
-            fputs("\n> ", stdout);
-            fflush(stdout);
-        }
-        ssize_t len = getline(&line, &line_cap, stdin);
-        if (len < 0)
-            break;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (len == 0)
-            continue;
-        if ((st = chat_turn(o, tk, tpl, eot, line, pos == 0, &buf, &toks, err)))
-            break;
-        if (pos > 0 && pos + (int)toks.n + 1 > n_ctx) {
-            /* the context is full: start over with this message */
-            fprintf(stderr, "bn-run: context full (%d positions): starting a new conversation\n",
-                    n_ctx);
-            bn_ctx_clear(c, 0);
-            bn_sampler_reset(smp);
-            pos = 0;
-            if ((st = chat_turn(o, tk, tpl, eot, line, 1, &buf, &toks, err)))
+    int tty = isatty(0) && isatty(1), n_ctx = bn_ctx_params_get(c)->n_ctx;
+    /* room kept for a reply when the conversation is shifted */
+    int reserve = o->n_predict >= 0 ? o->n_predict + 1 : n_ctx / 4;
+    if (!o->quiet)
+        fprintf(stderr, "bn-run: chatting with %s (template %s, %s; %d-token context). /help for "
+                "commands; Ctrl-C stops a reply, Ctrl-D or Ctrl-C at the prompt quits.\n",
+                o->model, bn_chat_tpl_name(tpl), how, n_ctx);
+    catch_sigint();
+    bn_gen_params gp;
+    gen_params(o, m, &gp);
+    bn_gen_result total = {0};
+    reply r = {0};
+    char *line;
+    for (int turn = 0; (line = read_line(tty)) != NULL; free(line)) {
+        if (!line[0] || chat_command(line, s, &st, err)) {
+            if (st)
                 break;
+            continue;
         }
-        if ((int)toks.n + 1 > n_ctx) {
-            st = bn_error_set(err, BN_ELIMIT, "a message of %zu tokens does not fit the context "
-                              "of %d (-c)", toks.n, n_ctx);
+        bn_chat_turn t;
+        if ((st = bn_chat_session_user(s, line, n_ctx, reserve, &t, err)))
+            break;
+        if (t.n_dropped)
+            fprintf(stderr, "bn-run: context full (%d positions): dropped the oldest %d "
+                    "message(s), kept the system prompt and the latest turns\n", n_ctx,
+                    t.n_dropped);
+        r.len = 0;
+        r.n = 0;
+        gp.on_token = reply_token;
+        gp.on_token_user = &r;
+        gp.sampler.seed = o->sp.seed + (uint64_t)turn++; /* a fresh stream per turn */
+        g_interrupted = 0;
+        bn_gen_result res;
+        if ((st = bn_generate(c, 0, t.pos0, t.tokens, t.n, &gp, reply_text, &r, &res, err)))
+            break;
+        if (r.oom) {
+            st = bn_error_set(err, BN_ENOMEM, "out of memory for a reply");
             break;
         }
-        if ((st = generate(c, m, smp, &stops, toks.ids, (int)toks.n, n_gen, &pos, logits, &tm,
-                           err)))
-            break;
         printf("\n");
         fflush(stdout);
+        if (res.finish == BN_FINISH_CONTEXT)
+            fprintf(stderr, "bn-run: context full (%d positions): the reply was cut; the next "
+                    "turn drops the oldest turns\n", n_ctx);
+        if ((st = bn_chat_session_reply(s, r.text ? r.text : "", r.len, r.ids, r.n, err)))
+            break;
+        if (o->verbose)
+            print_speed(m, &res);
+        total.n_prompt += res.n_prompt, total.n_gen += res.n_gen;
+        total.prompt_s += res.prompt_s, total.gen_s += res.gen_s;
     }
-    if (!st)
-        print_timing(o, m, &tm);
-out:
+    if (tty && !line && !st)
+        fputc('\n', stdout); /* quit at the prompt: leave the shell a fresh line */
     free(line);
-    free(buf);
-    free(logits);
-    bn_tokens_free(&toks);
-    bn_sampler_free(smp);
+    free(r.text);
+    free(r.ids);
+    if (!st && !o->quiet && !o->verbose && total.n_prompt > 0)
+        print_speed(m, &total);
+out:
+    bn_chat_session_free(s);
     bn_ctx_free(c);
     return st;
 }
@@ -698,6 +724,9 @@ int main(int argc, char **argv)
             st = run_chat(&o, m, &err);
         else
             st = run_prompt(&o, m, &err);
+        /* errors of generation name the model (e.g. non-finite logits) */
+        if (st && !strncmp(err.msg, "generate:", 9))
+            bn_error_prefix(&err, "%s", o.model);
     }
     bn_model_free(m);
     if (st) {

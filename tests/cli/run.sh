@@ -75,3 +75,20 @@ check "-f reads the prompt from a file" run_rc 0 "$T/o" "$RUN" "$T/v.gguf" -f "$
 check "-f on a missing file fails" bash -c "! '$RUN' '$T/v.gguf' -f '$T/missing.txt' -n 2 >'$T/o' 2>&1 && grep -q missing.txt '$T/o'"
 check "--chat starts a new conversation when the context is full" bash -c "printf 'a b c\nd e f\n' | '$RUN' '$T/v.gguf' --chat -n 8 --temp 0 -c 48 >/dev/null 2>'$T/e' && grep -q 'context full' '$T/e'"
 check "--chat: a message longer than the context fails with exit 2" bash -c "printf 'a b c d e f g h i j k l m n o p\n' | '$RUN' '$T/v.gguf' --chat -n 8 -c 16 >/dev/null 2>'$T/e'; [ \$? -eq 2 ] && grep -q 'does not fit' '$T/e'"
+
+# -c beyond the training context is refused (not clamped or extended silently)
+check "-c beyond the model's context: exit 2 naming context_length" bash -c "'$RUN' '$T/v.gguf' -p 'a b' -n 4 -c 100000 >'$T/o' 2>&1; [ \$? -eq 2 ] && grep -q 'context_length = 512' '$T/o' && grep -q -- '-c 100000' '$T/o'"
+check "-c at the model's context is fine" run_rc 0 "$T/o" "$RUN" "$T/v.gguf" -p 'a b' -n 4 -c 512 -q
+# -n larger than the context allows: generation stops at the end and says so
+"$RUN" "$T/v.gguf" -p 'a b' -n 600 --temp 0 --ignore-eos >"$T/o" 2>"$T/e"; rc=$?
+check "-n 600 on a 512-position model: exit 0, 'context full' on stderr with the counts" bash -c "[ $rc -eq 0 ] && grep -q 'context full: stopped after [0-9]* of 600 tokens' '$T/e'"
+check "-n within the context: no 'context full'" bash -c "'$RUN' '$T/v.gguf' -p 'a b' -n 20 --temp 0 --ignore-eos >/dev/null 2>'$T/e' && ! grep -q 'context full' '$T/e'"
+# a model whose weights hold NaN: generation refuses with the model's name, never prints garbage
+cp "$T/v.gguf" "$T/nan.gguf"
+off=$("$BN_BUILD/bn-info" "$T/nan.gguf" | sed -n 's/.*data at offset \([0-9]*\).*/\1/p')
+yes '~' | tr -d '\n' | head -c 262144 | dd of="$T/nan.gguf" bs=32 seek=$((off / 32)) conv=notrunc 2>/dev/null # F16 0x7e7e = NaN over token_embd
+"$RUN" "$T/nan.gguf" -p 'a b' -n 4 --temp 0 >"$T/o" 2>"$T/e"; rc=$?
+check "NaN weights: exit 2, one line naming the model and NaN" bash -c "[ $rc -eq 2 ] && grep -q 'nan.gguf: generate: .*NaN' '$T/e' && [ \$(wc -l <'$T/e') -eq 1 ]"
+check "NaN weights in --chat: exit 2" bash -c "echo hi | '$RUN' '$T/nan.gguf' --chat -n 4 -q >/dev/null 2>'$T/e'; [ \$? -eq 2 ] && grep -q NaN '$T/e'"
+check "--ignore-eos and penalties are accepted" run_rc 0 "$T/o" "$RUN" "$T/v.gguf" -p 'a b' -n 4 --ignore-eos --frequency-penalty 0.5 --presence-penalty -0.5 -q
+check "--frequency-penalty out of range: exit 2" run_rc 2 "$T/o" "$RUN" "$T/v.gguf" -p 'a b' --frequency-penalty 3

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench_serve.sh - bn-serve against bitnet.cpp's llama-server on the same GGUF:
+# aggregate generated tokens/s with 1, 4 and 8 concurrent streams (33-token
+# prompts, 32 generated tokens each, greedy), and time to first token under
+# that load. A benchmark for closing notes, not a test.
+#
+#   scripts/bench_serve.sh [MODEL.gguf] [ROUNDS]
+#
+# MODEL defaults to build/bench/serve-2b.gguf, made with bn-synth --preset 2b
+# (BitNet-b1.58-2B-4T shapes, I2_S, ~1.1 GB) when missing. Both servers run at
+# once with 2 threads, 8 slots and 2048 context positions in all
+# (llama-server -np 8 -cb -c 2048 -t 2); the rounds alternate between them
+# (the order flips every round) and the medians are reported with their ratio.
+# Environment: LLAMA_SERVER (default: llama-server on PATH), BUILD (build),
+# THREADS (2), STREAMS ("1 4 8").
+set -euo pipefail
+BUILD=${BUILD:-build}
+MODEL=${1:-$BUILD/bench/serve-2b.gguf}
+ROUNDS=${2:-5}
+THREADS=${THREADS:-2}
+STREAMS=${STREAMS:-1 4 8}
+LLAMA_SERVER=${LLAMA_SERVER:-$(command -v llama-server || true)}
+DRIVER=$(dirname "$0")/bench_serve.py
+[ -x "$LLAMA_SERVER" ] || { echo "bench_serve: set LLAMA_SERVER to bitnet.cpp's llama-server" >&2; exit 2; }
+if [ ! -f "$MODEL" ]; then
+  mkdir -p "$(dirname "$MODEL")"
+  "$BUILD/bn-synth" -q --preset 2b -o "$MODEL"
+fi
+W=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { # URL PID
+  for _ in $(seq 600); do
+    curl -sf -m 2 "$1/health" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+"$BUILD/bn-serve" "$MODEL" --port 0 --port-file "$W/bn.port" -t "$THREADS" --parallel 8 -c 2048 \
+  >"$W/bn.log" 2>&1 &
+pids+=($!); bn_pid=$!
+for _ in $(seq 100); do [ -s "$W/bn.port" ] && break; sleep 0.1; done
+BN=http://127.0.0.1:$(cat "$W/bn.port")
+wait_ready "$BN" "$bn_pid" || { cat "$W/bn.log" >&2; exit 3; }
+lport=$(free_port)
+"$LLAMA_SERVER" -m "$MODEL" -np 8 -cb -c 2048 -t "$THREADS" --host 127.0.0.1 --port "$lport" \
+  >"$W/llama.log" 2>&1 &
+pids+=($!); llama_pid=$!
+LL=http://127.0.0.1:$lport
+wait_ready "$LL" "$llama_pid" || { tail -20 "$W/llama.log" >&2; exit 3; }
+
+cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
+echo "machine: $cpu, $(nproc) cores online; model $(basename "$MODEL") ($(du -h "$MODEL" | cut -f1))"
+echo "threads $THREADS, 8 slots, 2048 positions; 33-token prompts, 32 tokens each, greedy; $ROUNDS rounds"
+for s in $STREAMS; do # warm-up, untimed: faults the weights in
+  /usr/bin/python3 "$DRIVER" --url "$BN" --streams "$s" --round 999 >/dev/null
+  /usr/bin/python3 "$DRIVER" --url "$LL" --streams "$s" --round 999 >/dev/null
+done
+for r in $(seq "$ROUNDS"); do
+  for s in $STREAMS; do
+    if [ $((r % 2)) -eq 1 ]; then order="bn llama"; else order="llama bn"; fi
+    for who in $order; do
+      url=$BN; [ "$who" = llama ] && url=$LL
+      /usr/bin/python3 "$DRIVER" --url "$url" --streams "$s" --round "$r" >>"$W/$who.$s.jsonl"
+    done
+  done
+done
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+printf '\n| streams | bn-serve tok/s | llama-server tok/s | ratio | bn-serve TTFT med/max s | llama-server TTFT med/max s |\n'
+printf '| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+for s in $STREAMS; do
+  b=$(jq -r .agg_tps "$W/bn.$s.jsonl" | median)
+  l=$(jq -r .agg_tps "$W/llama.$s.jsonl" | median)
+  bt=$(jq -r .ttft_median_s "$W/bn.$s.jsonl" | median); bm=$(jq -r .ttft_max_s "$W/bn.$s.jsonl" | median)
+  lt=$(jq -r .ttft_median_s "$W/llama.$s.jsonl" | median); lm=$(jq -r .ttft_max_s "$W/llama.$s.jsonl" | median)
+  printf '| %s | %.2f | %.2f | %.2fx | %.2f / %.2f | %.2f / %.2f |\n' "$s" "$b" "$l" \
+    "$(echo "$b $l" | awk '{print $1/$2}')" "$bt" "$bm" "$lt" "$lm"
+done
+echo "(medians over $ROUNDS rounds; tokens counted from each server's usage or its ignore_eos budget)"
