@@ -79,7 +79,7 @@ static int parse_args(int argc, char **argv, bn_srv_opts *o, char **key_buf)
             return 1;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-serve %s\n", BN_VERSION);
+            bn_cli_print_version("bn-serve");
             return 1;
         }
         if (a[0] != '-') {
