@@ -105,6 +105,11 @@ demo: all
 bench: all $(BENCHES)
 	@./scripts/bench.sh $(BUILD)
 
+# bn-run against llama-bench on the same files (BN_VS_BITNET / BN_VS_LLAMA: their llama-bench)
+.PHONY: bench-vs
+bench-vs: all $(BENCHES)
+	@./scripts/bench_vs.sh $(BUILD)
+
 clean:
 	rm -rf build build-asan build-*
 
