@@ -60,6 +60,7 @@ LIB         := $(BUILD)/libbn.a
 ifneq ($(findstring x86_64,$(ARCH)),)
 $(BUILD)/obj/%_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_amx.o:    XFLAGS := -mamx-tile -mamx-int8 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 endif
 
 .PHONY: all check asan demo bench clean tests help

@@ -18,6 +18,7 @@
 # $BN_VS_NOISE (default 0.10) of one CPU during it: the busy jiffies of /proc/stat
 # minus the run's own user+system time, over its wall time. Discarded runs are retried
 # up to twice the rounds; a median over fewer clean runs than asked is marked "*".
+# bntk runs the kernel $BN_VS_KERNEL (default simd: the best one this CPU has).
 # Decode is also given as GB/s (the file's bytes read per token: every tensor except
 # the token embedding, which is read one row per token; tied files read it as the head)
 # against a read-bandwidth probe at the same thread count.
@@ -28,7 +29,7 @@ REPS=${BN_VS_REPS:-3}
 THREADS=${BN_VS_THREADS:-2 1}
 NOISE=${BN_VS_NOISE:-0.10}
 TYPES=${BN_VS_TYPES:-i2_s tq2_0 tq1_0}
-KERNEL=${BN_VS_KERNEL:-}
+KERNEL=${BN_VS_KERNEL:-simd}
 HZ=$(getconf CLK_TCK)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_vs.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT

@@ -93,6 +93,9 @@ static const bn_kernel *const all_kernels[] = {
     &bn_kernel_avx2,
     &bn_kernel_avx512,
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+    &bn_kernel_amx,
+#endif
 #if defined(__aarch64__)
     &bn_kernel_neon,
 #endif
@@ -107,6 +110,9 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
 /* SIMD kernels, fastest first. The default is the first available one, or
  * the blocked scalar kernel on a CPU with none of them. */
 static const bn_kernel *const simd_kernels[] = {
+#if defined(__x86_64__) && defined(__linux__)
+    &bn_kernel_amx, /* AMX for I2_S batches, the VNNI kernel below for the rest */
+#endif
 #if defined(__x86_64__)
     &bn_kernel_avx512,
     &bn_kernel_avx2,
