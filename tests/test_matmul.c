@@ -6,7 +6,8 @@
  * Every value must match bit for bit, whatever the thread count, the number of
  * tokens in the call, the row count (odd, partial blocks) or n % 8; on a CPU
  * with AVX-512 that exercises the register-blocked GEMM of matmul_avx512.c,
- * elsewhere the row-at-a-time path. */
+ * elsewhere the row-at-a-time path. The attention scores' bn_rt_dot_rows
+ * likewise. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,12 +136,41 @@ START_TEST(test_float_order)
 }
 END_TEST
 
+/* Attention scores: one query against consecutive cached keys. */
+START_TEST(test_dot_rows)
+{
+    static const int ns[] = {1, 8, 13, 64, 128, 130};
+    static const int rows[] = {1, 2, 7, 8, 9, 31, 100};
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            int n = ns[i], nr = rows[r];
+            size_t stride = (size_t)n + r % 3 * 5;
+            float *k = malloc(sizeof(float) * stride * (size_t)nr), *q = malloc(sizeof(float) * (size_t)n);
+            float *out = malloc(sizeof(float) * (size_t)nr);
+            for (size_t j = 0; j < stride * (size_t)nr; j++)
+                k[j] = (float)tu_gauss();
+            for (int j = 0; j < n; j++)
+                q[j] = (float)tu_gauss();
+            bn_rt_dot_rows(q, k, stride, nr, n, out);
+            for (int j = 0; j < nr; j++) {
+                float want = ref_dot(q, k + (size_t)j * stride, n);
+                ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want),
+                              "n %d, %d rows: row %d = %.9g, want %.9g", n, nr, j, out[j], want);
+            }
+            free(k);
+            free(q);
+            free(out);
+        }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_float_order);
+    tcase_add_test(tc, test_dot_rows);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

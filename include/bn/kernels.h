@@ -46,9 +46,10 @@
  *     numbers, never a crash. Shapes are validated by bn_qmat_init,
  *     bn_act_init and the bn_kernel_matmul* wrappers (BN_EINVAL with the bad
  *     value); the raw function pointers in bn_kernel assume valid arguments.
- *     A matmul call uses up to ~140 KiB of the calling thread's stack (a
- *     64 KiB tile of sums, the lut kernel's 64 KiB of tables, the amx
- *     kernel's 64 KiB of packed tiles and sums); no malloc.
+ *     A matmul call uses up to ~150 KiB of the calling thread's stack (a
+ *     64 KiB tile of sums, 16 KiB of TQ block scales, the lut kernel's 64 KiB
+ *     of tables or the amx kernel's 64 KiB of packed tiles and sums); no
+ *     malloc.
  *  6. bn_kernel_best() picks the fastest kernel the CPU runs (x86-64:
  *     AMX-INT8 > AVX-512 VNNI > AVX2 > blocked scalar; aarch64: NEON
  *     dotprod), or the one named by the environment variable BN_KERNEL.

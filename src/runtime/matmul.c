@@ -95,6 +95,18 @@ float bn_rt_dot(const float *a, const float *b, int n)
     return s;
 }
 
+void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                    float *out)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_dot_rows_avx512(q, rows, stride, n_rows, n, out);
+        return;
+    }
+    for (int i = 0; i < n_rows; i++)
+        out[i] = bn_rt_dot(q, rows + (size_t)i * stride, n);
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */

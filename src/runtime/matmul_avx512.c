@@ -102,9 +102,48 @@ void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float
 #undef BN_TILE_ROWS
 }
 
+/* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
+ * pairs as above, read in place (no packing), up to 4 pairs in flight. */
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    const int n8 = n - n % 8;
+    for (int r0 = 0; r0 < n_rows; r0 += 8) {
+        const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
+        const float *rp[8];
+        for (int i = 0; i < 8; i++) /* a short group repeats its last row */
+            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+        for (int s = 0; s < n8; s += 8) {
+            const __m512 xv = bcast8(q + s);
+            for (int p = 0; p < np; p++) {
+                __m512 w = _mm512_castpd_ps(_mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(rp[2 * p] + s))),
+                    _mm256_castps_pd(_mm256_loadu_ps(rp[2 * p + 1] + s)), 1));
+                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, w));
+            }
+        }
+        float v[8];
+        for (int p = 0; p < np; p++)
+            combine(acc[p], &v[2 * p], &v[2 * p + 1]);
+        for (int i = 0; i < nr; i++) {
+            for (int k = n8; k < n; k++)
+                v[i] += q[k] * rp[i][k];
+            out[r0 + i] = v[i];
+        }
+    }
+}
+
 #else
 
 int bn_rt_avx512_available(void) { return 0; }
+
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
+}
 
 void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
 {

@@ -122,5 +122,11 @@ int bn_rt_avx512_available(void);
 void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
 void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out);
+/* out[i] = bn_rt_dot(q, rows + i * stride, n), i < n_rows (attention scores
+ * over consecutive cached keys): the AVX-512 form when available. */
+void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                    float *out);
 
 #endif

@@ -203,6 +203,47 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 
 #define TILE_SUMS 16384 /* int32 sums per tile: 64 KiB of stack */
 
+/* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
+ * into y through the epilogue of kern.h, with the same operations as
+ * bn_kern_epilogue per value: I2_S inline over a token's rows; TQ with each
+ * row's block scales decoded once for all tokens (at most 4096 blocks a row). */
+static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b, int64_t t0,
+                          int64_t t1, const int32_t *acc, float *y, int64_t ldy)
+{
+    const int64_t n = b - a;
+    if (w->type == BN_TYPE_I2_S) {
+        for (int64_t t = t0; t < t1; t++) {
+            const int32_t *s = acc + (t - t0) * n, sum = x->sum[t];
+            const float sa = x->scale[t], sw = w->scale;
+            float *yt = y + t * ldy + a;
+            for (int64_t r = 0; r < n; r++)
+                yt[r] = bn_kern_epi_i2s(s[r], sum, sa, sw);
+        }
+        return;
+    }
+    const int64_t nb = w->ne0 / BN_QK;
+    float d[BN_KERNEL_MAX_K / BN_QK];
+    for (int64_t r = a; r < b; r++) {
+        const uint8_t *row = bn_kern_row(w, r);
+        for (int64_t k = 0; k < nb; k++)
+            d[k] = bn_kern_tq_d(w, row, k);
+        for (int64_t t = t0; t < t1; t++) {
+            const int32_t *s = acc + ((t - t0) * n + (r - a)) * nb;
+            float v = 0.0f;
+            if (x->kind == BN_ACT_Q8K) {
+                const float *dx = x->scale + t * nb;
+                for (int64_t k = 0; k < nb; k++)
+                    v = bn_kern_epi_tq_step(v, s[k], d[k] * dx[k]);
+            } else {
+                for (int64_t k = 0; k < nb; k++)
+                    v = bn_kern_epi_tq_step(v, s[k], d[k]);
+                v = v / x->scale[t];
+            }
+            y[t * ldy + r] = v;
+        }
+    }
+}
+
 /* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS: up to
  * cap/64 tokens (a weight block decoded once serves them all) and as many
  * rows as then fit (a token's lookup tables or activations serve them all). */
@@ -221,10 +262,7 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
         for (int64_t a = r0; a < r1; a += rr) {
             int64_t b = a + rr < r1 ? a + rr : r1;
             dot(w, x, a, b, t0, t1, acc);
-            const int32_t *s = acc;
-            for (int64_t t = t0; t < t1; t++)
-                for (int64_t r = a; r < b; r++, s += spr)
-                    y[t * ldy + r] = bn_kern_epilogue(w, x, t, r, s);
+            epilogue_tile(w, x, a, b, t0, t1, acc, y, ldy);
         }
     }
 }
