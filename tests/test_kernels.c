@@ -807,7 +807,8 @@ END_TEST
 
 /* The AMX kernel's tile edges: token counts around multiples of 16 (the
  * VNNI remainder), past 256 (a second pass of C sums), row counts around 16
- * and 32 (short row groups), columns past one 1024-column B segment. Every
+ * and 32 (short row groups), columns past one 1024-column B segment; TQ2_0
+ * likewise. Every
  * available kernel must agree with basic (run_shape); the test says when
  * this CPU or kernel has no AMX and there is nothing AMX-specific to run. */
 START_TEST(test_amx_batches)
@@ -827,6 +828,14 @@ START_TEST(test_amx_batches)
         shape s = {BN_TYPE_I2_S, shp[i][0], shp[i][1], shp[i][2], BN_ACT_TOKEN, (int)(i % 4),
                    (int)(i % 3)};
         ck_assert_msg(!run_shape(&s, msg, sizeof msg), "I2_S %lldx%lld x %lld tok: %s",
+                      (long long)s.ne1, (long long)s.ne0, (long long)s.n_tok, msg);
+    }
+    /* TQ2_0: per-block sums scattered 16 rows at a time, both activation kinds */
+    static const int64_t tq[][3] = {{256, 1, 16}, {512, 33, 31}, {1280, 17, 48}, {256, 100, 65}};
+    for (size_t i = 0; i < sizeof tq / sizeof tq[0]; i++) {
+        shape s = {BN_TYPE_TQ2_0, tq[i][0], tq[i][1], tq[i][2], i % 2 ? BN_ACT_Q8K : BN_ACT_TOKEN,
+                   (int)(i % 4), (int)(i % 3)};
+        ck_assert_msg(!run_shape(&s, msg, sizeof msg), "TQ2_0 %lldx%lld x %lld tok: %s",
                       (long long)s.ne1, (long long)s.ne0, (long long)s.n_tok, msg);
     }
 }

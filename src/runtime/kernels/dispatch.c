@@ -245,8 +245,9 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
 }
 
 /* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS: up to
- * cap/64 tokens (a weight block decoded once serves them all) and as many
- * rows as then fit (a token's lookup tables or activations serve them all). */
+ * cap/64 tokens (a weight block decoded once serves them all), in multiples
+ * of 16 from 16 on (the amx kernel's token groups), and as many rows as then
+ * fit (a token's lookup tables or activations serve them all). */
 static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                        int64_t r0, int64_t r1, float *y, int64_t ldy)
 {
@@ -254,6 +255,9 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
     const bn_dot_fn dot = dot_for(k, w->type);
     const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;
     int64_t tt = cap / 64 < 1 ? 1 : cap / 64;
+    if (tt < 16 && cap >= 16 * 16)
+        tt = 16; /* whole 16-token groups for the amx kernel, 16+ rows still fit */
+    tt = tt >= 16 ? tt / 16 * 16 : tt;
     if (tt > x->n_tok)
         tt = x->n_tok;
     int64_t rr = cap / tt;

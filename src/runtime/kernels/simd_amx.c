@@ -2,8 +2,10 @@
  * simd_amx.c - AMX-INT8 kernel: I2_S sums of 16 tokens x 16 rows x 64
  * columns per TDPBSUD tile instruction (16K multiply-adds, signed int8
  * activations times unsigned 2-bit codes, int32 accumulators without
- * saturation), for batches of 16 tokens or more; fewer tokens (decode) and
- * the TQ types run the AVX-512 VNNI kernel, whose sums are the same.
+ * saturation), for I2_S and TQ2_0 batches of 16 tokens or more; fewer
+ * tokens (decode) and TQ1_0 run the AVX-512 VNNI kernel, whose sums are the
+ * same. TQ2_0 keeps one sum per 256-block: 4 tile products per block, then
+ * the block's sum of q subtracted and scattered to the sums' layout.
  *
  * Tiles (one configuration, every tile 16 rows x 64 bytes):
  *   A (tmm4, tmm5): 16 tokens x 64 activations, straight from bn_act.q
@@ -200,10 +202,109 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
         bn_kernel_avx512.dot_i2s(w, x, r0, r1, full, t1, acc + (full - t0) * nrows);
 }
 
+/* ---- TQ2_0 ---- */
+
+/* B tiles of TQ2_0 block blk for rows [rb, rb + 32): out[h * 2 + g] holds
+ * chunk h (columns 64h..64h+63 of the block) of row group g. qs[32j + m]
+ * bits 2l..2l+1 hold element 128j + 32l + m, so chunk 2j + hh takes the bit
+ * pairs l = 2hh (tile rows 0..7) and 2hh + 1 (rows 8..15) of the 8 words of
+ * qs half j. */
+static void pack_b_tq2(const bn_qmat *w, int64_t rb, int64_t nr, int64_t blk,
+                       uint8_t (*out)[1024])
+{
+    const __m512i m = _mm512_set1_epi32(0x03030303);
+    const uint8_t *base = bn_kern_row(w, rb) + (size_t)blk * BN_TQ2_BLOCK_BYTES;
+    for (int g = 0; g < 2; g++) {
+        int32_t idx[16];
+        for (int n = 0; n < 16; n++)
+            idx[n] = (int32_t)((size_t)(g * 16 + n < nr ? g * 16 + n : nr - 1) * w->row_bytes);
+        const __m512i vidx = _mm512_loadu_si512(idx);
+        for (int j = 0; j < 2; j++) {
+            __m512i *b0 = (__m512i *)out[(2 * j) * 2 + g], *b1 = (__m512i *)out[(2 * j + 1) * 2 + g];
+            for (int wd = 0; wd < 8; wd++) {
+                __m512i v = _mm512_i32gather_epi32(vidx, base + 32 * j + 4 * wd, 1);
+                _mm512_storeu_si512(b0 + wd, _mm512_and_si512(v, m));
+                _mm512_storeu_si512(b0 + 8 + wd, _mm512_and_si512(_mm512_srli_epi32(v, 2), m));
+                _mm512_storeu_si512(b1 + wd, _mm512_and_si512(_mm512_srli_epi32(v, 4), m));
+                _mm512_storeu_si512(b1 + 8 + wd, _mm512_and_si512(_mm512_srli_epi32(v, 6), m));
+            }
+        }
+    }
+}
+
+/* Per-block sums: tile sums of codes x q minus the block's sum of q (bsum),
+ * scattered to acc's layout (block index innermost) 16 rows at a time. */
+static void tq2_store(const bn_act *x, int32_t (*cs)[32], int64_t t, int ntok, int64_t blk,
+                      int32_t *dst, int64_t nrows, int64_t nb, int64_t nr)
+{
+    const int64_t ng = x->ne0 / BN_ACT_GROUP;
+    const __m512i step = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                             5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)nb));
+    for (int mm = 0; mm < ntok; mm++) {
+        const int32_t *bs = x->bsum + (t + mm) * ng + 2 * blk;
+        const __m512i sub = _mm512_set1_epi32(bs[0] + bs[1]);
+        int32_t *row0 = dst + (int64_t)mm * nrows * nb;
+        for (int g = 0; g < 2 && g * 16 < nr; g++) {
+            const int64_t left = nr - g * 16;
+            const __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            __m512i v = _mm512_sub_epi32(_mm512_loadu_si512(&cs[mm][16 * g]), sub);
+            _mm512_mask_i32scatter_epi32(row0 + g * 16 * nb, k, step, v, 4);
+        }
+    }
+}
+
 static void dot_tq2(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     int64_t t0, int64_t t1, int32_t *acc)
 {
-    bn_kernel_avx512.dot_tq2(w, x, r0, r1, t0, t1, acc);
+    const int64_t nrows = r1 - r0, full = t0 + (t1 - t0) / 16 * 16, nb = w->ne0 / BN_QK;
+    if (t1 - t0 < MIN_TOKENS) {
+        bn_kernel_avx512.dot_tq2(w, x, r0, r1, t0, t1, acc);
+        return;
+    }
+    _Alignas(64) uint8_t bpack[8][1024];
+    _Alignas(64) int32_t cs[32][32];
+    const size_t lda = (size_t)x->ne0;
+    load_cfg();
+    for (int64_t rb = r0; rb < r1; rb += 32) {
+        const int64_t nr = r1 - rb < 32 ? r1 - rb : 32;
+        for (int64_t blk = 0; blk < nb; blk++) {
+            pack_b_tq2(w, rb, nr, blk, bpack);
+            for (int64_t t = t0; t < full; t += 32) {
+                const int pair = t + 16 < full;
+                const int8_t *qa = x->q + (size_t)t * lda + (size_t)blk * BN_QK;
+                _tile_zero(0);
+                _tile_zero(1);
+                if (pair) {
+                    _tile_zero(2);
+                    _tile_zero(3);
+                }
+                for (int h = 0; h < 4; h++) {
+                    _tile_loadd(4, qa + 64 * h, lda);
+                    _tile_loadd(6, bpack[2 * h], 64);
+                    _tile_loadd(7, bpack[2 * h + 1], 64);
+                    _tile_dpbsud(0, 4, 6);
+                    _tile_dpbsud(1, 4, 7);
+                    if (pair) {
+                        _tile_loadd(5, qa + 16 * lda + 64 * h, lda);
+                        _tile_dpbsud(2, 5, 6);
+                        _tile_dpbsud(3, 5, 7);
+                    }
+                }
+                _tile_stored(0, &cs[0][0], 128);
+                _tile_stored(1, &cs[0][16], 128);
+                if (pair) {
+                    _tile_stored(2, &cs[16][0], 128);
+                    _tile_stored(3, &cs[16][16], 128);
+                }
+                tq2_store(x, cs, t, pair ? 32 : 16, blk,
+                          acc + ((t - t0) * nrows + (rb - r0)) * nb + blk, nrows, nb, nr);
+            }
+        }
+    }
+    _tile_release();
+    if (full < t1)
+        bn_kernel_avx512.dot_tq2(w, x, r0, r1, full, t1, acc + (full - t0) * nrows * nb);
 }
 
 static void dot_tq1(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
@@ -214,8 +315,8 @@ static void dot_tq1(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 
 const bn_kernel bn_kernel_amx = {
     .name = "amx",
-    .desc = "AMX-INT8 tiles for I2_S batches of 16+ tokens (16x16x64 per TDPBSUD); "
-            "decode and TQ as avx512vnni",
+    .desc = "AMX-INT8 tiles for I2_S / TQ2_0 batches of 16+ tokens (16x16x64 per "
+            "TDPBSUD); decode and TQ1_0 as avx512vnni",
     .available = amx_available,
     .dot_i2s = dot_i2s,
     .dot_tq2 = dot_tq2,
