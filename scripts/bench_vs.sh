@@ -17,8 +17,11 @@
 # (default 3) rounds each. A run is discarded when other processes used more than
 # $BN_VS_NOISE (default 0.10) of one CPU during it: the busy jiffies of /proc/stat
 # minus the run's own user+system time, over its wall time. Discarded runs are retried
-# up to twice the rounds; a median over fewer clean runs than asked is marked "*".
+# up to $BN_VS_TRIES times in all (default twice the rounds); a median over fewer clean
+# runs than asked is marked "*" and then includes the disturbed runs.
 # bntk runs the kernel $BN_VS_KERNEL (default simd: the best one this CPU has).
+# With BN_VS_BASE=DIR (another build's directory), that build's bn-run runs in the same
+# rounds, for a before/after table.
 # Decode is also given as GB/s (the file's bytes read per token: every tensor except
 # the token embedding, which is read one row per token; tied files read it as the head)
 # against a read-bandwidth probe at the same thread count.
@@ -30,6 +33,9 @@ THREADS=${BN_VS_THREADS:-2 1}
 NOISE=${BN_VS_NOISE:-0.10}
 TYPES=${BN_VS_TYPES:-i2_s tq2_0 tq1_0}
 KERNEL=${BN_VS_KERNEL:-simd}
+TRIES=${BN_VS_TRIES:-$((2 * REPS))}
+BASE=${BN_VS_BASE:-}   # a second bntk build (its directory) to compare against: before/after
+BN_ENGINES="${BASE:+base }bn"
 HZ=$(getconf CLK_TCK)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_vs.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -92,30 +98,32 @@ for t in $TYPES; do
         then $rest + $embd else $rest end' 2>/dev/null || echo 0)
   for th in $THREADS; do
     bw=$([ "$th" = 1 ] && echo "$bw1" || echo "$bw2")
-    for eng in ref bn; do [ $eng = ref ] && [ -z "$ref" ] && continue; : >"$TMP/$eng.$t.$th"; done
+    for eng in ref $BN_ENGINES; do [ $eng = ref ] && [ -z "$ref" ] && continue; : >"$TMP/$eng.$t.$th"; done
     clean=0 tries=0
-    while [ $clean -lt "$REPS" ] && [ $tries -lt $((2 * REPS)) ]; do
+    while [ $clean -lt "$REPS" ] && [ $tries -lt "$TRIES" ]; do
       tries=$((tries + 1)); ok=1
-      outs=()
       if [ -n "$ref" ]; then
         r=$(run "$TMP/r" "$ref" -m "$f" -p 128,512 -n 32 -t "$th" -r 1 -o csv)
         awk -v x="${r#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
       fi
-      b=$(run "$TMP/b1" "$B/bn-run" "$f" --bench --bench-pp 128 --bench-tg 32 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
-      awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
-      b=$(run "$TMP/b2" "$B/bn-run" "$f" --bench --bench-pp 512 --bench-tg 1 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
-      awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
-      if [ $ok = 1 ] || [ $tries -gt "$REPS" ]; then
-        # beyond REPS tries, disturbed runs are kept in a second list for the fallback
-        sfx=$([ $ok = 1 ] && echo "" || echo ".noisy")
-        [ $ok = 1 ] && clean=$((clean + 1))
-        if [ -n "$ref" ]; then
-          echo "$(ref_ts "$TMP/r" pp128) $(ref_ts "$TMP/r" pp512) $(ref_ts "$TMP/r" tg32)" >>"$TMP/ref.$t.$th$sfx"
-        fi
-        echo "$(bn_ts "$TMP/b1" pp128) $(bn_ts "$TMP/b2" pp512) $(bn_ts "$TMP/b1" tg32)" >>"$TMP/bn.$t.$th$sfx"
+      for eng in $BN_ENGINES; do
+        bin=$([ $eng = base ] && echo "$BASE" || echo "$B")/bn-run
+        b=$(run "$TMP/$eng.1" "$bin" "$f" --bench --bench-pp 128 --bench-tg 32 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
+        awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
+        b=$(run "$TMP/$eng.2" "$bin" "$f" --bench --bench-pp 512 --bench-tg 1 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
+        awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
+      done
+      # every run is kept: clean ones in the list, disturbed ones in a fallback list
+      sfx=$([ $ok = 1 ] && echo "" || echo ".noisy")
+      [ $ok = 1 ] && clean=$((clean + 1))
+      if [ -n "$ref" ]; then
+        echo "$(ref_ts "$TMP/r" pp128) $(ref_ts "$TMP/r" pp512) $(ref_ts "$TMP/r" tg32)" >>"$TMP/ref.$t.$th$sfx"
       fi
+      for eng in $BN_ENGINES; do
+        echo "$(bn_ts "$TMP/$eng.1" pp128) $(bn_ts "$TMP/$eng.2" pp512) $(bn_ts "$TMP/$eng.1" tg32)" >>"$TMP/$eng.$t.$th$sfx"
+      done
     done
-    for eng in ref bn; do
+    for eng in ref $BN_ENGINES; do
       [ $eng = ref ] && [ -z "$ref" ] && continue
       src="$TMP/$eng.$t.$th"; mark=""
       if [ "$clean" -lt "$REPS" ]; then mark="*"; cat "$TMP/$eng.$t.$th.noisy" >>"$src" 2>/dev/null || true; fi
@@ -124,7 +132,7 @@ for t in $TYPES; do
         med=$(awk -v c=$col '{print $c}' "$src" | median)
         echo "$med" >"$TMP/med.$eng.$t.$th.$col"
         ratio="-"
-        if [ $eng = bn ] && [ -n "$ref" ]; then
+        if [ $eng != ref ] && [ -n "$ref" ]; then
           rm=$(cat "$TMP/med.ref.$t.$th.$col")
           ratio=$(awk -v a="$med" -v b="$rm" 'BEGIN{if(b>0) printf "%.2f", a/b; else print "-"}')
         fi
@@ -133,7 +141,7 @@ for t in $TYPES; do
           gbs=$(awk -v m="$med" -v p="$per_tok" 'BEGIN{printf "%.1f", m*p/1e9}')
           of=$(awk -v g="$gbs" -v w="$bw" 'BEGIN{if(w>0) printf "%.2f", g/w; else print "-"}')
         fi
-        name=$([ $eng = ref ] && echo "$rname" || echo "bntk")
+        name=$(case $eng in ref) echo "$rname";; base) echo "bntk (base)";; *) echo "bntk";; esac)
         printf '| %s | %s | %s | %s | %s%s | %s/%s | %s | %s | %s |\n' "$t" "$name" "$th" "$test" \
           "$med" "$mark" "$clean" "$tries" "$ratio" "$gbs" "$of"
       done

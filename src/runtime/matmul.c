@@ -226,6 +226,18 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
         const float *x = s->x + (size_t)t0 * n;
         for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
             int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
+            if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
+                bn_rt_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
+                                      x, out);
+                for (int i = 0; i < nr; i++) {
+                    const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
+                    float v = out[i];
+                    for (int k = n8; k < n; k++)
+                        v += f16_table[rd16(p + 2 * k)] * x[k];
+                    j->y[(size_t)t0 * w->n_out + rb + i] = v;
+                }
+                continue;
+            }
             for (int i = 0; i < 2 * np; i++) {
                 int r = rb + (i < nr ? i : nr - 1); /* an odd block repeats its last row */
                 float *dst = pack + (size_t)(i / 2) * 2 * n8 + (i % 2) * 8;

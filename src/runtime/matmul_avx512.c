@@ -102,6 +102,30 @@ void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float
 #undef BN_TILE_ROWS
 }
 
+/* One token against up to 8 F16 rows (decode: the head streams from DRAM),
+ * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out)
+{
+    const int np = (n_rows + 1) / 2;
+    const uint8_t *rp[8];
+    for (int i = 0; i < 8; i++)
+        rp[i] = w + (size_t)(i < n_rows ? i : n_rows - 1) * row_bytes;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    for (int s = 0; s < n8; s += 8) {
+        const __m512 xv = bcast8(x + s);
+        for (int p = 0; p < np; p++) {
+            __m256i h = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
+                _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1);
+            acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(_mm512_cvtph_ps(h), xv));
+        }
+    }
+    for (int p = 0; p < np; p++)
+        combine(acc[p], &out[2 * p], &out[2 * p + 1]);
+}
+
 /* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
  * pairs as above, read in place (no packing), up to 4 pairs in flight. */
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
@@ -138,6 +162,12 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
 #else
 
 int bn_rt_avx512_available(void) { return 0; }
+
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out)
+{
+    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
+}
 
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)

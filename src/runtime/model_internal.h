@@ -122,6 +122,10 @@ int bn_rt_avx512_available(void);
 void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
 void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
+/* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
+ * combined lanes of row i (the tail still to add), as the GEMM gives them. */
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out);
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
 /* out[i] = bn_rt_dot(q, rows + i * stride, n), i < n_rows (attention scores
