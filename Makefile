@@ -5,6 +5,7 @@
 #   make asan     the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make demo     convert the bundled model and run the pipeline on it
 #   make bench    benchmarks (figures go in closing notes, never into tests)
+#   make bench-vs bn-run against the reference engines' llama-bench (scripts/bench_vs.sh)
 #   make clean
 #
 # Layout is discovered, not listed: every src/<module>/*.c goes into libbn.a,
@@ -115,7 +116,7 @@ clean:
 	rm -rf build build-asan build-*
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,14p' Makefile
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
