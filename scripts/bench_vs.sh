@@ -66,9 +66,9 @@ run() {
 
 # t/s of test T (pp128, tg32, ...) from llama-bench csv / bn-run md output
 ref_ts() { # LOG TEST
-  awk -F'","' -v want="$2" 'NR==1{for(i=1;i<=NF;i++){gsub(/"/,"",$i); h[$i]=i}; next}
-    {gsub(/^"|"$/,""); np=$h["n_prompt"]; ng=$h["n_gen"];
-     name=(np>0 ? "pp" np : "tg" ng); if(name==want) print $h["avg_ts"]}' "$1"
+  awk -v want="$2" 'NR==1{n=split($0,hh,","); for(i=1;i<=n;i++){gsub(/"/,"",hh[i]); h[hh[i]]=i}; next}
+    {sub(/^"/,""); sub(/"$/,""); split($0,v,"\",\""); np=v[h["n_prompt"]]; ng=v[h["n_gen"]];
+     name=(np>0 ? "pp" np : "tg" ng); if(name==want) print v[h["avg_ts"]]}' "$1"
 }
 bn_ts() { awk -F'|' -v want="$2" '{gsub(/ /,"",$7); if($7==want){split($8,a," "); print a[1]}}' "$1"; }
 
