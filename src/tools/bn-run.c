@@ -191,7 +191,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
             rc = parse_int(a, v, 1, 100, &o->bench_reps);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             o->bench_fmt = v;
-            if (strcmp(v, "md") && strcmp(v, "json") && strcmp(v, "csv"))
+            if (strcmp(v, "md") != 0 && strcmp(v, "json") != 0 && strcmp(v, "csv") != 0)
                 rc = bad("-o '%s' is not md, json or csv%s", v, "");
         } else if (!strcmp(a, "--kernel"))
             o->mopts.kernel = v;

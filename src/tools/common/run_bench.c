@@ -161,7 +161,7 @@ static void print_row(const bn_bench_opts *o, const model_desc *d, const bench_r
 bn_status bn_bench_run(const bn_bench_opts *o, bn_model *m, FILE *out, bn_error *err)
 {
     const char *fmt = o->format ? o->format : "md";
-    if (strcmp(fmt, "md") && strcmp(fmt, "json") && strcmp(fmt, "csv"))
+    if (strcmp(fmt, "md") != 0 && strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0)
         return bn_error_set(err, BN_EINVAL, "bench: output format '%s' is not md, json or csv", fmt);
     if (o->reps < 1)
         return bn_error_set(err, BN_EINVAL, "bench: --bench-reps %d < 1", o->reps);
