@@ -13,9 +13,9 @@
 #include "bn/sampler.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
-#include "common/run_bench.h"
+#include "tools/common/cli.h"
+#include "tools/common/run_bench.h"
 
-#define VERSION "0.1"
 
 typedef enum { TPL_AUTO, TPL_LLAMA3, TPL_BITNET } chat_tpl;
 
@@ -128,7 +128,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
             return 1;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-run %s\n", VERSION);
+            bn_cli_print_version("bn-run");
             return 1;
         }
         if (!strcmp(a, "--chat")) {
