@@ -72,6 +72,7 @@ SHLIB       := $(BUILD)/libbn.so.$(VERSION)
 ifneq ($(findstring x86_64,$(ARCH)),)
 $(BUILD)/obj/%_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_amx.o:    XFLAGS := -mamx-tile -mamx-int8 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 endif
 $(BUILD)/obj/src/util/version.o: DEFS := -DBN_GIT_COMMIT='"$(GIT_COMMIT)"'
 $(BUILD)/obj/src/util/version.o: $(BUILD)/gen/commit
@@ -156,6 +157,11 @@ demo: all ## convert the bundled model and run the pipeline on it
 
 bench: all $(BENCHES) ## benchmarks (figures go in closing notes, never into tests)
 	@./scripts/bench.sh $(BUILD)
+
+# bn-run against llama-bench on the same files (BN_VS_BITNET / BN_VS_LLAMA: their llama-bench)
+.PHONY: bench-vs
+bench-vs: all $(BENCHES) ## bn-run against the reference engines' llama-bench (scripts/bench_vs.sh)
+	@./scripts/bench_vs.sh $(BUILD)
 
 clean: ## remove every build directory
 	rm -rf build build-asan build-*

@@ -14,6 +14,7 @@
  * activations (hot only).
  *
  * Usage: bench_kernels [seconds per measurement, default 0.3]
+ *        bench_kernels --probe [seconds]   only the bandwidth line (scripts/bench_vs.sh)
  * Figures go in closing notes, never into tests.
  */
 #include <stdint.h>
@@ -100,6 +101,11 @@ static double time_matmul(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
 
 int main(int argc, char **argv)
 {
+    int probe_only = argc > 1 && strcmp(argv[1], "--probe") == 0;
+    if (probe_only) {
+        argc--;
+        argv++;
+    }
     double min_s = argc > 1 ? atof(argv[1]) : 0.3;
     if (!(min_s > 0) || min_s > 60) {
         fprintf(stderr, "bench_kernels: seconds per measurement must be in (0, 60], got '%s'\n", argv[1]);
@@ -125,6 +131,12 @@ int main(int argc, char **argv)
         bw[i] = probe(pools[i], buf, min_s);
     printf("read bandwidth (STREAM-like sum over %zu MiB): %.1f GB/s with 1 thread, %.1f GB/s with 2\n",
            PROBE_BYTES >> 20, bw[0], bw[1]);
+    if (probe_only) {
+        free(buf);
+        for (int i = 0; i < 2; i++)
+            bn_pool_destroy(pools[i]);
+        return 0;
+    }
 
     const size_t wbytes = (size_t)NE0 * NE1 / 4 + 32;
     /* The probe buffer becomes n_copies matrices, the first one the hot one. */

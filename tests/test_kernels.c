@@ -805,6 +805,42 @@ START_TEST(test_selftest)
 }
 END_TEST
 
+/* The AMX kernel's tile edges: token counts around multiples of 16 (the
+ * VNNI remainder), past 256 (a second pass of C sums), row counts around 16
+ * and 32 (short row groups), columns past one 1024-column B segment; TQ2_0
+ * likewise. Every
+ * available kernel must agree with basic (run_shape); the test says when
+ * this CPU or kernel has no AMX and there is nothing AMX-specific to run. */
+START_TEST(test_amx_batches)
+{
+    const bn_kernel *k;
+    bn_error e;
+    if (bn_kernel_get("amx", &k, &e) != BN_OK) {
+        printf("test_amx_batches: skipped: %s\n", e.msg);
+        return;
+    }
+    static const int64_t shp[][3] = {
+        {128, 1, 16}, {128, 17, 17}, {1152, 33, 31}, {2176, 31, 48},
+        {1024, 64, 33}, {256, 100, 300}, {384, 16, 64}, {2048, 32, 257},
+    };
+    char msg[600] = "";
+    for (size_t i = 0; i < sizeof shp / sizeof shp[0]; i++) {
+        shape s = {BN_TYPE_I2_S, shp[i][0], shp[i][1], shp[i][2], BN_ACT_TOKEN, (int)(i % 4),
+                   (int)(i % 3)};
+        ck_assert_msg(!run_shape(&s, msg, sizeof msg), "I2_S %lldx%lld x %lld tok: %s",
+                      (long long)s.ne1, (long long)s.ne0, (long long)s.n_tok, msg);
+    }
+    /* TQ2_0: per-block sums scattered 16 rows at a time, both activation kinds */
+    static const int64_t tq[][3] = {{256, 1, 16}, {512, 33, 31}, {1280, 17, 48}, {256, 100, 65}};
+    for (size_t i = 0; i < sizeof tq / sizeof tq[0]; i++) {
+        shape s = {BN_TYPE_TQ2_0, tq[i][0], tq[i][1], tq[i][2], i % 2 ? BN_ACT_Q8K : BN_ACT_TOKEN,
+                   (int)(i % 4), (int)(i % 3)};
+        ck_assert_msg(!run_shape(&s, msg, sizeof msg), "TQ2_0 %lldx%lld x %lld tok: %s",
+                      (long long)s.ne1, (long long)s.ne0, (long long)s.n_tok, msg);
+    }
+}
+END_TEST
+
 /* Row-parallel driver: the pool's result equals one serial call. */
 START_TEST(test_matmul_par)
 {
@@ -854,6 +890,7 @@ END_TEST
     X(test_extreme_k)                \
     X(test_matmul_args_and_table)    \
     X(test_selftest)                 \
+    X(test_amx_batches)              \
     X(test_matmul_par)
 
 #ifndef BN_NO_CHECK

@@ -46,11 +46,16 @@
  *     numbers, never a crash. Shapes are validated by bn_qmat_init,
  *     bn_act_init and the bn_kernel_matmul* wrappers (BN_EINVAL with the bad
  *     value); the raw function pointers in bn_kernel assume valid arguments.
- *     A matmul call uses up to ~140 KiB of the calling thread's stack (a
- *     64 KiB tile of sums, the lut kernel's 64 KiB of tables); no malloc.
+ *     A matmul call uses up to ~150 KiB of the calling thread's stack (a
+ *     64 KiB tile of sums, 16 KiB of TQ block scales, the lut kernel's 64 KiB
+ *     of tables or the amx kernel's 64 KiB of packed tiles and sums); no
+ *     malloc.
  *  6. bn_kernel_best() picks the fastest kernel the CPU runs (x86-64:
- *     AVX-512 VNNI > AVX2 > blocked scalar; aarch64: NEON dotprod), or the
- *     one named by the environment variable BN_KERNEL.
+ *     AMX-INT8 > AVX-512 VNNI > AVX2 > blocked scalar; aarch64: NEON
+ *     dotprod), or the one named by the environment variable BN_KERNEL.
+ *     "amx" runs I2_S calls of 16 tokens or more on tiles and everything
+ *     else (decode, TQ types) as avx512vnni, so it is the best choice for
+ *     every batch size where the CPU and the OS allow AMX.
  *
  * Typical use (one linear layer, n tokens, x is [n][ne0] floats):
  *
@@ -140,7 +145,7 @@ typedef void (*bn_dot_fn)(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t
                           int64_t t0, int64_t t1, int32_t *acc);
 
 typedef struct {
-    const char *name;      /* "basic", "blocked", "lut", "avx2", "avx512vnni", "neon" */
+    const char *name;      /* "basic", "blocked", "lut", "avx2", "avx512vnni", "amx", "neon" */
     const char *desc;      /* one line for bn-verify --kernels / bench output */
     int (*available)(void);/* 1 if this CPU runs it */
     bn_dot_fn dot_i2s;     /* one per weight type; never NULL */

@@ -258,10 +258,19 @@ static void att_task(void *ctx, int64_t task, int worker)
     float scale = 1.0f / sqrtf((float)hd);
 
     float mx = -INFINITY;
-    for (int p = 0; p <= pos; p++) {
-        const float *k = bn_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
-        sc[p] = bn_rt_dot(q, k, hd) * scale;
-        mx = sc[p] > mx ? sc[p] : mx;
+    if (c->kv.type == BN_KV_F32) { /* keys of consecutive positions, kv_dim apart */
+        bn_rt_dot_rows(q, bn_kv_k(&c->kv, j->layer, seq, 0, kvh * hd, hd, tmp),
+                       (size_t)c->kv_dim, pos + 1, hd, sc);
+        for (int p = 0; p <= pos; p++) {
+            sc[p] = sc[p] * scale;
+            mx = sc[p] > mx ? sc[p] : mx;
+        }
+    } else {
+        for (int p = 0; p <= pos; p++) {
+            const float *k = bn_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
+            sc[p] = bn_rt_dot(q, k, hd) * scale;
+            mx = sc[p] > mx ? sc[p] : mx;
+        }
     }
     double sum = 0.0;
     for (int p = 0; p <= pos; p++) {

@@ -21,6 +21,7 @@
 
 static float f16_table[1 << 16];
 static int use_avx2;        /* matmul_avx2.c computes the same values, faster */
+static int use_avx512;      /* matmul_avx512.c: the float GEMM, same values again */
 static pthread_once_t float_once = PTHREAD_ONCE_INIT;
 
 static void float_init(void)
@@ -28,6 +29,7 @@ static void float_init(void)
     for (uint32_t h = 0; h < (1u << 16); h++)
         f16_table[h] = bn_f16_to_f32((uint16_t)h);
     use_avx2 = bn_rt_avx2_available();
+    use_avx512 = bn_rt_avx512_available();
 }
 
 const float *bn_rt_f16_table(void)
@@ -93,15 +95,30 @@ float bn_rt_dot(const float *a, const float *b, int n)
     return s;
 }
 
+void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                    float *out)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_dot_rows_avx512(q, rows, stride, n_rows, n, out);
+        return;
+    }
+    for (int i = 0; i < n_rows; i++)
+        out[i] = bn_rt_dot(q, rows + (size_t)i * stride, n);
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */
+#define GEMM_ROWS 8     /* rows per packed block of the float GEMM (4 pairs) */
+#define GEMM_TOKENS 64  /* tokens per tile: 64 x n_in floats stay in L2 */
 
 struct bn_mm_scratch {
     int max_tok;
     int n_workers;
     int max_in;
     float *rowbuf;          /* (n_workers, max_in) decoded float rows */
+    float *packbuf;         /* (n_workers, GEMM_ROWS * max_in) row pairs for the float GEMM */
     bn_act acts[MAX_ACTS];  /* per input width and kind, cap max_tok tokens */
     int n_acts;
     /* current input (bn_mm_set_input) */
@@ -121,7 +138,10 @@ bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_sc
     s->max_in = max_in;
     s->n_workers = bn_pool_threads(m->pool);
     s->rowbuf = malloc((size_t)s->n_workers * (size_t)max_in * sizeof *s->rowbuf);
-    if (!s->rowbuf) {
+    s->packbuf = malloc((size_t)s->n_workers * GEMM_ROWS * (size_t)max_in * sizeof *s->packbuf);
+    if (!s->rowbuf || !s->packbuf) {
+        free(s->rowbuf);
+        free(s->packbuf);
         free(s);
         return bn_error_set(err, BN_ENOMEM, "out of memory for matmul scratch");
     }
@@ -136,6 +156,7 @@ void bn_mm_scratch_free(bn_mm_scratch *s)
     for (int i = 0; i < s->n_acts; i++)
         bn_act_free(&s->acts[i]);
     free(s->rowbuf);
+    free(s->packbuf);
     free(s);
 }
 
@@ -189,6 +210,68 @@ typedef struct {
     pthread_mutex_t lock;
 } mm_job;
 
+/* Float rows [r0, r1) x every token through matmul_avx512.c's GEMM: blocks of
+ * GEMM_ROWS rows are decoded and packed once per tile of GEMM_TOKENS tokens;
+ * the n_in % 8 tail is added here, after the lanes, as bn_rt_dot does. */
+static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
+{
+    const bn_weight *w = j->w;
+    bn_mm_scratch *s = j->s;
+    const int n = w->n_in, n8 = n - n % 8, n_tok = s->n_tok;
+    float *pack = s->packbuf + (size_t)worker * GEMM_ROWS * (size_t)s->max_in;
+    float *row = s->rowbuf + (size_t)worker * (size_t)s->max_in;
+    float tail[GEMM_ROWS][8], out[GEMM_TOKENS * GEMM_ROWS];
+    for (int t0 = 0; t0 < n_tok; t0 += GEMM_TOKENS) {
+        int nt = n_tok - t0 < GEMM_TOKENS ? n_tok - t0 : GEMM_TOKENS;
+        const float *x = s->x + (size_t)t0 * n;
+        for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
+            int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
+            if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
+                bn_rt_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
+                                      x, out);
+                for (int i = 0; i < nr; i++) {
+                    const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
+                    float v = out[i];
+                    for (int k = n8; k < n; k++)
+                        v += f16_table[rd16(p + 2 * k)] * x[k];
+                    j->y[(size_t)t0 * w->n_out + rb + i] = v;
+                }
+                continue;
+            }
+            for (int i = 0; i < 2 * np; i++) {
+                int r = rb + (i < nr ? i : nr - 1); /* an odd block repeats its last row */
+                float *dst = pack + (size_t)(i / 2) * 2 * n8 + (i % 2) * 8;
+                if (w->type == BN_TYPE_F16 && i % 2 == 0) {
+                    int r2 = rb + (i + 1 < nr ? i + 1 : nr - 1);
+                    bn_rt_pack_pair_f16_avx512(w->data + (size_t)r * w->row_bytes,
+                                               w->data + (size_t)r2 * w->row_bytes, n8, dst);
+                }
+                if (w->type == BN_TYPE_F16) {
+                    const uint8_t *p = w->data + (size_t)r * w->row_bytes;
+                    for (int k = n8; k < n; k++)
+                        tail[i][k - n8] = f16_table[rd16(p + 2 * k)];
+                    continue;
+                }
+                bn_weight_row_f32(w, r, row);
+                for (int st = 0; st < n8 / 8; st++)
+                    memcpy(dst + 16 * (size_t)st, row + 8 * st, 8 * sizeof *row);
+                for (int k = n8; k < n; k++)
+                    tail[i][k - n8] = row[k];
+            }
+            bn_rt_gemm_pairs_avx512(pack, np, n8, x, (size_t)n, nt, out, GEMM_ROWS);
+            for (int t = 0; t < nt; t++) {
+                const float *xt = x + (size_t)t * n;
+                for (int i = 0; i < nr; i++) {
+                    float v = out[t * GEMM_ROWS + i];
+                    for (int k = n8; k < n; k++)
+                        v += tail[i][k - n8] * xt[k];
+                    j->y[(size_t)(t0 + t) * w->n_out + rb + i] = v;
+                }
+            }
+        }
+    }
+}
+
 static void mm_task(void *ctx, int64_t task, int worker)
 {
     mm_job *j = ctx;
@@ -204,6 +287,10 @@ static void mm_task(void *ctx, int64_t task, int worker)
             j->failed = 1;
             pthread_mutex_unlock(&j->lock);
         }
+        return;
+    }
+    if (use_avx512) {
+        float_rows_gemm(j, worker, r0, r1);
         return;
     }
     /* float weights: decode each row once, use it for every token (hot loop) */
@@ -224,6 +311,7 @@ bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, flo
         return bn_error_set(err, BN_EINTERNAL,
                             "matmul: tensor '%s' takes %d inputs, got %d tokens of %d", w->name,
                             w->n_in, s->n_tok, s->n_in);
+    pthread_once(&float_once, float_init); /* use_avx512 below */
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
     if (bn_rt_is_ternary(w->type)) {
         bn_act *xq = NULL;

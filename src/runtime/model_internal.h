@@ -113,4 +113,24 @@ int bn_rt_avx2_available(void);
 void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n);
 float bn_rt_dot_avx2(const float *a, const float *b, int n);
 
+/* matmul_avx512.c: the float-weight GEMM, bit-identical to bn_rt_dot per
+ * (token, row); only called when bn_rt_avx512_available(). A pack holds
+ * n_pairs row pairs of n8 (a multiple of 8) floats each, interleaved by 8
+ * (pair p at pack + p * 2 * n8); out[t * ldo + i] gets row i's combined lanes
+ * for token t of x (n_tok rows of stride ldx), the tail still to add. */
+int bn_rt_avx512_available(void);
+void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
+void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+                             int n_tok, float *out, int ldo);
+/* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
+ * combined lanes of row i (the tail still to add), as the GEMM gives them. */
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out);
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out);
+/* out[i] = bn_rt_dot(q, rows + i * stride, n), i < n_rows (attention scores
+ * over consecutive cached keys): the AVX-512 form when available. */
+void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                    float *out);
+
 #endif

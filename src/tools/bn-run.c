@@ -21,6 +21,7 @@
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "tools/common/cli.h"
+#include "tools/common/run_bench.h"
 
 
 typedef struct {
@@ -34,7 +35,8 @@ typedef struct {
     int logits_n;             /* --logits N: print the last N positions' logits */
     int chat;
     const char *tpl;          /* --chat-template NAME, NULL: from the model */
-    int bench, bench_pp, bench_tg, bench_reps;
+    int bench, bench_pp, bench_tg, bench_reps; /* pp/tg 0: 512/128 cut to the context */
+    const char *bench_fmt;    /* -o md|json|csv */
     int quiet, verbose, ignore_eos;
     bn_model_opts mopts;
     bn_kv_type kv;
@@ -70,7 +72,9 @@ static void usage(FILE *f)
             "  -v, --verbose          --chat: a speed line after every reply\n"
             "  --bench                benchmark: pp512 and tg128 tokens/s for every kernel\n"
             "                         (or the one given by --kernel)\n"
-            "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1)\n"
+            "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1;\n"
+            "                         pp and tg cut to the context by default)\n"
+            "  -o, --output md|json|csv   --bench output (default md; llama-bench's fields)\n"
             "  --logits N             print the logits of the last N prompt positions and exit\n"
             "  --kernel NAME          ternary kernel (default: $BN_KERNEL or the fastest)\n"
             "  --act token|q8_k       activation quantization of ternary projections: per\n"
@@ -214,7 +218,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             rc = parse_int(a, v, 1, 1 << 16, &o->bench_tg);
         else if (!strcmp(a, "--bench-reps"))
             rc = parse_int(a, v, 1, 100, &o->bench_reps);
-        else if (!strcmp(a, "--kernel"))
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            o->bench_fmt = v;
+            if (strcmp(v, "md") != 0 && strcmp(v, "json") != 0 && strcmp(v, "csv") != 0)
+                rc = bad("-o '%s' is not md, json or csv%s", v, "");
+        } else if (!strcmp(a, "--kernel"))
             o->mopts.kernel = v;
         else if (!strcmp(a, "--act")) {
             bn_error e;
@@ -248,6 +256,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
         return bad("give only one of -p, -f and --ids%s%s", "", "");
     if (!o->chat && !o->bench && sources == 0)
         return bad("no prompt: use -p TEXT, -f FILE, --ids LIST, --chat or --bench%s%s", "", "");
+    if (o->bench_fmt && !o->bench)
+        return bad("-o %s is an output format of --bench%s", o->bench_fmt, "");
     if (o->chat + o->bench + (o->logits_n > 0) > 1)
         return bad("--chat, --bench and --logits exclude each other%s%s", "", "");
     return 0;
@@ -624,88 +634,19 @@ out:
     return st;
 }
 
-/* ---- bench ----------------------------------------------------------------------------------- */
-
-static bn_status bench_one(const run_opts *o, bn_model *m, int pp, double *out, bn_error *err)
-{
-    const bn_hparams *hp = bn_model_hparams(m);
-    int n = pp ? o->bench_pp : o->bench_tg;
-    bn_ctx *c = NULL;
-    int32_t *toks = malloc((size_t)n * sizeof *toks);
-    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    bn_status st = toks && logits ? BN_OK : bn_error_set(err, BN_ENOMEM, "out of memory");
-    if (!st)
-        st = make_ctx(o, m, n + 1, &c, err);
-    uint64_t r = 12345;
-    for (int i = 0; i < n && !st; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        toks[i] = (int32_t)((r >> 33) % (uint64_t)hp->n_vocab);
-    }
-    /* warm-up, untimed: faults the mapped weights in, as llama-bench does */
-    if (!st)
-        st = bn_ctx_eval(c, 0, toks, 1, 0, BN_LOGITS_LAST, logits, err);
-    for (int rep = 0; rep < o->bench_reps && !st; rep++) {
-        bn_ctx_clear(c, 0);
-        double t0 = bn_now_seconds();
-        if (pp)
-            st = bn_ctx_eval(c, 0, toks, n, 0, BN_LOGITS_LAST, logits, err);
-        else
-            for (int i = 0; i < n && !st; i++)
-                st = bn_ctx_eval(c, 0, &toks[i], 1, i, BN_LOGITS_LAST, logits, err);
-        out[rep] = n / (bn_now_seconds() - t0);
-    }
-    bn_ctx_free(c);
-    free(toks);
-    free(logits);
-    return st;
-}
+/* ---- bench (run_bench.c) ---------------------------------------------------------------------- */
 
 static bn_status run_bench(const run_opts *o, bn_model *m, bn_error *err)
 {
-    const bn_hparams *hp = bn_model_hparams(m);
-    size_t nk;
-    const bn_kernel *const *ks = bn_kernel_list(&nk);
-    double *rates = malloc((size_t)o->bench_reps * sizeof *rates);
-    if (!rates)
-        return bn_error_set(err, BN_ENOMEM, "out of memory");
-    double params = 0;
-    for (int64_t i = 0; i < bn_gguf_n_tensors(bn_model_gguf(m)); i++)
-        params += (double)bn_gguf_tensor_at(bn_model_gguf(m), i)->n_el;
-    printf("| model | size | params | kernel | threads | test | t/s |\n");
-    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
-    bn_status st = BN_OK;
-    /* every available kernel, or only the one chosen with --kernel / BN_KERNEL */
-    int chosen = (o->mopts.kernel && *o->mopts.kernel) || getenv("BN_KERNEL");
-    for (size_t k = 0; k < nk && !st; k++) {
-        if (chosen ? k > 0 : !ks[k]->available())
-            continue;
-        if (!chosen && (st = bn_model_set_kernel(m, ks[k]->name, err)))
-            break;
-        for (int pp = 1; pp >= 0 && !st; pp--) {
-            if ((st = bench_one(o, m, pp, rates, err)))
-                break;
-            double mean = 0, var = 0;
-            for (int i = 0; i < o->bench_reps; i++)
-                mean += rates[i] / o->bench_reps;
-            for (int i = 0; i < o->bench_reps; i++)
-                var += (rates[i] - mean) * (rates[i] - mean);
-            double sd = o->bench_reps > 1 ? sqrt(var / (o->bench_reps - 1)) : 0.0;
-            printf("| %s %s | %.2f GiB | %.2f B | %s%s | %d | %s%d | %.2f ± %.2f |\n",
-                   hp->arch_name, bn_type_name(hp->proj_type),
-                   bn_model_weight_bytes(m) / 1073741824.0, params / 1e9, bn_model_kernel(m),
-                   bn_model_actq(m) == BN_ACTQ_Q8K ? " (q8_k)" : "",
-                   bn_model_n_threads(m), pp ? "pp" : "tg", pp ? o->bench_pp : o->bench_tg,
-                   mean, sd);
-            fflush(stdout);
-        }
-    }
-    free(rates);
-    return st;
+    bn_bench_opts b = {o->model, o->bench_pp, o->bench_tg, o->bench_reps, o->n_ctx, o->kv,
+                       !((o->mopts.kernel && *o->mopts.kernel) || getenv("BN_KERNEL")),
+                       o->bench_fmt};
+    return bn_bench_run(&b, m, stdout, err);
 }
 
 int main(int argc, char **argv)
 {
-    run_opts o = {.n_predict = -1, .bench_pp = 512, .bench_tg = 128, .bench_reps = 1};
+    run_opts o = {.n_predict = -1, .bench_reps = 1};
     bn_model_opts_default(&o.mopts);
     bn_sampler_params_default(&o.sp);
     int rc = parse_args(argc, argv, &o);

@@ -93,6 +93,9 @@ static const bn_kernel *const all_kernels[] = {
     &bn_kernel_avx2,
     &bn_kernel_avx512,
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+    &bn_kernel_amx,
+#endif
 #if defined(__aarch64__)
     &bn_kernel_neon,
 #endif
@@ -107,6 +110,9 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
 /* SIMD kernels, fastest first. The default is the first available one, or
  * the blocked scalar kernel on a CPU with none of them. */
 static const bn_kernel *const simd_kernels[] = {
+#if defined(__x86_64__) && defined(__linux__)
+    &bn_kernel_amx, /* AMX for I2_S batches, the VNNI kernel below for the rest */
+#endif
 #if defined(__x86_64__)
     &bn_kernel_avx512,
     &bn_kernel_avx2,
@@ -197,9 +203,51 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 
 #define TILE_SUMS 16384 /* int32 sums per tile: 64 KiB of stack */
 
+/* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
+ * into y through the epilogue of kern.h, with the same operations as
+ * bn_kern_epilogue per value: I2_S inline over a token's rows; TQ with each
+ * row's block scales decoded once for all tokens (at most 4096 blocks a row). */
+static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b, int64_t t0,
+                          int64_t t1, const int32_t *acc, float *y, int64_t ldy)
+{
+    const int64_t n = b - a;
+    if (w->type == BN_TYPE_I2_S) {
+        for (int64_t t = t0; t < t1; t++) {
+            const int32_t *s = acc + (t - t0) * n, sum = x->sum[t];
+            const float sa = x->scale[t], sw = w->scale;
+            float *yt = y + t * ldy + a;
+            for (int64_t r = 0; r < n; r++)
+                yt[r] = bn_kern_epi_i2s(s[r], sum, sa, sw);
+        }
+        return;
+    }
+    const int64_t nb = w->ne0 / BN_QK;
+    float d[BN_KERNEL_MAX_K / BN_QK];
+    for (int64_t r = a; r < b; r++) {
+        const uint8_t *row = bn_kern_row(w, r);
+        for (int64_t k = 0; k < nb; k++)
+            d[k] = bn_kern_tq_d(w, row, k);
+        for (int64_t t = t0; t < t1; t++) {
+            const int32_t *s = acc + ((t - t0) * n + (r - a)) * nb;
+            float v = 0.0f;
+            if (x->kind == BN_ACT_Q8K) {
+                const float *dx = x->scale + t * nb;
+                for (int64_t k = 0; k < nb; k++)
+                    v = bn_kern_epi_tq_step(v, s[k], d[k] * dx[k]);
+            } else {
+                for (int64_t k = 0; k < nb; k++)
+                    v = bn_kern_epi_tq_step(v, s[k], d[k]);
+                v = v / x->scale[t];
+            }
+            y[t * ldy + r] = v;
+        }
+    }
+}
+
 /* Rows [r0, r1) x all tokens, tiled so one tile's sums fit TILE_SUMS: up to
- * cap/64 tokens (a weight block decoded once serves them all) and as many
- * rows as then fit (a token's lookup tables or activations serve them all). */
+ * cap/64 tokens (a weight block decoded once serves them all), in multiples
+ * of 16 from 16 on (the amx kernel's token groups), and as many rows as then
+ * fit (a token's lookup tables or activations serve them all). */
 static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                        int64_t r0, int64_t r1, float *y, int64_t ldy)
 {
@@ -207,6 +255,9 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
     const bn_dot_fn dot = dot_for(k, w->type);
     const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;
     int64_t tt = cap / 64 < 1 ? 1 : cap / 64;
+    if (tt < 16 && cap >= 16 * 16)
+        tt = 16; /* whole 16-token groups for the amx kernel, 16+ rows still fit */
+    tt = tt >= 16 ? tt / 16 * 16 : tt;
     if (tt > x->n_tok)
         tt = x->n_tok;
     int64_t rr = cap / tt;
@@ -215,10 +266,7 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
         for (int64_t a = r0; a < r1; a += rr) {
             int64_t b = a + rr < r1 ? a + rr : r1;
             dot(w, x, a, b, t0, t1, acc);
-            const int32_t *s = acc;
-            for (int64_t t = t0; t < t1; t++)
-                for (int64_t r = a; r < b; r++, s += spr)
-                    y[t * ldy + r] = bn_kern_epilogue(w, x, t, r, s);
+            epilogue_tile(w, x, a, b, t0, t1, acc, y, ldy);
         }
     }
 }

@@ -105,6 +105,9 @@ extern const bn_kernel bn_kernel_lut;
 extern const bn_kernel bn_kernel_avx2;
 extern const bn_kernel bn_kernel_avx512;
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+extern const bn_kernel bn_kernel_amx;
+#endif
 #if defined(__aarch64__)
 extern const bn_kernel bn_kernel_neon;
 #endif

@@ -1,0 +1,189 @@
+/* matmul_avx512.c - the float-weight product (the F16 head above all) as a
+ * register-blocked GEMM with AVX-512, bit for bit equal to bn_rt_dot.
+ *
+ * bn_rt_dot's order, for one (token, row): lane j (0..7) sums the products
+ * a[i] * b[i] for i = j mod 8, i < n8 = n - n % 8, in increasing i, one
+ * rounded multiply then one rounded add (no FMA: ISO C, no contraction);
+ * the lanes are combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) and the tail
+ * i >= n8 is added last, one product at a time.
+ *
+ * Here a 512-bit register holds the 8 lanes of TWO rows for one token: the
+ * low half row 2p, the high half row 2p+1, multiplied by the token's 8
+ * values broadcast to both halves. Every lane still sees its own products in
+ * the same order, so the sums are those of bn_rt_dot exactly; what changes is
+ * that up to 4 row pairs x 3 tokens (12 independent accumulators) are in
+ * flight instead of one dependent chain, and each decoded row serves every
+ * token of a tile from cache.
+ *
+ * Rows are packed first (bn_rt_pack_pairs_*): pair p, step s holds
+ * {row 2p [8s .. 8s+7], row 2p+1 [8s .. 8s+7]} as 16 floats. */
+#include "model_internal.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if defined(__AVX512F__) && defined(__F16C__)
+#include <immintrin.h>
+
+int bn_rt_avx512_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && bn_rt_avx2_available();
+}
+
+void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+{
+    for (int s = 0; s < n8 / 8; s++) {
+        __m256i h = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ra + 16 * s))),
+            _mm_loadu_si128((const __m128i *)(rb + 16 * s)), 1);
+        _mm512_storeu_ps(dst + 16 * s, _mm512_cvtph_ps(h));
+    }
+}
+
+static inline __m512 bcast8(const float *x)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(x))));
+}
+
+/* The combine of bn_rt_dot for both halves of one accumulator. */
+static inline void combine(__m512 v, float *lo, float *hi)
+{
+    float l[16];
+    _mm512_storeu_ps(l, v);
+    *lo = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    *hi = ((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15]));
+}
+
+/* NP pairs x NT tokens; constants after inlining, so the accumulators stay in
+ * registers. out[t * ldo + 2p + h] gets the combined lanes (before the tail). */
+static inline __attribute__((always_inline)) void
+tile(const float *pack, int n8, const float *x, size_t ldx, float *out, int ldo,
+     const int NP, const int NT)
+{
+    __m512 acc[4][3];
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT; t++)
+            acc[p][t] = _mm512_setzero_ps();
+    const size_t pstride = (size_t)n8 * 2;
+    for (int s = 0; s < n8 / 8; s++) {
+        __m512 xv[3];
+        for (int t = 0; t < NT; t++)
+            xv[t] = bcast8(x + (size_t)t * ldx + 8 * (size_t)s);
+        for (int p = 0; p < NP; p++) {
+            __m512 w = _mm512_loadu_ps(pack + (size_t)p * pstride + 16 * (size_t)s);
+            for (int t = 0; t < NT; t++)
+                acc[p][t] = _mm512_add_ps(acc[p][t], _mm512_mul_ps(w, xv[t]));
+        }
+    }
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT; t++)
+            combine(acc[p][t], &out[t * ldo + 2 * p], &out[t * ldo + 2 * p + 1]);
+}
+
+void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+                             int n_tok, float *out, int ldo)
+{
+    int t = 0;
+#define BN_TILE_ROWS(NT)                                                            \
+    switch (n_pairs) {                                                               \
+    case 4: tile(pack, n8, x + (size_t)t * ldx, ldx, out + t * ldo, ldo, 4, NT); break; \
+    case 3: tile(pack, n8, x + (size_t)t * ldx, ldx, out + t * ldo, ldo, 3, NT); break; \
+    case 2: tile(pack, n8, x + (size_t)t * ldx, ldx, out + t * ldo, ldo, 2, NT); break; \
+    default: tile(pack, n8, x + (size_t)t * ldx, ldx, out + t * ldo, ldo, 1, NT); break; \
+    }
+    for (; t + 3 <= n_tok; t += 3)
+        BN_TILE_ROWS(3)
+    if (n_tok - t == 2)
+        BN_TILE_ROWS(2)
+    else if (n_tok - t == 1)
+        BN_TILE_ROWS(1)
+#undef BN_TILE_ROWS
+}
+
+/* One token against up to 8 F16 rows (decode: the head streams from DRAM),
+ * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out)
+{
+    const int np = (n_rows + 1) / 2;
+    const uint8_t *rp[8];
+    for (int i = 0; i < 8; i++)
+        rp[i] = w + (size_t)(i < n_rows ? i : n_rows - 1) * row_bytes;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    for (int s = 0; s < n8; s += 8) {
+        const __m512 xv = bcast8(x + s);
+        for (int p = 0; p < np; p++) {
+            __m256i h = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
+                _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1);
+            acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(_mm512_cvtph_ps(h), xv));
+        }
+    }
+    for (int p = 0; p < np; p++)
+        combine(acc[p], &out[2 * p], &out[2 * p + 1]);
+}
+
+/* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
+ * pairs as above, read in place (no packing), up to 4 pairs in flight. */
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    const int n8 = n - n % 8;
+    for (int r0 = 0; r0 < n_rows; r0 += 8) {
+        const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
+        const float *rp[8];
+        for (int i = 0; i < 8; i++) /* a short group repeats its last row */
+            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+        for (int s = 0; s < n8; s += 8) {
+            const __m512 xv = bcast8(q + s);
+            for (int p = 0; p < np; p++) {
+                __m512 w = _mm512_castpd_ps(_mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(rp[2 * p] + s))),
+                    _mm256_castps_pd(_mm256_loadu_ps(rp[2 * p + 1] + s)), 1));
+                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, w));
+            }
+        }
+        float v[8];
+        for (int p = 0; p < np; p++)
+            combine(acc[p], &v[2 * p], &v[2 * p + 1]);
+        for (int i = 0; i < nr; i++) {
+            for (int k = n8; k < n; k++)
+                v[i] += q[k] * rp[i][k];
+            out[r0 + i] = v[i];
+        }
+    }
+}
+
+#else
+
+int bn_rt_avx512_available(void) { return 0; }
+
+void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out)
+{
+    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
+}
+
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
+}
+
+void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+{
+    (void)ra, (void)rb, (void)n8, (void)dst;
+}
+
+void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+                             int n_tok, float *out, int ldo)
+{
+    (void)pack, (void)n_pairs, (void)n8, (void)x, (void)ldx, (void)n_tok, (void)out, (void)ldo;
+}
+
+#endif

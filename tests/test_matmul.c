@@ -1,0 +1,176 @@
+/* test_matmul.c - the float-weight product of matmul.c (the F16 head, F32,
+ * BF16 and Q8_0 rows) against the documented summation order, written out
+ * here independently: for each (token, row), 8 lane sums over i = j mod 8 in
+ * increasing i (one rounded product, one rounded add), lanes combined
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the n % 8 tail in order.
+ * Every value must match bit for bit, whatever the thread count, the number of
+ * tokens in the call, the row count (odd, partial blocks) or n % 8; on a CPU
+ * with AVX-512 that exercises the register-blocked GEMM of matmul_avx512.c,
+ * elsewhere the row-at-a-time path. The attention scores' bn_rt_dot_rows
+ * likewise. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "runtime/model_internal.h"
+#include "testutil.h"
+
+/* The documented order, plain ISO C (compiled without contraction). */
+static float ref_dot(const float *a, const float *b, int n)
+{
+    float l[8] = {0};
+    int n8 = n - n % 8;
+    for (int i = 0; i < n8; i++)
+        l[i % 8] = l[i % 8] + a[i] * b[i];
+    float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (int i = n8; i < n; i++)
+        s = s + a[i] * b[i];
+    return s;
+}
+
+static uint16_t f16_bits(float f)
+{ /* a random finite F16 near f: sign, exponent 10..20, random mantissa */
+    (void)f;
+    uint32_t r = tu_rand32();
+    return (uint16_t)((r & 0x8000u) | (10u + r % 11u) << 10 | (r >> 8 & 0x3ffu));
+}
+
+/* Weights of one type, n_out x n_in, random bytes that decode to finite values. */
+static uint8_t *make_weights(bn_type type, int n_in, int n_out, size_t *row_bytes)
+{
+    size_t rb = type == BN_TYPE_F32 ? 4u * n_in : type == BN_TYPE_Q8_0 ? (size_t)n_in / 32 * 34
+                                                                        : 2u * n_in;
+    uint8_t *d = malloc(rb * (size_t)n_out);
+    for (int r = 0; r < n_out; r++) {
+        uint8_t *p = d + rb * (size_t)r;
+        for (int i = 0; i < n_in; i++) {
+            if (type == BN_TYPE_F32) {
+                float v = (float)tu_gauss();
+                memcpy(p + 4 * i, &v, 4);
+            } else if (type == BN_TYPE_F16) {
+                uint16_t h = f16_bits(0);
+                memcpy(p + 2 * i, &h, 2);
+            } else if (type == BN_TYPE_BF16) {
+                float v = (float)tu_gauss();
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                uint16_t h = (uint16_t)(u >> 16);
+                memcpy(p + 2 * i, &h, 2);
+            }
+        }
+        if (type == BN_TYPE_Q8_0)
+            for (int b = 0; b < n_in / 32; b++) {
+                uint16_t h = f16_bits(0);
+                memcpy(p + 34 * b, &h, 2);
+                for (int j = 0; j < 32; j++)
+                    p[34 * b + 2 + j] = (uint8_t)tu_rand32();
+            }
+    }
+    *row_bytes = rb;
+    return d;
+}
+
+static void check_shape(bn_pool *pool, bn_type type, int n_in, int n_out, int n_tok)
+{
+    bn_model m;
+    memset(&m, 0, sizeof m);
+    m.pool = pool;
+    bn_error e;
+    size_t rb;
+    uint8_t *data = make_weights(type, n_in, n_out, &rb);
+    bn_weight w = {.name = "w", .type = type, .n_in = n_in, .n_out = n_out, .data = data,
+                   .nbytes = rb * (size_t)n_out, .row_bytes = rb, .scale = 1.0f};
+    float *x = malloc(sizeof(float) * (size_t)n_tok * n_in);
+    float *y = malloc(sizeof(float) * (size_t)n_tok * n_out);
+    float *row = malloc(sizeof(float) * (size_t)n_in);
+    for (size_t i = 0; i < (size_t)n_tok * n_in; i++)
+        x[i] = (float)tu_gauss();
+    bn_mm_scratch *s;
+    ck_assert_int_eq(bn_mm_scratch_new(&m, n_tok, n_in, &s, &e), BN_OK);
+    bn_mm_set_input(s, x, n_tok, n_in);
+    ck_assert_msg(bn_matmul(&m, s, &w, y, &e) == BN_OK, "%s", e.msg);
+    for (int r = 0; r < n_out; r++) {
+        bn_weight_row_f32(&w, r, row);
+        for (int t = 0; t < n_tok; t++) {
+            float want = ref_dot(row, x + (size_t)t * n_in, n_in);
+            float got = y[(size_t)t * n_out + r];
+            ck_assert_msg(tu_f32_bits(got) == tu_f32_bits(want),
+                          "%s [%d x %d], %d tokens, %d threads: token %d row %d: got %.9g (0x%08x), "
+                          "want %.9g (0x%08x)", bn_type_name(type), n_out, n_in, n_tok,
+                          bn_pool_threads(pool), t, r, got, tu_f32_bits(got), want,
+                          tu_f32_bits(want));
+        }
+    }
+    bn_mm_scratch_free(s);
+    free(data);
+    free(x);
+    free(y);
+    free(row);
+}
+
+START_TEST(test_float_order)
+{
+    static const bn_type types[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_BF16};
+    static const int ins[] = {1, 7, 8, 13, 64, 100, 264};
+    static const int outs[] = {1, 2, 3, 7, 8, 9, 17, 33};
+    static const int toks[] = {1, 2, 3, 4, 5, 7, 65, 67};
+    bn_pool *pools[2];
+    bn_error e;
+    for (int p = 0; p < 2; p++)
+        ck_assert_int_eq(bn_pool_create(p + 1, &pools[p], &e), BN_OK);
+    for (size_t ty = 0; ty < sizeof types / sizeof *types; ty++)
+        for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+            for (size_t o = 0; o < sizeof outs / sizeof *outs; o++)
+                check_shape(pools[(i + o) % 2], types[ty], ins[i], outs[o], toks[(i + o + ty) % 8]);
+    /* Q8_0 rows are whole 32-blocks */
+    for (size_t o = 0; o < sizeof outs / sizeof *outs; o++)
+        check_shape(pools[o % 2], BN_TYPE_Q8_0, 64 + 32 * (int)(o % 3), outs[o], toks[o]);
+    /* the BitNet-2B head's width, many tokens (token tiles of 64, 2 threads) */
+    check_shape(pools[1], BN_TYPE_F16, 2560, 50, 130);
+    check_shape(pools[0], BN_TYPE_F16, 2560, 19, 1);
+    for (int p = 0; p < 2; p++)
+        bn_pool_destroy(pools[p]);
+}
+END_TEST
+
+/* Attention scores: one query against consecutive cached keys. */
+START_TEST(test_dot_rows)
+{
+    static const int ns[] = {1, 8, 13, 64, 128, 130};
+    static const int rows[] = {1, 2, 7, 8, 9, 31, 100};
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            int n = ns[i], nr = rows[r];
+            size_t stride = (size_t)n + r % 3 * 5;
+            float *k = malloc(sizeof(float) * stride * (size_t)nr), *q = malloc(sizeof(float) * (size_t)n);
+            float *out = malloc(sizeof(float) * (size_t)nr);
+            for (size_t j = 0; j < stride * (size_t)nr; j++)
+                k[j] = (float)tu_gauss();
+            for (int j = 0; j < n; j++)
+                q[j] = (float)tu_gauss();
+            bn_rt_dot_rows(q, k, stride, nr, n, out);
+            for (int j = 0; j < nr; j++) {
+                float want = ref_dot(q, k + (size_t)j * stride, n);
+                ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want),
+                              "n %d, %d rows: row %d = %.9g, want %.9g", n, nr, j, out[j], want);
+            }
+            free(k);
+            free(q);
+            free(out);
+        }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("matmul");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_float_order);
+    tcase_add_test(tc, test_dot_rows);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
