@@ -40,7 +40,7 @@ START_TEST(test_2b4t)
     ck_assert_int_eq(parse(CFG_2B4T, &c, &e), BN_OK);
     ck_assert_int_eq(c.arch, BN_ARCH_BITNET_B158);
     ck_assert_str_eq(c.gguf_arch, "bitnet-b1.58");
-    ck_assert_int_eq(c.act, BN_ACT_RELU2);
+    ck_assert_int_eq(c.act, BN_FFN_RELU2);
     ck_assert_uint_eq(c.n_embd, 2560);
     ck_assert_uint_eq(c.n_ff, 6912);
     ck_assert_uint_eq(c.n_head, 20);
@@ -62,7 +62,7 @@ START_TEST(test_1bitllm_defaults)
     ck_assert_int_eq(parse(CFG_1BIT, &c, &e), BN_OK);
     ck_assert_int_eq(c.arch, BN_ARCH_BITNET);
     ck_assert_str_eq(c.gguf_arch, "bitnet");
-    ck_assert_int_eq(c.act, BN_ACT_SILU);
+    ck_assert_int_eq(c.act, BN_FFN_SILU);
     ck_assert_uint_eq(c.n_head_kv, 16); /* defaults to num_attention_heads */
     ck_assert_float_eq(c.rope_theta, 10000.0f);
     ck_assert_int_eq(c.tie_embeddings, -1);

@@ -35,6 +35,8 @@
 #ifndef BN_CHAT_H
 #define BN_CHAT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include "bn/error.h"
 #include "bn/model.h"
@@ -122,5 +124,7 @@ bn_status bn_chat_session_user(bn_chat_session *s, const char *text, int n_ctx, 
  * token that went into the cache after the turn's tokens (the stop token too). */
 bn_status bn_chat_session_reply(bn_chat_session *s, const char *text, size_t len,
                                 const int32_t *ids, int n, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -38,6 +38,8 @@
 #ifndef BN_TOKENIZER_H
 #define BN_TOKENIZER_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -178,5 +180,7 @@ typedef void (*bn_vocab_test_fn)(void *ctx, size_t index, const char *text, size
 bn_status bn_tokenizer_vocab_test(const bn_tokenizer *t, const char *inp_path,
                                   const char *out_path, bn_vocab_test_fn on_mismatch, void *ctx,
                                   size_t *n_strings, size_t *n_bad, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

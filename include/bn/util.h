@@ -14,6 +14,8 @@
 #ifndef BN_UTIL_H
 #define BN_UTIL_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -60,5 +62,7 @@ static inline uint64_t bn_rng_next(uint64_t *state)
     *state = x;
     return x * 0x2545F4914F6CDD1Dull;
 }
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -32,6 +32,8 @@
 #ifndef BN_VERIFY_H
 #define BN_VERIFY_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -209,5 +211,7 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
  * reference must outlive it. */
 bn_status bn_reference_evaluator(const bn_reference *r, int n_threads, bn_evaluator **out,
                                  bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

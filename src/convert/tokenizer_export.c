@@ -158,6 +158,12 @@ void bn_tokexport_free(bn_tokexport *t)
 uint32_t bn_tokexport_vocab_size(const bn_tokexport *t) { return t->n; }
 const char *bn_tokexport_model(const bn_tokexport *t) { return t->spm ? "llama" : "gpt2"; }
 const char *bn_tokexport_pre(const bn_tokexport *t) { return t->spm ? NULL : t->pre; }
+
+void bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre)
+{
+    if (!t->spm && t->pre && strcmp(t->pre, "llama-bpe") == 0)
+        t->pre = pre;
+}
 uint32_t bn_tokexport_n_merges(const bn_tokexport *t) { return t->n_merges; }
 
 const char *bn_tokexport_token(const bn_tokexport *t, uint32_t id, size_t *len)

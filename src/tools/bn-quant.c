@@ -24,7 +24,6 @@
 #include "bn/util.h"
 #include "common/cli.h"
 
-#define BN_QUANT_VERSION "0.1.0"
 
 
 static void usage(FILE *f)
@@ -104,7 +103,7 @@ static int parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-quant (bntk) %s\n", BN_QUANT_VERSION);
+            bn_cli_print_version("bn-quant");
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
@@ -211,19 +210,21 @@ static int parse_args(int argc, char **argv, opts *o)
 
 /* ---- tensor classes ---------------------------------------------------------------- */
 
-typedef enum { T_PROJ, T_EMBD, T_NORM, T_COPY } tclass;
-
-static tclass classify(const bn_gguf_tensor *t)
+/* How a tensor is requantized, by its role in the architecture table: a
+ * projection, an embedding or head, a norm (or any other 1-D float vector,
+ * kept F32), or copied unchanged (BN_RCLASS_NONE). */
+static bn_role_class classify(const bn_gguf_tensor *t)
 {
     int layer;
-    if (bn_tensor_kind_of(t->name, &layer) != BN_KIND_OTHER && strncmp(t->name, "blk.", 4) == 0)
-        return T_PROJ;
-    if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight"))
-        return T_EMBD;
+    bn_role r = bn_role_of_name(t->name, &layer);
+    if (bn_role_is_proj(r) && strncmp(t->name, "blk.", 4) == 0)
+        return BN_RCLASS_PROJ;
+    if (r == BN_ROLE_TOKEN_EMBD || r == BN_ROLE_OUTPUT)
+        return BN_RCLASS_EMBD;
     int is_float = t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16;
     if (t->n_dims == 1 && is_float)
-        return T_NORM;
-    return T_COPY;
+        return BN_RCLASS_NORM;
+    return BN_RCLASS_NONE;
 }
 
 static int decodable(bn_type t)
@@ -235,10 +236,10 @@ static int decodable(bn_type t)
 static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
 {
     switch (classify(t)) {
-    case T_PROJ: return o->type;
-    case T_EMBD: return o->embd_type;
-    case T_NORM: return BN_TYPE_F32;
-    case T_COPY: return t->type;
+    case BN_RCLASS_PROJ: return o->type;
+    case BN_RCLASS_EMBD: return o->embd_type;
+    case BN_RCLASS_NORM: return BN_TYPE_F32;
+    case BN_RCLASS_NONE: return t->type;
     }
     return t->type;
 }
@@ -333,8 +334,8 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
                               bn_quant_report *rep, bn_error *err)
 {
     bn_type ot = out_type(o, t);
-    tclass cl = classify(t);
-    if (cl == T_COPY)
+    bn_role_class cl = classify(t);
+    if (cl == BN_RCLASS_NONE)
         return bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, err);
     size_t np;
     bn_status st = bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err);
@@ -342,7 +343,7 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
         return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
     if ((st = grow(b, (size_t)t->n_el, np, err)) || (st = decode(t, b, o->threads, err)))
         return st;
-    if (cl == T_PROJ) {
+    if (cl == BN_RCLASS_PROJ) {
         bn_ternary_result res;
         bn_quant_stats qs;
         if ((st = ternarize(o, t, b, &res, &qs, err)))
@@ -364,13 +365,13 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
     /* Validate every tensor's target layout before creating the output. */
     for (int64_t i = 0; i < nt; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        tclass cl = classify(t);
-        if (cl == T_COPY)
+        bn_role_class cl = classify(t);
+        if (cl == BN_RCLASS_NONE)
             continue;
         if (!decodable(t->type))
             return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be re-encoded", t->name,
                                 bn_type_name((uint32_t)t->type));
-        if (cl == T_PROJ && t->n_dims != 2)
+        if (cl == BN_RCLASS_PROJ && t->n_dims != 2)
             return bn_error_set(err, BN_EINVAL, "tensor '%s': projection with %u dimensions (expected 2)", t->name,
                                 t->n_dims);
         size_t np;
@@ -440,7 +441,7 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         progress_show(&pr, i, nt, t->name);
         pr.done += t->nbytes;
-        if (classify(t) != T_PROJ)
+        if (classify(t) != BN_RCLASS_PROJ)
             continue;
         if ((st = decode(t, &b, o->threads, err)))
             break;
@@ -519,6 +520,8 @@ int main(int argc, char **argv)
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
     bn_status st = bn_quant_report_new(o.in, &rep, &err);
+    if (!st)
+        st = bn_quant_report_set_tool(rep, "bn-quant", &err);
     struct stat sb;
     if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
         st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */

@@ -20,8 +20,7 @@
 #include "bn/sampler.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
-
-#define VERSION "0.1"
+#include "tools/common/cli.h"
 
 typedef struct {
     const char *model;
@@ -137,7 +136,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
             return 1;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-run %s\n", VERSION);
+            bn_cli_print_version("bn-run");
             return 1;
         }
         if (!strcmp(a, "--chat")) {

@@ -21,8 +21,8 @@
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "bn/verify.h"
+#include "tools/common/cli.h"
 
-#define BN_VERIFY_VERSION "0.1.0"
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 #define LOGITS_BUDGET ((size_t)512 << 20) /* bytes of logits per batch, at most */
 
@@ -132,7 +132,7 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stdout);
             return 1;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-verify %s\n", BN_VERIFY_VERSION);
+            bn_cli_print_version("bn-verify");
             return 1;
         } else if (!strcmp(a, "--check")) {
             o->do_check = 1;
@@ -688,10 +688,11 @@ int main(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     out_text = o.json_path && !strcmp(o.json_path, "-") ? stderr : stdout;
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "tool", "bn-verify");
-    cJSON_AddStringToObject(root, "version", BN_VERIFY_VERSION);
-    cJSON_AddStringToObject(root, "model", o.model);
+    cJSON *root = bn_cli_json_doc("bn-verify", 1, o.model); /* docs/json.md */
+    if (!root) {
+        fprintf(stderr, "bn-verify: out of memory\n");
+        return 3;
+    }
     gates gt = {cJSON_CreateArray(), 0};
     int rc = 0;
 

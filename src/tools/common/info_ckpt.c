@@ -1,5 +1,6 @@
 /* info_ckpt.c - see info_ckpt.h. */
 #include "info_ckpt.h"
+#include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,12 @@ static void shape_str(const bn_ckpt_tensor *t, char *buf, size_t cap)
 
 static const char *format_name(const bn_ckpt *ck) { return bn_ckpt_format_name(bn_ckpt_get_format(ck)); }
 
-static void print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, FILE *out)
+/* 0, or BN_ENOMEM when the document could not be built. */
+static bn_status print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, FILE *out)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "path", path);
+    cJSON *root = bn_cli_json_doc("bn-info", 1, path); /* docs/json.md; "input" is the path */
+    if (!root)
+        return BN_ENOMEM;
     cJSON_AddStringToObject(root, "format", format_name(ck));
     cJSON_AddStringToObject(root, "weights", bn_ckpt_path(ck));
     cJSON *shards = cJSON_AddArrayToObject(root, "shards");
@@ -149,6 +152,7 @@ static void print_json(bn_ckpt *ck, const char *path, cJSON *config, const char 
     if (s) fprintf(out, "%s\n", s);
     free(s);
     cJSON_Delete(root);
+    return s ? BN_OK : BN_ENOMEM;
 }
 
 static void print_text(bn_ckpt *ck, const char *path, cJSON *config, const char *note, const char *hex, FILE *out)
@@ -216,12 +220,16 @@ int bn_info_ckpt(const char *path, const bn_info_ckpt_opts *opts, FILE *out, FIL
     if (!s) {
         const char *note;
         cJSON *config = config_summary(bn_ckpt_dir(ck), &note);
-        if (opts->json) print_json(ck, path, config, hex, out);
-        else print_text(ck, path, config, note, hex, out);
+        if (opts->json) {
+            if ((s = print_json(ck, path, config, hex, out)))
+                bn_error_set(&err, s, "%s: out of memory building the JSON description", path);
+        } else {
+            print_text(ck, path, config, note, hex, out);
+        }
         cJSON_Delete(config);
-    } else {
-        fprintf(errf, "bn-info: %s\n", err.msg);
     }
+    if (s)
+        fprintf(errf, "bn-info: %s\n", err.msg);
     free(hex);
     bn_ckpt_close(ck);
     return s ? bn_status_exit_code(s) : 0;
