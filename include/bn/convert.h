@@ -82,6 +82,8 @@ bn_status bn_permute_qk_rows(const void *src, void *dst, int64_t n_heads, int64_
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
+struct bn_outset; /* util.h */
+
 typedef struct {
     const char *in_dir;        /* Hugging Face model directory */
     const char *arch;          /* a row of the architecture table by name (arch.h), for a
@@ -101,6 +103,9 @@ typedef struct {
     struct bn_quant_report *report; /* or: add each projection's statistics to this
                                        caller-owned report (quant.h) and write nothing */
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
+    struct bn_outset *outputs; /* the caller's output set (util.h): the GGUF and report
+                                  join it and the caller commits; NULL = the run has its
+                                  own, with in_dir as input, committed on success */
     /* progress callback (mains print; the library never does): tensor i of n */
     void (*progress)(void *user, size_t i, size_t n, const char *name, uint64_t bytes_in,
                      uint64_t bytes_out);

@@ -247,6 +247,7 @@ struct cJSON *bn_gguf_to_json(const bn_gguf *g, uint64_t max_items);
 /* ---- writer ---------------------------------------------------------------- */
 
 typedef struct bn_gguf_writer bn_gguf_writer;
+struct bn_outset; /* util.h */
 
 /* alignment: 0 means BN_GGUF_DEFAULT_ALIGNMENT; a non-default alignment is also
  * written as general.alignment (u32) automatically, as the first KV. Setting
@@ -255,6 +256,10 @@ typedef struct bn_gguf_writer bn_gguf_writer;
  * file with the same alignment pass through. */
 bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writer **out,
                               bn_error *err);
+/* The same, as one output of a run's output set (util.h): finish() completes the
+ * file and bn_outset_commit() renames it together with the run's other outputs. */
+bn_status bn_gguf_writer_open_in(struct bn_outset *set, const char *path, uint32_t alignment,
+                                 bn_gguf_writer **out, bn_error *err);
 
 /* KVs, in the order they should appear. Duplicate keys are an error. */
 bn_status bn_gguf_set_u8(bn_gguf_writer *w, const char *key, uint8_t v, bn_error *err);

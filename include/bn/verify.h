@@ -126,6 +126,8 @@ typedef struct {
     double tok_per_s;       /* n_chunks * n_ctx / seconds */
     int has_kld;
     bn_kld_result kld;      /* when params.base was set */
+    int nonfinite;          /* set (also on failure) when the tested evaluator's logits were
+                               not finite: the model is at fault, not the text */
 } bn_ppl_result;
 
 void bn_ppl_params_init(bn_ppl_params *p);

@@ -7,12 +7,14 @@
 #include "bn/convert.h"
 
 #include <cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bn/util.h"
+#include "util/json_strict.h"
 
 #define CONFIG_MAX_BYTES (16u << 20) /* a config.json is a few KB */
 #define SUPPORTED bn_arch_hf_classes()
@@ -50,6 +52,12 @@ static bn_status get_float(const cJSON *root, const char *name, const char *key,
         v->valuedouble > 1e30)
         return bn_error_set(err, BN_EINVAL, "%s: field '%s' must be a positive finite number", name,
                             key);
+    /* The GGUF stores f32: a value below the smallest normal f32 would be
+     * written as 0 or as a denormal that has lost its digits. */
+    if (v->valuedouble < FLT_MIN)
+        return bn_error_set(err, BN_EINVAL, "%s: field '%s' = %g does not survive conversion to "
+                            "the file's f32 (smallest normal %g)", name, key, v->valuedouble,
+                            (double)FLT_MIN);
     *out = (float)v->valuedouble;
     return BN_OK;
 }
@@ -147,12 +155,10 @@ bn_status bn_hfconfig_parse(const char *json, size_t len, const char *name, bn_h
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->bos_id = cfg->eos_id = -1;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root)
-        return bn_error_set(err, BN_EINVAL, "%s: not valid JSON (near byte %td)", name,
-                            end ? end - json : (ptrdiff_t)0);
-    bn_status st = BN_OK;
+    cJSON *root;
+    bn_status st = bnu_json_parse_strict(name, json, len, &root, err);
+    if (st)
+        return st;
     if (!cJSON_IsObject(root)) {
         st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", name);
         goto done;

@@ -51,6 +51,7 @@ typedef struct {
     size_t n_plan;
     job *jobs;
     bn_gguf_writer *w;
+    bn_outset *outputs;             /* the caller's, or the run's own */
     bn_quant_report *report;
     /* reusable buffers, grown to the largest tensor */
     float *f;
@@ -533,7 +534,7 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
     const char *path = s->o->report_path;
     bn_report_format f = report_format(s->o);
     bn_atomic_file *af;
-    bn_status st = bn_atomic_open(path, &af, err);
+    bn_status st = bn_atomic_open_in(s->outputs, path, &af, err);
     if (st)
         return st;
     if ((st = bn_quant_report_write(s->report, f, bn_atomic_stream(af), err))) {
@@ -542,6 +543,14 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
     }
     *out = af;
     return BN_OK;
+}
+
+/* The run's own output set: no output may be an input (a file of in_dir) or the
+ * other output; checked before anything is read. */
+static bn_status own_outputs(const bn_convert_opts *o, bn_outset **out, bn_error *err)
+{
+    const char *outs[2] = {o->out_path, o->report ? NULL : o->report_path};
+    return bn_outset_plan(out, &o->in_dir, 1, outs, 2, err);
 }
 
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err)
@@ -559,12 +568,20 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
         return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
                             bn_type_name(o->embd_type));
+    bn_outset *own = NULL;
+    if (!o->outputs && (st = own_outputs(o, &own, err))) {
+        bn_outset_free(own);
+        return st;
+    }
+    s.outputs = o->outputs ? o->outputs : own;
     int have_config = 1;
     if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err))) {
         /* A bare tokenizer directory (tokenizer.json alone) still makes a vocab
          * file, as llama.cpp's vocab GGUFs are: general.* and tokenizer.* only. */
-        if (!(st == BN_ENOTFOUND && o->vocab_only))
+        if (!(st == BN_ENOTFOUND && o->vocab_only)) {
+            bn_outset_free(own);
             return st;
+        }
         have_config = 0;
         s.cfg.arch = BN_ARCH_LLAMA; /* llama.cpp's vocab files say llama */
         s.cfg.gguf_arch = bn_arch_get(BN_ARCH_LLAMA)->gguf_name;
@@ -601,7 +618,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         st = bn_error_set(err, BN_EINVAL, "%s: nothing to do: no output file and no report", o->in_dir);
         goto fail;
     }
-    if (o->out_path && ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) ||
+    if (o->out_path && ((st = bn_gguf_writer_open_in(s.outputs, o->out_path, 0, &s.w, err)) ||
                         (st = write_kvs(&s, have_config, err)) || (st = add_infos(&s, err))))
         goto fail;
     for (size_t i = 0; i < s.n_plan; i++) {
@@ -627,10 +644,13 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     }
     if (report && (st = bn_atomic_commit(report, err)))
         goto fail;
+    if (own && (st = bn_outset_commit(own, err)))
+        goto fail;
     res->n_tensors = s.n_plan;
     res->n_already_ternary = s.n_exact;
     res->seconds = bn_now_seconds() - t0;
 fail:
     state_free(&s);
+    bn_outset_free(own); /* a failed run: every temp file of the run is removed */
     return st;
 }

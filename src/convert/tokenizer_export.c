@@ -13,6 +13,7 @@
 #include "bn/util.h"
 #include "convert/spm_proto.h"
 #include "convert/tok_internal.h"
+#include "util/json_strict.h"
 
 #define MAX_TOKENIZER_FILE ((size_t)512 << 20)
 #define MAX_CONFIG_FILE ((size_t)64 << 20)
@@ -214,22 +215,26 @@ static bn_status read_json(const char *dir, const char *name, size_t max, cJSON 
         free(path);
         return BN_OK;
     }
-    char *text;
+    char *text = NULL;
     size_t len;
     bn_status st = bn_read_file(path, max, &text, &len, err);
-    if (st == BN_OK) {
+    if (st == BN_OK && !strcmp(name, "tokenizer.json")) {
+        /* the vocabulary's own checks name a duplicate token as a token */
         const char *end = NULL;
         *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
         if (!*out) {
             size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
             st = bn_error_set(err, BN_EINVAL, "%s: not valid JSON (near byte %zu)", path, at);
-        } else if (!cJSON_IsObject(*out)) {
-            st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", path);
-            cJSON_Delete(*out);
-            *out = NULL;
         }
-        free(text);
+    } else if (st == BN_OK) {
+        st = bnu_json_parse_strict(path, text, len, out, err); /* configs: duplicate keys refused */
     }
+    if (st == BN_OK && !cJSON_IsObject(*out)) {
+        st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", path);
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    free(text);
     free(path);
     return st;
 }

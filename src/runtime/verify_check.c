@@ -453,6 +453,10 @@ bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
     if (r->n == before && bn_gguf_find_kv(g, "tokenizer.ggml.model") &&
         bn_tokenizer_from_gguf(g, &tok, &te) != BN_OK)
         problem(&c, "the tokenizer does not load: %s", te.msg);
+    /* a byte-level vocabulary missing a byte token loads, but the encoder
+     * refuses any text holding that byte (issue 13) */
+    else if (tok && bn_tokenizer_check_bytes(tok, &te) != BN_OK)
+        problem(&c, "%s", te.msg);
     bn_tokenizer_free(tok);
     if (!hp.n_vocab) {
         const bn_gguf_tensor *e = bn_gguf_find_tensor(g, "token_embd.weight");

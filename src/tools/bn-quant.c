@@ -36,7 +36,7 @@ static void usage(FILE *f)
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
           "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
-          "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
+          "  -t, --threads N            threads for decoding, ternarizing, packing, 1..256 (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
           "  --json                     the JSON report on stdout (same as --report - --format json)\n"
@@ -359,9 +359,93 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
     return bn_gguf_writer_write(w, b->p, np, err);
 }
 
-static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
+/* u32 hyperparameter {arch}.KEY (non-zero); dflt when absent. */
+static bn_status hparam(const bn_gguf *g, const char *arch, const char *key, uint32_t dflt, uint32_t *out,
+                        bn_error *err)
+{
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (!bn_gguf_find_kv(g, k) && dflt) {
+        *out = dflt;
+        return BN_OK;
+    }
+    bn_status st = bn_gguf_get_u32(g, k, out, err);
+    if (!st && *out == 0)
+        st = bn_error_set(err, BN_EINVAL, "key '%s' is 0", k);
+    return st;
+}
+
+/* The hyperparameters bn-quant copies must describe the tensors it writes, as
+ * bn-convert makes sure: the converter's tensor plan (bn_plan_tensors: the rows
+ * of the architecture table) for the file's own KVs, and every planned tensor
+ * present with the planned shape.
+ * Files of other architectures, without tensors or without the shape KVs are
+ * copied unchecked. */
+static bn_status check_layout(const bn_gguf *g, bn_error *err)
+{
+    bn_str an;
+    if (bn_gguf_n_tensors(g) == 0 || bn_gguf_get_str(g, "general.architecture", &an, NULL) != BN_OK)
+        return BN_OK;
+    const bn_arch_info *row = bn_arch_from_gguf(an.ptr, (size_t)an.len);
+    if (!row)
+        return BN_OK;
+    bn_hfconfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = row->id;
+    cfg.gguf_arch = row->gguf_name;
+    /* Without the shape hyperparameters there is nothing to disagree with. */
+    static const char *const need[] = {"embedding_length", "feed_forward_length", "block_count",
+                                       "attention.head_count"};
+    for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", cfg.gguf_arch, need[k]);
+        if (!bn_gguf_find_kv(g, key))
+            return BN_OK;
+    }
+    const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
+    uint32_t n_vocab_t = embd && embd->n_dims == 2 && embd->ne[1] <= UINT32_MAX ? (uint32_t)embd->ne[1] : 1;
+    bn_status st;
+    if ((st = hparam(g, cfg.gguf_arch, "embedding_length", 0, &cfg.n_embd, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "feed_forward_length", 0, &cfg.n_ff, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "block_count", 0, &cfg.n_layer, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "attention.head_count", 0, &cfg.n_head, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "attention.head_count_kv", cfg.n_head, &cfg.n_head_kv, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "vocab_size", n_vocab_t, &cfg.n_vocab, err)))
+        return st;
+    if (cfg.n_embd % cfg.n_head || cfg.n_layer > 4096)
+        return bn_error_set(err, BN_EINVAL, "%s.embedding_length %u is not a multiple of "
+                            "%s.attention.head_count %u, or %s.block_count %u is too large", cfg.gguf_arch,
+                            cfg.n_embd, cfg.gguf_arch, cfg.n_head, cfg.gguf_arch, cfg.n_layer);
+    cfg.head_dim = cfg.n_embd / cfg.n_head;
+    bn_tensor_plan *plan;
+    size_t n_plan;
+    if ((st = bn_plan_tensors(&cfg, bn_gguf_find_tensor(g, "output.weight") != NULL, &plan, &n_plan, err)))
+        return st;
+    for (size_t k = 0; k < n_plan && !st; k++) {
+        const bn_tensor_plan *p = &plan[k];
+        const bn_gguf_tensor *t = bn_gguf_find_tensor(g, p->gguf_name);
+        int64_t want1 = p->rows; /* 1 for vectors */
+        if (!t)
+            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is missing for the hyperparameters of "
+                              "this %s file", p->gguf_name, cfg.gguf_arch);
+        else if (t->ne[0] != p->cols || (t->n_dims > 1 ? t->ne[1] : 1) != want1)
+            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is [%lld, %lld] but the file's "
+                              "hyperparameters (embedding_length %u, feed_forward_length %u, heads %u/%u, "
+                              "vocab %u) make it [%lld, %lld]", p->gguf_name, (long long)t->ne[0],
+                              (long long)(t->n_dims > 1 ? t->ne[1] : 1), cfg.n_embd, cfg.n_ff, cfg.n_head,
+                              cfg.n_head_kv, cfg.n_vocab, (long long)p->cols, (long long)want1);
+    }
+    free(plan);
+    return st;
+}
+
+static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_outset *outs,
+                          bn_error *err)
 {
     int64_t nt = bn_gguf_n_tensors(g);
+    bn_status lst = check_layout(g, err);
+    if (lst)
+        return bn_error_prefix(err, "%s", o->in);
     /* Validate every tensor's target layout before creating the output. */
     for (int64_t i = 0; i < nt; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
@@ -382,7 +466,8 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
 
     uint32_t align = bn_gguf_alignment(g);
     bn_gguf_writer *w;
-    bn_status st = bn_gguf_writer_open(o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w, err);
+    bn_status st = bn_gguf_writer_open_in(outs, o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w,
+                                          err);
     if (st)
         return st;
     int has_ftype = 0, has_qv = 0;
@@ -463,24 +548,13 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
     return st;
 }
 
-static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error *err)
+static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_outset *outs, bn_error *err)
 {
     bn_report_format fmt = o->fmt_set ? o->fmt : BN_REPORT_TEXT;
     if (!o->report_path || !strcmp(o->report_path, "-"))
         return bn_quant_report_write(rep, fmt, stdout, err);
-    struct stat sb;
-    if (stat(o->report_path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        /* a device or pipe (/dev/stdout, a FIFO): write through, never rename over it */
-        FILE *f = fopen(o->report_path, "w");
-        if (!f)
-            return bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
-        bn_status st = bn_quant_report_write(rep, fmt, f, err);
-        if (fclose(f) != 0 && !st)
-            st = bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
-        return st;
-    }
     bn_atomic_file *af;
-    bn_status st = bn_atomic_open(o->report_path, &af, err);
+    bn_status st = bn_atomic_open_in(outs, o->report_path, &af, err);
     if (st)
         return st;
     if (bn_quant_report_write(rep, fmt, bn_atomic_stream(af), err) != BN_OK) {
@@ -490,9 +564,18 @@ static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error
     return bn_atomic_commit(af, err);
 }
 
+/* Every output (OUT, --report FILE) against the input and each other, before
+ * anything is read. */
+static bn_status plan_outputs(const opts *o, bn_outset **outs, bn_error *err)
+{
+    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-") != 0
+                                      ? o->report_path : NULL};
+    return bn_outset_plan(outs, &o->in, 1, out, 2, err);
+}
+
 /* IN is a Hugging Face directory: run bn-convert's pipeline with our type and
  * method, collecting the statistics into rep (nothing written when o->out is NULL). */
-static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
+static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_outset *outs, bn_error *err)
 {
     bn_convert_opts co;
     bn_convert_opts_init(&co);
@@ -503,6 +586,7 @@ static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
     co.method = (int)o->method;
     co.n_threads = o->threads;
     co.report = rep;
+    co.outputs = outs;
     bn_convert_result r;
     return bn_convert_run(&co, &r, err);
 }
@@ -519,18 +603,24 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
-    bn_status st = bn_quant_report_new(o.in, &rep, &err);
+    bn_outset *outs = NULL;
+    bn_status st = plan_outputs(&o, &outs, &err);
+    if (!st)
+        st = bn_quant_report_new(o.in, &rep, &err);
     if (!st)
         st = bn_quant_report_set_tool(rep, "bn-quant", &err);
     struct stat sb;
     if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
-        st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */
+        st = quantize_hf(&o, rep, outs, &err); /* a Hugging Face directory: the converter's pipeline */
     else if (!st && !(st = bn_gguf_open(o.in, &g, &err)))
-        st = o.out ? quantize(&o, g, rep, &err) : report_only(&o, g, rep, &err);
+        st = o.out ? quantize(&o, g, rep, outs, &err) : report_only(&o, g, rep, &err);
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)
-        st = emit_report(&o, rep, &err);
+        st = emit_report(&o, rep, outs, &err);
+    if (!st)
+        st = bn_outset_commit(outs, &err); /* OUT and the report together, or neither */
+    bn_outset_free(outs);
     if (st) {
         fprintf(stderr, "bn-quant: %s\n", err.msg);
         rc = bn_status_exit_code(st);

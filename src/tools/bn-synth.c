@@ -404,7 +404,7 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_status st = synth(&o, &err);
     if (st) {
-        fprintf(stderr, "bn-synth: %s: %s\n", o.out, err.msg);
+        fprintf(stderr, "bn-synth: %s\n", err.msg); /* library messages name the file */
         return bn_status_exit_code(st);
     }
     return 0;

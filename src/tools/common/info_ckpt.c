@@ -28,11 +28,12 @@ int bn_info_is_checkpoint(const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return 0;
     if (S_ISDIR(st.st_mode)) return 1;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    int fd;
+    /* not a regular file (a FIFO must not block us): the GGUF reader says so */
+    if (bn_input_open(path, &fd, NULL) != BN_OK) return 0;
     char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
+    ssize_t n = read(fd, magic, 4);
+    close(fd);
     return !(n == 4 && memcmp(magic, "GGUF", 4) == 0);
 }
 
