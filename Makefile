@@ -116,7 +116,7 @@ $(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
 
 # libedit (chat line editing) is bn-run's alone
 $(BUILD)/obj/src/tools/bn-run.o: XFLAGS += $(EDIT_CFLAGS)
-$(BUILD)/bn-run: TOOL_LIBS := $(EDIT_LIBS)
+$(BUILD)/bn-run: TOOL_LIBS = $(EDIT_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJ) $(TOOL_COMMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

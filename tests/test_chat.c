@@ -295,11 +295,7 @@ START_TEST(test_bundled_model)
     cJSON_Delete(j);
     bn_model_free(m);
 
-    const char *plain = tu_tmp("chat-synth.gguf");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' --layers 1", tu_build("bn-synth"), plain);
-    ck_assert_int_eq(tu_run(cmd, NULL), 0);
-    ck_assert_msg(bn_model_load(plain, NULL, &m, &e) == BN_OK, "%s", e.msg);
+    m = tu_synth_load("chat-synth.gguf", "--layers 1");
     ck_assert_int_eq(bn_chat_detect(m, &t, &from, &e), BN_OK);
     ck_assert_int_eq(t, BN_CHAT_BITNET);
     ck_assert_int_eq(from, 0);
@@ -312,13 +308,8 @@ END_TEST
  * message, and reuses the cached system prefix. */
 START_TEST(test_session)
 {
-    const char *path = tu_tmp("chat-session.gguf");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' --layers 1", tu_build("bn-synth"), path);
-    ck_assert_int_eq(tu_run(cmd, NULL), 0);
-    bn_model *m;
+    bn_model *m = tu_synth_load("chat-session.gguf", "--layers 1");
     bn_error e;
-    ck_assert_msg(bn_model_load(path, NULL, &m, &e) == BN_OK, "%s", e.msg);
     const bn_tokenizer *tk = bn_model_tokenizer(m);
     bn_chat_session *s;
     ck_assert_int_eq(bn_chat_session_new(m, BN_CHAT_CHATML, &s, &e), BN_OK);

@@ -26,20 +26,7 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static bn_model *synth_model(void)
-{
-    static char path[1024];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s", tu_tmp("gen-synth.gguf"));
-        char cmd[2048];
-        snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' --layers 1", tu_build("bn-synth"), path);
-        ck_assert_int_eq(tu_run(cmd, NULL), 0);
-    }
-    bn_model *m;
-    bn_error e;
-    ck_assert_msg(bn_model_load(path, NULL, &m, &e) == BN_OK, "%s", e.msg);
-    return m;
-}
+static bn_model *synth_model(void) { return tu_synth_load("gen-synth.gguf", "--layers 1"); }
 
 static bn_model *bundled_model(void)
 {

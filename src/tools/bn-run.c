@@ -23,7 +23,6 @@
 #include "tools/common/cli.h"
 #include "tools/common/run_bench.h"
 
-
 typedef struct {
     const char *model;
     const char *prompt;
@@ -498,7 +497,8 @@ static void reply_token(void *user, int32_t id)
 static char *read_line(int tty)
 {
     if (tty) {
-        g_interrupted = 0;
+        if (g_interrupted)
+            return NULL; /* Ctrl-C between the reply's end and the prompt */
         char *l = readline("> ");
         if (!l || g_interrupted) {
             free(l);
@@ -573,11 +573,11 @@ static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
     int tty = isatty(0) && isatty(1), n_ctx = bn_ctx_params_get(c)->n_ctx;
     /* room kept for a reply when the conversation is shifted */
     int reserve = o->n_predict >= 0 ? o->n_predict + 1 : n_ctx / 4;
+    catch_sigint();
     if (!o->quiet)
         fprintf(stderr, "bn-run: chatting with %s (template %s, %s; %d-token context). /help for "
                 "commands; Ctrl-C stops a reply, Ctrl-D or Ctrl-C at the prompt quits.\n",
                 o->model, bn_chat_tpl_name(tpl), how, n_ctx);
-    catch_sigint();
     bn_gen_params gp;
     gen_params(o, m, &gp);
     bn_gen_result total = {0};
@@ -603,7 +603,9 @@ static bn_status run_chat(const run_opts *o, bn_model *m, bn_error *err)
         gp.sampler.seed = o->sp.seed + (uint64_t)turn++; /* a fresh stream per turn */
         g_interrupted = 0;
         bn_gen_result res;
-        if ((st = bn_generate(c, 0, t.pos0, t.tokens, t.n, &gp, reply_text, &r, &res, err)))
+        st = bn_generate(c, 0, t.pos0, t.tokens, t.n, &gp, reply_text, &r, &res, err);
+        g_interrupted = 0; /* a Ctrl-C that stopped the reply does not also quit */
+        if (st)
             break;
         if (r.oom) {
             st = bn_error_set(err, BN_ENOMEM, "out of memory for a reply");

@@ -87,7 +87,7 @@ else
     "$1" | timeout 90 "$SCRIPT" -qfec "'$RUN' '$T/big.gguf' --chat --temp 0 --ignore-eos; echo EXIT=\$?" "$ts" >/dev/null 2>&1
   }
   keys_interrupt() {
-    wait_for 'chatting with' 1 && sleep 0.3
+    wait_for '^> ' 1 && sleep 0.3
     printf 'hello there\r'
     sleep 2
     printf '\003'                       # Ctrl-C during the reply
@@ -100,14 +100,14 @@ else
   check "terminal: Ctrl-C stops the reply and the prompt comes back" bash -c "[ \$(grep -c '^> ' '$ts') -ge 2 ]"
   check "terminal: Ctrl-D at the prompt exits 0" grep -q 'EXIT=0' "$ts"
   keys_quit() {
-    wait_for 'chatting with' 1 && sleep 0.5
+    wait_for '^> ' 1 && sleep 0.5
     printf '\003'                       # Ctrl-C at the empty prompt
     wait_for 'EXIT=' 1
   }
   pty keys_quit
   check "terminal: Ctrl-C at the empty prompt exits 0" grep -q 'EXIT=0' "$ts"
   keys_edit() {
-    wait_for 'chatting with' 1 && sleep 0.5
+    wait_for '^> ' 1 && sleep 0.5
     printf 'helo\033[D\033[Dl\r'        # line editing: two cursor-lefts, insert 'l'
     sleep 2
     printf '\003'

@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 cJSON *tu_read_json(const char *path)
@@ -71,4 +72,16 @@ float *tu_eval_all(bn_model *m, const int32_t *ids, int n_pos)
     ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
     bn_ctx_free(c);
     return got;
+}
+
+bn_model *tu_synth_load(const char *name, const char *args)
+{
+    const char *path = tu_tmp(name);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' %s", tu_build("bn-synth"), path, args);
+    ck_assert_msg(tu_run(cmd, NULL) == 0, "bn-synth %s failed", args);
+    bn_model *m;
+    bn_error e;
+    ck_assert_msg(bn_model_load(path, NULL, &m, &e) == BN_OK, "%s", e.msg);
+    return m;
 }

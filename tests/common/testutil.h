@@ -28,6 +28,9 @@ int tu_run_suite(struct Suite *s);
  * (Check assertions on failure; malloc'd). */
 struct bn_model;
 float *tu_eval_all(struct bn_model *m, const int32_t *ids, int n_pos);
+/* bn-synth ARGS (-q -o the scratch file NAME) and load the result with the
+ * default options (Check assertions on failure). */
+struct bn_model *tu_synth_load(const char *name, const char *args);
 
 /* Logits [n_pos][n_vocab] against a reference: the same argmax at every position
  * and max |got - want| <= tol * max|want| at every position (Check assertions
