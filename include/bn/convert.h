@@ -112,6 +112,11 @@ typedef struct {
                      uint64_t bytes_out);
     /* per-tensor notices (fallback to F16, lossless already-ternary, ...) */
     void (*notice)(void *user, const char *msg);
+    /* optional: the step under way before tensors flow ("reading config.json", ...) */
+    void (*stage)(void *user, const char *what);
+    /* optional: once the plan is known: n tensors, bytes_in of checkpoint data
+     * they will read (the progress callback's bytes_in counts up to it) */
+    void (*planned)(void *user, size_t n, uint64_t bytes_in);
     void *user;
 } bn_convert_opts;
 

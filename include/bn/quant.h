@@ -230,6 +230,10 @@ typedef enum {
 } bn_report_format;
 
 int bn_report_format_from_name(const char *name, bn_report_format *f); /* 0 ok, -1 unknown */
+/* The format a report file's extension names: .txt/.text, .json, .csv, .html/.htm;
+ * no extension is text. Any other extension is BN_EINVAL naming the known ones
+ * (a report is never written in a format its name does not say). */
+bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_error *err);
 
 /* title: shown in text/HTML headers and JSON ("model" field), e.g. the input path. */
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err);

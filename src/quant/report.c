@@ -31,6 +31,29 @@ int bn_report_format_from_name(const char *name, bn_report_format *f)
     return -1;
 }
 
+bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_error *err)
+{
+    static const struct { const char *ext; bn_report_format f; } exts[] = {
+        {"txt", BN_REPORT_TEXT}, {"text", BN_REPORT_TEXT}, {"json", BN_REPORT_JSON},
+        {"csv", BN_REPORT_CSV},  {"html", BN_REPORT_HTML}, {"htm", BN_REPORT_HTML},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) {
+        *f = BN_REPORT_TEXT;
+        return BN_OK;
+    }
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+        if (strcmp(dot + 1, exts[i].ext) == 0) {
+            *f = exts[i].f;
+            return BN_OK;
+        }
+    return bn_error_set(err, BN_EINVAL,
+                        "%s: unknown report extension '%s' (known: .txt .json .csv .html)",
+                        path, dot);
+}
+
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err)
 {
     bn_quant_report *r = calloc(1, sizeof *r);

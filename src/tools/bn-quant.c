@@ -23,6 +23,7 @@
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "common/cli.h"
+#include "common/progress.h"
 
 #define BN_QUANT_VERSION "0.1.0"
 
@@ -201,10 +202,11 @@ static int parse_args(int argc, char **argv, opts *o)
         o->fmt = BN_REPORT_JSON;
         o->fmt_set = 1;
     }
-    if (o->report && !o->fmt_set && o->report_path) {
-        const char *dot = strrchr(o->report_path, '.');
-        if (dot && bn_report_format_from_name(dot + 1, &o->fmt) == 0)
-            o->fmt_set = 1;
+    if (o->report && !o->fmt_set && o->report_path && strcmp(o->report_path, "-") != 0) {
+        bn_error e;
+        if (bn_report_format_from_path(o->report_path, &o->fmt, &e))
+            return die_usage("--report %s", e.msg);
+        o->fmt_set = 1;
     }
     return -1;
 }
@@ -249,30 +251,29 @@ static int64_t n_rows(const bn_gguf_tensor *t)
     return t->ne[0] > 0 ? (int64_t)(t->n_el / (uint64_t)t->ne[0]) : 0; /* an empty tensor has no rows */
 }
 
-/* ---- progress ------------------------------------------------------------------------ */
+/* ---- progress: common/progress.h, ETA from the bytes of the tensors read ---------- */
 
 typedef struct {
-    int on;
-    double t0;
+    bn_progress p;
     uint64_t done, total;
 } progress;
 
 static void progress_show(progress *p, int64_t i, int64_t n, const char *name)
 {
-    if (!p->on)
-        return;
-    double dt = bn_now_seconds() - p->t0;
-    double mbs = dt > 0 ? (double)p->done / 1e6 / dt : 0;
-    double eta = p->done > 0 ? dt * (double)(p->total - p->done) / (double)p->done : 0;
-    fprintf(stderr, "\r\033[K[%lld/%lld] %-40.40s %7.1f MB/s  ETA %5.0fs", (long long)i + 1, (long long)n, name,
-            mbs, eta);
-    fflush(stderr);
+    bn_progress_bytes(&p->p, (size_t)i + 1, (size_t)n, name, p->done, p->total);
 }
 
 static void progress_end(progress *p)
 {
-    if (p->on)
-        fputs("\r\033[K", stderr);
+    bn_progress_done(&p->p);
+}
+
+static void progress_start(progress *p, const bn_gguf *g, int quiet)
+{
+    bn_progress_init(&p->p, "bn-quant", quiet);
+    p->done = p->total = 0;
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
+        p->total += bn_gguf_tensor_at(g, i)->nbytes;
 }
 
 /* ---- the work ------------------------------------------------------------------------ */
@@ -405,15 +406,14 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         st = bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, out_type(o, t), err);
     }
-    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
-    for (int64_t i = 0; i < nt; i++)
-        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    progress pr;
+    progress_start(&pr, g, o->quiet);
     buffers b = {0};
     for (int64_t i = 0; i < nt && !st; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        progress_show(&pr, i, nt, t->name);
         st = write_tensor(o, t, w, &b, rep, err);
         pr.done += t->nbytes;
+        progress_show(&pr, i, nt, t->name);
     }
     progress_end(&pr);
     free(b.f);
@@ -433,13 +433,12 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
     buffers b = {0};
     bn_status st = BN_OK;
     int64_t nt = bn_gguf_n_tensors(g);
-    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
-    for (int64_t i = 0; i < nt; i++)
-        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    progress pr;
+    progress_start(&pr, g, o->quiet);
     for (int64_t i = 0; i < nt && !st; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        progress_show(&pr, i, nt, t->name);
         pr.done += t->nbytes;
+        progress_show(&pr, i, nt, t->name);
         if (classify(t) != T_PROJ)
             continue;
         if ((st = decode(t, &b, o->threads, err)))

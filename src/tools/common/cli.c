@@ -79,30 +79,6 @@ int bn_cli_parse_double(const char *s, double *out)
     return 0;
 }
 
-void bn_progress_init(bn_progress *p, const char *what, int quiet)
-{
-    p->enabled = !quiet && isatty(STDERR_FILENO);
-    p->t0 = bn_now_seconds();
-    p->what = what;
-}
-
-void bn_progress_update(bn_progress *p, size_t i, size_t n, const char *item, uint64_t bytes)
-{
-    if (!p->enabled || n == 0)
-        return;
-    double el = bn_now_seconds() - p->t0;
-    double mbs = el > 0 ? (double)bytes / 1e6 / el : 0;
-    double eta = i > 0 ? el * (double)(n - i) / (double)i : 0;
-    fprintf(stderr, "\r\033[K%s %zu/%zu %-32.32s %7.1f MB/s  ETA %4.0fs", p->what, i, n, item, mbs, eta);
-    fflush(stderr);
-}
-
-void bn_progress_done(bn_progress *p)
-{
-    if (p->enabled)
-        fprintf(stderr, "\r\033[K");
-}
-
 double bn_cli_peak_rss_mb(void)
 {
     struct rusage ru;
