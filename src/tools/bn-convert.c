@@ -7,7 +7,7 @@
 #include "bn/convert.h"
 #include "bn/quant.h"
 #include "common/cli.h"
-#include "common/progress.h"
+#include "common/convert_progress.h"
 
 static void usage(FILE *f)
 {
@@ -30,43 +30,6 @@ static void usage(FILE *f)
           "\n"
           "Exit: 0 ok, 1 I/O failure, 2 bad input or usage.\n",
           f);
-}
-
-typedef struct {
-    bn_progress p;
-    int quiet;
-    uint64_t total;  /* checkpoint bytes the plan reads */
-} progress_ctx;
-
-/* A notice is a whole line: erase the progress line first, it comes back
- * with the next tensor. */
-static void on_notice(void *user, const char *msg)
-{
-    progress_ctx *c = user;
-    if (c->quiet)
-        return;
-    bn_progress_done(&c->p);
-    fprintf(stderr, "bn-convert: %s\n", msg);
-}
-
-static void on_stage(void *user, const char *what)
-{
-    progress_ctx *c = user;
-    bn_progress_step(&c->p, "%s", what);
-}
-
-static void on_planned(void *user, size_t n, uint64_t bytes_in)
-{
-    progress_ctx *c = user;
-    c->total = bytes_in;
-    bn_progress_step(&c->p, "%zu tensors, %.1f MB to read", n, (double)bytes_in / 1e6);
-}
-
-static void on_progress(void *user, size_t i, size_t n, const char *name, uint64_t in, uint64_t out)
-{
-    (void)out;
-    progress_ctx *c = user;
-    bn_progress_bytes(&c->p, i, n, name, in, c->total);
 }
 
 static int type_arg(const char *v, bn_type *t, const char *opt)
@@ -166,13 +129,8 @@ int main(int argc, char **argv)
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         o.n_threads = nc > 0 ? (int)nc : 1;
     }
-    progress_ctx pc = {.quiet = quiet};
-    bn_progress_init(&pc.p, "bn-convert", quiet);
-    o.progress = on_progress;
-    o.notice = on_notice;
-    o.stage = on_stage;
-    o.planned = on_planned;
-    o.user = &pc;
+    bn_convert_progress pc;
+    bn_convert_progress_attach(&pc, &o, "bn-convert", quiet);
     bn_cli_install_signal_cleanup();
 
     bn_convert_result r;

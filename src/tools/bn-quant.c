@@ -23,7 +23,7 @@
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "common/cli.h"
-#include "common/progress.h"
+#include "common/convert_progress.h"
 
 #define BN_QUANT_VERSION "0.1.0"
 
@@ -501,8 +501,12 @@ static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
     co.method = (int)o->method;
     co.n_threads = o->threads;
     co.report = rep;
+    bn_convert_progress pc;
+    bn_convert_progress_attach(&pc, &co, "bn-quant", o->quiet);
     bn_convert_result r;
-    return bn_convert_run(&co, &r, err);
+    bn_status st = bn_convert_run(&co, &r, err);
+    bn_progress_done(&pc.p);
+    return st;
 }
 
 int main(int argc, char **argv)
