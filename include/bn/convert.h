@@ -107,6 +107,8 @@ typedef struct {
     struct bn_quant_report *report; /* or: add each projection's statistics to this
                                        caller-owned report (quant.h) and write nothing */
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
+    const char *report_tool;   /* the HTML report's header: "bn-convert 0.1.0", the command */
+    const char *report_command; /* line (bn_quant_report_set_meta); NULL: not shown */
     /* progress callback (mains print; the library never does): tensor i of n */
     void (*progress)(void *user, size_t i, size_t n, const char *name, uint64_t bytes_in,
                      uint64_t bytes_out);

@@ -685,7 +685,9 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
             goto fail;
         if (o->report)
             s.report = o->report;
-        else if (o->report_path && (st = bn_quant_report_new(o->in_dir, &s.report, err)))
+        else if (o->report_path && ((st = bn_quant_report_new(o->in_dir, &s.report, err)) ||
+                                    (st = bn_quant_report_set_meta(s.report, o->report_tool, o->report_command,
+                                                                   bn_type_name(o->proj_type), err))))
             goto fail;
     }
     if (!o->out_path && !s.report && !o->vocab_only) {

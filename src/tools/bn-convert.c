@@ -129,6 +129,10 @@ int main(int argc, char **argv)
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         o.n_threads = nc > 0 ? (int)nc : 1;
     }
+    char tool[64], cmd[2048];
+    snprintf(tool, sizeof tool, "bn-convert %s", BN_VERSION);
+    o.report_tool = tool;
+    o.report_command = bn_cli_command_line(argc, argv, cmd, sizeof cmd);
     bn_convert_progress pc;
     bn_convert_progress_attach(&pc, &o, "bn-convert", quiet);
     bn_cli_install_signal_cleanup();

@@ -37,6 +37,7 @@ static void usage(FILE *f)
           "\n"
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
+          "  --method all               report only: every method side by side (HTML report)\n"
           "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
           "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
@@ -64,6 +65,7 @@ typedef struct {
     int fmt_set;
     bn_type type;
     bn_quant_method method;
+    int all_methods;         /* --method all: one report per method, side by side */
     bn_type embd_type;
     int threads;
     int quiet;
@@ -132,8 +134,10 @@ static int parse_args(int argc, char **argv, opts *o)
                 return die_usage("unknown --type '%s' (i2_s, tq2_0, tq1_0)", val);
         } else if (!strcmp(a, "--method")) {
             NEED_VAL();
-            if (bn_quant_method_from_name(val, &o->method))
-                return die_usage("unknown --method '%s' (absmean, absmax, mse)", val);
+            if (!strcmp(val, "all"))
+                o->all_methods = 1;
+            else if (bn_quant_method_from_name(val, &o->method))
+                return die_usage("unknown --method '%s' (absmean, absmax, mse, all)", val);
         } else if (!strcmp(a, "--embd-type")) {
             NEED_VAL();
             if (!strcmp(val, "f16"))
@@ -208,6 +212,9 @@ static int parse_args(int argc, char **argv, opts *o)
             return die_usage("--report %s", e.msg);
         o->fmt_set = 1;
     }
+    if (o->all_methods && (o->out || !o->report || !o->fmt_set || o->fmt != BN_REPORT_HTML))
+        return die_usage("%s", "--method all compares the methods in an HTML report and writes no model: "
+                               "use --report FILE.html IN (or --format html)");
     return -1;
 }
 
@@ -521,12 +528,36 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
-    bn_status st = bn_quant_report_new(o.in, &rep, &err);
     struct stat sb;
-    if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
-        st = quantize_hf(&o, rep, &err); /* a Hugging Face directory: the converter's pipeline */
-    else if (!st && !(st = bn_gguf_open(o.in, &g, &err)))
-        st = o.out ? quantize(&o, g, rep, &err) : report_only(&o, g, rep, &err);
+    int is_hf = stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode);
+    bn_status st = is_hf ? BN_OK : bn_gguf_open(o.in, &g, &err);
+    /* --method all: absmean first (the report's own tables and gates), then
+     * the others beside it */
+    int n_runs = o.all_methods ? 3 : 1;
+    for (int k = 0; k < n_runs && !st; k++) {
+        opts om = o;
+        if (o.all_methods)
+            om.method = k == 0 ? BN_QM_ABSMEAN : k == 1 ? BN_QM_ABSMAX : BN_QM_MSE;
+        bn_quant_report *r = NULL;
+        if ((st = bn_quant_report_new(o.in, &r, &err)))
+            break;
+        if (is_hf)
+            st = quantize_hf(&om, r, &err); /* a Hugging Face directory: the converter's pipeline */
+        else
+            st = o.out ? quantize(&om, g, r, &err) : report_only(&om, g, r, &err);
+        if (k == 0)
+            rep = r;
+        else if (st)
+            bn_quant_report_free(r);
+        else
+            st = bn_quant_report_add_method(rep, r, &err);
+    }
+    if (!st) {
+        char cmd[2048], tool[64];
+        snprintf(tool, sizeof tool, "bn-quant %s", BN_QUANT_VERSION);
+        st = bn_quant_report_set_meta(rep, tool, bn_cli_command_line(argc, argv, cmd, sizeof cmd),
+                                      o.out ? bn_type_name((uint32_t)o.type) : "report only", &err);
+    }
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)

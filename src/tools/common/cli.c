@@ -79,6 +79,40 @@ int bn_cli_parse_double(const char *s, double *out)
     return 0;
 }
 
+const char *bn_cli_command_line(int argc, char **argv, char *buf, size_t cap)
+{
+    size_t at = 0;
+    if (!cap)
+        return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < argc && at + 1 < cap; i++) {
+        const char *a = argv[i];
+        int plain = *a != '\0';
+        for (const char *c = a; *c && plain; c++)
+            plain = strchr("-_./=:,+@%0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *c) != NULL;
+        if (i)
+            buf[at++] = ' ';
+        if (!plain && at + 1 < cap)
+            buf[at++] = '\'';
+        for (const char *c = (i == 0 && strrchr(a, '/')) ? strrchr(a, '/') + 1 : a; *c && at + 1 < cap; c++) {
+            if (*c == '\'' && !plain) { /* 'it'\''s' */
+                if (at + 5 >= cap)
+                    break;
+                memcpy(buf + at, "'\\''", 4);
+                at += 4;
+            } else {
+                buf[at++] = (unsigned char)*c < 0x20 ? '?' : *c;
+            }
+        }
+        if (!plain && at + 1 < cap)
+            buf[at++] = '\'';
+        buf[at] = '\0';
+    }
+    if (at + 1 >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf;
+}
+
 double bn_cli_peak_rss_mb(void)
 {
     struct rusage ru;

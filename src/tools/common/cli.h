@@ -17,6 +17,10 @@ void bn_cli_install_signal_cleanup(void);
 int bn_cli_parse_int(const char *s, long lo, long hi, long *out);
 int bn_cli_parse_double(const char *s, double *out);
 
+/* The command line as one shell-quotable string ("bn-quant --report 'a b.html' IN"),
+ * into buf (truncated with "..." past cap). */
+const char *bn_cli_command_line(int argc, char **argv, char *buf, size_t cap);
+
 /* Peak resident memory of this process so far, in MB (10^6 bytes; 0 if unknown). */
 double bn_cli_peak_rss_mb(void);
 
