@@ -72,6 +72,61 @@ START_TEST(test_repeat_penalty)
 }
 END_TEST
 
+/* OpenAI's frequency and presence penalties, after the repetition penalty. */
+static bn_sampler *make_pen(float rep, float freq, float pres, int n_vocab)
+{
+    bn_sampler_params p;
+    bn_sampler_params_default(&p);
+    p.temp = 0.0f;
+    p.repeat_penalty = rep;
+    p.freq_penalty = freq;
+    p.presence_penalty = pres;
+    bn_sampler *s = NULL;
+    bn_error e;
+    ck_assert_msg(bn_sampler_new(&p, n_vocab, &s, &e) == BN_OK, "%s", e.msg);
+    return s;
+}
+
+START_TEST(test_frequency_presence_penalty)
+{
+    float lg[3] = {1.0f, 0.5f, 0.3f};
+    /* token 0 seen twice: 1.0 - 2 * 0.2 = 0.6 > 0.5; three times: 0.4 < 0.5 */
+    bn_sampler *s = make_pen(1.0f, 0.2f, 0.0f, 3);
+    bn_sampler_accept(s, 0);
+    bn_sampler_accept(s, 0);
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 0);
+    bn_sampler_accept(s, 0);
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 1);
+    /* the scratch counts are cleared between samples: the same answer again */
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 1);
+    bn_sampler_free(s);
+    /* presence: once, whatever the count: 1.0 - 0.45 = 0.55 > 0.5; 0.55 penalty: 0.45 < 0.5 */
+    s = make_pen(1.0f, 0.0f, 0.45f, 3);
+    for (int i = 0; i < 5; i++)
+        bn_sampler_accept(s, 0);
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 0);
+    bn_sampler_free(s);
+    s = make_pen(1.0f, 0.0f, 0.55f, 3);
+    bn_sampler_accept(s, 0);
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 1);
+    bn_sampler_free(s);
+    /* order: repetition penalty first, 1.0 / 2 - 0.1 = 0.4 < 0.42 (the other order
+     * would give (1.0 - 0.1) / 2 = 0.45 and keep token 0) */
+    float lg2[2] = {1.0f, 0.42f};
+    s = make_pen(2.0f, 0.0f, 0.1f, 2);
+    bn_sampler_accept(s, 0);
+    ck_assert_int_eq(bn_sampler_sample(s, lg2), 1);
+    bn_sampler_free(s);
+    /* negative penalties favour repeats */
+    s = make_pen(1.0f, -0.3f, 0.0f, 3);
+    bn_sampler_accept(s, 2);
+    bn_sampler_accept(s, 2);
+    bn_sampler_accept(s, 2);
+    ck_assert_int_eq(bn_sampler_sample(s, lg), 2); /* 0.3 + 0.9 = 1.2 */
+    bn_sampler_free(s);
+}
+END_TEST
+
 /* Frequencies over many draws against exact probabilities. */
 static void check_distribution(bn_sampler *s, const float *lg, int n, const double *want,
                                int draws)
@@ -171,6 +226,14 @@ START_TEST(test_bad_params)
     bn_sampler_params_default(&p);
     p.repeat_last_n = -1;
     ck_assert_int_ne(bn_sampler_new(&p, 10, &s, &e), BN_OK);
+    bn_sampler_params_default(&p);
+    p.freq_penalty = 2.5f;
+    ck_assert_int_ne(bn_sampler_new(&p, 10, &s, &e), BN_OK);
+    ck_assert_msg(strstr(e.msg, "frequency penalty"), "%s", e.msg);
+    bn_sampler_params_default(&p);
+    p.presence_penalty = NAN;
+    ck_assert_int_ne(bn_sampler_new(&p, 10, &s, &e), BN_OK);
+    ck_assert_msg(strstr(e.msg, "presence penalty"), "%s", e.msg);
     ck_assert_ptr_null(s);
 }
 END_TEST
@@ -181,6 +244,7 @@ int main(void)
     TCase *tc = tcase_create("sampler");
     tcase_add_test(tc, test_greedy);
     tcase_add_test(tc, test_repeat_penalty);
+    tcase_add_test(tc, test_frequency_presence_penalty);
     tcase_add_test(tc, test_distribution_and_filters);
     tcase_add_test(tc, test_seed_reproducible);
     tcase_add_test(tc, test_bad_params);

@@ -22,16 +22,20 @@
  *  3. Text. Every piece released is complete, valid UTF-8 (bn_tok_stream); an
  *     incomplete character at the end becomes U+FFFD. Control tokens produce no
  *     text. The concatenation of the pieces of a generation equals the decode of
- *     its tokens (up to the stop string), however the text was cut.
+ *     its tokens with BN_TOK_KEEP_SPACE (a continuation keeps its leading space),
+ *     up to the stop string, however the text was cut.
  *  4. Logits that hold NaN or an infinity fail bn_gen_next with BN_EINVAL naming
  *     the generated token index: a broken model never produces garbage text.
  *  5. bn_generate() is the blocking loop for one sequence of a context: it
- *     evaluates the prompt at pos0 (the context's cache must hold exactly pos0
- *     positions of seq_id, e.g. an earlier chat turn), then samples, streams
+ *     evaluates the prompt at pos0 (at most the cached length of seq_id: the
+ *     cache is truncated to pos0 first, so a chat re-evaluates from the first
+ *     token that differs from an earlier turn), then samples, streams
  *     each piece to on_text and evaluates each accepted token, so the cache
  *     ends holding the prompt, every generated token and the stop token
- *     (a later turn continues after it). on_text returning nonzero stops with
- *     BN_FINISH_ABORT (Ctrl-C in a chat); that is not an error.
+ *     (a later turn continues after it). It stops with BN_FINISH_CONTEXT when
+ *     the context has no room for another token. on_text returning nonzero
+ *     stops with BN_FINISH_ABORT (Ctrl-C in a chat; that token is still
+ *     cached); that is not an error.
  */
 #ifndef BN_GENERATE_H
 #define BN_GENERATE_H
@@ -65,6 +69,11 @@ typedef struct {
     const char *const *stop_strs;  /* (n_stop_strs) NUL-terminated, non-empty; copied */
     int n_stop_strs;
     int ignore_eos;                /* 1: only stop_ids, stop_strs and n_predict stop it */
+    /* bn_generate only (may be NULL): called with every sampled token, the stop
+     * token too, before its text goes to on_text (e.g. to print ids of a model
+     * without a tokenizer, or to keep the tokens of a reply). */
+    void (*on_token)(void *user, int32_t token);
+    void *on_token_user;
 } bn_gen_params;
 
 void bn_gen_params_default(bn_gen_params *p);

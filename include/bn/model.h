@@ -158,6 +158,8 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *p, bn_ctx **out, bn_error
 void bn_ctx_free(bn_ctx *c); /* NULL ok */
 
 const bn_ctx_params *bn_ctx_params_get(const bn_ctx *c);
+/* The model a context evaluates. */
+bn_model *bn_ctx_model(const bn_ctx *c);
 
 typedef enum {
     BN_LOGITS_NONE = 0,     /* only fill the cache */

@@ -2,12 +2,14 @@
  * sampler.h - next-token choice from a row of logits.
  *
  * Contract:
- *  1. Order of operations, as llama.cpp's default chain: repetition penalty over
- *     the last repeat_last_n accepted tokens (logit > 0 divided by the penalty,
- *     otherwise multiplied), then top-k, top-p (smallest prefix of the sorted
+ *  1. Order of operations, as llama.cpp's default chain: penalties over the
+ *     last repeat_last_n accepted tokens - for each distinct token seen c times
+ *     there, the repetition penalty (logit > 0 divided by it, otherwise
+ *     multiplied), then logit -= c * frequency_penalty + presence_penalty
+ *     (OpenAI's definitions, llama.cpp's order) - then top-k, top-p (smallest prefix of the sorted
  *     distribution whose mass reaches p), min-p (drop tokens whose probability is
  *     below min_p times the top one), temperature, and a draw.
- *  2. temp <= 0 is greedy: the argmax after the repetition penalty (lowest id on
+ *  2. temp <= 0 is greedy: the argmax after the penalties (lowest id on
  *     ties). Greedy never consumes random numbers.
  *  3. Draws come from a private 64-bit generator seeded by `seed`: the same seed,
  *     logits and history give the same tokens on every machine.
@@ -26,13 +28,16 @@ typedef struct {
     float top_p;           /* >= 1: off */
     float min_p;           /* <= 0: off */
     float repeat_penalty;  /* 1: off */
-    int repeat_last_n;     /* history window for the penalty */
+    int repeat_last_n;     /* history window for the penalties */
+    float freq_penalty;    /* 0: off; [-2, 2] as OpenAI's frequency_penalty */
+    float presence_penalty;/* 0: off; [-2, 2] as OpenAI's presence_penalty */
     uint64_t seed;
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;
 
-/* llama.cpp's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, penalty 1 over 64. */
+/* llama.cpp's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, penalty 1 over 64,
+ * frequency and presence penalties 0. */
 void bn_sampler_params_default(bn_sampler_params *p);
 
 /* Checks the parameters (finite, in range) and allocates scratch for n_vocab. */

@@ -60,6 +60,7 @@ void bn_ctx_params_default(bn_ctx_params *p)
 }
 
 const bn_ctx_params *bn_ctx_params_get(const bn_ctx *c) { return &c->p; }
+bn_model *bn_ctx_model(const bn_ctx *c) { return c->m; }
 
 void bn_ctx_free(bn_ctx *c)
 {

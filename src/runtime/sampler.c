@@ -17,6 +17,7 @@ struct bn_sampler {
     cand *cands;      /* (n_vocab) working set */
     float *probs;     /* (n_vocab) probabilities of the kept candidates */
     int32_t *hist;    /* ring of the last repeat_last_n accepted tokens */
+    int32_t *count;   /* (n_vocab) occurrences in the ring; all 0 between samples */
     int hist_n;       /* tokens in the ring */
     int hist_pos;     /* next slot */
     uint64_t rng;     /* xorshift64* state, never 0 */
@@ -30,6 +31,8 @@ void bn_sampler_params_default(bn_sampler_params *p)
     p->min_p = 0.05f;
     p->repeat_penalty = 1.0f;
     p->repeat_last_n = 64;
+    p->freq_penalty = 0.0f;
+    p->presence_penalty = 0.0f;
     p->seed = 0x5eed;
 }
 
@@ -66,6 +69,12 @@ bn_status bn_sampler_new(const bn_sampler_params *p, int n_vocab, bn_sampler **o
     if (p->repeat_last_n < 0 || p->repeat_last_n > (1 << 20))
         return bn_error_set(err, BN_EINVAL, "sampler: repeat window %d is out of range [0, 1048576]",
                             p->repeat_last_n);
+    if (!(p->freq_penalty >= -2.0f && p->freq_penalty <= 2.0f))
+        return bn_error_set(err, BN_EINVAL, "sampler: frequency penalty %g is not in [-2, 2]",
+                            p->freq_penalty);
+    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f))
+        return bn_error_set(err, BN_EINVAL, "sampler: presence penalty %g is not in [-2, 2]",
+                            p->presence_penalty);
     bn_sampler *s = calloc(1, sizeof *s);
     if (!s)
         return bn_error_set(err, BN_ENOMEM, "sampler: out of memory");
@@ -74,7 +83,8 @@ bn_status bn_sampler_new(const bn_sampler_params *p, int n_vocab, bn_sampler **o
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
     s->probs = malloc((size_t)n_vocab * sizeof *s->probs);
     s->hist = malloc(((size_t)p->repeat_last_n + 1) * sizeof *s->hist);
-    if (!s->cands || !s->probs || !s->hist) {
+    s->count = calloc((size_t)n_vocab, sizeof *s->count);
+    if (!s->cands || !s->probs || !s->hist || !s->count) {
         bn_sampler_free(s);
         return bn_error_set(err, BN_ENOMEM, "sampler: out of memory for %d candidates", n_vocab);
     }
@@ -92,6 +102,7 @@ void bn_sampler_free(bn_sampler *s)
     free(s->cands);
     free(s->probs);
     free(s->hist);
+    free(s->count);
     free(s);
 }
 
@@ -176,19 +187,19 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits)
         /* NaN (from hostile weights) would break the total order: never pick it */
         s->cands[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
     }
-    if (p->repeat_penalty != 1.0f) {
+    if (p->repeat_penalty != 1.0f || p->freq_penalty != 0.0f || p->presence_penalty != 0.0f) {
+        /* count each token of the window, penalize each distinct one once, clear */
+        for (int h = 0; h < s->hist_n; h++)
+            if (s->hist[h] >= 0 && s->hist[h] < n)
+                s->count[s->hist[h]]++;
         for (int h = 0; h < s->hist_n; h++) {
             int32_t t = s->hist[h];
-            if (t < 0 || t >= n)
-                continue;
-            /* A token repeated in the window is penalized once (llama.cpp). */
-            int seen = 0;
-            for (int g = 0; g < h; g++)
-                seen |= s->hist[g] == t;
-            if (seen)
+            if (t < 0 || t >= n || s->count[t] == 0)
                 continue;
             float *l = &s->cands[t].logit;
             *l = *l > 0.0f ? *l / p->repeat_penalty : *l * p->repeat_penalty;
+            *l -= (float)s->count[t] * p->freq_penalty + p->presence_penalty;
+            s->count[t] = 0;
         }
     }
     if (p->temp <= 0.0f) {
