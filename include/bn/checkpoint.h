@@ -21,8 +21,11 @@
  *     exactly in tensor order of offset. Misaligned tensors are fine.
  *  4. PyTorch zip: data.pkl is interpreted by a pickle machine of our own
  *     (protocol 2 plus the protocol-4 framing/memo opcodes) that can build
- *     only containers, scalars, storages and tensors; any other callable is
- *     rejected by name and nothing is ever executed. Every tensor view is
+ *     only containers, scalars, storages and tensors, from exactly the
+ *     globals torch.load(weights_only=True) allows (_codecs.encode for bytes,
+ *     set, bytearray, complex, Counter, torch.Size/device, dtypes, the tensor
+ *     rebuilders; pickle.c lists them); any other callable is rejected by
+ *     name and nothing is ever executed. Every tensor view is
  *     bounds-checked against its storage, and every storage against its zip
  *     entry, at open time. The legacy format (before PyTorch 1.6: pickles
  *     followed by raw storages, no zip) is read the same way from a mapping.
