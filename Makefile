@@ -1,16 +1,15 @@
-# bntk - one entry point. See README.md.
+# bntk - one entry point. See README.md; `make help` lists the targets.
 #
-#   make          build libbn.a and every tool into build/
-#   make check    build, then run every Check suite and CLI test
-#   make asan     the same tests under AddressSanitizer + UBSan (build-asan/)
-#   make demo     convert the bundled model and run the pipeline on it
-#   make bench    benchmarks (figures go in closing notes, never into tests)
-#   make clean
+# Layout is discovered, not listed: every src/<module>/*.c (except src/tools/)
+# goes into libbn, every src/tools/bn-*.c is a tool (linked with
+# src/tools/common/*.c), every tests/test_*.c is a Check suite (linked with
+# tests/common/*.c and src/tools/common/*.c), every tests/cli/*.sh a CLI test,
+# every mk/*.mk a piece of this Makefile (fuzzing, install, the server ...).
 #
-# Layout is discovered, not listed: every src/<module>/*.c goes into libbn.a,
-# every src/tools/bn-*.c is a tool (linked with src/tools/common/*.c), every
-# tests/test_*.c is a Check suite (linked with tests/common/*.c and
-# src/tools/common/*.c), every tests/cli/*.sh a CLI test.
+# Dependencies: the targets that compile or run something (all, check, demo,
+# lint, fuzz, install ...) first run scripts/install-deps.sh, which installs
+# missing Debian packages and is silent when nothing is missing; `make help`,
+# `make clean` and `make dist` install nothing. BN_SKIP_DEPS=1 skips it.
 
 SHELL   := /bin/bash
 BUILD   ?= build
@@ -19,63 +18,95 @@ OPT     ?= -O2
 SAN     ?=
 ARCH    := $(shell $(CC) -dumpmachine 2>/dev/null)
 
-# Install missing build dependencies first (fresh Debian/Ubuntu machines).
-ifeq ($(filter clean help,$(MAKECMDGOALS)),)
-ifneq ($(BN_SKIP_DEPS),1)
-DEPS_RC := $(shell ./scripts/install-deps.sh $(if $(filter fuzz fuzz-build,$(MAKECMDGOALS)),--fuzz)$(if $(filter lint,$(MAKECMDGOALS)),--lint) >&2; echo $$?)
-ifneq ($(DEPS_RC),0)
-$(error scripts/install-deps.sh failed (exit $(DEPS_RC)))
-endif
-endif
-endif
+# The release and the ABI come from include/bn/version.h (the one place they
+# are written); the commit from git when this is a checkout, else from the
+# .commit file `make dist` puts into its tarball.
+VERSION := $(shell sed -n 's/^\#define BN_VERSION "\([^"]*\)".*/\1/p' include/bn/version.h)
+ABI     := $(shell sed -n 's/^\#define BN_ABI_VERSION \([0-9][0-9]*\).*/\1/p' include/bn/version.h)
+GIT_COMMIT := $(shell if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+                c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+                { [ -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || c=$$c.dirty; } && \
+                echo "$$c"; elif [ -f .commit ]; then head -c 64 .commit | tr -cd '0-9a-z.'; fi)
 
-PKGS        := libzip libcjson zlib
-PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_CFLAGS:= $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+# pkg-config is asked when a recipe first needs the flags (after `deps` has
+# installed what was missing), once per make run.
+PKGS         := libzip libcjson zlib
+lazy          = $(eval $(1) := $$(shell $(2)))$($(1))
+PKG_CFLAGS    = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS      = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS  = $(call lazy,CHECK_CFLAGS,pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS    = $(call lazy,CHECK_LIBS,pkg-config --libs check 2>/dev/null)
 
+# Library objects are position-independent and hidden unless a public header
+# declares them (each include/bn/*.h wraps its declarations in
+# `#pragma GCC visibility push(default)`), so libbn.so exports its API only.
 CFLAGS_ALL  = -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
               -Iinclude -Isrc -pthread $(PKG_CFLAGS) $(SAN) $(CFLAGS)
+LIB_CFLAGS  = -fPIC -fvisibility=hidden
 LDLIBS_ALL  = $(PKG_LIBS) -lm -pthread $(SAN) $(LDFLAGS)
 
-LIB_SRC     := $(sort $(wildcard src/util/*.c src/gguf/*.c src/convert/*.c src/quant/*.c \
-                 src/runtime/*.c src/runtime/kernels/*.c))
+# src/serve/ (the HTTP server and its libmicrohttpd) is built by mk/serve.mk.
+LIB_SRC     := $(sort $(filter-out src/tools/% src/serve/%,$(wildcard src/*/*.c src/runtime/kernels/*.c)))
 TOOL_COMMON := $(sort $(wildcard src/tools/common/*.c))
 TOOL_SRC    := $(sort $(wildcard src/tools/bn-*.c))
 TEST_SRC    := $(sort $(wildcard tests/test_*.c))
 TEST_COMMON := $(sort $(wildcard tests/common/*.c))
 BENCH_SRC   := $(sort $(wildcard bench/bench_*.c))
+HEADERS     := $(sort $(wildcard include/bn/*.h))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ     := $(call obj,$(LIB_SRC))
 TOOL_COMMON_OBJ := $(call obj,$(TOOL_COMMON))
 TEST_COMMON_OBJ := $(call obj,$(TEST_COMMON))
-TOOLS       := $(patsubst src/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
+TOOL_NAMES  := $(patsubst src/tools/%.c,%,$(TOOL_SRC))
+TOOLS       := $(addprefix $(BUILD)/,$(TOOL_NAMES))
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 LIB         := $(BUILD)/libbn.a
+SONAME      := libbn.so.$(ABI)
+SHLIB       := $(BUILD)/libbn.so.$(VERSION)
 
 # SIMD translation units get their instruction sets; everything else is plain C11.
 ifneq ($(findstring x86_64,$(ARCH)),)
 $(BUILD)/obj/%_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 endif
+$(BUILD)/obj/src/util/version.o: DEFS := -DBN_GIT_COMMIT='"$(GIT_COMMIT)"'
+$(BUILD)/obj/src/util/version.o: $(BUILD)/gen/commit
 
-.PHONY: all check asan demo bench clean tests help
+.PHONY: all check asan demo bench clean tests help deps FORCE
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(TOOLS)
+all: $(LIB) $(BUILD)/libbn.so $(TOOLS) ## build libbn.a, libbn.so and every tool into build/
 
-$(BUILD)/obj/%.o: %.c
+# ---- dependencies (Debian packages), installed by the targets that need them
+deps: ## install missing build dependencies (scripts/install-deps.sh)
+	@$(if $(filter 1,$(BN_SKIP_DEPS)),:,./scripts/install-deps.sh)
+deps-%:
+	@$(if $(filter 1,$(BN_SKIP_DEPS)),:,./scripts/install-deps.sh --$*)
+
+$(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(XFLAGS) $(if $(findstring /tests/,$@),$(CHECK_CFLAGS) -Itests/common) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(XFLAGS) $(DEFS) $(if $(filter $@,$(LIB_OBJ)),$(LIB_CFLAGS)) \
+	  $(if $(findstring /tests/,$@),$(CHECK_CFLAGS) -Itests/common -I$(BUILD)/gen) -MMD -MP -c $< -o $@
+
+# Rewritten only when the commit changes, so a new commit recompiles version.o alone.
+$(BUILD)/gen/commit: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' >$@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libbn.so: $(SHLIB)
+	ln -sf $(notdir $(SHLIB)) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/bn-%: $(BUILD)/obj/src/tools/bn-%.o $(TOOL_COMMON_OBJ) $(LIB)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
@@ -88,28 +119,48 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-tests: all $(TESTS)
+# Every public header in one translation unit (tests/test_headers.c includes
+# this list), generated from the directory so a new header joins by itself.
+$(BUILD)/gen/all_headers.h: $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated by the Makefile: every header under include/bn/ */'; \
+	   $(foreach h,$(HEADERS),echo '#include "bn/$(notdir $(h))"';) } >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/tests/test_headers.o: $(BUILD)/gen/all_headers.h
 
-check: tests
+# ... and each header alone (-pedantic): it includes what it uses.
+$(BUILD)/gen/headers-alone.ok: $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	@for h in $(HEADERS); do \
+	  $(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only -x c $$h || \
+	  { echo "$$h does not compile on its own" >&2; exit 1; }; done; touch $@
+
+tests: all $(TESTS) $(BUILD)/gen/headers-alone.ok ## build the tools and every Check suite
+
+check: tests ## build, then run every Check suite and CLI test
 	@BN_BUILD=$(abspath $(BUILD)) BN_SHARED=$(abspath $(SHARED)) BN_ROOT=$(CURDIR) \
 	  ./tests/run.sh $(TESTS) $(filter-out tests/cli/lib.sh,$(sort $(wildcard tests/cli/*.sh)))
 
-asan:
+asan: deps ## the same tests under AddressSanitizer + UBSan (build-asan/)
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  BN_SKIP_DEPS=1 check
 
-demo: all
+demo: all ## convert the bundled model and run the pipeline on it
 	@./scripts/demo.sh $(BUILD) $(SHARED)
 
-bench: all $(BENCHES)
+bench: all $(BENCHES) ## benchmarks (figures go in closing notes, never into tests)
 	@./scripts/bench.sh $(BUILD)
 
-clean:
+clean: ## remove every build directory
 	rm -rf build build-asan build-*
 
-help:
-	@sed -n '2,13p' Makefile
+help: ## this list
+	@echo "bntk $(VERSION): make [TARGET] [VAR=value ...]"
+	@awk -F ':[^#]*## ' '/^[a-zA-Z][a-zA-Z0-9_.-]*:[^#]*## / { printf "  make %-14s %s\n", $$1, $$2 }' \
+	  $(filter Makefile mk/%.mk,$(MAKEFILE_LIST))
+	@echo "Variables: BUILD=$(BUILD) SHARED=$(SHARED) PREFIX=$(PREFIX) DESTDIR= BN_SKIP_DEPS=1 (install nothing)"
+
+FORCE:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -120,7 +171,7 @@ ARM_CC      ?= aarch64-linux-gnu-gcc
 ARM_QEMU    ?= qemu-aarch64
 ARM_SRC     := $(sort $(wildcard src/runtime/kernels/*.c)) src/runtime/threadpool.c src/util/error.c src/util/util.c
 .PHONY: check-arm
-check-arm:
+check-arm: ## the NEON kernels cross-built for aarch64, run under qemu
 	@if ! command -v $(ARM_CC) >/dev/null || ! command -v $(ARM_QEMU) >/dev/null; then \
 	  echo "check-arm: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" >&2; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
@@ -134,9 +185,11 @@ check-arm:
 	  tests/common/testutil.c $(ARM_SRC) -lm
 	BN_SHARED=$(abspath $(SHARED)) $(ARM_QEMU) -cpu max build-arm/test_kernels
 
-# ---- hardening: fuzzing (mk/fuzz.mk) and static checks (scripts/lint.sh) ----
-include mk/fuzz.mk
-
+# ---- static checks (scripts/lint.sh; the exported-symbol check, scripts/check-exports.sh)
 .PHONY: lint
-lint:
+lint: deps-lint $(BUILD)/libbn.so ## cppcheck + clang-tidy, and libbn.so exports exactly the public API
 	@./scripts/lint.sh
+	@./scripts/check-exports.sh $(SHLIB)
+
+# ---- the other pieces: fuzzing, install/dist, the server ...
+include $(sort $(wildcard mk/*.mk))

@@ -38,7 +38,7 @@ $(FUZZ_BUILD)/obj/%_avx2.o:   FUZZ_XFLAGS := -mavx2 -mfma -mf16c
 $(FUZZ_BUILD)/obj/%_avx512.o: FUZZ_XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 endif
 
-$(FUZZ_BUILD)/obj/%.o: %.c
+$(FUZZ_BUILD)/obj/%.o: %.c | deps-fuzz
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
@@ -49,10 +49,10 @@ $(FUZZ_BUILD)/libbn.a: $(FUZZ_LIB_OBJ)
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_COMMON) $(FUZZ_BUILD)/libbn.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm -pthread
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: $(FUZZ_BINS) ## build the libFuzzer harnesses (build-fuzz/)
 	@$(foreach h,$(FUZZ_SKIPPED),echo "fuzz: skipping $(h): needs $(call fuzz_needs,$(h))";)
 
-fuzz: fuzz-build
+fuzz: fuzz-build ## run every harness FUZZ_SECONDS each (FUZZ=name: one)
 	@./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) \
 	  $(if $(FUZZ),$(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ)),$(FUZZ_BINS))
 

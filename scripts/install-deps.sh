@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the build dependencies that pkg-config cannot find (Debian/Ubuntu).
-# Fast and silent when everything is present; `make` runs it on every build.
+# Fast and silent when everything is present; the make targets that build or
+# run something run it first (`make deps`).
 set -eu
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
@@ -9,10 +10,13 @@ have libzip   || missing+=(libzip-dev)
 have zlib     || missing+=(zlib1g-dev)
 have libcjson || missing+=(libcjson-dev)
 have check    || missing+=(check)
-# --lint: the static analysers (make lint)
+# --lint: the static analysers (make lint); --man: help2man (man pages, make install)
 if [ "${1:-}" = "--lint" ]; then
   command -v cppcheck >/dev/null 2>&1 || missing+=(cppcheck)
   command -v clang-tidy >/dev/null 2>&1 || missing+=(clang-tidy)
+fi
+if [ "${1:-}" = "--man" ]; then
+  command -v help2man >/dev/null 2>&1 || missing+=(help2man)
 fi
 # --fuzz: clang with the libFuzzer and sanitizer runtimes (make fuzz)
 if [ "${1:-}" = "--fuzz" ]; then

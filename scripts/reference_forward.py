@@ -22,7 +22,8 @@ sa = (float)(127.0 / a), q = round_half_even(x * sa) in float32, clamp to [-128,
 ternary dot product is an exact integer (float32 matmul of integers below 2^24 is exact), the
 epilogue is ((float)sum / sa) * s_w in float32. RMSNorm as ggml: squares in float32 summed in
 double, scale = 1.0f / sqrtf((float)(sum/n) + eps), then (x*scale)*w. RoPE NEOX with ggml's
-iterative float32 theta. Attention, softmax and the tied output head are float32.
+iterative float32 theta (llama: q/k rows permuted as llama.cpp's converter does, NORM rope).
+Attention, softmax and the output head (tied, or lm_head) are float32.
 
 Usage: reference_forward.py MODEL_DIR OUT_DIR [--ppl-chunks N] [--skip-ppl]
 """
@@ -123,17 +124,24 @@ class Model:
         elif arch == "BitnetForCausalLM":
             self.arch, self.act = "bitnet", "silu"
             self.attn_sub, self.ffn_sub = "self_attn.inner_attn_ln", "mlp.ffn_layernorm"
+        elif arch == "LlamaForCausalLM":
+            # llama (and falcon3): no sub-norms; q/k rows permuted and NORM rope, as
+            # llama.cpp's converter and graph do (so attention dot products run in its order)
+            self.arch, self.act = "llama", "silu"
+            self.attn_sub = self.ffn_sub = None
         else:
             raise SystemExit("unsupported architecture %s" % arch)
         assert c["hidden_act"] == self.act
         qc = c.get("quantization_config") or {}
-        self.packed = qc.get("quantization_mode") == "offline"
+        # offline-packed: 2B-4T says quantization_mode "offline"; Falcon3 only quant_method
+        self.packed = qc.get("quantization_mode") == "offline" or (
+            qc.get("quant_method") == "bitnet" and "quantization_mode" not in qc)
         t = read_checkpoint(d)
         self.n_layer = c["num_hidden_layers"]
         self.n_embd = c["hidden_size"]
         self.n_head = c["num_attention_heads"]
         self.n_head_kv = c.get("num_key_value_heads", self.n_head)
-        self.hd = self.n_embd // self.n_head
+        self.hd = c.get("head_dim") or self.n_embd // self.n_head
         self.eps = f32(c["rms_norm_eps"])
         self.theta = f32(c.get("rope_theta", 10000.0))
         self.n_ctx = c["max_position_embeddings"]
@@ -146,15 +154,20 @@ class Model:
 
         self.embd = fl("embed_tokens.weight")
         self.out_norm = fl("norm.weight")
-        assert "lm_head.weight" not in t, "reference assumes tied embeddings"
+        if "lm_head.weight" in t:  # untied head (llama, falcon3)
+            assert t["lm_head.weight"][0] in ("F32", "F16", "BF16")
+            self.head = t["lm_head.weight"][1].float()
+        else:
+            self.head = self.embd
         self.layers = []
         self.quant = []
         for i in range(self.n_layer):
             p = "layers.%d." % i
             L = {"attn_norm": fl(p + "input_layernorm.weight"),
-                 "ffn_norm": fl(p + "post_attention_layernorm.weight"),
-                 "attn_sub_norm": fl(p + self.attn_sub + ".weight"),
-                 "ffn_sub_norm": fl(p + self.ffn_sub + ".weight")}
+                 "ffn_norm": fl(p + "post_attention_layernorm.weight")}
+            if self.attn_sub:
+                L["attn_sub_norm"] = fl(p + self.attn_sub + ".weight")
+                L["ffn_sub_norm"] = fl(p + self.ffn_sub + ".weight")
             for hf, gg in PROJ:
                 key = "model." + p + hf + ".weight"
                 dt, w = t[key]
@@ -182,6 +195,10 @@ class Model:
                     scale_fp16=repr(s16), scale_fp16_hex="0x%04x" % np.float16(s).view(np.uint16),
                     codes_sha256=hashlib.sha256(codes.numpy().astype(np.int8).tobytes()).hexdigest(),
                     count_minus1=cnt[0], count_zero=cnt[1], count_plus1=cnt[2], **extra))
+                if self.arch == "llama" and gg in ("attn_q", "attn_k"):
+                    heads = self.n_head if gg == "attn_q" else self.n_head_kv
+                    codes = permute_rows(codes, heads)
+                    latent = None if latent is None else permute_rows(latent, heads)
                 L[gg] = {"codes": codes.float(), "s": s, "s16": s16, "latent": latent}
             self.layers.append(L)
         self.rope_cache(self.n_ctx)
@@ -278,6 +295,19 @@ def linear(x, P, mode):
     return (acc / sa) * torch.tensor(P["s"], dtype=torch.float32)
 
 
+def permute_rows(w, heads):
+    """llama.cpp's q/k permutation for NORM rope: row (h, i, p) <- row (h, p, i) of each
+    head, i < d/2, p in {0, 1}. w [heads * d, in]."""
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, -1).transpose(1, 2).reshape(w.shape)
+
+
+def rope_norm(x, cos, sin):
+    """NORM: pairs (2i, 2i + 1). x [T, heads, d]."""
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    c, s = cos[:, None, :], sin[:, None, :]
+    return torch.stack([x0 * c - x1 * s, x0 * s + x1 * c], dim=-1).reshape(x.shape)
+
+
 def rope(x, cos, sin):
     """NEOX: pairs (i, i + d/2). x [T, heads, d]."""
     h = x.shape[-1] // 2
@@ -340,17 +370,22 @@ def forward(m, ids, mode):
         q = linear(a, L["attn_q"], mode).view(T, m.n_head, m.hd)
         k = linear(a, L["attn_k"], mode).view(T, m.n_head_kv, m.hd)
         v = linear(a, L["attn_v"], mode).view(T, m.n_head_kv, m.hd)
-        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        rot = rope_norm if m.arch == "llama" else rope
+        q, k = rot(q, cos, sin), rot(k, cos, sin)
         att = torch.cat([attention_head(q[:, h], k[:, h // rep], v[:, h // rep], m.hd)
                          for h in range(m.n_head)], dim=-1)
-        x = x + linear(rms_norm(att, L["attn_sub_norm"], m.eps), L["attn_output"], mode)
+        if "attn_sub_norm" in L:
+            att = rms_norm(att, L["attn_sub_norm"], m.eps)
+        x = x + linear(att, L["attn_output"], mode)
         f = rms_norm(x, L["ffn_norm"], m.eps)
         g = linear(f, L["ffn_gate"], mode)
         g = torch.relu(g).square() if m.act == "relu2" else g / (1.0 + exp_f32(-g))
         g = g * linear(f, L["ffn_up"], mode)
-        x = x + linear(rms_norm(g, L["ffn_sub_norm"], m.eps), L["ffn_down"], mode)
+        if "ffn_sub_norm" in L:
+            g = rms_norm(g, L["ffn_sub_norm"], m.eps)
+        x = x + linear(g, L["ffn_down"], mode)
     x = rms_norm(x, m.out_norm, m.eps)
-    return x @ m.embd.t()
+    return x @ m.head.t()
 
 
 # ----------------------------------------------------------------------------------------

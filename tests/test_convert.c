@@ -157,10 +157,10 @@ static void make_model(const char *dir, const synth *s)
         size_t cnt = (size_t)(rows * cols);
         float *w = malloc(cnt * sizeof *w);
         for (size_t k = 0; k < cnt; k++)
-            w[k] = pl->role == BN_ROLE_NORM ? 1.0f + 0.1f * frand() : 0.05f * frand();
+            w[k] = bn_role_class_of(pl->role) == BN_RCLASS_NORM ? 1.0f + 0.1f * frand() : 0.05f * frand();
         if (s->nan_in && strcmp(s->nan_in, pl->hf_name) == 0)
             w[cnt / 2] = NAN;
-        if (pl->role == BN_ROLE_PROJ && s->packed) {
+        if (bn_role_is_proj(pl->role) && s->packed) {
             int8_t *codes = malloc(cnt);
             bn_ternary_result r;
             ck_assert_int_eq(bn_ternarize(pl->hf_name, w, cnt, BN_QM_ABSMEAN, codes, &r, &e), BN_OK);
@@ -187,8 +187,8 @@ static void make_model(const char *dir, const synth *s)
             continue;
         }
         x->dtype = "F32";
-        x->n_dims = pl->role == BN_ROLE_NORM ? 1 : 2;
-        x->shape[0] = pl->role == BN_ROLE_NORM ? cols : rows;
+        x->n_dims = bn_role_class_of(pl->role) == BN_RCLASS_NORM ? 1 : 2;
+        x->shape[0] = bn_role_class_of(pl->role) == BN_RCLASS_NORM ? cols : rows;
         x->shape[1] = cols;
         x->data = w;
         x->nbytes = cnt * sizeof *w;

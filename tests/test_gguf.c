@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "bn/gguf.h"
+#include "bn/version.h"
 #include "bn/util.h"
 #include "testutil.h"
 
@@ -545,7 +546,9 @@ START_TEST(test_info_json)
              tu_shared("data/tokenizer-tests/ggml-vocab-llama-spm.gguf"));
     cJSON *j = run_json(args);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "format")->valuestring, "gguf");
-    ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 3);
+    /* issue 17: "version" is the tool's (docs/json.md); the file's is "gguf_version" */
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "gguf_version")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "version")->valuestring, bn_version());
     ck_assert_int_eq(cJSON_GetObjectItem(j, "n_kv")->valueint, 22);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "kv")), 22);
     int seen = 0;

@@ -1,5 +1,6 @@
 /* test_hfconfig.c - config.json parsing, the tensor plan and the q/k permutation. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,7 @@ START_TEST(test_2b4t)
     ck_assert_int_eq(parse(CFG_2B4T, &c, &e), BN_OK);
     ck_assert_int_eq(c.arch, BN_ARCH_BITNET_B158);
     ck_assert_str_eq(c.gguf_arch, "bitnet-b1.58");
-    ck_assert_int_eq(c.act, BN_ACT_RELU2);
+    ck_assert_int_eq(c.act, BN_FFN_RELU2);
     ck_assert_uint_eq(c.n_embd, 2560);
     ck_assert_uint_eq(c.n_ff, 6912);
     ck_assert_uint_eq(c.n_head, 20);
@@ -62,7 +63,7 @@ START_TEST(test_1bitllm_defaults)
     ck_assert_int_eq(parse(CFG_1BIT, &c, &e), BN_OK);
     ck_assert_int_eq(c.arch, BN_ARCH_BITNET);
     ck_assert_str_eq(c.gguf_arch, "bitnet");
-    ck_assert_int_eq(c.act, BN_ACT_SILU);
+    ck_assert_int_eq(c.act, BN_FFN_SILU);
     ck_assert_uint_eq(c.n_head_kv, 16); /* defaults to num_attention_heads */
     ck_assert_float_eq(c.rope_theta, 10000.0f);
     ck_assert_int_eq(c.tie_embeddings, -1);
@@ -122,6 +123,52 @@ START_TEST(test_rejections)
                 " \"intermediate_size\": 128, \"num_hidden_layers\": 1, \"num_attention_heads\": 4,"
                 " \"rms_norm_eps\": -1}",
                 BN_EINVAL, "rms_norm_eps");
+}
+END_TEST
+
+/* Issue 13: values that would not survive into the GGUF and JSON that Python
+ * would read differently are refused, naming the key. */
+START_TEST(test_strict_values)
+{
+    static const struct {
+        const char *from, *to, *needle;
+    } cases[] = {
+        {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-50", "'rms_norm_eps' = 1e-50 does not survive"},
+        {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-39", "'rms_norm_eps' = 1e-39"},
+        {"\"hidden_size\": 2560,", "\"hidden_size\": 2560, \"hidden_size\": 2048,", "key 'hidden_size' appears twice"},
+        {"\"linear_class\"", "\"quant_method\": \"x\", \"linear_class\"", "key 'quant_method' appears twice in object 'quantization_config'"},
+        {"\"model_type\": \"bitnet\"", "\"model_type\": \"bit\\u0000net\"", "escaped NUL"},
+        {"\"model_type\": \"bitnet\"", "\"model_type\": \"bit\tnet\"", "raw control character"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[4096];
+        const char *at = strstr(CFG_2B4T, cases[i].from);
+        ck_assert_ptr_nonnull(at);
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - CFG_2B4T), CFG_2B4T, cases[i].to,
+                 at + strlen(cases[i].from));
+        bn_hfconfig c;
+        bn_error e;
+        bn_error_clear(&e);
+        ck_assert_int_eq(parse(buf, &c, &e), BN_EINVAL);
+        ck_assert_msg(strstr(e.msg, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i, e.msg,
+                      cases[i].needle);
+        ck_assert_msg(!strncmp(e.msg, "config.json: ", 13), "case %zu: '%s' does not name the file", i, e.msg);
+    }
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s {}", CFG_2B4T);
+    bn_hfconfig c;
+    bn_error e;
+    ck_assert_int_eq(parse(buf, &c, &e), BN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "data after the JSON document") != NULL, "%s", e.msg);
+    /* the smallest normal f32 survives, and an escaped backslash before u0000 is not a NUL */
+    snprintf(buf, sizeof buf, "%s", CFG_2B4T);
+    char *eps = strstr(buf, "1e-05");
+    memcpy(eps, "2e-38", 5);
+    ck_assert_msg(parse(buf, &c, &e) == BN_OK, "%s", e.msg);
+    ck_assert(c.rms_eps > 0);
+    const char *bs = strstr(CFG_2B4T, "\"bitnet\",");
+    snprintf(buf, sizeof buf, "%.*s\"bit\\\\u0000net\",%s", (int)(bs - CFG_2B4T), CFG_2B4T, bs + 9);
+    ck_assert_msg(parse(buf, &c, &e) == BN_OK, "%s", e.msg);
 }
 END_TEST
 
@@ -188,6 +235,7 @@ int main(void)
     tcase_add_test(tc, test_2b4t);
     tcase_add_test(tc, test_1bitllm_defaults);
     tcase_add_test(tc, test_llama_bitnet);
+    tcase_add_test(tc, test_strict_values);
     tcase_add_test(tc, test_rejections);
     tcase_add_test(tc, test_plan_b158);
     tcase_add_test(tc, test_plan_llama_untied);

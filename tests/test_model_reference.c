@@ -80,42 +80,16 @@ static void compare_logits_act(const char *model, bn_type t, bn_actq actq, const
     ck_assert_int_eq(bn_model_actq(m), actq);
     int V = bn_model_hparams(m)->n_vocab;
     ck_assert_uint_eq(nb, (size_t)n_pos * (size_t)V * sizeof(float));
-    bn_ctx_params cp;
-    bn_ctx_params_default(&cp);
-    cp.n_ctx = n_pos;
-    bn_ctx *c;
-    ck_assert_int_eq(bn_ctx_new(m, &cp, &c, &e), BN_OK);
-    float *got = malloc(nb);
-    ck_assert_msg(bn_ctx_eval(c, 0, ids, n_pos, 0, BN_LOGITS_ALL, got, &e) == BN_OK, "%s", e.msg);
+    float *got = tu_eval_all(m, ids, n_pos);
 
-    float maxabs = 0;
-    for (size_t i = 0; i < (size_t)n_pos * (size_t)V; i++)
-        maxabs = fmaxf(maxabs, fabsf(want[i]));
-    double worst = 0;
-    for (int p = 0; p < n_pos; p++) {
-        const float *a = got + (size_t)p * V, *b = want + (size_t)p * V;
-        int am = 0, bm = 0;
-        double d = 0;
-        for (int v = 0; v < V; v++) {
-            if (a[v] > a[am])
-                am = v;
-            if (b[v] > b[bm])
-                bm = v;
-            d = fmax(d, fabs((double)a[v] - b[v]));
-        }
-        ck_assert_msg(am == bm, "%s %s %s: argmax differs at position %d (%d vs %d)", model,
-                      bn_type_name(t), bn_actq_name(actq), p, am, bm);
-        ck_assert_msg(d <= 1e-5 * maxabs,
-                      "%s %s %s: max |delta| %.3g at position %d exceeds 1e-5 * max|logit| (%.3g)",
-                      model, bn_type_name(t), bn_actq_name(actq), d, p, 1e-5 * maxabs);
-        worst = fmax(worst, d / maxabs);
-    }
+    char what[128];
+    snprintf(what, sizeof what, "%s %s %s", model, bn_type_name(t), bn_actq_name(actq));
+    double worst = tu_compare_logits(got, want, n_pos, V, 1e-5, what);
     fprintf(stderr, "%s %s %s: worst |delta| %.2e of max|logit|\n", model, bn_type_name(t),
             bn_actq_name(actq), worst);
     free(got);
     free(want);
     free(ids);
-    bn_ctx_free(c);
     bn_model_free(m);
     cJSON_Delete(meta);
 }

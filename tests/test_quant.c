@@ -416,21 +416,21 @@ END_TEST
 START_TEST(test_kind_names)
 {
     int l;
-    ck_assert_int_eq(bn_tensor_kind_of("blk.12.attn_output.weight", &l), BN_KIND_ATTN_OUTPUT);
+    ck_assert_int_eq(bn_quant_kind_of("blk.12.attn_output.weight", &l), BN_ROLE_ATTN_OUTPUT);
     ck_assert_int_eq(l, 12);
-    ck_assert_int_eq(bn_tensor_kind_of("blk.0.ffn_down.weight", &l), BN_KIND_FFN_DOWN);
-    ck_assert_int_eq(bn_tensor_kind_of("model.layers.7.self_attn.k_proj.weight", &l), BN_KIND_ATTN_K);
+    ck_assert_int_eq(bn_quant_kind_of("blk.0.ffn_down.weight", &l), BN_ROLE_FFN_DOWN);
+    ck_assert_int_eq(bn_quant_kind_of("model.layers.7.self_attn.k_proj.weight", &l), BN_ROLE_ATTN_K);
     ck_assert_int_eq(l, 7);
-    ck_assert_int_eq(bn_tensor_kind_of("model.layers.30.mlp.gate_proj.weight", &l), BN_KIND_FFN_GATE);
+    ck_assert_int_eq(bn_quant_kind_of("model.layers.30.mlp.gate_proj.weight", &l), BN_ROLE_FFN_GATE);
     ck_assert_int_eq(l, 30);
-    ck_assert_int_eq(bn_tensor_kind_of("blk.3.attn_norm.weight", &l), BN_KIND_OTHER);
+    ck_assert_int_eq(bn_quant_kind_of("blk.3.attn_norm.weight", &l), BN_ROLE_OTHER);
     ck_assert_int_eq(l, 3);
-    ck_assert_int_eq(bn_tensor_kind_of("token_embd.weight", &l), BN_KIND_OTHER);
+    ck_assert_int_eq(bn_quant_kind_of("token_embd.weight", &l), BN_ROLE_OTHER);
     ck_assert_int_eq(l, -1);
-    ck_assert_int_eq(bn_tensor_kind_of("blk.x.attn_q.weight", &l), BN_KIND_OTHER);
-    ck_assert_int_eq(bn_tensor_kind_of("blk.1.attn_q.weight_scale", &l), BN_KIND_OTHER);
-    ck_assert_int_eq(bn_tensor_kind_of("model.layers.2.self_attn.q_proj.weight_scale", &l), BN_KIND_OTHER);
-    ck_assert_str_eq(bn_tensor_kind_name(BN_KIND_FFN_UP), "ffn_up");
+    ck_assert_int_eq(bn_quant_kind_of("blk.x.attn_q.weight", &l), BN_ROLE_OTHER);
+    ck_assert_int_eq(bn_quant_kind_of("blk.1.attn_q.weight_scale", &l), BN_ROLE_OTHER);
+    ck_assert_int_eq(bn_quant_kind_of("model.layers.2.self_attn.q_proj.weight_scale", &l), BN_ROLE_OTHER);
+    ck_assert_str_eq(bn_role_name(BN_ROLE_FFN_UP), "ffn_up");
 }
 END_TEST
 Suite *quant_suite(void)

@@ -76,7 +76,7 @@ START_TEST(test_report_summary)
         sw += bn_quant_report_at(r, i)->sum_w2;
     }
     ck_assert_double_eq_tol(s.nmse, se / sw, 1e-15);
-    bn_quant_report_by_kind(r, BN_KIND_ATTN_Q, &k);
+    bn_quant_report_by_kind(r, BN_ROLE_ATTN_Q, &k);
     ck_assert_uint_eq(k.n_tensors, 3);
     ck_assert_uint_eq(k.n, 2 * 2048);
     bn_quant_report_by_layer(r, 0, &l0);
@@ -328,7 +328,7 @@ START_TEST(test_bn_quant_tool)
             float *w = malloc(a->n_el * 4), *y = malloc(a->n_el * 4);
             ck_assert_int_eq(bn_unpack_f32(a->type, a->data, a->nbytes, a->ne[0], rows, w, 1, &e), BN_OK);
             int layer;
-            if (bn_tensor_kind_of(a->name, &layer) != BN_KIND_OTHER) {
+            if (bn_quant_kind_of(a->name, &layer) != BN_ROLE_OTHER) {
                 projections++;
                 ck_assert_int_eq(b->type, ty[k].t);
                 int8_t *want = malloc(a->n_el), *got = malloc(a->n_el);

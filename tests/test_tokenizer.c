@@ -775,6 +775,74 @@ START_TEST(test_hostile_gguf)
 }
 END_TEST
 
+/* Issue 13: every *_token_id is range- and type-checked like bos/eos; a
+ * byte-level vocabulary read from a file never drops a byte of the text. */
+enum { S_EOT_RANGE, S_EOM_STRING, S_EOT_BOOL, S_EOT_OK };
+
+static bn_status special_case(int which, bn_tokenizer **out, bn_error *e)
+{
+    const char *path = tu_tmp("special.gguf");
+    bn_gguf_writer *w;
+    ck_assert_int_eq(bn_gguf_writer_open(path, 0, &w, e), BN_OK);
+    const char *const toks[] = {"a", "b", "ab"};
+    const char *const merges[] = {"a b"};
+    ck_assert_int_eq(bn_gguf_set_str(w, "tokenizer.ggml.model", "gpt2", e), BN_OK);
+    ck_assert_int_eq(bn_gguf_set_str(w, "tokenizer.ggml.pre", "gpt-2", e), BN_OK);
+    ck_assert_int_eq(bn_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 3, e), BN_OK);
+    ck_assert_int_eq(bn_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1, e), BN_OK);
+    if (which == S_EOT_RANGE)
+        ck_assert_int_eq(bn_gguf_set_u32(w, "tokenizer.ggml.eot_token_id", 3, e), BN_OK);
+    if (which == S_EOM_STRING)
+        ck_assert_int_eq(bn_gguf_set_str(w, "tokenizer.ggml.eom_token_id", "2", e), BN_OK);
+    if (which == S_EOT_BOOL)
+        ck_assert_int_eq(bn_gguf_set_bool(w, "tokenizer.ggml.eot_token_id", 1, e), BN_OK);
+    if (which == S_EOT_OK)
+        ck_assert_int_eq(bn_gguf_set_u32(w, "tokenizer.ggml.eot_token_id", 2, e), BN_OK);
+    ck_assert_int_eq(bn_gguf_writer_finish(w, e), BN_OK);
+    bn_gguf *g;
+    ck_assert_msg(bn_gguf_open(path, &g, e) == BN_OK, "%s", e->msg);
+    *out = NULL;
+    bn_status st = bn_tokenizer_from_gguf(g, out, e);
+    bn_gguf_close(g);
+    return st;
+}
+
+START_TEST(test_special_ids_and_bytes)
+{
+    bn_tokenizer *t;
+    bn_error e;
+    ck_assert_int_eq(special_case(S_EOT_RANGE, &t, &e), BN_EINVAL);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(e.msg, "'tokenizer.ggml.eot_token_id' = 3 is out of range for 3 tokens"), "%s", e.msg);
+    ck_assert_int_eq(special_case(S_EOM_STRING, &t, &e), BN_ETYPE);
+    ck_assert_msg(strstr(e.msg, "'tokenizer.ggml.eom_token_id' has type string"), "%s", e.msg);
+    ck_assert_int_eq(special_case(S_EOT_BOOL, &t, &e), BN_ETYPE);
+    ck_assert_int_eq(special_case(S_EOT_OK, &t, &e), BN_OK);
+    /* "ab" encodes; 'c' has no byte token in this file: refused, not dropped */
+    bn_tokens v = {0};
+    ck_assert_int_eq(bn_tokenizer_encode(t, "ab", 2, 0, &v, &e), BN_OK);
+    ck_assert_uint_eq(v.n, 1);
+    ck_assert_int_eq(bn_tokenizer_encode(t, "abc", 3, 0, &v, &e), BN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "byte 0x63") != NULL, "%s", e.msg);
+    ck_assert_int_eq(bn_tokenizer_check_bytes(t, &e), BN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "no token for byte 0x00") != NULL, "%s", e.msg);
+    bn_tokens_free(&v);
+    bn_tokenizer_free(t);
+    /* a complete byte-level vocabulary passes the byte check */
+    t = load("ggml-vocab-gpt-2.gguf");
+    ck_assert_int_eq(bn_tokenizer_check_bytes(t, &e), BN_OK);
+    /* --vocab-test: an input without a single separated string tested nothing */
+    const char *inp = tu_tmp("vt0.inp"), *out = tu_tmp("vt0.out");
+    ck_assert_int_eq(tu_write(inp, "no separator here\n", 18), 0);
+    ck_assert_int_eq(tu_write(out, "", 0), 0);
+    size_t n, bad;
+    ck_assert_int_eq(bn_tokenizer_vocab_test(t, inp, out, NULL, NULL, &n, &bad, &e), BN_EINVAL);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_msg(strstr(e.msg, "nothing to test") != NULL, "%s", e.msg);
+    bn_tokenizer_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -807,6 +875,7 @@ static Suite *suite(void)
     tcase_add_test(a, test_hostile_vocab);
     tcase_add_test(a, test_spm_pairs_follow_distinct_pairs);
     tcase_add_test(a, test_hostile_gguf);
+    tcase_add_test(a, test_special_ids_and_bytes);
     suite_add_tcase(s, a);
     return s;
 }

@@ -35,6 +35,8 @@
 #ifndef BN_CHAT_H
 #define BN_CHAT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include "bn/error.h"
 #include "bn/model.h"
@@ -85,5 +87,7 @@ bn_status bn_chat_format(const bn_model *m, bn_chat_tpl t, const bn_chat_msg *ms
 /* The same with explicit texts. */
 bn_status bn_chat_render(const bn_chat_texts *tx, bn_chat_tpl t, const bn_chat_msg *msgs,
                          size_t n, int add_assistant, char **out, size_t *len, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -67,6 +67,8 @@
 #ifndef BN_CHECKPOINT_H
 #define BN_CHECKPOINT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -187,5 +189,7 @@ bn_status bn_ckpt_read_f32(bn_ckpt *ck, const bn_ckpt_tensor *t, float *dst, siz
 int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *t);
 bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *t, uint64_t first, uint64_t n,
                                  float *dst, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -3,8 +3,10 @@
  * architecture and tensor-name maps, and the streaming conversion pipeline.
  *
  * Contract:
- *  1. bn_hfconfig_parse() accepts exactly the three architectures of
- *     FORMATS.md §3 and refuses anything else, listing what is supported.
+ *  1. bn_hfconfig_parse() accepts exactly the Hugging Face classes of the
+ *     architecture table (arch.h, FORMATS.md §3) and refuses anything else,
+ *     listing what is supported; a row its config.json cannot name (falcon3)
+ *     is chosen with bn_hfconfig_select().
  *     Every number is checked to be an integer in range; nothing is guessed
  *     silently (defaults are those of the Hugging Face config classes).
  *  2. bn_convert_run() never writes a wrong file quietly: every tensor the
@@ -18,19 +20,19 @@
 #ifndef BN_CONVERT_H
 #define BN_CONVERT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
 #include "bn/arch.h"
 #include "bn/gguf.h"
 
-typedef enum { BN_ACT_SILU = 0, BN_ACT_RELU2 } bn_act;
-
 typedef struct {
-    bn_arch arch;
-    const char *gguf_arch;     /* "bitnet", "bitnet-b1.58", "llama" */
+    bn_arch arch;              /* the row of the architecture table (arch.h) */
+    const char *gguf_arch;     /* its GGUF name: "bitnet", "bitnet-b1.58", "llama" */
     char hf_arch[64];          /* architectures[0] as found */
-    bn_act act;
+    bn_ffn_act act;
     uint32_t n_vocab;          /* vocab_size */
     uint32_t n_embd;           /* hidden_size */
     uint32_t n_ff;             /* intermediate_size */
@@ -52,36 +54,25 @@ bn_status bn_hfconfig_parse(const char *json, size_t len, const char *name, bn_h
 /* Read and parse DIR/config.json. */
 bn_status bn_hfconfig_load(const char *dir, bn_hfconfig *cfg, bn_error *err);
 
-/* Roles of the tensors we write. */
-typedef enum {
-    BN_ROLE_EMBD = 0,  /* token_embd.weight [n_vocab, n_embd] */
-    BN_ROLE_OUTPUT,    /* output.weight (untied head) */
-    BN_ROLE_NORM,      /* any RMSNorm weight: F32 */
-    BN_ROLE_PROJ       /* a ternary projection */
-} bn_tensor_role;
-
-typedef enum {
-    BN_PROJ_Q = 0, BN_PROJ_K, BN_PROJ_V, BN_PROJ_O, BN_PROJ_GATE, BN_PROJ_UP, BN_PROJ_DOWN,
-    BN_PROJ_COUNT
-} bn_proj_kind;
-
 /* One tensor of the output file, in write order. */
 typedef struct {
     char gguf_name[BN_GGUF_MAX_NAME + 1];
     char hf_name[160];
-    bn_tensor_role role;
+    bn_role role;              /* arch.h */
     int layer;                 /* -1 for global tensors */
-    bn_proj_kind proj;         /* for BN_ROLE_PROJ */
     int64_t rows, cols;        /* PyTorch [rows, cols] = GGUF ne {cols, rows}; norms: rows 1 */
 } bn_tensor_plan;
 
-/* The full list of tensors an architecture needs, in llama.cpp's order.
- * *out is malloc'd (caller frees); has_output selects an untied head. */
+/* The full list of tensors an architecture needs, in llama.cpp's order: the
+ * rows of the architecture table (arch.h) for cfg->arch. *out is malloc'd
+ * (caller frees); has_output selects an untied head. */
 bn_status bn_plan_tensors(const bn_hfconfig *cfg, int has_output, bn_tensor_plan **out,
                           size_t *n, bn_error *err);
 
-/* GGUF kind name of a projection: "attn_q", ... */
-const char *bn_proj_kind_name(bn_proj_kind k);
+/* Re-target a parsed config to the row named arch (bn_arch_from_name), whose
+ * config.json cannot be told apart (falcon3 from llama): its HF class and
+ * quantization must be the row's. name is used in messages. */
+bn_status bn_hfconfig_select(bn_hfconfig *cfg, const char *arch, const char *name, bn_error *err);
 
 /* Row permutation llama.cpp applies to q/k for NORM rope (LlamaForCausalLM):
  * dst row (h, i, p) <- src row (h, p, i) with heads of head_dim rows,
@@ -91,8 +82,13 @@ bn_status bn_permute_qk_rows(const void *src, void *dst, int64_t n_heads, int64_
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
+struct bn_outset; /* util.h */
+
 typedef struct {
     const char *in_dir;        /* Hugging Face model directory */
+    const char *arch;          /* a row of the architecture table by name (arch.h), for a
+                                  config.json that cannot name it (falcon3); NULL: from
+                                  config.json */
     const char *out_path;      /* OUT.gguf; NULL: nothing is written (report-only run) */
     bn_type proj_type;         /* I2_S (default), TQ2_0, TQ1_0, F16, F32 */
     bn_type embd_type;         /* F16 (default), F32, Q8_0 */
@@ -109,6 +105,9 @@ typedef struct {
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
     const char *report_tool;   /* the HTML report's header: "bn-convert 0.1.0", the command */
     const char *report_command; /* line (bn_quant_report_set_meta); NULL: not shown */
+    struct bn_outset *outputs; /* the caller's output set (util.h): the GGUF and report
+                                  join it and the caller commits; NULL = the run has its
+                                  own, with in_dir as input, committed on success */
     /* progress callback (mains print; the library never does): tensor i of n */
     void (*progress)(void *user, size_t i, size_t n, const char *name, uint64_t bytes_in,
                      uint64_t bytes_out);
@@ -133,5 +132,7 @@ typedef struct {
 
 void bn_convert_opts_init(bn_convert_opts *o);
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -14,6 +14,8 @@
 #ifndef BN_ERROR_H
 #define BN_ERROR_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,5 +59,7 @@ void bn_error_clear(bn_error *err);
 
 const char *bn_status_name(bn_status s);
 int bn_status_exit_code(bn_status s);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

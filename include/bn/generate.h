@@ -40,6 +40,8 @@
 #ifndef BN_GENERATE_H
 #define BN_GENERATE_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -129,5 +131,7 @@ typedef struct {
 bn_status bn_generate(bn_ctx *c, int seq_id, int pos0, const int32_t *prompt, int n_prompt,
                       const bn_gen_params *p, bn_gen_text_fn on_text, void *user,
                       bn_gen_result *res, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

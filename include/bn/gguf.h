@@ -39,8 +39,11 @@
 #ifndef BN_GGUF_H
 #define BN_GGUF_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "bn/error.h"
 
 /* ---- ggml tensor types ----------------------------------------------------- */
@@ -194,6 +197,20 @@ typedef struct {
 } bn_gguf_totals;
 bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
 
+/* A little-endian float32 at p (any alignment). */
+float bn_gguf_f32le(const uint8_t *p);
+
+/* The per-tensor scale of an I2_S tensor: the f32 (little-endian) after its
+ * n_el/4 code bytes (FORMATS.md §2.1); data holds n_el/4 + BN_I2_S_TAIL bytes. */
+float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el);
+
+/* The content rules of the quantized types, which sizes cannot show: I2_S has a
+ * finite scale > 0, 28 zero tail bytes and no 2-bit code 0b11; every TQ1_0 and
+ * TQ2_0 block scale is finite and not negative; every Q8_0 block scale finite.
+ * BN_EINVAL with "tensor 'NAME': ..." at the first violation; BN_OK for other
+ * types. The one rule of the loader and of bn-verify --check. */
+bn_status bn_gguf_check_tensor_data(const bn_gguf_tensor *t, bn_error *err);
+
 /* ---- display ------------------------------------------------------------ */
 
 /* Escape len bytes for one line of text: printable ASCII and well-formed UTF-8
@@ -209,6 +226,9 @@ int bn_gguf_escape(const char *s, uint64_t len, char *buf, size_t cap);
  * elements. Same truncation rule as bn_gguf_escape. */
 void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
                           size_t cap);
+/* The same text written to f without the overall bound (each string element
+ * of an array still shows at most 48 bytes): for showing every item. */
+void bn_gguf_print_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, FILE *f);
 /* One scalar element (type et, not string/array) at p, as bn_gguf_format_value does. */
 void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t cap);
 
@@ -227,6 +247,7 @@ struct cJSON *bn_gguf_to_json(const bn_gguf *g, uint64_t max_items);
 /* ---- writer ---------------------------------------------------------------- */
 
 typedef struct bn_gguf_writer bn_gguf_writer;
+struct bn_outset; /* util.h */
 
 /* alignment: 0 means BN_GGUF_DEFAULT_ALIGNMENT; a non-default alignment is also
  * written as general.alignment (u32) automatically, as the first KV. Setting
@@ -235,6 +256,10 @@ typedef struct bn_gguf_writer bn_gguf_writer;
  * file with the same alignment pass through. */
 bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writer **out,
                               bn_error *err);
+/* The same, as one output of a run's output set (util.h): finish() completes the
+ * file and bn_outset_commit() renames it together with the run's other outputs. */
+bn_status bn_gguf_writer_open_in(struct bn_outset *set, const char *path, uint32_t alignment,
+                                 bn_gguf_writer **out, bn_error *err);
 
 /* KVs, in the order they should appear. Duplicate keys are an error. */
 bn_status bn_gguf_set_u8(bn_gguf_writer *w, const char *key, uint8_t v, bn_error *err);
@@ -275,5 +300,7 @@ bn_status bn_gguf_writer_write(bn_gguf_writer *w, const void *data, size_t n, bn
 bn_status bn_gguf_writer_finish(bn_gguf_writer *w, bn_error *err);
 /* Remove the temp file and free w. NULL ok. */
 void bn_gguf_writer_abort(bn_gguf_writer *w);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -67,6 +67,8 @@
 #ifndef BN_KERNELS_H
 #define BN_KERNELS_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -181,5 +183,7 @@ bn_status bn_kernel_selftest(const bn_kernel *k, uint64_t seed, int64_t *n_check
 /* All ne1 rows, split across the pool's threads (pool may be NULL). */
 bn_status bn_kernel_matmul_par(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
                                const bn_act *x, float *y, int64_t ldy, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

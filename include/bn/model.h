@@ -4,10 +4,14 @@
  *
  * Contract:
  *  1. bn_model_load() maps the GGUF (weights are used in place, zero copy),
- *     reads the hyperparameters of `general.architecture` (bitnet, bitnet-b1.58,
- *     llama; FORMATS.md §3) type-exactly, binds every tensor and checks its type
- *     and shape. Anything missing, mis-typed or mis-shaped fails with one
- *     sentence naming the file, key or tensor and the bad value.
+ *     reads the hyperparameters of `general.architecture` (a GGUF name of the
+ *     architecture table, arch.h: bitnet, bitnet-b1.58, llama; FORMATS.md §3)
+ *     type-exactly, binds every tensor of the table's layout and checks its type
+ *     and shape (bn_arch_check_tensor) and the content rules of quantized data
+ *     (bn_gguf_check_tensor_data: I2_S scale > 0, zero tail, no 0b11 code; TQ
+ *     and Q8_0 block scales). Anything missing, mis-typed, mis-shaped or bad
+ *     fails with one sentence naming the file, key or tensor and the bad value;
+ *     bn-verify --check applies the same functions and reports all of them.
  *       projections (attn_q/k/v/output, ffn_gate/up/down): I2_S, TQ2_0, TQ1_0,
  *                                                          F16, BF16, F32
  *       token_embd, output:                                F16, F32, Q8_0
@@ -45,6 +49,8 @@
 #ifndef BN_MODEL_H
 #define BN_MODEL_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -52,15 +58,7 @@
 #include "bn/gguf.h"
 
 
-typedef enum {
-    BN_ROPE_NORM = 0, /* rotate adjacent pairs (2i, 2i+1) - llama */
-    BN_ROPE_NEOX = 2  /* rotate pairs (i, i + n_rot/2) - bitnet */
-} bn_rope_type;
-
-typedef enum {
-    BN_FFN_SILU = 0,  /* g = silu(gate) * up */
-    BN_FFN_RELU2 = 1  /* g = relu(gate)^2 * up */
-} bn_ffn_act;
+/* bn_rope_type and bn_ffn_act: arch.h (a row of the architecture table fixes them). */
 
 typedef enum {
     BN_KV_F32 = 0,
@@ -69,7 +67,7 @@ typedef enum {
 
 typedef struct {
     bn_arch arch;
-    const char *arch_name;  /* "bitnet", "bitnet-b1.58" or "llama" */
+    const char *arch_name;  /* general.architecture: "bitnet", "bitnet-b1.58" or "llama" */
     int n_vocab;            /* rows of token_embd */
     int n_ctx_train;        /* {arch}.context_length */
     int n_embd;             /* model width */
@@ -191,5 +189,7 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
 void bn_ctx_clear(bn_ctx *c, int seq_id);
 /* Number of cached positions of a sequence (0 for an unknown id). */
 int bn_ctx_seq_len(const bn_ctx *c, int seq_id);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

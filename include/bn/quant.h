@@ -29,10 +29,13 @@
 #ifndef BN_QUANT_H
 #define BN_QUANT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include "bn/error.h"
+#include "bn/arch.h"
 #include "bn/gguf.h"
 
 /* ---- packers --------------------------------------------------------------- */
@@ -143,22 +146,12 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
 
 /* ---- statistics ------------------------------------------------------------ */
 
-typedef enum {
-    BN_KIND_ATTN_Q = 0,
-    BN_KIND_ATTN_K,
-    BN_KIND_ATTN_V,
-    BN_KIND_ATTN_OUTPUT,
-    BN_KIND_FFN_GATE,
-    BN_KIND_FFN_UP,
-    BN_KIND_FFN_DOWN,
-    BN_KIND_OTHER
-} bn_tensor_kind;
-#define BN_KIND_COUNT 7 /* the projection kinds; BN_KIND_OTHER excluded */
-
-const char *bn_tensor_kind_name(bn_tensor_kind k); /* "attn_q", ..., "other" */
-/* Kind and layer (-1 if none) from a GGUF name (blk.N.attn_q.weight) or an HF name
- * (model.layers.N.self_attn.q_proj.weight, model.layers.N.mlp.gate_proj.weight). */
-bn_tensor_kind bn_tensor_kind_of(const char *name, int *layer);
+/* A tensor's kind in the statistics: its projection role (arch.h), or
+ * BN_ROLE_OTHER for everything else (norms, embeddings, unknown names); layer
+ * from the name (-1 if none), GGUF (blk.N.attn_q.weight) or Hugging Face
+ * (model.layers.N.self_attn.q_proj.weight). Names are those of the
+ * architecture table; bn_role_name() names a kind ("attn_q", ..., "other"). */
+bn_role bn_quant_kind_of(const char *name, int *layer);
 
 #define BN_QSTAT_BINS 64
 #define BN_QSTAT_NAME_MAX 128
@@ -167,7 +160,7 @@ typedef struct {
     char name[BN_QSTAT_NAME_MAX];
     uint32_t n_dims;
     int64_t ne[4];               /* GGUF order, ne[0] contiguous; unused dims 1 */
-    bn_tensor_kind kind;
+    bn_role kind;                /* bn_quant_kind_of */
     int layer;                   /* -1 if the name has none */
     bn_quant_method method;
     float scale;
@@ -235,8 +228,15 @@ int bn_report_format_from_name(const char *name, bn_report_format *f); /* 0 ok, 
  * (a report is never written in a format its name does not say). */
 bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_error *err);
 
-/* title: shown in text/HTML headers and JSON ("model" field), e.g. the input path. */
+/* title: shown in text/HTML headers, and in JSON as "title" and "input":
+ * the input path. */
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err);
+/* The JSON report's "tool" (the program writing it; default "libbn"). The JSON
+ * opens with "tool", "version" (bn_version()), "schema"
+ * (BN_QUANT_REPORT_SCHEMA) and "input"; non-finite numbers are null
+ * (docs/json.md). */
+#define BN_QUANT_REPORT_SCHEMA 1
+bn_status bn_quant_report_set_tool(bn_quant_report *r, const char *tool, bn_error *err);
 void bn_quant_report_free(bn_quant_report *r);
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err);
 size_t bn_quant_report_count(const bn_quant_report *r);
@@ -258,9 +258,9 @@ typedef struct {
     uint32_t flags;                        /* OR of the members' flags */
 } bn_quant_summary;
 
-/* Totals per kind (index bn_tensor_kind, BN_KIND_OTHER included), per layer
+/* Totals per kind (a projection role or BN_ROLE_OTHER), per layer
  * (layer < 0 or absent -> n_tensors 0), and for the whole model. */
-void bn_quant_report_by_kind(const bn_quant_report *r, bn_tensor_kind k, bn_quant_summary *out);
+void bn_quant_report_by_kind(const bn_quant_report *r, bn_role k, bn_quant_summary *out);
 void bn_quant_report_by_layer(const bn_quant_report *r, int layer, bn_quant_summary *out);
 void bn_quant_report_total(const bn_quant_report *r, bn_quant_summary *out);
 int bn_quant_report_n_layers(const bn_quant_report *r); /* 1 + highest layer, 0 if none */
@@ -283,5 +283,7 @@ bn_status bn_quant_report_add_method(bn_quant_report *r, bn_quant_report *other,
  * writes one line per failure ("name: nmse 0.31 > 0.2" / "name: flagged sign-like"). */
 size_t bn_quant_report_gate(const bn_quant_report *r, double max_nmse, uint32_t fail_flags,
                             FILE *out);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -19,6 +19,8 @@
 #ifndef BN_SAMPLER_H
 #define BN_SAMPLER_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include "bn/error.h"
 
@@ -51,5 +53,7 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Forget the history (the generator state is kept). */
 void bn_sampler_reset(bn_sampler *s);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef BN_SHA256_H
 #define BN_SHA256_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +26,7 @@ void bn_sha256_final(bn_sha256_ctx *s, uint8_t out[BN_SHA256_SIZE]);
 /* One-shot helpers. hex gets lowercase hex digits and a NUL. */
 void bn_sha256(const void *data, size_t len, uint8_t out[BN_SHA256_SIZE]);
 void bn_sha256_hex(const uint8_t digest[BN_SHA256_SIZE], char hex[BN_SHA256_HEX_SIZE]);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -23,6 +23,8 @@
 #ifndef BN_THREADPOOL_H
 #define BN_THREADPOOL_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include "bn/error.h"
 
@@ -48,5 +50,7 @@ void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *ctx, int64_t n_tasks);
 
 /* Stop and join the workers, free the pool. NULL is fine. */
 void bn_pool_destroy(bn_pool *pool);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

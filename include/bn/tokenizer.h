@@ -38,6 +38,8 @@
 #ifndef BN_TOKENIZER_H
 #define BN_TOKENIZER_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -85,6 +87,9 @@ typedef struct {
     int add_bos, add_eos;           /* used by BN_TOK_ADD_SPECIAL */
     int add_space_prefix;           /* SPM: prepend ' ' to text after BOS/special */
     int ignore_merges;              /* BPE: -1 = from pre (1 for Llama-3), else 0/1 */
+    int strict_bytes;               /* BPE: 1 = text holding a byte the vocabulary has no
+                                       token for is refused; 0 = dropped, as llama.cpp
+                                       does (vocabularies from files are strict) */
 } bn_vocab_desc;
 
 /* Fill d with the defaults: ids -1, add_bos 0, add_eos 0, add_space_prefix 1,
@@ -101,6 +106,9 @@ bn_status bn_tokenizer_create(const bn_vocab_desc *v, bn_tokenizer **out, bn_err
  * pre-tokenizers, add_space_prefix 0; add_eos 0. tokenizer.ggml.pre must
  * name a pre-tokenizer we implement (BN_EUNSUPPORTED otherwise). */
 bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error *err);
+/* BN_EINVAL naming the first byte a byte-level BPE vocabulary has no token for
+ * (text holding it cannot be encoded); BN_OK for complete or SPM vocabularies. */
+bn_status bn_tokenizer_check_bytes(const bn_tokenizer *t, bn_error *err);
 void bn_tokenizer_free(bn_tokenizer *t);
 
 bn_tok_model bn_tokenizer_model(const bn_tokenizer *t);
@@ -171,7 +179,8 @@ size_t bn_tok_stream_flush(bn_tok_stream *s, char *out);
  * and without special parsing. on_mismatch (may be NULL) is called for each
  * string whose ids differ; *n_strings and *n_bad get the counts. Fails
  * (BN_EINVAL naming the file and line) when out_path has a malformed line or
- * fewer lines than inp_path has strings. */
+ * fewer lines than inp_path has strings, and when inp_path holds no string at
+ * all (zero strings tested is not a pass). */
 typedef void (*bn_vocab_test_fn)(void *ctx, size_t index, const char *text, size_t len,
                                  const int32_t *want, size_t n_want, const int32_t *got,
                                  size_t n_got);
@@ -184,5 +193,7 @@ bn_status bn_tokenizer_vocab_test_flags(const bn_tokenizer *t, const char *inp_p
                                         const char *out_path, unsigned flags,
                                         bn_vocab_test_fn on_mismatch, void *ctx, size_t *n_strings,
                                         size_t *n_bad, bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -38,6 +38,8 @@
 #ifndef BN_TOKENIZER_EXPORT_H
 #define BN_TOKENIZER_EXPORT_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stdint.h>
 #include "bn/error.h"
 #include "bn/gguf.h"
@@ -58,6 +60,11 @@ uint32_t bn_tokexport_vocab_size(const bn_tokexport *t);
 const char *bn_tokexport_model(const bn_tokexport *t);
 /* tokenizer.ggml.pre ("llama-bpe", "gpt-2", "default"); NULL for SPM. */
 const char *bn_tokexport_pre(const bn_tokexport *t);
+/* Write a Llama-3 pre-tokenizer under another name llama.cpp gives it for one
+ * architecture (falcon3; arch.h bpe_pre). Only a BPE vocabulary whose
+ * pre-tokenizer is "llama-bpe" is renamed (the runtime reads both alike);
+ * nothing changes otherwise. pre must outlive t. */
+void bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre);
 
 /* Read-only views for tests and tools (valid while t lives). */
 const char *bn_tokexport_token(const bn_tokexport *t, uint32_t id, size_t *len);
@@ -66,5 +73,7 @@ int32_t bn_tokexport_type(const bn_tokexport *t, uint32_t id);
 uint32_t bn_tokexport_n_merges(const bn_tokexport *t);
 /* Special ids; -1 when absent. which: 'b'os, 'e'os, 'u'nk, 'p'ad. */
 int32_t bn_tokexport_special(const bn_tokexport *t, char which);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -32,6 +32,8 @@
 #ifndef BN_VERIFY_H
 #define BN_VERIFY_H
 
+#pragma GCC visibility push(default) /* what this header declares is libbn's API */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/error.h"
@@ -127,6 +129,8 @@ typedef struct {
     double tok_per_s;       /* n_chunks * n_ctx / seconds */
     int has_kld;
     bn_kld_result kld;      /* when params.base was set */
+    int nonfinite;          /* set (also on failure) when the tested evaluator's logits were
+                               not finite: the model is at fault, not the text */
 } bn_ppl_result;
 
 void bn_ppl_params_init(bn_ppl_params *p);
@@ -217,5 +221,7 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
  * reference must outlive it. */
 bn_status bn_reference_evaluator(const bn_reference *r, int n_threads, bn_evaluator **out,
                                  bn_error *err);
+
+#pragma GCC visibility pop /* end of the exported API */
 
 #endif

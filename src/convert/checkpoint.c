@@ -16,6 +16,7 @@
 #include "bn/gguf.h" /* bn_f16_to_f32, bn_bf16_to_f32 */
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
+#include "util/json_strict.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint readers copy little-endian file bytes as host values"
@@ -267,6 +268,13 @@ static int is_file(const char *p)
     return stat(p, &s) == 0 && S_ISREG(s.st_mode);
 }
 
+/* Present under that name (a dangling link counts: its open says why). */
+static int exists(const char *p)
+{
+    struct stat s;
+    return lstat(p, &s) == 0;
+}
+
 static int has_suffix(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -320,9 +328,13 @@ static bn_status add_shard_tensors(bn_ckpt *ck, size_t shard, bn_error *err)
     return BN_OK;
 }
 
-/* A shard name from an index: a plain file name in the index's directory. */
+/* A shard name from an index: a plain file name in the index's directory, with
+ * no control character (a NUL is refused by the strict JSON reader already). */
 static int plain_file_name(const char *s)
 {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
     return s[0] && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
@@ -332,12 +344,10 @@ static bn_status open_index(bn_ckpt *ck, const char *path, bn_error *err)
     size_t len;
     bn_status s = bn_read_file(path, CK_MAX_INDEX, &text, &len, err);
     if (s) return s;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    cJSON *root = NULL;
+    s = bnu_json_parse_strict(path, text, len, &root, err);
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
-    if (!root || (size_t)(end - text) != len || strlen(text) != len)
-        s = bn_error_set(err, BN_EINVAL, "%s: not a valid JSON document", path);
-    else if (!cJSON_IsObject(wm))
+    if (!s && !cJSON_IsObject(wm))
         s = bn_error_set(err, BN_EINVAL, "%s: no \"weight_map\" object", path);
     /* Pass 1: every value is a plain file name; open each distinct shard once, in
      * order of first mention. */
@@ -352,7 +362,7 @@ static bn_status open_index(bn_ckpt *ck, const char *path, bn_error *err)
         if (seen) continue;
         char *sp = join_path(ck->dir, c->valuestring);
         if (!sp) { s = bn_error_set(err, BN_ENOMEM, "out of memory"); break; }
-        if (!is_file(sp))
+        if (!exists(sp))
             s = bn_error_set(err, BN_ENOTFOUND, "%s: shard '%s' (for tensor '%s') does not exist", path,
                              c->valuestring, c->string);
         else
@@ -480,14 +490,14 @@ static bn_status open_path(bn_ckpt *ck, const char *path, bn_error *err)
         for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !ck->path; i++) {
             char *p = join_path(path, candidates[i]);
             if (!p) return bn_error_set(err, BN_ENOMEM, "out of memory");
-            if (is_file(p)) ck->path = p;
+            if (exists(p)) ck->path = p; /* not a regular file: the reader says so */
             else free(p);
         }
         if (!ck->path)
             return bn_error_set(err, BN_ENOTFOUND, "%s: no model.safetensors, model.safetensors.index.json, "
                                 "pytorch_model.bin or pytorch_model.bin.index.json", path);
     } else {
-        if (!is_file(path)) return bn_error_set(err, BN_ENOTFOUND, "%s: no such file or directory", path);
+        if (!exists(path)) return bn_error_set(err, BN_ENOTFOUND, "%s: no such file or directory", path);
         ck->path = strdup(path);
         ck->dir = dir_of(path);
         if (!ck->path || !ck->dir) return bn_error_set(err, BN_ENOMEM, "out of memory");

@@ -7,16 +7,17 @@
 #include "bn/convert.h"
 
 #include <cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bn/util.h"
+#include "util/json_strict.h"
 
 #define CONFIG_MAX_BYTES (16u << 20) /* a config.json is a few KB */
-#define SUPPORTED "BitnetForCausalLM (-> bitnet), BitNetForCausalLM (-> bitnet-b1.58), " \
-                  "LlamaForCausalLM with quantization_config.quant_method \"bitnet\" (-> llama)"
+#define SUPPORTED bn_arch_hf_classes()
 
 /* Integer field in [lo, hi]; absent -> *out = dflt (or error if dflt < 0 and required). */
 static bn_status get_uint(const cJSON *root, const char *name, const char *key, int64_t lo,
@@ -51,6 +52,12 @@ static bn_status get_float(const cJSON *root, const char *name, const char *key,
         v->valuedouble > 1e30)
         return bn_error_set(err, BN_EINVAL, "%s: field '%s' must be a positive finite number", name,
                             key);
+    /* The GGUF stores f32: a value below the smallest normal f32 would be
+     * written as 0 or as a denormal that has lost its digits. */
+    if (v->valuedouble < FLT_MIN)
+        return bn_error_set(err, BN_EINVAL, "%s: field '%s' = %g does not survive conversion to "
+                            "the file's f32 (smallest normal %g)", name, key, v->valuedouble,
+                            (double)FLT_MIN);
     *out = (float)v->valuedouble;
     return BN_OK;
 }
@@ -92,24 +99,23 @@ static bn_status pick_arch(const cJSON *root, const char *name, bn_hfconfig *cfg
     const char *qm = cJSON_IsObject(qc) ? get_str(qc, "quant_method") : NULL;
     cfg->offline_packed = qm && strcmp(qm, "bitnet") == 0;
 
-    if (strcmp(a0->valuestring, "BitnetForCausalLM") == 0) {
-        cfg->arch = BN_ARCH_BITNET;
-        cfg->gguf_arch = "bitnet";
-    } else if (strcmp(a0->valuestring, "BitNetForCausalLM") == 0) {
-        cfg->arch = BN_ARCH_BITNET_B158;
-        cfg->gguf_arch = "bitnet-b1.58";
-    } else if (strcmp(a0->valuestring, "LlamaForCausalLM") == 0) {
-        if (!cfg->offline_packed)
-            return bn_error_set(err, BN_EUNSUPPORTED,
-                                "%s: LlamaForCausalLM without quantization_config.quant_method "
-                                "\"bitnet\" is not a BitNet model; supported: %s",
-                                name, SUPPORTED);
-        cfg->arch = BN_ARCH_LLAMA;
-        cfg->gguf_arch = "llama";
-    } else {
+    /* the first row of the architecture table for this class */
+    const bn_arch_info *row = NULL;
+    for (int i = 0; i < BN_ARCH_COUNT && !row; i++) {
+        const bn_arch_info *r = bn_arch_get((bn_arch)i);
+        if (!r->hf_by_name_only && strcmp(a0->valuestring, r->hf_class) == 0)
+            row = r;
+    }
+    if (!row)
         return bn_error_set(err, BN_EUNSUPPORTED, "%s: architecture '%s' is not supported; supported: %s",
                             name, a0->valuestring, SUPPORTED);
-    }
+    if (row->hf_needs_bitnet && !cfg->offline_packed)
+        return bn_error_set(err, BN_EUNSUPPORTED,
+                            "%s: %s without quantization_config.quant_method \"bitnet\" is not a "
+                            "BitNet model; supported: %s",
+                            name, a0->valuestring, SUPPORTED);
+    cfg->arch = row->id;
+    cfg->gguf_arch = row->gguf_name;
     return BN_OK;
 }
 
@@ -117,10 +123,10 @@ static bn_status pick_arch(const cJSON *root, const char *name, bn_hfconfig *cfg
  * otherwise), so a config asking for another one cannot be represented. */
 static bn_status pick_act(const cJSON *root, const char *name, bn_hfconfig *cfg, bn_error *err)
 {
-    cfg->act = cfg->arch == BN_ARCH_BITNET_B158 ? BN_ACT_RELU2 : BN_ACT_SILU;
-    const char *want = cfg->act == BN_ACT_RELU2 ? "relu2" : "silu";
+    cfg->act = bn_arch_get(cfg->arch)->act;
+    const char *want = cfg->act == BN_FFN_RELU2 ? "relu2" : "silu";
     const char *act = get_str(root, "hidden_act");
-    if (!act || strcmp(act, want) == 0 || (cfg->act == BN_ACT_SILU && strcmp(act, "swish") == 0))
+    if (!act || strcmp(act, want) == 0 || (cfg->act == BN_FFN_SILU && strcmp(act, "swish") == 0))
         return BN_OK;
     return bn_error_set(err, BN_EUNSUPPORTED,
                         "%s: hidden_act '%s' is not supported for %s (GGUF '%s' uses %s)", name,
@@ -149,12 +155,10 @@ bn_status bn_hfconfig_parse(const char *json, size_t len, const char *name, bn_h
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->bos_id = cfg->eos_id = -1;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root)
-        return bn_error_set(err, BN_EINVAL, "%s: not valid JSON (near byte %td)", name,
-                            end ? end - json : (ptrdiff_t)0);
-    bn_status st = BN_OK;
+    cJSON *root;
+    bn_status st = bnu_json_parse_strict(name, json, len, &root, err);
+    if (st)
+        return st;
     if (!cJSON_IsObject(root)) {
         st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", name);
         goto done;
@@ -200,7 +204,7 @@ bn_status bn_hfconfig_parse(const char *json, size_t len, const char *name, bn_h
     cfg->n_head_kv = (uint32_t)head_kv;
     cfg->head_dim = (uint32_t)head_dim;
     cfg->n_ctx = (uint32_t)ctx;
-    double eps_default = cfg->arch == BN_ARCH_LLAMA ? 1e-6 : 1e-5;
+    double eps_default = bn_arch_get(cfg->arch)->hf_eps_default;
     if ((st = get_float(root, name, "rms_norm_eps", eps_default, &cfg->rms_eps, err)) ||
         (st = get_float(root, name, "rope_theta", 10000.0, &cfg->rope_theta, err)))
         goto done;

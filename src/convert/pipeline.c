@@ -52,6 +52,7 @@ typedef struct {
     size_t n_plan;
     job *jobs;
     bn_gguf_writer *w;
+    bn_outset *outputs;             /* the caller's, or the run's own */
     bn_quant_report *report;
     /* reusable buffers, grown to the largest tensor */
     float *f;
@@ -156,7 +157,13 @@ static bn_status decide_head(convert_state *s, int *has_output, bn_error *err)
     } else {
         *has_output = separate;
     }
-    if (*has_output && s->cfg.arch != BN_ARCH_LLAMA)
+    const bn_arch_info *a = bn_arch_get(s->cfg.arch);
+    if (!*has_output && a->head == BN_HEAD_UNTIED)
+        return bn_error_set(err, BN_EINVAL,
+                            "%s: architecture %s has an untied head, but the checkpoint has no "
+                            "separate lm_head.weight",
+                            s->o->in_dir, a->name);
+    if (*has_output && a->head == BN_HEAD_TIED)
         return bn_error_set(err, BN_EUNSUPPORTED,
                             "%s: lm_head.weight is a separate output head, but GGUF architecture "
                             "'%s' ties the head to token_embd (llama.cpp and bitnet.cpp would "
@@ -220,8 +227,8 @@ static bn_status resolve(convert_state *s, bn_error *err)
             break;
         }
         used[j->src->index] = 1;
-        int one_d = p->role == BN_ROLE_NORM;
-        int packed = p->role == BN_ROLE_PROJ && j->src->dtype == BN_CKPT_U8;
+        int one_d = bn_role_class_of(p->role) == BN_RCLASS_NORM;
+        int packed = bn_role_is_proj(p->role) && j->src->dtype == BN_CKPT_U8;
         if (packed) {
             if (!s->cfg.offline_packed) {
                 st = bn_error_set(err, BN_EINVAL,
@@ -267,15 +274,14 @@ static bn_status resolve(convert_state *s, bn_error *err)
             }
         }
         /* output types */
-        switch (p->role) {
-        case BN_ROLE_NORM: j->type = BN_TYPE_F32; break;
-        case BN_ROLE_EMBD:
-        case BN_ROLE_OUTPUT: j->type = o->embd_type; break;
-        case BN_ROLE_PROJ: j->type = o->proj_type; break;
+        switch (bn_role_class_of(p->role)) {
+        case BN_RCLASS_NORM: j->type = BN_TYPE_F32; break;
+        case BN_RCLASS_EMBD: j->type = o->embd_type; break;
+        default: j->type = o->proj_type; break;
         }
         int64_t blk = bn_type_block_size(j->type);
         if (blk > 1 && p->cols % blk != 0) {
-            if (p->role == BN_ROLE_PROJ && o->allow_fallback) {
+            if (bn_role_is_proj(p->role) && o->allow_fallback) {
                 notice(o, "%s: row length %lld is not a multiple of %lld (%s): written as F16 (--allow-fallback)",
                        p->gguf_name, (long long)p->cols, (long long)blk, bn_type_name(j->type));
                 j->type = BN_TYPE_F16;
@@ -286,7 +292,7 @@ static bn_status resolve(convert_state *s, bn_error *err)
                                   "of %lld%s",
                                   o->in_dir, p->hf_name, p->gguf_name, (long long)p->cols,
                                   bn_type_name(j->type), (long long)blk,
-                                  p->role == BN_ROLE_PROJ ? " (--allow-fallback writes it as F16)" : "");
+                                  bn_role_is_proj(p->role) ? " (--allow-fallback writes it as F16)" : "");
                 break;
             }
         }
@@ -313,7 +319,7 @@ static bn_status write_kvs(convert_state *s, int have_config, bn_error *err)
 {
     const bn_hfconfig *c = &s->cfg;
     bn_gguf_writer *w = s->w;
-    char name[256], key[128];
+    char name[256];
     const char *a = c->gguf_arch;
     bn_status st;
     if ((st = bn_gguf_set_str(w, "general.architecture", a, err)) ||
@@ -325,36 +331,13 @@ static bn_status write_kvs(convert_state *s, int have_config, bn_error *err)
         return st;
     if (!have_config)
         return bn_tokexport_write_kvs(s->tok, w, err);
-#define U32(k, v)                                                          \
-    do {                                                                   \
-        snprintf(key, sizeof key, "%s.%s", a, k);                          \
-        if ((st = bn_gguf_set_u32(w, key, (uint32_t)(v), err)))            \
-            return st;                                                     \
-    } while (0)
-#define F32(k, v)                                                          \
-    do {                                                                   \
-        snprintf(key, sizeof key, "%s.%s", a, k);                          \
-        if ((st = bn_gguf_set_f32(w, key, (v), err)))                      \
-            return st;                                                     \
-    } while (0)
-    U32("vocab_size", c->n_vocab);
-    U32("context_length", c->n_ctx);
-    U32("embedding_length", c->n_embd);
-    U32("block_count", c->n_layer);
-    U32("feed_forward_length", c->n_ff);
-    U32("attention.head_count", c->n_head);
-    U32("attention.head_count_kv", c->n_head_kv);
-    U32("rope.dimension_count", c->head_dim);
-    F32("attention.layer_norm_rms_epsilon", c->rms_eps);
-    F32("rope.freq_base", c->rope_theta);
-    if (c->arch == BN_ARCH_BITNET) {
-        snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-        if ((st = bn_gguf_set_str(w, key, "linear", err)))
-            return st;
-        F32("rope.scaling.factor", 1.0f);
-    }
-#undef U32
-#undef F32
+    const bn_arch_hparams hp = {.n_vocab = c->n_vocab, .n_ctx = c->n_ctx, .n_embd = c->n_embd,
+                                .n_layer = c->n_layer, .n_ff = c->n_ff, .n_head = c->n_head,
+                                .n_head_kv = c->n_head_kv, .head_dim = c->head_dim,
+                                .n_rot = c->head_dim, .eps = c->rms_eps,
+                                .rope_base = c->rope_theta};
+    if ((st = bn_arch_write_hparams(w, bn_arch_get(c->arch), &hp, err)))
+        return st;
     return bn_tokexport_write_kvs(s->tok, w, err);
 }
 
@@ -363,7 +346,7 @@ static bn_status add_infos(convert_state *s, bn_error *err)
     for (size_t i = 0; i < s->n_plan; i++) {
         const job *j = &s->jobs[i];
         int64_t ne[2] = {j->plan->cols, j->plan->rows};
-        uint32_t nd = j->plan->role == BN_ROLE_NORM ? 1 : 2;
+        uint32_t nd = bn_role_class_of(j->plan->role) == BN_RCLASS_NORM ? 1 : 2;
         bn_status st = bn_gguf_add_tensor(s->w, j->plan->gguf_name, nd, ne, j->type, err);
         if (st)
             return st;
@@ -387,9 +370,10 @@ static bn_status check_finite(const char *dir, const job *j, const float *f, uin
 /* llama: permute q/k rows for NORM rope (whole rows move: codes stay codes). */
 static bn_status permute_qk(convert_state *s, const bn_tensor_plan *p, uint64_t n, bn_error *err)
 {
-    if (s->cfg.arch != BN_ARCH_LLAMA || (p->proj != BN_PROJ_Q && p->proj != BN_PROJ_K))
+    if (!bn_arch_get(s->cfg.arch)->permute_qk ||
+        (p->role != BN_ROLE_ATTN_Q && p->role != BN_ROLE_ATTN_K))
         return BN_OK;
-    int64_t heads = p->proj == BN_PROJ_Q ? s->cfg.n_head : s->cfg.n_head_kv;
+    int64_t heads = p->role == BN_ROLE_ATTN_Q ? s->cfg.n_head : s->cfg.n_head_kv;
     bn_status st = bn_permute_qk_rows(s->codes, s->codes2, heads, s->cfg.head_dim,
                                       (size_t)p->cols, err);
     if (!st)
@@ -503,13 +487,13 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
     bn_status st;
     if ((st = bn_quant_packed_size(j->type, p->cols, p->rows, &out_size, err)))
         return st;
-    if (p->role == BN_ROLE_PROJ &&
+    if (bn_role_is_proj(p->role) &&
         (st = grow((void **)&s->f, &s->f_cap, (size_t)n, sizeof(float), p->hf_name, err)))
         return st;
-    if (p->role == BN_ROLE_PROJ) {
+    if (bn_role_is_proj(p->role)) {
         if ((st = grow((void **)&s->codes, &s->codes_cap, (size_t)n, 1, p->hf_name, err)))
             return st;
-        if (s->cfg.arch == BN_ARCH_LLAMA &&
+        if (bn_arch_get(s->cfg.arch)->permute_qk &&
             (st = grow((void **)&s->codes2, &s->codes2_cap, (size_t)n, 1, p->hf_name, err)))
             return st;
         float scale;
@@ -579,7 +563,7 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
     bn_atomic_file *af;
     bn_status st = report_format(s->o, &f, err);
     if (!st)
-        st = bn_atomic_open(path, &af, err);
+        st = bn_atomic_open_in(s->outputs, path, &af, err);
     if (st)
         return st;
     if ((st = bn_quant_report_write(s->report, f, bn_atomic_stream(af), err))) {
@@ -628,6 +612,14 @@ static bn_status check_in_dir(const bn_convert_opts *o, bn_error *err)
                         o->in_dir);
 }
 
+/* The run's own output set: no output may be an input (a file of in_dir) or the
+ * other output; checked before anything is read. */
+static bn_status own_outputs(const bn_convert_opts *o, bn_outset **out, bn_error *err)
+{
+    const char *outs[2] = {o->out_path, o->report ? NULL : o->report_path};
+    return bn_outset_plan(out, &o->in_dir, 1, outs, 2, err);
+}
+
 bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_error *err)
 {
     convert_state s;
@@ -643,19 +635,30 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
         return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
                             bn_type_name(o->embd_type));
-    bn_report_format rf;
-    if ((st = check_in_dir(o, err)) || (st = report_format(o, &rf, err)))
+    if ((st = check_in_dir(o, err)))
         return st;
+    bn_outset *own = NULL;
+    bn_report_format rf;
+    if ((!o->outputs && (st = own_outputs(o, &own, err))) || (st = report_format(o, &rf, err))) {
+        bn_outset_free(own);
+        return st;
+    }
+    s.outputs = o->outputs ? o->outputs : own;
     int have_config = 1;
     stage(o, "reading config.json");
     if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err))) {
         /* A bare tokenizer directory (tokenizer.json alone) still makes a vocab
          * file, as llama.cpp's vocab GGUFs are: general.* and tokenizer.* only. */
-        if (!(st == BN_ENOTFOUND && o->vocab_only))
+        if (!(st == BN_ENOTFOUND && o->vocab_only)) {
+            bn_outset_free(own);
             return st;
+        }
         have_config = 0;
-        s.cfg.gguf_arch = "llama";
+        s.cfg.arch = BN_ARCH_LLAMA; /* llama.cpp's vocab files say llama */
+        s.cfg.gguf_arch = bn_arch_get(BN_ARCH_LLAMA)->gguf_name;
     }
+    if (have_config && o->arch && (st = bn_hfconfig_select(&s.cfg, o->arch, o->in_dir, err)))
+        return st;
     /* docs/compat.md: upstream llama.cpp has no bitnet-b1.58 architecture, so the
      * types it would otherwise load are worth one line saying where they load. */
     if (have_config && o->out_path && !o->vocab_only && strcmp(s.cfg.gguf_arch, "bitnet-b1.58") == 0 &&
@@ -671,6 +674,9 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
                          "tokenizer cannot be run or evaluated", o->in_dir);
         goto fail;
     }
+    const char *pre = have_config ? bn_arch_get(s.cfg.arch)->bpe_pre : NULL;
+    if (s.tok && pre)
+        bn_tokexport_rename_llama3_pre(s.tok, pre);
     if (have_config && s.tok && bn_tokexport_vocab_size(s.tok) != s.cfg.n_vocab) {
         st = bn_error_set(err, BN_EINVAL, "%s: the tokenizer has %u tokens but config.json says vocab_size %u",
                           o->in_dir, bn_tokexport_vocab_size(s.tok), s.cfg.n_vocab);
@@ -686,6 +692,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         if (o->report)
             s.report = o->report;
         else if (o->report_path && ((st = bn_quant_report_new(o->in_dir, &s.report, err)) ||
+                                    (st = bn_quant_report_set_tool(s.report, "bn-convert", err)) ||
                                     (st = bn_quant_report_set_meta(s.report, o->report_tool, o->report_command,
                                                                    bn_type_name(o->proj_type), err))))
             goto fail;
@@ -694,7 +701,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         st = bn_error_set(err, BN_EINVAL, "%s: nothing to do: no output file and no report", o->in_dir);
         goto fail;
     }
-    if (o->out_path && ((st = bn_gguf_writer_open(o->out_path, 0, &s.w, err)) ||
+    if (o->out_path && ((st = bn_gguf_writer_open_in(s.outputs, o->out_path, 0, &s.w, err)) ||
                         (st = write_kvs(&s, have_config, err)) || (st = add_infos(&s, err))))
         goto fail;
     if (o->planned) {
@@ -726,10 +733,13 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     }
     if (report && (st = bn_atomic_commit(report, err)))
         goto fail;
+    if (own && (st = bn_outset_commit(own, err)))
+        goto fail;
     res->n_tensors = s.n_plan;
     res->n_already_ternary = s.n_exact;
     res->seconds = bn_now_seconds() - t0;
 fail:
     state_free(&s);
+    bn_outset_free(own); /* a failed run: every temp file of the run is removed */
     return st;
 }

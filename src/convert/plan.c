@@ -1,6 +1,7 @@
 /*
- * plan.c - which tensors an architecture needs, under which names and shapes
- * (FORMATS.md §3), and the q/k row permutation of the llama architecture.
+ * plan.c - the converter's view of the architecture table (arch.h): the
+ * tensors a checkpoint must hold and the GGUF must get, a row chosen by name,
+ * and the q/k row permutation of NORM-rope architectures.
  */
 #include "bn/convert.h"
 
@@ -8,90 +9,54 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const PROJ_GGUF[BN_PROJ_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                                                     "ffn_gate", "ffn_up", "ffn_down"};
-static const char *const PROJ_HF[BN_PROJ_COUNT] = {"self_attn.q_proj", "self_attn.k_proj",
-                                                   "self_attn.v_proj", "self_attn.o_proj",
-                                                   "mlp.gate_proj",    "mlp.up_proj",
-                                                   "mlp.down_proj"};
-
-const char *bn_proj_kind_name(bn_proj_kind k)
-{
-    return (unsigned)k < BN_PROJ_COUNT ? PROJ_GGUF[k] : "?";
-}
-
-typedef struct {
-    bn_tensor_plan *v;
-    size_t n, cap;
-} plan_vec;
-
-static void push(plan_vec *pv, const char *gguf, const char *hf, bn_tensor_role role, int layer,
-                 bn_proj_kind proj, int64_t rows, int64_t cols)
-{
-    bn_tensor_plan *t = &pv->v[pv->n++];
-    memset(t, 0, sizeof *t);
-    snprintf(t->gguf_name, sizeof t->gguf_name, "%s", gguf);
-    snprintf(t->hf_name, sizeof t->hf_name, "%s", hf);
-    t->role = role;
-    t->layer = layer;
-    t->proj = proj;
-    t->rows = rows;
-    t->cols = cols;
-}
-
 bn_status bn_plan_tensors(const bn_hfconfig *cfg, int has_output, bn_tensor_plan **out, size_t *n,
                           bn_error *err)
 {
     *out = NULL;
     *n = 0;
-    int sub_norms = cfg->arch != BN_ARCH_LLAMA;
-    size_t per_layer = 2 + BN_PROJ_COUNT + (sub_norms ? 2 : 0);
-    plan_vec pv = {0};
-    pv.cap = 3 + (size_t)cfg->n_layer * per_layer;
-    pv.v = calloc(pv.cap, sizeof *pv.v);
-    if (!pv.v)
-        return bn_error_set(err, BN_ENOMEM, "cannot allocate the tensor plan (%zu tensors)", pv.cap);
-
-    const int64_t E = cfg->n_embd, F = cfg->n_ff, V = cfg->n_vocab;
-    const int64_t Q = (int64_t)cfg->n_head * cfg->head_dim, KV = (int64_t)cfg->n_head_kv * cfg->head_dim;
-    const int64_t proj_rows[BN_PROJ_COUNT] = {Q, KV, KV, E, F, F, E};
-    const int64_t proj_cols[BN_PROJ_COUNT] = {E, E, E, Q, E, E, F};
-    const char *attn_sub = cfg->arch == BN_ARCH_BITNET ? "self_attn.inner_attn_ln" : "self_attn.attn_sub_norm";
-    const char *ffn_sub = cfg->arch == BN_ARCH_BITNET ? "mlp.ffn_layernorm" : "mlp.ffn_sub_norm";
-
-    push(&pv, "token_embd.weight", "model.embed_tokens.weight", BN_ROLE_EMBD, -1, 0, V, E);
-    char g[96], h[160];
-    for (uint32_t l = 0; l < cfg->n_layer; l++) {
-#define NAMES(gg, hh)                                                   \
-    snprintf(g, sizeof g, "blk.%u.%s.weight", l, gg);                   \
-    snprintf(h, sizeof h, "model.layers.%u.%s.weight", l, hh)
-        NAMES("attn_norm", "input_layernorm");
-        push(&pv, g, h, BN_ROLE_NORM, (int)l, 0, 1, E);
-        for (int k = BN_PROJ_Q; k <= BN_PROJ_O; k++) {
-            NAMES(PROJ_GGUF[k], PROJ_HF[k]);
-            push(&pv, g, h, BN_ROLE_PROJ, (int)l, (bn_proj_kind)k, proj_rows[k], proj_cols[k]);
-        }
-        if (sub_norms) {
-            NAMES("attn_sub_norm", attn_sub);
-            push(&pv, g, h, BN_ROLE_NORM, (int)l, 0, 1, E);
-        }
-        NAMES("ffn_norm", "post_attention_layernorm");
-        push(&pv, g, h, BN_ROLE_NORM, (int)l, 0, 1, E);
-        for (int k = BN_PROJ_GATE; k < BN_PROJ_COUNT; k++) {
-            NAMES(PROJ_GGUF[k], PROJ_HF[k]);
-            push(&pv, g, h, BN_ROLE_PROJ, (int)l, (bn_proj_kind)k, proj_rows[k], proj_cols[k]);
-        }
-        if (sub_norms) {
-            NAMES("ffn_sub_norm", ffn_sub);
-            push(&pv, g, h, BN_ROLE_NORM, (int)l, 0, 1, F);
-        }
-#undef NAMES
+    const bn_arch_info *a = bn_arch_get(cfg->arch);
+    if (!a)
+        return bn_error_set(err, BN_EINVAL, "tensor plan: architecture %d is not in the table",
+                            (int)cfg->arch);
+    const bn_arch_dims dims = {cfg->n_embd, cfg->n_ff, cfg->n_vocab, cfg->n_head, cfg->n_head_kv,
+                               cfg->head_dim};
+    size_t count = bn_arch_n_tensors(a, cfg->n_layer, has_output);
+    bn_tensor_plan *v = calloc(count, sizeof *v);
+    if (!v)
+        return bn_error_set(err, BN_ENOMEM, "cannot allocate the tensor plan (%zu tensors)", count);
+    for (size_t i = 0; i < count; i++) {
+        const bn_arch_tensor *t;
+        int64_t l;
+        bn_arch_tensor_at(a, cfg->n_layer, has_output, i, &t, &l);
+        bn_tensor_plan *p = &v[i];
+        bn_arch_gguf_tensor_name(t, l, p->gguf_name, sizeof p->gguf_name);
+        bn_arch_hf_tensor_name(t, l, p->hf_name, sizeof p->hf_name);
+        p->role = t->role;
+        p->layer = (int)l;
+        /* PyTorch [rows, cols] = GGUF {ne1, ne0} */
+        p->rows = bn_arch_dim(t->ne1, &dims);
+        p->cols = bn_arch_dim(t->ne0, &dims);
     }
-    push(&pv, "output_norm.weight", "model.norm.weight", BN_ROLE_NORM, -1, 0, 1, E);
-    if (has_output)
-        push(&pv, "output.weight", "lm_head.weight", BN_ROLE_OUTPUT, -1, 0, V, E);
-    *out = pv.v;
-    *n = pv.n;
+    *out = v;
+    *n = count;
+    return BN_OK;
+}
+
+bn_status bn_hfconfig_select(bn_hfconfig *cfg, const char *arch, const char *name, bn_error *err)
+{
+    bn_arch id;
+    if (bn_arch_from_name(arch, &id) != 0)
+        return bn_error_set(err, BN_EINVAL, "unknown architecture '%s' (known: %s)", arch,
+                            bn_arch_names());
+    const bn_arch_info *a = bn_arch_get(id);
+    if (strcmp(a->hf_class, cfg->hf_arch) != 0 || (a->hf_needs_bitnet && !cfg->offline_packed))
+        return bn_error_set(err, BN_EUNSUPPORTED,
+                            "%s: architecture %s reads %s%s checkpoints; this one is %s%s", name,
+                            a->name, a->hf_class,
+                            a->hf_needs_bitnet ? " (quant_method \"bitnet\")" : "", cfg->hf_arch,
+                            cfg->offline_packed ? " (quant_method \"bitnet\")" : "");
+    cfg->arch = id;
+    cfg->gguf_arch = a->gguf_name;
     return BN_OK;
 }
 

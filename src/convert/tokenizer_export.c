@@ -13,6 +13,7 @@
 #include "bn/util.h"
 #include "convert/spm_proto.h"
 #include "convert/tok_internal.h"
+#include "util/json_strict.h"
 
 #define MAX_TOKENIZER_FILE ((size_t)512 << 20)
 #define MAX_CONFIG_FILE ((size_t)64 << 20)
@@ -158,6 +159,12 @@ void bn_tokexport_free(bn_tokexport *t)
 uint32_t bn_tokexport_vocab_size(const bn_tokexport *t) { return t->n; }
 const char *bn_tokexport_model(const bn_tokexport *t) { return t->spm ? "llama" : "gpt2"; }
 const char *bn_tokexport_pre(const bn_tokexport *t) { return t->spm ? NULL : t->pre; }
+
+void bn_tokexport_rename_llama3_pre(bn_tokexport *t, const char *pre)
+{
+    if (!t->spm && t->pre && strcmp(t->pre, "llama-bpe") == 0)
+        t->pre = pre;
+}
 uint32_t bn_tokexport_n_merges(const bn_tokexport *t) { return t->n_merges; }
 
 const char *bn_tokexport_token(const bn_tokexport *t, uint32_t id, size_t *len)
@@ -208,22 +215,26 @@ static bn_status read_json(const char *dir, const char *name, size_t max, cJSON 
         free(path);
         return BN_OK;
     }
-    char *text;
+    char *text = NULL;
     size_t len;
     bn_status st = bn_read_file(path, max, &text, &len, err);
-    if (st == BN_OK) {
+    if (st == BN_OK && !strcmp(name, "tokenizer.json")) {
+        /* the vocabulary's own checks name a duplicate token as a token */
         const char *end = NULL;
         *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
         if (!*out) {
             size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
             st = bn_error_set(err, BN_EINVAL, "%s: not valid JSON (near byte %zu)", path, at);
-        } else if (!cJSON_IsObject(*out)) {
-            st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", path);
-            cJSON_Delete(*out);
-            *out = NULL;
         }
-        free(text);
+    } else if (st == BN_OK) {
+        st = bnu_json_parse_strict(path, text, len, out, err); /* configs: duplicate keys refused */
     }
+    if (st == BN_OK && !cJSON_IsObject(*out)) {
+        st = bn_error_set(err, BN_EINVAL, "%s: the top level is not a JSON object", path);
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    free(text);
     free(path);
     return st;
 }

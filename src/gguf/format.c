@@ -8,8 +8,10 @@
 #include <string.h>
 
 /* A bounded output buffer that cuts at a piece boundary (a character or an
- * escape, never inside one) and then ends with "...". */
+ * escape, never inside one) and then ends with "...". With f set, pieces go
+ * to f instead, without a bound (bn_gguf_print_value). */
 typedef struct {
+    FILE *f;
     char *buf;
     size_t cap;      /* >= 4, or the buffer stays empty */
     size_t len;
@@ -35,6 +37,10 @@ static void ob_init(outbuf *o, char *buf, size_t cap)
 /* Append one indivisible piece. */
 static void ob_piece(outbuf *o, const char *p, size_t n)
 {
+    if (o->f) {
+        fwrite(p, 1, n, o->f);
+        return;
+    }
     if (o->cut)
         return;
     if (n <= o->cap - 1 - o->len) {
@@ -160,41 +166,54 @@ void bn_gguf_format_scalar(bn_gguf_vtype et, const uint8_t *p, char *buf, size_t
 /* Each string element of an abbreviated array shows at most this many bytes. */
 #define ITEM_MAX 48
 
-void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
-                          size_t cap)
+static void format_value(outbuf *o, const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items)
 {
-    outbuf o;
     char item[ITEM_MAX + 8];
-    ob_init(&o, buf, cap);
     if (kv->type == BN_GGUF_STRING) {
         bn_str s = bn_gguf_kv_str(kv);
-        ob_text(&o, "\"");
-        ob_escaped(&o, s.ptr, s.len);
-        ob_text(&o, "\"");
+        ob_text(o, "\"");
+        ob_escaped(o, s.ptr, s.len);
+        ob_text(o, "\"");
         return;
     }
     if (kv->type != BN_GGUF_ARRAY) {
         bn_gguf_format_scalar(kv->type, kv->data, item, sizeof item);
-        ob_text(&o, item);
+        ob_text(o, item);
         return;
     }
     snprintf(item, sizeof item, "[%" PRIu64 " x %s]", kv->arr_n,
              bn_gguf_vtype_name(kv->arr_type));
-    ob_text(&o, item);
+    ob_text(o, item);
     size_t es = bn_gguf_vtype_size(kv->arr_type);
-    for (uint64_t i = 0; i < kv->arr_n && i < max_items && !o.cut; i++) {
-        ob_text(&o, i ? ", " : " ");
+    for (uint64_t i = 0; i < kv->arr_n && i < max_items && !o->cut; i++) {
+        ob_text(o, i ? ", " : " ");
         if (kv->arr_type == BN_GGUF_STRING) {
             bn_str s = bn_gguf_arr_str(g, kv, i);
             bn_gguf_escape(s.ptr, s.len, item, sizeof item - 2);
-            ob_text(&o, "\"");
-            ob_piece(&o, item, strlen(item));
-            ob_text(&o, "\"");
+            ob_text(o, "\"");
+            ob_piece(o, item, strlen(item));
+            ob_text(o, "\"");
         } else {
             bn_gguf_format_scalar(kv->arr_type, kv->data + i * es, item, sizeof item);
-            ob_text(&o, item);
+            ob_text(o, item);
         }
     }
     if (kv->arr_n > max_items)
-        ob_text(&o, max_items ? ", ..." : " ...");
+        ob_text(o, max_items ? ", ..." : " ...");
+}
+
+void bn_gguf_format_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, char *buf,
+                          size_t cap)
+{
+    outbuf o;
+    ob_init(&o, buf, cap);
+    format_value(&o, g, kv, max_items);
+}
+
+void bn_gguf_print_value(const bn_gguf *g, const bn_gguf_kv *kv, uint64_t max_items, FILE *f)
+{
+    outbuf o;
+    memset(&o, 0, sizeof o);
+    o.f = f;
+    format_value(&o, g, kv, max_items);
 }

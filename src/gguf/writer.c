@@ -87,6 +87,12 @@ static void put_str(bn_gguf_writer *w, const char *s, size_t n)
 bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writer **out,
                               bn_error *err)
 {
+    return bn_gguf_writer_open_in(NULL, path, alignment, out, err);
+}
+
+bn_status bn_gguf_writer_open_in(bn_outset *set, const char *path, uint32_t alignment,
+                                 bn_gguf_writer **out, bn_error *err)
+{
     *out = NULL;
     if (alignment == 0)
         alignment = BN_GGUF_DEFAULT_ALIGNMENT;
@@ -102,7 +108,7 @@ bn_status bn_gguf_writer_open(const char *path, uint32_t alignment, bn_gguf_writ
     }
     memcpy(w->path, path, n + 1);
     w->alignment = alignment;
-    bn_status st = bn_atomic_open(path, &w->af, err);
+    bn_status st = bn_atomic_open_in(set, path, &w->af, err);
     if (st) {
         bn_gguf_writer_abort(w);
         return st;
@@ -421,8 +427,12 @@ static bn_status io_fail(bn_gguf_writer *w, bn_error *err)
 {
     int e = errno;
     w->failed = 1;
+    const char *tmp = bn_atomic_temp_path(w->af);
+    if (!strcmp(tmp, w->path)) /* a device written in place */
+        return bn_error_set(err, BN_EIO, "%s: write failed: %s", w->path,
+                            e ? strerror(e) : "short write");
     return bn_error_set(err, BN_EIO, "%s: write to the temporary file %s failed: %s", w->path,
-                        bn_atomic_temp_path(w->af), e ? strerror(e) : "short write");
+                        tmp, e ? strerror(e) : "short write");
 }
 
 static int write_le(FILE *f, uint64_t v, size_t n)
@@ -520,7 +530,7 @@ bn_status bn_gguf_writer_finish(bn_gguf_writer *w, bn_error *err)
         return st;
     }
     st = bn_atomic_commit(w->af, err);
-    w->af = NULL; /* freed by commit, whatever the outcome */
+    w->af = NULL; /* freed by commit (or owned by its output set), whatever the outcome */
     bn_gguf_writer_abort(w);
     return st;
 }

@@ -4,6 +4,7 @@
  * CI gate, and the text, JSON and CSV writers. HTML lives in report_html.c.
  */
 #include "bn/quant.h"
+#include "bn/version.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -15,10 +16,11 @@
 
 struct bn_quant_report {
     char *title;
+    char *tool;            /* the JSON report's "tool"; NULL: "libbn" */
     char *focus;           /* tensor for the HTML histogram; NULL: highest NMSE */
     bn_quant_stats *items; /* (n) tensors in the order added */
     size_t n, cap;
-    char *tool, *command, *out_type; /* set_meta; NULL: not shown */
+    char *made_by, *command, *out_type; /* set_meta (HTML header); NULL: not shown */
     bn_quant_report *methods[BNQ_MAX_METHODS]; /* (n_methods) owned: the same tensors, other methods */
     size_t n_methods;
 };
@@ -79,10 +81,10 @@ bn_status bn_quant_report_set_meta(bn_quant_report *r, const char *tool, const c
             free(v[1]);
             return bn_error_set(err, BN_ENOMEM, "out of memory for the report's header");
         }
-    free(r->tool);
+    free(r->made_by);
     free(r->command);
     free(r->out_type);
-    r->tool = v[0];
+    r->made_by = v[0];
     r->command = v[1];
     r->out_type = v[2];
     return BN_OK;
@@ -100,7 +102,7 @@ bn_status bn_quant_report_add_method(bn_quant_report *r, bn_quant_report *other,
 
 void bnq_report_meta(const bn_quant_report *r, const char **tool, const char **command, const char **out_type)
 {
-    *tool = r->tool;
+    *tool = r->made_by;
     *command = r->command;
     *out_type = r->out_type;
 }
@@ -121,13 +123,24 @@ void bn_quant_report_free(bn_quant_report *r)
         return;
     for (size_t i = 0; i < r->n_methods; i++)
         bn_quant_report_free(r->methods[i]);
-    free(r->tool);
+    free(r->made_by);
     free(r->command);
     free(r->out_type);
     free(r->title);
+    free(r->tool);
     free(r->focus);
     free(r->items);
     free(r);
+}
+
+bn_status bn_quant_report_set_tool(bn_quant_report *r, const char *tool, bn_error *err)
+{
+    char *t = strdup(tool ? tool : "libbn");
+    if (!t)
+        return bn_error_set(err, BN_ENOMEM, "out of memory naming the report's tool");
+    free(r->tool);
+    r->tool = t;
+    return BN_OK;
 }
 
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err)
@@ -223,7 +236,7 @@ static void summarize(const bn_quant_report *r, int by, int key, bn_quant_summar
     s->gain_db = gain_db(s->sum_err2_absmean, s->sum_err2);
 }
 
-void bn_quant_report_by_kind(const bn_quant_report *r, bn_tensor_kind k, bn_quant_summary *out)
+void bn_quant_report_by_kind(const bn_quant_report *r, bn_role k, bn_quant_summary *out)
 {
     summarize(r, 1, (int)k, out);
 }
@@ -247,7 +260,7 @@ int bn_quant_report_n_layers(const bn_quant_report *r)
 }
 
 /* NMSE of one (layer, kind) cell; NAN if absent. */
-double bnq_cell_nmse(const bn_quant_report *r, int layer, bn_tensor_kind k, uint32_t *flags)
+double bnq_cell_nmse(const bn_quant_report *r, int layer, bn_role k, uint32_t *flags)
 {
     double sw2 = 0, se2 = 0;
     int found = 0, nan = 0;
@@ -367,10 +380,10 @@ static void write_text(const bn_quant_report *r, FILE *f)
     fprintf(f, "%-14s %7s %13s %6s %6s %6s %10s %8s %9s %10s %9s %-4s\n", "kind", "tensors", "elements", "-1%",
             "0%", "+1%", "NMSE", "SNR dB", "cosine", "max err", "dB>absm", "flag");
     bn_quant_summary s;
-    for (int k = 0; k <= BN_KIND_COUNT; k++) {
-        bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
+    for (int k = 0; k <= BN_ROLE_N_PROJ; k++) {
+        bn_quant_report_by_kind(r, (bn_role)k, &s);
         if (s.n_tensors)
-            text_summary_row(f, bn_tensor_kind_name((bn_tensor_kind)k), &s);
+            text_summary_row(f, bn_role_name((bn_role)k), &s);
     }
     bn_quant_report_total(r, &s);
     text_summary_row(f, "total", &s);
@@ -378,13 +391,13 @@ static void write_text(const bn_quant_report *r, FILE *f)
     int nl = bn_quant_report_n_layers(r);
     if (nl > 0) {
         fprintf(f, "\nNMSE per layer and kind\n%-5s", "layer");
-        for (int k = 0; k < BN_KIND_COUNT; k++)
-            fprintf(f, " %11s", bn_tensor_kind_name((bn_tensor_kind)k));
+        for (int k = 0; k < BN_ROLE_N_PROJ; k++)
+            fprintf(f, " %11s", bn_role_name((bn_role)k));
         fprintf(f, " %11s\n", "layer");
         for (int l = 0; l < nl; l++) {
             fprintf(f, "%-5d", l);
-            for (int k = 0; k < BN_KIND_COUNT; k++) {
-                double v = bnq_cell_nmse(r, l, (bn_tensor_kind)k, NULL);
+            for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
+                double v = bnq_cell_nmse(r, l, (bn_role)k, NULL);
                 if (isnan(v))
                     fprintf(f, " %11s", "-");
                 else
@@ -455,7 +468,7 @@ static cJSON *tensor_json(const bn_quant_stats *t)
     for (uint32_t d = 0; d < t->n_dims; d++)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->ne[d]));
     cJSON_AddItemToObject(o, "ne", shape);
-    cJSON_AddStringToObject(o, "kind", bn_tensor_kind_name(t->kind));
+    cJSON_AddStringToObject(o, "kind", bn_role_name(t->kind));
     if (t->layer >= 0)
         add_num(o, "layer", t->layer);
     else
@@ -481,17 +494,23 @@ static cJSON *tensor_json(const bn_quant_stats *t)
 
 static bn_status write_json(const bn_quant_report *r, FILE *f, bn_error *err)
 {
+    /* The header every bntk JSON document opens with (docs/json.md); the
+     * input is the title, which both tools set to the input path. */
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", r->tool ? r->tool : "libbn");
+    cJSON_AddStringToObject(root, "version", bn_version());
+    cJSON_AddNumberToObject(root, "schema", BN_QUANT_REPORT_SCHEMA);
+    cJSON_AddStringToObject(root, "input", r->title);
     cJSON_AddStringToObject(root, "title", r->title);
     cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
     for (size_t i = 0; i < r->n; i++)
         cJSON_AddItemToArray(ts, tensor_json(&r->items[i]));
     bn_quant_summary s;
     cJSON *bk = cJSON_AddObjectToObject(root, "by_kind");
-    for (int k = 0; k <= BN_KIND_COUNT; k++) {
-        bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
+    for (int k = 0; k <= BN_ROLE_N_PROJ; k++) {
+        bn_quant_report_by_kind(r, (bn_role)k, &s);
         if (s.n_tensors)
-            cJSON_AddItemToObject(bk, bn_tensor_kind_name((bn_tensor_kind)k), summary_json(&s));
+            cJSON_AddItemToObject(bk, bn_role_name((bn_role)k), summary_json(&s));
     }
     cJSON *bl = cJSON_AddArrayToObject(root, "by_layer");
     for (int l = 0; l < bn_quant_report_n_layers(r); l++) {
@@ -541,7 +560,7 @@ static void write_csv(const bn_quant_report *r, FILE *f)
         fprintf(f, ",%lld,%lld,%lld,%lld,%s,%d,%s,%.9g,%.9g,%llu,%llu,%llu,%llu,%.17g,%.17g,%.17g,%.17g,%.17g,"
                    "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,",
                 (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                bn_tensor_kind_name(t->kind), t->layer, bn_quant_method_name(t->method), (double)t->scale,
+                bn_role_name(t->kind), t->layer, bn_quant_method_name(t->method), (double)t->scale,
                 (double)t->threshold, (unsigned long long)t->n, (unsigned long long)t->n_neg,
                 (unsigned long long)t->n_zero, (unsigned long long)t->n_pos,
                 t->n ? (double)t->n_neg / (double)t->n : 0.0, t->n ? (double)t->n_zero / (double)t->n : 0.0,

@@ -175,12 +175,12 @@ static double cpos(const scale_t *s, double v)
     return s->cmax > s->cmin ? (v - s->cmin) / (s->cmax - s->cmin) : 0.5;
 }
 
-static void kind_chart(FILE *f, const bn_quant_report *r, bn_tensor_kind k, int nl, const scale_t *sc)
+static void kind_chart(FILE *f, const bn_quant_report *r, bn_role k, int nl, const scale_t *sc)
 {
     const double pw = CW - ML - MR, ph = CH - MT - MB, ymax = sc->ymax;
     fprintf(f, "<svg class=\"kind-chart\" viewBox=\"0 0 %d %d\" "
                "width=\"100%%\" role=\"img\" aria-label=\"NMSE per layer, %s\">\n",
-            CW, CH, bn_tensor_kind_name(k));
+            CW, CH, bn_role_name(k));
     /* y grid and labels */
     for (int i = 0; i <= 4; i++) {
         double v = ymax * i / 4, y = MT + ph - ph * i / 4;
@@ -493,8 +493,8 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     scale_t sc = {0, NMSE_COLOUR_LO, NMSE_COLOUR_HI};
     double dmax = 0;
     for (int l = 0; l < nl; l++)
-        for (int k = 0; k < BN_KIND_COUNT; k++) {
-            double c = bnq_cell_nmse(r, l, (bn_tensor_kind)k, NULL);
+        for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
+            double c = bnq_cell_nmse(r, l, (bn_role)k, NULL);
             if (!isnan(c))
                 dmax = fmax(dmax, c);
         }
@@ -508,16 +508,16 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
                    "mid-ramp (%.2f&#8211;%.2f) is the normal range of absmean on trained weights</div>\n"
                    "<div class=\"grid\">\n",
                 sc.cmin, sc.cmax, NMSE_NORMAL_LO, NMSE_NORMAL_HI);
-        for (int k = 0; k < BN_KIND_COUNT; k++) {
+        for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
             bn_quant_summary s;
-            bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
+            bn_quant_report_by_kind(r, (bn_role)k, &s);
             if (!s.n_tensors)
                 continue;
             fprintf(f, "<figure><figcaption>%s<span>%llu tensors &#183; NMSE %.4f &#183; %.1f%% zeros"
                        "</span></figcaption>\n",
-                    bn_tensor_kind_name((bn_tensor_kind)k), (unsigned long long)s.n_tensors, s.nmse,
+                    bn_role_name((bn_role)k), (unsigned long long)s.n_tensors, s.nmse,
                     s.n ? 100.0 * s.n_zero / s.n : 0.0);
-            kind_chart(f, r, (bn_tensor_kind)k, nl, &sc);
+            kind_chart(f, r, (bn_role)k, nl, &sc);
             fputs("</figure>\n", f);
         }
         fputs("</div>\n", f);
@@ -525,15 +525,15 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         fputs("<h2>Heat map</h2><p class=\"note\">NMSE of every layer and kind; the last column is the "
               "element-weighted layer total.</p>\n<table class=\"sort\"><tr><th>layer</th>",
               f);
-        for (int k = 0; k < BN_KIND_COUNT; k++)
-            fprintf(f, "<th>%s</th>", bn_tensor_kind_name((bn_tensor_kind)k));
+        for (int k = 0; k < BN_ROLE_N_PROJ; k++)
+            fprintf(f, "<th>%s</th>", bn_role_name((bn_role)k));
         fputs("<th>layer</th></tr>\n", f);
         for (int l = 0; l < nl; l++) {
             fprintf(f, "<tr><td>%d</td>", l);
             bn_quant_summary ls;
             bn_quant_report_by_layer(r, l, &ls);
-            for (int k = 0; k <= BN_KIND_COUNT; k++) {
-                double c = k < BN_KIND_COUNT ? bnq_cell_nmse(r, l, (bn_tensor_kind)k, NULL) : ls.nmse;
+            for (int k = 0; k <= BN_ROLE_N_PROJ; k++) {
+                double c = k < BN_ROLE_N_PROJ ? bnq_cell_nmse(r, l, (bn_role)k, NULL) : ls.nmse;
                 if (isnan(c)) {
                     fputs("<td class=\"n\">&#8211;</td>", f);
                     continue;
@@ -570,11 +570,11 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
           "<th>dB vs absmean</th><th>flags</th>"
           "</tr>\n",
           f);
-    for (int k = 0; k <= BN_KIND_COUNT; k++) {
+    for (int k = 0; k <= BN_ROLE_N_PROJ; k++) {
         bn_quant_summary s;
-        bn_quant_report_by_kind(r, (bn_tensor_kind)k, &s);
+        bn_quant_report_by_kind(r, (bn_role)k, &s);
         if (s.n_tensors)
-            summary_row(f, bn_tensor_kind_name((bn_tensor_kind)k), &s, 0);
+            summary_row(f, bn_role_name((bn_role)k), &s, 0);
     }
     summary_row(f, "model", &tot, 1);
     fputs("</table>\n", f);

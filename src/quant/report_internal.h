@@ -8,7 +8,7 @@
 const char *bnq_report_title(const bn_quant_report *r);
 /* Element-weighted NMSE of the (layer, kind) tensors; NAN when there are none
  * or one of them holds NaN/Inf. flags (may be NULL) gets their flags OR-ed in. */
-double bnq_cell_nmse(const bn_quant_report *r, int layer, bn_tensor_kind k, uint32_t *flags);
+double bnq_cell_nmse(const bn_quant_report *r, int layer, bn_role k, uint32_t *flags);
 /* The tensor to show the histogram of: the focus (*chosen = 1), else the highest
  * NMSE; NULL if there is none. */
 const bn_quant_stats *bnq_report_focus(const bn_quant_report *r, int *chosen);

@@ -6,7 +6,6 @@
  */
 #include "bn/quant.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,62 +15,10 @@
 
 /* ---- tensor kinds ---------------------------------------------------------------- */
 
-static const struct {
-    const char *gguf; /* blk.N.<gguf>.weight */
-    const char *hf;   /* model.layers.N.<hf>.weight */
-} kind_names[BN_KIND_COUNT] = {
-    {"attn_q", "self_attn.q_proj"},  {"attn_k", "self_attn.k_proj"},   {"attn_v", "self_attn.v_proj"},
-    {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"},
-    {"ffn_down", "mlp.down_proj"},
-};
-
-const char *bn_tensor_kind_name(bn_tensor_kind k)
+bn_role bn_quant_kind_of(const char *name, int *layer)
 {
-    return (unsigned)k < BN_KIND_COUNT ? kind_names[k].gguf : "other";
-}
-
-/* If s starts with a decimal layer number followed by '.', parse it. */
-static const char *parse_layer(const char *s, int *layer)
-{
-    if (!isdigit((unsigned char)*s))
-        return NULL;
-    long v = 0;
-    while (isdigit((unsigned char)*s)) {
-        v = v * 10 + (*s++ - '0');
-        if (v > 1000000)
-            return NULL;
-    }
-    if (*s != '.')
-        return NULL;
-    *layer = (int)v;
-    return s + 1;
-}
-
-bn_tensor_kind bn_tensor_kind_of(const char *name, int *layer)
-{
-    int l = -1;
-    const char *rest = NULL;
-    int hf = 0;
-    if (name && strncmp(name, "blk.", 4) == 0) {
-        rest = parse_layer(name + 4, &l);
-    } else if (name) {
-        const char *p = strstr(name, "layers.");
-        if (p && (p == name || p[-1] == '.')) {
-            rest = parse_layer(p + 7, &l);
-            hf = 1;
-        }
-    }
-    if (layer)
-        *layer = rest ? l : -1;
-    if (!rest)
-        return BN_KIND_OTHER;
-    for (int k = 0; k < BN_KIND_COUNT; k++) {
-        const char *stem = hf ? kind_names[k].hf : kind_names[k].gguf;
-        size_t len = strlen(stem);
-        if (strncmp(rest, stem, len) == 0 && strcmp(rest + len, ".weight") == 0)
-            return (bn_tensor_kind)k;
-    }
-    return BN_KIND_OTHER;
+    bn_role r = bn_role_of_name(name, layer);
+    return bn_role_is_proj(r) ? r : BN_ROLE_OTHER;
 }
 
 /* ---- metrics ------------------------------------------------------------------- */
@@ -99,7 +46,7 @@ static void set_identity(bn_quant_stats *st, const char *name, uint32_t n_dims, 
         st->ne[d] = d < (int)n_dims ? ne[d] : 1;
         st->n *= (uint64_t)st->ne[d];
     }
-    st->kind = bn_tensor_kind_of(st->name, &st->layer);
+    st->kind = bn_quant_kind_of(st->name, &st->layer);
 }
 
 static bn_status check_shape(const char *name, uint32_t n_dims, const int64_t *ne, uint64_t *n,

@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Caps that keep scratch and cache sizes sane before anything is allocated;
- * far above every released BitNet/Llama shape. */
-#define MAX_EMBD (1 << 16)
-#define MAX_FF (1 << 18)
-#define MAX_LAYER 1024
-#define MAX_HEAD 1024
-#define MAX_VOCAB (1 << 22)
-
 void bn_model_opts_default(bn_model_opts *opts)
 {
     opts->n_threads = 0;
@@ -41,150 +33,50 @@ bn_status bn_actq_parse(const char *name, bn_actq *out, bn_error *err)
 
 /* ---- hyperparameters ------------------------------------------------------------ */
 
+/* The table's reader refuses on its first problem here (bn-verify --check lists
+ * them all with the same reader). */
 typedef struct {
-    const bn_gguf *g;
-    const char *path;
-    const char *arch;
     bn_error *err;
-} kv_reader;
+    const char *path;
+} first_problem;
 
-/* "{arch}.suffix" */
-static void arch_key(const kv_reader *r, const char *suffix, char *buf, size_t cap)
+static void keep_first(void *ctx, const char *msg)
 {
-    snprintf(buf, cap, "%s.%s", r->arch, suffix);
-}
-
-/* The status of looking up key: BN_ENOTFOUND passes through when the key is
- * optional (the caller uses its default); a missing required key or a wrong
- * type becomes an error naming the file and key. */
-static bn_status hp_lookup(const kv_reader *r, const char *key, bn_status st, int optional)
-{
-    if (st == BN_ENOTFOUND && optional)
-        return BN_ENOTFOUND;
-    if (st == BN_ENOTFOUND)
-        return bn_error_set(r->err, BN_EINVAL, "%s: required key '%s' is missing", r->path, key);
-    if (st)
-        return bn_error_prefix(r->err, "%s", r->path);
-    return BN_OK;
-}
-
-/* A u32 hyperparameter in [lo, hi]. def < 0: required. */
-static bn_status hp_u32(const kv_reader *r, const char *suffix, long def, long lo, long hi,
-                        int *out)
-{
-    char key[128];
-    arch_key(r, suffix, key, sizeof key);
-    uint32_t v = 0;
-    bn_status st = hp_lookup(r, key, bn_gguf_get_u32(r->g, key, &v, r->err), def >= 0);
-    if (st == BN_ENOTFOUND)
-        v = (uint32_t)def;
-    else if (st)
-        return st;
-    else if ((long)v < lo || (long)v > hi)
-        return bn_error_set(r->err, BN_EINVAL, "%s: key '%s' = %u is outside [%ld, %ld]", r->path,
-                            key, v, lo, hi);
-    *out = (int)v;
-    return BN_OK;
-}
-
-/* An f32 hyperparameter, finite and > 0. def < 0: required. */
-static bn_status hp_f32(const kv_reader *r, const char *suffix, float def, float *out)
-{
-    char key[128];
-    arch_key(r, suffix, key, sizeof key);
-    float v = 0.0f;
-    bn_status st = hp_lookup(r, key, bn_gguf_get_f32(r->g, key, &v, r->err), def >= 0);
-    if (st == BN_ENOTFOUND)
-        v = def;
-    else if (st)
-        return st;
-    else if (!isfinite(v) || v <= 0.0f)
-        return bn_error_set(r->err, BN_EINVAL, "%s: key '%s' = %g is not a positive finite number",
-                            r->path, key, v);
-    *out = v;
-    return BN_OK;
-}
-
-static bn_status read_arch(const bn_gguf *g, const char *path, bn_hparams *hp, bn_error *err)
-{
-    bn_str s;
-    bn_status st = bn_gguf_get_str(g, "general.architecture", &s, err);
-    if (st == BN_ENOTFOUND)
-        return bn_error_set(err, BN_EINVAL, "%s: key 'general.architecture' is missing", path);
-    if (st)
-        return bn_error_prefix(err, "%s", path);
-    static const struct {
-        const char *name;
-        bn_arch arch;
-    } archs[] = {{"bitnet", BN_ARCH_BITNET},
-                 {"bitnet-b1.58", BN_ARCH_BITNET_B158},
-                 {"llama", BN_ARCH_LLAMA}};
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
-        if (s.len == strlen(archs[i].name) && memcmp(s.ptr, archs[i].name, s.len) == 0) {
-            hp->arch = archs[i].arch;
-            hp->arch_name = archs[i].name;
-            return BN_OK;
-        }
-    }
-    return bn_error_set(err, BN_EUNSUPPORTED,
-                        "%s: architecture '%.*s' is not supported (bitnet, bitnet-b1.58, llama)",
-                        path, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+    first_problem *f = ctx;
+    if (f->err->code == BN_OK)
+        bn_error_set(f->err, BN_EINVAL, "%s: %s", f->path, msg);
 }
 
 static bn_status read_hparams(const bn_gguf *g, const char *path, bn_hparams *hp, bn_error *err)
 {
-    bn_status st = read_arch(g, path, hp, err);
-    if (st)
-        return st;
-    kv_reader r = {g, path, hp->arch_name, err};
-    if ((st = hp_u32(&r, "context_length", -1, 1, 1 << 24, &hp->n_ctx_train)) ||
-        (st = hp_u32(&r, "embedding_length", -1, 1, MAX_EMBD, &hp->n_embd)) ||
-        (st = hp_u32(&r, "block_count", -1, 1, MAX_LAYER, &hp->n_layer)) ||
-        (st = hp_u32(&r, "feed_forward_length", -1, 1, MAX_FF, &hp->n_ff)) ||
-        (st = hp_u32(&r, "attention.head_count", -1, 1, MAX_HEAD, &hp->n_head)) ||
-        (st = hp_u32(&r, "attention.head_count_kv", hp->n_head, 1, MAX_HEAD, &hp->n_head_kv)) ||
-        (st = hp_f32(&r, "attention.layer_norm_rms_epsilon", -1.0f, &hp->eps)) ||
-        (st = hp_f32(&r, "rope.freq_base", 10000.0f, &hp->rope_base)))
-        return st;
-    if (hp->n_embd % hp->n_head != 0)
-        return bn_error_set(err, BN_EINVAL,
-                            "%s: embedding_length %d is not a multiple of head_count %d", path,
-                            hp->n_embd, hp->n_head);
-    if (hp->n_head % hp->n_head_kv != 0)
-        return bn_error_set(err, BN_EINVAL,
-                            "%s: head_count %d is not a multiple of head_count_kv %d", path,
-                            hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if ((st = hp_u32(&r, "rope.dimension_count", hp->head_dim, 2, hp->head_dim, &hp->n_rot)))
-        return st;
-    if (hp->n_rot % 2 != 0)
-        return bn_error_set(err, BN_EINVAL, "%s: key '%s.rope.dimension_count' = %d is odd", path,
-                            hp->arch_name, hp->n_rot);
-
-    /* rope scaling: only "none" and "linear" exist for these models */
-    hp->rope_scale = 1.0f;
-    char key[128];
-    arch_key(&r, "rope.scaling.type", key, sizeof key);
-    bn_str stype;
-    st = bn_gguf_get_str(g, key, &stype, err);
-    if (st && st != BN_ENOTFOUND)
-        return bn_error_prefix(err, "%s", path);
-    int linear = st == BN_OK && stype.len == 6 && memcmp(stype.ptr, "linear", 6) == 0;
-    if (st == BN_OK && !linear && !(stype.len == 4 && memcmp(stype.ptr, "none", 4) == 0))
-        return bn_error_set(err, BN_EUNSUPPORTED, "%s: rope scaling type '%.*s' is not supported",
-                            path, (int)(stype.len > 32 ? 32 : stype.len), stype.ptr);
-    if (linear && (st = hp_f32(&r, "rope.scaling.factor", 1.0f, &hp->rope_scale)))
-        return st;
-
-    if (hp->arch == BN_ARCH_LLAMA) {
-        hp->rope = BN_ROPE_NORM;
-        hp->act = BN_FFN_SILU;
-        hp->has_sub_norms = 0;
-    } else {
-        hp->rope = BN_ROPE_NEOX;
-        hp->act = hp->arch == BN_ARCH_BITNET_B158 ? BN_FFN_RELU2 : BN_FFN_SILU;
-        hp->has_sub_norms = 1;
+    bn_error_clear(err);
+    first_problem fp = {err, path};
+    bn_arch_sink sink = {keep_first, &fp, 0, 0};
+    bn_arch_hparams h;
+    bn_arch_read_hparams(g, &h, &sink);
+    if (sink.n_problems) {
+        if (!h.arch)
+            err->code = BN_EUNSUPPORTED;
+        return err->code;
     }
+    const bn_arch_info *a = h.arch;
+    hp->arch = a->id;
+    hp->arch_name = a->gguf_name;
+    hp->n_ctx_train = (int)h.n_ctx;
+    hp->n_embd = (int)h.n_embd;
+    hp->n_layer = (int)h.n_layer;
+    hp->n_ff = (int)h.n_ff;
+    hp->n_head = (int)h.n_head;
+    hp->n_head_kv = (int)h.n_head_kv;
+    hp->head_dim = (int)h.head_dim;
+    hp->n_rot = (int)h.n_rot;
+    hp->n_vocab = (int)h.n_vocab; /* 0 when absent; bind_tensors takes token_embd's rows */
+    hp->eps = h.eps;
+    hp->rope_base = h.rope_base;
+    hp->rope_scale = h.rope_scale;
+    hp->rope = a->rope;
+    hp->act = a->act;
+    hp->has_sub_norms = a->has_sub_norms;
     return BN_OK;
 }
 
@@ -193,214 +85,204 @@ static bn_status read_hparams(const bn_gguf *g, const char *path, bn_hparams *hp
 typedef struct {
     const bn_gguf *g;
     const char *path;
+    bn_arch_dims dims;
     uint8_t *used;          /* (n_tensors) 1 once bound */
     bn_error *err;
 } binder;
 
-static const bn_gguf_tensor *find(binder *b, const char *name, int optional, bn_error *err)
+/* The tensor of entry t (layer l), checked by the table's shape/type rule and
+ * marked used (its contents are checked by check_contents); NULL with the error in *st otherwise. */
+static const bn_gguf_tensor *find(binder *b, const bn_arch_tensor *t, int64_t l, bn_status *st)
 {
-    const bn_gguf_tensor *t = bn_gguf_find_tensor(b->g, name);
-    if (!t) {
-        if (!optional)
-            bn_error_set(err, BN_EINVAL, "%s: tensor '%s' is missing", b->path, name);
+    char name[BN_GGUF_MAX_NAME + 1];
+    bn_arch_gguf_tensor_name(t, l, name, sizeof name);
+    const bn_gguf_tensor *g = bn_gguf_find_tensor(b->g, name);
+    if (!g) {
+        *st = bn_error_set(b->err, BN_EINVAL, "%s: tensor '%s' is missing", b->path, name);
         return NULL;
     }
     for (int64_t i = 0; i < bn_gguf_n_tensors(b->g); i++)
-        if (bn_gguf_tensor_at(b->g, i) == t)
+        if (bn_gguf_tensor_at(b->g, i) == g)
             b->used[i] = 1;
-    return t;
+    if ((*st = bn_arch_check_tensor(g, t, &b->dims, b->err))) {
+        bn_error_prefix(b->err, "%s", b->path);
+        return NULL;
+    }
+    return g;
 }
-
-static int type_in(bn_type t, const bn_type *allowed, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (allowed[i] == t)
-            return 1;
-    return 0;
-}
-
-static bn_status check_shape(binder *b, const bn_gguf_tensor *t, int64_t ne0, int64_t ne1)
-{
-    int64_t want[4] = {ne0, ne1, 1, 1};
-    for (int d = 0; d < 4; d++)
-        if (t->ne[d] != want[d])
-            return bn_error_set(b->err, BN_EINVAL,
-                                "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected "
-                                "[%lld, %lld]",
-                                b->path, t->name, (long long)t->ne[0], (long long)t->ne[1],
-                                (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
-                                (long long)ne1);
-    return BN_OK;
-}
-
-static const bn_type PROJ_TYPES[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0,
-                                     BN_TYPE_F16,  BN_TYPE_BF16,  BN_TYPE_F32};
-static const bn_type EMBD_TYPES[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_Q8_0};
 
 int bn_rt_is_ternary(bn_type t)
 {
     return t == BN_TYPE_I2_S || t == BN_TYPE_TQ2_0 || t == BN_TYPE_TQ1_0;
 }
 
-/* The per-tensor scale of a ternary weight: I2_S keeps it in the tail; TQ keeps
- * it per block as fp16 (d = max|x| of the block, the tensor scale for every
- * non-zero block), so the scale stays with the blocks and is 1 here. */
-static bn_status weight_scale(binder *b, bn_weight *w)
-{
-    w->scale = 1.0f;
-    if (w->type != BN_TYPE_I2_S)
-        return BN_OK;
-    const uint8_t *tail = w->data + w->nbytes - BN_I2_S_TAIL;
-    uint32_t bits = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
-                    (uint32_t)tail[3] << 24;
-    float s;
-    memcpy(&s, &bits, sizeof s);
-    if (!isfinite(s))
-        return bn_error_set(b->err, BN_EINVAL, "%s: tensor '%s': I2_S scale %g is not finite",
-                            b->path, w->name, s);
-    w->scale = s;
-    return BN_OK;
-}
-
-/* Bind a matrix of n_out rows x n_in columns (GGUF ne = [n_in, n_out]). */
-static bn_status bind_matrix(binder *b, const char *name, int n_in, int n_out,
-                             const bn_type *types, int n_types, int optional, bn_weight *w)
+/* Bind a matrix (GGUF ne = [n_in, n_out]). The per-tensor scale of a ternary
+ * weight: I2_S keeps it in the tail; TQ keeps it per block as fp16 (d = max|x|
+ * of the block, the tensor scale for every non-zero block), so the scale stays
+ * with the blocks and is 1 here. */
+static bn_status bind_matrix(binder *b, const bn_arch_tensor *t, int64_t l, bn_weight *w)
 {
     memset(w, 0, sizeof *w);
-    const bn_gguf_tensor *t = find(b, name, optional, b->err);
-    if (!t)
-        return optional ? BN_ENOTFOUND : BN_EINVAL;
-    if (!type_in(t->type, types, n_types)) {
-        char list[128] = "";
-        for (int i = 0; i < n_types; i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, bn_type_name(types[i]), sizeof list - strlen(list) - 1);
-        }
-        return bn_error_set(b->err, BN_EUNSUPPORTED,
-                            "%s: tensor '%s' has type %s, expected one of %s", b->path, name,
-                            bn_type_name(t->type), list);
-    }
-    bn_status st = check_shape(b, t, n_in, n_out);
-    if (st)
-        return st;
-    w->name = t->name;
-    w->type = t->type;
-    w->n_in = n_in;
-    w->n_out = n_out;
-    w->data = t->data;
-    w->nbytes = t->nbytes;
-    w->row_bytes = bn_type_row_bytes(t->type, n_in);
-    if ((st = weight_scale(b, w)))
-        return st;
-    if (bn_rt_is_ternary(w->type) &&
-        bn_qmat_init(&w->q, w->type, w->data, (size_t)w->nbytes, n_in, n_out, b->err) != BN_OK)
-        return bn_error_prefix(b->err, "%s: tensor '%s'", b->path, name);
-    return BN_OK;
-}
-
-/* Copy an F32 vector of n elements (norm weights) out of the mapping. */
-static bn_status bind_vector(binder *b, const char *name, int n, float **out)
-{
-    const bn_gguf_tensor *t = find(b, name, 0, b->err);
-    if (!t)
-        return BN_EINVAL;
-    if (t->type != BN_TYPE_F32)
-        return bn_error_set(b->err, BN_EUNSUPPORTED, "%s: tensor '%s' has type %s, expected F32",
-                            b->path, name, bn_type_name(t->type));
-    bn_status st = check_shape(b, t, n, 1);
-    if (st)
-        return st;
-    *out = malloc((size_t)n * sizeof **out);
-    if (!*out)
-        return bn_error_set(b->err, BN_ENOMEM, "%s: out of memory for tensor '%s'", b->path, name);
-    memcpy(*out, t->data, (size_t)n * sizeof **out);
-    for (int i = 0; i < n; i++)
-        if (!isfinite((*out)[i]))
-            return bn_error_set(b->err, BN_EINVAL, "%s: tensor '%s' element %d is %g", b->path,
-                                name, i, (*out)[i]);
-    return BN_OK;
-}
-
-static bn_status bind_layer(binder *b, const bn_hparams *hp, int l, bn_layer *L)
-{
-    char name[BN_GGUF_MAX_NAME + 1];
-    int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
-    const int np = (int)(sizeof PROJ_TYPES / sizeof PROJ_TYPES[0]);
     bn_status st;
-#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s ".weight", l), name)
-    if ((st = bind_vector(b, NAME("attn_norm"), hp->n_embd, &L->attn_norm)) ||
-        (st = bind_vector(b, NAME("ffn_norm"), hp->n_embd, &L->ffn_norm)) ||
-        (st = bind_matrix(b, NAME("attn_q"), hp->n_embd, q_dim, PROJ_TYPES, np, 0, &L->wq)) ||
-        (st = bind_matrix(b, NAME("attn_k"), hp->n_embd, kv_dim, PROJ_TYPES, np, 0, &L->wk)) ||
-        (st = bind_matrix(b, NAME("attn_v"), hp->n_embd, kv_dim, PROJ_TYPES, np, 0, &L->wv)) ||
-        (st = bind_matrix(b, NAME("attn_output"), q_dim, hp->n_embd, PROJ_TYPES, np, 0,
-                          &L->wo)) ||
-        (st = bind_matrix(b, NAME("ffn_gate"), hp->n_embd, hp->n_ff, PROJ_TYPES, np, 0,
-                          &L->wgate)) ||
-        (st = bind_matrix(b, NAME("ffn_up"), hp->n_embd, hp->n_ff, PROJ_TYPES, np, 0, &L->wup)) ||
-        (st = bind_matrix(b, NAME("ffn_down"), hp->n_ff, hp->n_embd, PROJ_TYPES, np, 0,
-                          &L->wdown)))
+    const bn_gguf_tensor *g = find(b, t, l, &st);
+    if (!g)
         return st;
-    if (hp->has_sub_norms &&
-        ((st = bind_vector(b, NAME("attn_sub_norm"), q_dim, &L->attn_sub_norm)) ||
-         (st = bind_vector(b, NAME("ffn_sub_norm"), hp->n_ff, &L->ffn_sub_norm))))
+    w->name = g->name;
+    w->type = g->type;
+    w->n_in = (int)g->ne[0];
+    w->n_out = (int)g->ne[1];
+    w->data = g->data;
+    w->nbytes = g->nbytes;
+    w->row_bytes = bn_type_row_bytes(g->type, w->n_in);
+    w->scale = w->type == BN_TYPE_I2_S ? bn_i2s_tail_scale(g->data, g->n_el) : 1.0f;
+    if (bn_rt_is_ternary(w->type) &&
+        bn_qmat_init(&w->q, w->type, w->data, (size_t)w->nbytes, w->n_in, w->n_out, b->err) != BN_OK)
+        return bn_error_prefix(b->err, "%s: tensor '%s'", b->path, g->name);
+    return BN_OK;
+}
+
+/* Copy an F32 vector (a norm weight) out of the mapping. */
+static bn_status bind_vector(binder *b, const bn_arch_tensor *t, int64_t l, float **out)
+{
+    bn_status st;
+    const bn_gguf_tensor *g = find(b, t, l, &st);
+    if (!g)
         return st;
-#undef NAME
+    size_t n = (size_t)g->ne[0];
+    *out = malloc(n * sizeof **out);
+    if (!*out)
+        return bn_error_set(b->err, BN_ENOMEM, "%s: out of memory for tensor '%s'", b->path,
+                            g->name);
+    memcpy(*out, g->data, n * sizeof **out);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite((*out)[i]))
+            return bn_error_set(b->err, BN_EINVAL, "%s: tensor '%s' element %zu is %g", b->path,
+                                g->name, i, (*out)[i]);
+    return BN_OK;
+}
+
+/* Where a role's tensor goes in the model: a matrix or a vector. */
+static bn_weight *matrix_of(bn_model *m, bn_layer *L, bn_role r)
+{
+    switch (r) {
+    case BN_ROLE_ATTN_Q: return &L->wq;
+    case BN_ROLE_ATTN_K: return &L->wk;
+    case BN_ROLE_ATTN_V: return &L->wv;
+    case BN_ROLE_ATTN_OUTPUT: return &L->wo;
+    case BN_ROLE_FFN_GATE: return &L->wgate;
+    case BN_ROLE_FFN_UP: return &L->wup;
+    case BN_ROLE_FFN_DOWN: return &L->wdown;
+    case BN_ROLE_TOKEN_EMBD: return &m->tok_embd;
+    case BN_ROLE_OUTPUT: return &m->output;
+    default: return NULL;
+    }
+}
+
+static float **vector_of(bn_model *m, bn_layer *L, bn_role r)
+{
+    switch (r) {
+    case BN_ROLE_OUTPUT_NORM: return &m->output_norm;
+    case BN_ROLE_ATTN_NORM: return &L->attn_norm;
+    case BN_ROLE_ATTN_SUB_NORM: return &L->attn_sub_norm;
+    case BN_ROLE_FFN_NORM: return &L->ffn_norm;
+    case BN_ROLE_FFN_SUB_NORM: return &L->ffn_sub_norm;
+    default: return NULL;
+    }
+}
+
+/* The content rules of quantized data (gguf.h, the same function as bn-verify
+ * --check) over every tensor, on the pool: they read every byte of the
+ * projections (about 1 GB for a 2B model). The first bad tensor in file order
+ * is reported, so the message does not depend on the threads. */
+typedef struct {
+    const bn_gguf *g;
+    uint8_t *bad;           /* (n_tensors) */
+} content_job;
+
+static void content_task(void *ctx, int64_t i, int worker)
+{
+    (void)worker;
+    const content_job *j = ctx;
+    bn_error e;
+    j->bad[i] = bn_gguf_check_tensor_data(bn_gguf_tensor_at(j->g, i), &e) != BN_OK;
+}
+
+static bn_status check_contents(bn_model *m, const char *path, bn_error *err)
+{
+    int64_t nt = bn_gguf_n_tensors(m->g);
+    content_job j = {m->g, calloc((size_t)(nt > 0 ? nt : 1), 1)};
+    if (!j.bad)
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
+    bn_pool_run(m->pool, content_task, &j, nt);
+    bn_status st = BN_OK;
+    for (int64_t i = 0; i < nt && !st; i++)
+        if (j.bad[i] && (st = bn_gguf_check_tensor_data(bn_gguf_tensor_at(m->g, i), err)))
+            bn_error_prefix(err, "%s", path);
+    free(j.bad);
+    return st;
+}
+
+/* n_vocab comes from the embedding's shape; vocab_size, if given, must agree. */
+static bn_status vocab_from_embd(bn_model *m, const char *path, bn_error *err)
+{
+    bn_hparams *hp = &m->hp;
+    const bn_gguf_tensor *te = bn_gguf_find_tensor(m->g, "token_embd.weight");
+    if (!te)
+        return bn_error_set(err, BN_EINVAL, "%s: tensor 'token_embd.weight' is missing", path);
+    if (te->ne[1] < 1 || te->ne[1] > BN_ARCH_MAX_VOCAB)
+        return bn_error_set(err, BN_EINVAL, "%s: tensor 'token_embd.weight' has %lld rows, "
+                            "expected 1..%d", path, (long long)te->ne[1], BN_ARCH_MAX_VOCAB);
+    if (hp->n_vocab && hp->n_vocab != te->ne[1])
+        return bn_error_set(err, BN_EINVAL, "%s: key '%s.vocab_size' = %d but token_embd.weight "
+                            "has %lld rows", path, hp->arch_name, hp->n_vocab,
+                            (long long)te->ne[1]);
+    hp->n_vocab = (int)te->ne[1];
     return BN_OK;
 }
 
 static bn_status bind_tensors(bn_model *m, const char *path, bn_error *err)
 {
     bn_hparams *hp = &m->hp;
+    const bn_arch_info *a = bn_arch_get(hp->arch);
     int64_t nt = bn_gguf_n_tensors(m->g);
-    binder b = {m->g, path, calloc((size_t)(nt > 0 ? nt : 1), 1), err};
-    if (!b.used)
-        return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
-    const int ne = (int)(sizeof EMBD_TYPES / sizeof EMBD_TYPES[0]);
-    bn_status st = BN_OK;
-
-    /* n_vocab comes from the embedding's shape; vocab_size, if given, must agree */
-    const bn_gguf_tensor *te = bn_gguf_find_tensor(m->g, "token_embd.weight");
-    if (!te) {
-        st = bn_error_set(err, BN_EINVAL, "%s: tensor 'token_embd.weight' is missing", path);
-        goto out;
-    }
-    if (te->ne[1] < 1 || te->ne[1] > MAX_VOCAB) {
-        st = bn_error_set(err, BN_EINVAL, "%s: tensor 'token_embd.weight' has %lld rows, "
-                          "expected 1..%d", path, (long long)te->ne[1], MAX_VOCAB);
-        goto out;
-    }
-    hp->n_vocab = (int)te->ne[1];
-    kv_reader r = {m->g, path, hp->arch_name, err};
-    int vocab_key;
-    if ((st = hp_u32(&r, "vocab_size", hp->n_vocab, 1, MAX_VOCAB, &vocab_key)))
-        goto out;
-    if (vocab_key != hp->n_vocab) {
-        st = bn_error_set(err, BN_EINVAL, "%s: key '%s.vocab_size' = %d but token_embd.weight "
-                          "has %d rows", path, hp->arch_name, vocab_key, hp->n_vocab);
-        goto out;
-    }
-    if ((st = bind_matrix(&b, "token_embd.weight", hp->n_embd, hp->n_vocab, EMBD_TYPES, ne, 0,
-                          &m->tok_embd)) ||
-        (st = bind_vector(&b, "output_norm.weight", hp->n_embd, &m->output_norm)))
-        goto out;
-    st = bind_matrix(&b, "output.weight", hp->n_embd, hp->n_vocab, EMBD_TYPES, ne, 1, &m->output);
-    if (st == BN_ENOTFOUND) {
-        m->output = m->tok_embd;
-        hp->tied_output = 1;
-    } else if (st) {
-        goto out;
-    }
-    hp->embd_type = m->tok_embd.type;
-
+    bn_status st = vocab_from_embd(m, path, err);
+    if (st)
+        return st;
+    binder b = {m->g, path,
+                {hp->n_embd, hp->n_ff, hp->n_vocab, hp->n_head, hp->n_head_kv, hp->head_dim},
+                calloc((size_t)(nt > 0 ? nt : 1), 1), err};
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    if (!m->layers) {
+    if (!b.used || !m->layers) {
         st = bn_error_set(err, BN_ENOMEM, "%s: out of memory for %d layers", path, hp->n_layer);
         goto out;
     }
-    for (int l = 0; l < hp->n_layer; l++)
-        if ((st = bind_layer(&b, hp, l, &m->layers[l])))
-            goto out;
+    int has_output = bn_gguf_find_tensor(m->g, "output.weight") != NULL;
+    size_t n = bn_arch_n_tensors(a, hp->n_layer, has_output);
+    for (size_t i = 0; i < n && !st; i++) {
+        const bn_arch_tensor *t;
+        int64_t l;
+        bn_arch_tensor_at(a, hp->n_layer, has_output, i, &t, &l);
+        bn_layer *L = &m->layers[l >= 0 ? l : 0]; /* global roles ignore it */
+        bn_weight *w = matrix_of(m, L, t->role);
+        float **v = vector_of(m, L, t->role);
+        if (w)
+            st = bind_matrix(&b, t, l, w);
+        else if (v)
+            st = bind_vector(&b, t, l, v);
+        else
+            st = bn_error_set(err, BN_EINVAL, "%s: architecture %s: no place for tensor role %s",
+                              path, a->name, bn_role_name(t->role));
+    }
+    if (st)
+        goto out;
+    hp->tied_output = !has_output;
+    if (!has_output && a->head == BN_HEAD_UNTIED) {
+        st = bn_error_set(err, BN_EINVAL, "%s: tensor 'output.weight' is missing", path);
+        goto out;
+    }
+    if (!has_output)
+        m->output = m->tok_embd;
+    hp->embd_type = m->tok_embd.type;
     hp->proj_type = m->layers[0].wq.type;
     for (int l = 0; l < hp->n_layer && !m->has_ternary; l++) {
         const bn_weight *ws[] = {&m->layers[l].wq,    &m->layers[l].wk, &m->layers[l].wv,
@@ -455,7 +337,10 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
     if ((st = read_hparams(g, path, &m->hp, err)))
         goto fail;
     m->g = g;
-    if ((st = bind_tensors(m, path, err)))
+    if ((st = bn_pool_create(opts->n_threads, &m->pool, err)))
+        goto fail;
+    m->n_threads = bn_pool_threads(m->pool);
+    if ((st = bind_tensors(m, path, err)) || (st = check_contents(m, path, err)))
         goto fail;
     if (opts->kernel && *opts->kernel)
         st = bn_model_set_kernel(m, opts->kernel, err);
@@ -467,9 +352,6 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
         goto fail;
     if ((st = load_tokenizer(m, path, err)))
         goto fail;
-    if ((st = bn_pool_create(opts->n_threads, &m->pool, err)))
-        goto fail;
-    m->n_threads = bn_pool_threads(m->pool);
     *out = m;
     return BN_OK;
 fail:

@@ -52,7 +52,7 @@ typedef struct {
     float *attn_sub_norm; /* (n_embd) or NULL */
     float *ffn_norm;      /* (n_embd) */
     float *ffn_sub_norm;  /* (n_ff) or NULL */
-    ref_linear p[BN_PROJ_COUNT]; /* q, k, v, o, gate, up, down */
+    ref_linear p[BN_ROLE_N_PROJ]; /* by role: q, k, v, o, gate, up, down */
 } ref_layer;
 
 struct bn_reference {
@@ -73,7 +73,7 @@ static bn_status read_floats(bn_ckpt *ck, const bn_tensor_plan *p, float **out, 
         return bn_error_set(err, BN_ENOTFOUND, "%s: tensor '%s' (for %s) is missing",
                             bn_ckpt_dir(ck), p->hf_name, p->gguf_name);
     uint64_t want = (uint64_t)p->rows * (uint64_t)p->cols;
-    int norm = p->role == BN_ROLE_NORM;
+    int norm = bn_role_class_of(p->role) == BN_RCLASS_NORM;
     int shape_ok = norm ? t->n_dims == 1 && t->shape[0] == p->cols
                         : t->n_dims == 2 && t->shape[0] == p->rows && t->shape[1] == p->cols;
     if (!shape_ok) {
@@ -230,7 +230,7 @@ void bn_reference_free(bn_reference *r)
         free(ly->attn_sub_norm);
         free(ly->ffn_norm);
         free(ly->ffn_sub_norm);
-        for (int k = 0; k < BN_PROJ_COUNT; k++) {
+        for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
             free(ly->p[k].w);
             free(ly->p[k].t);
         }
@@ -241,18 +241,15 @@ void bn_reference_free(bn_reference *r)
 
 static float **norm_slot(bn_reference *r, const bn_tensor_plan *p)
 {
-    if (p->layer < 0)
-        return &r->norm;
-    ref_layer *ly = &r->layers[p->layer];
-    if (strstr(p->gguf_name, ".attn_norm."))
-        return &ly->attn_norm;
-    if (strstr(p->gguf_name, ".attn_sub_norm."))
-        return &ly->attn_sub_norm;
-    if (strstr(p->gguf_name, ".ffn_norm."))
-        return &ly->ffn_norm;
-    if (strstr(p->gguf_name, ".ffn_sub_norm."))
-        return &ly->ffn_sub_norm;
-    return NULL;
+    ref_layer *ly = p->layer >= 0 ? &r->layers[p->layer] : NULL;
+    switch (p->role) {
+    case BN_ROLE_OUTPUT_NORM: return &r->norm;
+    case BN_ROLE_ATTN_NORM: return ly ? &ly->attn_norm : NULL;
+    case BN_ROLE_ATTN_SUB_NORM: return ly ? &ly->attn_sub_norm : NULL;
+    case BN_ROLE_FFN_NORM: return ly ? &ly->ffn_norm : NULL;
+    case BN_ROLE_FFN_SUB_NORM: return ly ? &ly->ffn_sub_norm : NULL;
+    default: return NULL;
+    }
 }
 
 static bn_status load_all(bn_reference *r, bn_ckpt *ck, int embd_round, bn_error *err)
@@ -266,28 +263,18 @@ static bn_status load_all(bn_reference *r, bn_ckpt *ck, int embd_round, bn_error
         return st;
     for (size_t i = 0; i < n_plan && !st; i++) {
         const bn_tensor_plan *p = &plan[i];
-        switch (p->role) {
-        case BN_ROLE_EMBD:
-            st = read_floats(ck, p, &r->embd, err);
+        bn_role_class rc = bn_role_class_of(p->role);
+        if (p->role == BN_ROLE_TOKEN_EMBD || p->role == BN_ROLE_OUTPUT) {
+            float **dst = p->role == BN_ROLE_OUTPUT ? &r->head : &r->embd;
+            st = read_floats(ck, p, dst, err);
             if (!st && r->mode == BN_REF_QUANTIZED)
-                st = round_embd(r->embd, p->rows, p->cols, embd_round, err);
-            break;
-        case BN_ROLE_OUTPUT:
-            st = read_floats(ck, p, &r->head, err);
-            if (!st && r->mode == BN_REF_QUANTIZED)
-                st = round_embd(r->head, p->rows, p->cols, embd_round, err);
-            break;
-        case BN_ROLE_NORM: {
-            float **slot = norm_slot(r, p);
-            if (!slot)
-                st = bn_error_set(err, BN_EINTERNAL, "reference: no slot for '%s'", p->gguf_name);
-            else
-                st = read_floats(ck, p, slot, err);
-            break;
-        }
-        case BN_ROLE_PROJ:
-            st = load_linear(r, ck, p, &r->layers[p->layer].p[p->proj], err);
-            break;
+                st = round_embd(*dst, p->rows, p->cols, embd_round, err);
+        } else if (rc == BN_RCLASS_NORM && norm_slot(r, p)) {
+            st = read_floats(ck, p, norm_slot(r, p), err);
+        } else if (rc == BN_RCLASS_PROJ && p->layer >= 0) {
+            st = load_linear(r, ck, p, &r->layers[p->layer].p[p->role], err);
+        } else {
+            st = bn_error_set(err, BN_EINTERNAL, "reference: no slot for '%s'", p->gguf_name);
         }
     }
     free(plan);
@@ -508,9 +495,9 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
         /* q, k, v of every token */
         for (int t = 0; t < n; t++) {
             rmsnorm(xb, x + (size_t)t * E, ly->attn_norm, E, eps);
-            linear(r, &ly->p[BN_PROJ_Q], xb, q + (size_t)t * QD, qbuf);
-            linear(r, &ly->p[BN_PROJ_K], xb, k + (size_t)t * KVD, qbuf);
-            linear(r, &ly->p[BN_PROJ_V], xb, v + (size_t)t * KVD, qbuf);
+            linear(r, &ly->p[BN_ROLE_ATTN_Q], xb, q + (size_t)t * QD, qbuf);
+            linear(r, &ly->p[BN_ROLE_ATTN_K], xb, k + (size_t)t * KVD, qbuf);
+            linear(r, &ly->p[BN_ROLE_ATTN_V], xb, v + (size_t)t * KVD, qbuf);
             for (int h = 0; h < H; h++)
                 rope(q + (size_t)t * QD + h * D, D, t, base);
             for (int h = 0; h < HKV; h++)
@@ -544,23 +531,23 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
             }
             if (ly->attn_sub_norm)
                 rmsnorm(xb2, xb2, ly->attn_sub_norm, QD, eps);
-            linear(r, &ly->p[BN_PROJ_O], xb2, xb, qbuf);
+            linear(r, &ly->p[BN_ROLE_ATTN_OUTPUT], xb2, xb, qbuf);
             float *xt = x + (size_t)t * E;
             for (int i = 0; i < E; i++)
                 xt[i] += xb[i];
             /* FFN */
             rmsnorm(xb, xt, ly->ffn_norm, E, eps);
-            linear(r, &ly->p[BN_PROJ_GATE], xb, hb, qbuf);
-            linear(r, &ly->p[BN_PROJ_UP], xb, hb2, qbuf);
+            linear(r, &ly->p[BN_ROLE_FFN_GATE], xb, hb, qbuf);
+            linear(r, &ly->p[BN_ROLE_FFN_UP], xb, hb2, qbuf);
             for (int i = 0; i < F; i++) {
                 float g = hb[i];
-                g = c->act == BN_ACT_RELU2 ? (g > 0.0f ? g * g : 0.0f)
+                g = c->act == BN_FFN_RELU2 ? (g > 0.0f ? g * g : 0.0f)
                                            : g / (1.0f + bn_rt_exp(-g));
                 hb[i] = g * hb2[i];
             }
             if (ly->ffn_sub_norm)
                 rmsnorm(hb, hb, ly->ffn_sub_norm, F, eps);
-            linear(r, &ly->p[BN_PROJ_DOWN], hb, xb, qbuf);
+            linear(r, &ly->p[BN_ROLE_FFN_DOWN], hb, xb, qbuf);
             for (int i = 0; i < E; i++)
                 xt[i] += xb[i];
         }

@@ -422,6 +422,7 @@ bn_status bn_tokenizer_create(const bn_vocab_desc *v, bn_tokenizer **out, bn_err
     t->add_bos = v->add_bos != 0;
     t->add_eos = v->add_eos != 0;
     t->add_space_prefix = v->add_space_prefix != 0;
+    t->strict_bytes = v->strict_bytes != 0;
     t->ignore_merges = v->ignore_merges >= 0 ? v->ignore_merges != 0
                                              : (v->model == BN_TOKMODEL_BPE && v->pre == BN_TOKPRE_LLAMA3);
     bn_status st = build_tokens(t, v, err);

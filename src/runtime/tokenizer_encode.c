@@ -339,14 +339,22 @@ static int bpe_word(enc *e, const char *w, size_t n)
         }
         /* A byte whose GPT-2 character is not a token (only an unmerged single
          * byte can get here): llama.cpp tries each byte of the character's
-         * UTF-8 as a one-byte token and drops those that are not. */
+         * UTF-8 as a one-byte token and drops those that are not. We map it
+         * the same way; a strict vocabulary (every one read from a file)
+         * refuses a byte that would be dropped: text is never lost silently. */
         char ch[4];
-        size_t cl = bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)w[s->off]), ch);
-        for (size_t j = 0; j < cl; j++) {
-            int32_t id = bn_tokenizer_find(t, ch + j, 1);
-            if (id >= 0 && tokens_push(e->out, id))
+        unsigned char b = (unsigned char)w[s->off];
+        size_t cl = bn_utf8_encode(bn_gpt2_byte_cp(b), ch);
+        int32_t ids[4];
+        for (size_t j = 0; j < cl; j++)
+            if ((ids[j] = bn_tokenizer_find(t, ch + j, 1)) < 0 && t->strict_bytes) {
+                e->st = bn_error_set(e->err, BN_EINVAL, "tokenizer: byte 0x%02X of the text has "
+                                     "no token in the byte-level vocabulary", b);
+                return 1;
+            }
+        for (size_t j = 0; j < cl; j++)
+            if (ids[j] >= 0 && tokens_push(e->out, ids[j]))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
-        }
     }
     return 0;
 }

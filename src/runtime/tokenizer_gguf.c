@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "bn/tokenizer.h"
+#include "runtime/tokenizer_internal.h"
+#include "runtime/unicode.h"
 
 #define K "tokenizer.ggml."
 
@@ -64,6 +66,54 @@ static bn_status opt_id(const bn_gguf *g, const char *key, int32_t *out, bn_erro
     return BN_OK;
 }
 
+/* Every other special id (eot, eom, sep, cls, mask, the fim_* ids, ...): an
+ * integer naming a token of the vocabulary (-1: none), like bos and eos. The
+ * runtime does not use them all, but a file that holds a wrong one is wrong. */
+static bn_status check_other_ids(const bn_gguf *g, uint32_t n, bn_error *err)
+{
+    static const char suffix[] = "_token_id";
+    static const char *const known[] = {K "bos_token_id", K "eos_token_id", K "unknown_token_id",
+                                        K "padding_token_id"}; /* read and checked by the loader */
+    const size_t ls = sizeof suffix - 1, lk = sizeof K - 1;
+    for (int64_t i = 0; i < bn_gguf_n_kv(g); i++) {
+        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
+        size_t len = strlen(kv->key);
+        if (len <= lk + ls || memcmp(kv->key, K, lk) != 0 || strcmp(kv->key + len - ls, suffix) != 0)
+            continue;
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            is_known |= !strcmp(kv->key, known[k]);
+        if (is_known)
+            continue;
+        int64_t v;
+        if (kv->type == BN_GGUF_BOOL || bn_gguf_kv_as_i64(kv, &v) != 0)
+            return bn_error_set(err, BN_ETYPE, "key '%s' has type %s, expected an integer token id",
+                                kv->key, bn_gguf_vtype_name(kv->type));
+        if (v != -1 && (v < 0 || v >= (int64_t)n))
+            return bn_error_set(err, BN_EINVAL, "key '%s' = %lld is out of range for %u tokens",
+                                kv->key, (long long)v, n);
+    }
+    return BN_OK;
+}
+
+/* A byte-level BPE vocabulary spells every text with its 256 byte tokens; one
+ * missing loses that byte of any text holding it. The encoder refuses such text
+ * (never drops it); bn-verify --check reports the file with this message. */
+bn_status bn_tokenizer_check_bytes(const bn_tokenizer *t, bn_error *err)
+{
+    if (t->model != BN_TOKMODEL_BPE)
+        return BN_OK;
+    for (int b = 0; b < 256; b++)
+        if (t->byte_tok[b] < 0) {
+            char ch[4];
+            size_t l = bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)b), ch);
+            return bn_error_set(err, BN_EINVAL, K "tokens: the byte-level vocabulary has no token "
+                                "for byte 0x%02X ('%.*s'); text holding that byte cannot be "
+                                "encoded", b, (int)l, ch);
+        }
+    return BN_OK;
+}
+
 static bn_status opt_bool(const bn_gguf *g, const char *key, int *out, bn_error *err)
 {
     if (!bn_gguf_find_kv(g, key))
@@ -89,6 +139,7 @@ bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error 
         d.add_space_prefix = 1;
     } else if (model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0) {
         d.model = BN_TOKMODEL_BPE;
+        d.strict_bytes = 1; /* a file's vocabulary never drops text */
         d.add_space_prefix = 0;
     } else {
         return bn_error_set(err, BN_EUNSUPPORTED,
@@ -174,7 +225,10 @@ bn_status bn_tokenizer_from_gguf(const bn_gguf *g, bn_tokenizer **out, bn_error 
         d.eos_id = -1;
     if (d.unk_id >= (int32_t)n && !bn_gguf_find_kv(g, K "unknown_token_id"))
         d.unk_id = -1;
-    st = bn_tokenizer_create(&d, out, err);
+    if ((st = bn_tokenizer_create(&d, out, err)) == BN_OK && (st = check_other_ids(g, n, err)) != BN_OK) {
+        bn_tokenizer_free(*out);
+        *out = NULL;
+    }
 done:
     free(tokens);
     free(tok_lens);

@@ -32,6 +32,7 @@ struct bn_tokenizer {
     uint32_t n_merges;
     int32_t bos, eos, unk, pad;
     int add_bos, add_eos, add_space_prefix, ignore_merges;
+    int strict_bytes;     /* BPE: refuse text holding a byte without a token */
     int32_t byte_tok[256]; /* SPM: <0xNN> (or the 1-byte token); BPE: token of the
                               byte's GPT-2 character; -1 when the vocabulary has none */
     uint64_t *spm_pairs;  /* SPM: set of adjacent character pairs that occur inside

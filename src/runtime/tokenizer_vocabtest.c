@@ -93,6 +93,11 @@ bn_status bn_tokenizer_vocab_test_flags(const bn_tokenizer *t, const char *inp_p
         (*n_strings)++;
         pos = end + sep_len;
     }
+    /* "0/0 strings match" is not a pass: an input without one separated string
+     * (empty, truncated, or not a vocab-test file) tested nothing. */
+    if (st == BN_OK && *n_strings == 0)
+        st = bn_error_set(err, BN_EINVAL, "%s: no string ends with the separator "
+                          "\"\\n__ggml_vocab_test__\\n\"; nothing to test", inp_path);
     bn_tokens_free(&want);
     bn_tokens_free(&got);
     free(inp);

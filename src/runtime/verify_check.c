@@ -1,17 +1,22 @@
 /*
  * verify_check.c - structural validation of a GGUF for its architecture
  * (bn-verify --check). Unlike bn_model_load, which stops at the first problem,
- * this walks the whole file with the gguf.h reader and lists every problem:
- *   - general.architecture one of bitnet, bitnet-b1.58, llama;
- *   - hyperparameter KVs with llama.cpp's exact types and sane values;
- *   - every tensor the architecture needs, with its shape and an accepted type,
- *     and no tensor llama.cpp would not expect ("wrong number of tensors");
+ * this walks the whole file with the gguf.h reader and lists every problem,
+ * with the loader's own rules (the architecture table, arch.h, and gguf.h's
+ * content rules), so that whatever the loader refuses is reported here:
+ *   - general.architecture a GGUF name of the table;
+ *   - hyperparameter KVs with llama.cpp's exact types and the table's ranges
+ *     (bn_arch_read_hparams, as the loader);
+ *   - every tensor the architecture needs, with its shape and an accepted type
+ *     (bn_arch_check_tensor, as the loader), and no tensor llama.cpp would not
+ *     expect ("wrong number of tensors");
  *   - the tokenizer: model known, token count = vocabulary size, scores and
  *     token types aligned and valid, merges "a b" naming known tokens, special
  *     ids in range;
- *   - tensor contents: I2_S tails (finite positive scale, 28 zero bytes, no
- *     0b11 code), TQ1_0, TQ2_0 and Q8_0 block scales finite and not negative, no NaN/Inf in
- *     F32/F16/BF16 tensors.
+ *     and the runtime's tokenizer accepts it;
+ *   - tensor contents: bn_gguf_check_tensor_data (I2_S tails and codes, TQ1_0,
+ *     TQ2_0 and Q8_0 block scales; as the loader), no NaN/Inf in F32/F16/BF16
+ *     tensors.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/arch.h"
+#include "bn/tokenizer.h"
 #include "bn/verify.h"
 
 #define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
@@ -28,9 +35,11 @@ typedef struct {
     size_t n_dropped;
     int oom;
     int contiguous; /* tensor infos form one array (tensor_index) */
+    bn_arch_sink sink; /* the table's KV rules report here; counts the keys */
 } checker;
 
 static void problem(checker *c, const char *fmt, ...) BN_PRINTF(2, 3);
+static void sink_problem(void *ctx, const char *msg);
 static void problem(checker *c, const char *fmt, ...)
 {
     if (c->oom)
@@ -62,6 +71,11 @@ static void problem(checker *c, const char *fmt, ...)
     c->r->items[c->r->n++] = s;
 }
 
+static void sink_problem(void *ctx, const char *msg)
+{
+    problem(ctx, "%s", msg);
+}
+
 void bn_check_report_free(bn_check_report *r)
 {
     if (!r)
@@ -74,130 +88,40 @@ void bn_check_report_free(bn_check_report *r)
 
 /* ---- KVs ------------------------------------------------------------------ */
 
-/* A KV of the exact type vt; NULL (and a problem if required) otherwise. */
+/* A KV of the exact type vt (the table's rule); NULL otherwise. */
 static const bn_gguf_kv *kv_typed(checker *c, const bn_gguf *g, const char *key,
                                   bn_gguf_vtype vt, int required)
 {
-    const bn_gguf_kv *kv = bn_gguf_find_kv(g, key);
-    c->r->n_kv_checked++;
-    if (!kv) {
-        if (required)
-            problem(c, "required key '%s' (%s) is missing", key, bn_gguf_vtype_name(vt));
-        return NULL;
-    }
-    if (kv->type != vt) {
-        problem(c, "key '%s' has type %s, llama.cpp reads it as %s", key,
-                bn_gguf_vtype_name(kv->type), bn_gguf_vtype_name(vt));
-        return NULL;
-    }
-    return kv;
-}
-
-/* A u32 hyperparameter in [lo, hi]; returns it, or def when absent/bad. */
-static int64_t kv_u32(checker *c, const bn_gguf *g, const char *key, int required, int64_t lo,
-                      int64_t hi, int64_t def)
-{
-    const bn_gguf_kv *kv = kv_typed(c, g, key, BN_GGUF_U32, required);
-    if (!kv)
-        return def;
-    int64_t v = bn_gguf_kv_u32(kv);
-    if (v < lo || v > hi) {
-        problem(c, "key '%s' = %lld is outside %lld..%lld", key, (long long)v, (long long)lo,
-                (long long)hi);
-        return def;
-    }
-    return v;
+    return bn_arch_kv_typed(g, key, vt, required, &c->sink);
 }
 
 typedef struct {
-    int arch;                 /* 0 bitnet, 1 bitnet-b1.58, 2 llama, -1 unknown */
-    char name[32];
+    const bn_arch_info *arch; /* NULL: unknown */
     int64_t n_vocab;          /* from vocab_size, tokens or token_embd; 0 unknown */
-    int64_t n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
-    int has_sub_norms;
+    bn_arch_dims dims;
+    int64_t n_layer;
 } hparams;
 
-static const char *const arch_names[] = {"bitnet", "bitnet-b1.58", "llama"};
-
-static void check_general(checker *c, const bn_gguf *g, hparams *hp)
+static void check_general(checker *c, const bn_gguf *g)
 {
-    hp->arch = -1;
-    const bn_gguf_kv *kv = kv_typed(c, g, "general.architecture", BN_GGUF_STRING, 1);
-    if (kv) {
-        bn_str s = bn_gguf_kv_str(kv);
-        for (int i = 0; i < 3; i++)
-            if (s.len == strlen(arch_names[i]) && memcmp(s.ptr, arch_names[i], s.len) == 0)
-                hp->arch = i;
-        if (hp->arch < 0) {
-            char esc[64];
-            bn_gguf_escape(s.ptr, s.len, esc, sizeof esc);
-            problem(c, "general.architecture \"%s\" is not one of bitnet, bitnet-b1.58, llama",
-                    esc);
-        } else {
-            snprintf(hp->name, sizeof hp->name, "%s", arch_names[hp->arch]);
-        }
-    }
     kv_typed(c, g, "general.alignment", BN_GGUF_U32, 0);
     kv_typed(c, g, "general.file_type", BN_GGUF_U32, 0);
-    kv = kv_typed(c, g, "general.quantization_version", BN_GGUF_U32, 0);
+    const bn_gguf_kv *kv = kv_typed(c, g, "general.quantization_version", BN_GGUF_U32, 0);
     if (kv && bn_gguf_kv_u32(kv) != 2)
         problem(c, "general.quantization_version = %u, llama.cpp writes 2",
                 (unsigned)bn_gguf_kv_u32(kv));
     kv_typed(c, g, "general.name", BN_GGUF_STRING, 0);
 }
 
+/* general.architecture and {arch}.*: the loader's reader, every problem listed. */
 static void check_hparams(checker *c, const bn_gguf *g, hparams *hp)
 {
-    char key[128];
-    const char *a = hp->name;
-#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
-    const int64_t big = INT64_C(1) << 24;
-    hp->n_ctx = kv_u32(c, g, KEY("context_length"), 1, 1, big, 0);
-    hp->n_embd = kv_u32(c, g, KEY("embedding_length"), 1, 1, big, 0);
-    hp->n_layer = kv_u32(c, g, KEY("block_count"), 1, 1, 4096, 0);
-    hp->n_ff = kv_u32(c, g, KEY("feed_forward_length"), 1, 1, big, 0);
-    hp->n_head = kv_u32(c, g, KEY("attention.head_count"), 1, 1, 4096, 0);
-    hp->n_head_kv = kv_u32(c, g, KEY("attention.head_count_kv"), 0, 1, 4096, hp->n_head);
-    int64_t n_rot = kv_u32(c, g, KEY("rope.dimension_count"), 0, 2, big, 0);
-    hp->n_vocab = kv_u32(c, g, KEY("vocab_size"), 0, 1, big, 0);
-
-    const bn_gguf_kv *kv = kv_typed(c, g, KEY("attention.layer_norm_rms_epsilon"),
-                                    BN_GGUF_F32, 1);
-    if (kv) {
-        float eps = bn_gguf_kv_f32(kv);
-        if (!(isfinite(eps) && eps > 0.0f && eps < 1.0f))
-            problem(c, "key '%s' = %g is not a small positive number", key, (double)eps);
-    }
-    kv = kv_typed(c, g, KEY("rope.freq_base"), BN_GGUF_F32, 0);
-    if (kv) {
-        float b = bn_gguf_kv_f32(kv);
-        if (!(isfinite(b) && b > 1.0f))
-            problem(c, "key '%s' = %g is not a usable rope base (> 1)", key, (double)b);
-    }
-    kv = kv_typed(c, g, KEY("rope.scaling.factor"), BN_GGUF_F32, 0);
-    if (kv) {
-        float f = bn_gguf_kv_f32(kv);
-        if (!(isfinite(f) && f > 0.0f))
-            problem(c, "key '%s' = %g is not finite and positive", key, (double)f);
-    }
-    kv_typed(c, g, KEY("rope.scaling.type"), BN_GGUF_STRING, 0);
-#undef KEY
-
-    hp->head_dim = 0;
-    if (hp->n_embd && hp->n_head) {
-        if (hp->n_embd % hp->n_head)
-            problem(c, "%s.embedding_length %lld is not a multiple of the head count %lld", a,
-                    (long long)hp->n_embd, (long long)hp->n_head);
-        else
-            hp->head_dim = hp->n_embd / hp->n_head;
-    }
-    if (hp->n_head && hp->n_head_kv && hp->n_head % hp->n_head_kv)
-        problem(c, "%s.attention.head_count %lld is not a multiple of head_count_kv %lld", a,
-                (long long)hp->n_head, (long long)hp->n_head_kv);
-    if (n_rot && hp->head_dim && (n_rot > hp->head_dim || n_rot % 2))
-        problem(c, "%s.rope.dimension_count %lld must be even and at most the head size %lld", a,
-                (long long)n_rot, (long long)hp->head_dim);
-    hp->has_sub_norms = hp->arch == 0 || hp->arch == 1;
+    bn_arch_hparams h;
+    bn_arch_read_hparams(g, &h, &c->sink);
+    hp->arch = h.arch;
+    hp->n_vocab = h.n_vocab;
+    hp->n_layer = h.n_layer;
+    hp->dims = (bn_arch_dims){h.n_embd, h.n_ff, 0, h.n_head, h.n_head_kv, h.head_dim};
 }
 
 /* ---- tokenizer -------------------------------------------------------------- */
@@ -401,37 +325,6 @@ static void check_tokenizer(checker *c, const bn_gguf *g, hparams *hp)
 
 /* ---- tensors ------------------------------------------------------------------ */
 
-typedef enum { ROLE_EMBD, ROLE_OUTPUT, ROLE_NORM, ROLE_PROJ } role;
-
-static int type_ok(role ro, bn_type t)
-{
-    switch (ro) {
-    case ROLE_EMBD:
-    case ROLE_OUTPUT:
-        return t == BN_TYPE_F16 || t == BN_TYPE_F32 || t == BN_TYPE_Q8_0;
-    case ROLE_NORM:
-        return t == BN_TYPE_F32;
-    case ROLE_PROJ:
-        return t == BN_TYPE_I2_S || t == BN_TYPE_TQ2_0 || t == BN_TYPE_TQ1_0 ||
-               t == BN_TYPE_F16 || t == BN_TYPE_BF16 || t == BN_TYPE_F32;
-    }
-    return 0;
-}
-
-static const char *role_types(role ro)
-{
-    switch (ro) {
-    case ROLE_EMBD:
-    case ROLE_OUTPUT:
-        return "F16, F32 or Q8_0";
-    case ROLE_NORM:
-        return "F32";
-    case ROLE_PROJ:
-        return "I2_S, TQ2_0, TQ1_0, F16, BF16 or F32";
-    }
-    return "?";
-}
-
 /* Index of a tensor handed out by the reader: O(1) when the reader keeps its
  * infos in one array (checked once per file by tensors_contiguous), else a scan. */
 static int tensors_contiguous(const bn_gguf *g)
@@ -454,38 +347,24 @@ static int64_t tensor_index(const checker *c, const bn_gguf *g, const bn_gguf_te
     return 0;
 }
 
-/* Check one expected tensor: presence (if required), shape {ne0, ne1} (ne1 = 0
- * for 1-D), type. Marks it seen. */
-static void expect_tensor(checker *c, const bn_gguf *g, unsigned char *seen, const char *name,
-                          int required, role ro, int64_t ne0, int64_t ne1)
+/* Check one tensor of the table: presence (every entry but the untied head is
+ * required), then the loader's shape and type rule. Marks it seen. */
+static void expect_tensor(checker *c, const bn_gguf *g, unsigned char *seen,
+                          const bn_arch_tensor *t, int64_t layer, const bn_arch_dims *dims)
 {
-    const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
-    if (!t) {
-        if (required)
+    char name[BN_GGUF_MAX_NAME + 1];
+    bn_arch_gguf_tensor_name(t, layer, name, sizeof name);
+    const bn_gguf_tensor *gt = bn_gguf_find_tensor(g, name);
+    if (!gt) {
+        if (t->role != BN_ROLE_OUTPUT)
             problem(c, "required tensor '%s' is missing", name);
         return;
     }
-    seen[tensor_index(c, g, t)] = 1;
+    seen[tensor_index(c, g, gt)] = 1;
     c->r->n_tensors_checked++;
-    uint32_t want_dims = ne1 ? 2 : 1;
-    int bad_shape = t->n_dims != want_dims || (ne0 && t->ne[0] != ne0) ||
-                    (ne1 && t->ne[1] != ne1);
-    if (bad_shape) {
-        char got[96];
-        int len = snprintf(got, sizeof got, "[%lld", (long long)t->ne[0]);
-        for (uint32_t d = 1; d < t->n_dims && len > 0 && (size_t)len < sizeof got; d++)
-            len += snprintf(got + len, sizeof got - (size_t)len, ", %lld", (long long)t->ne[d]);
-        if (len > 0 && (size_t)len < sizeof got)
-            snprintf(got + len, sizeof got - (size_t)len, "]");
-        if (ne1)
-            problem(c, "tensor '%s' has shape %s, expected [%lld, %lld]", name, got,
-                    (long long)ne0, (long long)ne1);
-        else
-            problem(c, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)ne0);
-    }
-    if (!type_ok(ro, t->type))
-        problem(c, "tensor '%s' has type %s, expected %s", name, bn_type_name(t->type),
-                role_types(ro));
+    bn_error e;
+    if (bn_arch_check_tensor(gt, t, dims, &e) != BN_OK)
+        problem(c, "%s", e.msg);
 }
 
 static void check_tensor_set(checker *c, const bn_gguf *g, const hparams *hp)
@@ -496,97 +375,28 @@ static void check_tensor_set(checker *c, const bn_gguf *g, const hparams *hp)
         c->oom = 1;
         return;
     }
-    const int64_t E = hp->n_embd, F = hp->n_ff, D = hp->head_dim;
-    const int64_t Q = hp->n_head * D, KV = hp->n_head_kv * D;
-    expect_tensor(c, g, seen, "token_embd.weight", 1, ROLE_EMBD, E, hp->n_vocab);
-    expect_tensor(c, g, seen, "output_norm.weight", 1, ROLE_NORM, E, 0);
-    expect_tensor(c, g, seen, "output.weight", 0, ROLE_OUTPUT, E, hp->n_vocab);
-    if (hp->arch == 2)
-        expect_tensor(c, g, seen, "rope_freqs.weight", 0, ROLE_NORM, D / 2, 0);
-    char name[BN_GGUF_MAX_NAME + 1];
-#define BLK(suffix) (snprintf(name, sizeof name, "blk.%lld." suffix, (long long)l), name)
-    for (int64_t l = 0; l < hp->n_layer; l++) {
-        expect_tensor(c, g, seen, BLK("attn_norm.weight"), 1, ROLE_NORM, E, 0);
-        expect_tensor(c, g, seen, BLK("attn_q.weight"), 1, ROLE_PROJ, E, Q);
-        expect_tensor(c, g, seen, BLK("attn_k.weight"), 1, ROLE_PROJ, E, KV);
-        expect_tensor(c, g, seen, BLK("attn_v.weight"), 1, ROLE_PROJ, E, KV);
-        expect_tensor(c, g, seen, BLK("attn_output.weight"), 1, ROLE_PROJ, Q, E);
-        expect_tensor(c, g, seen, BLK("ffn_norm.weight"), 1, ROLE_NORM, E, 0);
-        expect_tensor(c, g, seen, BLK("ffn_gate.weight"), 1, ROLE_PROJ, E, F);
-        expect_tensor(c, g, seen, BLK("ffn_up.weight"), 1, ROLE_PROJ, E, F);
-        expect_tensor(c, g, seen, BLK("ffn_down.weight"), 1, ROLE_PROJ, F, E);
-        if (hp->has_sub_norms) {
-            expect_tensor(c, g, seen, BLK("attn_sub_norm.weight"), 1, ROLE_NORM, E, 0);
-            expect_tensor(c, g, seen, BLK("ffn_sub_norm.weight"), 1, ROLE_NORM, F, 0);
-        }
+    bn_arch_dims dims = hp->dims;
+    dims.n_vocab = hp->n_vocab;
+    size_t n = bn_arch_n_tensors(hp->arch, hp->n_layer, 1);
+    for (size_t i = 0; i < n; i++) {
+        const bn_arch_tensor *t;
+        int64_t l;
+        bn_arch_tensor_at(hp->arch, hp->n_layer, 1, i, &t, &l);
+        expect_tensor(c, g, seen, t, l, &dims);
     }
-#undef BLK
     for (int64_t i = 0; i < nt; i++)
         if (!seen[i])
             problem(c, "tensor '%s' is not part of a %s model (llama.cpp refuses files with "
                        "unexpected tensors)",
-                    bn_gguf_tensor_at(g, i)->name, hp->name);
+                    bn_gguf_tensor_at(g, i)->name, hp->arch->gguf_name);
     free(seen);
 }
 
 /* ---- tensor contents ------------------------------------------------------------ */
 
-static float rd_f32(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static uint16_t rd_u16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void check_i2s(checker *c, const bn_gguf_tensor *t)
-{
-    uint64_t packed = t->n_el / 4;
-    if (t->nbytes < packed + BN_I2_S_TAIL)
-        return; /* the reader's type table guarantees this; stay defensive */
-    const uint8_t *tail = t->data + packed;
-    float s = rd_f32(tail);
-    if (!(isfinite(s) && s > 0.0f))
-        problem(c, "tensor '%s': I2_S scale %g is not finite and positive", t->name, (double)s);
-    for (int i = 4; i < BN_I2_S_TAIL; i++)
-        if (tail[i]) {
-            problem(c, "tensor '%s': I2_S tail byte %d is 0x%02x, must be zero", t->name, i,
-                    tail[i]);
-            break;
-        }
-    for (uint64_t i = 0; i < packed; i++) {
-        uint8_t b = t->data[i];
-        /* a 2-bit field equal to 0b11 */
-        if ((b & (b >> 1) & 0x55u) != 0) {
-            problem(c, "tensor '%s': byte %llu (0x%02x) holds the unused I2_S code 0b11",
-                    t->name, (unsigned long long)i, b);
-            break;
-        }
-    }
-}
-
-/* Per-block fp16 scales of TQ1_0/TQ2_0/Q8_0: finite and not negative. */
-static void check_block_scales(checker *c, const bn_gguf_tensor *t)
-{
-    size_t bb = bn_type_block_bytes(t->type);
-    size_t d_off = t->type == BN_TYPE_Q8_0 ? 0 : bb - 2;
-    uint64_t nb = t->nbytes / bb;
-    for (uint64_t b = 0; b < nb; b++) {
-        float d = bn_f16_to_f32(rd_u16(t->data + b * bb + d_off));
-        int bad = !isfinite(d) || (t->type != BN_TYPE_Q8_0 && d < 0.0f);
-        if (bad) {
-            problem(c, "tensor '%s': block %llu has scale %g (must be finite%s)", t->name,
-                    (unsigned long long)b, (double)d,
-                    t->type != BN_TYPE_Q8_0 ? " and not negative" : "");
-            return;
-        }
-    }
 }
 
 static void check_floats(checker *c, const bn_gguf_tensor *t)
@@ -595,7 +405,7 @@ static void check_floats(checker *c, const bn_gguf_tensor *t)
     for (uint64_t i = 0; i < t->n_el; i++) {
         float v;
         if (t->type == BN_TYPE_F32)
-            v = rd_f32(t->data + 4 * i);
+            v = bn_gguf_f32le(t->data + 4 * i);
         else if (t->type == BN_TYPE_F16)
             v = bn_f16_to_f32(rd_u16(t->data + 2 * i));
         else
@@ -615,42 +425,48 @@ static void check_contents(checker *c, const bn_gguf *g)
 {
     for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        switch (t->type) {
-        case BN_TYPE_I2_S:
-            check_i2s(c, t);
-            break;
-        case BN_TYPE_TQ1_0:
-        case BN_TYPE_TQ2_0:
-        case BN_TYPE_Q8_0:
-            check_block_scales(c, t);
-            break;
-        case BN_TYPE_F32:
-        case BN_TYPE_F16:
-        case BN_TYPE_BF16:
+        bn_error e;
+        if (t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16)
             check_floats(c, t);
-            break;
-        }
+        else if (bn_gguf_check_tensor_data(t, &e) != BN_OK)
+            problem(c, "%s", e.msg);
     }
 }
 
 bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
 {
     memset(r, 0, sizeof *r);
-    checker c = {r, 0, 0, tensors_contiguous(g)};
+    checker c = {r, 0, 0, tensors_contiguous(g), {sink_problem, NULL, 0, 0}};
+    c.sink.ctx = &c;
     hparams hp;
     memset(&hp, 0, sizeof hp);
-    check_general(&c, g, &hp);
-    if (hp.arch >= 0)
-        check_hparams(&c, g, &hp);
+    check_hparams(&c, g, &hp);
+    check_general(&c, g);
     /* The vocabulary size: vocab_size if given, else the token count, else the
      * embedding's rows, so shapes can still be checked without a tokenizer. */
+    size_t before = r->n;
     check_tokenizer(&c, g, &hp);
+    /* what the runtime's tokenizer refuses beyond the checks above (the loader
+     * reads it with this function) */
+    bn_tokenizer *tok = NULL;
+    bn_error te;
+    if (r->n == before && bn_gguf_find_kv(g, "tokenizer.ggml.model") &&
+        bn_tokenizer_from_gguf(g, &tok, &te) != BN_OK)
+        problem(&c, "the tokenizer does not load: %s", te.msg);
+    /* a byte-level vocabulary missing a byte token loads, but the encoder
+     * refuses any text holding that byte (issue 13) */
+    else if (tok && bn_tokenizer_check_bytes(tok, &te) != BN_OK)
+        problem(&c, "%s", te.msg);
+    bn_tokenizer_free(tok);
     if (!hp.n_vocab) {
         const bn_gguf_tensor *e = bn_gguf_find_tensor(g, "token_embd.weight");
         if (e && e->n_dims == 2)
             hp.n_vocab = e->ne[1];
     }
-    if (hp.arch >= 0)
+    if (hp.n_vocab > BN_ARCH_MAX_VOCAB)
+        problem(&c, "the vocabulary of %lld tokens is more than the runtime's %d",
+                (long long)hp.n_vocab, BN_ARCH_MAX_VOCAB);
+    if (hp.arch)
         check_tensor_set(&c, g, &hp);
     check_contents(&c, g);
     if (c.n_dropped && !c.oom) {
@@ -665,5 +481,6 @@ bn_status bn_check_gguf(const bn_gguf *g, bn_check_report *r, bn_error *err)
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory while checking",
                             bn_gguf_path(g));
     }
+    r->n_kv_checked = c.sink.n_keys;
     return BN_OK;
 }

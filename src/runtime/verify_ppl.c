@@ -40,17 +40,20 @@ static void acc_estimate(const nll_acc *a, double *ppl, double *err)
 /* Score positions first..n_ctx-2 of one evaluated chunk (logits [n_ctx][n_vocab]). */
 static bn_status score_chunk(const float *logits, const float *base_logits, const int32_t *chunk,
                              int n_ctx, int n_vocab, nll_acc *acc, bn_kld_stats *kld,
-                             bn_error *err)
+                             int *nonfinite, bn_error *err)
 {
     int first = n_ctx / 2;
     for (int j = first; j < n_ctx - 1; j++) {
         const float *row = logits + (size_t)j * (size_t)n_vocab;
         int32_t target = chunk[j + 1];
         for (int i = 0; i < n_vocab; i++)
-            if (!isfinite(row[i]))
+            if (!isfinite(row[i])) {
+                *nonfinite = 1;
                 return bn_error_set(err, BN_EINVAL,
-                                    "perplexity: logit %d at position %d is not finite (%g)", i,
-                                    j, (double)row[i]);
+                                    "the model computes a non-finite logit (%g) for token id %d at "
+                                    "position %d (after text token %d): its weights hold NaN or "
+                                    "Inf, or overflow", (double)row[i], i, j, (int)chunk[j]);
+            }
         double nll = bn_nll(row, n_vocab, target);
         acc->sum += nll;
         acc->sum2 += nll * nll;
@@ -151,7 +154,7 @@ bn_status bn_ppl_run(bn_evaluator *ev, const int32_t *tokens, size_t n_tokens,
              * touches position 0, which is never a target. */
             st = score_chunk(logits + off, p->base ? base_logits + off : NULL,
                              tokens + (size_t)(c0 + s) * (size_t)n_ctx, n_ctx, n_vocab, &acc,
-                             &kld, err);
+                             &kld, &res->nonfinite, err);
             if (st) {
                 bn_error_prefix(err, "perplexity: chunk %d", c0 + s + 1);
                 goto done;

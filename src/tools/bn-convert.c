@@ -22,6 +22,8 @@ static void usage(FILE *f)
           "  --allow-fallback  write projections whose rows the type cannot hold as F16 (reported)\n"
           "  --vocab-only      tokenizer and hyperparameters only\n"
           "  --name NAME       general.name (default: the directory name)\n"
+          "  --arch NAME       architecture when config.json cannot tell (falcon3: a\n"
+          "                    LlamaForCausalLM config; default: from config.json)\n"
           "  --report FILE     per-tensor ternarization report (.txt .json .csv .html)\n"
           "  --report-format F text|json|csv|html (default: from FILE's extension)\n"
           "  -t, --threads N   packing threads (default: all cores)\n"
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-convert (bntk) %s\n", BN_VERSION);
+            bn_cli_print_version("bn-convert");
             return 0;
         } else if (!strcmp(a, "--type")) {
             NEED_ARG;
@@ -87,6 +89,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--name")) {
             NEED_ARG;
             o.name = v;
+        } else if (!strcmp(a, "--arch")) {
+            NEED_ARG;
+            o.arch = v;
         } else if (!strcmp(a, "--report")) {
             NEED_ARG;
             o.report_path = v;

@@ -12,8 +12,10 @@
 
 #include "bn/gguf.h"
 #include "tools/common/info_ckpt.h"
+#include "tools/common/cli.h"
 
-#define VERSION "bn-info (bntk) 0.1.0"
+#define BN_INFO_JSON_SCHEMA 1 /* docs/json.md */
+
 
 typedef struct {
     int json;           /* --json */
@@ -32,7 +34,7 @@ static void usage(FILE *f)
           "(parameters, bytes, bits per weight). The file is fully validated first.\n"
           "\n"
           "  --json      the same as JSON on stdout\n"
-          "  --items N   array elements to show per KV (default 8)\n"
+          "  --items N   array elements to show per KV (default 8; 0: all of them)\n"
           "\n"
           "A checkpoint (a directory, or any file that is not GGUF) is described by its\n"
           "config.json summary and tensor table (name, dtype, shape, bytes, shard).\n"
@@ -65,6 +67,12 @@ static void print_gguf_text(const bn_gguf *g, const options *o)
     for (int64_t i = 0; i < bn_gguf_n_kv(g); i++) {
         const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
         bn_gguf_escape(kv->key, strlen(kv->key), key, sizeof key);
+        if (o->max_items == UINT64_MAX) { /* --items 0: every item, however long */
+            printf("  %4" PRId64 "  %-44s %-6s  ", i, key, bn_gguf_vtype_name(kv->type));
+            bn_gguf_print_value(g, kv, o->max_items, stdout);
+            putchar('\n');
+            continue;
+        }
         bn_gguf_format_value(g, kv, o->max_items, val, sizeof val);
         printf("  %4" PRId64 "  %-44s %-6s  %s\n", i, key, bn_gguf_vtype_name(kv->type), val);
     }
@@ -103,8 +111,15 @@ static int info_gguf(const char *path, const options *o)
         bn_gguf_close(g);
         return 0;
     }
-    cJSON *j = bn_gguf_to_json(g, o->max_items);
-    char *text = j ? cJSON_Print(j) : NULL;
+    /* The file's own "version" (GGUF 3) becomes "gguf_version" beside the
+     * tool's; "file" is the header's "input" (docs/json.md). */
+    static const char *const renames[] = {"file", NULL, "version", "gguf_version", NULL};
+    cJSON *j = bn_cli_json_doc("bn-info", BN_INFO_JSON_SCHEMA, path), *body = bn_gguf_to_json(g, o->max_items);
+    char *text = NULL;
+    if (j && body && bn_cli_json_adopt(j, body, renames) == 0)
+        text = cJSON_Print(j);
+    else if (!j)
+        cJSON_Delete(body);
     cJSON_Delete(j);
     bn_gguf_close(g);
     if (!text)
@@ -135,7 +150,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            puts(VERSION);
+            bn_cli_print_version("bn-info");
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             o.json = 1;
@@ -153,7 +168,7 @@ int main(int argc, char **argv)
                          argv[i]);
                 return fail(BN_EINVAL, msg);
             }
-            o.max_items = n;
+            o.max_items = n ? n : UINT64_MAX; /* 0: all */
         } else if (a[0] == '-' && a[1] != '\0') {
             char msg[BN_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "unknown option '%.64s' (try --help)", a);

@@ -25,7 +25,6 @@
 #include "common/cli.h"
 #include "common/convert_progress.h"
 
-#define BN_QUANT_VERSION "0.1.0"
 
 
 static void usage(FILE *f)
@@ -39,7 +38,7 @@ static void usage(FILE *f)
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
           "  --method all               report only: every method side by side (HTML report)\n"
           "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
-          "  -t, --threads N            threads for decoding, ternarizing, packing (default 1)\n"
+          "  -t, --threads N            threads for decoding, ternarizing, packing, 1..256 (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
           "  --json                     the JSON report on stdout (same as --report - --format json)\n"
@@ -107,7 +106,7 @@ static int parse_args(int argc, char **argv, opts *o)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-quant (bntk) %s\n", BN_QUANT_VERSION);
+            bn_cli_print_version("bn-quant");
             return 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
@@ -220,19 +219,21 @@ static int parse_args(int argc, char **argv, opts *o)
 
 /* ---- tensor classes ---------------------------------------------------------------- */
 
-typedef enum { T_PROJ, T_EMBD, T_NORM, T_COPY } tclass;
-
-static tclass classify(const bn_gguf_tensor *t)
+/* How a tensor is requantized, by its role in the architecture table: a
+ * projection, an embedding or head, a norm (or any other 1-D float vector,
+ * kept F32), or copied unchanged (BN_RCLASS_NONE). */
+static bn_role_class classify(const bn_gguf_tensor *t)
 {
     int layer;
-    if (bn_tensor_kind_of(t->name, &layer) != BN_KIND_OTHER && strncmp(t->name, "blk.", 4) == 0)
-        return T_PROJ;
-    if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight"))
-        return T_EMBD;
+    bn_role r = bn_role_of_name(t->name, &layer);
+    if (bn_role_is_proj(r) && strncmp(t->name, "blk.", 4) == 0)
+        return BN_RCLASS_PROJ;
+    if (r == BN_ROLE_TOKEN_EMBD || r == BN_ROLE_OUTPUT)
+        return BN_RCLASS_EMBD;
     int is_float = t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16;
     if (t->n_dims == 1 && is_float)
-        return T_NORM;
-    return T_COPY;
+        return BN_RCLASS_NORM;
+    return BN_RCLASS_NONE;
 }
 
 static int decodable(bn_type t)
@@ -244,10 +245,10 @@ static int decodable(bn_type t)
 static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
 {
     switch (classify(t)) {
-    case T_PROJ: return o->type;
-    case T_EMBD: return o->embd_type;
-    case T_NORM: return BN_TYPE_F32;
-    case T_COPY: return t->type;
+    case BN_RCLASS_PROJ: return o->type;
+    case BN_RCLASS_EMBD: return o->embd_type;
+    case BN_RCLASS_NORM: return BN_TYPE_F32;
+    case BN_RCLASS_NONE: return t->type;
     }
     return t->type;
 }
@@ -341,8 +342,8 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
                               bn_quant_report *rep, bn_error *err)
 {
     bn_type ot = out_type(o, t);
-    tclass cl = classify(t);
-    if (cl == T_COPY)
+    bn_role_class cl = classify(t);
+    if (cl == BN_RCLASS_NONE)
         return bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, err);
     size_t np;
     bn_status st = bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err);
@@ -350,7 +351,7 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
         return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
     if ((st = grow(b, (size_t)t->n_el, np, err)) || (st = decode(t, b, o->threads, err)))
         return st;
-    if (cl == T_PROJ) {
+    if (cl == BN_RCLASS_PROJ) {
         bn_ternary_result res;
         bn_quant_stats qs;
         if ((st = ternarize(o, t, b, &res, &qs, err)))
@@ -366,19 +367,103 @@ static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_wr
     return bn_gguf_writer_write(w, b->p, np, err);
 }
 
-static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
+/* u32 hyperparameter {arch}.KEY (non-zero); dflt when absent. */
+static bn_status hparam(const bn_gguf *g, const char *arch, const char *key, uint32_t dflt, uint32_t *out,
+                        bn_error *err)
+{
+    char k[128];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (!bn_gguf_find_kv(g, k) && dflt) {
+        *out = dflt;
+        return BN_OK;
+    }
+    bn_status st = bn_gguf_get_u32(g, k, out, err);
+    if (!st && *out == 0)
+        st = bn_error_set(err, BN_EINVAL, "key '%s' is 0", k);
+    return st;
+}
+
+/* The hyperparameters bn-quant copies must describe the tensors it writes, as
+ * bn-convert makes sure: the converter's tensor plan (bn_plan_tensors: the rows
+ * of the architecture table) for the file's own KVs, and every planned tensor
+ * present with the planned shape.
+ * Files of other architectures, without tensors or without the shape KVs are
+ * copied unchecked. */
+static bn_status check_layout(const bn_gguf *g, bn_error *err)
+{
+    bn_str an;
+    if (bn_gguf_n_tensors(g) == 0 || bn_gguf_get_str(g, "general.architecture", &an, NULL) != BN_OK)
+        return BN_OK;
+    const bn_arch_info *row = bn_arch_from_gguf(an.ptr, (size_t)an.len);
+    if (!row)
+        return BN_OK;
+    bn_hfconfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arch = row->id;
+    cfg.gguf_arch = row->gguf_name;
+    /* Without the shape hyperparameters there is nothing to disagree with. */
+    static const char *const need[] = {"embedding_length", "feed_forward_length", "block_count",
+                                       "attention.head_count"};
+    for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", cfg.gguf_arch, need[k]);
+        if (!bn_gguf_find_kv(g, key))
+            return BN_OK;
+    }
+    const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
+    uint32_t n_vocab_t = embd && embd->n_dims == 2 && embd->ne[1] <= UINT32_MAX ? (uint32_t)embd->ne[1] : 1;
+    bn_status st;
+    if ((st = hparam(g, cfg.gguf_arch, "embedding_length", 0, &cfg.n_embd, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "feed_forward_length", 0, &cfg.n_ff, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "block_count", 0, &cfg.n_layer, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "attention.head_count", 0, &cfg.n_head, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "attention.head_count_kv", cfg.n_head, &cfg.n_head_kv, err)) ||
+        (st = hparam(g, cfg.gguf_arch, "vocab_size", n_vocab_t, &cfg.n_vocab, err)))
+        return st;
+    if (cfg.n_embd % cfg.n_head || cfg.n_layer > 4096)
+        return bn_error_set(err, BN_EINVAL, "%s.embedding_length %u is not a multiple of "
+                            "%s.attention.head_count %u, or %s.block_count %u is too large", cfg.gguf_arch,
+                            cfg.n_embd, cfg.gguf_arch, cfg.n_head, cfg.gguf_arch, cfg.n_layer);
+    cfg.head_dim = cfg.n_embd / cfg.n_head;
+    bn_tensor_plan *plan;
+    size_t n_plan;
+    if ((st = bn_plan_tensors(&cfg, bn_gguf_find_tensor(g, "output.weight") != NULL, &plan, &n_plan, err)))
+        return st;
+    for (size_t k = 0; k < n_plan && !st; k++) {
+        const bn_tensor_plan *p = &plan[k];
+        const bn_gguf_tensor *t = bn_gguf_find_tensor(g, p->gguf_name);
+        int64_t want1 = p->rows; /* 1 for vectors */
+        if (!t)
+            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is missing for the hyperparameters of "
+                              "this %s file", p->gguf_name, cfg.gguf_arch);
+        else if (t->ne[0] != p->cols || (t->n_dims > 1 ? t->ne[1] : 1) != want1)
+            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is [%lld, %lld] but the file's "
+                              "hyperparameters (embedding_length %u, feed_forward_length %u, heads %u/%u, "
+                              "vocab %u) make it [%lld, %lld]", p->gguf_name, (long long)t->ne[0],
+                              (long long)(t->n_dims > 1 ? t->ne[1] : 1), cfg.n_embd, cfg.n_ff, cfg.n_head,
+                              cfg.n_head_kv, cfg.n_vocab, (long long)p->cols, (long long)want1);
+    }
+    free(plan);
+    return st;
+}
+
+static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_outset *outs,
+                          bn_error *err)
 {
     int64_t nt = bn_gguf_n_tensors(g);
+    bn_status lst = check_layout(g, err);
+    if (lst)
+        return bn_error_prefix(err, "%s", o->in);
     /* Validate every tensor's target layout before creating the output. */
     for (int64_t i = 0; i < nt; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        tclass cl = classify(t);
-        if (cl == T_COPY)
+        bn_role_class cl = classify(t);
+        if (cl == BN_RCLASS_NONE)
             continue;
         if (!decodable(t->type))
             return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be re-encoded", t->name,
                                 bn_type_name((uint32_t)t->type));
-        if (cl == T_PROJ && t->n_dims != 2)
+        if (cl == BN_RCLASS_PROJ && t->n_dims != 2)
             return bn_error_set(err, BN_EINVAL, "tensor '%s': projection with %u dimensions (expected 2)", t->name,
                                 t->n_dims);
         size_t np;
@@ -389,7 +474,8 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
 
     uint32_t align = bn_gguf_alignment(g);
     bn_gguf_writer *w;
-    bn_status st = bn_gguf_writer_open(o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w, err);
+    bn_status st = bn_gguf_writer_open_in(outs, o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w,
+                                          err);
     if (st)
         return st;
     int has_ftype = 0, has_qv = 0;
@@ -446,7 +532,7 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         pr.done += t->nbytes;
         progress_show(&pr, i, nt, t->name);
-        if (classify(t) != T_PROJ)
+        if (classify(t) != BN_RCLASS_PROJ)
             continue;
         if ((st = decode(t, &b, o->threads, err)))
             break;
@@ -468,24 +554,13 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
     return st;
 }
 
-static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error *err)
+static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_outset *outs, bn_error *err)
 {
     bn_report_format fmt = o->fmt_set ? o->fmt : BN_REPORT_TEXT;
     if (!o->report_path || !strcmp(o->report_path, "-"))
         return bn_quant_report_write(rep, fmt, stdout, err);
-    struct stat sb;
-    if (stat(o->report_path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        /* a device or pipe (/dev/stdout, a FIFO): write through, never rename over it */
-        FILE *f = fopen(o->report_path, "w");
-        if (!f)
-            return bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
-        bn_status st = bn_quant_report_write(rep, fmt, f, err);
-        if (fclose(f) != 0 && !st)
-            st = bn_error_set(err, BN_EIO, "%s: %s", o->report_path, strerror(errno));
-        return st;
-    }
     bn_atomic_file *af;
-    bn_status st = bn_atomic_open(o->report_path, &af, err);
+    bn_status st = bn_atomic_open_in(outs, o->report_path, &af, err);
     if (st)
         return st;
     if (bn_quant_report_write(rep, fmt, bn_atomic_stream(af), err) != BN_OK) {
@@ -495,9 +570,18 @@ static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_error
     return bn_atomic_commit(af, err);
 }
 
+/* Every output (OUT, --report FILE) against the input and each other, before
+ * anything is read. */
+static bn_status plan_outputs(const opts *o, bn_outset **outs, bn_error *err)
+{
+    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-") != 0
+                                      ? o->report_path : NULL};
+    return bn_outset_plan(outs, &o->in, 1, out, 2, err);
+}
+
 /* IN is a Hugging Face directory: run bn-convert's pipeline with our type and
  * method, collecting the statistics into rep (nothing written when o->out is NULL). */
-static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
+static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_outset *outs, bn_error *err)
 {
     bn_convert_opts co;
     bn_convert_opts_init(&co);
@@ -508,6 +592,7 @@ static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_error *err)
     co.method = (int)o->method;
     co.n_threads = o->threads;
     co.report = rep;
+    co.outputs = outs;
     bn_convert_progress pc;
     bn_convert_progress_attach(&pc, &co, "bn-quant", o->quiet);
     bn_convert_result r;
@@ -528,9 +613,12 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_gguf *g = NULL;
     bn_quant_report *rep = NULL;
+    bn_outset *outs = NULL;
+    bn_status st = plan_outputs(&o, &outs, &err);
     struct stat sb;
     int is_hf = stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode);
-    bn_status st = is_hf ? BN_OK : bn_gguf_open(o.in, &g, &err);
+    if (!st && !is_hf)
+        st = bn_gguf_open(o.in, &g, &err);
     /* --method all: absmean first (the report's own tables and gates), then
      * the others beside it */
     int n_runs = o.all_methods ? 3 : 1;
@@ -541,10 +629,12 @@ int main(int argc, char **argv)
         bn_quant_report *r = NULL;
         if ((st = bn_quant_report_new(o.in, &r, &err)))
             break;
-        if (is_hf)
-            st = quantize_hf(&om, r, &err); /* a Hugging Face directory: the converter's pipeline */
-        else
-            st = o.out ? quantize(&om, g, r, &err) : report_only(&om, g, r, &err);
+        if (!(st = bn_quant_report_set_tool(r, "bn-quant", &err))) {
+            if (is_hf)
+                st = quantize_hf(&om, r, outs, &err); /* a Hugging Face directory: the converter's pipeline */
+            else
+                st = o.out ? quantize(&om, g, r, outs, &err) : report_only(&om, g, r, &err);
+        }
         if (k == 0)
             rep = r;
         else if (st)
@@ -554,14 +644,17 @@ int main(int argc, char **argv)
     }
     if (!st) {
         char cmd[2048], tool[64];
-        snprintf(tool, sizeof tool, "bn-quant %s", BN_QUANT_VERSION);
+        snprintf(tool, sizeof tool, "bn-quant %s", BN_VERSION);
         st = bn_quant_report_set_meta(rep, tool, bn_cli_command_line(argc, argv, cmd, sizeof cmd),
                                       o.out ? bn_type_name((uint32_t)o.type) : "report only", &err);
     }
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)
-        st = emit_report(&o, rep, &err);
+        st = emit_report(&o, rep, outs, &err);
+    if (!st)
+        st = bn_outset_commit(outs, &err); /* OUT and the report together, or neither */
+    bn_outset_free(outs);
     if (st) {
         fprintf(stderr, "bn-quant: %s\n", err.msg);
         rc = bn_status_exit_code(st);

@@ -13,8 +13,8 @@
 #include "bn/sampler.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
+#include "tools/common/cli.h"
 
-#define VERSION "0.1"
 
 typedef enum { TPL_AUTO, TPL_LLAMA3, TPL_BITNET } chat_tpl;
 
@@ -124,7 +124,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
             return 1;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-run %s\n", VERSION);
+            bn_cli_print_version("bn-run");
             return 1;
         }
         if (!strcmp(a, "--chat")) {

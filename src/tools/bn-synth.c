@@ -9,17 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bn/arch.h"
 #include "bn/error.h"
 #include "bn/gguf.h"
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "common/cli.h"
 
-#define VERSION "0.1"
 
 typedef struct {
     const char *out;
-    const char *arch;
+    bn_arch arch;
     int embd, ff, layers, heads, heads_kv, vocab, ctx;
     bn_type proj, embd_type;
     int untied;
@@ -37,7 +37,8 @@ static void usage(FILE *f)
             "  -o, --output PATH    output file (written atomically)\n"
             "  --preset NAME        2b (BitNet-b1.58-2B shapes: 2560/6912, 30 layers, 20/5 heads,\n"
             "                       128256 vocab) or tiny (256/512, 2 layers, 4/2 heads, 512 vocab)\n"
-            "  --arch NAME          bitnet-b1.58 (default), bitnet or llama\n"
+            "  --arch NAME          bitnet-b1.58 (default), bitnet, llama or falcon3 (written as\n"
+            "                       llama, with output.weight)\n"
             "  --embd N --ff N --layers N --heads N --heads-kv N --vocab N --ctx N\n"
             "  --type T             projection type: i2_s (default), tq2_0, tq1_0, f16, bf16, f32\n"
             "  --embd-type T        token embedding / output type: f16 (default), f32, q8_0\n"
@@ -88,7 +89,7 @@ typedef struct {
     char name[BN_GGUF_MAX_NAME + 1];
     int64_t ne0, ne1;        /* ne1 = 1 for vectors */
     bn_type type;
-    int kind;                /* 0 ternary projection, 1 embedding-like float, 2 norm */
+    bn_role_class cls;       /* what the values look like (arch.h) */
 } tdesc;
 
 /* Rows per generated chunk: bounds memory for the 128256 x 2560 embedding. */
@@ -119,7 +120,7 @@ static bn_status write_tensor(bn_gguf_writer *w, const tdesc *t, uint64_t *rng, 
         size_t m = (size_t)(nr * t->ne0), bytes;
         if ((st = bn_quant_packed_size(t->type, t->ne0, nr, &bytes, err)))
             break;
-        if (t->kind == 0) {
+        if (t->cls == BN_RCLASS_PROJ) {
             for (size_t i = 0; i < m; i++)
                 codes[i] = (int8_t)(bn_rng_next(rng) % 3) - 1;
             if (t->type == BN_TYPE_I2_S || t->type == BN_TYPE_TQ2_0 ||
@@ -134,7 +135,7 @@ static bn_status write_tensor(bn_gguf_writer *w, const tdesc *t, uint64_t *rng, 
             }
         } else {
             for (size_t i = 0; i < m; i++)
-                f[i] = t->kind == 2 ? 1.0f + 0.25f * rng_uniform(rng) : rng_uniform(rng);
+                f[i] = t->cls == BN_RCLASS_NORM ? 1.0f + 0.25f * rng_uniform(rng) : rng_uniform(rng);
             st = bn_pack_f32(t->type, f, t->ne0, nr, buf, bytes, threads, err);
         }
         if (!st)
@@ -219,84 +220,65 @@ out:
 
 /* ---- the model ---------------------------------------------------------------------------- */
 
-static bn_status write_kvs(bn_gguf_writer *w, const synth_opts *o, bn_error *err)
+static bn_status write_kvs(bn_gguf_writer *w, const synth_opts *o, const bn_arch_info *a,
+                           bn_error *err)
 {
-    char k[128];
     bn_status st;
-#define KEY(s) (snprintf(k, sizeof k, "%s." s, o->arch), k)
     uint32_t file_type = bn_quant_file_type(o->proj);
-    if ((st = bn_gguf_set_str(w, "general.architecture", o->arch, err)) ||
+    const bn_arch_hparams hp = {.n_vocab = o->vocab, .n_ctx = o->ctx, .n_embd = o->embd,
+                                .n_layer = o->layers, .n_ff = o->ff, .n_head = o->heads,
+                                .n_head_kv = o->heads_kv, .head_dim = o->embd / o->heads,
+                                .n_rot = o->embd / o->heads, .eps = 1e-5f,
+                                .rope_base = 500000.0f};
+    if ((st = bn_gguf_set_str(w, "general.architecture", a->gguf_name, err)) ||
         (st = bn_gguf_set_str(w, "general.name", "bn-synth random ternary model", err)) ||
         (st = bn_gguf_set_u32(w, "general.quantization_version", 2, err)) ||
         (st = bn_gguf_set_u32(w, "general.file_type", file_type, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("context_length"), (uint32_t)o->ctx, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)o->embd, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("block_count"), (uint32_t)o->layers, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)o->ff, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)o->heads, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)o->heads_kv, err)) ||
-        (st = bn_gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)(o->embd / o->heads),
-                              err)) ||
-        (st = bn_gguf_set_u32(w, KEY("vocab_size"), (uint32_t)o->vocab, err)) ||
-        (st = bn_gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f, err)) ||
-        (st = bn_gguf_set_f32(w, KEY("rope.freq_base"), 500000.0f, err)))
+        (st = bn_arch_write_hparams(w, a, &hp, err)))
         return st;
-#undef KEY
     return o->no_vocab ? BN_OK : write_tokenizer(w, o->vocab, err);
 }
 
-/* Tensor list in file order; returns the count (caller frees *out). */
-static int list_tensors(const synth_opts *o, tdesc **out)
+/* The table's tensor list in file order; returns the count (caller frees *out). */
+static int list_tensors(const synth_opts *o, const bn_arch_info *a, int untied, tdesc **out)
 {
-    int per_layer = strcmp(o->arch, "llama") == 0 ? 9 : 11;
-    int n = 3 + o->untied + per_layer * o->layers;
-    tdesc *t = calloc((size_t)n, sizeof *t);
+    size_t n = bn_arch_n_tensors(a, o->layers, untied);
+    tdesc *t = calloc(n, sizeof *t);
     if (!t)
         return -1;
-    int i = 0, hd = o->embd / o->heads, q = o->heads * hd, kv = o->heads_kv * hd;
-#define ADD(nm, a, b, ty, kd)                                                                 \
-    (snprintf(t[i].name, sizeof t[i].name, "%s", nm), t[i].ne0 = (a), t[i].ne1 = (b),         \
-     t[i].type = (ty), t[i].kind = (kd), i++)
-    ADD("token_embd.weight", o->embd, o->vocab, o->embd_type, 1);
-    for (int l = 0; l < o->layers; l++) {
-        char nm[BN_GGUF_MAX_NAME + 1];
-#define L(s) (snprintf(nm, sizeof nm, "blk.%d." s ".weight", l), nm)
-        ADD(L("attn_norm"), o->embd, 1, BN_TYPE_F32, 2);
-        ADD(L("attn_q"), o->embd, q, o->proj, 0);
-        ADD(L("attn_k"), o->embd, kv, o->proj, 0);
-        ADD(L("attn_v"), o->embd, kv, o->proj, 0);
-        ADD(L("attn_output"), q, o->embd, o->proj, 0);
-        ADD(L("ffn_norm"), o->embd, 1, BN_TYPE_F32, 2);
-        ADD(L("ffn_gate"), o->embd, o->ff, o->proj, 0);
-        ADD(L("ffn_up"), o->embd, o->ff, o->proj, 0);
-        ADD(L("ffn_down"), o->ff, o->embd, o->proj, 0);
-        if (per_layer == 11) {
-            ADD(L("attn_sub_norm"), q, 1, BN_TYPE_F32, 2);
-            ADD(L("ffn_sub_norm"), o->ff, 1, BN_TYPE_F32, 2);
-        }
-#undef L
+    const bn_arch_dims dims = {o->embd, o->ff, o->vocab, o->heads, o->heads_kv, o->embd / o->heads};
+    for (size_t i = 0; i < n; i++) {
+        const bn_arch_tensor *e;
+        int64_t l;
+        bn_arch_tensor_at(a, o->layers, untied, i, &e, &l);
+        bn_arch_gguf_tensor_name(e, l, t[i].name, sizeof t[i].name);
+        t[i].ne0 = bn_arch_dim(e->ne0, &dims);
+        t[i].ne1 = bn_arch_dim(e->ne1, &dims);
+        t[i].cls = bn_role_class_of(e->role);
+        t[i].type = t[i].cls == BN_RCLASS_PROJ   ? o->proj
+                    : t[i].cls == BN_RCLASS_EMBD ? o->embd_type
+                                                 : BN_TYPE_F32;
     }
-    ADD("output_norm.weight", o->embd, 1, BN_TYPE_F32, 2);
-    if (o->untied)
-        ADD("output.weight", o->embd, o->vocab, o->embd_type, 1);
-#undef ADD
     *out = t;
-    return i;
+    return (int)n;
 }
 
 static bn_status synth(const synth_opts *o, bn_error *err)
 {
+    const bn_arch_info *a = bn_arch_get(o->arch);
+    /* a row whose head is untied always gets output.weight */
+    int untied = o->untied || a->head == BN_HEAD_UNTIED;
     tdesc *t;
-    int n = list_tensors(o, &t);
+    int n = list_tensors(o, a, untied, &t);
     if (n < 0)
         return bn_error_set(err, BN_ENOMEM, "out of memory");
     bn_gguf_writer *w = NULL;
     bn_status st = bn_gguf_writer_open(o->out, 0, &w, err);
     if (!st)
-        st = write_kvs(w, o, err);
+        st = write_kvs(w, o, a, err);
     for (int i = 0; i < n && !st; i++) {
         int64_t ne[2] = {t[i].ne0, t[i].ne1};
-        st = bn_gguf_add_tensor(w, t[i].name, t[i].ne1 > 1 ? 2 : 1, ne, t[i].type, err);
+        st = bn_gguf_add_tensor(w, t[i].name, t[i].cls == BN_RCLASS_NORM ? 1 : 2, ne, t[i].type, err);
     }
     uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
     double t0 = bn_now_seconds();
@@ -317,7 +299,7 @@ static bn_status synth(const synth_opts *o, bn_error *err)
 
 int main(int argc, char **argv)
 {
-    synth_opts o = {.arch = "bitnet-b1.58", .proj = BN_TYPE_I2_S, .embd_type = BN_TYPE_F16,
+    synth_opts o = {.arch = BN_ARCH_BITNET_B158, .proj = BN_TYPE_I2_S, .embd_type = BN_TYPE_F16,
                     .seed = 1};
     preset_tiny(&o);
     for (int i = 1; i < argc; i++) {
@@ -327,7 +309,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "--version")) {
-            printf("bn-synth %s\n", VERSION);
+            bn_cli_print_version("bn-synth");
             return 0;
         }
         if (!strcmp(a, "--untied")) {
@@ -358,10 +340,9 @@ int main(int argc, char **argv)
             else
                 rc = -1, fprintf(stderr, "bn-synth: --preset '%s' is not 2b or tiny\n", v);
         } else if (!strcmp(a, "--arch")) {
-            if (strcmp(v, "bitnet") != 0 && strcmp(v, "bitnet-b1.58") != 0 && strcmp(v, "llama") != 0)
-                rc = -1, fprintf(stderr, "bn-synth: --arch '%s' is not bitnet, bitnet-b1.58 or "
-                                 "llama\n", v);
-            o.arch = v;
+            if (bn_arch_from_name(v, &o.arch) != 0)
+                rc = -1, fprintf(stderr, "bn-synth: --arch '%s' is not one of %s\n", v,
+                                 bn_arch_names());
         } else if (!strcmp(a, "--embd"))
             rc = parse_int(a, v, 1, 1 << 16, &o.embd);
         else if (!strcmp(a, "--ff"))
@@ -423,7 +404,7 @@ int main(int argc, char **argv)
     bn_error_clear(&err);
     bn_status st = synth(&o, &err);
     if (st) {
-        fprintf(stderr, "bn-synth: %s: %s\n", o.out, err.msg);
+        fprintf(stderr, "bn-synth: %s\n", err.msg); /* library messages name the file */
         return bn_status_exit_code(st);
     }
     return 0;

@@ -17,8 +17,8 @@
 #include "bn/gguf.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
+#include "tools/common/cli.h"
 
-#define BN_TOKENIZE_VERSION "0.1.0"
 #define MAX_INPUT ((size_t)1 << 30)
 
 static void usage(FILE *f)
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-tokenize %s\n", BN_TOKENIZE_VERSION);
+            bn_cli_print_version("bn-tokenize");
             return 0;
         } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && i + 1 < argc) {
             prompt = argv[++i];

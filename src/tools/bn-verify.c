@@ -21,12 +21,13 @@
 #include "bn/gguf.h"
 #include "bn/kernels.h"
 #include "bn/model.h"
+#include "bn/threadpool.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "bn/verify.h"
+#include "tools/common/cli.h"
 #include "common/progress.h"
 
-#define BN_VERIFY_VERSION "0.1.0"
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 #define LOGITS_BUDGET ((size_t)512 << 20) /* bytes of logits per batch, at most */
 
@@ -67,7 +68,7 @@ static void usage(FILE *f)
             "  -c, --ctx-size N        tokens per chunk (default 512; at most context_length)\n"
             "  --chunks N              evaluate at most N chunks (default all)\n"
             "  -b, --batch-size N      tokens per batch: N / n_ctx chunks run together (default 2048)\n"
-            "  -t, --threads N         threads (default all cores)\n"
+            "  -t, --threads N         threads, 1..%d (default: all cores, at most %d)\n"
             "  --kernel K              ternary kernel (basic, blocked, lut, avx2, ..., simd)\n"
             "  --act token|q8_k        activations of ternary matmuls: per token as BitNet and\n"
             "                          bitnet.cpp (default), or Q8_K per 256-block as upstream\n"
@@ -82,7 +83,8 @@ static void usage(FILE *f)
             "  --max-ppl-ratio R       PPL(model) / PPL(reference) <= R\n"
             "\n"
             "  -h, --help, --version\n"
-            "exit: 0 ok, 1 a check or gate failed, 2 bad usage or input\n");
+            "exit: 0 ok, 1 a check or gate failed, 2 bad usage or input\n",
+            BN_POOL_MAX_THREADS, BN_POOL_MAX_THREADS);
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
@@ -136,7 +138,7 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stdout);
             return 1;
         } else if (!strcmp(a, "--version")) {
-            printf("bn-verify %s\n", BN_VERIFY_VERSION);
+            bn_cli_print_version("bn-verify");
             return 1;
         } else if (!strcmp(a, "--check")) {
             o->do_check = 1;
@@ -191,7 +193,7 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             NEEDV();
-            if (parse_int(a, v, 1, 1024, &o->n_threads))
+            if (parse_int(a, v, 1, BN_POOL_MAX_THREADS, &o->n_threads))
                 return -1;
         } else if (!strcmp(a, "--tokens")) {
             NEEDV();
@@ -594,7 +596,7 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     pp.on_chunk = on_chunk;
     pp.on_pass = on_pass;
     pp.user = &pc;
-    bn_ppl_result res;
+    bn_ppl_result res = {0};
     if (!st) {
         size_t n_chunk = toks->n / (size_t)o->n_ctx;
         if (o->n_chunks > 0 && (size_t)o->n_chunks < n_chunk)
@@ -611,7 +613,8 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     progress_end(&pc);
     bn_evaluator_free(ev);
     if (st) {
-        fprintf(stderr, "bn-verify: %s: %s\n", o->ppl_file, err.msg);
+        /* non-finite logits are the model's fault, not the text's */
+        fprintf(stderr, "bn-verify: %s: %s\n", res.nonfinite ? o->model : o->ppl_file, err.msg);
         return bn_status_exit_code(st);
     }
     fprintf(out_text, "Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_err);
@@ -684,7 +687,7 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
     pp.on_chunk = on_chunk;
     pp.on_pass = on_pass;
     pp.user = &pc;
-    bn_ppl_result res;
+    bn_ppl_result res = {0};
     if (!st) {
         fprintf(out_text, "== reference: %s (%s mode) on %s (%zu tokens, n_ctx %d)\n",
                 o->ref_dir, mode, o->data_file, toks->n, o->n_ctx);
@@ -695,7 +698,8 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
     bn_evaluator_free(base);
     bn_reference_free(ref);
     if (st) {
-        fprintf(stderr, "bn-verify: --reference: %s\n", err.msg);
+        fprintf(stderr, "bn-verify: --reference: %s%s%s\n", res.nonfinite ? o->model : "",
+                res.nonfinite ? ": " : "", err.msg);
         return bn_status_exit_code(st);
     }
     const bn_kld_result *k = &res.kld;
@@ -739,7 +743,21 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
     return 0;
 }
 
-static int write_json(const options *o, cJSON *root)
+/* --json FILE against every input (model, texts, the reference directory's
+ * files), before anything is read: 0 ok, 2 refused. */
+static int plan_json(const options *o, bn_outset **outs)
+{
+    bn_error err;
+    const char *inputs[4] = {o->model, o->ppl_file, o->data_file, o->ref_dir};
+    const char *json = o->json_path && strcmp(o->json_path, "-") != 0 ? o->json_path : NULL;
+    if (bn_outset_plan(outs, inputs, 4, &json, 1, &err)) {
+        fprintf(stderr, "bn-verify: %s\n", err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+static int write_json(const options *o, bn_outset *outs, cJSON *root)
 {
     char *s = cJSON_Print(root);
     if (!s) {
@@ -752,12 +770,13 @@ static int write_json(const options *o, cJSON *root)
     } else {
         bn_error err;
         bn_atomic_file *af;
-        if (bn_atomic_open(o->json_path, &af, &err)) {
+        bn_status st = bn_atomic_open_in(outs, o->json_path, &af, &err);
+        if (st) {
             fprintf(stderr, "bn-verify: %s\n", err.msg);
-            rc = 2;
+            rc = bn_status_exit_code(st);
         } else {
             fprintf(bn_atomic_stream(af), "%s\n", s);
-            if (bn_atomic_commit(af, &err)) {
+            if (bn_atomic_commit(af, &err) || bn_outset_commit(outs, &err)) {
                 fprintf(stderr, "bn-verify: %s\n", err.msg);
                 rc = 1;
             }
@@ -808,11 +827,17 @@ int main(int argc, char **argv)
     if (pr)
         return pr > 0 ? 0 : 2;
     out_text = o.json_path && !strcmp(o.json_path, "-") ? stderr : stdout;
+    bn_outset *outs = NULL;
+    if (plan_json(&o, &outs)) {
+        bn_outset_free(outs);
+        return 2;
+    }
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "tool", "bn-verify");
-    cJSON_AddStringToObject(root, "version", BN_VERIFY_VERSION);
-    cJSON_AddStringToObject(root, "model", o.model);
+    cJSON *root = bn_cli_json_doc("bn-verify", 1, o.model); /* docs/json.md */
+    if (!root) {
+        fprintf(stderr, "bn-verify: out of memory\n");
+        return 3;
+    }
     gates gt = {cJSON_CreateArray(), 0};
     int rc = inputs_exist(&o);
 
@@ -851,7 +876,8 @@ int main(int argc, char **argv)
     cJSON_AddBoolToObject(root, "ok", rc == 0);
     cJSON_AddNumberToObject(root, "exit_code", rc);
     if (o.json_path)
-        rc = worst(rc, write_json(&o, root));
+        rc = worst(rc, write_json(&o, outs, root));
+    bn_outset_free(outs);
     cJSON_Delete(root);
     free_tokens();
     return rc;

@@ -72,6 +72,20 @@ bn_status bn_error_prefix(bn_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* One prefix, once: when the message already starts with the context, or
+     * with its leading "FILE: " part (added by the layer below), that part is not
+     * repeated: "m.gguf: tensor 'x'" + "m.gguf: bad" -> "m.gguf: tensor 'x': bad". */
+    size_t skip = 0;
+    for (size_t k = 1; n > 0 && k <= (size_t)n && k + 1 < sizeof old; k++) {
+        int boundary = k == (size_t)n || (err->msg[k] == ':' && err->msg[k + 1] == ' ');
+        if (boundary && old[k] == ':' && old[k + 1] == ' ' && !strncmp(old, err->msg, k))
+            skip = k + 2;
+    }
+    if (skip == (size_t)n + 2) {
+        memcpy(err->msg, old, sizeof old);
+        return err->code;
+    }
+    memmove(old, old + skip, sizeof old - skip);
     if (n >= 0 && (size_t)n < sizeof err->msg) {
         size_t used = (size_t)n;
         size_t room = sizeof err->msg - used;

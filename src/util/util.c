@@ -1,9 +1,8 @@
-/* util.c - checked arithmetic, file reading and mapping, atomic output files. */
+/* util.c - checked arithmetic, input files (regular files only), reading and mapping. */
 #include "bn/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,36 +49,116 @@ double bn_now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* What a non-regular file is, for "not a regular file (a FIFO)". */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "not a plain file";
+}
+
+bn_status bn_fd_blocking(int fd, const char *path, bn_error *err)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return bn_error_set(err, BN_EIO, "%s: fcntl failed: %s", path, strerror(e));
+    }
+    return BN_OK;
+}
+
+bn_status bn_input_open(const char *path, int *fd_out, bn_error *err)
+{
+    *fd_out = -1;
+    /* O_NONBLOCK: opening a FIFO with no writer must not wait for one; a
+     * regular file ignores the flag, and it is cleared before anything reads. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        /* a socket cannot be opened at all: say what it is */
+        struct stat sst;
+        if (e == ENXIO && stat(path, &sst) == 0 && !S_ISREG(sst.st_mode))
+            return bn_error_set(err, BN_EINVAL, "%s: not a regular file (%s)", path,
+                                file_kind(sst.st_mode));
+        return bn_error_set(err, e == ENOENT ? BN_ENOTFOUND : BN_EIO, "%s: cannot open: %s", path,
+                            strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return bn_error_set(err, BN_EINVAL, "%s: not a regular file (%s)", path,
+                            file_kind(st.st_mode));
+    }
+    if (bn_fd_blocking(fd, path, err))
+        return BN_EIO;
+    *fd_out = fd;
+    return BN_OK;
+}
+
+bn_status bn_input_check(const char *path, bn_error *err)
+{
+    int fd;
+    bn_status st = bn_input_open(path, &fd, err);
+    if (!st)
+        close(fd);
+    return st;
+}
+
 bn_status bn_read_file(const char *path, size_t max_bytes, char **out, size_t *len, bn_error *err)
 {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bn_error_set(err, errno == ENOENT ? BN_ENOTFOUND : BN_EIO, "%s: cannot open: %s",
-                            path, strerror(errno));
+    int fd;
+    bn_status s = bn_input_open(path, &fd, err);
+    if (s)
+        return s;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return bn_error_set(err, BN_EINVAL, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
     if ((uint64_t)st.st_size > max_bytes) {
-        fclose(f);
+        close(fd);
         return bn_error_set(err, BN_ELIMIT, "%s: %lld bytes is larger than the limit of %zu bytes",
                             path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return bn_error_set(err, BN_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
     }
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (got != n || rerr) {
+    size_t got = 0;
+    int e = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            e = r < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
         free(buf);
-        return bn_error_set(err, BN_EIO, "%s: read error after %zu of %zu bytes", path, got, n);
+        return bn_error_set(err, BN_EIO, "%s: read error after %zu of %zu bytes%s%s", path, got, n,
+                            e ? ": " : " (the file shrank)", e ? strerror(e) : "");
     }
     buf[n] = '\0';
     *out = buf;
@@ -91,14 +170,14 @@ bn_status bn_map_file(const char *path, bn_mapped_file *mf, bn_error *err)
 {
     static const uint8_t empty[1];
     memset(mf, 0, sizeof *mf);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bn_error_set(err, errno == ENOENT ? BN_ENOTFOUND : BN_EIO, "%s: cannot open: %s",
-                            path, strerror(errno));
+    int fd;
+    bn_status s = bn_input_open(path, &fd, err);
+    if (s)
+        return s;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return bn_error_set(err, BN_EINVAL, "%s: not a regular file", path);
+        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
     if (st.st_size == 0) {
         close(fd);
@@ -126,146 +205,4 @@ void bn_unmap_file(bn_mapped_file *mf)
         munmap((void *)mf->data, mf->size);
     if (mf)
         memset(mf, 0, sizeof *mf);
-}
-
-/* ---- atomic output files ---------------------------------------------------- */
-
-struct bn_atomic_file {
-    FILE *f;
-    char *path; /* final target */
-    char *tmp;  /* OUT.tmp.XXXXXX */
-    int slot;   /* index in the signal-cleanup registry, -1 if none */
-};
-
-/* Registry of live temp paths for the signal handler: fixed slots of plain
- * char arrays, so the handler touches no allocator. */
-#define BN_ATOMIC_SLOTS 16
-#define BN_ATOMIC_PATH_MAX 4096
-static char g_tmp_paths[BN_ATOMIC_SLOTS][BN_ATOMIC_PATH_MAX];
-static volatile sig_atomic_t g_tmp_used[BN_ATOMIC_SLOTS];
-
-static int registry_add(const char *tmp)
-{
-    size_t n = strlen(tmp);
-    if (n >= BN_ATOMIC_PATH_MAX)
-        return -1;
-    for (int i = 0; i < BN_ATOMIC_SLOTS; i++) {
-        if (!g_tmp_used[i]) {
-            memcpy(g_tmp_paths[i], tmp, n + 1);
-            g_tmp_used[i] = 1;
-            return i;
-        }
-    }
-    return -1;
-}
-
-static void registry_remove(int slot)
-{
-    if (slot >= 0)
-        g_tmp_used[slot] = 0;
-}
-
-void bn_atomic_cleanup_signal(void)
-{
-    for (int i = 0; i < BN_ATOMIC_SLOTS; i++)
-        if (g_tmp_used[i]) {
-            unlink(g_tmp_paths[i]);
-            g_tmp_used[i] = 0;
-        }
-}
-
-bn_status bn_atomic_open(const char *path, bn_atomic_file **out, bn_error *err)
-{
-    *out = NULL;
-    bn_atomic_file *af = calloc(1, sizeof *af);
-    size_t n = strlen(path);
-    if (!af)
-        return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
-    af->slot = -1;
-    af->path = malloc(n + 1);
-    af->tmp = malloc(n + 16);
-    if (!af->path || !af->tmp) {
-        free(af->path);
-        free(af->tmp);
-        free(af);
-        return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
-    }
-    memcpy(af->path, path, n + 1);
-    snprintf(af->tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(af->tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(af->path);
-        free(af->tmp);
-        free(af);
-        return bn_error_set(err, BN_EIO, "%s: cannot create a temporary file beside it: %s", path,
-                            strerror(e));
-    }
-    af->slot = registry_add(af->tmp);
-    fchmod(fd, 0644);
-    af->f = fdopen(fd, "wb");
-    if (!af->f) {
-        close(fd);
-        unlink(af->tmp);
-        registry_remove(af->slot);
-        free(af->path);
-        free(af->tmp);
-        free(af);
-        return bn_error_set(err, BN_EIO, "%s: fdopen failed", path);
-    }
-    *out = af;
-    return BN_OK;
-}
-
-FILE *bn_atomic_stream(bn_atomic_file *af) { return af->f; }
-
-const char *bn_atomic_temp_path(const bn_atomic_file *af) { return af->tmp; }
-
-static void atomic_free(bn_atomic_file *af)
-{
-    registry_remove(af->slot);
-    free(af->path);
-    free(af->tmp);
-    free(af);
-}
-
-void bn_atomic_abort(bn_atomic_file *af)
-{
-    if (!af)
-        return;
-    if (af->f)
-        fclose(af->f);
-    unlink(af->tmp);
-    atomic_free(af);
-}
-
-bn_status bn_atomic_commit(bn_atomic_file *af, bn_error *err)
-{
-    int failed = fflush(af->f) != 0 || ferror(af->f);
-    int e = errno;
-    if (!failed && fsync(fileno(af->f)) != 0) {
-        failed = 1;
-        e = errno;
-    }
-    if (fclose(af->f) != 0 && !failed) {
-        failed = 1;
-        e = errno;
-    }
-    af->f = NULL;
-    if (failed) {
-        bn_error_set(err, BN_EIO, "%s: write failed: %s", af->path, strerror(e));
-        unlink(af->tmp);
-        atomic_free(af);
-        return BN_EIO;
-    }
-    if (rename(af->tmp, af->path) != 0) {
-        e = errno;
-        bn_error_set(err, BN_EIO, "%s: cannot rename the temporary file into place: %s", af->path,
-                     strerror(e));
-        unlink(af->tmp);
-        atomic_free(af);
-        return BN_EIO;
-    }
-    atomic_free(af);
-    return BN_OK;
 }

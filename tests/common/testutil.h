@@ -24,6 +24,17 @@ struct cJSON *tu_read_json(const char *path);
 struct Suite;
 int tu_run_suite(struct Suite *s);
 
+/* Logits [n_pos][n_vocab] of ids at positions 0..n_pos-1 of one fresh context
+ * (Check assertions on failure; malloc'd). */
+struct bn_model;
+float *tu_eval_all(struct bn_model *m, const int32_t *ids, int n_pos);
+
+/* Logits [n_pos][n_vocab] against a reference: the same argmax at every position
+ * and max |got - want| <= tol * max|want| at every position (Check assertions
+ * naming `what` and the position). Returns the worst |delta| / max|want|. */
+double tu_compare_logits(const float *got, const float *want, int n_pos, int n_vocab, double tol,
+                         const char *what);
+
 /* Whole file into a malloc'd buffer (NULL on failure). */
 uint8_t *tu_read(const char *path, size_t *len);
 int tu_write(const char *path, const void *data, size_t len);

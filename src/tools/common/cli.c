@@ -1,6 +1,7 @@
 /* cli.c - see cli.h. */
 #include "cli.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -10,7 +11,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bn/tokenizer.h"
 #include "bn/util.h"
+#include "bn/version.h"
 
 static void on_signal(int sig)
 {
@@ -119,4 +122,65 @@ double bn_cli_peak_rss_mb(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return 0;
     return (double)ru.ru_maxrss * 1024.0 / 1e6; /* Linux reports KiB */
+}
+
+void bn_cli_print_version(const char *tool)
+{
+    printf("%s (bntk) %s\n", tool, BN_VERSION);
+    if (*bn_version_commit())
+        printf("version %s\n", bn_version());
+}
+
+/* The path as valid UTF-8 (the tokenizer's streaming decoder turns stray
+ * bytes into U+FFFD), so the document stays valid JSON. */
+static cJSON *json_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *u = malloc(3 * n + 16);
+    if (!u)
+        return NULL;
+    bn_tok_stream st;
+    bn_tok_stream_init(&st);
+    size_t o = bn_tok_stream_feed(&st, path, n, u);
+    o += bn_tok_stream_flush(&st, u + o);
+    u[o] = '\0';
+    cJSON *j = cJSON_CreateString(u);
+    free(u);
+    return j;
+}
+
+cJSON *bn_cli_json_doc(const char *tool, int schema, const char *input)
+{
+    cJSON *doc = cJSON_CreateObject(), *in = json_path(input ? input : "");
+    if (!doc || !in || !cJSON_AddStringToObject(doc, "tool", tool) ||
+        !cJSON_AddStringToObject(doc, "version", bn_version()) ||
+        !cJSON_AddNumberToObject(doc, "schema", schema) || !cJSON_AddItemToObject(doc, "input", in)) {
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "input")))
+            cJSON_Delete(in);
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int bn_cli_json_adopt(cJSON *doc, cJSON *body, const char *const *renames)
+{
+    int rc = 0;
+    while (body && body->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(body, body->child);
+        const char *key = it->string;
+        for (const char *const *r = renames; r && r[0]; r += 2)
+            if (strcmp(key, r[0]) == 0) {
+                key = r[1];
+                break;
+            }
+        if (!key) {
+            cJSON_Delete(it);
+        } else if (!cJSON_AddItemToObject(doc, key, it)) {
+            cJSON_Delete(it);
+            rc = -1;
+        }
+    }
+    cJSON_Delete(body);
+    return rc;
 }

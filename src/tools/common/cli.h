@@ -6,7 +6,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BN_VERSION "0.1.0"
+#include "bn/version.h"
+
+/* --version: "TOOL (bntk) 0.1.0" and, when the build knows its commit, a
+ * second line "version 0.1.0+g<commit>" (bn_version(), as in every JSON output). */
+void bn_cli_print_version(const char *tool);
+
+/* JSON documents (docs/json.md): every tool's JSON output opens with
+ *   "tool"    the program ("bn-info"),
+ *   "version" bn_version(), the same string as --version's,
+ *   "schema"  the document's layout number (raised on an incompatible change),
+ *   "input"   the input path as given (bytes that are not UTF-8: U+FFFD),
+ * and writes a non-finite number (NaN, +-inf) as null. bn_cli_json_doc()
+ * makes that object (NULL when out of memory). bn_cli_json_adopt() moves
+ * every member of body after it, in order, renaming the keys listed in
+ * renames ({"old", "new", ..., NULL}; a NULL new name drops the member),
+ * and deletes body. 0 ok, -1 out of memory (doc is then incomplete). */
+struct cJSON;
+struct cJSON *bn_cli_json_doc(const char *tool, int schema, const char *input);
+int bn_cli_json_adopt(struct cJSON *doc, struct cJSON *body, const char *const *renames);
 
 /* SIGINT/SIGTERM/SIGHUP: unlink every registered temp output, then die of the
  * signal (so the exit status says what happened). SIGBUS (a mapped input

@@ -1,5 +1,6 @@
 /* info_ckpt.c - see info_ckpt.h. */
 #include "info_ckpt.h"
+#include "cli.h"
 #include "progress.h"
 
 #include <stdlib.h>
@@ -28,11 +29,12 @@ int bn_info_is_checkpoint(const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return 0;
     if (S_ISDIR(st.st_mode)) return 1;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    int fd;
+    /* not a regular file (a FIFO must not block us): the GGUF reader says so */
+    if (bn_input_open(path, &fd, NULL) != BN_OK) return 0;
     char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
+    ssize_t n = read(fd, magic, 4);
+    close(fd);
     return !(n == 4 && memcmp(magic, "GGUF", 4) == 0);
 }
 
@@ -116,11 +118,14 @@ static void shape_str(const bn_ckpt_tensor *t, char *buf, size_t cap)
 
 static const char *format_name(const bn_ckpt *ck) { return bn_ckpt_format_name(bn_ckpt_get_format(ck)); }
 
-static void print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, const char *sd_key,
-                       FILE *out)
+/* 0, or BN_ENOMEM when the document could not be built. */
+static bn_status print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, const char *sd_key,
+                            FILE *out)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "path", path);
+    cJSON *root = bn_cli_json_doc("bn-info", 1, path); /* docs/json.md; "input" is the path */
+    if (!root)
+        return BN_ENOMEM;
+    /* where the model's weights are: "" a plain state dict, null none found */
     if (sd_key) cJSON_AddStringToObject(root, "state_dict_key", sd_key);
     else cJSON_AddNullToObject(root, "state_dict_key");
     cJSON_AddStringToObject(root, "format", format_name(ck));
@@ -152,6 +157,7 @@ static void print_json(bn_ckpt *ck, const char *path, cJSON *config, const char 
     if (s) fprintf(out, "%s\n", s);
     free(s);
     cJSON_Delete(root);
+    return s ? BN_OK : BN_ENOMEM;
 }
 
 static void print_text(bn_ckpt *ck, const char *path, cJSON *config, const char *note, const char *hex,
@@ -228,12 +234,16 @@ int bn_info_ckpt(const char *path, const bn_info_ckpt_opts *opts, FILE *out, FIL
         char key[64];
         bn_error e2;
         const char *sd_key = bn_ckpt_find_state_dict(ck, NULL, key, sizeof key, &e2) == BN_OK ? key : NULL;
-        if (opts->json) print_json(ck, path, config, hex, sd_key, out);
-        else print_text(ck, path, config, note, hex, sd_key, out);
+        if (opts->json) {
+            if ((s = print_json(ck, path, config, hex, sd_key, out)))
+                bn_error_set(&err, s, "%s: out of memory building the JSON description", path);
+        } else {
+            print_text(ck, path, config, note, hex, sd_key, out);
+        }
         cJSON_Delete(config);
-    } else {
-        fprintf(errf, "bn-info: %s\n", err.msg);
     }
+    if (s)
+        fprintf(errf, "bn-info: %s\n", err.msg);
     free(hex);
     bn_ckpt_close(ck);
     return s ? bn_status_exit_code(s) : 0;
