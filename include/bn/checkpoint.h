@@ -21,8 +21,11 @@
  *     exactly in tensor order of offset. Misaligned tensors are fine.
  *  4. PyTorch zip: data.pkl is interpreted by a pickle machine of our own
  *     (protocol 2 plus the protocol-4 framing/memo opcodes) that can build
- *     only containers, scalars, storages and tensors; any other callable is
- *     rejected by name and nothing is ever executed. Every tensor view is
+ *     only containers, scalars, storages and tensors, from exactly the
+ *     globals torch.load(weights_only=True) allows (_codecs.encode for bytes,
+ *     set, bytearray, complex, Counter, torch.Size/device, dtypes, the tensor
+ *     rebuilders; pickle.c lists them); any other callable is rejected by
+ *     name and nothing is ever executed. Every tensor view is
  *     bounds-checked against its storage, and every storage against its zip
  *     entry, at open time. The legacy format (before PyTorch 1.6: pickles
  *     followed by raw storages, no zip) is read the same way from a mapping.
@@ -150,6 +153,19 @@ const bn_ckpt_tensor *bn_ckpt_find(const bn_ckpt *ck, const char *name);
  * so a converter can address {"model": state_dict} files with plain keys
  * (bn_ckpt_set_prefix(ck, "model.")). NULL or "" clears it. */
 bn_status bn_ckpt_set_prefix(bn_ckpt *ck, const char *prefix, bn_error *err);
+
+/* Find the state dict inside a training checkpoint: the first of "" (a plain
+ * state dict), "state_dict", "model", "module" and their two-level
+ * combinations ("state_dict.module", "model.model", ...) under which `probe`
+ * (NULL: "model.embed_tokens.weight", which every supported architecture has)
+ * is a tensor; sets the prefix (bn_ckpt_set_prefix) and writes the key used,
+ * dot-joined, "" for a plain one, into key[cap]. Dict nesting and flat
+ * "module."-prefixed names (DistributedDataParallel) are the same thing here,
+ * since names are dot-joined paths. BN_ENOTFOUND when none has it. */
+#define BN_CKPT_PROBE_MAX 192
+bn_status bn_ckpt_find_state_dict(bn_ckpt *ck, const char *probe, char *key, size_t cap, bn_error *err);
+/* The prefix set (with its trailing '.'), "" if none. */
+const char *bn_ckpt_prefix(const bn_ckpt *ck);
 
 /* List `name` as an alias of the existing tensor `target` (tied weights the
  * checkpoint leaves out). Fails if name exists or target does not. */

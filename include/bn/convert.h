@@ -103,6 +103,8 @@ typedef struct {
     struct bn_quant_report *report; /* or: add each projection's statistics to this
                                        caller-owned report (quant.h) and write nothing */
     const char *report_format; /* text|json|csv|html; NULL = from the extension */
+    const char *report_tool;   /* the HTML report's header: "bn-convert 0.1.0", the command */
+    const char *report_command; /* line (bn_quant_report_set_meta); NULL: not shown */
     struct bn_outset *outputs; /* the caller's output set (util.h): the GGUF and report
                                   join it and the caller commits; NULL = the run has its
                                   own, with in_dir as input, committed on success */
@@ -111,6 +113,11 @@ typedef struct {
                      uint64_t bytes_out);
     /* per-tensor notices (fallback to F16, lossless already-ternary, ...) */
     void (*notice)(void *user, const char *msg);
+    /* optional: the step under way before tensors flow ("reading config.json", ...) */
+    void (*stage)(void *user, const char *what);
+    /* optional: once the plan is known: n tensors, bytes_in of checkpoint data
+     * they will read (the progress callback's bytes_in counts up to it) */
+    void (*planned)(void *user, size_t n, uint64_t bytes_in);
     void *user;
 } bn_convert_opts;
 

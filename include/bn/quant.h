@@ -223,6 +223,10 @@ typedef enum {
 } bn_report_format;
 
 int bn_report_format_from_name(const char *name, bn_report_format *f); /* 0 ok, -1 unknown */
+/* The format a report file's extension names: .txt/.text, .json, .csv, .html/.htm;
+ * no extension is text. Any other extension is BN_EINVAL naming the known ones
+ * (a report is never written in a format its name does not say). */
+bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_error *err);
 
 /* title: shown in text/HTML headers, and in JSON as "title" and "input":
  * the input path. */
@@ -263,6 +267,16 @@ int bn_quant_report_n_layers(const bn_quant_report *r); /* 1 + highest layer, 0 
 
 bn_status bn_quant_report_write(const bn_quant_report *r, bn_report_format f, FILE *out,
                                 bn_error *err);
+
+/* What the HTML report's header names besides the title: the tool and its
+ * version ("bn-quant 0.1.0"), the command line, the output type ("I2_S", or
+ * "report only"); NULL leaves one out. The date is the time of writing
+ * (SOURCE_DATE_EPOCH when set, for reproducible pages). */
+bn_status bn_quant_report_set_meta(bn_quant_report *r, const char *tool, const char *command,
+                                   const char *out_type, bn_error *err);
+/* Side by side (HTML): `other` holds the same tensors ternarized by another
+ * method; r takes ownership (freed with r, also on failure). At most 3. */
+bn_status bn_quant_report_add_method(bn_quant_report *r, bn_quant_report *other, bn_error *err);
 
 /* CI gate: a tensor fails when nmse > max_nmse (max_nmse < 0: no limit) or
  * (flags & fail_flags). Returns the number of failing tensors; if out is non-NULL

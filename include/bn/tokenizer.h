@@ -187,6 +187,12 @@ typedef void (*bn_vocab_test_fn)(void *ctx, size_t index, const char *text, size
 bn_status bn_tokenizer_vocab_test(const bn_tokenizer *t, const char *inp_path,
                                   const char *out_path, bn_vocab_test_fn on_mismatch, void *ctx,
                                   size_t *n_strings, size_t *n_bad, bn_error *err);
+/* The same with encode flags for every string (BN_TOK_PARSE_SPECIAL: control
+ * tokens written in the text are matched, as Hugging Face encodes by default). */
+bn_status bn_tokenizer_vocab_test_flags(const bn_tokenizer *t, const char *inp_path,
+                                        const char *out_path, unsigned flags,
+                                        bn_vocab_test_fn on_mismatch, void *ctx, size_t *n_strings,
+                                        size_t *n_bad, bn_error *err);
 
 #pragma GCC visibility pop /* end of the exported API */
 

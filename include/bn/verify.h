@@ -102,6 +102,7 @@ typedef struct {
     uint64_t n_scored;
     double seconds;     /* since the start */
     double tok_per_s;   /* evaluated tokens (n_ctx per chunk) per second */
+    int n_seq;          /* chunks evaluated together per pass (batch) */
 } bn_ppl_progress;
 
 typedef struct {
@@ -112,6 +113,8 @@ typedef struct {
     bn_evaluator *base; /* optional: reference logits for KL statistics */
     /* optional: after each chunk, in order; a non-OK return stops the run */
     bn_status (*on_chunk)(void *user, const bn_ppl_progress *p, bn_error *err);
+    /* optional: before each pass evaluates chunks [chunk0, chunk0 + n_seq) of n_chunks */
+    void (*on_pass)(void *user, int chunk0, int n_seq, int n_chunks);
     void *user;
 } bn_ppl_params;
 
@@ -206,6 +209,11 @@ bn_status bn_reference_load(const char *hf_dir, bn_ref_mode mode, int embd_round
 void bn_reference_free(bn_reference *r); /* NULL ok */
 int bn_reference_n_vocab(const bn_reference *r);
 int bn_reference_n_ctx_train(const bn_reference *r);
+/* Before any weights are read: DIR/config.json must describe the model m was
+ * converted from (architecture, layers, widths, heads, vocabulary). BN_EINVAL
+ * names the first difference as config.json and GGUF call it; `name` is m's file. */
+bn_status bn_reference_check_model(const char *hf_dir, const bn_model *m, const char *name,
+                                   bn_error *err);
 /* Logits [n][n_vocab] of tokens[0..n) at positions 0..n-1 (empty cache). */
 bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int n,
                                float *logits, bn_error *err);

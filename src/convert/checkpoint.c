@@ -612,6 +612,41 @@ bn_status bn_ckpt_set_prefix(bn_ckpt *ck, const char *prefix, bn_error *err)
     return ck->prefix ? BN_OK : bn_error_set(err, BN_ENOMEM, "out of memory");
 }
 
+bn_status bn_ckpt_find_state_dict(bn_ckpt *ck, const char *probe, char *key, size_t cap, bn_error *err)
+{
+    /* "" first (a plain state dict), then one and two levels of the keys
+     * training loops use; at most 2 + 1 + 10 + 1 + 10 + 1 bytes each. */
+    static const char *const parts[] = {"state_dict", "model", "module"};
+    char cand[64], full[BN_CKPT_PROBE_MAX + 64];
+    if (!probe) probe = "model.embed_tokens.weight";
+    if (strlen(probe) >= BN_CKPT_PROBE_MAX)
+        return bn_error_set(err, BN_EINVAL, "state dict probe name too long");
+    for (int depth = 0; depth <= 2; depth++) {
+        int n = depth == 0 ? 1 : depth == 1 ? 3 : 9;
+        for (int i = 0; i < n; i++) {
+            if (depth == 0) cand[0] = '\0';
+            else if (depth == 1) snprintf(cand, sizeof cand, "%s.", parts[i]);
+            else snprintf(cand, sizeof cand, "%s.%s.", parts[i / 3], parts[i % 3]);
+            snprintf(full, sizeof full, "%s%s", cand, probe);
+            if (!hash_lookup(ck, full)) continue;
+            size_t len = strlen(cand);
+            if (len) len--; /* the key without its trailing '.' */
+            if (cap) snprintf(key, cap, "%.*s", (int)len, cand);
+            return bn_ckpt_set_prefix(ck, cand, err);
+        }
+    }
+    if (cap) key[0] = '\0';
+    return bn_error_set(err, BN_ENOTFOUND,
+                        "%s: no state dict found: '%s' is neither a tensor nor under state_dict, model or "
+                        "module (nested once or twice)",
+                        ck->path, probe);
+}
+
+const char *bn_ckpt_prefix(const bn_ckpt *ck)
+{
+    return ck->prefix ? ck->prefix : "";
+}
+
 bn_status bn_ckpt_add_alias(bn_ckpt *ck, const char *name, const char *target, bn_error *err)
 {
     size_t k = hash_lookup(ck, target);

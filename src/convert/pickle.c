@@ -4,12 +4,22 @@
  *
  * It runs pickle protocol 2 plus the protocol-4 extras torch.save may emit
  * (FRAME, SHORT_BINUNICODE, BINUNICODE8, MEMOIZE, STACK_GLOBAL). Values are
- * None, bools, 64-bit ints, floats, strings, bytes, tuples, lists, dicts, and
- * four things no pickle of ours may forge:
- *   - a reference to one of the allow-listed callables (GLOBAL/STACK_GLOBAL):
- *     collections.OrderedDict, torch._utils._rebuild_tensor_v2,
- *     torch._utils._rebuild_parameter(_with_state) and the torch.*Storage
- *     classes;
+ * None, bools, 64-bit ints, floats, strings, bytes, tuples, lists, dicts,
+ * opaque leaves (a set, a complex, a torch.device or dtype: kept as "something
+ * that is not a weight") and four things no pickle of ours may forge:
+ *   - a reference to a global of torch's weights-only allow-list
+ *     (torch/_weights_only_unpickler.py, _get_allowed_globals; GLOBAL or
+ *     STACK_GLOBAL, "__builtin__" read as "builtins" as torch does):
+ *     collections.OrderedDict/Counter, _codecs.encode (how protocol 2 pickles
+ *     bytes), builtins.set/bytearray/complex, torch.Size, torch.device,
+ *     torch.Tensor, torch.nn.parameter.Parameter, torch dtypes, qschemes and
+ *     tensor classes, torch.serialization._get_layout, the torch.*Storage
+ *     classes and the torch._utils tensor rebuilders; calling one builds
+ *     its value, never runs anything. Rebuilders torch allows for tensors that
+ *     cannot be dense weights (sparse, quantized, meta, subclass, numpy,
+ *     _rebuild_tensor_v3's untyped storages) are refused by name as
+ *     unsupported. Everything else (frozenset, os.system, builtins.eval, ...)
+ *     is refused as not allowed, modules sys/os/posix/nt always;
  *   - a storage, from BINPERSID ('storage', torch.<T>Storage, key, location, numel);
  *   - a tensor, from REDUCE on _rebuild_tensor_v2 (a view: storage, offset,
  *     sizes, strides, all in elements, bounds-checked here);
@@ -37,11 +47,22 @@
 
 typedef enum {
     V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_BYTES, V_TUPLE, V_LIST, V_DICT,
-    V_GLOBAL, V_STORAGE, V_TENSOR
+    V_GLOBAL, V_STORAGE, V_TENSOR, V_OPAQUE
 } vkind;
 
 typedef enum {
-    G_ORDERED_DICT, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_REBUILD_PARAMETER_WITH_STATE, G_STORAGE
+    G_ORDERED_DICT, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_REBUILD_PARAMETER_WITH_STATE, G_STORAGE,
+    G_COUNTER,            /* collections.Counter(dict) -> a dict */
+    G_CODECS_ENCODE,      /* _codecs.encode(str, 'latin1') -> bytes (protocol 2's bytes) */
+    G_BYTEARRAY,          /* builtins.bytearray() / (str, 'latin-1') / (bytes) -> bytes */
+    G_SET,                /* builtins.set() / (list) -> opaque */
+    G_COMPLEX,            /* builtins.complex(re, im) -> opaque */
+    G_SIZE,               /* torch.Size(tuple) -> the tuple */
+    G_DEVICE,             /* torch.device(type[, index]) -> opaque */
+    G_LAYOUT,             /* torch.serialization._get_layout(name) -> opaque */
+    G_FROM_TYPE_V2,       /* torch._tensor._rebuild_from_type_v2(func, type, args, state) */
+    G_VALUE,              /* a dtype, qscheme, tensor class or Parameter: a value, not called */
+    G_UNSUPPORTED         /* a rebuilder torch allows whose tensors cannot be dense weights */
 } gkind;
 
 typedef struct pv pv;
@@ -59,7 +80,7 @@ struct pv {
         double f;                                         /* V_FLOAT */
         struct { const char *s; size_t n; } str;          /* V_STR, V_BYTES: NUL-terminated copy */
         struct { pv **v; size_t n, cap; int ordered; } seq; /* V_TUPLE, V_LIST; V_DICT: 2n, key/value */
-        struct { gkind g; bn_ckpt_dtype dtype; } glob;    /* V_GLOBAL */
+        struct { gkind g; bn_ckpt_dtype dtype; const char *name; } glob; /* V_GLOBAL; name: static */
         uint32_t storage;                                 /* V_STORAGE */
         ptensor *t;                                       /* V_TENSOR */
     } u;
@@ -146,7 +167,7 @@ static bn_status seq_push(pm *m, pv *c, pv *x)
 static const char *kind_name(const pv *v)
 {
     static const char *names[] = {"None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict",
-                                  "callable", "storage", "tensor"};
+                                  "callable", "storage", "tensor", "opaque value"};
     return names[v->kind];
 }
 
@@ -287,36 +308,103 @@ static const struct { const char *name; bn_ckpt_dtype dt; } storage_types[] = {
     {"BoolStorage", BN_CKPT_BOOL},
 };
 
+/* torch's allow-list beyond the storages (see the header). The names are
+ * matched exactly, module and attribute. */
+static const struct { const char *mod, *name; gkind g; } allowed[] = {
+    {"collections", "OrderedDict", G_ORDERED_DICT},
+    {"collections", "Counter", G_COUNTER},
+    {"_codecs", "encode", G_CODECS_ENCODE},
+    {"builtins", "bytearray", G_BYTEARRAY},
+    {"builtins", "set", G_SET},
+    {"builtins", "complex", G_COMPLEX},
+    {"torch", "Size", G_SIZE},
+    {"torch", "device", G_DEVICE},
+    {"torch", "Tensor", G_VALUE},
+    {"torch.nn.parameter", "Parameter", G_VALUE},
+    {"torch.serialization", "_get_layout", G_LAYOUT},
+    {"torch._tensor", "_rebuild_from_type_v2", G_FROM_TYPE_V2},
+    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2},
+    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER},
+    {"torch._utils", "_rebuild_parameter_with_state", G_REBUILD_PARAMETER_WITH_STATE},
+    {"torch._utils", "_rebuild_tensor", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_tensor_v3", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_qtensor", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_sparse_tensor", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_sparse_csr_tensor", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_meta_tensor_no_storage", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_wrapper_subclass", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_device_tensor_from_numpy", G_UNSUPPORTED},
+    {"torch._utils", "_rebuild_device_tensor_from_cpu_tensor", G_UNSUPPORTED},
+};
+
+/* Attributes of module torch that are plain values: dtypes (their canonical
+ * names, as str(dtype) spells them), quantization schemes, tensor classes. */
+static const char *const torch_values[] = {
+    "float64", "float32", "float16", "bfloat16", "complex32", "complex64", "complex128",
+    "int64", "int32", "int16", "int8", "uint8", "bool", "uint16", "uint32", "uint64",
+    "int1", "int2", "int3", "int4", "int5", "int6", "int7",
+    "uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7",
+    "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
+    "float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz",
+    "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16",
+    "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
+    "per_channel_affine_float_qparams",
+    "DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+    "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+};
+
+/* Modules torch refuses even when a user allow-lists something from them. */
+static const char *const blocked_modules[] = {"sys", "os", "posix", "nt"};
+
+static int str_is(const char *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
 static bn_status push_global(pm *m, const char *mod, size_t ml, const char *name, size_t nl)
 {
     pv *v = newv(m, V_GLOBAL);
     if (!v) return NOMEM(m);
-#define IS(a, b) (ml == strlen(a) && memcmp(mod, a, ml) == 0 && nl == strlen(b) && memcmp(name, b, nl) == 0)
-    if (IS("collections", "OrderedDict")) v->u.glob.g = G_ORDERED_DICT;
-    else if (IS("torch._utils", "_rebuild_tensor_v2")) v->u.glob.g = G_REBUILD_TENSOR_V2;
-    else if (IS("torch._utils", "_rebuild_parameter")) v->u.glob.g = G_REBUILD_PARAMETER;
-    else if (IS("torch._utils", "_rebuild_parameter_with_state")) v->u.glob.g = G_REBUILD_PARAMETER_WITH_STATE;
-    else {
-        int found = 0;
-        for (size_t i = 0; i < sizeof storage_types / sizeof *storage_types && !found; i++)
-            if (IS("torch", storage_types[i].name)) {
+    /* Protocol 2 writes Python 2 module names; torch maps them back. */
+    if (str_is(mod, ml, "__builtin__")) {
+        mod = "builtins";
+        ml = strlen(mod);
+    }
+    int blocked = 0;
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+        if (str_is(mod, ml, allowed[i].mod) && str_is(name, nl, allowed[i].name)) {
+            v->u.glob.g = allowed[i].g;
+            v->u.glob.name = allowed[i].name;
+            return push(m, v);
+        }
+    if (str_is(mod, ml, "torch")) {
+        for (size_t i = 0; i < sizeof storage_types / sizeof *storage_types; i++)
+            if (str_is(name, nl, storage_types[i].name)) {
                 v->u.glob.g = G_STORAGE;
                 v->u.glob.dtype = storage_types[i].dt;
-                found = 1;
+                v->u.glob.name = storage_types[i].name;
+                return push(m, v);
             }
-        if (!found) {
-            /* print at most 80 bytes of each, with control bytes shown as '?' */
-            char mb[81], nb[81];
-            size_t a = ml < 80 ? ml : 80, b = nl < 80 ? nl : 80;
-            for (size_t i = 0; i < a; i++) mb[i] = (mod[i] < 0x20 || mod[i] == 0x7f) ? '?' : mod[i];
-            for (size_t i = 0; i < b; i++) nb[i] = (name[i] < 0x20 || name[i] == 0x7f) ? '?' : name[i];
-            mb[a] = nb[b] = '\0';
-            return fail(m, BN_EUNSUPPORTED, "global '%s.%s' is not allowed (only OrderedDict, torch tensor "
-                        "rebuilders and storage types are)", mb, nb);
-        }
+        for (size_t i = 0; i < sizeof torch_values / sizeof *torch_values; i++)
+            if (str_is(name, nl, torch_values[i])) {
+                v->u.glob.g = G_VALUE;
+                v->u.glob.name = torch_values[i];
+                return push(m, v);
+            }
     }
-#undef IS
-    return push(m, v);
+    for (size_t i = 0; i < sizeof blocked_modules / sizeof *blocked_modules; i++)
+        blocked |= str_is(mod, ml, blocked_modules[i]);
+    /* print at most 80 bytes of each, with control bytes shown as '?' */
+    char mb[81], nb[81];
+    size_t a = ml < 80 ? ml : 80, b = nl < 80 ? nl : 80;
+    for (size_t i = 0; i < a; i++) mb[i] = (mod[i] < 0x20 || mod[i] == 0x7f) ? '?' : mod[i];
+    for (size_t i = 0; i < b; i++) nb[i] = (name[i] < 0x20 || name[i] == 0x7f) ? '?' : name[i];
+    mb[a] = nb[b] = '\0';
+    if (blocked)
+        return fail(m, BN_EUNSUPPORTED, "global '%s.%s' is not allowed: module '%s' never is (torch blocks "
+                    "it too)", mb, nb, mb);
+    return fail(m, BN_EUNSUPPORTED, "global '%s.%s' is not allowed (only what torch.load(weights_only=True) "
+                "accepts: containers, torch tensors, storages, dtypes and devices)", mb, nb);
 }
 
 /* ---- building storages and tensors --------------------------------------------------- */
@@ -464,6 +552,142 @@ static bn_status rebuild_tensor(pm *m, const pv *args)
     return push(m, v);
 }
 
+static bn_status push_opaque(pm *m, const char *what)
+{
+    pv *v = newv(m, V_OPAQUE);
+    if (v) v->u.glob.name = what;
+    return push(m, v);
+}
+
+/* bytes from a str whose code points are all < 256, as _codecs.encode(s,
+ * 'latin1') makes them (protocol 2 pickles bytes that way); UTF-8 codecs
+ * give the string's own bytes. */
+static bn_status push_encoded(pm *m, const pv *str, const pv *codec)
+{
+    if (str->kind != V_STR || !codec || codec->kind != V_STR)
+        return fail(m, BN_EINVAL, "_codecs.encode needs (str, codec name)");
+    const char *c = codec->u.str.s;
+    int latin1 = !strcmp(c, "latin1") || !strcmp(c, "latin-1") || !strcmp(c, "iso-8859-1");
+    if (!latin1 && strcmp(c, "utf-8") != 0 && strcmp(c, "utf8") != 0)
+        return fail(m, BN_EUNSUPPORTED, "_codecs.encode with codec '%.40s' (latin1 or utf-8 only)", c);
+    const uint8_t *b = (const uint8_t *)str->u.str.s;
+    size_t n = str->u.str.n, k = 0;
+    pv *v = newv(m, V_BYTES);
+    char *out = v ? arena_alloc(m, n + 1) : NULL;
+    if (!out) return NOMEM(m);
+    for (size_t i = 0; i < n; i++) {
+        if (!latin1 || b[i] < 0x80) {
+            out[k++] = (char)b[i];
+        } else if ((b[i] == 0xc2 || b[i] == 0xc3) && i + 1 < n) { /* U+0080..U+00FF */
+            out[k++] = (char)(((b[i] & 0x03) << 6) | (b[i + 1] & 0x3f));
+            i++;
+        } else {
+            return fail(m, BN_EINVAL, "_codecs.encode: character beyond U+00FF cannot be latin1");
+        }
+    }
+    out[k] = '\0';
+    v->u.str.s = out;
+    v->u.str.n = k;
+    return push(m, v);
+}
+
+static int is_number(const pv *v)
+{
+    return v->kind == V_INT || v->kind == V_FLOAT || v->kind == V_BOOL;
+}
+
+static bn_status apply(pm *m, const pv *f, pv *args, int depth);
+
+/* _rebuild_from_type_v2(func, new_type, args, state): func(*args) for a
+ * plain Tensor or Parameter; the state (attributes) is dropped. */
+static bn_status rebuild_from_type(pm *m, pv *args, int depth)
+{
+    if (args->kind != V_TUPLE || args->u.seq.n != 4)
+        return fail(m, BN_EINVAL, "_rebuild_from_type_v2 takes (func, type, args, state)");
+    pv **a = args->u.seq.v;
+    if (a[1]->kind != V_GLOBAL || a[1]->u.glob.g != G_VALUE ||
+        (strcmp(a[1]->u.glob.name, "Tensor") != 0 && strcmp(a[1]->u.glob.name, "Parameter") != 0))
+        return fail(m, BN_EUNSUPPORTED, "_rebuild_from_type_v2 of a tensor subclass (only torch.Tensor and "
+                    "Parameter)");
+    if (a[0]->kind != V_GLOBAL || a[2]->kind != V_TUPLE)
+        return fail(m, BN_EINVAL, "_rebuild_from_type_v2 needs a rebuild function and an argument tuple");
+    if (depth > 2) return fail(m, BN_ELIMIT, "_rebuild_from_type_v2 nested too deeply");
+    return apply(m, a[0], a[2], depth + 1);
+}
+
+/* Call an allow-listed global: build the value it would return. */
+static bn_status apply(pm *m, const pv *f, pv *args, int depth)
+{
+    const char *fname = f->u.glob.name ? f->u.glob.name : "?";
+    size_t na = args->kind == V_TUPLE ? args->u.seq.n : 0;
+    pv **a = args->kind == V_TUPLE ? args->u.seq.v : NULL;
+    if (args->kind != V_TUPLE) return fail(m, BN_EINVAL, "%s called with a %s, not a tuple", fname, kind_name(args));
+    switch (f->u.glob.g) {
+    case G_ORDERED_DICT: {
+        if (na != 0)
+            return fail(m, BN_EUNSUPPORTED, "collections.OrderedDict called with arguments");
+        pv *d = newv(m, V_DICT);
+        if (d) d->u.seq.ordered = 1;
+        return push(m, d);
+    }
+    case G_COUNTER:
+        if (na == 0) return push(m, newv(m, V_DICT));
+        if (na == 1 && a[0]->kind == V_DICT) return push(m, a[0]);
+        return fail(m, BN_EINVAL, "collections.Counter needs () or (dict)");
+    case G_CODECS_ENCODE:
+        if (na != 2) return fail(m, BN_EINVAL, "_codecs.encode needs (str, codec name)");
+        return push_encoded(m, a[0], a[1]);
+    case G_BYTEARRAY:
+        if (na == 0) return push_str(m, V_BYTES, 0);
+        if (na == 1 && a[0]->kind == V_BYTES) return push(m, a[0]);
+        if (na == 2) return push_encoded(m, a[0], a[1]);
+        return fail(m, BN_EINVAL, "builtins.bytearray needs (), (bytes) or (str, codec name)");
+    case G_SET:
+        if (na == 0 || (na == 1 && a[0]->kind == V_LIST)) return push_opaque(m, "set");
+        return fail(m, BN_EINVAL, "builtins.set needs () or (list)");
+    case G_COMPLEX:
+        if ((na == 1 || na == 2) && is_number(a[0]) && (na == 1 || is_number(a[1])))
+            return push_opaque(m, "complex");
+        return fail(m, BN_EINVAL, "builtins.complex needs (real[, imag])");
+    case G_SIZE:
+        if (na == 1 && a[0]->kind == V_TUPLE) {
+            for (size_t i = 0; i < a[0]->u.seq.n; i++)
+                if (a[0]->u.seq.v[i]->kind != V_INT) return fail(m, BN_EINVAL, "torch.Size of a non-integer");
+            return push(m, a[0]);
+        }
+        return fail(m, BN_EINVAL, "torch.Size needs (tuple of ints)");
+    case G_DEVICE:
+        if ((na == 1 || na == 2) && a[0]->kind == V_STR && (na == 1 || a[1]->kind == V_INT))
+            return push_opaque(m, "torch.device");
+        return fail(m, BN_EINVAL, "torch.device needs (type[, index])");
+    case G_LAYOUT:
+        if (na == 1 && a[0]->kind == V_STR) return push_opaque(m, "torch.layout");
+        return fail(m, BN_EINVAL, "torch.serialization._get_layout needs (name)");
+    case G_FROM_TYPE_V2:
+        return rebuild_from_type(m, args, depth);
+    case G_REBUILD_TENSOR_V2:
+        return rebuild_tensor(m, args);
+    case G_REBUILD_PARAMETER:
+    case G_REBUILD_PARAMETER_WITH_STATE: {
+        size_t want = f->u.glob.g == G_REBUILD_PARAMETER ? 3 : 4;
+        if (na != want || a[0]->kind != V_TENSOR)
+            return fail(m, BN_EINVAL, "%s needs (tensor, requires_grad, hooks%s)",
+                        want == 3 ? "_rebuild_parameter" : "_rebuild_parameter_with_state",
+                        want == 3 ? "" : ", state");
+        return push(m, a[0]);
+    }
+    case G_UNSUPPORTED:
+        return fail(m, BN_EUNSUPPORTED, "torch._utils.%s is allowed by torch.load(weights_only=True), but its "
+                    "tensors (sparse, quantized, meta, subclass or untyped-storage) cannot be read as dense "
+                    "weights here", fname);
+    case G_VALUE:
+        return fail(m, BN_EUNSUPPORTED, "calling torch value '%s' is not supported", fname);
+    case G_STORAGE:
+        break;
+    }
+    return fail(m, BN_EUNSUPPORTED, "calling a torch storage class is not allowed");
+}
+
 static bn_status reduce(pm *m)
 {
     pv *args = NULL, *f = NULL;
@@ -471,29 +695,7 @@ static bn_status reduce(pm *m)
     if (!s) s = pop(m, &f);
     if (s) return s;
     if (f->kind != V_GLOBAL) return fail(m, BN_EINVAL, "REDUCE on a %s, not a callable", kind_name(f));
-    switch (f->u.glob.g) {
-    case G_ORDERED_DICT: {
-        if (args->kind != V_TUPLE || args->u.seq.n != 0)
-            return fail(m, BN_EUNSUPPORTED, "collections.OrderedDict called with arguments");
-        pv *d = newv(m, V_DICT);
-        if (d) d->u.seq.ordered = 1;
-        return push(m, d);
-    }
-    case G_REBUILD_TENSOR_V2:
-        return rebuild_tensor(m, args);
-    case G_REBUILD_PARAMETER:
-    case G_REBUILD_PARAMETER_WITH_STATE: {
-        size_t want = f->u.glob.g == G_REBUILD_PARAMETER ? 3 : 4;
-        if (args->kind != V_TUPLE || args->u.seq.n != want || args->u.seq.v[0]->kind != V_TENSOR)
-            return fail(m, BN_EINVAL, "%s needs (tensor, requires_grad, hooks%s)",
-                        want == 3 ? "_rebuild_parameter" : "_rebuild_parameter_with_state",
-                        want == 3 ? "" : ", state");
-        return push(m, args->u.seq.v[0]);
-    }
-    case G_STORAGE:
-        break;
-    }
-    return fail(m, BN_EUNSUPPORTED, "calling a torch storage class is not allowed");
+    return apply(m, f, args, 0);
 }
 
 /* ---- the machine ------------------------------------------------------------------ */
@@ -516,7 +718,6 @@ static const char *op_name(uint8_t op)
     case 'V': return "UNICODE";
     case 'p': return "PUT";
     case 'g': return "GET";
-    case 0x8f: return "EMPTY_SET";
     case 0x90: return "ADDITEMS";
     case 0x91: return "FROZENSET";
     case 0x96: return "BYTEARRAY8";
@@ -642,6 +843,7 @@ static bn_status step(pm *m, int *stop)
     case ')': return push(m, newv(m, V_TUPLE));
     case ']': return push(m, newv(m, V_LIST));
     case '}': return push(m, newv(m, V_DICT));
+    case 0x8f: return push_opaque(m, "set"); /* EMPTY_SET: torch allows it (not ADDITEMS) */
     case 't': if ((s = pop_mark(m, &at))) return s; return collect(m, at, V_TUPLE);
     case 'l': if ((s = pop_mark(m, &at))) return s; return collect(m, at, V_LIST);
     case 0x85: case 0x86: case 0x87: {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bn/checkpoint.h"
@@ -62,6 +63,12 @@ typedef struct {
     size_t packed_cap;
     size_t n_exact;                 /* projections found exactly ternary */
 } convert_state;
+
+static void stage(const bn_convert_opts *o, const char *what)
+{
+    if (o->stage)
+        o->stage(o->user, what);
+}
 
 static void notice(const bn_convert_opts *o, const char *fmt, ...) BN_PRINTF(2, 3);
 static void notice(const bn_convert_opts *o, const char *fmt, ...)
@@ -174,6 +181,28 @@ static int is_ignorable(const char *name)
     return n >= k && strcmp(name + n - k, suffix) == 0;
 }
 
+/* A training checkpoint ({"model": state_dict, "optimizer": ...}) holds the
+ * weights under a key: find it, say which, and leave the rest alone. A plain
+ * state dict is used as it is, silently. */
+static bn_status find_state_dict(convert_state *s, bn_error *err)
+{
+    char key[64];
+    bn_status st = bn_ckpt_find_state_dict(s->ck, NULL, key, sizeof key, err);
+    if (st == BN_ENOTFOUND) /* resolve() names the missing tensor as for any checkpoint */
+        return BN_OK;
+    if (st || !key[0])
+        return st;
+    size_t outside = 0, n = bn_ckpt_n_tensors(s->ck), pl = strlen(bn_ckpt_prefix(s->ck));
+    for (size_t i = 0; i < n; i++)
+        outside += strncmp(bn_ckpt_tensor_at(s->ck, i)->name, bn_ckpt_prefix(s->ck), pl) != 0;
+    if (outside)
+        notice(s->o, "%s: using the state dict under '%s' (a training checkpoint; %zu tensor%s outside it, "
+               "such as optimizer state, ignored)", s->o->in_dir, key, outside, outside == 1 ? "" : "s");
+    else
+        notice(s->o, "%s: using the state dict under '%s'", s->o->in_dir, key);
+    return BN_OK;
+}
+
 /* Resolve every planned tensor; refuse missing, mis-shaped and unknown ones. */
 static bn_status resolve(convert_state *s, bn_error *err)
 {
@@ -268,15 +297,18 @@ static bn_status resolve(convert_state *s, bn_error *err)
             }
         }
     }
-    /* Anything left over is a tensor we do not understand: refuse rather than drop it. */
+    /* Anything left over in the state dict is a tensor we do not understand:
+     * refuse rather than drop it. Outside it (optimizer state) is not ours. */
+    const char *prefix = bn_ckpt_prefix(s->ck);
+    size_t pl = strlen(prefix);
     for (size_t i = 0; i < n_ck && !st; i++) {
         const bn_ckpt_tensor *t = bn_ckpt_tensor_at(s->ck, i);
-        if (used[i] || is_ignorable(t->name))
+        if (used[i] || strncmp(t->name, prefix, pl) != 0 || is_ignorable(t->name))
             continue;
-        if (strcmp(t->name, "lm_head.weight") == 0 && (t->alias_of >= 0 || s->cfg.tie_embeddings == 1))
+        if (strcmp(t->name + pl, "lm_head.weight") == 0 && (t->alias_of >= 0 || s->cfg.tie_embeddings == 1))
             continue; /* tied head: the same weights as token_embd */
         st = bn_error_set(err, BN_EINVAL, "%s: unexpected tensor '%s' is not part of a %s model",
-                          o->in_dir, t->name, s->cfg.hf_arch);
+                          o->in_dir, t->name + pl, s->cfg.hf_arch);
     }
     free(used);
     return st;
@@ -510,31 +542,28 @@ static void state_free(convert_state *s)
     free(s->packed);
 }
 
-/* --report-format, else the report file's extension, else text. */
-static bn_report_format report_format(const bn_convert_opts *o)
+/* --report-format, else the report file's extension (refused when unknown). */
+static bn_status report_format(const bn_convert_opts *o, bn_report_format *f, bn_error *err)
 {
-    const char *fmt = o->report_format;
-    if (!fmt && o->report_path) {
-        const char *dot = strrchr(o->report_path, '.');
-        fmt = dot ? dot + 1 : "text";
-        if (strcmp(fmt, "txt") == 0)
-            fmt = "text";
-        if (strcmp(fmt, "htm") == 0)
-            fmt = "html";
+    if (o->report_format) {
+        if (bn_report_format_from_name(o->report_format, f) != 0)
+            return bn_error_set(err, BN_EINVAL, "unknown report format '%s' (text, json, csv, html)",
+                                o->report_format);
+        return BN_OK;
     }
-    bn_report_format f;
-    if (!fmt || bn_report_format_from_name(fmt, &f) != 0)
-        f = BN_REPORT_TEXT;
-    return f;
+    *f = BN_REPORT_TEXT;
+    return o->report_path ? bn_report_format_from_path(o->report_path, f, err) : BN_OK;
 }
 
 /* Write the report to its temp file; the caller commits it with the GGUF. */
 static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *err)
 {
     const char *path = s->o->report_path;
-    bn_report_format f = report_format(s->o);
+    bn_report_format f;
     bn_atomic_file *af;
-    bn_status st = bn_atomic_open_in(s->outputs, path, &af, err);
+    bn_status st = report_format(s->o, &f, err);
+    if (!st)
+        st = bn_atomic_open_in(s->outputs, path, &af, err);
     if (st)
         return st;
     if ((st = bn_quant_report_write(s->report, f, bn_atomic_stream(af), err))) {
@@ -543,6 +572,44 @@ static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *
     }
     *out = af;
     return BN_OK;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int dir_has_config(const char *dir)
+{
+    char p[4096];
+    struct stat st;
+    int n = snprintf(p, sizeof p, "%s/config.json", dir);
+    return n > 0 && (size_t)n < sizeof p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* HF_DIR must be a directory: a missing path, a file, or the two arguments
+ * given the other way round get one line saying what was expected. */
+static bn_status check_in_dir(const bn_convert_opts *o, bn_error *err)
+{
+    if (is_dir(o->in_dir))
+        return BN_OK;
+    struct stat st;
+    int exists = stat(o->in_dir, &st) == 0;
+    if (is_dir(o->out_path) && dir_has_config(o->out_path))
+        return bn_error_set(err, BN_EINVAL,
+                            "HF_DIR must be a directory with config.json, but '%s' %s while '%s' is "
+                            "one; did you swap HF_DIR and OUT.gguf?",
+                            o->in_dir, exists ? "is a file" : "does not exist", o->out_path);
+    if (!exists)
+        return bn_error_set(err, BN_ENOTFOUND,
+                            "%s: no such directory; HF_DIR must be a Hugging Face model directory "
+                            "with config.json",
+                            o->in_dir);
+    return bn_error_set(err, BN_EINVAL,
+                        "%s is a file; HF_DIR must be a directory with config.json (the checkpoint's "
+                        "directory, not one of its files)",
+                        o->in_dir);
 }
 
 /* The run's own output set: no output may be an input (a file of in_dir) or the
@@ -568,13 +635,17 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
         return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
                             bn_type_name(o->embd_type));
+    if ((st = check_in_dir(o, err)))
+        return st;
     bn_outset *own = NULL;
-    if (!o->outputs && (st = own_outputs(o, &own, err))) {
+    bn_report_format rf;
+    if ((!o->outputs && (st = own_outputs(o, &own, err))) || (st = report_format(o, &rf, err))) {
         bn_outset_free(own);
         return st;
     }
     s.outputs = o->outputs ? o->outputs : own;
     int have_config = 1;
+    stage(o, "reading config.json");
     if ((st = bn_hfconfig_load(o->in_dir, &s.cfg, err))) {
         /* A bare tokenizer directory (tokenizer.json alone) still makes a vocab
          * file, as llama.cpp's vocab GGUFs are: general.* and tokenizer.* only. */
@@ -588,7 +659,15 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     }
     if (have_config && o->arch && (st = bn_hfconfig_select(&s.cfg, o->arch, o->in_dir, err)))
         return st;
+    /* docs/compat.md: upstream llama.cpp has no bitnet-b1.58 architecture, so the
+     * types it would otherwise load are worth one line saying where they load. */
+    if (have_config && o->out_path && !o->vocab_only && strcmp(s.cfg.gguf_arch, "bitnet-b1.58") == 0 &&
+        (o->proj_type == BN_TYPE_TQ1_0 || o->proj_type == BN_TYPE_TQ2_0))
+        notice(o, "warning: %s projections of a '%s' model (%s) load in bntk and bitnet.cpp, but not in "
+               "upstream llama.cpp, which does not know that architecture (docs/compat.md)",
+               bn_type_name(o->proj_type), s.cfg.gguf_arch, s.cfg.hf_arch);
     /* The tokenizer goes into the GGUF; a report-only run does not need one. */
+    stage(o, "reading the tokenizer");
     if (o->out_path && (st = bn_tokexport_load(o->in_dir, &s.tok, err))) {
         if (st == BN_ENOTFOUND)
             bn_error_set(err, BN_EINVAL, "%s: no tokenizer.json or tokenizer.model: a GGUF without its "
@@ -605,13 +684,17 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     }
     int has_output = 0;
     if (!o->vocab_only) {
-        if ((st = bn_ckpt_open(o->in_dir, &s.ck, err)) || (st = decide_head(&s, &has_output, err)) ||
+        stage(o, "opening the checkpoint and planning the tensors");
+        if ((st = bn_ckpt_open(o->in_dir, &s.ck, err)) || (st = find_state_dict(&s, err)) ||
+            (st = decide_head(&s, &has_output, err)) ||
             (st = bn_plan_tensors(&s.cfg, has_output, &s.plan, &s.n_plan, err)) || (st = resolve(&s, err)))
             goto fail;
         if (o->report)
             s.report = o->report;
         else if (o->report_path && ((st = bn_quant_report_new(o->in_dir, &s.report, err)) ||
-                                    (st = bn_quant_report_set_tool(s.report, "bn-convert", err))))
+                                    (st = bn_quant_report_set_tool(s.report, "bn-convert", err)) ||
+                                    (st = bn_quant_report_set_meta(s.report, o->report_tool, o->report_command,
+                                                                   bn_type_name(o->proj_type), err))))
             goto fail;
     }
     if (!o->out_path && !s.report && !o->vocab_only) {
@@ -621,6 +704,12 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (o->out_path && ((st = bn_gguf_writer_open_in(s.outputs, o->out_path, 0, &s.w, err)) ||
                         (st = write_kvs(&s, have_config, err)) || (st = add_infos(&s, err))))
         goto fail;
+    if (o->planned) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < s.n_plan; i++)
+            total += s.jobs[i].src->nbytes + (s.jobs[i].scale ? s.jobs[i].scale->nbytes : 0);
+        o->planned(o->user, s.n_plan, total);
+    }
     for (size_t i = 0; i < s.n_plan; i++) {
         const job *j = &s.jobs[i];
         uint64_t out_bytes = 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bn/util.h"
 #include "gguf/internal.h"
@@ -361,8 +362,67 @@ static bn_status check_layout(bn_gguf *g, cursor *c, const uint64_t *offset_fiel
 
 /* ---- open / close -------------------------------------------------------------- */
 
+/* ---- not a GGUF: say what it is instead ---------------------------------------- */
+
+/* What a file that is not GGUF looks like it is, from its first bytes: the
+ * checkpoint formats a user most often hands us by mistake. NULL: unknown. */
+static const char *checkpoint_kind(const uint8_t *b, uint64_t size)
+{
+    if (size >= 4 && memcmp(b, "PK\x03\x04", 4) == 0)
+        return "a PyTorch checkpoint (zip)";
+    if (size >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+        return "a PyTorch checkpoint (legacy pickle)";
+    /* safetensors: u64 little-endian header length, then a JSON object */
+    if (size >= 10) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--)
+            n = n << 8 | b[i];
+        if (n >= 2 && n <= size - 8 && b[8] == '{')
+            return "a safetensors checkpoint";
+    }
+    return NULL;
+}
+
+/* The directory part of path ("." when there is none), into buf. */
+static const char *dir_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return ".";
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, path, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A directory given where a GGUF file is expected: a Hugging Face model
+ * directory (config.json inside) gets the command that converts it. */
+static bn_status refuse_directory(const char *path, bn_error *err)
+{
+    char cfg[4096];
+    struct stat st;
+    int n = snprintf(cfg, sizeof cfg, "%s/config.json", path);
+    if (n > 0 && (size_t)n < sizeof cfg && stat(cfg, &st) == 0 && S_ISREG(st.st_mode))
+        return bn_error_set(err, BN_EINVAL,
+                            "%s is a Hugging Face checkpoint directory, not a GGUF file; convert it "
+                            "first: bn-convert %s OUT.gguf",
+                            path, path);
+    return bn_error_set(err, BN_EINVAL, "%s is a directory, not a GGUF file", path);
+}
+
 static bn_status parse_header(bn_gguf *g, cursor *c, uint64_t *n_tensors, uint64_t *n_kv)
 {
+    const char *kind = c->size >= 4 && memcmp(c->b, "GGUF", 4) != 0 ? checkpoint_kind(c->b, c->size)
+                                                                     : NULL;
+    if (kind) {
+        char dir[4096];
+        return bn_error_set(c->err, BN_EINVAL,
+                            "%s is %s, not a GGUF file: this is a Hugging Face checkpoint; convert "
+                            "it first: bn-convert %s OUT.gguf",
+                            c->name, kind, dir_of(c->name, dir, sizeof dir));
+    }
     if (c->size < 4 || memcmp(c->b, "GGUF", 4) != 0) {
         char esc[64];
         bn_gguf_escape((const char *)c->b, c->size < 4 ? c->size : 4, esc, sizeof esc);
@@ -461,6 +521,9 @@ static bn_gguf *alloc_handle(const char *name, bn_error *err)
 bn_status bn_gguf_open(const char *path, bn_gguf **out, bn_error *err)
 {
     *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return refuse_directory(path, err);
     bn_gguf *g = alloc_handle(path, err);
     if (!g)
         return BN_ENOMEM;

@@ -20,6 +20,9 @@ struct bn_quant_report {
     char *focus;           /* tensor for the HTML histogram; NULL: highest NMSE */
     bn_quant_stats *items; /* (n) tensors in the order added */
     size_t n, cap;
+    char *made_by, *command, *out_type; /* set_meta (HTML header); NULL: not shown */
+    bn_quant_report *methods[BNQ_MAX_METHODS]; /* (n_methods) owned: the same tensors, other methods */
+    size_t n_methods;
 };
 
 int bn_report_format_from_name(const char *name, bn_report_format *f)
@@ -33,6 +36,29 @@ int bn_report_format_from_name(const char *name, bn_report_format *f)
     return -1;
 }
 
+bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_error *err)
+{
+    static const struct { const char *ext; bn_report_format f; } exts[] = {
+        {"txt", BN_REPORT_TEXT}, {"text", BN_REPORT_TEXT}, {"json", BN_REPORT_JSON},
+        {"csv", BN_REPORT_CSV},  {"html", BN_REPORT_HTML}, {"htm", BN_REPORT_HTML},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) {
+        *f = BN_REPORT_TEXT;
+        return BN_OK;
+    }
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+        if (strcmp(dot + 1, exts[i].ext) == 0) {
+            *f = exts[i].f;
+            return BN_OK;
+        }
+    return bn_error_set(err, BN_EINVAL,
+                        "%s: unknown report extension '%s' (known: .txt .json .csv .html)",
+                        path, dot);
+}
+
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err)
 {
     bn_quant_report *r = calloc(1, sizeof *r);
@@ -44,10 +70,62 @@ bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error
     return BN_OK;
 }
 
+bn_status bn_quant_report_set_meta(bn_quant_report *r, const char *tool, const char *command,
+                                   const char *out_type, bn_error *err)
+{
+    char *v[3] = {NULL, NULL, NULL};
+    const char *in[3] = {tool, command, out_type};
+    for (int i = 0; i < 3; i++)
+        if (in[i] && !(v[i] = strdup(in[i]))) {
+            free(v[0]);
+            free(v[1]);
+            return bn_error_set(err, BN_ENOMEM, "out of memory for the report's header");
+        }
+    free(r->made_by);
+    free(r->command);
+    free(r->out_type);
+    r->made_by = v[0];
+    r->command = v[1];
+    r->out_type = v[2];
+    return BN_OK;
+}
+
+bn_status bn_quant_report_add_method(bn_quant_report *r, bn_quant_report *other, bn_error *err)
+{
+    if (r->n_methods >= BNQ_MAX_METHODS) {
+        bn_quant_report_free(other);
+        return bn_error_set(err, BN_ELIMIT, "at most %d methods side by side", BNQ_MAX_METHODS);
+    }
+    r->methods[r->n_methods++] = other;
+    return BN_OK;
+}
+
+void bnq_report_meta(const bn_quant_report *r, const char **tool, const char **command, const char **out_type)
+{
+    *tool = r->made_by;
+    *command = r->command;
+    *out_type = r->out_type;
+}
+
+size_t bnq_report_n_methods(const bn_quant_report *r)
+{
+    return r->n_methods;
+}
+
+const bn_quant_report *bnq_report_method_at(const bn_quant_report *r, size_t i)
+{
+    return i < r->n_methods ? r->methods[i] : NULL;
+}
+
 void bn_quant_report_free(bn_quant_report *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->n_methods; i++)
+        bn_quant_report_free(r->methods[i]);
+    free(r->made_by);
+    free(r->command);
+    free(r->out_type);
     free(r->title);
     free(r->tool);
     free(r->focus);

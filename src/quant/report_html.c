@@ -1,16 +1,23 @@
 /*
  * report_html.c - the quantization report as one self-contained HTML page:
- * inline CSS and SVG only (no scripts, fonts or images fetched from anywhere),
- * so it can be attached to a CI run or mailed and opened offline.
+ * inline CSS, SVG and one inline click handler that sorts tables (nothing is
+ * fetched from anywhere: no script files, fonts or images), so it can be
+ * attached to a CI run or mailed and opened offline.
  *
- * Contents: headline numbers; one SVG bar chart of NMSE per layer for every
- * projection kind (shared y axis and colour scale, so charts compare); a
- * layer x kind heat table; the |W|/s histogram of the worst tensor with the
- * zero threshold and the scale marked; the summary by kind; every tensor.
+ * Contents: what made it (tool, command, date, output type); a verdict line
+ * ("lossless: every projection already ternary", or the model NMSE against
+ * the normal range of absmean on trained weights); headline numbers; one SVG
+ * bar chart of NMSE per layer for every projection kind (shared y axis, and a
+ * fixed colour scale around that normal range, so colours mean the same in
+ * every report); a layer x kind heat table; the |W|/s histogram of the worst
+ * tensor with the zero threshold and the scale marked; the methods side by
+ * side when several were run; the summary by kind; every tensor.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bn/quant.h"
 #include "quant/report_internal.h"
@@ -61,6 +68,24 @@ static double nice_ceil(double v)
     return 10 * p;
 }
 
+/* NMSE of absmean ternarization on trained weights (BitNet-style checkpoints
+ * and their latent weights) falls in this band; the colour scale spans a bit
+ * more so that "normal" is mid-ramp, better is dark and worse is bright. */
+#define NMSE_NORMAL_LO 0.25
+#define NMSE_NORMAL_HI 0.32
+#define NMSE_COLOUR_LO 0.15
+#define NMSE_COLOUR_HI 0.45
+
+/* One handler on <body>: a click on a header cell of a table.sort sorts its
+ * rows by that column, numbers as numbers, again to reverse. */
+static const char *SORT_JS =
+    "var h=event.target.closest('table.sort th');if(!h)return;"
+    "var t=h.closest('table'),i=[].indexOf.call(h.parentNode.children,h),"
+    "d=h.dataset.d=h.dataset.d==='a'?'d':'a',b=t.tBodies[0],r=[].slice.call(b.rows,1);"
+    "r.sort(function(x,y){var a=x.cells[i].textContent,c=y.cells[i].textContent,"
+    "p=parseFloat(a),q=parseFloat(c),k=isNaN(p)||isNaN(q)?a.localeCompare(c):p-q;"
+    "return d==='a'?k:-k;});r.forEach(function(e){b.appendChild(e);});";
+
 static const char *CSS =
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f4f5f7;"
     "color:#1f2430}"
@@ -85,6 +110,12 @@ static const char *CSS =
     "table{border-collapse:collapse;background:#fff;font-size:12.5px;box-shadow:0 1px 3px rgba(0,0,0,.08)}"
     "th,td{padding:4px 9px;border-bottom:1px solid #eceef2;white-space:nowrap}"
     "th{background:#eef0f4;text-align:left;font-weight:600}"
+    "table.sort th{cursor:pointer}table.sort th:hover{background:#e2e5eb}"
+    ".verdict{background:#fff;border-left:5px solid #21918c;border-radius:6px;padding:10px 16px;"
+    "margin:0 0 16px;font-size:15px;box-shadow:0 1px 3px rgba(0,0,0,.08)}"
+    ".verdict.warn{border-color:#e0a100}.verdict.bad{border-color:#c0392b}"
+    ".meta{opacity:.75;margin-top:4px;font-size:12.5px}.meta code{font-size:12px}"
+    "td.best{font-weight:700}"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}"
     "td.heat{text-align:right;font-variant-numeric:tabular-nums;color:#fff;min-width:70px}"
     "td.heat.light{color:#1f2430}"
@@ -263,6 +294,128 @@ static void summary_row(FILE *f, const char *label, const bn_quant_summary *s, i
     fprintf(f, "</td></tr>\n");
 }
 
+/* "2026-12-02 05:10 UTC": now, or SOURCE_DATE_EPOCH (reproducible builds' convention). */
+static void write_date(FILE *f)
+{
+    time_t t = time(NULL);
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (!*end && v >= 0)
+            t = (time_t)v;
+    }
+    struct tm tm;
+    char buf[32];
+    if (gmtime_r(&t, &tm) && strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm))
+        fputs(buf, f);
+}
+
+/* One sentence on what the numbers mean, before the numbers. */
+static void verdict(FILE *f, const bn_quant_report *r, const bn_quant_summary *tot, uint32_t methods,
+                    size_t flagged, int lossless)
+{
+    size_t n = bn_quant_report_count(r), nan = 0;
+    for (size_t i = 0; i < n; i++)
+        nan += (bn_quant_report_at(r, i)->flags & BN_QF_NAN_INF) != 0;
+    const char *cls = "", *what;
+    char msg[400];
+    if (n == 0) {
+        cls = " warn";
+        snprintf(msg, sizeof msg, "nothing ternarized: the input has no projection tensors");
+    } else if (nan) {
+        cls = " bad";
+        snprintf(msg, sizeof msg, "broken input: %zu tensor%s hold%s NaN or Inf", nan, nan == 1 ? "" : "s",
+                 nan == 1 ? "s" : "");
+    } else if (lossless) {
+        snprintf(msg, sizeof msg, "lossless: every projection already ternary (an offline-packed checkpoint); "
+                 "the weights are kept exactly, so there is no error to chart");
+    } else {
+        int absmean = methods == (1u << BN_QM_ABSMEAN);
+        double x = absmean ? tot->nmse : tot->nmse_absmean;
+        if (x < NMSE_NORMAL_LO)
+            what = "below";
+        else if (x <= NMSE_NORMAL_HI)
+            what = "within";
+        else {
+            what = "above";
+            cls = " warn";
+        }
+        if (absmean)
+            snprintf(msg, sizeof msg, "model NMSE %.4f: %s the normal range of absmean on trained weights "
+                     "(%.2f&#8211;%.2f)", tot->nmse, what, NMSE_NORMAL_LO, NMSE_NORMAL_HI);
+        else
+            snprintf(msg, sizeof msg, "model NMSE %.4f, %+.2f dB against absmean (%.4f, %s its normal range "
+                     "%.2f&#8211;%.2f on trained weights)", tot->nmse, tot->gain_db, tot->nmse_absmean, what,
+                     NMSE_NORMAL_LO, NMSE_NORMAL_HI);
+    }
+    fprintf(f, "<div class=\"verdict%s\"><b>Verdict</b> &#8212; %s", flagged && !nan ? " warn" : cls, msg);
+    if (flagged && !nan)
+        fprintf(f, "; %zu tensor%s flagged (see the flags column)", flagged, flagged == 1 ? "" : "s");
+    fputs(".</div>\n", f);
+}
+
+/* The methods side by side: model totals per method, then each tensor's NMSE
+ * under each method with the best one in bold. */
+static void methods_table(FILE *f, const bn_quant_report *r)
+{
+    const bn_quant_report *rs[1 + BNQ_MAX_METHODS];
+    size_t nr = 0;
+    rs[nr++] = r;
+    for (size_t i = 0; i < bnq_report_n_methods(r); i++)
+        rs[nr++] = bnq_report_method_at(r, i);
+    const char *mname[1 + BNQ_MAX_METHODS] = {"?", "?", "?", "?"};
+    for (size_t m = 0; m < nr; m++)
+        mname[m] = bn_quant_report_count(rs[m]) ? bn_quant_method_name(bn_quant_report_at(rs[m], 0)->method) : "?";
+    size_t n = bn_quant_report_count(r), wins[1 + BNQ_MAX_METHODS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const bn_quant_stats *t = bn_quant_report_at(r, i);
+        size_t best = 0;
+        double bv = t->nmse;
+        for (size_t m = 1; m < nr; m++) {
+            const bn_quant_stats *u = bn_quant_report_find(rs[m], t->name);
+            if (u && u->nmse < bv) {
+                bv = u->nmse;
+                best = m;
+            }
+        }
+        wins[best]++;
+    }
+    fputs("<h2>Methods side by side</h2><p class=\"note\">The same tensors ternarized by each method. "
+          "Lower NMSE is better; dB against absmean &gt; 0 beats BitNet's rule. Click a column to sort.</p>\n"
+          "<table class=\"sort\"><tr><th>method</th><th>model NMSE</th><th>SNR dB</th><th>cosine</th>"
+          "<th>zeros %</th><th>dB vs absmean</th><th>best on tensors</th></tr>\n", f);
+    for (size_t m = 0; m < nr; m++) {
+        bn_quant_summary s;
+        bn_quant_report_total(rs[m], &s);
+        fprintf(f, "<tr><td>%s</td><td class=\"n\">%.4f</td><td class=\"n\">%.2f</td><td class=\"n\">%.6f</td>"
+                   "<td class=\"n\">%.1f</td><td class=\"n\">%+.2f</td><td class=\"n\">%zu</td></tr>\n",
+                mname[m], s.nmse, s.snr_db, s.cosine, s.n ? 100.0 * s.n_zero / s.n : 0.0, s.gain_db, wins[m]);
+    }
+    fputs("</table>\n<h2>NMSE per tensor and method</h2><table class=\"sort\"><tr><th>tensor</th>", f);
+    for (size_t m = 0; m < nr; m++)
+        fprintf(f, "<th>%s</th>", mname[m]);
+    fputs("<th>best</th></tr>\n", f);
+    for (size_t i = 0; i < n; i++) {
+        const bn_quant_stats *t = bn_quant_report_at(r, i);
+        double v[1 + BNQ_MAX_METHODS];
+        size_t best = 0;
+        for (size_t m = 0; m < nr; m++) {
+            const bn_quant_stats *u = m ? bn_quant_report_find(rs[m], t->name) : t;
+            v[m] = u ? u->nmse : NAN;
+            if (v[m] < v[best])
+                best = m;
+        }
+        fputs("<tr><td>", f);
+        esc(f, t->name);
+        fputs("</td>", f);
+        for (size_t m = 0; m < nr; m++)
+            fprintf(f, "<td class=\"n%s\">%.4e</td>", m == best ? " best" : "", v[m]);
+        fprintf(f, "<td>%s</td></tr>\n", mname[best]);
+    }
+    fputs("</table>\n", f);
+}
+
 void bnq_write_html(const bn_quant_report *r, FILE *f)
 {
     size_t n = bn_quant_report_count(r);
@@ -283,18 +436,45 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<title>Quantization report: ",
           f);
     esc(f, bnq_report_title(r));
-    fprintf(f, "</title>\n<style>%s</style></head><body>\n<header><h1>Ternary quantization report</h1>"
-               "<div class=\"sub\">", CSS);
+    fprintf(f, "</title>\n<style>%s</style></head><body onclick=\"%s\">\n<header><h1>Ternary quantization "
+               "report</h1><div class=\"sub\">", CSS, SORT_JS);
     esc(f, bnq_report_title(r));
     fprintf(f, " &#183; %zu tensors &#183; %llu elements &#183; method", n, (unsigned long long)tot.n);
     for (int m = 0; m < 3; m++)
         if (methods & (1u << m))
             fprintf(f, " %s", bn_quant_method_name((bn_quant_method)m));
-    fputs("</div></header>\n<main>\n<div class=\"cards\">\n", f);
+    const char *tool, *command, *out_type;
+    bnq_report_meta(r, &tool, &command, &out_type);
+    fputs("</div>\n<div class=\"meta\">", f);
+    if (tool) {
+        esc(f, tool);
+        fputs(" &#183; ", f);
+    }
+    if (out_type) {
+        fputs("output ", f);
+        esc(f, out_type);
+        fputs(" &#183; ", f);
+    }
+    write_date(f);
+    if (command) {
+        fputs("<br><code>", f);
+        esc(f, command);
+        fputs("</code>", f);
+    }
+    /* lossless: every tensor kept exactly (offline-packed projections) */
+    int lossless = n > 0 && tot.sum_err2 == 0;
+    for (size_t i = 0; i < n && lossless; i++)
+        lossless = (bn_quant_report_at(r, i)->flags & BN_QF_ALREADY_TERNARY) != 0;
+    fputs("</div></header>\n<main>\n", f);
+    verdict(f, r, &tot, methods, flagged, lossless);
+    fputs("<div class=\"cards\">\n", f);
     char v[64];
     snprintf(v, sizeof v, "%.4f", tot.nmse);
     card(f, "model NMSE", v, 0);
-    snprintf(v, sizeof v, "%.2f dB", tot.snr_db);
+    if (lossless)
+        snprintf(v, sizeof v, "lossless");
+    else
+        snprintf(v, sizeof v, "%.2f dB", tot.snr_db);
     card(f, "SNR", v, 0);
     snprintf(v, sizeof v, "%.5f", tot.cosine);
     card(f, "cosine", v, 0);
@@ -308,30 +488,26 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     card(f, "flagged tensors", v, flagged > 0);
     fputs("</div>\n", f);
 
-    /* one chart per kind, shared scales */
-    scale_t sc = {0, INFINITY, -INFINITY};
+    /* one chart per kind: a shared y axis over the data, and colours on a
+     * fixed scale around the normal absmean range, the same in every report */
+    scale_t sc = {0, NMSE_COLOUR_LO, NMSE_COLOUR_HI};
+    double dmax = 0;
     for (int l = 0; l < nl; l++)
         for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
             double c = bnq_cell_nmse(r, l, (bn_role)k, NULL);
-            if (isnan(c))
-                continue;
-            sc.cmin = fmin(sc.cmin, c);
-            sc.cmax = fmax(sc.cmax, c);
+            if (!isnan(c))
+                dmax = fmax(dmax, c);
         }
-    if (!(sc.cmin <= sc.cmax))
-        sc.cmin = sc.cmax = 0;
-    /* never stretch the colours over less than the top half of the range: a
-     * spread of 1% should not look like the full ramp */
-    if (sc.cmin > 0.5 * sc.cmax)
-        sc.cmin = 0.5 * sc.cmax;
-    sc.ymax = nice_ceil(sc.cmax);
-    if (nl > 0) {
+    sc.ymax = nice_ceil(dmax);
+    if (nl > 0 && !lossless) {
         fputs("<h2>NMSE per layer</h2><p class=\"note\">One chart per projection kind; all charts share the "
               "y axis and the colour scale, so a taller or brighter bar is a worse layer anywhere on the "
               "page.</p>\n",
               f);
-        fprintf(f, "<div class=\"legend\">NMSE %.4g<span class=\"ramp\"></span>%.4g</div>\n<div class=\"grid\">\n",
-                sc.cmin, sc.cmax);
+        fprintf(f, "<div class=\"legend\">NMSE &#8804; %.2f<span class=\"ramp\"></span>&#8805; %.2f &#183; "
+                   "mid-ramp (%.2f&#8211;%.2f) is the normal range of absmean on trained weights</div>\n"
+                   "<div class=\"grid\">\n",
+                sc.cmin, sc.cmax, NMSE_NORMAL_LO, NMSE_NORMAL_HI);
         for (int k = 0; k < BN_ROLE_N_PROJ; k++) {
             bn_quant_summary s;
             bn_quant_report_by_kind(r, (bn_role)k, &s);
@@ -347,7 +523,7 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         fputs("</div>\n", f);
 
         fputs("<h2>Heat map</h2><p class=\"note\">NMSE of every layer and kind; the last column is the "
-              "element-weighted layer total.</p>\n<table><tr><th>layer</th>",
+              "element-weighted layer total.</p>\n<table class=\"sort\"><tr><th>layer</th>",
               f);
         for (int k = 0; k < BN_ROLE_N_PROJ; k++)
             fprintf(f, "<th>%s</th>", bn_role_name((bn_role)k));
@@ -373,7 +549,7 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         fputs("</table>\n", f);
     }
 
-    if (focus && !(focus->flags & BN_QF_NAN_INF)) {
+    if (focus && !(focus->flags & BN_QF_NAN_INF) && !lossless) {
         fputs("<h2>Distribution of |W| / s: ", f);
         esc(f, focus->name);
         fprintf(f, "</h2><p class=\"note\">%s (NMSE %.4f, method %s, s = %.4g). Grey: magnitudes below the "
@@ -386,7 +562,10 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
         fputs("</figure>\n", f);
     }
 
-    fputs("<h2>Summary by kind</h2><table><tr><th>kind</th><th>tensors</th><th>elements</th><th>-1 / 0 / +1"
+    if (bnq_report_n_methods(r))
+        methods_table(f, r);
+
+    fputs("<h2>Summary by kind</h2><table class=\"sort\"><tr><th>kind</th><th>tensors</th><th>elements</th><th>-1 / 0 / +1"
           "</th><th>zeros %</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>absmean NMSE</th>"
           "<th>dB vs absmean</th><th>flags</th>"
           "</tr>\n",
@@ -400,7 +579,7 @@ void bnq_write_html(const bn_quant_report *r, FILE *f)
     summary_row(f, "model", &tot, 1);
     fputs("</table>\n", f);
 
-    fputs("<h2>All tensors</h2><table><tr><th>tensor</th><th>shape</th><th>method</th><th>scale</th>"
+    fputs("<h2>All tensors</h2><p class=\"note\">Click a column to sort.</p><table class=\"sort\"><tr><th>tensor</th><th>shape</th><th>method</th><th>scale</th>"
           "<th>-1 / 0 / +1</th><th>NMSE</th><th>SNR dB</th><th>cosine</th><th>max |err|</th><th>dB vs absmean</th>"
           "<th>flags</th></tr>\n",
           f);

@@ -34,6 +34,7 @@
 
 #include "bn/checkpoint.h"
 #include "bn/convert.h"
+#include "bn/model.h"
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "bn/verify.h"
@@ -313,7 +314,11 @@ bn_status bn_reference_load(const char *hf_dir, bn_ref_mode mode, int embd_round
     bn_ckpt *ck;
     st = bn_ckpt_open(hf_dir, &ck, err);
     if (!st) {
-        st = load_all(r, ck, embd_round, err);
+        char key[64]; /* a training checkpoint: the weights under "model", ... (as bn-convert) */
+        if (bn_ckpt_find_state_dict(ck, NULL, key, sizeof key, NULL) == BN_ENOMEM)
+            st = bn_error_set(err, BN_ENOMEM, "reference: out of memory");
+        if (!st)
+            st = load_all(r, ck, embd_round, err);
         bn_ckpt_close(ck);
     }
     if (st) {
@@ -332,6 +337,38 @@ int bn_reference_n_vocab(const bn_reference *r)
 int bn_reference_n_ctx_train(const bn_reference *r)
 {
     return (int)r->cfg.n_ctx;
+}
+
+bn_status bn_reference_check_model(const char *hf_dir, const bn_model *m, const char *model,
+                                   bn_error *err)
+{
+    const bn_hparams *hp = bn_model_hparams(m);
+    bn_hfconfig c;
+    bn_status st = bn_hfconfig_load(hf_dir, &c, err);
+    if (st)
+        return st;
+    if (strcmp(c.gguf_arch, hp->arch_name) != 0)
+        return bn_error_set(err, BN_EINVAL,
+                            "%s is a '%s' model (%s) but %s is '%s': not the checkpoint it was "
+                            "converted from",
+                            hf_dir, c.gguf_arch, c.hf_arch, model, hp->arch_name);
+    /* In the order a reader would compare them: depth, widths, heads, vocabulary. */
+    const struct { const char *hf, *gguf; uint32_t ref; int got; } f[] = {
+        {"num_hidden_layers", "block_count", c.n_layer, hp->n_layer},
+        {"hidden_size", "embedding_length", c.n_embd, hp->n_embd},
+        {"intermediate_size", "feed_forward_length", c.n_ff, hp->n_ff},
+        {"num_attention_heads", "attention.head_count", c.n_head, hp->n_head},
+        {"num_key_value_heads", "attention.head_count_kv", c.n_head_kv, hp->n_head_kv},
+        {"head_dim", "the head width", c.head_dim, hp->head_dim},
+        {"vocab_size", "token_embd rows", c.n_vocab, hp->n_vocab},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (f[i].got < 0 || f[i].ref != (uint32_t)f[i].got)
+            return bn_error_set(err, BN_EINVAL,
+                                "%s/config.json has %s %u but %s has %s %d: not the checkpoint it "
+                                "was converted from",
+                                hf_dir, f[i].hf, f[i].ref, model, f[i].gguf, f[i].got);
+    return BN_OK;
 }
 
 /* ---- the forward pass --------------------------------------------------------- */

@@ -47,6 +47,15 @@ bn_status bn_tokenizer_vocab_test(const bn_tokenizer *t, const char *inp_path,
                                   const char *out_path, bn_vocab_test_fn on_mismatch, void *ctx,
                                   size_t *n_strings, size_t *n_bad, bn_error *err)
 {
+    return bn_tokenizer_vocab_test_flags(t, inp_path, out_path, 0, on_mismatch, ctx, n_strings, n_bad,
+                                         err);
+}
+
+bn_status bn_tokenizer_vocab_test_flags(const bn_tokenizer *t, const char *inp_path,
+                                        const char *out_path, unsigned flags,
+                                        bn_vocab_test_fn on_mismatch, void *ctx, size_t *n_strings,
+                                        size_t *n_bad, bn_error *err)
+{
     *n_strings = *n_bad = 0;
     char *inp = NULL, *exp = NULL;
     size_t inp_len, exp_len;
@@ -74,7 +83,7 @@ bn_status bn_tokenizer_vocab_test(const bn_tokenizer *t, const char *inp_path,
             break;
         epos += llen + (nl != NULL);
         got.n = 0;
-        if ((st = bn_tokenizer_encode(t, inp + pos, end - pos, 0, &got, err)) != BN_OK)
+        if ((st = bn_tokenizer_encode(t, inp + pos, end - pos, flags, &got, err)) != BN_OK)
             break;
         if (got.n != want.n || (got.n && memcmp(got.ids, want.ids, got.n * sizeof *got.ids) != 0)) {
             (*n_bad)++;

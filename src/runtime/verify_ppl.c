@@ -139,6 +139,8 @@ bn_status bn_ppl_run(bn_evaluator *ev, const int32_t *tokens, size_t n_tokens,
             if (p->add_bos)
                 dst[0] = p->bos_id;
         }
+        if (p->on_pass)
+            p->on_pass(p->user, c0, n_seq, n_chunk);
         st = ev->eval(ev, batch, n_seq, n_ctx, logits, err);
         if (!st && p->base)
             st = p->base->eval(p->base, batch, n_seq, n_ctx, base_logits, err);
@@ -165,6 +167,7 @@ bn_status bn_ppl_run(bn_evaluator *ev, const int32_t *tokens, size_t n_tokens,
                 pr.n_scored = acc.n;
                 pr.seconds = bn_now_seconds() - t0;
                 pr.tok_per_s = pr.seconds > 0 ? (double)(c0 + n_seq) * n_ctx / pr.seconds : 0.0;
+                pr.n_seq = group;
                 st = p->on_chunk(p->user, &pr, err);
                 if (st)
                     goto done;

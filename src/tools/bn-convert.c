@@ -7,6 +7,7 @@
 #include "bn/convert.h"
 #include "bn/quant.h"
 #include "common/cli.h"
+#include "common/convert_progress.h"
 
 static void usage(FILE *f)
 {
@@ -31,24 +32,6 @@ static void usage(FILE *f)
           "\n"
           "Exit: 0 ok, 1 I/O failure, 2 bad input or usage.\n",
           f);
-}
-
-static void on_notice(void *user, const char *msg)
-{
-    if (!*(int *)user)
-        fprintf(stderr, "bn-convert: %s\n", msg);
-}
-
-typedef struct {
-    bn_progress p;
-    int quiet;
-} progress_ctx;
-
-static void on_progress(void *user, size_t i, size_t n, const char *name, uint64_t in, uint64_t out)
-{
-    (void)out;
-    progress_ctx *c = user;
-    bn_progress_update(&c->p, i, n, name, in);
 }
 
 static int type_arg(const char *v, bn_type *t, const char *opt)
@@ -151,12 +134,12 @@ int main(int argc, char **argv)
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         o.n_threads = nc > 0 ? (int)nc : 1;
     }
-    progress_ctx pc;
-    bn_progress_init(&pc.p, "converting", quiet);
-    pc.quiet = quiet;
-    o.progress = on_progress;
-    o.notice = on_notice;
-    o.user = &pc;
+    char tool[64], cmd[2048];
+    snprintf(tool, sizeof tool, "bn-convert %s", BN_VERSION);
+    o.report_tool = tool;
+    o.report_command = bn_cli_command_line(argc, argv, cmd, sizeof cmd);
+    bn_convert_progress pc;
+    bn_convert_progress_attach(&pc, &o, "bn-convert", quiet);
     bn_cli_install_signal_cleanup();
 
     bn_convert_result r;

@@ -23,6 +23,7 @@
 #include "bn/quant.h"
 #include "bn/util.h"
 #include "common/cli.h"
+#include "common/convert_progress.h"
 
 
 
@@ -35,6 +36,7 @@ static void usage(FILE *f)
           "\n"
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
+          "  --method all               report only: every method side by side (HTML report)\n"
           "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
           "  -t, --threads N            threads for decoding, ternarizing, packing, 1..256 (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
@@ -62,6 +64,7 @@ typedef struct {
     int fmt_set;
     bn_type type;
     bn_quant_method method;
+    int all_methods;         /* --method all: one report per method, side by side */
     bn_type embd_type;
     int threads;
     int quiet;
@@ -130,8 +133,10 @@ static int parse_args(int argc, char **argv, opts *o)
                 return die_usage("unknown --type '%s' (i2_s, tq2_0, tq1_0)", val);
         } else if (!strcmp(a, "--method")) {
             NEED_VAL();
-            if (bn_quant_method_from_name(val, &o->method))
-                return die_usage("unknown --method '%s' (absmean, absmax, mse)", val);
+            if (!strcmp(val, "all"))
+                o->all_methods = 1;
+            else if (bn_quant_method_from_name(val, &o->method))
+                return die_usage("unknown --method '%s' (absmean, absmax, mse, all)", val);
         } else if (!strcmp(a, "--embd-type")) {
             NEED_VAL();
             if (!strcmp(val, "f16"))
@@ -200,11 +205,15 @@ static int parse_args(int argc, char **argv, opts *o)
         o->fmt = BN_REPORT_JSON;
         o->fmt_set = 1;
     }
-    if (o->report && !o->fmt_set && o->report_path) {
-        const char *dot = strrchr(o->report_path, '.');
-        if (dot && bn_report_format_from_name(dot + 1, &o->fmt) == 0)
-            o->fmt_set = 1;
+    if (o->report && !o->fmt_set && o->report_path && strcmp(o->report_path, "-") != 0) {
+        bn_error e;
+        if (bn_report_format_from_path(o->report_path, &o->fmt, &e))
+            return die_usage("--report %s", e.msg);
+        o->fmt_set = 1;
     }
+    if (o->all_methods && (o->out || !o->report || !o->fmt_set || o->fmt != BN_REPORT_HTML))
+        return die_usage("%s", "--method all compares the methods in an HTML report and writes no model: "
+                               "use --report FILE.html IN (or --format html)");
     return -1;
 }
 
@@ -250,30 +259,29 @@ static int64_t n_rows(const bn_gguf_tensor *t)
     return t->ne[0] > 0 ? (int64_t)(t->n_el / (uint64_t)t->ne[0]) : 0; /* an empty tensor has no rows */
 }
 
-/* ---- progress ------------------------------------------------------------------------ */
+/* ---- progress: common/progress.h, ETA from the bytes of the tensors read ---------- */
 
 typedef struct {
-    int on;
-    double t0;
+    bn_progress p;
     uint64_t done, total;
 } progress;
 
 static void progress_show(progress *p, int64_t i, int64_t n, const char *name)
 {
-    if (!p->on)
-        return;
-    double dt = bn_now_seconds() - p->t0;
-    double mbs = dt > 0 ? (double)p->done / 1e6 / dt : 0;
-    double eta = p->done > 0 ? dt * (double)(p->total - p->done) / (double)p->done : 0;
-    fprintf(stderr, "\r\033[K[%lld/%lld] %-40.40s %7.1f MB/s  ETA %5.0fs", (long long)i + 1, (long long)n, name,
-            mbs, eta);
-    fflush(stderr);
+    bn_progress_bytes(&p->p, (size_t)i + 1, (size_t)n, name, p->done, p->total);
 }
 
 static void progress_end(progress *p)
 {
-    if (p->on)
-        fputs("\r\033[K", stderr);
+    bn_progress_done(&p->p);
+}
+
+static void progress_start(progress *p, const bn_gguf *g, int quiet)
+{
+    bn_progress_init(&p->p, "bn-quant", quiet);
+    p->done = p->total = 0;
+    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
+        p->total += bn_gguf_tensor_at(g, i)->nbytes;
 }
 
 /* ---- the work ------------------------------------------------------------------------ */
@@ -491,15 +499,14 @@ static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep,
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
         st = bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, out_type(o, t), err);
     }
-    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
-    for (int64_t i = 0; i < nt; i++)
-        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    progress pr;
+    progress_start(&pr, g, o->quiet);
     buffers b = {0};
     for (int64_t i = 0; i < nt && !st; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        progress_show(&pr, i, nt, t->name);
         st = write_tensor(o, t, w, &b, rep, err);
         pr.done += t->nbytes;
+        progress_show(&pr, i, nt, t->name);
     }
     progress_end(&pr);
     free(b.f);
@@ -519,13 +526,12 @@ static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *r
     buffers b = {0};
     bn_status st = BN_OK;
     int64_t nt = bn_gguf_n_tensors(g);
-    progress pr = {.on = !o->quiet && isatty(2), .t0 = bn_now_seconds()};
-    for (int64_t i = 0; i < nt; i++)
-        pr.total += bn_gguf_tensor_at(g, i)->nbytes;
+    progress pr;
+    progress_start(&pr, g, o->quiet);
     for (int64_t i = 0; i < nt && !st; i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        progress_show(&pr, i, nt, t->name);
         pr.done += t->nbytes;
+        progress_show(&pr, i, nt, t->name);
         if (classify(t) != BN_RCLASS_PROJ)
             continue;
         if ((st = decode(t, &b, o->threads, err)))
@@ -587,8 +593,12 @@ static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_outset *out
     co.n_threads = o->threads;
     co.report = rep;
     co.outputs = outs;
+    bn_convert_progress pc;
+    bn_convert_progress_attach(&pc, &co, "bn-quant", o->quiet);
     bn_convert_result r;
-    return bn_convert_run(&co, &r, err);
+    bn_status st = bn_convert_run(&co, &r, err);
+    bn_progress_done(&pc.p);
+    return st;
 }
 
 int main(int argc, char **argv)
@@ -605,15 +615,39 @@ int main(int argc, char **argv)
     bn_quant_report *rep = NULL;
     bn_outset *outs = NULL;
     bn_status st = plan_outputs(&o, &outs, &err);
-    if (!st)
-        st = bn_quant_report_new(o.in, &rep, &err);
-    if (!st)
-        st = bn_quant_report_set_tool(rep, "bn-quant", &err);
     struct stat sb;
-    if (!st && stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode))
-        st = quantize_hf(&o, rep, outs, &err); /* a Hugging Face directory: the converter's pipeline */
-    else if (!st && !(st = bn_gguf_open(o.in, &g, &err)))
-        st = o.out ? quantize(&o, g, rep, outs, &err) : report_only(&o, g, rep, &err);
+    int is_hf = stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (!st && !is_hf)
+        st = bn_gguf_open(o.in, &g, &err);
+    /* --method all: absmean first (the report's own tables and gates), then
+     * the others beside it */
+    int n_runs = o.all_methods ? 3 : 1;
+    for (int k = 0; k < n_runs && !st; k++) {
+        opts om = o;
+        if (o.all_methods)
+            om.method = k == 0 ? BN_QM_ABSMEAN : k == 1 ? BN_QM_ABSMAX : BN_QM_MSE;
+        bn_quant_report *r = NULL;
+        if ((st = bn_quant_report_new(o.in, &r, &err)))
+            break;
+        if (!(st = bn_quant_report_set_tool(r, "bn-quant", &err))) {
+            if (is_hf)
+                st = quantize_hf(&om, r, outs, &err); /* a Hugging Face directory: the converter's pipeline */
+            else
+                st = o.out ? quantize(&om, g, r, outs, &err) : report_only(&om, g, r, &err);
+        }
+        if (k == 0)
+            rep = r;
+        else if (st)
+            bn_quant_report_free(r);
+        else
+            st = bn_quant_report_add_method(rep, r, &err);
+    }
+    if (!st) {
+        char cmd[2048], tool[64];
+        snprintf(tool, sizeof tool, "bn-quant %s", BN_VERSION);
+        st = bn_quant_report_set_meta(rep, tool, bn_cli_command_line(argc, argv, cmd, sizeof cmd),
+                                      o.out ? bn_type_name((uint32_t)o.type) : "report only", &err);
+    }
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)

@@ -37,8 +37,9 @@ static void usage(FILE *f)
           "      --parse-special match control tokens such as <|begin_of_text|> in the text\n"
           "      --vocab-test INP OUT\n"
           "                      llama.cpp test-tokenizer-0: each string of INP (terminated by\n"
-          "                      \"\\n__ggml_vocab_test__\\n\") is tokenized without BOS and without\n"
-          "                      special parsing and compared with the ids on its line of OUT;\n"
+          "                      \"\\n__ggml_vocab_test__\\n\") is tokenized without BOS (and without\n"
+          "                      special parsing unless --parse-special) and compared with the\n"
+          "                      ids on its line of OUT;\n"
           "                      every mismatch is printed; exit 1 if there is any\n"
           "  -h, --help          this help\n"
           "      --version       print the version\n",
@@ -163,12 +164,14 @@ static int print_json(const bn_tokenizer *tok, const bn_tokens *ids)
     return 0;
 }
 
-static int vocab_test(const bn_tokenizer *tok, const char *inp_path, const char *out_path)
+static int vocab_test(const bn_tokenizer *tok, const char *inp_path, const char *out_path,
+                      unsigned flags)
 {
     bn_error e;
     bn_error_clear(&e);
     size_t n, bad;
-    if (bn_tokenizer_vocab_test(tok, inp_path, out_path, on_mismatch, NULL, &n, &bad, &e) != BN_OK)
+    if (bn_tokenizer_vocab_test_flags(tok, inp_path, out_path, flags, on_mismatch, NULL, &n, &bad, &e) !=
+        BN_OK)
         return fail(&e);
     printf("%zu/%zu strings match\n", n - bad, n);
     return bad ? 1 : 0;
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 
     int rc = 0;
     if (vt_inp) {
-        rc = vocab_test(tok, vt_inp, vt_out);
+        rc = vocab_test(tok, vt_inp, vt_out, parse_special ? BN_TOK_PARSE_SPECIAL : 0);
         bn_tokenizer_free(tok);
         return rc;
     }

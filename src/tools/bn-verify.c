@@ -13,16 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "bn/gguf.h"
+#include "bn/kernels.h"
 #include "bn/model.h"
 #include "bn/threadpool.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "bn/verify.h"
 #include "tools/common/cli.h"
+#include "common/progress.h"
 
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
 #define LOGITS_BUDGET ((size_t)512 << 20) /* bytes of logits per batch, at most */
@@ -247,6 +251,20 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "bn-verify: --max-ppl needs --perplexity or --reference\n");
         return -1;
     }
+    if (o->kernel) {
+        bn_error e;
+        const bn_kernel *k;
+        if (bn_kernel_get(o->kernel, &k, &e)) {
+            fprintf(stderr, "bn-verify: --kernel: %s\n", e.msg);
+            return -1;
+        }
+        if (!o->do_kernels && !o->ppl_file && !o->ref_dir) {
+            fprintf(stderr, "bn-verify: --kernel %s has nothing to run: --check reads the file "
+                            "without running the model (use it with --perplexity or --reference)\n",
+                    o->kernel);
+            return -1;
+        }
+    }
     if (o->data_file == NULL)
         o->data_file = o->ppl_file;
     return 0;
@@ -437,23 +455,86 @@ static void free_tokens(void)
     tok_cache.path = NULL;
 }
 
+/* What llama-perplexity prints (the pass time and ETA after the first pass,
+ * "[i]ppl," per chunk), plus a live line on a terminal (progress.h). When the
+ * text goes to the same terminal, the "[i]ppl," values would be overwritten
+ * by the live line, so they are kept and printed when the run ends. */
 typedef struct {
     const options *o;
     cJSON *chunks;
+    bn_progress prog;
+    int defer;        /* hold the per-chunk values until the end */
+    double *vals;     /* (n_vals) held values */
+    int n_vals, cap;
 } progress_ctx;
+
+static void progress_start(progress_ctx *pc, const options *o, cJSON *chunks, const char *what)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->o = o;
+    pc->chunks = chunks;
+    bn_progress_init(&pc->prog, what, o->quiet);
+    pc->defer = pc->prog.enabled && isatty(fileno(out_text));
+}
+
+static void on_pass(void *user, int chunk0, int n_seq, int n_chunks)
+{
+    progress_ctx *pc = user;
+    if (chunk0 == 0)
+        bn_progress_step(&pc->prog, "evaluating chunk%s 1%s%d of %d (the first pass sets the ETA)",
+                         n_seq > 1 ? "s" : "", n_seq > 1 ? "-" : "", n_seq > 1 ? n_seq : 1, n_chunks);
+}
+
+static void print_values(progress_ctx *pc)
+{
+    for (int i = 0; i < pc->n_vals; i++)
+        fprintf(out_text, "[%d]%.4f,", i + 1, pc->vals[i]);
+    if (pc->n_vals)
+        fprintf(out_text, "\n");
+    pc->n_vals = 0;
+}
+
+static void progress_end(progress_ctx *pc)
+{
+    bn_progress_done(&pc->prog);
+    if (!pc->o->quiet)
+        print_values(pc);
+    free(pc->vals);
+    pc->vals = NULL;
+}
 
 static bn_status on_chunk(void *user, const bn_ppl_progress *p, bn_error *err)
 {
-    (void)err;
     progress_ctx *pc = user;
     if (pc->chunks)
         cJSON_AddItemToArray(pc->chunks, cJSON_CreateNumber(p->ppl));
-    if (!pc->o->quiet) {
+    if (pc->o->quiet)
+        return BN_OK;
+    if (p->chunk == 1) { /* the callbacks of a pass come after it: seconds is the first pass */
+        int passes = (p->n_chunks + p->n_seq - 1) / (p->n_seq > 0 ? p->n_seq : 1);
+        char eta[16];
+        bn_progress_done(&pc->prog);
+        fprintf(out_text, "perplexity: %.2f seconds per pass - ETA %s\n", p->seconds,
+                bn_progress_duration(p->seconds * passes, eta, sizeof eta));
+        fflush(out_text);
+    }
+    if (pc->defer) {
+        if (pc->n_vals == pc->cap) {
+            int nc = pc->cap ? 2 * pc->cap : 64;
+            double *nv = realloc(pc->vals, (size_t)nc * sizeof *nv);
+            if (!nv)
+                return bn_error_set(err, BN_ENOMEM, "out of memory for chunk values");
+            pc->vals = nv;
+            pc->cap = nc;
+        }
+        pc->vals[pc->n_vals++] = p->ppl;
+    } else {
         fprintf(out_text, "[%d]%.4f,", p->chunk, p->ppl);
         if (p->chunk == p->n_chunks)
             fprintf(out_text, "\n");
         fflush(out_text);
     }
+    bn_progress_count(&pc->prog, (size_t)p->chunk, (size_t)p->n_chunks, "chunks", p->tok_per_s, "tokens/s");
     return BN_OK;
 }
 
@@ -492,14 +573,20 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     if (rc)
         return rc;
     const bn_tokens *toks;
+    double t_tok = bn_now_seconds();
+    if (!o->quiet)
+        fprintf(out_text, "perplexity: tokenizing the input ..\n");
     if ((rc = tokenize_file(o->ppl_file, tok, &toks)))
         return rc;
+    if (!o->quiet)
+        fprintf(out_text, "perplexity: tokenization took %.3f ms\n", 1e3 * (bn_now_seconds() - t_tok));
     bn_error err;
     bn_evaluator *ev = NULL;
     const bn_hparams *hp = bn_model_hparams(m);
     bn_status st = bn_verify_model_evaluator(m, o->n_ctx, n_seq_for(o, hp->n_vocab), &ev, &err);
     cJSON *j = cJSON_AddObjectToObject(root, "perplexity");
-    progress_ctx pc = {o, cJSON_AddArrayToObject(j, "chunk_ppl")};
+    progress_ctx pc;
+    progress_start(&pc, o, cJSON_AddArrayToObject(j, "chunk_ppl"), "perplexity");
     bn_ppl_params pp;
     bn_ppl_params_init(&pp);
     pp.n_ctx = o->n_ctx;
@@ -507,6 +594,7 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
     pp.add_bos = bn_tokenizer_add_bos(tok);
     pp.bos_id = bn_tokenizer_bos(tok);
     pp.on_chunk = on_chunk;
+    pp.on_pass = on_pass;
     pp.user = &pc;
     bn_ppl_result res = {0};
     if (!st) {
@@ -522,6 +610,7 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, double *ppl_o
                 n_chunk, o->n_ctx, o->n_batch, ev->max_seq);
         st = bn_ppl_run(ev, toks->ids, toks->n, &pp, &res, &err);
     }
+    progress_end(&pc);
     bn_evaluator_free(ev);
     if (st) {
         /* non-finite logits are the model's fault, not the text's */
@@ -586,7 +675,8 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
         st = bn_verify_model_evaluator(m, o->n_ctx, n_thr, &ev, &err);
     const char *mode = o->ref_mode == BN_REF_QUANTIZED ? "quantized" : "latent";
     cJSON *j = cJSON_AddObjectToObject(root, "reference");
-    progress_ctx pc = {o, NULL};
+    progress_ctx pc;
+    progress_start(&pc, o, NULL, "reference");
     bn_ppl_params pp;
     bn_ppl_params_init(&pp);
     pp.n_ctx = o->n_ctx;
@@ -595,6 +685,7 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
     pp.bos_id = bn_tokenizer_bos(tok);
     pp.base = base;
     pp.on_chunk = on_chunk;
+    pp.on_pass = on_pass;
     pp.user = &pc;
     bn_ppl_result res = {0};
     if (!st) {
@@ -602,6 +693,7 @@ static int section_reference(const options *o, bn_model *m, cJSON *root, gates *
                 o->ref_dir, mode, o->data_file, toks->n, o->n_ctx);
         st = bn_ppl_run(ev, toks->ids, toks->n, &pp, &res, &err);
     }
+    progress_end(&pc);
     bn_evaluator_free(ev);
     bn_evaluator_free(base);
     bn_reference_free(ref);
@@ -694,6 +786,35 @@ static int write_json(const options *o, bn_outset *outs, cJSON *root)
     return rc;
 }
 
+/* Every file named on the command line is there before any check runs, so a
+ * typo is the first thing reported, not a context-length problem. */
+static int inputs_exist(const options *o)
+{
+    const char *files[][2] = {{"--perplexity", o->ppl_file}, {"--data", o->data_file}};
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        const char *f = files[i][1];
+        if (!f)
+            continue;
+        if (stat(f, &st) != 0) {
+            fprintf(stderr, "bn-verify: %s %s: %s\n", files[i][0], f, strerror(errno));
+            return 2;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            fprintf(stderr, "bn-verify: %s %s: not a regular file (a text file is expected)\n",
+                    files[i][0], f);
+            return 2;
+        }
+    }
+    struct stat st;
+    if (o->ref_dir && (stat(o->ref_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "bn-verify: --reference %s: not a directory (the Hugging Face checkpoint "
+                        "directory the model was converted from is expected)\n", o->ref_dir);
+        return 2;
+    }
+    return 0;
+}
+
 static int worst(int a, int b)
 {
     return a > b ? a : b;
@@ -718,9 +839,9 @@ int main(int argc, char **argv)
         return 3;
     }
     gates gt = {cJSON_CreateArray(), 0};
-    int rc = 0;
+    int rc = inputs_exist(&o);
 
-    if (o.do_check)
+    if (rc == 0 && o.do_check)
         rc = section_check(&o, root);
     /* A file that fails --check is not run: the runtime would refuse it anyway. */
     if (rc == 0 && (o.do_kernels || o.ppl_file || o.ref_dir)) {
@@ -729,10 +850,12 @@ int main(int argc, char **argv)
         mo.n_threads = o.n_threads;
         mo.kernel = o.kernel;
         mo.actq = o.actq;
-        bn_model *m;
+        bn_model *m = NULL;
         bn_error err;
-        if (bn_model_load(o.model, &mo, &m, &err)) {
-            fprintf(stderr, "bn-verify: %s\n", err.msg);
+        if (bn_model_load(o.model, &mo, &m, &err) ||
+            (o.ref_dir && bn_reference_check_model(o.ref_dir, m, o.model, &err))) {
+            fprintf(stderr, "bn-verify: %s%s\n", o.ref_dir && m ? "--reference: " : "", err.msg);
+            bn_model_free(m);
             rc = 2;
         } else {
             double ppl = NAN, ppl_ref = NAN;

@@ -82,28 +82,38 @@ int bn_cli_parse_double(const char *s, double *out)
     return 0;
 }
 
-void bn_progress_init(bn_progress *p, const char *what, int quiet)
+const char *bn_cli_command_line(int argc, char **argv, char *buf, size_t cap)
 {
-    p->enabled = !quiet && isatty(STDERR_FILENO);
-    p->t0 = bn_now_seconds();
-    p->what = what;
-}
-
-void bn_progress_update(bn_progress *p, size_t i, size_t n, const char *item, uint64_t bytes)
-{
-    if (!p->enabled || n == 0)
-        return;
-    double el = bn_now_seconds() - p->t0;
-    double mbs = el > 0 ? (double)bytes / 1e6 / el : 0;
-    double eta = i > 0 ? el * (double)(n - i) / (double)i : 0;
-    fprintf(stderr, "\r\033[K%s %zu/%zu %-32.32s %7.1f MB/s  ETA %4.0fs", p->what, i, n, item, mbs, eta);
-    fflush(stderr);
-}
-
-void bn_progress_done(bn_progress *p)
-{
-    if (p->enabled)
-        fprintf(stderr, "\r\033[K");
+    size_t at = 0;
+    if (!cap)
+        return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < argc && at + 1 < cap; i++) {
+        const char *a = argv[i];
+        int plain = *a != '\0';
+        for (const char *c = a; *c && plain; c++)
+            plain = strchr("-_./=:,+@%0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *c) != NULL;
+        if (i)
+            buf[at++] = ' ';
+        if (!plain && at + 1 < cap)
+            buf[at++] = '\'';
+        for (const char *c = (i == 0 && strrchr(a, '/')) ? strrchr(a, '/') + 1 : a; *c && at + 1 < cap; c++) {
+            if (*c == '\'' && !plain) { /* 'it'\''s' */
+                if (at + 5 >= cap)
+                    break;
+                memcpy(buf + at, "'\\''", 4);
+                at += 4;
+            } else {
+                buf[at++] = (unsigned char)*c < 0x20 ? '?' : *c;
+            }
+        }
+        if (!plain && at + 1 < cap)
+            buf[at++] = '\'';
+        buf[at] = '\0';
+    }
+    if (at + 1 >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf;
 }
 
 double bn_cli_peak_rss_mb(void)

@@ -1,5 +1,5 @@
 /* cli.h - pieces every bntk main shares: signal cleanup of temp outputs,
- * progress lines on a terminal, strict number parsing. Mains only. */
+ * strict number parsing, peak memory. Mains only; progress is progress.h. */
 #ifndef BN_CLI_H
 #define BN_CLI_H
 
@@ -35,17 +35,11 @@ void bn_cli_install_signal_cleanup(void);
 int bn_cli_parse_int(const char *s, long lo, long hi, long *out);
 int bn_cli_parse_double(const char *s, double *out);
 
+/* The command line as one shell-quotable string ("bn-quant --report 'a b.html' IN"),
+ * into buf (truncated with "..." past cap). */
+const char *bn_cli_command_line(int argc, char **argv, char *buf, size_t cap);
+
 /* Peak resident memory of this process so far, in MB (10^6 bytes; 0 if unknown). */
 double bn_cli_peak_rss_mb(void);
-
-/* Progress on stderr, redrawn in place, only when stderr is a terminal. */
-typedef struct {
-    int enabled;
-    double t0;
-    const char *what;
-} bn_progress;
-void bn_progress_init(bn_progress *p, const char *what, int quiet);
-void bn_progress_update(bn_progress *p, size_t i, size_t n, const char *item, uint64_t bytes);
-void bn_progress_done(bn_progress *p);
 
 #endif

@@ -1,6 +1,7 @@
 /* info_ckpt.c - see info_ckpt.h. */
 #include "info_ckpt.h"
 #include "cli.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,18 +72,17 @@ static cJSON *config_summary(const char *dir, const char **note)
 
 /* sha256 of every tensor's raw bytes, one tensor in memory at a time; an
  * alias reuses its target's digest. hex: n_tensors * BN_SHA256_HEX_SIZE.
- * Progress goes to progress (a terminal) when it is not NULL. */
-static bn_status hash_tensors(bn_ckpt *ck, char *hex, FILE *progress, bn_error *err)
+ * Progress: common/progress.h (on a terminal only). */
+static bn_status hash_tensors(bn_ckpt *ck, char *hex, bn_progress *progress, bn_error *err)
 {
     size_t n = bn_ckpt_n_tensors(ck);
-    double t0 = bn_now_seconds(), done = 0;
+    uint64_t done = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (bn_ckpt_tensor_at(ck, i)->alias_of < 0)
+            total += bn_ckpt_tensor_at(ck, i)->nbytes;
     for (size_t i = 0; i < n; i++) {
-        if (progress) {
-            double dt = bn_now_seconds() - t0;
-            fprintf(progress, "\rsha256: tensor %zu/%zu, %.0f MB/s   ", i + 1, n, dt > 0 ? done / dt / 1e6 : 0.0);
-            fflush(progress);
-        }
         const bn_ckpt_tensor *t = bn_ckpt_tensor_at(ck, i);
+        bn_progress_bytes(progress, i + 1, n, t->name, done, total);
         char *h = hex + i * BN_SHA256_HEX_SIZE;
         if (t->alias_of >= 0 && (size_t)t->alias_of < i) {
             memcpy(h, hex + (size_t)t->alias_of * BN_SHA256_HEX_SIZE, BN_SHA256_HEX_SIZE);
@@ -100,7 +100,7 @@ static bn_status hash_tensors(bn_ckpt *ck, char *hex, FILE *progress, bn_error *
             uint8_t d[BN_SHA256_SIZE];
             bn_sha256(buf, (size_t)t->nbytes, d);
             bn_sha256_hex(d, h);
-            done += (double)t->nbytes;
+            done += t->nbytes;
         }
         free(buf);
         if (s) return s;
@@ -119,11 +119,15 @@ static void shape_str(const bn_ckpt_tensor *t, char *buf, size_t cap)
 static const char *format_name(const bn_ckpt *ck) { return bn_ckpt_format_name(bn_ckpt_get_format(ck)); }
 
 /* 0, or BN_ENOMEM when the document could not be built. */
-static bn_status print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, FILE *out)
+static bn_status print_json(bn_ckpt *ck, const char *path, cJSON *config, const char *hex, const char *sd_key,
+                            FILE *out)
 {
     cJSON *root = bn_cli_json_doc("bn-info", 1, path); /* docs/json.md; "input" is the path */
     if (!root)
         return BN_ENOMEM;
+    /* where the model's weights are: "" a plain state dict, null none found */
+    if (sd_key) cJSON_AddStringToObject(root, "state_dict_key", sd_key);
+    else cJSON_AddNullToObject(root, "state_dict_key");
     cJSON_AddStringToObject(root, "format", format_name(ck));
     cJSON_AddStringToObject(root, "weights", bn_ckpt_path(ck));
     cJSON *shards = cJSON_AddArrayToObject(root, "shards");
@@ -156,7 +160,8 @@ static bn_status print_json(bn_ckpt *ck, const char *path, cJSON *config, const 
     return s ? BN_OK : BN_ENOMEM;
 }
 
-static void print_text(bn_ckpt *ck, const char *path, cJSON *config, const char *note, const char *hex, FILE *out)
+static void print_text(bn_ckpt *ck, const char *path, cJSON *config, const char *note, const char *hex,
+                       const char *sd_key, FILE *out)
 {
     size_t n = bn_ckpt_n_tensors(ck), ns = bn_ckpt_n_shards(ck);
     fprintf(out, "checkpoint  %s\n", path);
@@ -187,6 +192,9 @@ static void print_text(bn_ckpt *ck, const char *path, cJSON *config, const char 
     }
     fprintf(out, "tensors     %zu (%zu alias%s), %llu bytes of data\n", n, n_alias, n_alias == 1 ? "" : "es",
             (unsigned long long)total);
+    if (sd_key && *sd_key)
+        fprintf(out, "state dict  under '%s' (a training checkpoint: the model's weights are the tensors "
+                "named %s.*)\n", sd_key, sd_key);
     fprintf(out, "  %-*s  %-7s  %-*s  %12s  %-*s%s\n", (int)wname, "name", "dtype", (int)wshape, "shape", "bytes",
             (int)wfile, "shard", hex ? "  sha256" : "");
     for (size_t i = 0; i < n; i++) {
@@ -214,18 +222,23 @@ int bn_info_ckpt(const char *path, const bn_info_ckpt_opts *opts, FILE *out, FIL
     if (opts->sha256) {
         size_t n = bn_ckpt_n_tensors(ck);
         hex = calloc(n ? n : 1, BN_SHA256_HEX_SIZE);
-        FILE *progress = isatty(fileno(errf)) ? errf : NULL;
-        s = hex ? hash_tensors(ck, hex, progress, &err) : bn_error_set(&err, BN_ENOMEM, "out of memory for digests");
-        if (progress) fprintf(progress, "\r%*s\r", 48, "");
+        bn_progress progress;
+        bn_progress_init(&progress, "sha256", errf != stderr);
+        s = hex ? hash_tensors(ck, hex, &progress, &err) : bn_error_set(&err, BN_ENOMEM, "out of memory for digests");
+        bn_progress_done(&progress);
     }
     if (!s) {
         const char *note;
         cJSON *config = config_summary(bn_ckpt_dir(ck), &note);
+        /* Where the model's weights are: "" for a plain state dict, NULL if none is found. */
+        char key[64];
+        bn_error e2;
+        const char *sd_key = bn_ckpt_find_state_dict(ck, NULL, key, sizeof key, &e2) == BN_OK ? key : NULL;
         if (opts->json) {
-            if ((s = print_json(ck, path, config, hex, out)))
+            if ((s = print_json(ck, path, config, hex, sd_key, out)))
                 bn_error_set(&err, s, "%s: out of memory building the JSON description", path);
         } else {
-            print_text(ck, path, config, note, hex, out);
+            print_text(ck, path, config, note, hex, sd_key, out);
         }
         cJSON_Delete(config);
     }
