@@ -657,8 +657,10 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         s.cfg.arch = BN_ARCH_LLAMA; /* llama.cpp's vocab files say llama */
         s.cfg.gguf_arch = bn_arch_get(BN_ARCH_LLAMA)->gguf_name;
     }
-    if (have_config && o->arch && (st = bn_hfconfig_select(&s.cfg, o->arch, o->in_dir, err)))
+    if (have_config && o->arch && (st = bn_hfconfig_select(&s.cfg, o->arch, o->in_dir, err))) {
+        bn_outset_free(own);
         return st;
+    }
     /* docs/compat.md: upstream llama.cpp has no bitnet-b1.58 architecture, so the
      * types it would otherwise load are worth one line saying where they load. */
     if (have_config && o->out_path && !o->vocab_only && strcmp(s.cfg.gguf_arch, "bitnet-b1.58") == 0 &&

@@ -21,6 +21,7 @@ check "-o json: two tests with llama-bench's fields" bash -c "
   head -c 1 '$T/json' | grep -q '\['"
 if command -v jq >/dev/null; then
   check "-o json parses" bash -c "jq -e 'length == 2 and .[0].n_prompt == 8 and (.[1].samples_ns | length) == 2' '$T/json' >/dev/null"
+  check "-o json: every record carries docs/json.md's header" bash -c "jq -e 'all(.[]; .tool == \"bn-run\" and .schema == 1 and (.version | startswith(\"0.\")) and .input == .model_filename)' '$T/json' >/dev/null"
 fi
 check "-o csv: exit 0" run_rc 0 "$T/csv" "$RUN" "$T/m.gguf" --bench --bench-pp 8 --bench-tg 2 --kernel blocked -o csv
 check "-o csv: a header and two rows of 12 fields" bash -c "

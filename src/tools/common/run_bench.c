@@ -16,6 +16,11 @@
 #include "bn/gguf.h"
 #include "bn/kernels.h"
 #include "bn/util.h"
+#include "cli.h"
+
+/* Each JSON record opens with docs/json.md's header (tool, version, schema, input)
+ * and keeps llama-bench's fields after it, so the array stays llama-bench's shape. */
+#define BN_BENCH_JSON_SCHEMA 1
 
 typedef struct {
     const char *kernel;
@@ -134,7 +139,15 @@ static void print_row(const bn_bench_opts *o, const model_desc *d, const bench_r
         fprintf(out, ",%d,%d,%d,%.0f,%.0f,%.6f,%.6f\n", d->threads, r->pp ? r->n : 0,
                 r->pp ? 0 : r->n, ns_mean, ns_sd, ts_mean, ts_sd);
     } else {
-        cJSON *j = cJSON_CreateObject(), *sn = cJSON_CreateArray(), *st = cJSON_CreateArray();
+        cJSON *j = bn_cli_json_doc("bn-run", BN_BENCH_JSON_SCHEMA, o->model_path);
+        cJSON *sn = cJSON_CreateArray(), *st = cJSON_CreateArray();
+        if (!j || !sn || !st) {
+            cJSON_Delete(j);
+            cJSON_Delete(sn);
+            cJSON_Delete(st);
+            free(ts);
+            return;
+        }
         cJSON_AddStringToObject(j, "model_filename", o->model_path);
         cJSON_AddStringToObject(j, "model_type", d->type);
         cJSON_AddNumberToObject(j, "model_size", d->size);
