@@ -139,6 +139,14 @@ check "  ... says there is no reader" says "$T/o" "FIFO with no reader"
 check "  ... still a FIFO" is_fifo "$T/out.fifo"
 timeout 30 cat "$T/out.fifo" >"$T/fifo.got" &
 reader=$!
+# The writer must find the reader already there: wait (at most 10 s) until cat is
+# blocked opening the FIFO (a blocked reader counts as one for O_NONBLOCK writers).
+for _ in $(seq 1 200); do
+  for c in $reader $(cat /proc/$reader/task/*/children 2>/dev/null); do
+    [ "$(cat /proc/$c/wchan 2>/dev/null)" = wait_for_partner ] && break 2
+  done
+  sleep 0.05
+done
 check "bn-verify --json FIFO with a reader: exit 0" rc_is 0 "$T/o" "$VERIFY" "$GG" --check --json "$T/out.fifo"
 wait "$reader"
 check "  ... the reader got the JSON" says "$T/fifo.got" '"exit_code"'
