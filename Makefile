@@ -68,11 +68,14 @@ LIB         := $(BUILD)/libbn.a
 SONAME      := libbn.so.$(ABI)
 SHLIB       := $(BUILD)/libbn.so.$(VERSION)
 
-# SIMD translation units get their instruction sets; everything else is plain C11.
+# SIMD translation units get their instruction sets (one list, used by the fuzz
+# build too: mk/fuzz.mk); everything else is plain C11.
+ISA_avx2    := -mavx2 -mfma -mf16c
+ISA_avx512  := -mavx512f -mavx512bw -mavx512vl -mavx512vnni $(ISA_avx2)
+ISA_amx     := -mamx-tile -mamx-int8 $(ISA_avx512)
+ISA_SUFFIXES := avx2 avx512 amx
 ifneq ($(findstring x86_64,$(ARCH)),)
-$(BUILD)/obj/%_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
-$(BUILD)/obj/%_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
-$(BUILD)/obj/%_amx.o:    XFLAGS := -mamx-tile -mamx-int8 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+$(foreach i,$(ISA_SUFFIXES),$(eval $(BUILD)/obj/%_$(i).o: XFLAGS := $(ISA_$(i))))
 endif
 $(BUILD)/obj/src/util/version.o: DEFS := -DBN_GIT_COMMIT='"$(GIT_COMMIT)"'
 $(BUILD)/obj/src/util/version.o: $(BUILD)/gen/commit

@@ -34,8 +34,7 @@ FUZZ_COMMON  := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(sort $(wildcard tests/fuz
 
 # SIMD translation units get their instruction sets, as in the main build.
 ifneq ($(findstring x86_64,$(ARCH)),)
-$(FUZZ_BUILD)/obj/%_avx2.o:   FUZZ_XFLAGS := -mavx2 -mfma -mf16c
-$(FUZZ_BUILD)/obj/%_avx512.o: FUZZ_XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+$(foreach i,$(ISA_SUFFIXES),$(eval $(FUZZ_BUILD)/obj/%_$(i).o: FUZZ_XFLAGS := $(ISA_$(i))))
 endif
 
 $(FUZZ_BUILD)/obj/%.o: %.c | deps-fuzz
