@@ -84,7 +84,9 @@ else
   }
   pty() { # pty KEYS-FUNCTION: run the chat on a pty, feeding the keys the function prints
     rm -f "$ts"
-    "$1" | timeout 90 "$SCRIPT" -qfec "'$RUN' '$T/big.gguf' --chat --temp 0 --ignore-eos; echo EXIT=\$?" "$ts" >/dev/null 2>&1
+    # script(1) runs the command with $SHELL (sh when unset): bash, because it outlives the
+    # Ctrl-C it shares with bn-run when bn-run handles it (dash dies of it, and EXIT= is lost)
+    "$1" | SHELL=/bin/bash timeout 90 "$SCRIPT" -qfec "'$RUN' '$T/big.gguf' --chat --temp 0 --ignore-eos; echo EXIT=\$?" "$ts" >/dev/null 2>&1
   }
   keys_interrupt() {
     wait_for '^> ' 1 && sleep 0.3
