@@ -27,7 +27,7 @@ $(BUILD)/gen/serve_page.c: src/serve/page.html
 	   echo '};'; \
 	   echo "const size_t bn_srv_page_len = $$(wc -c <$<);"; } >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/serve_page.o: $(BUILD)/gen/serve_page.c
+$(BUILD)/obj/gen/serve_page.o: $(BUILD)/gen/serve_page.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
