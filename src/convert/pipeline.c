@@ -503,13 +503,11 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
             return BN_OK; /* report-only run */
         if ((st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)))
             return st;
-        if (j->type == BN_TYPE_I2_S || j->type == BN_TYPE_TQ1_0 || j->type == BN_TYPE_TQ2_0) {
-            size_t body = out_size - (j->type == BN_TYPE_I2_S ? BN_I2_S_TAIL : 0);
+        if (bn_type_is_ternary(j->type)) {
+            /* bn_pack_ternary writes the I2_S tail too */
             if ((st = bn_pack_ternary(j->type, s->codes, scale, p->cols, p->rows, s->packed, out_size,
                                       nt, err)))
                 return st;
-            if (j->type == BN_TYPE_I2_S)
-                bn_pack_i2s_tail(scale, s->packed + body);
         } else {
             /* float projections carry the ternarized values, as llama.cpp's converter writes them */
             for (uint64_t i = 0; i < n; i++)
