@@ -177,6 +177,19 @@ START_TEST(test_report_formats)
     ck_assert_int_eq(bn_report_format_from_name("html", &f), 0);
     ck_assert_int_eq(f, BN_REPORT_HTML);
     ck_assert_int_eq(bn_report_format_from_name("xml", &f), -1);
+    /* the one rule: the name, else the extension, else text */
+    ck_assert_int_eq(bn_report_format_choose(NULL, NULL, &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_TEXT);
+    ck_assert_int_eq(bn_report_format_choose("csv", "r.json", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_CSV);
+    ck_assert_int_eq(bn_report_format_choose(NULL, "out.d/r.htm", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_HTML);
+    ck_assert_int_eq(bn_report_format_choose(NULL, "out.d/report", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_TEXT);
+    ck_assert_int_eq(bn_report_format_choose("xml", NULL, &f, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "'xml' (text, json, csv, html)"));
+    ck_assert_int_eq(bn_report_format_choose(NULL, "r.xyz", &f, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "'.xyz'"));
 }
 END_TEST
 

@@ -243,16 +243,9 @@ static bn_status run(const opts *o, bn_quant_method m, const bn_gguf *g, bn_quan
     bn_convert_progress pc;
     bn_status st;
     if (g) {
-        bn_requant_opts ro;
-        bn_requant_opts_init(&ro);
-        ro.in_name = o->in;
-        ro.out_path = o->out;
-        ro.proj_type = o->type;
-        ro.embd_type = o->embd_type;
-        ro.method = m;
-        ro.n_threads = o->threads;
-        ro.report = rep;
-        ro.outputs = outs;
+        bn_requant_opts ro = {.in_name = o->in, .out_path = o->out, .proj_type = o->type,
+                              .embd_type = o->embd_type, .method = m, .n_threads = o->threads,
+                              .report = rep, .outputs = outs}; /* every field but the callbacks */
         bn_requant_progress_attach(&pc, &ro, "bn-quant", o->quiet);
         st = bn_requant_run(&ro, g, err);
     } else {
