@@ -564,8 +564,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     s.o = o;
     double t0 = bn_now_seconds();
     bn_status st;
-    if (o->proj_type != BN_TYPE_I2_S && o->proj_type != BN_TYPE_TQ1_0 && o->proj_type != BN_TYPE_TQ2_0 &&
-        o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
+    if (!bn_type_is_ternary(o->proj_type) && o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
         return bn_error_set(err, BN_EINVAL, "projection type %s is not one of i2_s, tq2_0, tq1_0, f16, f32",
                             bn_type_name(o->proj_type));
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
