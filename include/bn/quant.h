@@ -1,6 +1,7 @@
 /*
  * quant.h - ternarization methods, packers/unpackers for every tensor type we
- * write, quantization error statistics and the quantization report.
+ * write, the reusable tensor buffers, quantization error statistics and the
+ * quantization report (GGUF requantization: requant.h).
  *
  * This module is the single place where packed tensor bytes are produced.
  * bn-convert and bn-quant hand it float weights (or ternary codes) and hand
