@@ -1,5 +1,5 @@
 /*
- * verify_kernels.c - the kernel self-test (bn-verify --kernels), after
+ * kernels.c - the kernel self-test (bn-verify --kernels), after
  * SQLite's bitvec test: drive every kernel and the plain "basic" one with the
  * same inputs and compare. Three stages per kernel:
  *   1. the integer sums on each ternary matrix of the model, with random int8
@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/kernel_check.h"
 #include "bn/kernels.h"
 #include "bn/model.h"
 #include "bn/util.h"
-#include "bn/verify.h"
 
 #define ACT_TOKENS 8
 
@@ -291,4 +291,17 @@ done:
     *out = res;
     *n_out = nk;
     return BN_OK;
+}
+
+int bn_kernel_check_ok(const bn_kernel_check *k)
+{
+    return !k->available || (k->n_mismatch == 0 && (!k->logits_checked || k->logits_identical));
+}
+
+size_t bn_kernels_report_n_failed(const bn_kernels_report *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++)
+        n += !bn_kernel_check_ok(&r->k[i]);
+    return n;
 }

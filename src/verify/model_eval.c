@@ -1,11 +1,21 @@
 /*
- * verify_model.c - the runtime as a bn_evaluator: max_seq sequences of n_ctx
- * tokens evaluated together by bn_ctx_eval_batch, each from an empty cache.
+ * model_eval.c - the runtime as a bn_evaluator (ppl.h): max_seq sequences of
+ * n_ctx tokens evaluated together by bn_ctx_eval_batch, each from an empty cache.
  */
 #include <stdlib.h>
 
 #include "bn/model.h"
-#include "bn/verify.h"
+#include "bn/ppl.h"
+
+bn_status bn_verify_check_ctx(const bn_model *m, int n_ctx, bn_error *err)
+{
+    const bn_hparams *hp = bn_model_hparams(m);
+    if (n_ctx > hp->n_ctx_train)
+        return bn_error_set(err, BN_EINVAL,
+                            "-c %d exceeds the model's context_length %d; use -c %d or less",
+                            n_ctx, hp->n_ctx_train, hp->n_ctx_train);
+    return BN_OK;
+}
 
 typedef struct {
     bn_evaluator ev;

@@ -1,5 +1,5 @@
 /*
- * verify_check.c - structural validation of a GGUF for its architecture
+ * check.c - structural validation of a GGUF for its architecture
  * (bn-verify --check). Unlike bn_model_load, which stops at the first problem,
  * this walks the whole file with the gguf.h reader and lists every problem,
  * with the loader's own rules (the architecture table, arch.h, and gguf.h's
@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "bn/arch.h"
+#include "bn/check.h"
 #include "bn/tokenizer.h"
-#include "bn/verify.h"
 
 #define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
 
