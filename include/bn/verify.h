@@ -19,6 +19,17 @@
 #include "bn/ppl.h"
 #include "bn/reference.h"
 
+/* ---- the evaluators of one run ------------------------------------------------ */
+
+/* What bn-verify evaluates: without ref (--perplexity), the model with
+ * bn_ppl_n_seq(n_batch, n_ctx, n_vocab) sequences per pass; with ref
+ * (--reference), the reference (*base) and the model, n_threads sequences
+ * each (<= 0: the model's thread count), the reference running one sequence
+ * per thread. On failure *ev and *base are NULL. */
+bn_status bn_verify_evaluators(bn_model *m, const bn_reference *ref, int n_ctx, int n_batch,
+                               int n_threads, bn_evaluator **ev, bn_evaluator **base,
+                               bn_error *err);
+
 /* ---- gates ------------------------------------------------------------------ */
 
 /* Thresholds a run must meet; NAN: the gate is not set. */

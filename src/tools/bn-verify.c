@@ -394,12 +394,9 @@ static int section_ppl(const options *o, bn_model *m, cJSON *root, int is_ref, b
     }
     if (!is_ref && !o->quiet)
         fprintf(out_text, "perplexity: tokenization took %.3f ms\n", 1e3 * (bn_now_seconds() - t_tok));
-    int n_thr = o->n_threads > 0 ? o->n_threads : bn_model_n_threads(m);
-    int n_seq = is_ref ? n_thr : bn_ppl_n_seq(o->n_batch, o->n_ctx, bn_model_hparams(m)->n_vocab);
-    bn_evaluator *ev = NULL, *base = NULL;
-    bn_status st = is_ref ? bn_reference_evaluator(ref, n_thr, &base, &err) : BN_OK;
-    if (!st)
-        st = bn_verify_model_evaluator(m, o->n_ctx, n_seq, &ev, &err);
+    bn_evaluator *ev, *base;
+    bn_status st = bn_verify_evaluators(m, ref, o->n_ctx, o->n_batch, o->n_threads, &ev, &base,
+                                        &err);
     bn_ppl_report rep = {file, toks->n, o->n_ctx, o->n_chunks, o->n_batch, ev ? ev->max_seq : 0,
                          bn_model_kernel(m), bn_actq_name(bn_model_actq(m)), bn_model_n_threads(m),
                          is_ref ? o->ref_dir : NULL, bn_ref_mode_name(o->ref_mode), NULL, NULL, 0};
