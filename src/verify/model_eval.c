@@ -1,11 +1,22 @@
 /*
- * verify_model.c - the runtime as a bn_evaluator: max_seq sequences of n_ctx
- * tokens evaluated together by bn_ctx_eval_batch, each from an empty cache.
+ * model_eval.c - the runtime as a bn_evaluator (ppl.h): max_seq sequences of
+ * n_ctx tokens evaluated together by bn_ctx_eval_batch, each from an empty
+ * cache; and the evaluators of a bn-verify run (verify.h).
  */
 #include <stdlib.h>
 
 #include "bn/model.h"
 #include "bn/verify.h"
+
+bn_status bn_verify_check_ctx(const bn_model *m, int n_ctx, bn_error *err)
+{
+    const bn_hparams *hp = bn_model_hparams(m);
+    if (n_ctx > hp->n_ctx_train)
+        return bn_error_set(err, BN_EINVAL,
+                            "-c %d exceeds the model's context_length %d; use -c %d or less",
+                            n_ctx, hp->n_ctx_train, hp->n_ctx_train);
+    return BN_OK;
+}
 
 typedef struct {
     bn_evaluator ev;
@@ -77,4 +88,21 @@ bn_status bn_verify_model_evaluator(bn_model *m, int n_ctx, int max_seq, bn_eval
     me->ev.impl = me;
     *out = &me->ev;
     return BN_OK;
+}
+
+bn_status bn_verify_evaluators(bn_model *m, const bn_reference *ref, int n_ctx, int n_batch,
+                               int n_threads, bn_evaluator **ev, bn_evaluator **base,
+                               bn_error *err)
+{
+    *ev = *base = NULL;
+    int n_thr = n_threads > 0 ? n_threads : bn_model_n_threads(m);
+    int n_seq = ref ? n_thr : bn_ppl_n_seq(n_batch, n_ctx, bn_model_hparams(m)->n_vocab);
+    bn_status st = ref ? bn_reference_evaluator(ref, n_thr, base, err) : BN_OK;
+    if (!st)
+        st = bn_verify_model_evaluator(m, n_ctx, n_seq, ev, err);
+    if (st) {
+        bn_evaluator_free(*base);
+        *base = NULL;
+    }
+    return st;
 }

@@ -1,11 +1,11 @@
 /*
- * verify_kld.c - per-position NLL and the KL-divergence statistics of
- * llama-perplexity --kl-divergence (verify.h). Everything in double.
+ * kld.c - per-position NLL and the KL-divergence statistics of
+ * llama-perplexity --kl-divergence (ppl.h). Everything in double.
  */
 #include <math.h>
 #include <string.h>
 
-#include "bn/verify.h"
+#include "bn/ppl.h"
 
 /* log(sum exp(x)) of a row, shifted by its max for range. */
 static double row_logsumexp(const float *x, int n, int *argmax)

@@ -37,7 +37,7 @@
 #include "bn/model.h"
 #include "bn/quant.h"
 #include "bn/util.h"
-#include "bn/verify.h"
+#include "bn/reference.h"
 #include "runtime/fmath.h"
 
 typedef struct {
@@ -283,6 +283,11 @@ static bn_status load_all(bn_reference *r, bn_ckpt *ck, int embd_round, bn_error
     return st;
 }
 
+const char *bn_ref_mode_name(bn_ref_mode mode)
+{
+    return mode == BN_REF_LATENT ? "latent" : "quantized";
+}
+
 bn_status bn_reference_load(const char *hf_dir, bn_ref_mode mode, int embd_round,
                             bn_reference **out, bn_error *err)
 {
@@ -337,6 +342,23 @@ int bn_reference_n_vocab(const bn_reference *r)
 int bn_reference_n_ctx_train(const bn_reference *r)
 {
     return (int)r->cfg.n_ctx;
+}
+
+bn_status bn_reference_load_for(const char *hf_dir, bn_ref_mode mode, const bn_model *m,
+                                const char *name, bn_reference **out, bn_error *err)
+{
+    const bn_hparams *hp = bn_model_hparams(m);
+    int embd_round = mode == BN_REF_QUANTIZED ? (int)hp->embd_type : -1;
+    bn_status st = bn_reference_load(hf_dir, mode, embd_round, out, err);
+    if (st)
+        return st;
+    if (bn_reference_n_vocab(*out) != hp->n_vocab) {
+        st = bn_error_set(err, BN_EINVAL, "%s has a vocabulary of %d, %s of %d", hf_dir,
+                          bn_reference_n_vocab(*out), name, hp->n_vocab);
+        bn_reference_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 bn_status bn_reference_check_model(const char *hf_dir, const bn_model *m, const char *model,

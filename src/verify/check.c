@@ -1,5 +1,5 @@
 /*
- * verify_check.c - structural validation of a GGUF for its architecture
+ * check.c - structural validation of a GGUF for its architecture
  * (bn-verify --check). Unlike bn_model_load, which stops at the first problem,
  * this walks the whole file with the gguf.h reader and lists every problem,
  * with the loader's own rules (the architecture table, arch.h, and gguf.h's
@@ -25,8 +25,10 @@
 #include <string.h>
 
 #include "bn/arch.h"
+#include "bn/check.h"
 #include "bn/tokenizer.h"
-#include "bn/verify.h"
+#include "bn/util.h"
+#include "gguf/internal.h" /* gg_strset: the one string set */
 
 #define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
 
@@ -131,96 +133,99 @@ static int str_is(bn_str s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* Find a token text among n tokens (linear; only used for merges via a hash below). */
-typedef struct {
-    uint64_t *keys; /* hash of the text, 0 = empty */
-    size_t mask;
-} hashset;
-
-static uint64_t fnv1a(const char *p, size_t n)
+/* Token texts as keys of the gguf string set (gguf/internal.h), which holds
+ * NUL-terminated strings: the bytes are escaped so that no key holds a NUL
+ * and distinct texts stay distinct (0x00 -> 01 01, 0x01 -> 01 02), so
+ * membership is exact - no hash stands in for a text. */
+static char *escape_key(const char *p, size_t n, char *dst)
 {
-    uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
+        unsigned char ch = (unsigned char)p[i];
+        if (ch <= 1) {
+            *dst++ = 1;
+            *dst++ = (char)(ch + 1);
+        } else
+            *dst++ = (char)ch;
     }
-    return h ? h : 1;
+    *dst++ = '\0';
+    return dst;
 }
 
-static int hs_init(hashset *hs, size_t n)
+/* The vocabulary as a set: keys point into *arena (free it after the set). */
+static int vocab_set(const bn_gguf *g, const bn_gguf_kv *tokens, gg_strset *set, char **arena)
 {
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap <<= 1;
-    hs->keys = calloc(cap, sizeof *hs->keys);
-    hs->mask = cap - 1;
-    return hs->keys ? 0 : -1;
-}
-
-static void hs_add(hashset *hs, uint64_t h)
-{
-    size_t i = (size_t)h & hs->mask;
-    while (hs->keys[i] && hs->keys[i] != h)
-        i = (i + 1) & hs->mask;
-    hs->keys[i] = h;
-}
-
-/* Membership by 64-bit hash: a collision could hide a missing token, never
- * invent a problem. */
-static int hs_has(const hashset *hs, uint64_t h)
-{
-    size_t i = (size_t)h & hs->mask;
-    while (hs->keys[i]) {
-        if (hs->keys[i] == h)
-            return 1;
-        i = (i + 1) & hs->mask;
+    size_t bytes = 1;
+    for (uint64_t i = 0; i < tokens->arr_n; i++) {
+        size_t n = (size_t)bn_gguf_arr_str(g, tokens, i).len;
+        if (bn_mul_ovf_size(n, 2, &n) || bn_add_ovf_size(bytes, n + 1, &bytes))
+            return -1;
+    }
+    char *dst = *arena = malloc(bytes);
+    if (!dst || gg_strset_init(set, (size_t)tokens->arr_n)) {
+        free(*arena);
+        *arena = NULL;
+        return -1;
+    }
+    for (uint64_t i = 0; i < tokens->arr_n; i++) {
+        bn_str t = bn_gguf_arr_str(g, tokens, i);
+        char *key = dst;
+        dst = escape_key(t.ptr, (size_t)t.len, dst);
+        if (gg_strset_add(set, key, (int64_t)i, NULL) < 0)
+            return -1;
     }
     return 0;
+}
+
+/* Whether the bytes a[0..na) + b[0..nb) are a token; key has room for
+ * 2 * (na + nb) + 1 bytes. */
+static int in_vocab(const gg_strset *set, char *key, const char *a, size_t na, const char *b,
+                    size_t nb)
+{
+    char *end = escape_key(a, na, key);
+    escape_key(b, nb, end - 1);
+    return gg_strset_find(set, key) >= 0;
+}
+
+/* Why merge m does not parse, or NULL: "left right", one space, both sides and
+ * their concatenation tokens of the vocabulary. */
+static const char *merge_problem(const gg_strset *set, bn_str m, char *key)
+{
+    const char *sp = m.len ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
+    if (!sp || sp + 1 >= m.ptr + m.len)
+        return "is not \"left right\"";
+    if (memchr(sp + 1, ' ', (size_t)(m.ptr + m.len - sp - 1)))
+        return "has more than one space";
+    size_t l = (size_t)(sp - m.ptr), r = (size_t)(m.len - l - 1);
+    if (!in_vocab(set, key, m.ptr, l, "", 0) || !in_vocab(set, key, sp + 1, r, "", 0))
+        return "names a token that is not in the vocabulary";
+    if (!in_vocab(set, key, m.ptr, l, sp + 1, r))
+        return "produces a token that is not in the vocabulary";
+    return NULL;
 }
 
 static void check_merges(checker *c, const bn_gguf *g, const bn_gguf_kv *tokens,
                          const bn_gguf_kv *merges)
 {
-    hashset hs;
-    if (hs_init(&hs, tokens->arr_n)) {
-        c->oom = 1;
-        return;
+    gg_strset set = {0};
+    char *arena = NULL, *key = NULL;
+    size_t longest = 0;
+    for (uint64_t i = 0; i < merges->arr_n; i++) {
+        size_t n = (size_t)bn_gguf_arr_str(g, merges, i).len;
+        longest = n > longest ? n : longest;
     }
-    for (uint64_t i = 0; i < tokens->arr_n; i++) {
-        bn_str t = bn_gguf_arr_str(g, tokens, i);
-        hs_add(&hs, fnv1a(t.ptr, t.len));
+    size_t key_bytes;
+    if (bn_mul_ovf_size(longest, 2, &key_bytes) || !(key = malloc(key_bytes + 1)) ||
+        vocab_set(g, tokens, &set, &arena)) {
+        c->oom = 1;
+        goto done;
     }
     uint64_t n_bad = 0, first_bad = 0;
     const char *why = NULL;
     for (uint64_t i = 0; i < merges->arr_n; i++) {
-        bn_str m = bn_gguf_arr_str(g, merges, i);
-        const char *sp = m.len ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
-        const char *w = NULL;
-        if (!sp || sp + 1 >= m.ptr + m.len)
-            w = "is not \"left right\"";
-        else if (memchr(sp + 1, ' ', (size_t)(m.ptr + m.len - sp - 1)))
-            w = "has more than one space";
-        else {
-            size_t l = (size_t)(sp - m.ptr), r = (size_t)(m.len - l - 1);
-            if (!hs_has(&hs, fnv1a(m.ptr, l)) || !hs_has(&hs, fnv1a(sp + 1, r)))
-                w = "names a token that is not in the vocabulary";
-            else {
-                /* the merged text must be a token too */
-                char small[512];
-                if (m.len - 1 <= sizeof small) {
-                    memcpy(small, m.ptr, l);
-                    memcpy(small + l, sp + 1, r);
-                    if (!hs_has(&hs, fnv1a(small, l + r)))
-                        w = "produces a token that is not in the vocabulary";
-                }
-            }
-        }
-        if (w) {
-            if (!n_bad) {
-                first_bad = i;
-                why = w;
-            }
-            n_bad++;
+        const char *w = merge_problem(&set, bn_gguf_arr_str(g, merges, i), key);
+        if (w && !n_bad++) {
+            first_bad = i;
+            why = w;
         }
     }
     if (n_bad) {
@@ -232,7 +237,10 @@ static void check_merges(checker *c, const bn_gguf *g, const bn_gguf_kv *tokens,
                 (unsigned long long)n_bad, (unsigned long long)merges->arr_n,
                 (unsigned long long)first_bad, esc, why);
     }
-    free(hs.keys);
+done:
+    gg_strset_free(&set);
+    free(arena);
+    free(key);
 }
 
 static void check_special_id(checker *c, const bn_gguf *g, const char *key, int64_t n_tok)

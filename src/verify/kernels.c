@@ -1,5 +1,5 @@
 /*
- * verify_kernels.c - the kernel self-test (bn-verify --kernels), after
+ * kernels.c - the kernel self-test (bn-verify --kernels), after
  * SQLite's bitvec test: drive every kernel and the plain "basic" one with the
  * same inputs and compare. Three stages per kernel:
  *   1. the integer sums on each ternary matrix of the model, with random int8
@@ -15,21 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/kernel_check.h"
 #include "bn/kernels.h"
 #include "bn/model.h"
 #include "bn/util.h"
-#include "bn/verify.h"
 
 #define ACT_TOKENS 8
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Random activations: n_tok rows of ne0 floats in [-2, 2), quantized per token
  * (I2_S) or as Q8_K (TQ*, as ggml pairs them). */
@@ -45,7 +36,7 @@ static bn_status make_act(bn_act *a, bn_type wt, int64_t ne0, uint64_t *seed, bn
         return bn_error_set(err, BN_ENOMEM, "kernels: out of memory");
     }
     for (int64_t i = 0; i < ne0 * ACT_TOKENS; i++)
-        x[i] = (float)((double)(rng_next(seed) >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+        x[i] = (float)((double)(bn_rng_next(seed) >> 11) / 9007199254740992.0 * 4.0 - 2.0);
     st = bn_act_quantize(a, x, ACT_TOKENS, err);
     free(x);
     if (st)
@@ -92,7 +83,7 @@ static bn_status make_odd(bn_type t, int64_t ne0, int64_t ne1, uint64_t *seed, u
     if (!b)
         return bn_error_set(err, BN_ENOMEM, "kernels: out of memory");
     for (size_t i = 0; i < size; i++)
-        b[i] = (uint8_t)rng_next(seed);
+        b[i] = (uint8_t)bn_rng_next(seed);
     if (t == BN_TYPE_I2_S) {
         float s = 0.75f;
         memset(b + size - BN_I2_S_TAIL, 0, BN_I2_S_TAIL);
@@ -234,7 +225,7 @@ bn_status bn_verify_kernels(bn_model *m, const int32_t *tokens, int n_tokens,
     }
     uint64_t seed = 0x746f6b656e73ull;
     for (int i = 0; i < n_tokens; i++)
-        toks[i] = tokens ? tokens[i] : (int32_t)(rng_next(&seed) % (uint64_t)hp->n_vocab);
+        toks[i] = tokens ? tokens[i] : (int32_t)(bn_rng_next(&seed) % (uint64_t)hp->n_vocab);
 
     for (size_t i = 0; i < nk && !st; i++) {
         const bn_kernel *k = list[i];
@@ -286,4 +277,17 @@ done:
     *out = res;
     *n_out = nk;
     return BN_OK;
+}
+
+int bn_kernel_check_ok(const bn_kernel_check *k)
+{
+    return !k->available || (k->n_mismatch == 0 && (!k->logits_checked || k->logits_identical));
+}
+
+size_t bn_kernels_report_n_failed(const bn_kernels_report *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++)
+        n += !bn_kernel_check_ok(&r->k[i]);
+    return n;
 }

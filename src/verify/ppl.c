@@ -1,14 +1,15 @@
 /*
- * verify_ppl.c - perplexity exactly as llama.cpp's llama-perplexity computes it
- * (FORMATS.md §6; the contract is in verify.h), over any bn_evaluator, with
- * optional KL-divergence statistics against a second evaluator.
+ * ppl.c - perplexity exactly as llama.cpp's llama-perplexity computes it
+ * (FORMATS.md §6; the contract is in ppl.h), over any bn_evaluator, with
+ * optional KL-divergence statistics against a second evaluator; and the rules
+ * around it: how the text becomes tokens and how many chunks go per pass.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/ppl.h"
 #include "bn/util.h"
-#include "bn/verify.h"
 
 void bn_evaluator_free(bn_evaluator *ev)
 {
@@ -22,6 +23,63 @@ void bn_ppl_params_init(bn_ppl_params *p)
     p->n_ctx = 512;
     p->bos_id = -1;
 }
+
+void bn_ppl_params_set_bos(bn_ppl_params *p, const bn_tokenizer *tok)
+{
+    p->add_bos = bn_tokenizer_add_bos(tok);
+    p->bos_id = bn_tokenizer_bos(tok);
+}
+
+/* ---- step 1: the text; step 5: the batch ----------------------------------- */
+
+bn_status bn_ppl_tokenize(const bn_tokenizer *tok, const char *text, size_t len, bn_tokens *out,
+                          bn_error *err)
+{
+    bn_tokens_free(out);
+    if (len && text[len - 1] == '\n')
+        len--;
+    bn_status st = bn_tokenizer_encode(tok, text, len, BN_TOK_ADD_SPECIAL, out, err);
+    if (st)
+        bn_tokens_free(out);
+    return st;
+}
+
+bn_status bn_ppl_tokenize_file(const bn_tokenizer *tok, const char *path, bn_tokens *out,
+                               bn_error *err)
+{
+    char *text;
+    size_t len;
+    bn_tokens_free(out);
+    bn_status st = bn_read_file(path, BN_PPL_TEXT_MAX_BYTES, &text, &len, err);
+    if (st)
+        return st;
+    st = bn_ppl_tokenize(tok, text, len, out, err);
+    free(text);
+    if (st)
+        bn_error_prefix(err, "%s", path);
+    return st;
+}
+
+int bn_ppl_n_seq(int n_batch, int n_ctx, int n_vocab)
+{
+    int n_seq = n_ctx > 0 ? n_batch / n_ctx : 1;
+    if (n_seq < 1)
+        n_seq = 1;
+    size_t per_seq = (size_t)(n_ctx > 0 ? n_ctx : 1) * (size_t)(n_vocab > 0 ? n_vocab : 1) *
+                     sizeof(float);
+    while (n_seq > 1 && (size_t)n_seq * per_seq > BN_PPL_LOGITS_BUDGET)
+        n_seq--;
+    return n_seq;
+}
+
+int bn_ppl_n_chunks(size_t n_tokens, int n_ctx, int max_chunks)
+{
+    size_t n = n_ctx > 0 ? n_tokens / (size_t)n_ctx : 0;
+    int n_chunk = n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+    return max_chunks > 0 && max_chunks < n_chunk ? max_chunks : n_chunk;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
 
 /* Running totals of the scored NLLs. */
 typedef struct {
@@ -105,10 +163,7 @@ bn_status bn_ppl_run(bn_evaluator *ev, const int32_t *tokens, size_t n_tokens,
     if (st)
         return st;
     const int n_ctx = p->n_ctx, n_vocab = ev->n_vocab;
-    size_t n_chunk_all = n_tokens / (size_t)n_ctx;
-    int n_chunk = n_chunk_all > (size_t)INT32_MAX ? INT32_MAX : (int)n_chunk_all;
-    if (p->max_chunks > 0 && p->max_chunks < n_chunk)
-        n_chunk = p->max_chunks;
+    int n_chunk = bn_ppl_n_chunks(n_tokens, n_ctx, p->max_chunks);
 
     int group = ev->max_seq;
     if (p->base && p->base->max_seq < group)
