@@ -14,6 +14,7 @@
 #include "bn/tokenizer.h"
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
+#include "util/utf8.h"
 #include "testutil.h"
 
 static bn_tokenizer *load(const char *name)
@@ -100,11 +101,11 @@ START_TEST(test_utf8)
         ck_assert_uint_eq(cp, c);
     }
     /* strict checking used by the stream: overlongs and surrogates refused */
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xC0\x80", 2), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xED\xA0\x80", 3), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF4\x90\x80\x80", 4), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF0\x9F", 2), 0);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xC0\x80", 2), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xED\xA0\x80", 3), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF4\x90\x80\x80", 4), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF0\x9F", 2), 0);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
 }
 END_TEST
 

@@ -40,6 +40,7 @@
 
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
+#include "util/utf8.h"
 
 #define PKL_MAX_DEPTH 100
 
@@ -281,7 +282,7 @@ static bn_status push_str(pm *m, vkind k, uint64_t len)
     if (len > m->n) return fail(m, BN_EINVAL, "string length %llu exceeds the pickle", (unsigned long long)len);
     bn_status s = need(m, (size_t)len, &b);
     if (s) return s;
-    if (k == V_STR && bn_ckpt_utf8_check(b, (size_t)len, 0) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
+    if (k == V_STR && bnu_utf8_valid_prefix(b, (size_t)len) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
     pv *v = newv(m, k);
     char *c = v ? arena_alloc(m, (size_t)len + 1) : NULL;
     if (!c) return NOMEM(m);

@@ -17,6 +17,7 @@
 
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
+#include "util/utf8.h"
 
 #define ST_MAX_HEADER 100000000u  /* 100 MB, the limit of the reference implementation */
 #define ST_MAX_INT 9007199254740992.0 /* 2^53: beyond this a JSON double is inexact */
@@ -40,6 +41,17 @@ static size_t escaped_nul_at(const uint8_t *s, size_t len)
         if (s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) return i;
     }
     return len;
+}
+
+/* Offset of the first byte that is not UTF-8 JSON text (invalid or truncated
+ * UTF-8, or an ASCII control other than tab, LF and CR), or len if none. */
+static size_t json_text_bad_at(const uint8_t *s, size_t len)
+{
+    size_t n = bnu_utf8_valid_prefix(s, len);
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') || s[i] == 0x7f)
+            return i;
+    return n;
 }
 
 static int cmp_str_ptr(const void *a, const void *b)
@@ -221,7 +233,7 @@ static bn_status parse_header(bn_st_file *st, bn_error *err)
     const uint8_t *h = p + 8;
     if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf)
         return bn_error_set(err, BN_EINVAL, "%s: header starts with a UTF-8 byte order mark", st->path);
-    size_t bad = bn_ckpt_utf8_check(h, n, 1);
+    size_t bad = json_text_bad_at(h, n);
     if (bad < n)
         return bn_error_set(err, BN_EINVAL, "%s: header byte %zu (0x%02x) is not valid UTF-8 JSON text", st->path,
                             bad, h[bad]);

@@ -29,9 +29,6 @@ static inline uint32_t gg_bits_of(float f)
     return u;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (len > 0 bytes left; 1 for
- * ASCII), or 0 if it is not one (overlong, surrogate, > U+10FFFF, truncated). */
-size_t gg_utf8_len(const uint8_t *s, uint64_t len);
 
 /* A set of byte strings (keys, tensor names) for duplicate detection and
  * lookup. Open addressing, FNV-1a; stores pointers, never copies, so the

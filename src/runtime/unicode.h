@@ -44,10 +44,7 @@ size_t bn_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 /* Encode cp (< 0x110000) into out; returns the length (1..4). */
 size_t bn_utf8_encode(uint32_t cp, char out[4]);
 
-/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or code points above
- * U+10FFFF) at s[0, n), n >= 1: the length of the valid character at s
- * (1..4), 0 if s[0, n) is a valid but incomplete prefix of one, or -1 if s[0]
- * cannot start a valid character given the bytes that follow. */
-int bn_utf8_check(const unsigned char *s, size_t n);
+/* Strict validation (what text must be to be accepted) is util's:
+ * src/util/utf8.h. */
 
 #endif
