@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 #include "bn/tokenizer_export.h"
+#include "util/strset.h"
 
 #define BN_TX_MAX_TOKENS (1u << 24)
 /* Padding (holes below the largest id, or config.json's vocab_size above the
@@ -35,8 +36,7 @@ struct bn_tokexport {
     int add_bos, add_eos;              /* -1 unknown */
     int add_space_prefix;              /* SPM; -1 unknown */
     char *chat_template;
-    uint32_t *slots;        /* text -> id: id + 1, 0 empty */
-    size_t mask;
+    bnu_strset index;       /* text -> id, built by bn_tx_index */
 };
 
 /* Make room for ids [0, n); new entries are unfilled. */

@@ -74,49 +74,28 @@ bn_status bn_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int
     return BN_OK;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
 bn_status bn_tx_index(bn_tokexport *t, const char *src, bn_error *err)
 {
-    size_t size = 16;
-    while (size < (size_t)t->n * 2)
-        size <<= 1;
-    free(t->slots);
-    t->slots = calloc(size, sizeof *t->slots);
-    if (!t->slots)
+    bnu_strset_free(&t->index);
+    if (bnu_strset_init(&t->index, t->n))
         return bn_error_set(err, BN_ENOMEM, "out of memory");
-    t->mask = size - 1;
     for (uint32_t i = 0; i < t->n; i++) {
         if (!t->tok[i])
             return bn_error_set(err, BN_EINVAL, "%s: no token has id %u", src, i);
-        size_t h = hash_bytes(t->tok[i], t->tok_len[i]) & t->mask;
-        for (; t->slots[h]; h = (h + 1) & t->mask) {
-            uint32_t j = t->slots[h] - 1;
-            if (t->tok_len[j] == t->tok_len[i] && memcmp(t->tok[j], t->tok[i], t->tok_len[i]) == 0)
-                return bn_error_set(err, BN_EINVAL, "%s: token '%.40s' appears twice (ids %u and %u)",
-                                    src, t->tok[i], j, i);
-        }
-        t->slots[h] = i + 1;
+        int64_t j;
+        int r = bnu_strset_add(&t->index, t->tok[i], t->tok_len[i], i, &j);
+        if (r < 0)
+            return bn_error_set(err, BN_ENOMEM, "out of memory");
+        if (r > 0)
+            return bn_error_set(err, BN_EINVAL, "%s: token '%.40s' appears twice (ids %u and %u)",
+                                src, t->tok[i], (uint32_t)j, i);
     }
     return BN_OK;
 }
 
 int32_t bn_tx_find(const bn_tokexport *t, const char *s, size_t len)
 {
-    if (!t->slots)
-        return -1;
-    for (size_t h = hash_bytes(s, len) & t->mask; t->slots[h]; h = (h + 1) & t->mask) {
-        uint32_t j = t->slots[h] - 1;
-        if (t->tok_len[j] == len && memcmp(t->tok[j], s, len) == 0)
-            return (int32_t)j;
-    }
-    return -1;
+    return (int32_t)bnu_strset_find(&t->index, s, len);
 }
 
 static int starts_ends(const char *s, size_t n, const char *a, const char *b)
@@ -152,7 +131,7 @@ void bn_tokexport_free(bn_tokexport *t)
     free(t->type);
     free(t->merge);
     free(t->chat_template);
-    free(t->slots);
+    bnu_strset_free(&t->index);
     free(t);
 }
 

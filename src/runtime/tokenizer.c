@@ -45,16 +45,7 @@ static size_t table_size(size_t n)
 
 int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len)
 {
-    size_t i = bn_tok_hash(text, len) & t->tok_mask;
-    for (;;) {
-        uint32_t v = t->tok_slots[i];
-        if (v == 0)
-            return -1;
-        uint32_t id = v - 1;
-        if (t->tok_len[id] == len && memcmp(t->blob + t->tok_off[id], text, len) == 0)
-            return (int32_t)id;
-        i = (i + 1) & t->tok_mask;
-    }
+    return (int32_t)bnu_strset_find(&t->tok_ids, text, len);
 }
 
 const bn_merge_slot *bn_tok_merge_find(const bn_tokenizer *t, int32_t l, int32_t r)
@@ -121,7 +112,7 @@ void bn_tokenizer_free(bn_tokenizer *t)
     free(t->tok_len);
     free(t->scores);
     free(t->types);
-    free(t->tok_slots);
+    bnu_strset_free(&t->tok_ids);
     free(t->merge_slots);
     free(t->special);
     free(t->spm_pairs);
@@ -143,16 +134,15 @@ static bn_status build_tokens(bn_tokenizer *t, const bn_vocab_desc *v, bn_error 
         if (l > UINT32_MAX || bn_add_ovf_size(total, l + 1, &total))
             return bn_error_set(err, BN_ELIMIT, "token %u: text of %zu bytes is too long", i, l);
     }
-    size_t n = v->n_tokens, slots = table_size(n);
+    size_t n = v->n_tokens;
     t->blob = malloc(total ? total : 1);
     t->tok_off = malloc(n * sizeof *t->tok_off + 1);
     t->tok_len = malloc(n * sizeof *t->tok_len + 1);
     t->scores = malloc(n * sizeof *t->scores + 1);
     t->types = malloc(n * sizeof *t->types + 1);
-    t->tok_slots = calloc(slots, sizeof *t->tok_slots);
-    if (!t->blob || !t->tok_off || !t->tok_len || !t->scores || !t->types || !t->tok_slots)
+    if (!t->blob || !t->tok_off || !t->tok_len || !t->scores || !t->types ||
+        bnu_strset_init(&t->tok_ids, n))
         return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory for %zu tokens", n);
-    t->tok_mask = slots - 1;
     size_t off = 0;
     for (uint32_t i = 0; i < v->n_tokens; i++) {
         size_t l = desc_len(v->tokens, v->token_lens, i);
@@ -170,16 +160,8 @@ static bn_status build_tokens(bn_tokenizer *t, const bn_vocab_desc *v, bn_error 
             return bn_error_set(err, BN_EINVAL, "token %u: token_type %d is not in 1..6", i, ty);
         t->types[i] = ty;
         /* Duplicate texts: the last id wins, as in llama.cpp's token_to_id. */
-        size_t h = bn_tok_hash(t->blob + off - l - 1, l) & t->tok_mask;
-        for (;;) {
-            uint32_t s2 = t->tok_slots[h];
-            if (s2 == 0 || (t->tok_len[s2 - 1] == l &&
-                            memcmp(t->blob + t->tok_off[s2 - 1], t->blob + t->tok_off[i], l) == 0)) {
-                t->tok_slots[h] = i + 1;
-                break;
-            }
-            h = (h + 1) & t->tok_mask;
-        }
+        if (bnu_strset_put(&t->tok_ids, t->blob + t->tok_off[i], l, i))
+            return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory for %zu tokens", n);
     }
     return BN_OK;
 }

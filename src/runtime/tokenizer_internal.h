@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/tokenizer.h"
+#include "util/strset.h"
 
 /* One BPE merge: (left id, right id) -> rank and resulting token. */
 typedef struct {
@@ -25,8 +26,7 @@ struct bn_tokenizer {
     uint32_t *tok_len;    /* (n_tokens) byte length of each text */
     float *scores;        /* (n_tokens) */
     int32_t *types;       /* (n_tokens) bn_tok_type */
-    uint32_t *tok_slots;  /* text -> id open-addressing table: id + 1, 0 = empty */
-    size_t tok_mask;      /* table size - 1 (power of two) */
+    bnu_strset tok_ids;   /* text (in blob) -> id; of equal texts the last id */
     bn_merge_slot *merge_slots;
     size_t merge_mask;    /* 0 when there are no merges */
     uint32_t n_merges;
