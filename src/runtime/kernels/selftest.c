@@ -12,17 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kern.h"
+#include "bn/util.h"
 
 typedef struct {
     uint64_t s;
 } rng_t;
 
-static uint64_t next(rng_t *r) /* xorshift64* */
+static uint64_t next(rng_t *r)
 {
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return r->s * 0x2545F4914F6CDD1Dull;
+    return bn_rng_next(&r->s);
 }
 
 /* Finite, normal fp16 of either sign, exponent 2^-8 .. 2^3. */
