@@ -20,21 +20,36 @@ void bn_tokens_free(bn_tokens *v)
     v->n = v->cap = 0;
 }
 
-static int tokens_push(bn_tokens *v, int32_t id)
+bn_status bn_tokens_append(bn_tokens *v, const int32_t *ids, size_t n, bn_error *err)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        if (cap > SIZE_MAX / sizeof *v->ids)
-            return -1;
+    if (n > v->cap - v->n) {
+        size_t cap = v->cap ? v->cap : 256;
+        while (cap - v->n < n) {
+            if (cap > SIZE_MAX / 2 / sizeof *v->ids)
+                return bn_error_set(err, BN_ENOMEM, "out of memory for %zu more tokens", n);
+            cap *= 2;
+        }
         int32_t *p = realloc(v->ids, cap * sizeof *p);
         if (!p)
-            return -1;
+            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu tokens", cap);
         v->ids = p;
         v->cap = cap;
     }
-    v->ids[v->n++] = id;
-    return 0;
+    if (n)
+        memcpy(v->ids + v->n, ids, n * sizeof *ids);
+    v->n += n;
+    return BN_OK;
 }
+
+bn_status bn_tokens_push(bn_tokens *v, int32_t id, bn_error *err)
+{
+    if (v->n < v->cap) { /* the common case, per token of an encode */
+        v->ids[v->n++] = id;
+        return BN_OK;
+    }
+    return bn_tokens_append(v, &id, 1, err);
+}
+
 
 /* A symbol of a merge session: a run of bytes of the session's text. */
 typedef struct {
@@ -170,7 +185,7 @@ static int push_byte(enc *e, unsigned char b)
                              "tokenizer: byte 0x%02X has no token and the vocabulary has no UNK", b);
         return 1;
     }
-    return tokens_push(e->out, id) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
+    return bn_tokens_push(e->out, id, NULL) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
 }
 
 static int spm_try_add(enc *e, const char *text, int32_t l, int32_t r)
@@ -212,7 +227,7 @@ static int spm_segment(enc *e, const char *text, int32_t lo, int32_t hi)
         const sym *s = &e->syms[i];
         int32_t id = bn_tokenizer_find(e->t, text + s->off, s->n);
         if (id >= 0) {
-            if (tokens_push(e->out, id))
+            if (bn_tokens_push(e->out, id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             continue;
         }
@@ -303,7 +318,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
             return enc_fail(e, BN_ENOMEM, "out of memory");
         int32_t id = bn_tokenizer_find(t, e->buf, bpe_map_word(e, w, n));
         if (id >= 0)
-            return tokens_push(e->out, id) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
+            return bn_tokens_push(e->out, id, NULL) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
     }
     if (grow((void **)&e->syms, &e->syms_cap, n, sizeof *e->syms))
         return enc_fail(e, BN_ENOMEM, "out of memory");
@@ -333,7 +348,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
     for (int32_t i = ns > 0 ? 0 : -1; i >= 0; i = e->syms[i].next) {
         const sym *s = &e->syms[i];
         if (s->id >= 0) {
-            if (tokens_push(e->out, s->id))
+            if (bn_tokens_push(e->out, s->id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             continue;
         }
@@ -353,7 +368,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
                 return 1;
             }
         for (size_t j = 0; j < cl; j++)
-            if (ids[j] >= 0 && tokens_push(e->out, ids[j]))
+            if (ids[j] >= 0 && bn_tokens_push(e->out, ids[j], NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
     }
     return 0;
@@ -397,7 +412,7 @@ static int on_word(void *ctx, const char *w, size_t n)
             break;
         if (s->hash == h && s->word_len == n && memcmp(e->words + s->word_off, w, n) == 0) {
             for (uint32_t k = 0; k < s->ids_n; k++)
-                if (tokens_push(e->out, e->cids.ids[s->ids_off + k]))
+                if (bn_tokens_push(e->out, e->cids.ids[s->ids_off + k], NULL))
                     return enc_fail(e, BN_ENOMEM, "out of memory");
             return 0;
         }
@@ -412,7 +427,7 @@ static int on_word(void *ctx, const char *w, size_t n)
     memcpy(e->words + e->words_n, w, n);
     e->words_n += n;
     for (size_t k = before; k < e->out->n; k++)
-        if (tokens_push(&e->cids, e->out->ids[k]))
+        if (bn_tokens_push(&e->cids, e->out->ids[k], NULL))
             return enc_fail(e, BN_ENOMEM, "out of memory");
     e->slots[j] = s;
     e->n_used++;
@@ -464,7 +479,7 @@ static int encode_range(enc *e, const char *text, size_t len, size_t k, unsigned
             size_t at = (size_t)(hit - text);
             if (at > pos && encode_range(e, text + pos, at - pos, k + 1, flags, prev_special))
                 return 1;
-            if (tokens_push(e->out, id))
+            if (bn_tokens_push(e->out, id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             *prev_special = 1;
             pos = at + sl;
@@ -491,12 +506,12 @@ bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size_t le
                             len, MAX_TEXT);
     enc e = {.t = t, .out = out, .err = err, .st = BN_OK};
     int add = (flags & BN_TOK_ADD_SPECIAL) != 0;
-    if (add && t->add_bos && t->bos >= 0 && tokens_push(out, t->bos))
+    if (add && t->add_bos && t->bos >= 0 && bn_tokens_push(out, t->bos, NULL))
         return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
     int prev_special = 1;
     if (len > 0 && encode_range(&e, text, len, 0, flags, &prev_special) && e.st == BN_OK)
         e.st = bn_error_set(err, BN_EINTERNAL, "tokenizer: encoding stopped without a reason");
-    if (e.st == BN_OK && add && t->add_eos && t->eos >= 0 && tokens_push(out, t->eos))
+    if (e.st == BN_OK && add && t->add_eos && t->eos >= 0 && bn_tokens_push(out, t->eos, NULL))
         e.st = bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
     free(e.syms);
     free(e.h.a);
