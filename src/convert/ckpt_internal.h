@@ -75,9 +75,9 @@ typedef struct {
 /* Run one pickle (at most len bytes) and collect its tensors. label names the
  * file and part the pickle ("data.pkl") in messages. Nothing is executed:
  * only the allow-listed callables are built. */
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+bn_status bnc_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
                       bn_pkl_result *out, bn_error *err);
-void bn_pkl_result_free(bn_pkl_result *r);
+void bnc_pkl_result_free(bn_pkl_result *r);
 
 /* ---- PyTorch zip (torchzip.c) ---- */
 typedef struct bn_tz_file bn_tz_file;

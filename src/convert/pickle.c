@@ -988,7 +988,7 @@ static bn_status describe_root(pm *m, const pv *v)
     return BN_OK;
 }
 
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+bn_status bnc_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
                       bn_pkl_result *out, bn_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -1029,11 +1029,11 @@ bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const 
     free(m.mkeys);
     free(m.mvals);
     bnu_strset_free(&m.skeys);
-    if (s) bn_pkl_result_free(out);
+    if (s) bnc_pkl_result_free(out);
     return s;
 }
 
-void bn_pkl_result_free(bn_pkl_result *r)
+void bnc_pkl_result_free(bn_pkl_result *r)
 {
     for (size_t i = 0; i < r->n_storages; i++) free(r->storages[i].key);
     free(r->storages);

@@ -38,7 +38,7 @@ int bn_tl_is_legacy(const uint8_t *head, size_t n)
 static bn_status record(bn_tl_file *tl, size_t *pos, const char *part, unsigned flags, bn_pkl_result *r,
                         bn_error *err)
 {
-    bn_status s = bn_pkl_load(tl->map.data + *pos, tl->map.size - *pos, tl->path, part, flags | BN_PKL_PREFIX, r, err);
+    bn_status s = bnc_pkl_load(tl->map.data + *pos, tl->map.size - *pos, tl->path, part, flags | BN_PKL_PREFIX, r, err);
     if (!s) *pos += r->consumed;
     return s;
 }
@@ -118,7 +118,7 @@ static bn_status place_storages(bn_tl_file *tl, size_t pos, bn_error *err)
         s = bn_error_set(err, BN_EINVAL, "%s: %zu bytes after the last storage", tl->path, tl->map.size - pos);
     free(sorted);
     free(seen);
-    bn_pkl_result_free(&keys);
+    bnc_pkl_result_free(&keys);
     return s;
 }
 
@@ -134,12 +134,12 @@ static bn_status parse(bn_tl_file *tl, bn_error *err)
     if (s) return s;
     int ok = r.root_is_int && r.root_int == 1001;
     int64_t v = r.root_int;
-    bn_pkl_result_free(&r);
+    bnc_pkl_result_free(&r);
     if (!ok) return bn_error_set(err, BN_EUNSUPPORTED, "%s: legacy protocol version %lld (1001 expected)", tl->path,
                                  (long long)v);
     if ((s = record(tl, &pos, "sys_info record", 0, &r, err))) return s;
     int le = r.little_endian;
-    bn_pkl_result_free(&r);
+    bnc_pkl_result_free(&r);
     if (le != 1)
         return bn_error_set(err, le == 0 ? BN_EUNSUPPORTED : BN_EINVAL, "%s: sys_info %s", tl->path,
                             le == 0 ? "says big-endian (only little-endian checkpoints are read)"
@@ -169,7 +169,7 @@ bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err)
 void bn_tl_close(bn_tl_file *tl)
 {
     if (!tl) return;
-    bn_pkl_result_free(&tl->pkl);
+    bnc_pkl_result_free(&tl->pkl);
     free(tl->data_at);
     bn_unmap_file(&tl->map);
     free(tl->path);

@@ -212,7 +212,7 @@ static bn_status open_archive(bn_tz_file *tz, bn_error *err)
     uint8_t *pkl;
     size_t len;
     if ((s = read_entry(tz, (zip_uint64_t)pi, "data.pkl", TZ_MAX_PICKLE, &pkl, &len, err))) return s;
-    s = bn_pkl_load(pkl, len, tz->path, "data.pkl", 0, &tz->pkl, err);
+    s = bnc_pkl_load(pkl, len, tz->path, "data.pkl", 0, &tz->pkl, err);
     free(pkl);
     if (s) return s;
     return bind_storages(tz, root, err);
@@ -239,7 +239,7 @@ void bn_tz_close(bn_tz_file *tz)
 {
     if (!tz) return;
     if (tz->za) zip_discard(tz->za);
-    bn_pkl_result_free(&tz->pkl);
+    bnc_pkl_result_free(&tz->pkl);
     free(tz->storages);
     free(tz->path);
     free(tz);

@@ -26,13 +26,13 @@
 #if defined(__AVX512F__) && defined(__F16C__)
 #include <immintrin.h>
 
-int bn_rt_avx512_available(void)
+int bnr_avx512_available(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && bn_rt_avx2_available();
+    return __builtin_cpu_supports("avx512f") && bnr_avx2_available();
 }
 
-void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
 {
     for (int s = 0; s < n8 / 8; s++) {
         __m256i h = _mm256_inserti128_si256(
@@ -82,7 +82,7 @@ tile(const float *pack, int n8, const float *x, size_t ldx, float *out, int ldo,
             combine(acc[p][t], &out[t * ldo + 2 * p], &out[t * ldo + 2 * p + 1]);
 }
 
-void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo)
 {
     int t = 0;
@@ -104,7 +104,7 @@ void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float
 
 /* One token against up to 8 F16 rows (decode: the head streams from DRAM),
  * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
-void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out)
 {
     const int np = (n_rows + 1) / 2;
@@ -128,7 +128,7 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
 
 /* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
  * pairs as above, read in place (no packing), up to 4 pairs in flight. */
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)
 {
     const int n8 = n - n % 8;
@@ -161,26 +161,26 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
 
 #else
 
-int bn_rt_avx512_available(void) { return 0; }
+int bnr_avx512_available(void) { return 0; }
 
-void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out)
 {
     (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
 }
 
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)
 {
     (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
 }
 
-void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
 {
     (void)ra, (void)rb, (void)n8, (void)dst;
 }
 
-void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo)
 {
     (void)pack, (void)n_pairs, (void)n8, (void)x, (void)ldx, (void)n_tok, (void)out, (void)ldo;

@@ -71,8 +71,8 @@ long bn_tokenizer_piece(const bn_tokenizer *t, int32_t id, unsigned flags, char 
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = bn_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        int b = bn_gpt2_cp_byte(cp);
+        size_t l = bnr_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        int b = bnr_gpt2_cp_byte(cp);
         if (b >= 0) {
             char c = (char)b;
             put(buf, cap, o++, &c, 1);

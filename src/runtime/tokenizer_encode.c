@@ -248,12 +248,12 @@ static int spm_session(enc *e, const char *text, size_t len)
         return enc_fail(e, BN_ENOMEM, "out of memory");
     int32_t n = 0, lo = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t l = bn_tok_spm_char_len(text + off, len - off);
+        size_t l = bnr_tok_spm_char_len(text + off, len - off);
         e->syms[n] = (sym){n - 1, n + 1, (uint32_t)off, (uint32_t)l, -1};
         if (n > 0) {
             const sym *p = &e->syms[n - 1];
-            uint64_t key = bn_tok_pair_key(text + p->off, p->n, text + off, (uint32_t)l);
-            if (!e->t->spm_unsegmented && !bn_tok_spm_pair_possible(e->t, key)) {
+            uint64_t key = bnr_tok_pair_key(text + p->off, p->n, text + off, (uint32_t)l);
+            if (!e->t->spm_unsegmented && !bnr_tok_spm_pair_possible(e->t, key)) {
                 if (spm_segment(e, text, lo, n))
                     return 1;
                 lo = n;
@@ -292,7 +292,7 @@ static int bpe_try_add(enc *e, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0)
         return 0;
-    const bn_merge_slot *m = bn_tok_merge_find(e->t, e->syms[l].id, e->syms[r].id);
+    const bn_merge_slot *m = bnr_tok_merge_find(e->t, e->syms[l].id, e->syms[r].id);
     if (!m)
         return 0;
     bigram b = {.rank = m->rank, .left = l, .right = r, .lid = e->syms[l].id, .rid = e->syms[r].id};
@@ -304,7 +304,7 @@ static size_t bpe_map_word(enc *e, const char *w, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++)
-        o += bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)w[i]), e->buf + o);
+        o += bnr_utf8_encode(bnr_gpt2_byte_cp((unsigned char)w[i]), e->buf + o);
     return o;
 }
 
@@ -337,7 +337,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
         if (L->n == 0 || R->n == 0 || L->id != b.lid || R->id != b.rid)
             continue;
         L->n += R->n;
-        L->id = bn_tok_merge_find(t, b.lid, b.rid)->result;
+        L->id = bnr_tok_merge_find(t, b.lid, b.rid)->result;
         R->n = 0;
         L->next = R->next;
         if (R->next >= 0)
@@ -359,7 +359,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
          * refuses a byte that would be dropped: text is never lost silently. */
         char ch[4];
         unsigned char b = (unsigned char)w[s->off];
-        size_t cl = bn_utf8_encode(bn_gpt2_byte_cp(b), ch);
+        size_t cl = bnr_utf8_encode(bnr_gpt2_byte_cp(b), ch);
         int32_t ids[4];
         for (size_t j = 0; j < cl; j++)
             if ((ids[j] = bn_tokenizer_find(t, ch + j, 1)) < 0 && t->strict_bytes) {
@@ -404,7 +404,7 @@ static int on_word(void *ctx, const char *w, size_t n)
         return bpe_word(e, w, n);
     if (e->n_used * 2 >= e->n_slots && cache_grow(e))
         return enc_fail(e, BN_ENOMEM, "out of memory");
-    uint64_t h = bn_tok_hash(w, n);
+    uint64_t h = bnr_tok_hash(w, n);
     size_t j = h & (e->n_slots - 1);
     for (;; j = (j + 1) & (e->n_slots - 1)) {
         cache_slot *s = &e->slots[j];
@@ -436,7 +436,7 @@ static int on_word(void *ctx, const char *w, size_t n)
 
 static int bpe_fragment(enc *e, const char *text, size_t len)
 {
-    int rc = bn_pretok_split(e->t->pre, text, len, on_word, e);
+    int rc = bnr_pretok_split(e->t->pre, text, len, on_word, e);
     if (rc < 0)
         return enc_fail(e, BN_ENOMEM, "out of memory");
     return rc;

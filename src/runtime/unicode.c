@@ -1,7 +1,7 @@
 /* unicode.c - UTF-8 decoding and encoding for the tokenizers (see unicode.h). */
 #include "runtime/unicode.h"
 
-size_t bn_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+size_t bnr_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
     unsigned char c = s[0];
     if (c < 0x80) {
@@ -24,7 +24,7 @@ invalid:
     return 1;
 }
 
-size_t bn_utf8_encode(uint32_t cp, char out[4])
+size_t bnr_utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
