@@ -28,9 +28,32 @@ int tu_run_suite(struct Suite *s);
  * (Check assertions on failure; malloc'd). */
 struct bn_model;
 float *tu_eval_all(struct bn_model *m, const int32_t *ids, int n_pos);
-/* bn-synth ARGS (-q -o the scratch file NAME) and load the result with the
- * default options (Check assertions on failure). */
+/* bn-synth ARGS (-q -o the scratch file NAME): the path (a tu_keep copy), or
+ * the result loaded with the default options (Check assertions on failure). */
+const char *tu_synth(const char *name, const char *args);
 struct bn_model *tu_synth_load(const char *name, const char *args);
+
+/* Copy the GGUF src into dst through the GGUF writer, changing what the
+ * fields say (zero fields change nothing; Check assertions on failure).
+ * KVs keep their order; general.alignment is left to the writer. */
+typedef struct {
+    const char *drop_kv;                   /* omit this key */
+    const char *i32_kv;                    /* rewrite this u32 key as i32, in place */
+    const char *arch;                      /* general.architecture's new value, in place */
+    uint32_t ff_override;                  /* every *.feed_forward_length, in place */
+    const char *set_str_key, *set_str_val; /* replace or add a string KV, after the others */
+    const char *set_f32_key;               /* replace or add an f32 KV, after the others */
+    float f32_val;
+    const char *set_u32_key;               /* replace or add a u32 KV, after the others */
+    uint32_t u32_val;
+    const char *drop_tensor;               /* omit this tensor */
+    int extra_tensor;                      /* add "extra.weight" F32 [4] = 1, 2, 3, 4 */
+    const char *patch_tensor;              /* tensor whose bytes are patched */
+    int64_t patch_at;                      /* byte offset; < 0 from the end */
+    uint8_t patch_bytes[4];
+    int n_patch;
+} tu_gguf_mutation;
+void tu_gguf_mutate(const char *src, const char *dst, const tu_gguf_mutation *mu);
 
 /* Logits [n_pos][n_vocab] against a reference: the same argmax at every position
  * and max |got - want| <= tol * max|want| at every position (Check assertions
