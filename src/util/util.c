@@ -26,19 +26,22 @@ int bn_add_ovf_u64(uint64_t a, uint64_t b, uint64_t *out)
     return 0;
 }
 
+/* size_t is at most 64 bits wide: the u64 result, then the size_t range. */
 int bn_mul_ovf_size(size_t a, size_t b, size_t *out)
 {
-    if (a != 0 && b > SIZE_MAX / a)
+    uint64_t r;
+    if (bn_mul_ovf_u64(a, b, &r) || r > SIZE_MAX)
         return 1;
-    *out = a * b;
+    *out = (size_t)r;
     return 0;
 }
 
 int bn_add_ovf_size(size_t a, size_t b, size_t *out)
 {
-    if (b > SIZE_MAX - a)
+    uint64_t r;
+    if (bn_add_ovf_u64(a, b, &r) || r > SIZE_MAX)
         return 1;
-    *out = a + b;
+    *out = (size_t)r;
     return 0;
 }
 
