@@ -104,7 +104,7 @@ typedef struct {
     size_t *marks; size_t mn, mcap;
     /* memo: open addressing, key -> value */
     uint64_t *mkeys; pv **mvals; size_t mslots, mcount;
-    bnu_strset skeys;            /* storage key -> storage index */
+    bnu_strset skeys;    /* storage key -> storage index */
     size_t limit;        /* cap for stack, marks and memo entries */
     bn_pkl_result *res;
 } pm;

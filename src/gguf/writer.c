@@ -10,6 +10,7 @@
 
 #include "bn/util.h"
 #include "gguf/internal.h"
+#include "util/grow.h"
 
 typedef struct {
     char *name;      /* owned, <= 63 bytes */
@@ -48,18 +49,7 @@ static int reserve(bn_gguf_writer *w, size_t more)
     size_t need;
     if (bn_add_ovf_size(w->kv_len, more, &need))
         return -1;
-    if (need <= w->kv_cap)
-        return 0;
-    size_t cap = w->kv_cap ? w->kv_cap : 4096;
-    while (cap < need)
-        if (bn_mul_ovf_size(cap, 2, &cap))
-            return -1;
-    uint8_t *p = realloc(w->kv, cap);
-    if (!p)
-        return -1;
-    w->kv = p;
-    w->kv_cap = cap;
-    return 0;
+    return bnu_grow((void **)&w->kv, &w->kv_cap, need, 1, 4096);
 }
 
 /* Callers reserve first, so these cannot fail. */
@@ -152,14 +142,8 @@ static bn_status kv_begin(bn_gguf_writer *w, const char *key, bn_gguf_vtype vt,
     if (bn_add_ovf_size(klen, 12, &total) || bn_add_ovf_size(total, value_bytes, &total) ||
         reserve(w, total))
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
-    if (w->n_kv == w->keys_cap) {
-        size_t cap = w->keys_cap ? w->keys_cap * 2 : 32;
-        char **k = realloc(w->keys, cap * sizeof *k);
-        if (!k)
-            return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
-        w->keys = k;
-        w->keys_cap = cap;
-    }
+    if (bnu_grow((void **)&w->keys, &w->keys_cap, (size_t)w->n_kv + 1, sizeof *w->keys, 32))
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
     char *copy = malloc(klen + 1);
     if (copy)
         memcpy(copy, key, klen + 1);
@@ -399,14 +383,8 @@ bn_status bn_gguf_add_tensor(bn_gguf_writer *w, const char *name, uint32_t n_dim
         return bn_error_set(err, BN_ELIMIT, "%s: tensor '%s': data section exceeds 2^64 bytes",
                             w->path, name);
     end -= end % a;
-    if (w->n_t == w->t_cap) {
-        size_t cap = w->t_cap ? w->t_cap * 2 : 64;
-        wtensor *p = realloc(w->t, cap * sizeof *p);
-        if (!p)
-            return bn_error_set(err, BN_ENOMEM, "%s: out of memory for tensor infos", w->path);
-        w->t = p;
-        w->t_cap = cap;
-    }
+    if (bnu_grow((void **)&w->t, &w->t_cap, w->n_t + 1, sizeof *w->t, 64))
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory for tensor infos", w->path);
     t.name = malloc(len + 1);
     if (t.name)
         memcpy(t.name, name, len + 1);

@@ -4,6 +4,7 @@
  * turns (never the system message) when the context would overflow. */
 #include "bn/chat.h"
 #include "bn/tokenizer.h"
+#include "util/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +35,8 @@ static void drop_msgs(bn_chat_session *s, size_t from, size_t count)
 static bn_status push_msg(bn_chat_session *s, const char *role, const char *text, size_t len,
                           bn_error *err)
 {
-    if (s->n_msgs == s->cap_msgs) {
-        size_t cap = s->cap_msgs ? 2 * s->cap_msgs : 16;
-        bn_chat_msg *m = realloc(s->msgs, cap * sizeof *m);
-        if (!m)
-            return bn_error_set(err, BN_ENOMEM, "chat: out of memory for %zu messages", cap);
-        s->msgs = m;
-        s->cap_msgs = cap;
-    }
+    if (bnu_grow((void **)&s->msgs, &s->cap_msgs, s->n_msgs + 1, sizeof *s->msgs, 16))
+        return bn_error_set(err, BN_ENOMEM, "chat: out of memory for %zu messages", s->n_msgs + 1);
     char *c = malloc(len + 1);
     if (!c)
         return bn_error_set(err, BN_ENOMEM, "chat: out of memory for a message of %zu bytes", len);

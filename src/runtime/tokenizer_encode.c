@@ -10,6 +10,7 @@
 
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
+#include "util/grow.h"
 
 #define MAX_TEXT ((size_t)1 << 30) /* one encode call: 1 GiB of text */
 
@@ -22,19 +23,9 @@ void bn_tokens_free(bn_tokens *v)
 
 bn_status bn_tokens_append(bn_tokens *v, const int32_t *ids, size_t n, bn_error *err)
 {
-    if (n > v->cap - v->n) {
-        size_t cap = v->cap ? v->cap : 256;
-        while (cap - v->n < n) {
-            if (cap > SIZE_MAX / 2 / sizeof *v->ids)
-                return bn_error_set(err, BN_ENOMEM, "out of memory for %zu more tokens", n);
-            cap *= 2;
-        }
-        int32_t *p = realloc(v->ids, cap * sizeof *p);
-        if (!p)
-            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu tokens", cap);
-        v->ids = p;
-        v->cap = cap;
-    }
+    if (n > SIZE_MAX - v->n ||
+        bnu_grow((void **)&v->ids, &v->cap, v->n + n, sizeof *v->ids, 256))
+        return bn_error_set(err, BN_ENOMEM, "out of memory for %zu more tokens", n);
     if (n)
         memcpy(v->ids + v->n, ids, n * sizeof *ids);
     v->n += n;
@@ -161,19 +152,7 @@ static int enc_fail(enc *e, bn_status st, const char *what)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -1;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
+    return bnu_grow(p, cap, need, elem, 64);
 }
 
 /* Fallback for bytes that no merge covers: the byte token, else UNK. */
