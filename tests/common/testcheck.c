@@ -88,6 +88,24 @@ const char *tu_synth(const char *name, const char *args)
     return path;
 }
 
+void tu_assert_same_tensors(const char *a, const char *b, const char *what)
+{
+    bn_gguf *ga, *gb;
+    bn_error e;
+    ck_assert_msg(bn_gguf_open(a, &ga, &e) == BN_OK, "%s", e.msg);
+    ck_assert_msg(bn_gguf_open(b, &gb, &e) == BN_OK, "%s", e.msg);
+    ck_assert_int_eq(bn_gguf_n_tensors(ga), bn_gguf_n_tensors(gb));
+    for (int64_t i = 0; i < bn_gguf_n_tensors(ga); i++) {
+        const bn_gguf_tensor *x = bn_gguf_tensor_at(ga, i), *y = bn_gguf_find_tensor(gb, x->name);
+        ck_assert_msg(y != NULL, "%s: %s is missing", what, x->name);
+        ck_assert_int_eq(x->type, y->type);
+        ck_assert_uint_eq(x->nbytes, y->nbytes);
+        ck_assert_msg(memcmp(x->data, y->data, x->nbytes) == 0, "%s: %s differs", what, x->name);
+    }
+    bn_gguf_close(ga);
+    bn_gguf_close(gb);
+}
+
 static int key_is(const char *k, const char *want) { return want && !strcmp(k, want); }
 
 static bn_status mutate_kv(bn_gguf_writer *w, const bn_gguf *g, const bn_gguf_kv *kv,

@@ -33,6 +33,10 @@ float *tu_eval_all(struct bn_model *m, const int32_t *ids, int n_pos);
 const char *tu_synth(const char *name, const char *args);
 struct bn_model *tu_synth_load(const char *name, const char *args);
 
+/* The GGUF files a and b hold the same tensors (names, types, bytes); Check
+ * assertions naming `what` and the tensor otherwise. */
+void tu_assert_same_tensors(const char *a, const char *b, const char *what);
+
 /* Copy the GGUF src into dst through the GGUF writer, changing what the
  * fields say (zero fields change nothing; Check assertions on failure).
  * KVs keep their order; general.alignment is left to the writer. */
