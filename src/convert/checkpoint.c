@@ -59,7 +59,7 @@ int bn_ckpt_dtype_from_name(const char *name, bn_ckpt_dtype *dt)
 
 /* ---- entries (shared with the backends) -------------------------------------------- */
 
-bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err)
+bn_status bnc_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err)
 {
     if (es->n == es->cap) {
         size_t nc = es->cap ? 2 * es->cap : 64;
@@ -75,14 +75,14 @@ bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *
     return BN_OK;
 }
 
-void bn_ckpt_entries_free(bn_ckpt_entries *es)
+void bnc_ckpt_entries_free(bn_ckpt_entries *es)
 {
     for (size_t i = 0; i < es->n; i++) free(es->v[i].name);
     free(es->v);
     memset(es, 0, sizeof *es);
 }
 
-bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
+bn_status bnc_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
 {
     uint64_t n = 1;
     for (int i = 0; i < e->n_dims; i++)
@@ -94,7 +94,7 @@ bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
     return BN_OK;
 }
 
-void bn_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
+void bnc_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
 {
     int64_t s = 1;
     for (int i = e->n_dims - 1; i >= 0; i--) {
@@ -298,8 +298,8 @@ static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
     if (s) return s;
     /* A zip, the legacy pickle stream, any other pickle (which the zip reader
      * then refuses by name), or else safetensors. */
-    bn_ckpt_format f = bn_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
-                       : bn_tz_is_zip(mf.data, mf.size) ||
+    bn_ckpt_format f = bnc_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
+                       : bnc_tz_is_zip(mf.data, mf.size) ||
                                (mf.size >= 2 && mf.data[0] == 0x80 && mf.data[1] <= 5) ? BN_CKPT_TORCH_ZIP
                                                                                         : BN_CKPT_SAFETENSORS;
     bn_unmap_file(&mf);
@@ -307,13 +307,13 @@ static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
         return bn_error_set(err, BN_EINVAL, "%s: shards mix checkpoint formats (%s and %s)", path,
                             bn_ckpt_format_name(ck->format), bn_ckpt_format_name(f));
     ck->format = f;
-    if (f == BN_CKPT_TORCH_LEGACY) return bn_tl_open(path, &sh->tl, err);
-    return f == BN_CKPT_TORCH_ZIP ? bn_tz_open(path, &sh->tz, err) : bn_st_open(path, &sh->st, err);
+    if (f == BN_CKPT_TORCH_LEGACY) return bnc_tl_open(path, &sh->tl, err);
+    return f == BN_CKPT_TORCH_ZIP ? bnc_tz_open(path, &sh->tz, err) : bnc_st_open(path, &sh->st, err);
 }
 
 static bn_ckpt_entries *shard_entries(ck_shard *sh)
 {
-    return sh->st ? bn_st_entries(sh->st) : sh->tl ? bn_tl_entries(sh->tl) : bn_tz_entries(sh->tz);
+    return sh->st ? bnc_st_entries(sh->st) : sh->tl ? bnc_tl_entries(sh->tl) : bnc_tz_entries(sh->tz);
 }
 
 static bn_status add_shard_tensors(bn_ckpt *ck, size_t shard, bn_error *err)
@@ -538,9 +538,9 @@ void bn_ckpt_close(bn_ckpt *ck)
     free(ck->t);
     free(ck->hslot);
     for (size_t i = 0; i < ck->n_shards; i++) {
-        bn_st_close(ck->shards[i].st);
-        bn_tz_close(ck->shards[i].tz);
-        bn_tl_close(ck->shards[i].tl);
+        bnc_st_close(ck->shards[i].st);
+        bnc_tz_close(ck->shards[i].tz);
+        bnc_tl_close(ck->shards[i].tl);
         free(ck->shards[i].name);
         free(ck->shards[i].path);
     }
@@ -577,7 +577,7 @@ const char *bn_ckpt_shard_name(const bn_ckpt *ck, size_t i)
 const char *bn_ckpt_metadata(const bn_ckpt *ck, const char *key)
 {
     for (size_t i = 0; i < ck->n_shards; i++) {
-        const char *v = ck->shards[i].st ? bn_st_metadata(ck->shards[i].st, key) : NULL;
+        const char *v = ck->shards[i].st ? bnc_st_metadata(ck->shards[i].st, key) : NULL;
         if (v) return v;
     }
     return NULL;
@@ -778,16 +778,16 @@ static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst
     uint64_t run = nd > 0 && e->stride[nd - 1] == 1 ? (uint64_t)e->shape[nd - 1] : 1;
     int outer = run > 1 ? nd - 1 : nd; /* dimensions the odometer steps */
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
     if (s) return s;
     uint8_t bounce[CK_BOUNCE];
     int64_t idx[BN_CKPT_MAX_DIMS] = {0};
     uint64_t pos = 0; /* element offset of the run from the view's first element */
     for (uint64_t k = 0; k < e->n_el && !s; k += run) {
-        s = bn_tz_reader_seek(r, (e->offset + pos) * es, err);
+        s = bnc_tz_reader_seek(r, (e->offset + pos) * es, err);
         for (uint64_t j = 0; j < run && !s; j += per) {
             size_t m = run - j < per ? (size_t)(run - j) : per;
-            s = bn_tz_reader_read(r, bounce, m * es, err);
+            s = bnc_tz_reader_read(r, bounce, m * es, err);
             if (!s) put(dst, k + j, bounce, m, e->dtype, f32);
         }
         for (int d = outer - 1; d >= 0; d--) { /* odometer */
@@ -799,7 +799,7 @@ static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst
             idx[d] = 0;
         }
     }
-    bn_tz_reader_close(r);
+    bnc_tz_reader_close(r);
     return s;
 }
 
@@ -811,16 +811,16 @@ static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *
     uint64_t last = 0; /* elements past offset: checked against the storage by pickle.c */
     for (int i = 0; i < e->n_dims; i++) last += (uint64_t)(e->shape[i] - 1) * (uint64_t)e->stride[i];
     uint64_t span = (last + 1) * es;
-    if (bn_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
+    if (bnc_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
         return read_zip_runs(tz, e, dst, f32, err);
     if (span > SIZE_MAX) return bn_error_set(err, BN_ELIMIT, "view spans %llu bytes", (unsigned long long)span);
     uint8_t *buf = malloc((size_t)span);
     if (!buf) return bn_error_set(err, BN_ENOMEM, "out of memory for a %llu-byte view span", (unsigned long long)span);
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
     if (!s) {
-        s = bn_tz_reader_read(r, buf, (size_t)span, err);
-        bn_tz_reader_close(r);
+        s = bnc_tz_reader_read(r, buf, (size_t)span, err);
+        bnc_tz_reader_close(r);
     }
     if (!s) gather(buf, e, dst, f32);
     free(buf);
@@ -834,20 +834,20 @@ static bn_status read_zip_span(bn_tz_file *tz, const bn_ckpt_entry *e, uint64_t 
 {
     size_t es = bn_ckpt_dtype_size(e->dtype);
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, (e->offset + first) * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, (e->offset + first) * es, &r, err);
     if (s) return s;
     if (!f32 || e->dtype == BN_CKPT_F32) {
-        s = bn_tz_reader_read(r, dst, (size_t)(n * es), err);
+        s = bnc_tz_reader_read(r, dst, (size_t)(n * es), err);
     } else {
         uint8_t bounce[CK_BOUNCE];
         size_t per = CK_BOUNCE / es;
         for (uint64_t at = 0; at < n && !s; at += per) {
             size_t k = n - at < per ? (size_t)(n - at) : per;
-            s = bn_tz_reader_read(r, bounce, k * es, err);
+            s = bnc_tz_reader_read(r, bounce, k * es, err);
             if (!s) to_f32(bounce, e->dtype, k, (float *)dst + at);
         }
     }
-    bn_tz_reader_close(r);
+    bnc_tz_reader_close(r);
     return s;
 }
 
@@ -866,8 +866,8 @@ static const ck_tensor *own_tensor(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
  * PyTorch: element offset into its storage). */
 static const uint8_t *mapped_view(const ck_shard *sh, const bn_ckpt_entry *e)
 {
-    return sh->st ? bn_st_base(sh->st) + e->offset
-                  : bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype);
+    return sh->st ? bnc_st_base(sh->st) + e->offset
+                  : bnc_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype);
 }
 
 static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, size_t cap, int f32, bn_error *err)
@@ -897,7 +897,7 @@ int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
     const ck_tensor *t = own_tensor(ck, pt);
     if (!t || !is_contiguous(t->e)) return 0;
     const ck_shard *sh = &ck->shards[t->shard];
-    return sh->st || sh->tl || bn_tz_storage_seekable(sh->tz, t->e->storage);
+    return sh->st || sh->tl || bnc_tz_storage_seekable(sh->tz, t->e->storage);
 }
 
 bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *pt, uint64_t first, uint64_t n,

@@ -905,12 +905,12 @@ static bn_status emit_tensor(walker *w, const ptensor *t)
     memcpy(e.stride, t->stride, sizeof e.stride);
     e.offset = t->offset;
     e.storage = t->storage;
-    bn_status s = bn_ckpt_entry_sizes(&e, m->err);
+    bn_status s = bnc_ckpt_entry_sizes(&e, m->err);
     if (s) {
         free(e.name);
         return bn_error_prefix(m->err, "%s: %s", m->label, m->part);
     }
-    return bn_ckpt_entries_push(&m->res->tensors, &e, m->err);
+    return bnc_ckpt_entries_push(&m->res->tensors, &e, m->err);
 }
 
 static bn_status walk(walker *w, const pv *v, int depth)
@@ -1039,6 +1039,6 @@ void bnc_pkl_result_free(bn_pkl_result *r)
     free(r->storages);
     for (size_t i = 0; i < r->n_root_strs; i++) free(r->root_strs[i]);
     free(r->root_strs);
-    bn_ckpt_entries_free(&r->tensors);
+    bnc_ckpt_entries_free(&r->tensors);
     memset(r, 0, sizeof *r);
 }

@@ -161,7 +161,7 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
     uint64_t b, en;
     if ((s = json_uint(off->child, st->path, name, "data_offsets", &b, err))) return s;
     if ((s = json_uint(off->child->next, st->path, name, "data_offsets", &en, err))) return s;
-    if (bn_ckpt_entry_sizes(&e, err) != BN_OK) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
+    if (bnc_ckpt_entry_sizes(&e, err) != BN_OK) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
     if (en < b)
         return bn_error_set(err, BN_EINVAL, "%s: tensor '%s': data_offsets run backwards [%llu, %llu]", st->path,
                             name, (unsigned long long)b, (unsigned long long)en);
@@ -172,10 +172,10 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
                             (unsigned long long)(en - b), bn_ckpt_dtype_name(e.dtype),
                             (unsigned long long)e.nbytes);
     e.offset = data_start + b; /* cannot overflow: both are below 2^54 */
-    bn_ckpt_entry_contiguous_strides(&e);
+    bnc_ckpt_entry_contiguous_strides(&e);
     e.name = strdup(name);
     if (!e.name) return bn_error_set(err, BN_ENOMEM, "%s: out of memory", st->path);
-    return bn_ckpt_entries_push(&st->entries, &e, err);
+    return bnc_ckpt_entries_push(&st->entries, &e, err);
 }
 
 static int cmp_entry_offset(const void *a, const void *b)
@@ -268,7 +268,7 @@ static bn_status parse_header(bn_st_file *st, bn_error *err)
     return s;
 }
 
-bn_status bn_st_open(const char *path, bn_st_file **out, bn_error *err)
+bn_status bnc_st_open(const char *path, bn_st_file **out, bn_error *err)
 {
     *out = NULL;
     bn_st_file *st = calloc(1, sizeof *st);
@@ -279,17 +279,17 @@ bn_status bn_st_open(const char *path, bn_st_file **out, bn_error *err)
     bn_status s = bn_map_file(path, &st->map, err);
     if (!s) s = parse_header(st, err);
     if (s) {
-        bn_st_close(st);
+        bnc_st_close(st);
         return s;
     }
     *out = st;
     return BN_OK;
 }
 
-void bn_st_close(bn_st_file *st)
+void bnc_st_close(bn_st_file *st)
 {
     if (!st) return;
-    bn_ckpt_entries_free(&st->entries);
+    bnc_ckpt_entries_free(&st->entries);
     for (size_t i = 0; i < 2 * st->n_meta; i++) free(st->meta[i]);
     free(st->meta);
     bn_unmap_file(&st->map);
@@ -297,10 +297,10 @@ void bn_st_close(bn_st_file *st)
     free(st);
 }
 
-bn_ckpt_entries *bn_st_entries(bn_st_file *st) { return &st->entries; }
-const uint8_t *bn_st_base(const bn_st_file *st) { return st->map.data; }
+bn_ckpt_entries *bnc_st_entries(bn_st_file *st) { return &st->entries; }
+const uint8_t *bnc_st_base(const bn_st_file *st) { return st->map.data; }
 
-const char *bn_st_metadata(const bn_st_file *st, const char *key)
+const char *bnc_st_metadata(const bn_st_file *st, const char *key)
 {
     for (size_t i = 0; i < st->n_meta; i++)
         if (strcmp(st->meta[2 * i], key) == 0) return st->meta[2 * i + 1];

@@ -29,7 +29,7 @@ struct bn_tl_file {
     uint64_t *data_at;   /* (pkl.n_storages) file offset of each storage's first element */
 };
 
-int bn_tl_is_legacy(const uint8_t *head, size_t n)
+int bnc_tl_is_legacy(const uint8_t *head, size_t n)
 {
     return n >= sizeof magic_record - 1 && memcmp(head, magic_record, sizeof magic_record - 1) == 0;
 }
@@ -148,7 +148,7 @@ static bn_status parse(bn_tl_file *tl, bn_error *err)
     return place_storages(tl, pos, err);
 }
 
-bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err)
+bn_status bnc_tl_open(const char *path, bn_tl_file **out, bn_error *err)
 {
     *out = NULL;
     bn_tl_file *tl = calloc(1, sizeof *tl);
@@ -159,14 +159,14 @@ bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err)
     bn_status s = bn_map_file(path, &tl->map, err);
     if (!s) s = parse(tl, err);
     if (s) {
-        bn_tl_close(tl);
+        bnc_tl_close(tl);
         return s;
     }
     *out = tl;
     return BN_OK;
 }
 
-void bn_tl_close(bn_tl_file *tl)
+void bnc_tl_close(bn_tl_file *tl)
 {
     if (!tl) return;
     bnc_pkl_result_free(&tl->pkl);
@@ -176,9 +176,9 @@ void bn_tl_close(bn_tl_file *tl)
     free(tl);
 }
 
-bn_ckpt_entries *bn_tl_entries(bn_tl_file *tl) { return &tl->pkl.tensors; }
+bn_ckpt_entries *bnc_tl_entries(bn_tl_file *tl) { return &tl->pkl.tensors; }
 
-const uint8_t *bn_tl_storage_data(const bn_tl_file *tl, uint32_t storage)
+const uint8_t *bnc_tl_storage_data(const bn_tl_file *tl, uint32_t storage)
 {
     return tl->map.data + tl->data_at[storage];
 }

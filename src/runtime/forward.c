@@ -268,13 +268,13 @@ static void att_task(void *ctx, int64_t task, int worker)
     } else {
         for (int p = 0; p <= pos; p++) {
             const float *k = bnr_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
-            sc[p] = bn_rt_dot(q, k, hd) * scale;
+            sc[p] = bnr_dot(q, k, hd) * scale;
             mx = sc[p] > mx ? sc[p] : mx;
         }
     }
     double sum = 0.0;
     for (int p = 0; p <= pos; p++) {
-        sc[p] = bn_rt_exp(sc[p] - mx);
+        sc[p] = bnr_exp(sc[p] - mx);
         sum += sc[p];
     }
     float inv = (float)(1.0 / sum);
@@ -331,7 +331,7 @@ static void tok_task(void *ctx, int64_t task, int worker)
             }
         } else {
             for (size_t i = 0; i < F; i++)
-                g[i] = g[i] / (1.0f + bn_rt_exp(-g[i])) * u[i];
+                g[i] = g[i] / (1.0f + bnr_exp(-g[i])) * u[i];
         }
         if (j->L->ffn_sub_norm)
             rmsnorm(g, g, j->L->ffn_sub_norm, (int)F, hp->eps);

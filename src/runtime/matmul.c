@@ -79,7 +79,7 @@ void bnr_weight_row_f32(const bn_weight *w, int row, float *out)
 
 /* Dot product in a fixed order: 8 interleaved partial sums, combined pairwise,
  * then the tail; matmul_avx2.c does exactly this with one 8-lane register. */
-float bn_rt_dot(const float *a, const float *b, int n)
+float bnr_dot(const float *a, const float *b, int n)
 {
     pthread_once(&float_once, float_init);
     if (use_avx2)
@@ -104,7 +104,7 @@ void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, 
         return;
     }
     for (int i = 0; i < n_rows; i++)
-        out[i] = bn_rt_dot(q, rows + (size_t)i * stride, n);
+        out[i] = bnr_dot(q, rows + (size_t)i * stride, n);
 }
 
 /* ---- scratch ------------------------------------------------------------------ */
@@ -212,7 +212,7 @@ typedef struct {
 
 /* Float rows [r0, r1) x every token through matmul_avx512.c's GEMM: blocks of
  * GEMM_ROWS rows are decoded and packed once per tile of GEMM_TOKENS tokens;
- * the n_in % 8 tail is added here, after the lanes, as bn_rt_dot does. */
+ * the n_in % 8 tail is added here, after the lanes, as bnr_dot does. */
 static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
 {
     const bn_weight *w = j->w;
@@ -300,7 +300,7 @@ static void mm_task(void *ctx, int64_t task, int worker)
     for (int r = r0; r < r1; r++) {
         bnr_weight_row_f32(w, r, row);
         for (int t = 0; t < n_tok; t++)
-            j->y[(size_t)t * w->n_out + r] = bn_rt_dot(row, x + (size_t)t * n_in, n_in);
+            j->y[(size_t)t * w->n_out + r] = bnr_dot(row, x + (size_t)t * n_in, n_in);
     }
 }
 
@@ -313,7 +313,7 @@ bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, fl
                             w->n_in, s->n_tok, s->n_in);
     pthread_once(&float_once, float_init); /* use_avx512 below */
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
-    if (bn_rt_is_ternary(w->type)) {
+    if (bnr_is_ternary(w->type)) {
         bn_act *xq = NULL;
         bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K
                                                                                : BN_ACT_TOKEN;

@@ -1,7 +1,7 @@
 /* matmul_avx512.c - the float-weight product (the F16 head above all) as a
- * register-blocked GEMM with AVX-512, bit for bit equal to bn_rt_dot.
+ * register-blocked GEMM with AVX-512, bit for bit equal to bnr_dot.
  *
- * bn_rt_dot's order, for one (token, row): lane j (0..7) sums the products
+ * bnr_dot's order, for one (token, row): lane j (0..7) sums the products
  * a[i] * b[i] for i = j mod 8, i < n8 = n - n % 8, in increasing i, one
  * rounded multiply then one rounded add (no FMA: ISO C, no contraction);
  * the lanes are combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) and the tail
@@ -10,12 +10,12 @@
  * Here a 512-bit register holds the 8 lanes of TWO rows for one token: the
  * low half row 2p, the high half row 2p+1, multiplied by the token's 8
  * values broadcast to both halves. Every lane still sees its own products in
- * the same order, so the sums are those of bn_rt_dot exactly; what changes is
+ * the same order, so the sums are those of bnr_dot exactly; what changes is
  * that up to 4 row pairs x 3 tokens (12 independent accumulators) are in
  * flight instead of one dependent chain, and each decoded row serves every
  * token of a tile from cache.
  *
- * Rows are packed first (bn_rt_pack_pairs_*): pair p, step s holds
+ * Rows are packed first (bnr_pack_pair_f16_avx512): pair p, step s holds
  * {row 2p [8s .. 8s+7], row 2p+1 [8s .. 8s+7]} as 16 floats. */
 #include "model_internal.h"
 
@@ -47,7 +47,7 @@ static inline __m512 bcast8(const float *x)
     return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(x))));
 }
 
-/* The combine of bn_rt_dot for both halves of one accumulator. */
+/* The combine of bnr_dot for both halves of one accumulator. */
 static inline void combine(__m512 v, float *lo, float *hi)
 {
     float l[16];
@@ -126,7 +126,7 @@ void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
         combine(acc[p], &out[2 * p], &out[2 * p + 1]);
 }
 
-/* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
+/* out[i] = bnr_dot(q, rows + i * stride, n) for i < n_rows: rows in
  * pairs as above, read in place (no packing), up to 4 pairs in flight. */
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)

@@ -57,7 +57,7 @@ struct bn_model {
     int has_ternary;        /* any projection is I2_S / TQ* */
 };
 
-int bn_rt_is_ternary(bn_type t);
+int bnr_is_ternary(bn_type t);
 
 /* ---- matmul.c ---------------------------------------------------------------- */
 
@@ -105,7 +105,7 @@ const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, in
 
 /* F16 bits -> float for all 65536 values (built once, thread-safe). */
 const float *bnr_f16_table(void);
-/* bn_rt_dot, bn_rt_exp: fmath.h */
+/* bnr_dot, bnr_exp: fmath.h */
 
 /* matmul_avx2.c: the same two primitives with AVX2/F16C, bit-identical results;
  * only called when bnr_avx2_available() (0 on builds without those ISAs). */
@@ -113,7 +113,7 @@ int bnr_avx2_available(void);
 void bnr_f16_row_avx2(const uint8_t *src, float *dst, int n);
 float bnr_dot_avx2(const float *a, const float *b, int n);
 
-/* matmul_avx512.c: the float-weight GEMM, bit-identical to bn_rt_dot per
+/* matmul_avx512.c: the float-weight GEMM, bit-identical to bnr_dot per
  * (token, row); only called when bnr_avx512_available(). A pack holds
  * n_pairs row pairs of n8 (a multiple of 8) floats each, interleaved by 8
  * (pair p at pack + p * 2 * n8); out[t * ldo + i] gets row i's combined lanes
@@ -128,7 +128,7 @@ void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out);
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
-/* out[i] = bn_rt_dot(q, rows + i * stride, n), i < n_rows (attention scores
+/* out[i] = bnr_dot(q, rows + i * stride, n), i < n_rows (attention scores
  * over consecutive cached keys): the AVX-512 form when available. */
 void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
                     float *out);
