@@ -35,11 +35,6 @@ void bnc_ckpt_entries_free(bn_ckpt_entries *es);
 bn_status bnc_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err);
 void bnc_ckpt_entry_contiguous_strides(bn_ckpt_entry *e);
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF); with
- * json_text also no raw control bytes other than \t \n \r. Returns the offset
- * of the first bad byte, or len if all is well. */
-size_t bn_ckpt_utf8_check(const uint8_t *s, size_t len, int json_text);
-
 /* ---- safetensors (safetensors.c) ---- */
 typedef struct bn_st_file bn_st_file;
 /* Map and validate a whole safetensors file; entries come out sorted by offset. */
