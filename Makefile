@@ -202,9 +202,9 @@ check-arm: ## the NEON kernels cross-built for aarch64, run under qemu
 
 # ---- static checks (scripts/lint.sh; the exported-symbol check, scripts/check-exports.sh)
 .PHONY: lint
-lint: deps-lint $(BUILD)/libbn.so ## cppcheck + clang-tidy, and libbn.so exports exactly the public API
+lint: deps-lint $(BUILD)/libbn.so $(LIB) ## cppcheck + clang-tidy; libbn exports exactly the public API, internals are prefixed
 	@./scripts/lint.sh
-	@./scripts/check-exports.sh $(SHLIB)
+	@./scripts/check-exports.sh $(SHLIB) $(LIB)
 
 # ---- the other pieces: fuzzing, install/dist, the server ...
 include $(sort $(wildcard mk/*.mk))

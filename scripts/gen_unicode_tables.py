@@ -67,11 +67,11 @@ def main():
               " * Unicode Character Database %s (UnicodeData.txt, PropList.txt). Do not edit.\n"
               " * Code point classes for the BPE pre-tokenizers: see unicode.h. */\n" % version)
     out.write('#include "runtime/unicode.h"\n\n')
-    out.write("const uint16_t bn_uc_stage1[%d] = {\n" % len(stage1))
+    out.write("const uint16_t bnr_uc_stage1[%d] = {\n" % len(stage1))
     for i in range(0, len(stage1), 16):
         out.write("    " + ", ".join(str(v) for v in stage1[i:i + 16]) + ",\n")
     out.write("};\n\n")
-    out.write("const uint8_t bn_uc_stage2[%d] = {\n" % (len(blocks) * BLOCK))
+    out.write("const uint8_t bnr_uc_stage2[%d] = {\n" % (len(blocks) * BLOCK))
     for blk in blocks:
         for i in range(0, BLOCK, 32):
             out.write("    " + ",".join(str(v) for v in blk[i:i + 32]) + ",\n")

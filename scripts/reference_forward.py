@@ -317,12 +317,12 @@ def rope(x, cos, sin):
 
 
 def exp_f32(x):
-    """exp in double, rounded once to float32 (the runtime's bn_rt_exp)."""
+    """exp in double, rounded once to float32 (the runtime's bnr_exp)."""
     return torch.exp(x.double()).float()
 
 
 def dot8(a, b):
-    """The runtime's float dot product (bn_rt_dot) over the last axis, broadcasting: float32
+    """The runtime's float dot product (bnr_dot) over the last axis, broadcasting: float32
     products, 8 interleaved partial sums in float32, combined pairwise, then the tail."""
     n = a.shape[-1]
     m = n // 8 * 8

@@ -294,71 +294,6 @@ END_TEST
 
 /* ---- the loader and --check share their rules ------------------------------------------- */
 
-typedef struct {
-    const char *set_str_key, *set_str_val;  /* replace or add a string KV */
-    const char *set_f32_key;                /* replace or add an f32 KV */
-    float f32_val;
-    const char *set_u32_key;
-    uint32_t u32_val;
-    const char *patch_tensor;               /* tensor whose bytes are patched */
-    int64_t patch_at;                       /* byte offset; < 0 from the end */
-    uint8_t patch_bytes[4];
-    int n_patch;
-} mutation;
-
-static int key_is(const char *k, const char *want) { return want && !strcmp(k, want); }
-
-static void mutate(const char *src, const char *dst, const mutation *mu)
-{
-    bn_gguf *g;
-    bn_error e;
-    ck_assert_msg(bn_gguf_open(src, &g, &e) == BN_OK, "%s", e.msg);
-    bn_gguf_writer *w;
-    ck_assert(bn_gguf_writer_open(dst, bn_gguf_alignment(g), &w, &e) == BN_OK);
-    for (int64_t i = 0; i < bn_gguf_n_kv(g); i++) {
-        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
-        if (!strcmp(kv->key, "general.alignment") || key_is(kv->key, mu->set_str_key) ||
-            key_is(kv->key, mu->set_f32_key) || key_is(kv->key, mu->set_u32_key))
-            continue;
-        ck_assert(bn_gguf_copy_kv(w, g, kv, &e) == BN_OK);
-    }
-    if (mu->set_str_key)
-        ck_assert(bn_gguf_set_str(w, mu->set_str_key, mu->set_str_val, &e) == BN_OK);
-    if (mu->set_f32_key)
-        ck_assert(bn_gguf_set_f32(w, mu->set_f32_key, mu->f32_val, &e) == BN_OK);
-    if (mu->set_u32_key)
-        ck_assert(bn_gguf_set_u32(w, mu->set_u32_key, mu->u32_val, &e) == BN_OK);
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        ck_assert(bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, t->type, &e) == BN_OK);
-    }
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        uint8_t *d = malloc(t->nbytes);
-        memcpy(d, t->data, t->nbytes);
-        if (mu->patch_tensor && !strcmp(t->name, mu->patch_tensor)) {
-            int64_t at = mu->patch_at < 0 ? (int64_t)t->nbytes + mu->patch_at : mu->patch_at;
-            memcpy(d + at, mu->patch_bytes, (size_t)mu->n_patch);
-        }
-        ck_assert(bn_gguf_writer_write(w, d, (size_t)t->nbytes, &e) == BN_OK);
-        free(d);
-    }
-    ck_assert_msg(bn_gguf_writer_finish(w, &e) == BN_OK, "%s", e.msg);
-    bn_gguf_close(g);
-}
-
-static const char *synth(const char *name, const char *args)
-{
-    const char *path = tu_keep(tu_tmp(name));
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' %s", tu_build("bn-synth"), path, args);
-    char *out = NULL;
-    int rc = tu_run(cmd, &out);
-    ck_assert_msg(rc == 0, "bn-synth %s failed (%d): %s", args, rc, out ? out : "");
-    free(out);
-    return path;
-}
-
 /* The loader refuses path naming `needle` (exit 2); --check lists a problem with
  * the same words. */
 static void both_refuse(const char *path, const char *needle)
@@ -386,8 +321,8 @@ static void both_refuse(const char *path, const char *needle)
 
 START_TEST(test_loader_and_check_agree)
 {
-    const char *i2s = synth("agree-i2s.gguf", "--layers 2");
-    const char *tq2 = synth("agree-tq2.gguf", "--layers 2 --type tq2_0");
+    const char *i2s = tu_synth("agree-i2s.gguf", "--layers 2");
+    const char *tq2 = tu_synth("agree-tq2.gguf", "--layers 2 --type tq2_0");
     const char *bad = tu_keep(tu_tmp("agree-bad.gguf"));
     /* the good files: both accept */
     const char *good[] = {i2s, tq2};
@@ -409,7 +344,7 @@ START_TEST(test_loader_and_check_agree)
     memcpy(negb, &neg, 4);
     struct {
         const char *src;
-        mutation mu;
+        tu_gguf_mutation mu;
         const char *needle;
     } cases[] = {
         /* issue 13: rope scaling the runtime does not implement */
@@ -440,7 +375,7 @@ START_TEST(test_loader_and_check_agree)
         {i2s, {.set_str_key = "tokenizer.ggml.model", .set_str_val = "t5"}, "t5"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mutate(cases[i].src, bad, &cases[i].mu);
+        tu_gguf_mutate(cases[i].src, bad, &cases[i].mu);
         both_refuse(bad, cases[i].needle);
     }
 }
@@ -449,7 +384,7 @@ END_TEST
 /* bn-synth writes any row from the table: falcon3 as llama with its head. */
 START_TEST(test_synth_rows)
 {
-    const char *path = synth("synth-falcon3.gguf", "--arch falcon3 --layers 1 --no-vocab");
+    const char *path = tu_synth("synth-falcon3.gguf", "--arch falcon3 --layers 1 --no-vocab");
     bn_model *m;
     bn_error e;
     ck_assert_msg(bn_model_load(path, NULL, &m, &e) == BN_OK, "%s", e.msg);

@@ -344,18 +344,7 @@ START_TEST(test_packed_equals_latent)
     const char *a = tu_keep(tu_tmp("lat.gguf")), *b = tu_keep(tu_tmp("pk.gguf"));
     ck_assert_msg(convert(lat, a, BN_TYPE_I2_S, 0, &e) == BN_OK, "%s", e.msg);
     ck_assert_msg(convert(pk, b, BN_TYPE_I2_S, 0, &e) == BN_OK, "%s", e.msg);
-    bn_gguf *ga, *gb;
-    ck_assert_int_eq(bn_gguf_open(a, &ga, &e), BN_OK);
-    ck_assert_int_eq(bn_gguf_open(b, &gb, &e), BN_OK);
-    ck_assert_int_eq(bn_gguf_n_tensors(ga), bn_gguf_n_tensors(gb));
-    for (int64_t i = 0; i < bn_gguf_n_tensors(ga); i++) {
-        const bn_gguf_tensor *x = bn_gguf_tensor_at(ga, i), *y = bn_gguf_find_tensor(gb, x->name);
-        ck_assert_ptr_nonnull(y);
-        ck_assert_uint_eq(x->nbytes, y->nbytes);
-        ck_assert_msg(memcmp(x->data, y->data, x->nbytes) == 0, "%s differs", x->name);
-    }
-    bn_gguf_close(ga);
-    bn_gguf_close(gb);
+    tu_assert_same_tensors(a, b, "latent vs packed, i2_s");
 }
 END_TEST
 

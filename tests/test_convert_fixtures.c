@@ -141,20 +141,7 @@ START_TEST(test_latent_and_packed_identical)
         const char *a = tu_keep(tu_tmp("lat.gguf")), *b = tu_keep(tu_tmp("pk.gguf"));
         convert(tu_root("fixtures/tiny-b158"), a, types[ti]);
         convert(tu_root("fixtures/tiny-b158-packed"), b, types[ti]);
-        bn_gguf *ga, *gb;
-        bn_error e;
-        ck_assert_int_eq(bn_gguf_open(a, &ga, &e), BN_OK);
-        ck_assert_int_eq(bn_gguf_open(b, &gb, &e), BN_OK);
-        ck_assert_int_eq(bn_gguf_n_tensors(ga), bn_gguf_n_tensors(gb));
-        for (int64_t i = 0; i < bn_gguf_n_tensors(ga); i++) {
-            const bn_gguf_tensor *x = bn_gguf_tensor_at(ga, i), *y = bn_gguf_find_tensor(gb, x->name);
-            ck_assert_ptr_nonnull(y);
-            ck_assert_int_eq(x->type, y->type);
-            ck_assert_uint_eq(x->nbytes, y->nbytes);
-            ck_assert_msg(memcmp(x->data, y->data, x->nbytes) == 0, "%s: %s differs", bn_type_name(types[ti]), x->name);
-        }
-        bn_gguf_close(ga);
-        bn_gguf_close(gb);
+        tu_assert_same_tensors(a, b, bn_type_name(types[ti]));
     }
 }
 END_TEST

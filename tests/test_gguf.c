@@ -379,7 +379,7 @@ START_TEST(test_truncation_and_mutation)
     uint8_t *m = malloc(n);
     for (int iter = 0; iter < 3000; iter++) {
         memcpy(m, img, n);
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        tu_lcg64(&seed);
         size_t at = (size_t)(seed >> 33) % (size_t)need;
         m[at] ^= (uint8_t)(1u << ((seed >> 20) & 7));
         if (bn_gguf_open_mem(m, n, "mut", &g, &e) == BN_OK) {

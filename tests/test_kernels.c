@@ -14,6 +14,7 @@
 
 #include "bn/kernels.h"
 #include "bn/threadpool.h"
+#include "bn/util.h"
 #include "testutil.h"
 
 #ifndef BN_NO_CHECK
@@ -43,13 +44,7 @@ static int mc_failed;
 /* ---- deterministic random numbers (xorshift64*) ---- */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
+static uint64_t rnd(void) { return bn_rng_next(&rng_state); }
 static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
 
 /* ---- independent packers and decoders, written from FORMATS.md ---- */

@@ -6,7 +6,7 @@
  * Every value must match bit for bit, whatever the thread count, the number of
  * tokens in the call, the row count (odd, partial blocks) or n % 8; on a CPU
  * with AVX-512 that exercises the register-blocked GEMM of matmul_avx512.c,
- * elsewhere the row-at-a-time path. The attention scores' bn_rt_dot_rows
+ * elsewhere the row-at-a-time path. The attention scores' bnr_dot_rows
  * likewise. */
 #include <stdint.h>
 #include <stdio.h>
@@ -89,11 +89,11 @@ static void check_shape(bn_pool *pool, bn_type type, int n_in, int n_out, int n_
     for (size_t i = 0; i < (size_t)n_tok * n_in; i++)
         x[i] = (float)tu_gauss();
     bn_mm_scratch *s;
-    ck_assert_int_eq(bn_mm_scratch_new(&m, n_tok, n_in, &s, &e), BN_OK);
-    bn_mm_set_input(s, x, n_tok, n_in);
-    ck_assert_msg(bn_matmul(&m, s, &w, y, &e) == BN_OK, "%s", e.msg);
+    ck_assert_int_eq(bnr_mm_scratch_new(&m, n_tok, n_in, &s, &e), BN_OK);
+    bnr_mm_set_input(s, x, n_tok, n_in);
+    ck_assert_msg(bnr_matmul(&m, s, &w, y, &e) == BN_OK, "%s", e.msg);
     for (int r = 0; r < n_out; r++) {
-        bn_weight_row_f32(&w, r, row);
+        bnr_weight_row_f32(&w, r, row);
         for (int t = 0; t < n_tok; t++) {
             float want = ref_dot(row, x + (size_t)t * n_in, n_in);
             float got = y[(size_t)t * n_out + r];
@@ -104,7 +104,7 @@ static void check_shape(bn_pool *pool, bn_type type, int n_in, int n_out, int n_
                           tu_f32_bits(want));
         }
     }
-    bn_mm_scratch_free(s);
+    bnr_mm_scratch_free(s);
     free(data);
     free(x);
     free(y);
@@ -151,7 +151,7 @@ START_TEST(test_dot_rows)
                 k[j] = (float)tu_gauss();
             for (int j = 0; j < n; j++)
                 q[j] = (float)tu_gauss();
-            bn_rt_dot_rows(q, k, stride, nr, n, out);
+            bnr_dot_rows(q, k, stride, nr, n, out);
             for (int j = 0; j < nr; j++) {
                 float want = ref_dot(q, k + (size_t)j * stride, n);
                 ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want),

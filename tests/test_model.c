@@ -22,19 +22,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-/* bn-synth into the scratch dir; returns the path (static rotation of testutil). */
-static const char *synth(const char *name, const char *args)
-{
-    const char *path = tu_tmp(name);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' -q -o '%s' %s", tu_build("bn-synth"), path, args);
-    char *out = NULL;
-    int rc = tu_run(cmd, &out);
-    ck_assert_msg(rc == 0, "bn-synth %s failed (%d): %s", args, rc, out ? out : "");
-    free(out);
-    return path;
-}
-
 static bn_model *load(const char *path, int threads, const char *kernel)
 {
     bn_model_opts o;
@@ -90,7 +77,7 @@ static void assert_same(const float *a, const float *b, size_t n, const char *wh
 
 START_TEST(test_hparams)
 {
-    const char *p = synth("hp.gguf", "--no-vocab --arch bitnet-b1.58 --embd 256 --ff 384 "
+    const char *p = tu_synth("hp.gguf", "--no-vocab --arch bitnet-b1.58 --embd 256 --ff 384 "
                                      "--layers 3 --heads 8 --heads-kv 2 --vocab 300 --ctx 128");
     bn_model *m = load(p, 1, NULL);
     const bn_hparams *hp = bn_model_hparams(m);
@@ -114,7 +101,7 @@ START_TEST(test_hparams)
     ck_assert_ptr_nonnull(bn_model_gguf(m));
     bn_model_free(m);
 
-    p = synth("hp2.gguf", "--no-vocab --arch llama --untied --embd-type q8_0 --type tq2_0");
+    p = tu_synth("hp2.gguf", "--no-vocab --arch llama --untied --embd-type q8_0 --type tq2_0");
     m = load(p, 1, NULL);
     hp = bn_model_hparams(m);
     ck_assert_int_eq(hp->arch, BN_ARCH_LLAMA);
@@ -134,7 +121,7 @@ END_TEST
 START_TEST(test_kv_cache_equals_full)
 {
     static const bn_kv_type kvs[] = {BN_KV_F32, BN_KV_F16};
-    const char *p = synth("kv.gguf", "--no-vocab --heads 4 --heads-kv 2");
+    const char *p = tu_synth("kv.gguf", "--no-vocab --heads 4 --heads-kv 2");
     bn_model *m = load(p, 2, NULL);
     int V = bn_model_hparams(m)->n_vocab;
     for (int k = 0; k < 2; k++) {
@@ -168,7 +155,7 @@ END_TEST
  * each sequence alone; LAST gives one row per sequence. */
 START_TEST(test_multi_sequence_batch)
 {
-    const char *p = synth("batch.gguf", "--no-vocab");
+    const char *p = tu_synth("batch.gguf", "--no-vocab");
     bn_model *m = load(p, 2, NULL);
     int V = bn_model_hparams(m)->n_vocab;
     bn_seq_tokens items[3] = {{2, TOKS, 10, 0}, {0, TOKS + 5, 7, 0}, {1, TOKS + 3, 12, 0}};
@@ -231,7 +218,7 @@ START_TEST(test_threads_identical)
     for (int ty = 0; ty < 3; ty++) {
         char args[128];
         snprintf(args, sizeof args, "--no-vocab --type %s --heads 4 --heads-kv 1", types[ty]);
-        const char *p = synth("thr.gguf", args);
+        const char *p = tu_synth("thr.gguf", args);
         int32_t ref_tok[12], tok[12];
         float *ref = NULL;
         for (int t = 1; t <= 3; t++) {
@@ -266,7 +253,7 @@ START_TEST(test_kernels_identical)
     for (int ty = 0; ty < 3; ty++) {
         char args[64];
         snprintf(args, sizeof args, "--no-vocab --type %s", types[ty]);
-        const char *p = synth("kern.gguf", args);
+        const char *p = tu_synth("kern.gguf", args);
         float *ref = NULL;
         int tested = 0;
         for (size_t k = 0; k < nk; k++) {
@@ -296,7 +283,7 @@ END_TEST
  * and a small relative difference. */
 START_TEST(test_ternary_matches_float_math)
 {
-    const char *pf = synth("f32.gguf", "--no-vocab --type f32 --seed 3");
+    const char *pf = tu_synth("f32.gguf", "--no-vocab --type f32 --seed 3");
     bn_model *mf = load(pf, 2, NULL);
     int V = bn_model_hparams(mf)->n_vocab;
     float *ref = eval_all(mf, 512, BN_KV_F32);
@@ -304,7 +291,7 @@ START_TEST(test_ternary_matches_float_math)
     for (int ty = 0; ty < 3; ty++) {
         char args[64];
         snprintf(args, sizeof args, "--no-vocab --type %s --seed 3", types[ty]);
-        bn_model *m = load(synth("q.gguf", args), 2, NULL);
+        bn_model *m = load(tu_synth("q.gguf", args), 2, NULL);
         float *lg = eval_all(m, 512, BN_KV_F32);
         double maxd = 0, maxl = 0;
         int agree = 0;
@@ -337,7 +324,7 @@ START_TEST(test_embedding_types)
     for (int u = 0; u < 2; u++) {
         char args[128];
         snprintf(args, sizeof args, "--no-vocab --type f32 %s--embd-type f32 --seed 11", untied[u]);
-        bn_model *mf = load(synth("e32.gguf", args), 2, NULL);
+        bn_model *mf = load(tu_synth("e32.gguf", args), 2, NULL);
         ck_assert_int_eq(bn_model_hparams(mf)->tied_output, !u);
         int V = bn_model_hparams(mf)->n_vocab;
         float *ref = eval_all(mf, 512, BN_KV_F32);
@@ -345,7 +332,7 @@ START_TEST(test_embedding_types)
         for (int ty = 0; ty < 2; ty++) {
             snprintf(args, sizeof args, "--no-vocab --type f32 %s--embd-type %s --seed 11", untied[u],
                      types[ty]);
-            bn_model *m = load(synth("eq.gguf", args), 2, NULL);
+            bn_model *m = load(tu_synth("eq.gguf", args), 2, NULL);
             float *lg = eval_all(m, 512, BN_KV_F32);
             double maxd = 0, maxl = 0;
             for (size_t i = 0; i < (size_t)N_TOK * V; i++) {
@@ -365,63 +352,6 @@ END_TEST
 
 /* ---- hostile models ------------------------------------------------------------------------- */
 
-typedef struct {
-    const char *drop_kv;       /* omit this key */
-    const char *i32_kv;        /* rewrite this u32 key as i32 */
-    const char *arch;          /* replace general.architecture */
-    const char *drop_tensor;   /* omit this tensor */
-    int extra_tensor;          /* add "extra.weight" F32 [4] */
-    uint32_t ff_override;      /* rewrite feed_forward_length */
-} mutation;
-
-/* Copy src into dst applying mu (KVs and tensors through the GGUF writer). */
-static void mutate(const char *src, const char *dst, const mutation *mu)
-{
-    bn_gguf *g;
-    bn_error e;
-    ck_assert_msg(bn_gguf_open(src, &g, &e) == BN_OK, "%s", e.msg);
-    bn_gguf_writer *w;
-    ck_assert(bn_gguf_writer_open(dst, bn_gguf_alignment(g), &w, &e) == BN_OK);
-    for (int64_t i = 0; i < bn_gguf_n_kv(g); i++) {
-        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
-        const char *k = kv->key;
-        bn_status st;
-        if (mu->drop_kv && !strcmp(k, mu->drop_kv))
-            continue;
-        if (!strcmp(k, "general.alignment"))
-            continue; /* the writer emits it */
-        if (mu->i32_kv && !strcmp(k, mu->i32_kv))
-            st = bn_gguf_set_i32(w, k, (int32_t)bn_gguf_kv_u32(kv), &e);
-        else if (mu->arch && !strcmp(k, "general.architecture"))
-            st = bn_gguf_set_str(w, k, mu->arch, &e);
-        else if (mu->ff_override && strstr(k, ".feed_forward_length"))
-            st = bn_gguf_set_u32(w, k, mu->ff_override, &e);
-        else
-            st = bn_gguf_copy_kv(w, g, kv, &e);
-        ck_assert_msg(st == BN_OK, "%s: %s", k, e.msg);
-    }
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        if (mu->drop_tensor && !strcmp(t->name, mu->drop_tensor))
-            continue;
-        ck_assert(bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, t->type, &e) == BN_OK);
-    }
-    int64_t ne4[1] = {4};
-    if (mu->extra_tensor)
-        ck_assert(bn_gguf_add_tensor(w, "extra.weight", 1, ne4, BN_TYPE_F32, &e) == BN_OK);
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        if (mu->drop_tensor && !strcmp(t->name, mu->drop_tensor))
-            continue;
-        ck_assert(bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, &e) == BN_OK);
-    }
-    float four[4] = {1, 2, 3, 4};
-    if (mu->extra_tensor)
-        ck_assert(bn_gguf_writer_write(w, four, sizeof four, &e) == BN_OK);
-    ck_assert_msg(bn_gguf_writer_finish(w, &e) == BN_OK, "%s", e.msg);
-    bn_gguf_close(g);
-}
-
 static void expect_load_error(const char *path, const char *needle1, const char *needle2)
 {
     bn_model *m = NULL;
@@ -437,10 +367,10 @@ static void expect_load_error(const char *path, const char *needle1, const char 
 
 START_TEST(test_hostile_models)
 {
-    const char *src = synth("good.gguf", "--no-vocab --layers 2");
+    const char *src = tu_synth("good.gguf", "--no-vocab --layers 2");
     const char *bad = tu_tmp("bad.gguf");
     struct {
-        mutation mu;
+        tu_gguf_mutation mu;
         const char *n1, *n2;
     } cases[] = {
         {{.drop_kv = "bitnet-b1.58.block_count"}, "block_count", "missing"},
@@ -453,7 +383,7 @@ START_TEST(test_hostile_models)
         {{.ff_override = 256}, "ffn_gate.weight", "shape"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mutate(src, bad, &cases[i].mu);
+        tu_gguf_mutate(src, bad, &cases[i].mu);
         expect_load_error(bad, cases[i].n1, cases[i].n2);
     }
     /* kernel names */
@@ -469,7 +399,7 @@ END_TEST
 
 START_TEST(test_bad_eval_calls)
 {
-    bn_model *m = load(synth("calls.gguf", "--no-vocab --vocab 300"), 1, NULL);
+    bn_model *m = load(tu_synth("calls.gguf", "--no-vocab --vocab 300"), 1, NULL);
     bn_ctx *c = new_ctx(m, 16, 2, 512, BN_KV_F32);
     float *lg = malloc(300 * 20 * sizeof *lg);
     bn_error e;

@@ -14,6 +14,7 @@
 #include "bn/tokenizer.h"
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
+#include "util/utf8.h"
 #include "testutil.h"
 
 static bn_tokenizer *load(const char *name)
@@ -82,29 +83,29 @@ END_TEST
 START_TEST(test_utf8)
 {
     uint32_t cp;
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\xE2\x82\xAC", 3, &cp), 3);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\xE2\x82\xAC", 3, &cp), 3);
     ck_assert_uint_eq(cp, 0x20AC);
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\xF0\x9F\x98\x80", 4, &cp), 4);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\xF0\x9F\x98\x80", 4, &cp), 4);
     ck_assert_uint_eq(cp, 0x1F600);
     /* truncated, bad continuation, lone continuation, 0xFF: one invalid byte each */
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\xE2\x82", 2, &cp), 1);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\xE2\x82", 2, &cp), 1);
     ck_assert_uint_eq(cp, BN_UC_INVALID_BASE + 0xE2);
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\xE2\x41\x41", 3, &cp), 1);
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\x80", 1, &cp), 1);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\xE2\x41\x41", 3, &cp), 1);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\x80", 1, &cp), 1);
     ck_assert_uint_eq(cp, BN_UC_INVALID_BASE + 0x80);
-    ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)"\xFF", 1, &cp), 1);
+    ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)"\xFF", 1, &cp), 1);
     char buf[4];
     for (uint32_t c = 0; c < 0x110000; c += 0x101) {
-        size_t l = bn_utf8_encode(c, buf);
-        ck_assert_uint_eq(bn_utf8_decode((const unsigned char *)buf, l, &cp), l);
+        size_t l = bnr_utf8_encode(c, buf);
+        ck_assert_uint_eq(bnr_utf8_decode((const unsigned char *)buf, l, &cp), l);
         ck_assert_uint_eq(cp, c);
     }
     /* strict checking used by the stream: overlongs and surrogates refused */
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xC0\x80", 2), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xED\xA0\x80", 3), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF4\x90\x80\x80", 4), -1);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF0\x9F", 2), 0);
-    ck_assert_int_eq(bn_utf8_check((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xC0\x80", 2), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xED\xA0\x80", 3), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF4\x90\x80\x80", 4), -1);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF0\x9F", 2), 0);
+    ck_assert_int_eq(bnu_utf8_char((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
 }
 END_TEST
 
@@ -112,18 +113,18 @@ START_TEST(test_gpt2_byte_map)
 {
     int seen[0x144] = {0};
     for (int b = 0; b < 256; b++) {
-        uint32_t cp = bn_gpt2_byte_cp((unsigned char)b);
+        uint32_t cp = bnr_gpt2_byte_cp((unsigned char)b);
         ck_assert_uint_lt(cp, 0x144);
         ck_assert_int_eq(seen[cp], 0);
         seen[cp] = 1;
-        ck_assert_int_eq(bn_gpt2_cp_byte(cp), b);
+        ck_assert_int_eq(bnr_gpt2_cp_byte(cp), b);
     }
-    ck_assert_uint_eq(bn_gpt2_byte_cp(' '), 0x120);  /* 'Ġ' */
-    ck_assert_uint_eq(bn_gpt2_byte_cp('\n'), 0x10A); /* 'Ċ' */
-    ck_assert_uint_eq(bn_gpt2_byte_cp(0xAD), 0x143);
-    ck_assert_uint_eq(bn_gpt2_byte_cp('!'), '!');
-    ck_assert_int_eq(bn_gpt2_cp_byte(0x144), -1);
-    ck_assert_int_eq(bn_gpt2_cp_byte(0x20), -1);
+    ck_assert_uint_eq(bnr_gpt2_byte_cp(' '), 0x120);  /* 'Ġ' */
+    ck_assert_uint_eq(bnr_gpt2_byte_cp('\n'), 0x10A); /* 'Ċ' */
+    ck_assert_uint_eq(bnr_gpt2_byte_cp(0xAD), 0x143);
+    ck_assert_uint_eq(bnr_gpt2_byte_cp('!'), '!');
+    ck_assert_int_eq(bnr_gpt2_cp_byte(0x144), -1);
+    ck_assert_int_eq(bnr_gpt2_cp_byte(0x20), -1);
 }
 END_TEST
 
@@ -148,7 +149,7 @@ static int collect(void *ctx, const char *w, size_t n)
 static void expect_split(bn_tok_pre pre, const char *text, const char *want)
 {
     joined j = {{0}, 0};
-    ck_assert_int_eq(bn_pretok_split(pre, text, strlen(text), collect, &j), 0);
+    ck_assert_int_eq(bnr_pretok_split(pre, text, strlen(text), collect, &j), 0);
     ck_assert_msg(strcmp(j.buf, want) == 0, "pre %d: '%s' split as '%s', expected '%s'", (int)pre, text,
                   j.buf, want);
 }
@@ -688,9 +689,9 @@ START_TEST(test_spm_pairs_follow_distinct_pairs)
     ck_assert_uint_le(t->spm_pairs_n, 200);
     ck_assert_uint_le(t->spm_pairs_mask + 1, 1024);
     /* every pair of every token is still in the set */
-    ck_assert(bn_tok_spm_pair_possible(t, bn_tok_pair_key("D", 1, "1", 1)));
-    ck_assert(bn_tok_spm_pair_possible(t, bn_tok_pair_key("9", 1, "]", 1)));
-    ck_assert(!bn_tok_spm_pair_possible(t, bn_tok_pair_key("]", 1, "[", 1)));
+    ck_assert(bnr_tok_spm_pair_possible(t, bnr_tok_pair_key("D", 1, "1", 1)));
+    ck_assert(bnr_tok_spm_pair_possible(t, bnr_tok_pair_key("9", 1, "]", 1)));
+    ck_assert(!bnr_tok_spm_pair_possible(t, bnr_tok_pair_key("]", 1, "[", 1)));
     bn_tokenizer_free(t);
     for (int i = 0; i < N; i++)
         free(toks[i]);

@@ -275,7 +275,7 @@ START_TEST(test_spm_proto_fields)
     ck_assert_ptr_nonnull(data);
     bn_spm_model m;
     bn_error e;
-    ck_assert_msg(bn_spm_parse(data, len, "tokenizer.model", &m, &e) == BN_OK, "%s", e.msg);
+    ck_assert_msg(bnc_spm_parse(data, len, "tokenizer.model", &m, &e) == BN_OK, "%s", e.msg);
     ck_assert_uint_eq(m.n_pieces, 400);
     ck_assert_int_eq(m.model_type, 2);
     ck_assert_int_eq(m.byte_fallback, 1);
@@ -293,7 +293,7 @@ START_TEST(test_spm_proto_fields)
     ck_assert(m.pieces[5].len == 6 && memcmp(m.pieces[5].text, "<0x00>", 6) == 0);
     ck_assert_int_eq(m.pieces[5].type, 6);
     ck_assert(m.pieces[300].score < m.pieces[299].score);
-    bn_spm_free(&m);
+    bnc_spm_free(&m);
 
     /* Every truncation and thousands of byte flips: rejected with a message or
      * parsed, never a crash or a read outside the buffer (ASan build). */
@@ -301,9 +301,9 @@ START_TEST(test_spm_proto_fields)
     ck_assert_ptr_nonnull(copy);
     for (size_t cut = 0; cut < len; cut += (cut < 64 ? 1 : 97)) {
         memcpy(copy, data, cut);
-        bn_status st = bn_spm_parse(copy, cut, "cut", &m, &e);
+        bn_status st = bnc_spm_parse(copy, cut, "cut", &m, &e);
         if (st == BN_OK)
-            bn_spm_free(&m);
+            bnc_spm_free(&m);
         else
             ck_assert(e.msg[0] != '\0');
     }
@@ -314,9 +314,9 @@ START_TEST(test_spm_proto_fields)
             x = x * 1664525u + 1013904223u;
             copy[(x >> 8) % len] ^= (uint8_t)(1u << (x & 7));
         }
-        bn_status st = bn_spm_parse(copy, len, "flipped", &m, &e);
+        bn_status st = bnc_spm_parse(copy, len, "flipped", &m, &e);
         if (st == BN_OK)
-            bn_spm_free(&m);
+            bnc_spm_free(&m);
         else
             ck_assert(e.msg[0] != '\0');
     }

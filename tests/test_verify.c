@@ -40,8 +40,7 @@ typedef enum {
 static uint64_t rng = 1;
 static uint32_t rnd(void)
 {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(rng >> 33);
+    return (uint32_t)(tu_lcg64(&rng) >> 33);
 }
 
 /* I2_S bytes of a (rows, cols) ternary matrix: FORMATS.md §2.1. */

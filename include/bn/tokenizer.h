@@ -129,12 +129,16 @@ int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len);
 #define BN_TOK_RENDER_SPECIAL 4u /* decode: control tokens produce their text */
 #define BN_TOK_KEEP_SPACE     8u /* decode: keep the SPM prefix space of the first token */
 
-/* A growable id array; zero-initialise, release with bn_tokens_free. */
+/* The growable token id array (the one every module and tool appends to);
+ * zero-initialise, release with bn_tokens_free. Appending grows the capacity
+ * by doubling; on failure (BN_ENOMEM, err may be NULL) v is unchanged. */
 typedef struct {
     int32_t *ids; /* (n) */
     size_t n, cap;
 } bn_tokens;
 void bn_tokens_free(bn_tokens *v);
+bn_status bn_tokens_append(bn_tokens *v, const int32_t *ids, size_t n, bn_error *err);
+bn_status bn_tokens_push(bn_tokens *v, int32_t id, bn_error *err);
 
 /* Append the ids of text[0, len) to out. Fails on allocation, limits (1 GiB
  * per call; 700 MB per SPM fragment), or an SPM byte that has neither a byte

@@ -96,8 +96,16 @@ void bn_outset_free(bn_outset *s); /* NULL ok */
 /* Seconds from a monotonic clock, for progress reports and benchmarks. */
 double bn_now_seconds(void);
 
-/* xorshift64* (Vigna): the one small reproducible generator (sampler, bn-synth,
- * tests, benchmarks). *state must never be 0. */
+/* Random numbers: one small reproducible generator for the sampler, the kernel
+ * self-tests and kernel checks, bn-synth, tests and benchmarks. Each caller
+ * keeps its own state, so streams never depend on threads or on each other.
+ *  1. bn_rng_next: xorshift64* (Vigna), 64 bits a call; *state must never be 0.
+ *  2. bn_rng_seed: a bn_rng_next state from any seed (0, 1, 2 ... give
+ *     unrelated streams): one splitmix64 step from the seed, 0 replaced by 1.
+ *  3. bn_rng_splitmix: splitmix64 (Vigna), the seeding generator, as a stream
+ *     of its own: adds 0x9E3779B97F4A7C15 to *state (any value) and mixes it.
+ *  4. bn_rng_float: uniform in [0, 1) with 24 random bits (the top ones of
+ *     bn_rng_next), exact in a float. */
 static inline uint64_t bn_rng_next(uint64_t *state)
 {
     uint64_t x = *state;
@@ -106,6 +114,25 @@ static inline uint64_t bn_rng_next(uint64_t *state)
     x ^= x >> 27;
     *state = x;
     return x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint64_t bn_rng_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t bn_rng_seed(uint64_t seed)
+{
+    uint64_t s = bn_rng_splitmix(&seed);
+    return s ? s : 1;
+}
+
+static inline float bn_rng_float(uint64_t *state)
+{
+    return (float)(bn_rng_next(state) >> 40) / 16777216.0f;
 }
 
 #pragma GCC visibility pop /* end of the exported API */

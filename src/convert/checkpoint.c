@@ -51,7 +51,7 @@ int bn_ckpt_dtype_from_name(const char *name, bn_ckpt_dtype *dt)
 
 /* ---- entries (shared with the backends) -------------------------------------------- */
 
-bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err)
+bn_status bnc_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err)
 {
     if (es->n == es->cap) {
         size_t nc = es->cap ? 2 * es->cap : 64;
@@ -67,14 +67,14 @@ bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *
     return BN_OK;
 }
 
-void bn_ckpt_entries_free(bn_ckpt_entries *es)
+void bnc_ckpt_entries_free(bn_ckpt_entries *es)
 {
     for (size_t i = 0; i < es->n; i++) free(es->v[i].name);
     free(es->v);
     memset(es, 0, sizeof *es);
 }
 
-bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
+bn_status bnc_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
 {
     uint64_t n = 1;
     for (int i = 0; i < e->n_dims; i++)
@@ -86,40 +86,13 @@ bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err)
     return BN_OK;
 }
 
-void bn_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
+void bnc_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
 {
     int64_t s = 1;
     for (int i = e->n_dims - 1; i >= 0; i--) {
         e->stride[i] = s;
         s *= e->shape[i] ? e->shape[i] : 1; /* cannot overflow: n_el was checked */
     }
-}
-
-size_t bn_ckpt_utf8_check(const uint8_t *s, size_t len, int json_text)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (json_text && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)) return i;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += n + 1;
-    }
-    return len;
 }
 
 /* ---- the checkpoint ---------------------------------------------------------------- */
@@ -267,8 +240,8 @@ static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
     if (s) return s;
     /* A zip, the legacy pickle stream, any other pickle (which the zip reader
      * then refuses by name), or else safetensors. */
-    bn_ckpt_format f = bn_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
-                       : bn_tz_is_zip(mf.data, mf.size) ||
+    bn_ckpt_format f = bnc_tl_is_legacy(mf.data, mf.size)                   ? BN_CKPT_TORCH_LEGACY
+                       : bnc_tz_is_zip(mf.data, mf.size) ||
                                (mf.size >= 2 && mf.data[0] == 0x80 && mf.data[1] <= 5) ? BN_CKPT_TORCH_ZIP
                                                                                         : BN_CKPT_SAFETENSORS;
     bn_unmap_file(&mf);
@@ -276,13 +249,13 @@ static bn_status open_shard(bn_ckpt *ck, const char *path, bn_error *err)
         return bn_error_set(err, BN_EINVAL, "%s: shards mix checkpoint formats (%s and %s)", path,
                             bn_ckpt_format_name(ck->format), bn_ckpt_format_name(f));
     ck->format = f;
-    if (f == BN_CKPT_TORCH_LEGACY) return bn_tl_open(path, &sh->tl, err);
-    return f == BN_CKPT_TORCH_ZIP ? bn_tz_open(path, &sh->tz, err) : bn_st_open(path, &sh->st, err);
+    if (f == BN_CKPT_TORCH_LEGACY) return bnc_tl_open(path, &sh->tl, err);
+    return f == BN_CKPT_TORCH_ZIP ? bnc_tz_open(path, &sh->tz, err) : bnc_st_open(path, &sh->st, err);
 }
 
 static bn_ckpt_entries *shard_entries(ck_shard *sh)
 {
-    return sh->st ? bn_st_entries(sh->st) : sh->tl ? bn_tl_entries(sh->tl) : bn_tz_entries(sh->tz);
+    return sh->st ? bnc_st_entries(sh->st) : sh->tl ? bnc_tl_entries(sh->tl) : bnc_tz_entries(sh->tz);
 }
 
 static bn_status add_shard_tensors(bn_ckpt *ck, size_t shard, bn_error *err)
@@ -507,9 +480,9 @@ void bn_ckpt_close(bn_ckpt *ck)
     free(ck->t);
     free(ck->hslot);
     for (size_t i = 0; i < ck->n_shards; i++) {
-        bn_st_close(ck->shards[i].st);
-        bn_tz_close(ck->shards[i].tz);
-        bn_tl_close(ck->shards[i].tl);
+        bnc_st_close(ck->shards[i].st);
+        bnc_tz_close(ck->shards[i].tz);
+        bnc_tl_close(ck->shards[i].tl);
         free(ck->shards[i].name);
         free(ck->shards[i].path);
     }
@@ -546,7 +519,7 @@ const char *bn_ckpt_shard_name(const bn_ckpt *ck, size_t i)
 const char *bn_ckpt_metadata(const bn_ckpt *ck, const char *key)
 {
     for (size_t i = 0; i < ck->n_shards; i++) {
-        const char *v = ck->shards[i].st ? bn_st_metadata(ck->shards[i].st, key) : NULL;
+        const char *v = ck->shards[i].st ? bnc_st_metadata(ck->shards[i].st, key) : NULL;
         if (v) return v;
     }
     return NULL;

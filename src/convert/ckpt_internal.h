@@ -30,25 +30,20 @@ typedef struct {
 } bn_ckpt_entries;
 
 /* Append e (taking ownership of e->name even on failure). */
-bn_status bn_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err);
-void bn_ckpt_entries_free(bn_ckpt_entries *es);
+bn_status bnc_ckpt_entries_push(bn_ckpt_entries *es, bn_ckpt_entry *e, bn_error *err);
+void bnc_ckpt_entries_free(bn_ckpt_entries *es);
 /* n_el and nbytes from shape and dtype, overflow-checked; row-major strides. */
-bn_status bn_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err);
-void bn_ckpt_entry_contiguous_strides(bn_ckpt_entry *e);
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF); with
- * json_text also no raw control bytes other than \t \n \r. Returns the offset
- * of the first bad byte, or len if all is well. */
-size_t bn_ckpt_utf8_check(const uint8_t *s, size_t len, int json_text);
+bn_status bnc_ckpt_entry_sizes(bn_ckpt_entry *e, bn_error *err);
+void bnc_ckpt_entry_contiguous_strides(bn_ckpt_entry *e);
 
 /* ---- safetensors (safetensors.c) ---- */
 typedef struct bn_st_file bn_st_file;
 /* Map and validate a whole safetensors file; entries come out sorted by offset. */
-bn_status bn_st_open(const char *path, bn_st_file **out, bn_error *err);
-void bn_st_close(bn_st_file *st);
-bn_ckpt_entries *bn_st_entries(bn_st_file *st);
-const uint8_t *bn_st_base(const bn_st_file *st); /* file bytes; entry offsets index it */
-const char *bn_st_metadata(const bn_st_file *st, const char *key);
+bn_status bnc_st_open(const char *path, bn_st_file **out, bn_error *err);
+void bnc_st_close(bn_st_file *st);
+bn_ckpt_entries *bnc_st_entries(bn_st_file *st);
+const uint8_t *bnc_st_base(const bn_st_file *st); /* file bytes; entry offsets index it */
+const char *bnc_st_metadata(const bn_st_file *st, const char *key);
 
 /* ---- pickle machine (pickle.c) ---- */
 typedef struct {
@@ -76,40 +71,40 @@ typedef struct {
 /* Run one pickle (at most len bytes) and collect its tensors. label names the
  * file and part the pickle ("data.pkl") in messages. Nothing is executed:
  * only the allow-listed callables are built. */
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+bn_status bnc_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
                       bn_pkl_result *out, bn_error *err);
-void bn_pkl_result_free(bn_pkl_result *r);
+void bnc_pkl_result_free(bn_pkl_result *r);
 
 /* ---- PyTorch zip (torchzip.c) ---- */
 typedef struct bn_tz_file bn_tz_file;
 typedef struct bn_tz_reader bn_tz_reader;
 /* Open the zip, read data.pkl and check every view against its storage and
  * every storage against its zip entry. */
-bn_status bn_tz_open(const char *path, bn_tz_file **out, bn_error *err);
-void bn_tz_close(bn_tz_file *tz);
-bn_ckpt_entries *bn_tz_entries(bn_tz_file *tz);
+bn_status bnc_tz_open(const char *path, bn_tz_file **out, bn_error *err);
+void bnc_tz_close(bn_tz_file *tz);
+bn_ckpt_entries *bnc_tz_entries(bn_tz_file *tz);
 /* Sequential reader of storage `storage` starting at byte `offset`. */
-bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, bn_tz_reader **out,
+bn_status bnc_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, bn_tz_reader **out,
                             bn_error *err);
-bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err);
+bn_status bnc_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err);
 /* Whether the storage's zip entry is stored uncompressed, so that readers can
  * seek; and the seek itself (to a byte offset in the storage). */
-int bn_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage);
-bn_status bn_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err);
-void bn_tz_reader_close(bn_tz_reader *r);
+int bnc_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage);
+bn_status bnc_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err);
+void bnc_tz_reader_close(bn_tz_reader *r);
 /* Whether a file starts like a zip archive. */
-int bn_tz_is_zip(const uint8_t *head, size_t n);
+int bnc_tz_is_zip(const uint8_t *head, size_t n);
 
 /* ---- PyTorch legacy format, before 1.6 (torchlegacy.c) ---- */
 typedef struct bn_tl_file bn_tl_file;
 /* Whether a file starts with the legacy magic-number pickle. */
-int bn_tl_is_legacy(const uint8_t *head, size_t n);
+int bnc_tl_is_legacy(const uint8_t *head, size_t n);
 /* Map the file, run its pickles, place every storage, check every view. */
-bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err);
-void bn_tl_close(bn_tl_file *tl);
-bn_ckpt_entries *bn_tl_entries(bn_tl_file *tl);
+bn_status bnc_tl_open(const char *path, bn_tl_file **out, bn_error *err);
+void bnc_tl_close(bn_tl_file *tl);
+bn_ckpt_entries *bnc_tl_entries(bn_tl_file *tl);
 /* First byte of storage `storage` in the file; numel * element size bytes follow. */
-const uint8_t *bn_tl_storage_data(const bn_tl_file *tl, uint32_t storage);
+const uint8_t *bnc_tl_storage_data(const bn_tl_file *tl, uint32_t storage);
 
 /* ---- the checkpoint itself: its table (checkpoint.c) and its reads (ckpt_read.c) ---- */
 

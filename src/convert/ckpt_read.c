@@ -136,16 +136,16 @@ static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst
     uint64_t run = nd > 0 && e->stride[nd - 1] == 1 ? (uint64_t)e->shape[nd - 1] : 1;
     int outer = run > 1 ? nd - 1 : nd; /* dimensions the odometer steps */
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
     if (s) return s;
     uint8_t bounce[CK_BOUNCE];
     int64_t idx[BN_CKPT_MAX_DIMS] = {0};
     uint64_t pos = 0; /* element offset of the run from the view's first element */
     for (uint64_t k = 0; k < e->n_el && !s; k += run) {
-        s = bn_tz_reader_seek(r, (e->offset + pos) * es, err);
+        s = bnc_tz_reader_seek(r, (e->offset + pos) * es, err);
         for (uint64_t j = 0; j < run && !s; j += per) {
             size_t m = run - j < per ? (size_t)(run - j) : per;
-            s = bn_tz_reader_read(r, bounce, m * es, err);
+            s = bnc_tz_reader_read(r, bounce, m * es, err);
             if (!s) put(dst, k + j, bounce, m, e->dtype, f32);
         }
         for (int d = outer - 1; d >= 0; d--) { /* odometer */
@@ -157,7 +157,7 @@ static bn_status read_zip_runs(bn_tz_file *tz, const bn_ckpt_entry *e, void *dst
             idx[d] = 0;
         }
     }
-    bn_tz_reader_close(r);
+    bnc_tz_reader_close(r);
     return s;
 }
 
@@ -169,16 +169,16 @@ static bn_status read_zip_strided(bn_tz_file *tz, const bn_ckpt_entry *e, void *
     uint64_t last = 0; /* elements past offset: checked against the storage by pickle.c */
     for (int i = 0; i < e->n_dims; i++) last += (uint64_t)(e->shape[i] - 1) * (uint64_t)e->stride[i];
     uint64_t span = (last + 1) * es;
-    if (bn_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
+    if (bnc_tz_storage_seekable(tz, e->storage) && span / 2 > e->nbytes + CK_BOUNCE)
         return read_zip_runs(tz, e, dst, f32, err);
     if (span > SIZE_MAX) return bn_error_set(err, BN_ELIMIT, "view spans %llu bytes", (unsigned long long)span);
     uint8_t *buf = malloc((size_t)span);
     if (!buf) return bn_error_set(err, BN_ENOMEM, "out of memory for a %llu-byte view span", (unsigned long long)span);
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, e->offset * es, &r, err);
     if (!s) {
-        s = bn_tz_reader_read(r, buf, (size_t)span, err);
-        bn_tz_reader_close(r);
+        s = bnc_tz_reader_read(r, buf, (size_t)span, err);
+        bnc_tz_reader_close(r);
     }
     if (!s) gather(buf, e, dst, f32);
     free(buf);
@@ -192,20 +192,20 @@ static bn_status read_zip_span(bn_tz_file *tz, const bn_ckpt_entry *e, uint64_t 
 {
     size_t es = bn_ckpt_dtype_size(e->dtype);
     bn_tz_reader *r;
-    bn_status s = bn_tz_reader_open(tz, e->storage, (e->offset + first) * es, &r, err);
+    bn_status s = bnc_tz_reader_open(tz, e->storage, (e->offset + first) * es, &r, err);
     if (s) return s;
     if (!f32 || e->dtype == BN_CKPT_F32) {
-        s = bn_tz_reader_read(r, dst, (size_t)(n * es), err);
+        s = bnc_tz_reader_read(r, dst, (size_t)(n * es), err);
     } else {
         uint8_t bounce[CK_BOUNCE];
         size_t per = CK_BOUNCE / es;
         for (uint64_t at = 0; at < n && !s; at += per) {
             size_t k = n - at < per ? (size_t)(n - at) : per;
-            s = bn_tz_reader_read(r, bounce, k * es, err);
+            s = bnc_tz_reader_read(r, bounce, k * es, err);
             if (!s) to_f32(bounce, e->dtype, k, (float *)dst + at);
         }
     }
-    bn_tz_reader_close(r);
+    bnc_tz_reader_close(r);
     return s;
 }
 
@@ -226,8 +226,8 @@ static const ck_tensor *own_tensor(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
  * PyTorch: element offset into its storage). */
 static const uint8_t *mapped_view(const ck_shard *sh, const bn_ckpt_entry *e)
 {
-    return sh->st ? bn_st_base(sh->st) + e->offset
-                  : bn_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype);
+    return sh->st ? bnc_st_base(sh->st) + e->offset
+                  : bnc_tl_storage_data(sh->tl, e->storage) + e->offset * bn_ckpt_dtype_size(e->dtype);
 }
 
 static bn_status read_tensor(bn_ckpt *ck, const bn_ckpt_tensor *pt, void *dst, size_t cap, int f32, bn_error *err)
@@ -257,7 +257,7 @@ int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
     const ck_tensor *t = own_tensor(ck, pt);
     if (!t || !is_contiguous(t->e)) return 0;
     const ck_shard *sh = &ck->shards[t->shard];
-    return sh->st || sh->tl || bn_tz_storage_seekable(sh->tz, t->e->storage);
+    return sh->st || sh->tl || bnc_tz_storage_seekable(sh->tz, t->e->storage);
 }
 
 bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *pt, uint64_t first, uint64_t n,

@@ -40,6 +40,8 @@
 
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
+#include "util/strset.h"
+#include "util/utf8.h"
 
 #define PKL_MAX_DEPTH 100
 
@@ -102,7 +104,7 @@ typedef struct {
     size_t *marks; size_t mn, mcap;
     /* memo: open addressing, key -> value */
     uint64_t *mkeys; pv **mvals; size_t mslots, mcount;
-    size_t *sidx; size_t sslots; /* storage key -> index + 1 (0 = empty), open addressing */
+    bnu_strset skeys;    /* storage key -> storage index */
     size_t limit;        /* cap for stack, marks and memo entries */
     bn_pkl_result *res;
 } pm;
@@ -281,7 +283,7 @@ static bn_status push_str(pm *m, vkind k, uint64_t len)
     if (len > m->n) return fail(m, BN_EINVAL, "string length %llu exceeds the pickle", (unsigned long long)len);
     bn_status s = need(m, (size_t)len, &b);
     if (s) return s;
-    if (k == V_STR && bn_ckpt_utf8_check(b, (size_t)len, 0) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
+    if (k == V_STR && bnu_utf8_valid_prefix(b, (size_t)len) != len) return fail(m, BN_EINVAL, "string is not valid UTF-8");
     pv *v = newv(m, k);
     char *c = v ? arena_alloc(m, (size_t)len + 1) : NULL;
     if (!c) return NOMEM(m);
@@ -409,37 +411,6 @@ static bn_status push_global(pm *m, const char *mod, size_t ml, const char *name
 
 /* ---- building storages and tensors --------------------------------------------------- */
 
-static uint64_t hash_str(const char *k)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *k; k++) h = (h ^ (uint8_t)*k) * 1099511628211ULL;
-    return h;
-}
-
-/* The slot of key in the storage table: its index + 1, or 0 where it would go.
- * Grows the table first so there is always room for one more. */
-static bn_status storage_slot(pm *m, const char *key, size_t *slot)
-{
-    bn_pkl_result *r = m->res;
-    if (2 * (r->n_storages + 1) > m->sslots) {
-        size_t ns = m->sslots ? 2 * m->sslots : 64;
-        size_t *nt = calloc(ns, sizeof *nt);
-        if (!nt) return fail(m, BN_ENOMEM, "out of memory for storages");
-        for (size_t i = 0; i < r->n_storages; i++) {
-            size_t j = hash_str(r->storages[i].key) & (ns - 1);
-            while (nt[j]) j = (j + 1) & (ns - 1);
-            nt[j] = i + 1;
-        }
-        free(m->sidx);
-        m->sidx = nt;
-        m->sslots = ns;
-    }
-    size_t j = hash_str(key) & (m->sslots - 1);
-    while (m->sidx[j] && strcmp(r->storages[m->sidx[j] - 1].key, key) != 0) j = (j + 1) & (m->sslots - 1);
-    *slot = j;
-    return BN_OK;
-}
-
 /* BINPERSID: ('storage', torch.<T>Storage, key, location, numel). */
 static bn_status persistent_load(pm *m, pv *pid)
 {
@@ -465,11 +436,10 @@ static bn_status persistent_load(pm *m, pv *pid)
     bn_ckpt_dtype dt = a[1]->u.glob.dtype;
     uint64_t numel = (uint64_t)a[4]->u.i;
     bn_pkl_result *r = m->res;
-    size_t idx, slot = 0;
-    bn_status s = storage_slot(m, a[2]->u.str.s, &slot);
-    if (s) return s;
-    idx = m->sidx[slot] ? m->sidx[slot] - 1 : r->n_storages;
-    if (idx < r->n_storages) {
+    size_t klen = a[2]->u.str.n;
+    int64_t prev = bnu_strset_find(&m->skeys, a[2]->u.str.s, klen);
+    size_t idx = prev >= 0 ? (size_t)prev : r->n_storages;
+    if (prev >= 0) {
         if (r->storages[idx].dtype != dt || r->storages[idx].numel != numel)
             return fail(m, BN_EINVAL, "storage '%s' is described twice, differently", a[2]->u.str.s);
     } else {
@@ -483,7 +453,8 @@ static bn_status persistent_load(pm *m, pv *pid)
         ns[idx].dtype = dt;
         ns[idx].numel = numel;
         r->n_storages++;
-        m->sidx[slot] = idx + 1;
+        if (bnu_strset_add(&m->skeys, key, klen, (int64_t)idx, NULL) < 0)
+            return fail(m, BN_ENOMEM, "out of memory for storages");
     }
     pv *v = newv(m, V_STORAGE);
     if (v) v->u.storage = (uint32_t)idx;
@@ -934,12 +905,12 @@ static bn_status emit_tensor(walker *w, const ptensor *t)
     memcpy(e.stride, t->stride, sizeof e.stride);
     e.offset = t->offset;
     e.storage = t->storage;
-    bn_status s = bn_ckpt_entry_sizes(&e, m->err);
+    bn_status s = bnc_ckpt_entry_sizes(&e, m->err);
     if (s) {
         free(e.name);
         return bn_error_prefix(m->err, "%s: %s", m->label, m->part);
     }
-    return bn_ckpt_entries_push(&m->res->tensors, &e, m->err);
+    return bnc_ckpt_entries_push(&m->res->tensors, &e, m->err);
 }
 
 static bn_status walk(walker *w, const pv *v, int depth)
@@ -1017,7 +988,7 @@ static bn_status describe_root(pm *m, const pv *v)
     return BN_OK;
 }
 
-bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
+bn_status bnc_pkl_load(const uint8_t *data, size_t len, const char *label, const char *part, unsigned flags,
                       bn_pkl_result *out, bn_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -1057,17 +1028,17 @@ bn_status bn_pkl_load(const uint8_t *data, size_t len, const char *label, const 
     free(m.marks);
     free(m.mkeys);
     free(m.mvals);
-    free(m.sidx);
-    if (s) bn_pkl_result_free(out);
+    bnu_strset_free(&m.skeys);
+    if (s) bnc_pkl_result_free(out);
     return s;
 }
 
-void bn_pkl_result_free(bn_pkl_result *r)
+void bnc_pkl_result_free(bn_pkl_result *r)
 {
     for (size_t i = 0; i < r->n_storages; i++) free(r->storages[i].key);
     free(r->storages);
     for (size_t i = 0; i < r->n_root_strs; i++) free(r->root_strs[i]);
     free(r->root_strs);
-    bn_ckpt_entries_free(&r->tensors);
+    bnc_ckpt_entries_free(&r->tensors);
     memset(r, 0, sizeof *r);
 }

@@ -17,6 +17,7 @@
 
 #include "bn/util.h"
 #include "convert/ckpt_internal.h"
+#include "util/utf8.h"
 
 #define ST_MAX_HEADER 100000000u  /* 100 MB, the limit of the reference implementation */
 #define ST_MAX_INT 9007199254740992.0 /* 2^53: beyond this a JSON double is inexact */
@@ -40,6 +41,17 @@ static size_t escaped_nul_at(const uint8_t *s, size_t len)
         if (s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) return i;
     }
     return len;
+}
+
+/* Offset of the first byte that is not UTF-8 JSON text (invalid or truncated
+ * UTF-8, or an ASCII control other than tab, LF and CR), or len if none. */
+static size_t json_text_bad_at(const uint8_t *s, size_t len)
+{
+    size_t n = bnu_utf8_valid_prefix(s, len);
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') || s[i] == 0x7f)
+            return i;
+    return n;
 }
 
 static int cmp_str_ptr(const void *a, const void *b)
@@ -149,7 +161,7 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
     uint64_t b, en;
     if ((s = json_uint(off->child, st->path, name, "data_offsets", &b, err))) return s;
     if ((s = json_uint(off->child->next, st->path, name, "data_offsets", &en, err))) return s;
-    if (bn_ckpt_entry_sizes(&e, err) != BN_OK) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
+    if (bnc_ckpt_entry_sizes(&e, err) != BN_OK) return bn_error_prefix(err, "%s: tensor '%s'", st->path, name);
     if (en < b)
         return bn_error_set(err, BN_EINVAL, "%s: tensor '%s': data_offsets run backwards [%llu, %llu]", st->path,
                             name, (unsigned long long)b, (unsigned long long)en);
@@ -160,10 +172,10 @@ static bn_status parse_entry(bn_st_file *st, const cJSON *t, uint64_t data_start
                             (unsigned long long)(en - b), bn_ckpt_dtype_name(e.dtype),
                             (unsigned long long)e.nbytes);
     e.offset = data_start + b; /* cannot overflow: both are below 2^54 */
-    bn_ckpt_entry_contiguous_strides(&e);
+    bnc_ckpt_entry_contiguous_strides(&e);
     e.name = strdup(name);
     if (!e.name) return bn_error_set(err, BN_ENOMEM, "%s: out of memory", st->path);
-    return bn_ckpt_entries_push(&st->entries, &e, err);
+    return bnc_ckpt_entries_push(&st->entries, &e, err);
 }
 
 static int cmp_entry_offset(const void *a, const void *b)
@@ -221,7 +233,7 @@ static bn_status parse_header(bn_st_file *st, bn_error *err)
     const uint8_t *h = p + 8;
     if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf)
         return bn_error_set(err, BN_EINVAL, "%s: header starts with a UTF-8 byte order mark", st->path);
-    size_t bad = bn_ckpt_utf8_check(h, n, 1);
+    size_t bad = json_text_bad_at(h, n);
     if (bad < n)
         return bn_error_set(err, BN_EINVAL, "%s: header byte %zu (0x%02x) is not valid UTF-8 JSON text", st->path,
                             bad, h[bad]);
@@ -256,7 +268,7 @@ static bn_status parse_header(bn_st_file *st, bn_error *err)
     return s;
 }
 
-bn_status bn_st_open(const char *path, bn_st_file **out, bn_error *err)
+bn_status bnc_st_open(const char *path, bn_st_file **out, bn_error *err)
 {
     *out = NULL;
     bn_st_file *st = calloc(1, sizeof *st);
@@ -267,17 +279,17 @@ bn_status bn_st_open(const char *path, bn_st_file **out, bn_error *err)
     bn_status s = bn_map_file(path, &st->map, err);
     if (!s) s = parse_header(st, err);
     if (s) {
-        bn_st_close(st);
+        bnc_st_close(st);
         return s;
     }
     *out = st;
     return BN_OK;
 }
 
-void bn_st_close(bn_st_file *st)
+void bnc_st_close(bn_st_file *st)
 {
     if (!st) return;
-    bn_ckpt_entries_free(&st->entries);
+    bnc_ckpt_entries_free(&st->entries);
     for (size_t i = 0; i < 2 * st->n_meta; i++) free(st->meta[i]);
     free(st->meta);
     bn_unmap_file(&st->map);
@@ -285,10 +297,10 @@ void bn_st_close(bn_st_file *st)
     free(st);
 }
 
-bn_ckpt_entries *bn_st_entries(bn_st_file *st) { return &st->entries; }
-const uint8_t *bn_st_base(const bn_st_file *st) { return st->map.data; }
+bn_ckpt_entries *bnc_st_entries(bn_st_file *st) { return &st->entries; }
+const uint8_t *bnc_st_base(const bn_st_file *st) { return st->map.data; }
 
-const char *bn_st_metadata(const bn_st_file *st, const char *key)
+const char *bnc_st_metadata(const bn_st_file *st, const char *key)
 {
     for (size_t i = 0; i < st->n_meta; i++)
         if (strcmp(st->meta[2 * i], key) == 0) return st->meta[2 * i + 1];

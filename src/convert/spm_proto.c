@@ -208,14 +208,14 @@ static bn_status parse_spec(pb *b, bn_spm_model *m, int trainer)
     }
 }
 
-void bn_spm_free(bn_spm_model *m)
+void bnc_spm_free(bn_spm_model *m)
 {
     free(m->pieces);
     m->pieces = NULL;
     m->n_pieces = 0;
 }
 
-bn_status bn_spm_parse(const uint8_t *data, size_t size, const char *name, bn_spm_model *out,
+bn_status bnc_spm_parse(const uint8_t *data, size_t size, const char *name, bn_spm_model *out,
                        bn_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -276,6 +276,6 @@ bn_status bn_spm_parse(const uint8_t *data, size_t size, const char *name, bn_sp
     }
     return BN_OK;
 fail:
-    bn_spm_free(out);
+    bnc_spm_free(out);
     return st;
 }

@@ -35,8 +35,8 @@ typedef struct {
 } bn_spm_model;
 
 /* Parse data[0, size) (which must outlive the result). name is used in messages. */
-bn_status bn_spm_parse(const uint8_t *data, size_t size, const char *name, bn_spm_model *out,
+bn_status bnc_spm_parse(const uint8_t *data, size_t size, const char *name, bn_spm_model *out,
                        bn_error *err);
-void bn_spm_free(bn_spm_model *m);
+void bnc_spm_free(bn_spm_model *m);
 
 #endif

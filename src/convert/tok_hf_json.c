@@ -41,7 +41,7 @@ static int json_id(const cJSON *j, uint32_t *out)
     return 0;
 }
 
-int bn_tx_json_is_spm(const cJSON *root)
+int bnc_tx_json_is_spm(const cJSON *root)
 {
     const cJSON *m = get(root, "model");
     return is_str(get(m, "type"), "BPE") && cJSON_IsTrue(get(m, "byte_fallback"));
@@ -140,7 +140,7 @@ static bn_status load_vocab(bn_tokexport *t, const cJSON *root, const char *path
     }
     if (n == 0)
         return bn_error_set(err, BN_EINVAL, "%s: model.vocab is empty", path);
-    bn_status st = bn_tx_resize(t, n, err);
+    bn_status st = bnc_tx_resize(t, n, err);
     if (st != BN_OK)
         return st;
     const cJSON *unk = get(model, "unk_token");
@@ -156,7 +156,7 @@ static bn_status load_vocab(bn_tokexport *t, const cJSON *root, const char *path
             ty = TX_BYTE;
         if (spm && cJSON_IsString(unk) && strcmp(unk->valuestring, s) == 0)
             ty = TX_UNKNOWN;
-        if (bn_tx_set(t, id, s, l, ty, "model.vocab", err) != BN_OK)
+        if (bnc_tx_set(t, id, s, l, ty, "model.vocab", err) != BN_OK)
             return bn_error_prefix(err, "%s", path);
     }
     cJSON_ArrayForEach(c, added)
@@ -165,10 +165,10 @@ static bn_status load_vocab(bn_tokexport *t, const cJSON *root, const char *path
         const char *s = get(c, "content")->valuestring;
         size_t l = strlen(s);
         int special = cJSON_IsTrue(get(c, "special"));
-        int32_t ty = special || bn_tx_looks_special(s, l) ? TX_CONTROL : TX_USER;
+        int32_t ty = special || bnc_tx_looks_special(s, l) ? TX_CONTROL : TX_USER;
         if (spm && t->type && t->tok[id] && t->type[id] == TX_UNKNOWN)
             ty = TX_UNKNOWN; /* the SentencePiece <unk> stays unknown, as in tokenizer.model */
-        if (bn_tx_set(t, id, s, l, ty, "added_tokens", err) != BN_OK)
+        if (bnc_tx_set(t, id, s, l, ty, "added_tokens", err) != BN_OK)
             return bn_error_prefix(err, "%s", path);
         t->type[id] = ty;
     }
@@ -210,7 +210,7 @@ static bn_status check_merge(const bn_tokexport *t, uint32_t i, const char *l, c
                              const char *path, int32_t *res, bn_error *err)
 {
     size_t ll = strlen(l), rl = strlen(r);
-    if (bn_tx_find(t, l, ll) < 0 || bn_tx_find(t, r, rl) < 0)
+    if (bnc_tx_find(t, l, ll) < 0 || bnc_tx_find(t, r, rl) < 0)
         return bn_error_set(err, BN_EINVAL, "%s: model.merges[%u] '%.40s' '%.40s': names an unknown token",
                             path, i, l, r);
     char *cat = malloc(ll + rl + 1);
@@ -218,7 +218,7 @@ static bn_status check_merge(const bn_tokexport *t, uint32_t i, const char *l, c
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
     memcpy(cat, l, ll);
     memcpy(cat + ll, r, rl + 1);
-    *res = bn_tx_find(t, cat, ll + rl);
+    *res = bnc_tx_find(t, cat, ll + rl);
     free(cat);
     if (*res < 0)
         return bn_error_set(err, BN_EINVAL, "%s: model.merges[%u] '%.40s' '%.40s': the merged token is not "
@@ -326,9 +326,9 @@ static void scan_post(bn_tokexport *t, const cJSON *p)
     /* The template names the tokens: use them when no config does. */
     const cJSON *fid = get(first, "id"), *lid = get(last, "id");
     if (t->bos < 0 && cJSON_IsString(fid))
-        t->bos = bn_tx_find(t, fid->valuestring, strlen(fid->valuestring));
+        t->bos = bnc_tx_find(t, fid->valuestring, strlen(fid->valuestring));
     if (t->eos < 0 && cJSON_IsString(lid))
-        t->eos = bn_tx_find(t, lid->valuestring, strlen(lid->valuestring));
+        t->eos = bnc_tx_find(t, lid->valuestring, strlen(lid->valuestring));
 }
 
 /* SentencePiece-style: a Prepend("▁") normalizer or a Metaspace pre-tokenizer
@@ -353,7 +353,7 @@ static int has_prefix_space(const cJSON *root)
     return 0;
 }
 
-bn_status bn_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *path, int spm_ok,
+bn_status bnc_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *path, int spm_ok,
                              bn_error *err)
 {
     const cJSON *model = get(root, "model");
@@ -363,7 +363,7 @@ bn_status bn_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *pat
     if (!is_str(type, "BPE"))
         return bn_error_set(err, BN_EUNSUPPORTED, "%s: model.type '%.40s' is not supported (only BPE)",
                             path, cJSON_IsString(type) ? type->valuestring : "(missing)");
-    int spm = bn_tx_json_is_spm(root);
+    int spm = bnc_tx_json_is_spm(root);
     if (spm && !spm_ok)
         return bn_error_set(err, BN_EINTERNAL, "%s: SentencePiece-style tokenizer.json not expected here", path);
     t->spm = spm;
@@ -382,11 +382,11 @@ bn_status bn_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *pat
             if (!t->tok[i]) {
                 char pad[32];
                 int l = snprintf(pad, sizeof pad, "[PAD%u]", i);
-                st = bn_tx_set(t, i, pad, (size_t)l, TX_UNUSED, "padding", err);
+                st = bnc_tx_set(t, i, pad, (size_t)l, TX_UNUSED, "padding", err);
             }
     }
     if (st == BN_OK)
-        st = bn_tx_index(t, path, err);
+        st = bnc_tx_index(t, path, err);
     if (st == BN_OK)
         st = load_merges(t, root, path, spm, err);
     if (st == BN_OK && !spm)

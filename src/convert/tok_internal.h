@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 #include "bn/tokenizer_export.h"
+#include "util/strset.h"
 
 #define BN_TX_MAX_TOKENS (1u << 24)
 /* Padding (holes below the largest id, or config.json's vocab_size above the
@@ -35,27 +36,26 @@ struct bn_tokexport {
     int add_bos, add_eos;              /* -1 unknown */
     int add_space_prefix;              /* SPM; -1 unknown */
     char *chat_template;
-    uint32_t *slots;        /* text -> id: id + 1, 0 empty */
-    size_t mask;
+    bnu_strset index;       /* text -> id, built by bnc_tx_index */
 };
 
 /* Make room for ids [0, n); new entries are unfilled. */
-bn_status bn_tx_resize(bn_tokexport *t, uint32_t n, bn_error *err);
+bn_status bnc_tx_resize(bn_tokexport *t, uint32_t n, bn_error *err);
 /* Fill id with text s[0, len) (copied). Fails if id is already filled with another text. */
-bn_status bn_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int32_t type,
+bn_status bnc_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int32_t type,
                     const char *src, bn_error *err);
 /* Build the text -> id index; fails on duplicate texts. */
-bn_status bn_tx_index(bn_tokexport *t, const char *src, bn_error *err);
-int32_t bn_tx_find(const bn_tokexport *t, const char *s, size_t len);
+bn_status bnc_tx_index(bn_tokexport *t, const char *src, bn_error *err);
+int32_t bnc_tx_find(const bn_tokexport *t, const char *s, size_t len);
 
 /* llama.cpp's convert_hf_to_gguf does_token_look_special(). */
-int bn_tx_looks_special(const char *s, size_t len);
+int bnc_tx_looks_special(const char *s, size_t len);
 
 /* Load tokenizer.json (already parsed). May leave added_tokens types and the
  * special-token flags to the caller's config pass. */
-bn_status bn_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *path, int spm_ok,
+bn_status bnc_tx_from_hf_json(bn_tokexport *t, const cJSON *root, const char *path, int spm_ok,
                              bn_error *err);
 /* Is this parsed tokenizer.json SentencePiece-style (BPE with byte_fallback)? */
-int bn_tx_json_is_spm(const cJSON *root);
+int bnc_tx_json_is_spm(const cJSON *root);
 
 #endif

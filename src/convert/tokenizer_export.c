@@ -20,7 +20,7 @@
 
 /* ---- token table ------------------------------------------------------------- */
 
-bn_status bn_tx_resize(bn_tokexport *t, uint32_t n, bn_error *err)
+bn_status bnc_tx_resize(bn_tokexport *t, uint32_t n, bn_error *err)
 {
     if (n > BN_TX_MAX_TOKENS)
         return bn_error_set(err, BN_ELIMIT, "%u tokens exceed the limit of %u", n, BN_TX_MAX_TOKENS);
@@ -50,7 +50,7 @@ bn_status bn_tx_resize(bn_tokexport *t, uint32_t n, bn_error *err)
     return BN_OK;
 }
 
-bn_status bn_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int32_t type,
+bn_status bnc_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int32_t type,
                     const char *src, bn_error *err)
 {
     if (id >= t->n)
@@ -74,49 +74,28 @@ bn_status bn_tx_set(bn_tokexport *t, uint32_t id, const char *s, size_t len, int
     return BN_OK;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
+bn_status bnc_tx_index(bn_tokexport *t, const char *src, bn_error *err)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
-bn_status bn_tx_index(bn_tokexport *t, const char *src, bn_error *err)
-{
-    size_t size = 16;
-    while (size < (size_t)t->n * 2)
-        size <<= 1;
-    free(t->slots);
-    t->slots = calloc(size, sizeof *t->slots);
-    if (!t->slots)
+    bnu_strset_free(&t->index);
+    if (bnu_strset_init(&t->index, t->n))
         return bn_error_set(err, BN_ENOMEM, "out of memory");
-    t->mask = size - 1;
     for (uint32_t i = 0; i < t->n; i++) {
         if (!t->tok[i])
             return bn_error_set(err, BN_EINVAL, "%s: no token has id %u", src, i);
-        size_t h = hash_bytes(t->tok[i], t->tok_len[i]) & t->mask;
-        for (; t->slots[h]; h = (h + 1) & t->mask) {
-            uint32_t j = t->slots[h] - 1;
-            if (t->tok_len[j] == t->tok_len[i] && memcmp(t->tok[j], t->tok[i], t->tok_len[i]) == 0)
-                return bn_error_set(err, BN_EINVAL, "%s: token '%.40s' appears twice (ids %u and %u)",
-                                    src, t->tok[i], j, i);
-        }
-        t->slots[h] = i + 1;
+        int64_t j;
+        int r = bnu_strset_add(&t->index, t->tok[i], t->tok_len[i], i, &j);
+        if (r < 0)
+            return bn_error_set(err, BN_ENOMEM, "out of memory");
+        if (r > 0)
+            return bn_error_set(err, BN_EINVAL, "%s: token '%.40s' appears twice (ids %u and %u)",
+                                src, t->tok[i], (uint32_t)j, i);
     }
     return BN_OK;
 }
 
-int32_t bn_tx_find(const bn_tokexport *t, const char *s, size_t len)
+int32_t bnc_tx_find(const bn_tokexport *t, const char *s, size_t len)
 {
-    if (!t->slots)
-        return -1;
-    for (size_t h = hash_bytes(s, len) & t->mask; t->slots[h]; h = (h + 1) & t->mask) {
-        uint32_t j = t->slots[h] - 1;
-        if (t->tok_len[j] == len && memcmp(t->tok[j], s, len) == 0)
-            return (int32_t)j;
-    }
-    return -1;
+    return (int32_t)bnu_strset_find(&t->index, s, len);
 }
 
 static int starts_ends(const char *s, size_t n, const char *a, const char *b)
@@ -125,7 +104,7 @@ static int starts_ends(const char *s, size_t n, const char *a, const char *b)
     return n >= la + lb && memcmp(s, a, la) == 0 && memcmp(s + n - lb, b, lb) == 0;
 }
 
-int bn_tx_looks_special(const char *s, size_t n)
+int bnc_tx_looks_special(const char *s, size_t n)
 {
     static const char *const names[] = {"<pad>", "<mask>", "<2mass>", "[@BOS@]"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -152,7 +131,7 @@ void bn_tokexport_free(bn_tokexport *t)
     free(t->type);
     free(t->merge);
     free(t->chat_template);
-    free(t->slots);
+    bnu_strset_free(&t->index);
     free(t);
 }
 
@@ -258,18 +237,18 @@ static bn_status from_spm_model(bn_tokexport *t, const char *dir, bn_error *err)
         return st;
     }
     bn_spm_model m;
-    st = bn_spm_parse(mf.data, mf.size, path, &m, err);
+    st = bnc_spm_parse(mf.data, mf.size, path, &m, err);
     if (st == BN_OK && m.model_type != 2)
         st = bn_error_set(err, BN_EUNSUPPORTED, "%s: SentencePiece model_type %d is not BPE (2); only "
                           "BPE vocabularies convert to the 'llama' tokenizer", path, m.model_type);
     if (st == BN_OK)
-        st = bn_tx_resize(t, m.n_pieces, err);
+        st = bnc_tx_resize(t, m.n_pieces, err);
     for (uint32_t i = 0; st == BN_OK && i < m.n_pieces; i++) {
-        st = bn_tx_set(t, i, m.pieces[i].text, m.pieces[i].len, m.pieces[i].type, path, err);
+        st = bnc_tx_set(t, i, m.pieces[i].text, m.pieces[i].len, m.pieces[i].type, path, err);
         t->score[i] = m.pieces[i].score;
     }
     if (st == BN_OK)
-        st = bn_tx_index(t, path, err);
+        st = bnc_tx_index(t, path, err);
     if (st == BN_OK) {
         t->spm = 1;
         t->add_space_prefix = m.add_dummy_prefix;
@@ -280,7 +259,7 @@ static bn_status from_spm_model(bn_tokexport *t, const char *dir, bn_error *err)
             *dst[k] = ids[k] >= 0 && (uint32_t)ids[k] < t->n ? ids[k] : -1;
     }
     if (m.pieces)
-        bn_spm_free(&m);
+        bnc_spm_free(&m);
     bn_unmap_file(&mf);
     free(path);
     return st;
@@ -311,7 +290,7 @@ static bn_status apply_added_decoder(bn_tokexport *t, const cJSON *tc, const cha
                                 "vocabulary has '%.40s'", path, id, content->valuestring, t->tok[id]);
         if (t->type[id] == TX_UNKNOWN || t->type[id] == TX_BYTE)
             continue;
-        t->type[id] = cJSON_IsTrue(get(c, "special")) || bn_tx_looks_special(t->tok[id], l)
+        t->type[id] = cJSON_IsTrue(get(c, "special")) || bnc_tx_looks_special(t->tok[id], l)
                           ? TX_CONTROL : TX_USER;
     }
     return BN_OK;
@@ -324,7 +303,7 @@ static int32_t config_token(const bn_tokexport *t, const cJSON *v)
         v = get(v, "content");
     if (!cJSON_IsString(v))
         return -1;
-    return bn_tx_find(t, v->valuestring, strlen(v->valuestring));
+    return bnc_tx_find(t, v->valuestring, strlen(v->valuestring));
 }
 
 /* An id from config.json / generation_config.json: a number or a list (first). */
@@ -421,14 +400,14 @@ static bn_status pad_vocab(bn_tokexport *t, const cJSON *cc, const char *dir, bn
                             "tokenizer's %u tokens with %u unused ones (at most that many plus 1024)",
                             dir, want, t->n, want - t->n);
     uint32_t old = t->n;
-    bn_status st = bn_tx_resize(t, want, err);
+    bn_status st = bnc_tx_resize(t, want, err);
     for (uint32_t i = old; st == BN_OK && i < want; i++) {
         char pad[32];
         int l = snprintf(pad, sizeof pad, "[PAD%u]", i);
-        st = bn_tx_set(t, i, pad, (size_t)l, TX_UNUSED, "padding", err);
+        st = bnc_tx_set(t, i, pad, (size_t)l, TX_UNUSED, "padding", err);
     }
     if (st == BN_OK && want != old)
-        st = bn_tx_index(t, "config.json vocab_size padding", err);
+        st = bnc_tx_index(t, "config.json vocab_size padding", err);
     return st;
 }
 
@@ -456,12 +435,12 @@ bn_status bn_tokexport_load(const char *hf_dir, bn_tokexport **out, bn_error *er
         int have_model = access(tm_path, F_OK) == 0;
         /* Byte-level tokenizer.json first; a SentencePiece tokenizer.model is
          * preferred over a SentencePiece-style tokenizer.json, as llama.cpp. */
-        if (tj && !bn_tx_json_is_spm(tj))
-            st = bn_tx_from_hf_json(t, tj, tj_path, 0, err);
+        if (tj && !bnc_tx_json_is_spm(tj))
+            st = bnc_tx_from_hf_json(t, tj, tj_path, 0, err);
         else if (have_model)
             st = from_spm_model(t, hf_dir, err);
         else if (tj)
-            st = bn_tx_from_hf_json(t, tj, tj_path, 1, err);
+            st = bnc_tx_from_hf_json(t, tj, tj_path, 1, err);
         else
             st = bn_error_set(err, BN_ENOTFOUND, "%s: neither tokenizer.json nor tokenizer.model", hf_dir);
     }

@@ -29,7 +29,7 @@ struct bn_tl_file {
     uint64_t *data_at;   /* (pkl.n_storages) file offset of each storage's first element */
 };
 
-int bn_tl_is_legacy(const uint8_t *head, size_t n)
+int bnc_tl_is_legacy(const uint8_t *head, size_t n)
 {
     return n >= sizeof magic_record - 1 && memcmp(head, magic_record, sizeof magic_record - 1) == 0;
 }
@@ -38,7 +38,7 @@ int bn_tl_is_legacy(const uint8_t *head, size_t n)
 static bn_status record(bn_tl_file *tl, size_t *pos, const char *part, unsigned flags, bn_pkl_result *r,
                         bn_error *err)
 {
-    bn_status s = bn_pkl_load(tl->map.data + *pos, tl->map.size - *pos, tl->path, part, flags | BN_PKL_PREFIX, r, err);
+    bn_status s = bnc_pkl_load(tl->map.data + *pos, tl->map.size - *pos, tl->path, part, flags | BN_PKL_PREFIX, r, err);
     if (!s) *pos += r->consumed;
     return s;
 }
@@ -118,7 +118,7 @@ static bn_status place_storages(bn_tl_file *tl, size_t pos, bn_error *err)
         s = bn_error_set(err, BN_EINVAL, "%s: %zu bytes after the last storage", tl->path, tl->map.size - pos);
     free(sorted);
     free(seen);
-    bn_pkl_result_free(&keys);
+    bnc_pkl_result_free(&keys);
     return s;
 }
 
@@ -134,12 +134,12 @@ static bn_status parse(bn_tl_file *tl, bn_error *err)
     if (s) return s;
     int ok = r.root_is_int && r.root_int == 1001;
     int64_t v = r.root_int;
-    bn_pkl_result_free(&r);
+    bnc_pkl_result_free(&r);
     if (!ok) return bn_error_set(err, BN_EUNSUPPORTED, "%s: legacy protocol version %lld (1001 expected)", tl->path,
                                  (long long)v);
     if ((s = record(tl, &pos, "sys_info record", 0, &r, err))) return s;
     int le = r.little_endian;
-    bn_pkl_result_free(&r);
+    bnc_pkl_result_free(&r);
     if (le != 1)
         return bn_error_set(err, le == 0 ? BN_EUNSUPPORTED : BN_EINVAL, "%s: sys_info %s", tl->path,
                             le == 0 ? "says big-endian (only little-endian checkpoints are read)"
@@ -148,7 +148,7 @@ static bn_status parse(bn_tl_file *tl, bn_error *err)
     return place_storages(tl, pos, err);
 }
 
-bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err)
+bn_status bnc_tl_open(const char *path, bn_tl_file **out, bn_error *err)
 {
     *out = NULL;
     bn_tl_file *tl = calloc(1, sizeof *tl);
@@ -159,26 +159,26 @@ bn_status bn_tl_open(const char *path, bn_tl_file **out, bn_error *err)
     bn_status s = bn_map_file(path, &tl->map, err);
     if (!s) s = parse(tl, err);
     if (s) {
-        bn_tl_close(tl);
+        bnc_tl_close(tl);
         return s;
     }
     *out = tl;
     return BN_OK;
 }
 
-void bn_tl_close(bn_tl_file *tl)
+void bnc_tl_close(bn_tl_file *tl)
 {
     if (!tl) return;
-    bn_pkl_result_free(&tl->pkl);
+    bnc_pkl_result_free(&tl->pkl);
     free(tl->data_at);
     bn_unmap_file(&tl->map);
     free(tl->path);
     free(tl);
 }
 
-bn_ckpt_entries *bn_tl_entries(bn_tl_file *tl) { return &tl->pkl.tensors; }
+bn_ckpt_entries *bnc_tl_entries(bn_tl_file *tl) { return &tl->pkl.tensors; }
 
-const uint8_t *bn_tl_storage_data(const bn_tl_file *tl, uint32_t storage)
+const uint8_t *bnc_tl_storage_data(const bn_tl_file *tl, uint32_t storage)
 {
     return tl->map.data + tl->data_at[storage];
 }

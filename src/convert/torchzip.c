@@ -44,7 +44,7 @@ struct bn_tz_reader {
     zip_file_t *zf;
 };
 
-int bn_tz_is_zip(const uint8_t *head, size_t n)
+int bnc_tz_is_zip(const uint8_t *head, size_t n)
 {
     return n >= 4 && head[0] == 'P' && head[1] == 'K' &&
            ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6));
@@ -193,7 +193,7 @@ static bn_status open_archive(bn_tz_file *tz, bn_error *err)
     bn_mapped_file mf;
     bn_status s = bn_map_file(tz->path, &mf, err);
     if (s) return s;
-    int is_zip = bn_tz_is_zip(mf.data, mf.size);
+    int is_zip = bnc_tz_is_zip(mf.data, mf.size);
     bn_unmap_file(&mf);
     if (!is_zip) return bn_error_set(err, BN_EINVAL, "%s: not a zip archive (PyTorch checkpoint expected)", tz->path);
     int ze = 0;
@@ -212,13 +212,13 @@ static bn_status open_archive(bn_tz_file *tz, bn_error *err)
     uint8_t *pkl;
     size_t len;
     if ((s = read_entry(tz, (zip_uint64_t)pi, "data.pkl", TZ_MAX_PICKLE, &pkl, &len, err))) return s;
-    s = bn_pkl_load(pkl, len, tz->path, "data.pkl", 0, &tz->pkl, err);
+    s = bnc_pkl_load(pkl, len, tz->path, "data.pkl", 0, &tz->pkl, err);
     free(pkl);
     if (s) return s;
     return bind_storages(tz, root, err);
 }
 
-bn_status bn_tz_open(const char *path, bn_tz_file **out, bn_error *err)
+bn_status bnc_tz_open(const char *path, bn_tz_file **out, bn_error *err)
 {
     *out = NULL;
     bn_tz_file *tz = calloc(1, sizeof *tz);
@@ -228,26 +228,26 @@ bn_status bn_tz_open(const char *path, bn_tz_file **out, bn_error *err)
     }
     bn_status s = open_archive(tz, err);
     if (s) {
-        bn_tz_close(tz);
+        bnc_tz_close(tz);
         return s;
     }
     *out = tz;
     return BN_OK;
 }
 
-void bn_tz_close(bn_tz_file *tz)
+void bnc_tz_close(bn_tz_file *tz)
 {
     if (!tz) return;
     if (tz->za) zip_discard(tz->za);
-    bn_pkl_result_free(&tz->pkl);
+    bnc_pkl_result_free(&tz->pkl);
     free(tz->storages);
     free(tz->path);
     free(tz);
 }
 
-bn_ckpt_entries *bn_tz_entries(bn_tz_file *tz) { return &tz->pkl.tensors; }
+bn_ckpt_entries *bnc_tz_entries(bn_tz_file *tz) { return &tz->pkl.tensors; }
 
-bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, bn_tz_reader **out, bn_error *err)
+bn_status bnc_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, bn_tz_reader **out, bn_error *err)
 {
     *out = NULL;
     if (storage >= tz->pkl.n_storages || offset > tz->storages[storage].nbytes)
@@ -269,9 +269,9 @@ bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, b
     uint8_t skip[65536];
     while (offset) {
         size_t k = offset < sizeof skip ? (size_t)offset : sizeof skip;
-        bn_status s = bn_tz_reader_read(r, skip, k, err);
+        bn_status s = bnc_tz_reader_read(r, skip, k, err);
         if (s) {
-            bn_tz_reader_close(r);
+            bnc_tz_reader_close(r);
             *out = NULL;
             return s;
         }
@@ -280,7 +280,7 @@ bn_status bn_tz_reader_open(bn_tz_file *tz, uint32_t storage, uint64_t offset, b
     return BN_OK;
 }
 
-bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err)
+bn_status bnc_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err)
 {
     uint8_t *d = dst;
     while (n) {
@@ -296,12 +296,12 @@ bn_status bn_tz_reader_read(bn_tz_reader *r, void *dst, size_t n, bn_error *err)
     return BN_OK;
 }
 
-int bn_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage)
+int bnc_tz_storage_seekable(const bn_tz_file *tz, uint32_t storage)
 {
     return storage < tz->pkl.n_storages && tz->storages[storage].stored;
 }
 
-bn_status bn_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err)
+bn_status bnc_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err)
 {
     if (!r->st->stored || offset > r->st->nbytes || zip_fseek(r->zf, (zip_int64_t)offset, SEEK_SET) != 0)
         return bn_error_set(err, BN_EINVAL, "%s: storage '%s': cannot seek to byte %llu", r->tz->path, r->st->key,
@@ -309,7 +309,7 @@ bn_status bn_tz_reader_seek(bn_tz_reader *r, uint64_t offset, bn_error *err)
     return BN_OK;
 }
 
-void bn_tz_reader_close(bn_tz_reader *r)
+void bnc_tz_reader_close(bn_tz_reader *r)
 {
     if (!r) return;
     zip_fclose(r->zf);

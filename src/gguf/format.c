@@ -2,6 +2,7 @@
  * messages). See gguf.h "display". */
 #include "bn/gguf.h"
 #include "gguf/internal.h"
+#include "util/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -72,41 +73,13 @@ static void ob_text(outbuf *o, const char *s)
         ob_piece(o, s, 1);
 }
 
-size_t gg_utf8_len(const uint8_t *s, uint64_t len)
-{
-    uint8_t c = s[0];
-    size_t n;
-    uint32_t min, cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static void ob_escaped(outbuf *o, const char *str, uint64_t len)
 {
     const uint8_t *s = (const uint8_t *)str;
     for (uint64_t i = 0; i < len && !o->cut;) {
         uint8_t c = s[i];
         char tmp[8];
-        size_t u;
+        int u;
         if (c == '"' || c == '\\') {
             tmp[0] = '\\', tmp[1] = (char)c;
             ob_piece(o, tmp, 2);
@@ -115,9 +88,9 @@ static void ob_escaped(outbuf *o, const char *str, uint64_t len)
             ob_piece(o, tmp, 2);
         } else if (c >= 0x20 && c < 0x7f) {
             ob_piece(o, (const char *)s + i, 1);
-        } else if (c >= 0x80 && (u = gg_utf8_len(s + i, len - i)) > 0) {
-            ob_piece(o, (const char *)s + i, u);
-            i += u;
+        } else if (c >= 0x80 && (u = bnu_utf8_char(s + i, (size_t)(len - i))) > 0) {
+            ob_piece(o, (const char *)s + i, (size_t)u);
+            i += (uint64_t)u;
             continue;
         } else {
             snprintf(tmp, sizeof tmp, "\\x%02x", c);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gguf/internal.h"
+#include "util/utf8.h"
 
 /* Bytes as a NUL-terminated UTF-8 string for cJSON: ill-formed sequences and
  * NUL bytes (which a C string cannot hold) become U+FFFD. */
@@ -22,16 +23,16 @@ static cJSON *json_str(const char *s, uint64_t len)
         return NULL;
     const uint8_t *p = (const uint8_t *)s;
     for (uint64_t i = 0; i < len;) {
-        size_t n = gg_utf8_len(p + i, len - i);
-        if (n == 0 || p[i] == 0) {
+        int n = bnu_utf8_char(p + i, (size_t)(len - i));
+        if (n <= 0 || p[i] == 0) {
             memcpy(o, "\xef\xbf\xbd", 3);
             o += 3;
             i++;
             continue;
         }
-        memcpy(o, p + i, n);
+        memcpy(o, p + i, (size_t)n);
         o += n;
-        i += n;
+        i += (uint64_t)n;
     }
     *o = '\0';
     cJSON *j = cJSON_CreateString(out);

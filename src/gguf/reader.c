@@ -32,8 +32,8 @@ struct bn_gguf {
     uint64_t **str_index;    /* (n_kv) for string arrays: file offset of each element, else NULL */
     int64_t n_tensors;
     bn_gguf_tensor *tensors; /* (n_tensors) */
-    gg_strset keys;          /* key -> kv index */
-    gg_strset names;         /* tensor name -> tensor index */
+    bnu_strset keys;         /* key -> kv index */
+    bnu_strset names;        /* tensor name -> tensor index */
 };
 
 /* ---- the parse cursor ------------------------------------------------------ */
@@ -203,7 +203,7 @@ static bn_status parse_kv(bn_gguf *g, cursor *c, int64_t i)
     kv->offset = at;
     set_ctx(c, "kv", i, key.ptr, key.len);
     int64_t prev;
-    int r = gg_strset_add(&g->keys, copy, i, &prev);
+    int r = bnu_strset_add(&g->keys, copy, (size_t)key.len, i, &prev);
     if (r < 0)
         return bn_error_set(c->err, BN_ENOMEM, "%s: out of memory", c->name);
     if (r > 0)
@@ -234,7 +234,7 @@ static bn_status parse_kv(bn_gguf *g, cursor *c, int64_t i)
 static bn_status read_alignment(bn_gguf *g, cursor *c)
 {
     g->alignment = BN_GGUF_DEFAULT_ALIGNMENT;
-    int64_t i = gg_strset_find(&g->keys, "general.alignment");
+    int64_t i = bnu_strset_find(&g->keys, "general.alignment", sizeof "general.alignment" - 1);
     if (i < 0)
         return BN_OK;
     const bn_gguf_kv *kv = &g->kvs[i];
@@ -300,7 +300,7 @@ static bn_status parse_tensor_info(bn_gguf *g, cursor *c, int64_t i, uint64_t *o
     t->name = copy;
     set_ctx(c, "tensor", i, name.ptr, name.len);
     int64_t prev;
-    int r = gg_strset_add(&g->names, copy, i, &prev);
+    int r = bnu_strset_add(&g->names, copy, (size_t)name.len, i, &prev);
     if (r < 0)
         return bn_error_set(c->err, BN_ENOMEM, "%s: out of memory", c->name);
     if (r > 0)
@@ -463,7 +463,7 @@ static bn_status parse(bn_gguf *g, bn_error *err)
     g->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
     uint64_t *offset_field = calloc(n_tensors ? n_tensors : 1, sizeof *offset_field);
     if (!g->kvs || !g->str_index || !g->tensors || !offset_field ||
-        gg_strset_init(&g->keys, n_kv) || gg_strset_init(&g->names, n_tensors)) {
+        bnu_strset_init(&g->keys, n_kv) || bnu_strset_init(&g->names, n_tensors)) {
         free(offset_field);
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory for %llu KVs and %llu tensors",
                             g->name, (unsigned long long)n_kv, (unsigned long long)n_tensors);
@@ -563,8 +563,8 @@ void bn_gguf_close(bn_gguf *g)
     free(g->kvs);
     free(g->str_index);
     free(g->tensors);
-    gg_strset_free(&g->keys);
-    gg_strset_free(&g->names);
+    bnu_strset_free(&g->keys);
+    bnu_strset_free(&g->names);
     bn_unmap_file(&g->mf);
     free(g->name);
     free(g);
@@ -587,7 +587,7 @@ const bn_gguf_kv *bn_gguf_kv_at(const bn_gguf *g, int64_t i)
 
 const bn_gguf_kv *bn_gguf_find_kv(const bn_gguf *g, const char *key)
 {
-    int64_t i = gg_strset_find(&g->keys, key);
+    int64_t i = bnu_strset_find(&g->keys, key, strlen(key));
     return i < 0 ? NULL : &g->kvs[i];
 }
 
@@ -598,7 +598,7 @@ const bn_gguf_tensor *bn_gguf_tensor_at(const bn_gguf *g, int64_t i)
 
 const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name)
 {
-    int64_t i = gg_strset_find(&g->names, name);
+    int64_t i = bnu_strset_find(&g->names, name, strlen(name));
     return i < 0 ? NULL : &g->tensors[i];
 }
 

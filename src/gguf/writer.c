@@ -10,6 +10,7 @@
 
 #include "bn/util.h"
 #include "gguf/internal.h"
+#include "util/grow.h"
 
 typedef struct {
     char *name;      /* owned, <= 63 bytes */
@@ -30,10 +31,10 @@ struct bn_gguf_writer {
     uint64_t n_kv;
     char **keys;        /* (n_kv) owned key copies, referenced by key_set */
     size_t keys_cap;
-    gg_strset key_set;
+    bnu_strset key_set; /* key -> kv index */
     wtensor *t;         /* (n_t) */
     size_t n_t, t_cap;
-    gg_strset name_set;
+    bnu_strset name_set; /* tensor name -> tensor index */
     uint64_t data_end;  /* padded end of the last added tensor, in the data section */
     int started;        /* header emitted; no more KVs or infos */
     size_t cur;         /* tensor receiving bytes */
@@ -48,18 +49,7 @@ static int reserve(bn_gguf_writer *w, size_t more)
     size_t need;
     if (bn_add_ovf_size(w->kv_len, more, &need))
         return -1;
-    if (need <= w->kv_cap)
-        return 0;
-    size_t cap = w->kv_cap ? w->kv_cap : 4096;
-    while (cap < need)
-        if (bn_mul_ovf_size(cap, 2, &cap))
-            return -1;
-    uint8_t *p = realloc(w->kv, cap);
-    if (!p)
-        return -1;
-    w->kv = p;
-    w->kv_cap = cap;
-    return 0;
+    return bnu_grow((void **)&w->kv, &w->kv_cap, need, 1, 4096);
 }
 
 /* Callers reserve first, so these cannot fail. */
@@ -101,8 +91,8 @@ bn_status bn_gguf_writer_open_in(bn_outset *set, const char *path, uint32_t alig
                             alignment);
     bn_gguf_writer *w = calloc(1, sizeof *w);
     size_t n = strlen(path);
-    if (!w || !(w->path = malloc(n + 1)) || gg_strset_init(&w->key_set, 64) ||
-        gg_strset_init(&w->name_set, 64)) {
+    if (!w || !(w->path = malloc(n + 1)) || bnu_strset_init(&w->key_set, 64) ||
+        bnu_strset_init(&w->name_set, 64)) {
         bn_gguf_writer_abort(w);
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory", path);
     }
@@ -147,23 +137,17 @@ static bn_status kv_begin(bn_gguf_writer *w, const char *key, bn_gguf_vtype vt,
     size_t klen = strlen(key), total;
     if (klen == 0)
         return bn_error_set(err, BN_EINVAL, "%s: empty KV key", w->path);
-    if (gg_strset_find(&w->key_set, key) >= 0)
+    if (bnu_strset_find(&w->key_set, key, klen) >= 0)
         return bn_error_set(err, BN_EINVAL, "%s: duplicate key '%s'", w->path, key);
     if (bn_add_ovf_size(klen, 12, &total) || bn_add_ovf_size(total, value_bytes, &total) ||
         reserve(w, total))
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
-    if (w->n_kv == w->keys_cap) {
-        size_t cap = w->keys_cap ? w->keys_cap * 2 : 32;
-        char **k = realloc(w->keys, cap * sizeof *k);
-        if (!k)
-            return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
-        w->keys = k;
-        w->keys_cap = cap;
-    }
+    if (bnu_grow((void **)&w->keys, &w->keys_cap, (size_t)w->n_kv + 1, sizeof *w->keys, 32))
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
     char *copy = malloc(klen + 1);
     if (copy)
         memcpy(copy, key, klen + 1);
-    if (!copy || gg_strset_add(&w->key_set, copy, (int64_t)w->n_kv, NULL) < 0) {
+    if (!copy || bnu_strset_add(&w->key_set, copy, klen, (int64_t)w->n_kv, NULL) < 0) {
         free(copy);
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory for KV '%s'", w->path, key);
     }
@@ -187,7 +171,7 @@ static int alignment_key(bn_gguf_writer *w, const char *key, bn_gguf_vtype vt, u
     else if (v != w->alignment)
         *st = bn_error_set(err, BN_EINVAL, "%s: general.alignment=%llu disagrees with the "
                            "writer's alignment %u", w->path, (unsigned long long)v, w->alignment);
-    else if (gg_strset_find(&w->key_set, key) >= 0)
+    else if (bnu_strset_find(&w->key_set, key, strlen(key)) >= 0)
         *st = refuse_if_closed(w, "adding a KV", err);
     else
         return 0;
@@ -388,7 +372,7 @@ bn_status bn_gguf_add_tensor(bn_gguf_writer *w, const char *name, uint32_t n_dim
     if (len == 0 || len > BN_GGUF_MAX_NAME)
         return bn_error_set(err, BN_EINVAL, "%s: tensor name '%s' is %zu bytes long; names are "
                             "1 to %d bytes", w->path, name, len, BN_GGUF_MAX_NAME);
-    if (gg_strset_find(&w->name_set, name) >= 0)
+    if (bnu_strset_find(&w->name_set, name, len) >= 0)
         return bn_error_set(err, BN_EINVAL, "%s: duplicate tensor name '%s'", w->path, name);
     wtensor t = {0};
     if ((st = tensor_shape(w, name, n_dims, ne, type, &t, err)))
@@ -399,18 +383,12 @@ bn_status bn_gguf_add_tensor(bn_gguf_writer *w, const char *name, uint32_t n_dim
         return bn_error_set(err, BN_ELIMIT, "%s: tensor '%s': data section exceeds 2^64 bytes",
                             w->path, name);
     end -= end % a;
-    if (w->n_t == w->t_cap) {
-        size_t cap = w->t_cap ? w->t_cap * 2 : 64;
-        wtensor *p = realloc(w->t, cap * sizeof *p);
-        if (!p)
-            return bn_error_set(err, BN_ENOMEM, "%s: out of memory for tensor infos", w->path);
-        w->t = p;
-        w->t_cap = cap;
-    }
+    if (bnu_grow((void **)&w->t, &w->t_cap, w->n_t + 1, sizeof *w->t, 64))
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory for tensor infos", w->path);
     t.name = malloc(len + 1);
     if (t.name)
         memcpy(t.name, name, len + 1);
-    if (!t.name || gg_strset_add(&w->name_set, t.name, (int64_t)w->n_t, NULL) < 0) {
+    if (!t.name || bnu_strset_add(&w->name_set, t.name, len, (int64_t)w->n_t, NULL) < 0) {
         free(t.name);
         return bn_error_set(err, BN_ENOMEM, "%s: out of memory for tensor infos", w->path);
     }
@@ -547,8 +525,8 @@ void bn_gguf_writer_abort(bn_gguf_writer *w)
     free(w->keys);
     free(w->t);
     free(w->kv);
-    gg_strset_free(&w->key_set);
-    gg_strset_free(&w->name_set);
+    bnu_strset_free(&w->key_set);
+    bnu_strset_free(&w->name_set);
     free(w->path);
     free(w);
 }

@@ -15,6 +15,7 @@
 
 #include "quant/quant_internal.h"
 #include "quant/report_internal.h"
+#include "util/grow.h"
 
 struct bn_quant_report {
     char *title;
@@ -158,14 +159,8 @@ bn_status bn_quant_report_set_tool(bn_quant_report *r, const char *tool, bn_erro
 
 bn_status bn_quant_report_add(bn_quant_report *r, const bn_quant_stats *st, bn_error *err)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        bn_quant_stats *p = realloc(r->items, cap * sizeof *p);
-        if (!p)
-            return bn_error_set(err, BN_ENOMEM, "out of memory adding tensor '%s' to the report", st->name);
-        r->items = p;
-        r->cap = cap;
-    }
+    if (bnu_grow((void **)&r->items, &r->cap, r->n + 1, sizeof *r->items, 64))
+        return bn_error_set(err, BN_ENOMEM, "out of memory adding tensor '%s' to the report", st->name);
     r->items[r->n++] = *st;
     return BN_OK;
 }

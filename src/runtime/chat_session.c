@@ -4,6 +4,7 @@
  * turns (never the system message) when the context would overflow. */
 #include "bn/chat.h"
 #include "bn/tokenizer.h"
+#include "util/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,7 @@ struct bn_chat_session {
     bn_chat_msg *msgs;   /* (n_msgs) owned role literals and content copies */
     size_t n_msgs, cap_msgs;
     int has_system;      /* msgs[0] is the system message */
-    int32_t *cache;      /* (n_cache) tokens the caller's cache holds, in order */
-    size_t n_cache, cap_cache;
+    bn_tokens cache;     /* the tokens the caller's cache holds, in order */
     bn_tokens full;      /* the last rendered conversation, tokenized */
 };
 
@@ -35,14 +35,8 @@ static void drop_msgs(bn_chat_session *s, size_t from, size_t count)
 static bn_status push_msg(bn_chat_session *s, const char *role, const char *text, size_t len,
                           bn_error *err)
 {
-    if (s->n_msgs == s->cap_msgs) {
-        size_t cap = s->cap_msgs ? 2 * s->cap_msgs : 16;
-        bn_chat_msg *m = realloc(s->msgs, cap * sizeof *m);
-        if (!m)
-            return bn_error_set(err, BN_ENOMEM, "chat: out of memory for %zu messages", cap);
-        s->msgs = m;
-        s->cap_msgs = cap;
-    }
+    if (bnu_grow((void **)&s->msgs, &s->cap_msgs, s->n_msgs + 1, sizeof *s->msgs, 16))
+        return bn_error_set(err, BN_ENOMEM, "chat: out of memory for %zu messages", s->n_msgs + 1);
     char *c = malloc(len + 1);
     if (!c)
         return bn_error_set(err, BN_ENOMEM, "chat: out of memory for a message of %zu bytes", len);
@@ -51,23 +45,6 @@ static bn_status push_msg(bn_chat_session *s, const char *role, const char *text
     s->msgs[s->n_msgs].role = role;
     s->msgs[s->n_msgs].content = c;
     s->n_msgs++;
-    return BN_OK;
-}
-
-static bn_status cache_append(bn_chat_session *s, const int32_t *ids, size_t n, bn_error *err)
-{
-    if (s->n_cache + n > s->cap_cache) {
-        size_t cap = s->cap_cache ? s->cap_cache : 256;
-        while (cap < s->n_cache + n)
-            cap *= 2;
-        int32_t *c = realloc(s->cache, cap * sizeof *c);
-        if (!c)
-            return bn_error_set(err, BN_ENOMEM, "chat: out of memory for %zu tokens", cap);
-        s->cache = c;
-        s->cap_cache = cap;
-    }
-    memcpy(s->cache + s->n_cache, ids, n * sizeof *ids);
-    s->n_cache += n;
     return BN_OK;
 }
 
@@ -102,7 +79,7 @@ void bn_chat_session_free(bn_chat_session *s)
         return;
     drop_msgs(s, 0, s->n_msgs);
     free(s->msgs);
-    free(s->cache);
+    bn_tokens_free(&s->cache);
     bn_tokens_free(&s->full);
     free(s);
 }
@@ -176,12 +153,12 @@ bn_status bn_chat_session_user(bn_chat_session *s, const char *text, int n_ctx, 
         out->n_dropped += (int)k;
     }
     size_t same = 0;
-    while (same < s->n_cache && same < s->full.n && s->cache[same] == s->full.ids[same])
+    while (same < s->cache.n && same < s->full.n && s->cache.ids[same] == s->full.ids[same])
         same++;
     if (same == s->full.n)
         same--; /* re-evaluate the last token: its logits start the reply */
-    s->n_cache = same;
-    if ((st = cache_append(s, s->full.ids + same, s->full.n - same, err)))
+    s->cache.n = same;
+    if ((st = bn_tokens_append(&s->cache, s->full.ids + same, s->full.n - same, err)))
         goto fail;
     out->tokens = s->full.ids + same;
     out->n = (int)(s->full.n - same);
@@ -201,6 +178,6 @@ bn_status bn_chat_session_reply(bn_chat_session *s, const char *text, size_t len
         return bn_error_set(err, BN_EINVAL, "chat: %d reply tokens", n);
     bn_status st = push_msg(s, "assistant", text, len, err);
     if (!st)
-        st = cache_append(s, ids, (size_t)n, err);
+        st = bn_tokens_append(&s->cache, ids, (size_t)n, err);
     return st;
 }

@@ -66,8 +66,8 @@ void bn_ctx_free(bn_ctx *c)
 {
     if (!c)
         return;
-    bn_kv_free(&c->kv);
-    bn_mm_scratch_free(c->mm);
+    bnr_kv_free(&c->kv);
+    bnr_mm_scratch_free(c->mm);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->x);
@@ -153,10 +153,10 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_
     c->wide = c->wide > hp->n_ff ? c->wide : hp->n_ff;
     c->n_workers = bn_pool_threads(m->pool);
     size_t B = (size_t)p.n_batch, half = (size_t)hp->n_rot / 2, f = sizeof(float);
-    bn_status st = bn_kv_init(&c->kv, p.kv_type, hp->n_layer, p.n_seq, p.n_ctx, c->kv_dim, err);
+    bn_status st = bnr_kv_init(&c->kv, p.kv_type, hp->n_layer, p.n_seq, p.n_ctx, c->kv_dim, err);
     if (st)
         goto fail;
-    if ((st = bn_mm_scratch_new(m, p.n_batch, c->wide, &c->mm, err)))
+    if ((st = bnr_mm_scratch_new(m, p.n_batch, c->wide, &c->mm, err)))
         goto fail;
     c->rope_cos = alloc2((size_t)p.n_ctx, half, f);
     c->rope_sin = alloc2((size_t)p.n_ctx, half, f);
@@ -259,7 +259,7 @@ static void att_task(void *ctx, int64_t task, int worker)
 
     float mx = -INFINITY;
     if (c->kv.type == BN_KV_F32) { /* keys of consecutive positions, kv_dim apart */
-        bn_rt_dot_rows(q, bn_kv_k(&c->kv, j->layer, seq, 0, kvh * hd, hd, tmp),
+        bnr_dot_rows(q, bnr_kv_k(&c->kv, j->layer, seq, 0, kvh * hd, hd, tmp),
                        (size_t)c->kv_dim, pos + 1, hd, sc);
         for (int p = 0; p <= pos; p++) {
             sc[p] = sc[p] * scale;
@@ -267,20 +267,20 @@ static void att_task(void *ctx, int64_t task, int worker)
         }
     } else {
         for (int p = 0; p <= pos; p++) {
-            const float *k = bn_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
-            sc[p] = bn_rt_dot(q, k, hd) * scale;
+            const float *k = bnr_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
+            sc[p] = bnr_dot(q, k, hd) * scale;
             mx = sc[p] > mx ? sc[p] : mx;
         }
     }
     double sum = 0.0;
     for (int p = 0; p <= pos; p++) {
-        sc[p] = bn_rt_exp(sc[p] - mx);
+        sc[p] = bnr_exp(sc[p] - mx);
         sum += sc[p];
     }
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int p = 0; p <= pos; p++) {
-        const float *v = bn_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
+        const float *v = bnr_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
         float w = sc[p] * inv;
         for (int d = 0; d < hd; d++)
             out[d] += w * v[d];
@@ -331,7 +331,7 @@ static void tok_task(void *ctx, int64_t task, int worker)
             }
         } else {
             for (size_t i = 0; i < F; i++)
-                g[i] = g[i] / (1.0f + bn_rt_exp(-g[i])) * u[i];
+                g[i] = g[i] / (1.0f + bnr_exp(-g[i])) * u[i];
         }
         if (j->L->ffn_sub_norm)
             rmsnorm(g, g, j->L->ffn_sub_norm, (int)F, hp->eps);
@@ -355,15 +355,15 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
     bn_status st;
 
     per_token(c, L, OP_ATTN_NORM, T);
-    bn_mm_set_input(c->mm, c->xb, T, E);
-    if ((st = bn_matmul(m, c->mm, &L->wq, c->q, err)) ||
-        (st = bn_matmul(m, c->mm, &L->wk, c->k, err)) ||
-        (st = bn_matmul(m, c->mm, &L->wv, c->v, err)))
+    bnr_mm_set_input(c->mm, c->xb, T, E);
+    if ((st = bnr_matmul(m, c->mm, &L->wq, c->q, err)) ||
+        (st = bnr_matmul(m, c->mm, &L->wk, c->k, err)) ||
+        (st = bnr_matmul(m, c->mm, &L->wv, c->v, err)))
         return st;
     for (int t = 0; t < T; t++) {
         rope(c, c->q + (size_t)t * c->q_dim, hp->n_head, c->pos[t]);
         rope(c, c->k + (size_t)t * c->kv_dim, hp->n_head_kv, c->pos[t]);
-        bn_kv_store(&c->kv, l, c->seq[t], c->pos[t], c->k + (size_t)t * c->kv_dim,
+        bnr_kv_store(&c->kv, l, c->seq[t], c->pos[t], c->k + (size_t)t * c->kv_dim,
                     c->v + (size_t)t * c->kv_dim);
     }
     att_job aj = {c, l};
@@ -371,19 +371,19 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
 
     if (L->attn_sub_norm)
         per_token(c, L, OP_ATTN_SUB_NORM, T);
-    bn_mm_set_input(c->mm, L->attn_sub_norm ? c->xb : c->att, T, c->q_dim);
-    if ((st = bn_matmul(m, c->mm, &L->wo, c->y, err)))
+    bnr_mm_set_input(c->mm, L->attn_sub_norm ? c->xb : c->att, T, c->q_dim);
+    if ((st = bnr_matmul(m, c->mm, &L->wo, c->y, err)))
         return st;
     add_into(c->x, c->y, (size_t)T * E);
 
     per_token(c, L, OP_FFN_NORM, T);
-    bn_mm_set_input(c->mm, c->xb, T, E);
-    if ((st = bn_matmul(m, c->mm, &L->wgate, c->hg, err)) ||
-        (st = bn_matmul(m, c->mm, &L->wup, c->hu, err)))
+    bnr_mm_set_input(c->mm, c->xb, T, E);
+    if ((st = bnr_matmul(m, c->mm, &L->wgate, c->hg, err)) ||
+        (st = bnr_matmul(m, c->mm, &L->wup, c->hu, err)))
         return st;
     per_token(c, L, OP_FFN_ACT, T);
-    bn_mm_set_input(c->mm, c->hg, T, F);
-    if ((st = bn_matmul(m, c->mm, &L->wdown, c->y, err)))
+    bnr_mm_set_input(c->mm, c->hg, T, F);
+    if ((st = bnr_matmul(m, c->mm, &L->wdown, c->y, err)))
         return st;
     add_into(c->x, c->y, (size_t)T * E);
     return BN_OK;
@@ -398,7 +398,7 @@ static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, 
     const bn_hparams *hp = &m->hp;
     int E = hp->n_embd;
     for (int t = 0; t < T; t++)
-        bn_weight_row_f32(&m->tok_embd, tok[t], c->x + (size_t)t * E);
+        bnr_weight_row_f32(&m->tok_embd, tok[t], c->x + (size_t)t * E);
     bn_status st;
     for (int l = 0; l < hp->n_layer; l++)
         if ((st = layer_forward(c, l, T, err)))
@@ -408,8 +408,8 @@ static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, 
     /* normed final states of the selected tokens, gathered (rows of xb) */
     for (int i = 0; i < n_sel; i++)
         rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)c->sel[i] * E, m->output_norm, E, hp->eps);
-    bn_mm_set_input(c->mm, c->xb, n_sel, E);
-    return bn_matmul(m, c->mm, &m->output, logits, err);
+    bnr_mm_set_input(c->mm, c->xb, n_sel, E);
+    return bnr_matmul(m, c->mm, &m->output, logits, err);
 }
 
 /* ---- public evaluation ------------------------------------------------------------------- */

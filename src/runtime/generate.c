@@ -13,7 +13,7 @@
 #include "bn/generate.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
-#include "runtime/unicode.h"
+#include "util/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -117,17 +117,6 @@ void bn_gen_free(bn_gen *g)
     free(g);
 }
 
-static int utf8_valid(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        int k = bn_utf8_check((const unsigned char *)s + i, n - i);
-        if (k <= 0)
-            return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
-
 static bn_status check_params(const bn_model *m, const bn_gen_params *p, bn_error *err)
 {
     int n_vocab = bn_model_hparams(m)->n_vocab;
@@ -153,7 +142,7 @@ static bn_status check_params(const bn_model *m, const bn_gen_params *p, bn_erro
             return bn_error_set(err, BN_EINVAL,
                                 "generate: stop string %d is %s (1 to %d bytes)", i,
                                 len ? "too long" : "empty", BN_GEN_MAX_STOP_LEN);
-        if (!utf8_valid(s, len))
+        if (bnu_utf8_valid_prefix(s, len) != len)
             return bn_error_set(err, BN_EINVAL, "generate: stop string %d is not valid UTF-8", i);
     }
     return BN_OK;

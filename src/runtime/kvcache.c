@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bn_status bn_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
+bn_status bnr_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
                      int kv_dim, bn_error *err)
 {
     memset(kv, 0, sizeof *kv);
@@ -21,7 +21,7 @@ bn_status bn_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, in
     kv->v = malloc(n ? n : 1);
     kv->len = calloc((size_t)n_seq, sizeof *kv->len);
     if (!kv->k || !kv->v || !kv->len) {
-        bn_kv_free(kv);
+        bnr_kv_free(kv);
         return bn_error_set(err, BN_ENOMEM, "out of memory for a KV cache of 2 x %zu MiB",
                             n >> 20);
     }
@@ -33,7 +33,7 @@ bn_status bn_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, in
     return BN_OK;
 }
 
-void bn_kv_free(bn_kvcache *kv)
+void bnr_kv_free(bn_kvcache *kv)
 {
     free(kv->k);
     free(kv->v);
@@ -48,7 +48,7 @@ static size_t at(const bn_kvcache *kv, int l, int seq, int pos)
            (size_t)kv->kv_dim;
 }
 
-void bn_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v)
+void bnr_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v)
 {
     size_t i = at(kv, l, seq, pos);
     if (kv->type == BN_KV_F32) {
@@ -69,19 +69,19 @@ static const float *read(const bn_kvcache *kv, const void *base, int l, int seq,
     size_t i = at(kv, l, seq, pos) + (size_t)off;
     if (kv->type == BN_KV_F32)
         return (const float *)base + i;
-    const float *tab = bn_rt_f16_table();
+    const float *tab = bnr_f16_table();
     const uint16_t *h = (const uint16_t *)base + i;
     for (int j = 0; j < n; j++)
         tmp[j] = tab[h[j]];
     return tmp;
 }
 
-const float *bn_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
+const float *bnr_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
 {
     return read(kv, kv->k, l, seq, pos, off, n, tmp);
 }
 
-const float *bn_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
+const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
 {
     return read(kv, kv->v, l, seq, pos, off, n, tmp);
 }

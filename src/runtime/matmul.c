@@ -28,11 +28,11 @@ static void float_init(void)
 {
     for (uint32_t h = 0; h < (1u << 16); h++)
         f16_table[h] = bn_f16_to_f32((uint16_t)h);
-    use_avx2 = bn_rt_avx2_available();
-    use_avx512 = bn_rt_avx512_available();
+    use_avx2 = bnr_avx2_available();
+    use_avx512 = bnr_avx512_available();
 }
 
-const float *bn_rt_f16_table(void)
+const float *bnr_f16_table(void)
 {
     pthread_once(&float_once, float_init);
     return f16_table;
@@ -40,7 +40,7 @@ const float *bn_rt_f16_table(void)
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
-void bn_weight_row_f32(const bn_weight *w, int row, float *out)
+void bnr_weight_row_f32(const bn_weight *w, int row, float *out)
 {
     const uint8_t *p = w->data + (size_t)row * w->row_bytes;
     int n = w->n_in;
@@ -51,7 +51,7 @@ void bn_weight_row_f32(const bn_weight *w, int row, float *out)
     case BN_TYPE_F16:
         pthread_once(&float_once, float_init);
         if (use_avx2) {
-            bn_rt_f16_row_avx2(p, out, n);
+            bnr_f16_row_avx2(p, out, n);
             break;
         }
         for (int i = 0; i < n; i++)
@@ -79,11 +79,11 @@ void bn_weight_row_f32(const bn_weight *w, int row, float *out)
 
 /* Dot product in a fixed order: 8 interleaved partial sums, combined pairwise,
  * then the tail; matmul_avx2.c does exactly this with one 8-lane register. */
-float bn_rt_dot(const float *a, const float *b, int n)
+float bnr_dot(const float *a, const float *b, int n)
 {
     pthread_once(&float_once, float_init);
     if (use_avx2)
-        return bn_rt_dot_avx2(a, b, n);
+        return bnr_dot_avx2(a, b, n);
     float acc[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -95,16 +95,16 @@ float bn_rt_dot(const float *a, const float *b, int n)
     return s;
 }
 
-void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
                     float *out)
 {
     pthread_once(&float_once, float_init);
     if (use_avx512) {
-        bn_rt_dot_rows_avx512(q, rows, stride, n_rows, n, out);
+        bnr_dot_rows_avx512(q, rows, stride, n_rows, n, out);
         return;
     }
     for (int i = 0; i < n_rows; i++)
-        out[i] = bn_rt_dot(q, rows + (size_t)i * stride, n);
+        out[i] = bnr_dot(q, rows + (size_t)i * stride, n);
 }
 
 /* ---- scratch ------------------------------------------------------------------ */
@@ -121,13 +121,13 @@ struct bn_mm_scratch {
     float *packbuf;         /* (n_workers, GEMM_ROWS * max_in) row pairs for the float GEMM */
     bn_act acts[MAX_ACTS];  /* per input width and kind, cap max_tok tokens */
     int n_acts;
-    /* current input (bn_mm_set_input) */
+    /* current input (bnr_mm_set_input) */
     const float *x;         /* (n_tok, n_in) */
     int n_tok, n_in;
     bn_act *xq;             /* quantized x, NULL until a ternary weight needs it */
 };
 
-bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
+bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
                             bn_error *err)
 {
     *out = NULL;
@@ -149,7 +149,7 @@ bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_sc
     return BN_OK;
 }
 
-void bn_mm_scratch_free(bn_mm_scratch *s)
+void bnr_mm_scratch_free(bn_mm_scratch *s)
 {
     if (!s)
         return;
@@ -160,7 +160,7 @@ void bn_mm_scratch_free(bn_mm_scratch *s)
     free(s);
 }
 
-void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
+void bnr_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
 {
     s->x = x;
     s->n_tok = n_tok;
@@ -212,7 +212,7 @@ typedef struct {
 
 /* Float rows [r0, r1) x every token through matmul_avx512.c's GEMM: blocks of
  * GEMM_ROWS rows are decoded and packed once per tile of GEMM_TOKENS tokens;
- * the n_in % 8 tail is added here, after the lanes, as bn_rt_dot does. */
+ * the n_in % 8 tail is added here, after the lanes, as bnr_dot does. */
 static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
 {
     const bn_weight *w = j->w;
@@ -227,7 +227,7 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
         for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
             int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
             if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
-                bn_rt_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
+                bnr_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
                                       x, out);
                 for (int i = 0; i < nr; i++) {
                     const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
@@ -243,7 +243,7 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
                 float *dst = pack + (size_t)(i / 2) * 2 * n8 + (i % 2) * 8;
                 if (w->type == BN_TYPE_F16 && i % 2 == 0) {
                     int r2 = rb + (i + 1 < nr ? i + 1 : nr - 1);
-                    bn_rt_pack_pair_f16_avx512(w->data + (size_t)r * w->row_bytes,
+                    bnr_pack_pair_f16_avx512(w->data + (size_t)r * w->row_bytes,
                                                w->data + (size_t)r2 * w->row_bytes, n8, dst);
                 }
                 if (w->type == BN_TYPE_F16) {
@@ -252,13 +252,13 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
                         tail[i][k - n8] = f16_table[rd16(p + 2 * k)];
                     continue;
                 }
-                bn_weight_row_f32(w, r, row);
+                bnr_weight_row_f32(w, r, row);
                 for (int st = 0; st < n8 / 8; st++)
                     memcpy(dst + 16 * (size_t)st, row + 8 * st, 8 * sizeof *row);
                 for (int k = n8; k < n; k++)
                     tail[i][k - n8] = row[k];
             }
-            bn_rt_gemm_pairs_avx512(pack, np, n8, x, (size_t)n, nt, out, GEMM_ROWS);
+            bnr_gemm_pairs_avx512(pack, np, n8, x, (size_t)n, nt, out, GEMM_ROWS);
             for (int t = 0; t < nt; t++) {
                 const float *xt = x + (size_t)t * n;
                 for (int i = 0; i < nr; i++) {
@@ -298,13 +298,13 @@ static void mm_task(void *ctx, int64_t task, int worker)
     const float *x = j->s->x;
     int n_tok = j->s->n_tok, n_in = w->n_in;
     for (int r = r0; r < r1; r++) {
-        bn_weight_row_f32(w, r, row);
+        bnr_weight_row_f32(w, r, row);
         for (int t = 0; t < n_tok; t++)
-            j->y[(size_t)t * w->n_out + r] = bn_rt_dot(row, x + (size_t)t * n_in, n_in);
+            j->y[(size_t)t * w->n_out + r] = bnr_dot(row, x + (size_t)t * n_in, n_in);
     }
 }
 
-bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
+bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
                     bn_error *err)
 {
     if (w->n_in != s->n_in || s->n_tok < 1 || s->n_tok > s->max_tok || w->n_in > s->max_in)

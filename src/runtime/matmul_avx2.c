@@ -19,7 +19,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-int bn_rt_avx2_available(void)
+int bnr_avx2_available(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
@@ -36,7 +36,7 @@ int bn_rt_avx2_available(void)
     return (b >> 5) & 1; /* AVX2 */
 }
 
-void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n)
+void bnr_f16_row_avx2(const uint8_t *src, float *dst, int n)
 {
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -46,7 +46,7 @@ void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n)
         dst[i] = _cvtsh_ss((unsigned short)(src[2 * i] | src[2 * i + 1] << 8));
 }
 
-float bn_rt_dot_avx2(const float *a, const float *b, int n)
+float bnr_dot_avx2(const float *a, const float *b, int n)
 {
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
@@ -62,14 +62,14 @@ float bn_rt_dot_avx2(const float *a, const float *b, int n)
 
 #else
 
-int bn_rt_avx2_available(void) { return 0; }
+int bnr_avx2_available(void) { return 0; }
 
-void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n)
+void bnr_f16_row_avx2(const uint8_t *src, float *dst, int n)
 {
     (void)src, (void)dst, (void)n;
 }
 
-float bn_rt_dot_avx2(const float *a, const float *b, int n)
+float bnr_dot_avx2(const float *a, const float *b, int n)
 {
     (void)a, (void)b, (void)n;
     return 0.0f;

@@ -1,7 +1,7 @@
 /* matmul_avx512.c - the float-weight product (the F16 head above all) as a
- * register-blocked GEMM with AVX-512, bit for bit equal to bn_rt_dot.
+ * register-blocked GEMM with AVX-512, bit for bit equal to bnr_dot.
  *
- * bn_rt_dot's order, for one (token, row): lane j (0..7) sums the products
+ * bnr_dot's order, for one (token, row): lane j (0..7) sums the products
  * a[i] * b[i] for i = j mod 8, i < n8 = n - n % 8, in increasing i, one
  * rounded multiply then one rounded add (no FMA: ISO C, no contraction);
  * the lanes are combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) and the tail
@@ -10,12 +10,12 @@
  * Here a 512-bit register holds the 8 lanes of TWO rows for one token: the
  * low half row 2p, the high half row 2p+1, multiplied by the token's 8
  * values broadcast to both halves. Every lane still sees its own products in
- * the same order, so the sums are those of bn_rt_dot exactly; what changes is
+ * the same order, so the sums are those of bnr_dot exactly; what changes is
  * that up to 4 row pairs x 3 tokens (12 independent accumulators) are in
  * flight instead of one dependent chain, and each decoded row serves every
  * token of a tile from cache.
  *
- * Rows are packed first (bn_rt_pack_pairs_*): pair p, step s holds
+ * Rows are packed first (bnr_pack_pair_f16_avx512): pair p, step s holds
  * {row 2p [8s .. 8s+7], row 2p+1 [8s .. 8s+7]} as 16 floats. */
 #include "model_internal.h"
 
@@ -26,13 +26,13 @@
 #if defined(__AVX512F__) && defined(__F16C__)
 #include <immintrin.h>
 
-int bn_rt_avx512_available(void)
+int bnr_avx512_available(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && bn_rt_avx2_available();
+    return __builtin_cpu_supports("avx512f") && bnr_avx2_available();
 }
 
-void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
 {
     for (int s = 0; s < n8 / 8; s++) {
         __m256i h = _mm256_inserti128_si256(
@@ -47,7 +47,7 @@ static inline __m512 bcast8(const float *x)
     return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(x))));
 }
 
-/* The combine of bn_rt_dot for both halves of one accumulator. */
+/* The combine of bnr_dot for both halves of one accumulator. */
 static inline void combine(__m512 v, float *lo, float *hi)
 {
     float l[16];
@@ -82,7 +82,7 @@ tile(const float *pack, int n8, const float *x, size_t ldx, float *out, int ldo,
             combine(acc[p][t], &out[t * ldo + 2 * p], &out[t * ldo + 2 * p + 1]);
 }
 
-void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo)
 {
     int t = 0;
@@ -104,7 +104,7 @@ void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float
 
 /* One token against up to 8 F16 rows (decode: the head streams from DRAM),
  * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
-void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out)
 {
     const int np = (n_rows + 1) / 2;
@@ -126,9 +126,9 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
         combine(acc[p], &out[2 * p], &out[2 * p + 1]);
 }
 
-/* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
+/* out[i] = bnr_dot(q, rows + i * stride, n) for i < n_rows: rows in
  * pairs as above, read in place (no packing), up to 4 pairs in flight. */
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)
 {
     const int n8 = n - n % 8;
@@ -161,26 +161,26 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
 
 #else
 
-int bn_rt_avx512_available(void) { return 0; }
+int bnr_avx512_available(void) { return 0; }
 
-void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out)
 {
     (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
 }
 
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)
 {
     (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
 }
 
-void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
+void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
 {
     (void)ra, (void)rb, (void)n8, (void)dst;
 }
 
-void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo)
 {
     (void)pack, (void)n_pairs, (void)n8, (void)x, (void)ldx, (void)n_tok, (void)out, (void)ldo;

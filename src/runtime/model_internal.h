@@ -60,7 +60,7 @@ struct bn_model {
 /* ---- matmul.c ---------------------------------------------------------------- */
 
 /* Y[t][r] = sum_k W[r][k] X[t][k] for t in [0, n_tok), r in [0, n_out).
- * X: (n_tok, n_in) float32 set by bn_mm_set_input (kept by pointer: it must not
+ * X: (n_tok, n_in) float32 set by bnr_mm_set_input (kept by pointer: it must not
  * change until the next set_input), Y: (n_tok, n_out) float32. Ternary weights
  * quantize X to int8 (per token, FORMATS.md §4, or Q8_K for TQ weights when the
  * model's actq says so; once per input, shared by every weight that reads it)
@@ -68,15 +68,15 @@ struct bn_model {
  * BF16, Q8_0) decode a row once and dot it with every token. Rows are split
  * across the pool; every dot product has a fixed order. */
 typedef struct bn_mm_scratch bn_mm_scratch;
-bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
+bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
                             bn_error *err);
-void bn_mm_scratch_free(bn_mm_scratch *s);
-void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in);
-bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
+void bnr_mm_scratch_free(bn_mm_scratch *s);
+void bnr_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in);
+bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
                     bn_error *err);
 
 /* One row of an embedding-type weight (F32/F16/BF16/Q8_0) as floats. */
-void bn_weight_row_f32(const bn_weight *w, int row, float *out);
+void bnr_weight_row_f32(const bn_weight *w, int row, float *out);
 
 
 /* ---- kvcache.c ----------------------------------------------------------------- */
@@ -89,46 +89,46 @@ typedef struct {
     int *len;               /* (n_seq) cached positions */
 } bn_kvcache;
 
-bn_status bn_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
+bn_status bnr_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
                      int kv_dim, bn_error *err);
-void bn_kv_free(bn_kvcache *kv);
+void bnr_kv_free(bn_kvcache *kv);
 /* Store k/v (kv_dim floats each) of layer l at (seq, pos); F16 rounds to nearest even. */
-void bn_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v);
+void bnr_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v);
 /* n floats of K (or V) at (l, seq, pos) starting at element off: a pointer into
  * the cache (F32) or into tmp (F16, converted). */
-const float *bn_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
-const float *bn_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+const float *bnr_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
 
 /* ---- shared float helpers (matmul.c) ------------------------------------------- */
 
 /* F16 bits -> float for all 65536 values (built once, thread-safe). */
-const float *bn_rt_f16_table(void);
-/* bn_rt_dot, bn_rt_exp: fmath.h */
+const float *bnr_f16_table(void);
+/* bnr_dot, bnr_exp: fmath.h */
 
 /* matmul_avx2.c: the same two primitives with AVX2/F16C, bit-identical results;
- * only called when bn_rt_avx2_available() (0 on builds without those ISAs). */
-int bn_rt_avx2_available(void);
-void bn_rt_f16_row_avx2(const uint8_t *src, float *dst, int n);
-float bn_rt_dot_avx2(const float *a, const float *b, int n);
+ * only called when bnr_avx2_available() (0 on builds without those ISAs). */
+int bnr_avx2_available(void);
+void bnr_f16_row_avx2(const uint8_t *src, float *dst, int n);
+float bnr_dot_avx2(const float *a, const float *b, int n);
 
-/* matmul_avx512.c: the float-weight GEMM, bit-identical to bn_rt_dot per
- * (token, row); only called when bn_rt_avx512_available(). A pack holds
+/* matmul_avx512.c: the float-weight GEMM, bit-identical to bnr_dot per
+ * (token, row); only called when bnr_avx512_available(). A pack holds
  * n_pairs row pairs of n8 (a multiple of 8) floats each, interleaved by 8
  * (pair p at pack + p * 2 * n8); out[t * ldo + i] gets row i's combined lanes
  * for token t of x (n_tok rows of stride ldx), the tail still to add. */
-int bn_rt_avx512_available(void);
-void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
-void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
+int bnr_avx512_available(void);
+void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
+void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
 /* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
  * combined lanes of row i (the tail still to add), as the GEMM gives them. */
-void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out);
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
-/* out[i] = bn_rt_dot(q, rows + i * stride, n), i < n_rows (attention scores
+/* out[i] = bnr_dot(q, rows + i * stride, n), i < n_rows (attention scores
  * over consecutive cached keys): the AVX-512 form when available. */
-void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
+void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
                     float *out);
 
 #endif

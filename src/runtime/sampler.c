@@ -36,21 +36,6 @@ void bn_sampler_params_default(bn_sampler_params *p)
     p->seed = 0x5eed;
 }
 
-/* splitmix64 scrambles the seed so that seeds 0, 1, 2 give unrelated streams. */
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* Uniform in [0, 1) with 24 random bits: exact in float. */
-static float rng_uniform(uint64_t *s)
-{
-    return (float)(bn_rng_next(s) >> 40) / 16777216.0f;
-}
-
 bn_status bn_sampler_new(const bn_sampler_params *p, int n_vocab, bn_sampler **out,
                          bn_error *err)
 {
@@ -88,9 +73,7 @@ bn_status bn_sampler_new(const bn_sampler_params *p, int n_vocab, bn_sampler **o
         bn_sampler_free(s);
         return bn_error_set(err, BN_ENOMEM, "sampler: out of memory for %d candidates", n_vocab);
     }
-    s->rng = splitmix64(p->seed);
-    if (s->rng == 0)
-        s->rng = 1;
+    s->rng = bn_rng_seed(p->seed);
     *out = s;
     return BN_OK;
 }
@@ -246,7 +229,7 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits)
         s->probs[i] = expf((s->cands[i].logit - mx) / p->temp);
         sum += s->probs[i];
     }
-    double r = (double)rng_uniform(&s->rng) * sum, acc = 0.0;
+    double r = (double)bn_rng_float(&s->rng) * sum, acc = 0.0;
     for (int i = 0; i < n; i++) {
         acc += s->probs[i];
         if (r < acc)

@@ -15,7 +15,7 @@
 
 /* ---- hashing -------------------------------------------------------------- */
 
-uint64_t bn_tok_hash(const char *s, size_t n)
+uint64_t bnr_tok_hash(const char *s, size_t n)
 {
     /* FNV-1a, then a final avalanche so the low bits used for slots mix well. */
     uint64_t h = 0xcbf29ce484222325ull;
@@ -45,19 +45,10 @@ static size_t table_size(size_t n)
 
 int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len)
 {
-    size_t i = bn_tok_hash(text, len) & t->tok_mask;
-    for (;;) {
-        uint32_t v = t->tok_slots[i];
-        if (v == 0)
-            return -1;
-        uint32_t id = v - 1;
-        if (t->tok_len[id] == len && memcmp(t->blob + t->tok_off[id], text, len) == 0)
-            return (int32_t)id;
-        i = (i + 1) & t->tok_mask;
-    }
+    return (int32_t)bnu_strset_find(&t->tok_ids, text, len);
 }
 
-const bn_merge_slot *bn_tok_merge_find(const bn_tokenizer *t, int32_t l, int32_t r)
+const bn_merge_slot *bnr_tok_merge_find(const bn_tokenizer *t, int32_t l, int32_t r)
 {
     if (t->merge_mask == 0 || l < 0 || r < 0)
         return NULL;
@@ -121,7 +112,7 @@ void bn_tokenizer_free(bn_tokenizer *t)
     free(t->tok_len);
     free(t->scores);
     free(t->types);
-    free(t->tok_slots);
+    bnu_strset_free(&t->tok_ids);
     free(t->merge_slots);
     free(t->special);
     free(t->spm_pairs);
@@ -143,16 +134,15 @@ static bn_status build_tokens(bn_tokenizer *t, const bn_vocab_desc *v, bn_error 
         if (l > UINT32_MAX || bn_add_ovf_size(total, l + 1, &total))
             return bn_error_set(err, BN_ELIMIT, "token %u: text of %zu bytes is too long", i, l);
     }
-    size_t n = v->n_tokens, slots = table_size(n);
+    size_t n = v->n_tokens;
     t->blob = malloc(total ? total : 1);
     t->tok_off = malloc(n * sizeof *t->tok_off + 1);
     t->tok_len = malloc(n * sizeof *t->tok_len + 1);
     t->scores = malloc(n * sizeof *t->scores + 1);
     t->types = malloc(n * sizeof *t->types + 1);
-    t->tok_slots = calloc(slots, sizeof *t->tok_slots);
-    if (!t->blob || !t->tok_off || !t->tok_len || !t->scores || !t->types || !t->tok_slots)
+    if (!t->blob || !t->tok_off || !t->tok_len || !t->scores || !t->types ||
+        bnu_strset_init(&t->tok_ids, n))
         return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory for %zu tokens", n);
-    t->tok_mask = slots - 1;
     size_t off = 0;
     for (uint32_t i = 0; i < v->n_tokens; i++) {
         size_t l = desc_len(v->tokens, v->token_lens, i);
@@ -170,16 +160,8 @@ static bn_status build_tokens(bn_tokenizer *t, const bn_vocab_desc *v, bn_error 
             return bn_error_set(err, BN_EINVAL, "token %u: token_type %d is not in 1..6", i, ty);
         t->types[i] = ty;
         /* Duplicate texts: the last id wins, as in llama.cpp's token_to_id. */
-        size_t h = bn_tok_hash(t->blob + off - l - 1, l) & t->tok_mask;
-        for (;;) {
-            uint32_t s2 = t->tok_slots[h];
-            if (s2 == 0 || (t->tok_len[s2 - 1] == l &&
-                            memcmp(t->blob + t->tok_off[s2 - 1], t->blob + t->tok_off[i], l) == 0)) {
-                t->tok_slots[h] = i + 1;
-                break;
-            }
-            h = (h + 1) & t->tok_mask;
-        }
+        if (bnu_strset_put(&t->tok_ids, t->blob + t->tok_off[i], l, i))
+            return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory for %zu tokens", n);
     }
     return BN_OK;
 }
@@ -291,13 +273,13 @@ static bn_status build_specials(bn_tokenizer *t, bn_error *err)
  * the bytes are not valid UTF-8. llama.cpp splits by the lead byte alone,
  * which is the same on valid text but swallows the bytes after an invalid
  * lead (even part of a U+2581), so invalid input would not round-trip. */
-uint32_t bn_tok_spm_char_len(const char *s, size_t n)
+uint32_t bnr_tok_spm_char_len(const char *s, size_t n)
 {
     uint32_t cp;
-    return (uint32_t)bn_utf8_decode((const unsigned char *)s, n, &cp);
+    return (uint32_t)bnr_utf8_decode((const unsigned char *)s, n, &cp);
 }
 
-/* An SPM character (1..4 bytes, as split by bn_tok_spm_char_len) packed into
+/* An SPM character (1..4 bytes, as split by bnr_tok_spm_char_len) packed into
  * 32 bits; distinct characters get distinct values because a multi-byte
  * character's first byte is non-zero. */
 static uint32_t pack_char(const char *s, uint32_t n)
@@ -308,7 +290,7 @@ static uint32_t pack_char(const char *s, uint32_t n)
     return v;
 }
 
-uint64_t bn_tok_pair_key(const char *a, uint32_t na, const char *b, uint32_t nb)
+uint64_t bnr_tok_pair_key(const char *a, uint32_t na, const char *b, uint32_t nb)
 {
     /* +1 keeps the key non-zero (0 marks an empty slot). */
     return ((uint64_t)pack_char(a, na) << 32 | pack_char(b, nb)) + 1;
@@ -347,7 +329,7 @@ static bn_status pairs_insert(bn_tokenizer *t, uint64_t key, bn_error *err)
     return BN_OK;
 }
 
-int bn_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key)
+int bnr_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key)
 {
     size_t i = hash_u64(key) & t->spm_pairs_mask;
     for (;; i = (i + 1) & t->spm_pairs_mask) {
@@ -374,10 +356,10 @@ static bn_status build_spm_pairs(bn_tokenizer *t, bn_error *err)
         const char *s = t->blob + t->tok_off[i];
         uint32_t n = t->tok_len[i], off = 0, prev_off = 0, prev_len = 0;
         while (off < n) {
-            uint32_t l = bn_tok_spm_char_len(s + off, n - off);
+            uint32_t l = bnr_tok_spm_char_len(s + off, n - off);
             bn_status st;
             if (prev_len &&
-                (st = pairs_insert(t, bn_tok_pair_key(s + prev_off, prev_len, s + off, l), err)))
+                (st = pairs_insert(t, bnr_tok_pair_key(s + prev_off, prev_len, s + off, l), err)))
                 return st;
             prev_off = off;
             prev_len = l;
@@ -456,7 +438,7 @@ bn_status bn_tokenizer_create(const bn_vocab_desc *v, bn_tokenizer **out, bn_err
                 id = bn_tokenizer_find(t, buf, 1);
             }
         } else {
-            size_t l = bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)b), buf);
+            size_t l = bnr_utf8_encode(bnr_gpt2_byte_cp((unsigned char)b), buf);
             id = bn_tokenizer_find(t, buf, l);
         }
         t->byte_tok[b] = id;

@@ -7,6 +7,7 @@
 
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
+#include "util/utf8.h"
 
 /* Copy src into buf as far as cap allows; returns n (snprintf-like). */
 static long put(char *buf, size_t cap, size_t at, const char *src, size_t n)
@@ -70,8 +71,8 @@ long bn_tokenizer_piece(const bn_tokenizer *t, int32_t id, unsigned flags, char 
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = bn_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        int b = bn_gpt2_cp_byte(cp);
+        size_t l = bnr_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        int b = bnr_gpt2_cp_byte(cp);
         if (b >= 0) {
             char c = (char)b;
             put(buf, cap, o++, &c, 1);
@@ -148,7 +149,7 @@ size_t bn_tok_stream_feed(bn_tok_stream *s, const char *piece, size_t len, char 
             win[w++] = (unsigned char)piece[i + from_piece++];
         if (w == 0)
             break;
-        int r = bn_utf8_check(win, w);
+        int r = bnu_utf8_char(win, w);
         if (r == 0) {
             /* Incomplete but possibly valid: keep everything for the next piece. */
             for (size_t k = 0; k < w; k++)

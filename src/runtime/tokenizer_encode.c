@@ -10,6 +10,7 @@
 
 #include "runtime/tokenizer_internal.h"
 #include "runtime/unicode.h"
+#include "util/grow.h"
 
 #define MAX_TEXT ((size_t)1 << 30) /* one encode call: 1 GiB of text */
 
@@ -20,21 +21,26 @@ void bn_tokens_free(bn_tokens *v)
     v->n = v->cap = 0;
 }
 
-static int tokens_push(bn_tokens *v, int32_t id)
+bn_status bn_tokens_append(bn_tokens *v, const int32_t *ids, size_t n, bn_error *err)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        if (cap > SIZE_MAX / sizeof *v->ids)
-            return -1;
-        int32_t *p = realloc(v->ids, cap * sizeof *p);
-        if (!p)
-            return -1;
-        v->ids = p;
-        v->cap = cap;
-    }
-    v->ids[v->n++] = id;
-    return 0;
+    if (n > SIZE_MAX - v->n ||
+        bnu_grow((void **)&v->ids, &v->cap, v->n + n, sizeof *v->ids, 256))
+        return bn_error_set(err, BN_ENOMEM, "out of memory for %zu more tokens", n);
+    if (n)
+        memcpy(v->ids + v->n, ids, n * sizeof *ids);
+    v->n += n;
+    return BN_OK;
 }
+
+bn_status bn_tokens_push(bn_tokens *v, int32_t id, bn_error *err)
+{
+    if (v->n < v->cap) { /* the common case, per token of an encode */
+        v->ids[v->n++] = id;
+        return BN_OK;
+    }
+    return bn_tokens_append(v, &id, 1, err);
+}
+
 
 /* A symbol of a merge session: a run of bytes of the session's text. */
 typedef struct {
@@ -146,19 +152,7 @@ static int enc_fail(enc *e, bn_status st, const char *what)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / elem)
-        return -1;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
+    return bnu_grow(p, cap, need, elem, 64);
 }
 
 /* Fallback for bytes that no merge covers: the byte token, else UNK. */
@@ -170,7 +164,7 @@ static int push_byte(enc *e, unsigned char b)
                              "tokenizer: byte 0x%02X has no token and the vocabulary has no UNK", b);
         return 1;
     }
-    return tokens_push(e->out, id) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
+    return bn_tokens_push(e->out, id, NULL) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
 }
 
 static int spm_try_add(enc *e, const char *text, int32_t l, int32_t r)
@@ -212,7 +206,7 @@ static int spm_segment(enc *e, const char *text, int32_t lo, int32_t hi)
         const sym *s = &e->syms[i];
         int32_t id = bn_tokenizer_find(e->t, text + s->off, s->n);
         if (id >= 0) {
-            if (tokens_push(e->out, id))
+            if (bn_tokens_push(e->out, id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             continue;
         }
@@ -233,12 +227,12 @@ static int spm_session(enc *e, const char *text, size_t len)
         return enc_fail(e, BN_ENOMEM, "out of memory");
     int32_t n = 0, lo = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t l = bn_tok_spm_char_len(text + off, len - off);
+        size_t l = bnr_tok_spm_char_len(text + off, len - off);
         e->syms[n] = (sym){n - 1, n + 1, (uint32_t)off, (uint32_t)l, -1};
         if (n > 0) {
             const sym *p = &e->syms[n - 1];
-            uint64_t key = bn_tok_pair_key(text + p->off, p->n, text + off, (uint32_t)l);
-            if (!e->t->spm_unsegmented && !bn_tok_spm_pair_possible(e->t, key)) {
+            uint64_t key = bnr_tok_pair_key(text + p->off, p->n, text + off, (uint32_t)l);
+            if (!e->t->spm_unsegmented && !bnr_tok_spm_pair_possible(e->t, key)) {
                 if (spm_segment(e, text, lo, n))
                     return 1;
                 lo = n;
@@ -277,7 +271,7 @@ static int bpe_try_add(enc *e, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0)
         return 0;
-    const bn_merge_slot *m = bn_tok_merge_find(e->t, e->syms[l].id, e->syms[r].id);
+    const bn_merge_slot *m = bnr_tok_merge_find(e->t, e->syms[l].id, e->syms[r].id);
     if (!m)
         return 0;
     bigram b = {.rank = m->rank, .left = l, .right = r, .lid = e->syms[l].id, .rid = e->syms[r].id};
@@ -289,7 +283,7 @@ static size_t bpe_map_word(enc *e, const char *w, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++)
-        o += bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)w[i]), e->buf + o);
+        o += bnr_utf8_encode(bnr_gpt2_byte_cp((unsigned char)w[i]), e->buf + o);
     return o;
 }
 
@@ -303,7 +297,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
             return enc_fail(e, BN_ENOMEM, "out of memory");
         int32_t id = bn_tokenizer_find(t, e->buf, bpe_map_word(e, w, n));
         if (id >= 0)
-            return tokens_push(e->out, id) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
+            return bn_tokens_push(e->out, id, NULL) ? enc_fail(e, BN_ENOMEM, "out of memory") : 0;
     }
     if (grow((void **)&e->syms, &e->syms_cap, n, sizeof *e->syms))
         return enc_fail(e, BN_ENOMEM, "out of memory");
@@ -322,7 +316,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
         if (L->n == 0 || R->n == 0 || L->id != b.lid || R->id != b.rid)
             continue;
         L->n += R->n;
-        L->id = bn_tok_merge_find(t, b.lid, b.rid)->result;
+        L->id = bnr_tok_merge_find(t, b.lid, b.rid)->result;
         R->n = 0;
         L->next = R->next;
         if (R->next >= 0)
@@ -333,7 +327,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
     for (int32_t i = ns > 0 ? 0 : -1; i >= 0; i = e->syms[i].next) {
         const sym *s = &e->syms[i];
         if (s->id >= 0) {
-            if (tokens_push(e->out, s->id))
+            if (bn_tokens_push(e->out, s->id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             continue;
         }
@@ -344,7 +338,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
          * refuses a byte that would be dropped: text is never lost silently. */
         char ch[4];
         unsigned char b = (unsigned char)w[s->off];
-        size_t cl = bn_utf8_encode(bn_gpt2_byte_cp(b), ch);
+        size_t cl = bnr_utf8_encode(bnr_gpt2_byte_cp(b), ch);
         int32_t ids[4];
         for (size_t j = 0; j < cl; j++)
             if ((ids[j] = bn_tokenizer_find(t, ch + j, 1)) < 0 && t->strict_bytes) {
@@ -353,7 +347,7 @@ static int bpe_word(enc *e, const char *w, size_t n)
                 return 1;
             }
         for (size_t j = 0; j < cl; j++)
-            if (ids[j] >= 0 && tokens_push(e->out, ids[j]))
+            if (ids[j] >= 0 && bn_tokens_push(e->out, ids[j], NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
     }
     return 0;
@@ -389,7 +383,7 @@ static int on_word(void *ctx, const char *w, size_t n)
         return bpe_word(e, w, n);
     if (e->n_used * 2 >= e->n_slots && cache_grow(e))
         return enc_fail(e, BN_ENOMEM, "out of memory");
-    uint64_t h = bn_tok_hash(w, n);
+    uint64_t h = bnr_tok_hash(w, n);
     size_t j = h & (e->n_slots - 1);
     for (;; j = (j + 1) & (e->n_slots - 1)) {
         cache_slot *s = &e->slots[j];
@@ -397,7 +391,7 @@ static int on_word(void *ctx, const char *w, size_t n)
             break;
         if (s->hash == h && s->word_len == n && memcmp(e->words + s->word_off, w, n) == 0) {
             for (uint32_t k = 0; k < s->ids_n; k++)
-                if (tokens_push(e->out, e->cids.ids[s->ids_off + k]))
+                if (bn_tokens_push(e->out, e->cids.ids[s->ids_off + k], NULL))
                     return enc_fail(e, BN_ENOMEM, "out of memory");
             return 0;
         }
@@ -412,7 +406,7 @@ static int on_word(void *ctx, const char *w, size_t n)
     memcpy(e->words + e->words_n, w, n);
     e->words_n += n;
     for (size_t k = before; k < e->out->n; k++)
-        if (tokens_push(&e->cids, e->out->ids[k]))
+        if (bn_tokens_push(&e->cids, e->out->ids[k], NULL))
             return enc_fail(e, BN_ENOMEM, "out of memory");
     e->slots[j] = s;
     e->n_used++;
@@ -421,7 +415,7 @@ static int on_word(void *ctx, const char *w, size_t n)
 
 static int bpe_fragment(enc *e, const char *text, size_t len)
 {
-    int rc = bn_pretok_split(e->t->pre, text, len, on_word, e);
+    int rc = bnr_pretok_split(e->t->pre, text, len, on_word, e);
     if (rc < 0)
         return enc_fail(e, BN_ENOMEM, "out of memory");
     return rc;
@@ -464,7 +458,7 @@ static int encode_range(enc *e, const char *text, size_t len, size_t k, unsigned
             size_t at = (size_t)(hit - text);
             if (at > pos && encode_range(e, text + pos, at - pos, k + 1, flags, prev_special))
                 return 1;
-            if (tokens_push(e->out, id))
+            if (bn_tokens_push(e->out, id, NULL))
                 return enc_fail(e, BN_ENOMEM, "out of memory");
             *prev_special = 1;
             pos = at + sl;
@@ -491,12 +485,12 @@ bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size_t le
                             len, MAX_TEXT);
     enc e = {.t = t, .out = out, .err = err, .st = BN_OK};
     int add = (flags & BN_TOK_ADD_SPECIAL) != 0;
-    if (add && t->add_bos && t->bos >= 0 && tokens_push(out, t->bos))
+    if (add && t->add_bos && t->bos >= 0 && bn_tokens_push(out, t->bos, NULL))
         return bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
     int prev_special = 1;
     if (len > 0 && encode_range(&e, text, len, 0, flags, &prev_special) && e.st == BN_OK)
         e.st = bn_error_set(err, BN_EINTERNAL, "tokenizer: encoding stopped without a reason");
-    if (e.st == BN_OK && add && t->add_eos && t->eos >= 0 && tokens_push(out, t->eos))
+    if (e.st == BN_OK && add && t->add_eos && t->eos >= 0 && bn_tokens_push(out, t->eos, NULL))
         e.st = bn_error_set(err, BN_ENOMEM, "tokenizer: out of memory");
     free(e.syms);
     free(e.h.a);

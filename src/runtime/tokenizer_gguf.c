@@ -106,7 +106,7 @@ bn_status bn_tokenizer_check_bytes(const bn_tokenizer *t, bn_error *err)
     for (int b = 0; b < 256; b++)
         if (t->byte_tok[b] < 0) {
             char ch[4];
-            size_t l = bn_utf8_encode(bn_gpt2_byte_cp((unsigned char)b), ch);
+            size_t l = bnr_utf8_encode(bnr_gpt2_byte_cp((unsigned char)b), ch);
             return bn_error_set(err, BN_EINVAL, K "tokens: the byte-level vocabulary has no token "
                                 "for byte 0x%02X ('%.*s'); text holding that byte cannot be "
                                 "encoded", b, (int)l, ch);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bn/tokenizer.h"
+#include "util/strset.h"
 
 /* One BPE merge: (left id, right id) -> rank and resulting token. */
 typedef struct {
@@ -25,8 +26,7 @@ struct bn_tokenizer {
     uint32_t *tok_len;    /* (n_tokens) byte length of each text */
     float *scores;        /* (n_tokens) */
     int32_t *types;       /* (n_tokens) bn_tok_type */
-    uint32_t *tok_slots;  /* text -> id open-addressing table: id + 1, 0 = empty */
-    size_t tok_mask;      /* table size - 1 (power of two) */
+    bnu_strset tok_ids;   /* text (in blob) -> id; of equal texts the last id */
     bn_merge_slot *merge_slots;
     size_t merge_mask;    /* 0 when there are no merges */
     uint32_t n_merges;
@@ -46,28 +46,28 @@ struct bn_tokenizer {
 };
 
 /* Called once per pre-tokenized word w[0, n) (a sub-range of the text). Return
- * non-zero to stop (the value is passed back from bn_pretok_split). */
+ * non-zero to stop (the value is passed back from bnr_pretok_split). */
 typedef int (*bn_word_fn)(void *ctx, const char *w, size_t n);
 
 /* Split text[0, len) into words with the regexes of pre, in order. Returns 0,
  * the callback's non-zero value, or -1 when memory runs out. */
-int bn_pretok_split(bn_tok_pre pre, const char *text, size_t len, bn_word_fn fn, void *ctx);
+int bnr_pretok_split(bn_tok_pre pre, const char *text, size_t len, bn_word_fn fn, void *ctx);
 
 /* Shared by tokenizer.c (which builds the tables) and tokenizer_encode.c. */
-uint64_t bn_tok_hash(const char *s, size_t n);
+uint64_t bnr_tok_hash(const char *s, size_t n);
 /* The merge of (l, r), or NULL. */
-const bn_merge_slot *bn_tok_merge_find(const bn_tokenizer *t, int32_t l, int32_t r);
+const bn_merge_slot *bnr_tok_merge_find(const bn_tokenizer *t, int32_t l, int32_t r);
 /* Length of the SPM character at s[0, n): a UTF-8 sequence, or one byte when
  * the bytes are not valid UTF-8. */
-uint32_t bn_tok_spm_char_len(const char *s, size_t n);
+uint32_t bnr_tok_spm_char_len(const char *s, size_t n);
 /* Key of two neighbouring SPM characters, and whether some token holds them
  * side by side (if not, no merge can ever join them). */
-uint64_t bn_tok_pair_key(const char *a, uint32_t na, const char *b, uint32_t nb);
-int bn_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key);
+uint64_t bnr_tok_pair_key(const char *a, uint32_t na, const char *b, uint32_t nb);
+int bnr_tok_spm_pair_possible(const bn_tokenizer *t, uint64_t key);
 
 /* GPT-2's byte <-> unicode map: each byte's code point (< 0x144). */
-uint32_t bn_gpt2_byte_cp(unsigned char b);
+uint32_t bnr_gpt2_byte_cp(unsigned char b);
 /* Inverse: the byte of a code point, or -1 if cp is not in the map. */
-int bn_gpt2_cp_byte(uint32_t cp);
+int bnr_gpt2_cp_byte(uint32_t cp);
 
 #endif

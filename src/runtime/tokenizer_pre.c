@@ -29,7 +29,7 @@ static int gpt2_printable(unsigned b)
 
 /* The 68 other bytes take 256, 257, ... in byte order: 0x00-0x20 (33 of them),
  * 0x7F-0xA0 (34), then 0xAD. */
-uint32_t bn_gpt2_byte_cp(unsigned char b)
+uint32_t bnr_gpt2_byte_cp(unsigned char b)
 {
     if (gpt2_printable(b))
         return b;
@@ -40,7 +40,7 @@ uint32_t bn_gpt2_byte_cp(unsigned char b)
     return 256u + 67u; /* 0xAD */
 }
 
-int bn_gpt2_cp_byte(uint32_t cp)
+int bnr_gpt2_cp_byte(uint32_t cp)
 {
     if (cp < 256)
         return gpt2_printable(cp) ? (int)cp : -1;
@@ -304,7 +304,7 @@ static void stage_run(splitter *sp, int stage, size_t ini, size_t end)
     }
 }
 
-int bn_pretok_split(bn_tok_pre pre, const char *text, size_t len, bn_word_fn fn, void *ctx)
+int bnr_pretok_split(bn_tok_pre pre, const char *text, size_t len, bn_word_fn fn, void *ctx)
 {
     if (len == 0)
         return 0;
@@ -321,7 +321,7 @@ int bn_pretok_split(bn_tok_pre pre, const char *text, size_t len, bn_word_fn fn,
     size_t n = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t l = bn_utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        size_t l = bnr_utf8_decode((const unsigned char *)text + i, len - i, &cp);
         cps[n] = cp;
         offs[n] = (uint32_t)i;
         cls[n] = (uint8_t)bn_uc_class(cp);

@@ -31,15 +31,9 @@ static bn_status parse_ids(const char *line, size_t len, bn_tokens *v, const cha
             return bn_error_set(err, BN_EINVAL, "%s:%zu: '%.*s' is not a token id", path, lineno,
                                 (int)(end - start), line + start);
         }
-        if (v->n == v->cap) {
-            size_t cap = v->cap ? 2 * v->cap : 64;
-            int32_t *p = realloc(v->ids, cap * sizeof *p);
-            if (!p)
-                return bn_error_set(err, BN_ENOMEM, "out of memory");
-            v->ids = p;
-            v->cap = cap;
-        }
-        v->ids[v->n++] = (int32_t)x;
+        bn_status st = bn_tokens_push(v, (int32_t)x, err);
+        if (st)
+            return st;
     }
 }
 

@@ -1,7 +1,7 @@
 /* unicode.c - UTF-8 decoding and encoding for the tokenizers (see unicode.h). */
 #include "runtime/unicode.h"
 
-size_t bn_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+size_t bnr_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
     unsigned char c = s[0];
     if (c < 0x80) {
@@ -24,7 +24,7 @@ invalid:
     return 1;
 }
 
-size_t bn_utf8_encode(uint32_t cp, char out[4])
+size_t bnr_utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -46,39 +46,4 @@ size_t bn_utf8_encode(uint32_t cp, char out[4])
     out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
-}
-
-int bn_utf8_check(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    /* Strict UTF-8 (RFC 3629): second-byte ranges exclude overlongs,
-     * surrogates and code points above U+10FFFF. */
-    unsigned char lo = 0x80, hi = 0xBF;
-    int len;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return -1;
-    for (int i = 1; i < len; i++) {
-        if ((size_t)i >= n)
-            return 0;
-        unsigned char b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80)
-            return -1;
-    }
-    return len;
 }

@@ -25,29 +25,26 @@ enum {
  * BN_UC_INVALID_BASE + byte: never a real code point, class "other". */
 #define BN_UC_INVALID_BASE 0x110000u
 
-extern const uint16_t bn_uc_stage1[]; /* (0x110000 / 128) block numbers */
-extern const uint8_t bn_uc_stage2[];  /* (n_blocks * 128) classes */
+extern const uint16_t bnr_uc_stage1[]; /* (0x110000 / 128) block numbers */
+extern const uint8_t bnr_uc_stage2[];  /* (n_blocks * 128) classes */
 
 static inline int bn_uc_class(uint32_t cp)
 {
     if (cp >= 0x110000u)
         return BN_UC_OTHER;
-    return bn_uc_stage2[(size_t)bn_uc_stage1[cp >> 7] * 128 + (cp & 127)];
+    return bnr_uc_stage2[(size_t)bnr_uc_stage1[cp >> 7] * 128 + (cp & 127)];
 }
 
 /* Decode the character at s[0, n) (n >= 1) into *cp; returns its length in
  * bytes (1..4). Lead and continuation bytes are checked as llama.cpp does
  * (so overlong forms are accepted); a byte that cannot start a complete
  * sequence is returned alone as BN_UC_INVALID_BASE + byte. */
-size_t bn_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+size_t bnr_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* Encode cp (< 0x110000) into out; returns the length (1..4). */
-size_t bn_utf8_encode(uint32_t cp, char out[4]);
+size_t bnr_utf8_encode(uint32_t cp, char out[4]);
 
-/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or code points above
- * U+10FFFF) at s[0, n), n >= 1: the length of the valid character at s
- * (1..4), 0 if s[0, n) is a valid but incomplete prefix of one, or -1 if s[0]
- * cannot start a valid character given the bytes that follow. */
-int bn_utf8_check(const unsigned char *s, size_t n);
+/* Strict validation (what text must be to be accepted) is util's:
+ * src/util/utf8.h. */
 
 #endif

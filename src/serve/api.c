@@ -14,7 +14,7 @@
 
 #include "bn/tokenizer.h"
 #include "bn/util.h"
-#include "runtime/unicode.h"
+#include "util/utf8.h"
 #include "serve/serve.h"
 
 #define MAX_MESSAGES 4096
@@ -59,16 +59,7 @@ char *bn_api_error_json(const bn_api_error *e)
 
 int bn_api_utf8_ok(const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        if (!u[i])
-            return 0;
-        int l = bn_utf8_check(u + i, n - i);
-        if (l <= 0)
-            return 0;
-        i += (size_t)l;
-    }
-    return 1;
+    return memchr(s, 0, n) == NULL && bnu_utf8_valid_prefix(s, n) == n;
 }
 
 static int bad_request(bn_api_error *e, const char *param, const char *fmt, ...) BN_PRINTF(3, 4);

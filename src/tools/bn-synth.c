@@ -75,12 +75,11 @@ static void preset_2b(synth_opts *o)
     o->vocab = 128256, o->ctx = 4096;
 }
 
-/* ---- random numbers (xorshift64*, reproducible) ----------------------------------- */
-
+/* ---- random numbers (bn_rng_next, reproducible) ----------------------------------- */
 
 static float rng_uniform(uint64_t *s) /* [-1, 1) */
 {
-    return (float)(bn_rng_next(s) >> 40) / 8388608.0f - 1.0f;
+    return 2.0f * bn_rng_float(s) - 1.0f;
 }
 
 /* ---- tensors -------------------------------------------------------------------------- */

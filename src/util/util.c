@@ -26,19 +26,22 @@ int bn_add_ovf_u64(uint64_t a, uint64_t b, uint64_t *out)
     return 0;
 }
 
+/* size_t is at most 64 bits wide: the u64 result, then the size_t range. */
 int bn_mul_ovf_size(size_t a, size_t b, size_t *out)
 {
-    if (a != 0 && b > SIZE_MAX / a)
+    uint64_t r;
+    if (bn_mul_ovf_u64(a, b, &r) || r > SIZE_MAX)
         return 1;
-    *out = a * b;
+    *out = (size_t)r;
     return 0;
 }
 
 int bn_add_ovf_size(size_t a, size_t b, size_t *out)
 {
-    if (b > SIZE_MAX - a)
+    uint64_t r;
+    if (bn_add_ovf_u64(a, b, &r) || r > SIZE_MAX)
         return 1;
-    *out = a + b;
+    *out = (size_t)r;
     return 0;
 }
 
@@ -118,19 +121,29 @@ bn_status bn_input_check(const char *path, bn_error *err)
     return st;
 }
 
+/* bn_input_open and fstat: the size of the regular file the readers below take whole. */
+static bn_status open_stat(const char *path, int *fd, struct stat *st, bn_error *err)
+{
+    bn_status s = bn_input_open(path, fd, err);
+    if (s)
+        return s;
+    if (fstat(*fd, st) != 0) {
+        int e = errno;
+        close(*fd);
+        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    return BN_OK;
+}
+
 bn_status bn_read_file(const char *path, size_t max_bytes, char **out, size_t *len, bn_error *err)
 {
     *out = NULL;
     *len = 0;
     int fd;
-    bn_status s = bn_input_open(path, &fd, err);
+    struct stat st;
+    bn_status s = open_stat(path, &fd, &st, err);
     if (s)
         return s;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    }
     if ((uint64_t)st.st_size > max_bytes) {
         close(fd);
         return bn_error_set(err, BN_ELIMIT, "%s: %lld bytes is larger than the limit of %zu bytes",
@@ -171,14 +184,10 @@ bn_status bn_map_file(const char *path, bn_mapped_file *mf, bn_error *err)
     static const uint8_t empty[1];
     memset(mf, 0, sizeof *mf);
     int fd;
-    bn_status s = bn_input_open(path, &fd, err);
+    struct stat st;
+    bn_status s = open_stat(path, &fd, &st, err);
     if (s)
         return s;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return bn_error_set(err, BN_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    }
     if (st.st_size == 0) {
         close(fd);
         mf->data = empty;

@@ -22,7 +22,7 @@
  *
  * Float order: wherever a value feeds an int8 activation quantization it is
  * computed in the runtime's documented order (RMSNorm squares in float summed
- * in double; attention scores by bn_rt_dot and exp by bn_rt_exp, the shared
+ * in double; attention scores by bnr_dot and exp by bnr_exp, the shared
  * primitives of fmath.h; pow, cos, sin in double rounded once; the attention output summed over keys
  * in float), so in QUANTIZED mode every int8 code agrees with the runtime on
  * I2_S files and the comparison shows conversion errors, not rounding noise.
@@ -533,13 +533,13 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
                 float mx = -INFINITY;
                 for (int j = 0; j <= t; j++) {
                     const float *kj = k + (size_t)j * KVD + kvh * D;
-                    att[j] = bn_rt_dot(qh, kj, D) * inv_sqrt_d;
+                    att[j] = bnr_dot(qh, kj, D) * inv_sqrt_d;
                     if (att[j] > mx)
                         mx = att[j];
                 }
                 double sum = 0.0;
                 for (int j = 0; j <= t; j++) {
-                    att[j] = bn_rt_exp(att[j] - mx);
+                    att[j] = bnr_exp(att[j] - mx);
                     sum += att[j];
                 }
                 const float inv = (float)(1.0 / sum);
@@ -564,7 +564,7 @@ bn_status bn_reference_forward(const bn_reference *r, const int32_t *tokens, int
             for (int i = 0; i < F; i++) {
                 float g = hb[i];
                 g = c->act == BN_FFN_RELU2 ? (g > 0.0f ? g * g : 0.0f)
-                                           : g / (1.0f + bn_rt_exp(-g));
+                                           : g / (1.0f + bnr_exp(-g));
                 hb[i] = g * hb2[i];
             }
             if (ly->ffn_sub_norm)

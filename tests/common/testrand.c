@@ -25,6 +25,11 @@ void tu_rand_seed(uint64_t seed)
     state = seed ? seed : 1;
 }
 
+uint64_t tu_lcg64(uint64_t *state)
+{
+    return *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+}
+
 int32_t *tu_token_text(size_t n, int n_vocab)
 {
     int32_t *t = malloc(n * sizeof *t);

@@ -28,9 +28,36 @@ int tu_run_suite(struct Suite *s);
  * (Check assertions on failure; malloc'd). */
 struct bn_model;
 float *tu_eval_all(struct bn_model *m, const int32_t *ids, int n_pos);
-/* bn-synth ARGS (-q -o the scratch file NAME) and load the result with the
- * default options (Check assertions on failure). */
+/* bn-synth ARGS (-q -o the scratch file NAME): the path (a tu_keep copy), or
+ * the result loaded with the default options (Check assertions on failure). */
+const char *tu_synth(const char *name, const char *args);
 struct bn_model *tu_synth_load(const char *name, const char *args);
+
+/* The GGUF files a and b hold the same tensors (names, types, bytes); Check
+ * assertions naming `what` and the tensor otherwise. */
+void tu_assert_same_tensors(const char *a, const char *b, const char *what);
+
+/* Copy the GGUF src into dst through the GGUF writer, changing what the
+ * fields say (zero fields change nothing; Check assertions on failure).
+ * KVs keep their order; general.alignment is left to the writer. */
+typedef struct {
+    const char *drop_kv;                   /* omit this key */
+    const char *i32_kv;                    /* rewrite this u32 key as i32, in place */
+    const char *arch;                      /* general.architecture's new value, in place */
+    uint32_t ff_override;                  /* every *.feed_forward_length, in place */
+    const char *set_str_key, *set_str_val; /* replace or add a string KV, after the others */
+    const char *set_f32_key;               /* replace or add an f32 KV, after the others */
+    float f32_val;
+    const char *set_u32_key;               /* replace or add a u32 KV, after the others */
+    uint32_t u32_val;
+    const char *drop_tensor;               /* omit this tensor */
+    int extra_tensor;                      /* add "extra.weight" F32 [4] = 1, 2, 3, 4 */
+    const char *patch_tensor;              /* tensor whose bytes are patched */
+    int64_t patch_at;                      /* byte offset; < 0 from the end */
+    uint8_t patch_bytes[4];
+    int n_patch;
+} tu_gguf_mutation;
+void tu_gguf_mutate(const char *src, const char *dst, const tu_gguf_mutation *mu);
 
 /* Logits [n_pos][n_vocab] against a reference: the same argmax at every position
  * and max |got - want| <= tol * max|want| at every position (Check assertions
@@ -49,11 +76,17 @@ int tu_run(const char *cmd, char **out);
 uint32_t tu_f32_bits(float f);
 float tu_f32_from_bits(uint32_t u);
 
-/* Reproducible random numbers (xorshift64, one sequence per process: Check
- * forks each test from the same state). tu_gauss: Box-Muller, N(0, 1). */
+/* Reproducible random numbers. The library's generator is bn_rng_next
+ * (bn/util.h); these are the streams older suites were written against, kept
+ * so that their data (and so every tolerance they assert) stays as it was.
+ * tu_rand32: xorshift64, one sequence per process (Check forks each test from
+ * the same state). tu_gauss: Box-Muller, N(0, 1). */
 uint32_t tu_rand32(void);
 float tu_gauss(void);
 void tu_rand_seed(uint64_t seed); /* restart the sequence (0 is replaced by 1) */
+/* One step of the 64-bit LCG of Knuth's MMIX (caller's state, any value):
+ * returns the new state; its high bits are the random ones. */
+uint64_t tu_lcg64(uint64_t *state);
 /* n pseudo-random token ids in [0, n_vocab), the same for every call (malloc'd). */
 int32_t *tu_token_text(size_t n, int n_vocab);
 

@@ -33,4 +33,18 @@ static void fz_ckpt_walk(bn_ckpt *ck)
     (void)bn_ckpt_metadata(ck, "format");
 }
 
+/* Open path as a checkpoint (a refusal must carry a message) and walk it:
+ * the checkpoint, to close, or NULL when it was refused. */
+static bn_ckpt *fz_ckpt_open_walk(const char *path)
+{
+    bn_ckpt *ck = NULL;
+    bn_error err;
+    bn_status st = bn_ckpt_open(path, &ck, &err);
+    fz_check(st, &err, "bn_ckpt_open");
+    if (st != BN_OK)
+        return NULL;
+    fz_ckpt_walk(ck);
+    return ck;
+}
+
 #endif

@@ -11,13 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fz_scratch("model.safetensors");
     fz_write(path, data, size);
-    bn_ckpt *ck = NULL;
-    bn_error err;
-    bn_status st = bn_ckpt_open(path, &ck, &err);
-    fz_check(st, &err, "bn_ckpt_open");
-    if (st == BN_OK) {
-        fz_ckpt_walk(ck);
+    bn_ckpt *ck = fz_ckpt_open_walk(path);
+    if (ck)
         bn_ckpt_close(ck);
-    }
     return 0;
 }

@@ -25,6 +25,7 @@
 #include "bn/tokenizer.h"
 #include "bn/tokenizer_export.h"
 #include "common.h"
+#include "util/utf8.h"
 
 #define N_VOCAB 3
 static bn_tokenizer *vocab[N_VOCAB];
@@ -70,31 +71,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof path, "%s/data/tokenizers/llama3", shared_dir());
     load_llama3(path);
     return 0;
-}
-
-static int valid_utf8(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-        else return 0;
-        if (n - i <= k) return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
 }
 
 static int has_space_marker(const uint8_t *s, size_t n)
@@ -147,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_check(st, &err, "bn_tokenizer_decode");
     if (st == BN_OK && !(flags & BN_TOK_PARSE_SPECIAL)) {
         int must = bn_tokenizer_model(t) == BN_TOKMODEL_BPE ||
-                   (valid_utf8(data + 1, len) && !has_space_marker(data + 1, len));
+                   (bnu_utf8_valid_prefix(data + 1, len) == len && !has_space_marker(data + 1, len));
         if (must && (blen != len || memcmp(back, text, len) != 0))
             fz_fail("%s: decode(encode(s)) != s for %zu bytes (got %zu)", vocab_name[which], len,
                     blen);

@@ -58,12 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_write(path, data, size);
     else
         write_wrapped(path, data, size);
-    bn_ckpt *ck = NULL;
-    bn_error err;
-    bn_status st = bn_ckpt_open(path, &ck, &err);
-    fz_check(st, &err, "bn_ckpt_open");
-    if (st == BN_OK) {
-        fz_ckpt_walk(ck);
+    bn_ckpt *ck = fz_ckpt_open_walk(path);
+    if (ck) {
         bn_error e2;
         fz_check(bn_ckpt_set_prefix(ck, "model.", &e2), &e2, "bn_ckpt_set_prefix");
         (void)bn_ckpt_find(ck, "weight");

@@ -84,7 +84,7 @@ static void dot_tq1(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 
 static int always(void) { return 1; }
 
-const bn_kernel bn_kernel_basic = {
+const bn_kernel bnr_kernel_basic = {
     .name = "basic",
     .desc = "scalar reference, one element at a time",
     .available = always,

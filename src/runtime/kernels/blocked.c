@@ -115,7 +115,7 @@ static void dot_blocked(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r
 
 static int always(void) { return 1; }
 
-const bn_kernel bn_kernel_blocked = {
+const bn_kernel bnr_kernel_blocked = {
     .name = "blocked",
     .desc = "portable scalar, 4-row register blocking, weight block decoded once per call",
     .available = always,

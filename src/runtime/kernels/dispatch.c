@@ -64,7 +64,7 @@ int64_t bn_qmat_sums_per_row(const bn_qmat *w)
 
 /* ---- the epilogue (kernels.h contract 3) ---- */
 
-float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
+float bnr_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
                        const int32_t *sums)
 {
     if (w->type == BN_TYPE_I2_S)
@@ -86,15 +86,15 @@ float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
 /* ---- the table ---- */
 
 static const bn_kernel *const all_kernels[] = {
-    &bn_kernel_basic,
-    &bn_kernel_blocked,
-    &bn_kernel_lut,
+    &bnr_kernel_basic,
+    &bnr_kernel_blocked,
+    &bnr_kernel_lut,
 #if defined(__x86_64__)
-    &bn_kernel_avx2,
-    &bn_kernel_avx512,
+    &bnr_kernel_avx2,
+    &bnr_kernel_avx512,
 #endif
 #if defined(__x86_64__) && defined(__linux__)
-    &bn_kernel_amx,
+    &bnr_kernel_amx,
 #endif
 #if defined(__aarch64__)
     &bn_kernel_neon,
@@ -111,11 +111,11 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
  * the blocked scalar kernel on a CPU with none of them. */
 static const bn_kernel *const simd_kernels[] = {
 #if defined(__x86_64__) && defined(__linux__)
-    &bn_kernel_amx, /* AMX for I2_S batches, the VNNI kernel below for the rest */
+    &bnr_kernel_amx, /* AMX for I2_S batches, the VNNI kernel below for the rest */
 #endif
 #if defined(__x86_64__)
-    &bn_kernel_avx512,
-    &bn_kernel_avx2,
+    &bnr_kernel_avx512,
+    &bnr_kernel_avx2,
 #endif
 #if defined(__aarch64__)
     &bn_kernel_neon,
@@ -170,7 +170,7 @@ bn_status bn_kernel_best(const bn_kernel **out, bn_error *err)
     }
     *out = best_simd();
     if (!*out)
-        *out = &bn_kernel_blocked;
+        *out = &bnr_kernel_blocked;
     return BN_OK;
 }
 
@@ -205,7 +205,7 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 
 /* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
  * into y through the epilogue of kern.h, with the same operations as
- * bn_kern_epilogue per value: I2_S inline over a token's rows; TQ with each
+ * bnr_kern_epilogue per value: I2_S inline over a token's rows; TQ with each
  * row's block scales decoded once for all tokens (at most 4096 blocks a row). */
 static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b, int64_t t0,
                           int64_t t1, const int32_t *acc, float *y, int64_t ldy)

@@ -83,7 +83,7 @@ static inline float bn_kern_epi_tq_step(float acc, int32_t sumi, float d)
 }
 
 /* Sums of one (token, row) -> float, for any weight type and act kind. */
-float bn_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
+float bnr_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
                        const int32_t *sums);
 
 /* ---- TQ1_0 trit decoding (FORMATS 2.2) ---- */
@@ -98,15 +98,15 @@ static inline int bn_kern_tq1_trit(uint8_t b, int n)
 
 /* ---- the kernels (defined in basic.c, blocked.c, lut.c, simd_*.c) ---- */
 
-extern const bn_kernel bn_kernel_basic;
-extern const bn_kernel bn_kernel_blocked;
-extern const bn_kernel bn_kernel_lut;
+extern const bn_kernel bnr_kernel_basic;
+extern const bn_kernel bnr_kernel_blocked;
+extern const bn_kernel bnr_kernel_lut;
 #if defined(__x86_64__)
-extern const bn_kernel bn_kernel_avx2;
-extern const bn_kernel bn_kernel_avx512;
+extern const bn_kernel bnr_kernel_avx2;
+extern const bn_kernel bnr_kernel_avx512;
 #endif
 #if defined(__x86_64__) && defined(__linux__)
-extern const bn_kernel bn_kernel_amx;
+extern const bn_kernel bnr_kernel_amx;
 #endif
 #if defined(__aarch64__)
 extern const bn_kernel bn_kernel_neon;

@@ -181,7 +181,7 @@ static void dot_tq1(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 
 static int always(void) { return 1; }
 
-const bn_kernel bn_kernel_lut = {
+const bn_kernel bnr_kernel_lut = {
     .name = "lut",
     .desc = "activation lookup tables: g=2 nibble tables (I2_S, TQ2_0), 3^5/3^4 tables (TQ1_0)",
     .available = always,

@@ -12,17 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kern.h"
+#include "bn/util.h"
 
 typedef struct {
     uint64_t s;
 } rng_t;
 
-static uint64_t next(rng_t *r) /* xorshift64* */
+static uint64_t next(rng_t *r)
 {
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return r->s * 0x2545F4914F6CDD1Dull;
+    return bn_rng_next(&r->s);
 }
 
 /* Finite, normal fp16 of either sign, exponent 2^-8 .. 2^3. */
@@ -97,9 +95,9 @@ static bn_status run_one(const bn_kernel *k, rng_t *r, bn_type type, int64_t ne0
         st = bn_error_set(err, BN_ENOMEM, "kernel self-test: out of memory");
         goto out;
     }
-    if ((st = bn_kernel_matmul_int(&bn_kernel_basic, &w, &a, 0, ne1, s_ref, err)) ||
+    if ((st = bn_kernel_matmul_int(&bnr_kernel_basic, &w, &a, 0, ne1, s_ref, err)) ||
         (st = bn_kernel_matmul_int(k, &w, &a, 0, ne1, s_got, err)) ||
-        (st = bn_kernel_matmul(&bn_kernel_basic, &w, &a, 0, ne1, y_ref, ne1, err)) ||
+        (st = bn_kernel_matmul(&bnr_kernel_basic, &w, &a, 0, ne1, y_ref, ne1, err)) ||
         (st = bn_kernel_matmul(k, &w, &a, 0, ne1, y_got, ne1, err)))
         goto out;
     const char *tn = type == BN_TYPE_I2_S ? "I2_S" : type == BN_TYPE_TQ2_0 ? "TQ2_0" : "TQ1_0";

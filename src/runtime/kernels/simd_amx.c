@@ -71,7 +71,7 @@ static void amx_probe(void)
         return;
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0)
         return;
-    amx_ok = bn_kernel_avx512.available();
+    amx_ok = bnr_kernel_avx512.available();
 }
 
 static int amx_available(void)
@@ -180,7 +180,7 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 {
     const int64_t nrows = r1 - r0, full = t0 + (t1 - t0) / 16 * 16;
     if (t1 - t0 < MIN_TOKENS) {
-        bn_kernel_avx512.dot_i2s(w, x, r0, r1, t0, t1, acc);
+        bnr_kernel_avx512.dot_i2s(w, x, r0, r1, t0, t1, acc);
         return;
     }
     _Alignas(64) int32_t cs[SUPER_TOK / 16][16][32];
@@ -199,7 +199,7 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     }
     _tile_release();
     if (full < t1) /* the last tokens, fewer than 16 */
-        bn_kernel_avx512.dot_i2s(w, x, r0, r1, full, t1, acc + (full - t0) * nrows);
+        bnr_kernel_avx512.dot_i2s(w, x, r0, r1, full, t1, acc + (full - t0) * nrows);
 }
 
 /* ---- TQ2_0 ---- */
@@ -259,7 +259,7 @@ static void dot_tq2(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 {
     const int64_t nrows = r1 - r0, full = t0 + (t1 - t0) / 16 * 16, nb = w->ne0 / BN_QK;
     if (t1 - t0 < MIN_TOKENS) {
-        bn_kernel_avx512.dot_tq2(w, x, r0, r1, t0, t1, acc);
+        bnr_kernel_avx512.dot_tq2(w, x, r0, r1, t0, t1, acc);
         return;
     }
     _Alignas(64) uint8_t bpack[8][1024];
@@ -304,16 +304,16 @@ static void dot_tq2(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     }
     _tile_release();
     if (full < t1)
-        bn_kernel_avx512.dot_tq2(w, x, r0, r1, full, t1, acc + (full - t0) * nrows * nb);
+        bnr_kernel_avx512.dot_tq2(w, x, r0, r1, full, t1, acc + (full - t0) * nrows * nb);
 }
 
 static void dot_tq1(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     int64_t t0, int64_t t1, int32_t *acc)
 {
-    bn_kernel_avx512.dot_tq1(w, x, r0, r1, t0, t1, acc);
+    bnr_kernel_avx512.dot_tq1(w, x, r0, r1, t0, t1, acc);
 }
 
-const bn_kernel bn_kernel_amx = {
+const bn_kernel bnr_kernel_amx = {
     .name = "amx",
     .desc = "AMX-INT8 tiles for I2_S / TQ2_0 batches of 16+ tokens (16x16x64 per "
             "TDPBSUD); decode and TQ1_0 as avx512vnni",

@@ -84,7 +84,7 @@ static int avx2_available(void)
     return __builtin_cpu_supports("avx2");
 }
 
-const bn_kernel bn_kernel_avx2 = {
+const bn_kernel bnr_kernel_avx2 = {
     .name = "avx2",
     .desc = "AVX2 maddubs/madd, int16 partial sums flushed every 8 blocks",
     .available = avx2_available,

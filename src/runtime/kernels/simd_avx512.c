@@ -137,7 +137,7 @@ static int avx512_available(void)
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
-const bn_kernel bn_kernel_avx512 = {
+const bn_kernel bnr_kernel_avx512 = {
     .name = "avx512vnni",
     .desc = "AVX-512 VNNI dpbusd, two I2_S rows per 512-bit vector",
     .available = avx512_available,
