@@ -28,7 +28,7 @@
 #include "bn/check.h"
 #include "bn/tokenizer.h"
 #include "bn/util.h"
-#include "gguf/internal.h" /* gg_strset: the one string set */
+#include "util/strset.h"
 
 #define MAX_PROBLEMS 1000 /* beyond this only a count is kept */
 
@@ -133,62 +133,32 @@ static int str_is(bn_str s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* Token texts as keys of the gguf string set (gguf/internal.h), which holds
- * NUL-terminated strings: the bytes are escaped so that no key holds a NUL
- * and distinct texts stay distinct (0x00 -> 01 01, 0x01 -> 01 02), so
- * membership is exact - no hash stands in for a text. */
-static char *escape_key(const char *p, size_t n, char *dst)
+/* The vocabulary as a set of its token texts (pointing into the mapped file):
+ * membership compares the bytes, so no hash stands in for a text. */
+static int vocab_set(const bn_gguf *g, const bn_gguf_kv *tokens, bnu_strset *set)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch <= 1) {
-            *dst++ = 1;
-            *dst++ = (char)(ch + 1);
-        } else
-            *dst++ = (char)ch;
-    }
-    *dst++ = '\0';
-    return dst;
-}
-
-/* The vocabulary as a set: keys point into *arena (free it after the set). */
-static int vocab_set(const bn_gguf *g, const bn_gguf_kv *tokens, gg_strset *set, char **arena)
-{
-    size_t bytes = 1;
-    for (uint64_t i = 0; i < tokens->arr_n; i++) {
-        size_t n = (size_t)bn_gguf_arr_str(g, tokens, i).len;
-        if (bn_mul_ovf_size(n, 2, &n) || bn_add_ovf_size(bytes, n + 1, &bytes))
-            return -1;
-    }
-    char *dst = *arena = malloc(bytes);
-    if (!dst || gg_strset_init(set, (size_t)tokens->arr_n)) {
-        free(*arena);
-        *arena = NULL;
+    if (bnu_strset_init(set, (size_t)tokens->arr_n))
         return -1;
-    }
     for (uint64_t i = 0; i < tokens->arr_n; i++) {
         bn_str t = bn_gguf_arr_str(g, tokens, i);
-        char *key = dst;
-        dst = escape_key(t.ptr, (size_t)t.len, dst);
-        if (gg_strset_add(set, key, (int64_t)i, NULL) < 0)
+        if (bnu_strset_add(set, t.ptr, (size_t)t.len, (int64_t)i, NULL) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Whether the bytes a[0..na) + b[0..nb) are a token; key has room for
- * 2 * (na + nb) + 1 bytes. */
-static int in_vocab(const gg_strset *set, char *key, const char *a, size_t na, const char *b,
+/* Whether the bytes a[0..na) + b[0..nb) are a token; key has room for na + nb. */
+static int in_vocab(const bnu_strset *set, char *key, const char *a, size_t na, const char *b,
                     size_t nb)
 {
-    char *end = escape_key(a, na, key);
-    escape_key(b, nb, end - 1);
-    return gg_strset_find(set, key) >= 0;
+    memcpy(key, a, na);
+    memcpy(key + na, b, nb);
+    return bnu_strset_find(set, key, na + nb) >= 0;
 }
 
 /* Why merge m does not parse, or NULL: "left right", one space, both sides and
  * their concatenation tokens of the vocabulary. */
-static const char *merge_problem(const gg_strset *set, bn_str m, char *key)
+static const char *merge_problem(const bnu_strset *set, bn_str m, char *key)
 {
     const char *sp = m.len ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
     if (!sp || sp + 1 >= m.ptr + m.len)
@@ -206,16 +176,14 @@ static const char *merge_problem(const gg_strset *set, bn_str m, char *key)
 static void check_merges(checker *c, const bn_gguf *g, const bn_gguf_kv *tokens,
                          const bn_gguf_kv *merges)
 {
-    gg_strset set = {0};
-    char *arena = NULL, *key = NULL;
+    bnu_strset set = {0};
+    char *key = NULL;
     size_t longest = 0;
     for (uint64_t i = 0; i < merges->arr_n; i++) {
         size_t n = (size_t)bn_gguf_arr_str(g, merges, i).len;
         longest = n > longest ? n : longest;
     }
-    size_t key_bytes;
-    if (bn_mul_ovf_size(longest, 2, &key_bytes) || !(key = malloc(key_bytes + 1)) ||
-        vocab_set(g, tokens, &set, &arena)) {
+    if (!(key = malloc(longest + 1)) || vocab_set(g, tokens, &set)) {
         c->oom = 1;
         goto done;
     }
@@ -238,8 +206,7 @@ static void check_merges(checker *c, const bn_gguf *g, const bn_gguf_kv *tokens,
                 (unsigned long long)first_bad, esc, why);
     }
 done:
-    gg_strset_free(&set);
-    free(arena);
+    bnu_strset_free(&set);
     free(key);
 }
 
