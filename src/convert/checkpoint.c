@@ -97,35 +97,11 @@ void bnc_ckpt_entry_contiguous_strides(bn_ckpt_entry *e)
 
 /* ---- the checkpoint ---------------------------------------------------------------- */
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
-}
-
+/* Index + 1 of the tensor called name, or 0. */
 static size_t hash_lookup(const bn_ckpt *ck, const char *name)
 {
-    if (!ck->hcap) return 0;
-    for (size_t j = hash_name(name) & (ck->hcap - 1); ck->hslot[j]; j = (j + 1) & (ck->hcap - 1))
-        if (strcmp(ck->t[ck->hslot[j] - 1]->name, name) == 0) return ck->hslot[j];
-    return 0;
-}
-
-static bn_status hash_grow(bn_ckpt *ck, bn_error *err)
-{
-    size_t ns = ck->hcap ? 2 * ck->hcap : 256;
-    size_t *nh = calloc(ns, sizeof *nh);
-    if (!nh) return bn_error_set(err, BN_ENOMEM, "out of memory for the tensor index");
-    for (size_t i = 0; i < ck->n; i++) {
-        size_t j = hash_name(ck->t[i]->name) & (ns - 1);
-        while (nh[j]) j = (j + 1) & (ns - 1);
-        nh[j] = i + 1;
-    }
-    free(ck->hslot);
-    ck->hslot = nh;
-    ck->hcap = ns;
-    return BN_OK;
+    int64_t v = bnu_strset_find(&ck->names, name, strlen(name));
+    return v < 0 ? 0 : (size_t)v + 1;
 }
 
 /* Add a tensor (taking ownership of name); rejects a name already present. */
@@ -141,10 +117,6 @@ static bn_status add_tensor(bn_ckpt *ck, char *name, size_t shard, const bn_ckpt
         free(name);
         return s;
     }
-    if ((ck->n + 1) * 2 > ck->hcap && hash_grow(ck, err)) {
-        free(name);
-        return err ? err->code : BN_ENOMEM;
-    }
     if (ck->n == ck->cap) {
         size_t nc = ck->cap ? 2 * ck->cap : 64;
         ck_tensor **nt = realloc(ck->t, nc * sizeof *nt);
@@ -156,9 +128,10 @@ static bn_status add_tensor(bn_ckpt *ck, char *name, size_t shard, const bn_ckpt
         ck->cap = nc;
     }
     ck_tensor *t = calloc(1, sizeof *t);
-    if (!t) {
+    if (!t || bnu_strset_add(&ck->names, name, strlen(name), (int64_t)ck->n, NULL) < 0) {
+        free(t);
         free(name);
-        return bn_error_set(err, BN_ENOMEM, "out of memory for tensors");
+        return bn_error_set(err, BN_ENOMEM, "out of memory for the tensor index");
     }
     t->name = name;
     t->shard = shard;
@@ -175,9 +148,6 @@ static bn_status add_tensor(bn_ckpt *ck, char *name, size_t shard, const bn_ckpt
         t->pub.nbytes = e->nbytes;
     }
     ck->t[ck->n++] = t;
-    size_t j = hash_name(name) & (ck->hcap - 1);
-    while (ck->hslot[j]) j = (j + 1) & (ck->hcap - 1);
-    ck->hslot[j] = ck->n;
     return BN_OK;
 }
 
@@ -478,7 +448,7 @@ void bn_ckpt_close(bn_ckpt *ck)
         free(ck->t[i]);
     }
     free(ck->t);
-    free(ck->hslot);
+    bnu_strset_free(&ck->names);
     for (size_t i = 0; i < ck->n_shards; i++) {
         bnc_st_close(ck->shards[i].st);
         bnc_tz_close(ck->shards[i].tz);

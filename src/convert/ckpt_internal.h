@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "bn/checkpoint.h"
 #include "bn/error.h"
+#include "util/strset.h"
 
 /* One tensor as a backend found it. */
 typedef struct {
@@ -128,7 +129,7 @@ struct bn_ckpt {
     bn_ckpt_format format;
     ck_shard *shards; size_t n_shards;
     ck_tensor **t; size_t n, cap;   /* individually allocated: pointers stay valid */
-    size_t *hslot; size_t hcap;     /* name hash: tensor index + 1, 0 = empty */
+    bnu_strset names;               /* tensor name -> index; keys are the owned names */
 };
 
 #endif
