@@ -11,8 +11,11 @@
 # once with 2 threads, 8 slots and 2048 context positions in all
 # (llama-server -np 8 -cb -c 2048 -t 2); the rounds alternate between them
 # (the order flips every round) and the medians are reported with their ratio.
+# One round is bench/serve_load (built by make bench): N streams started
+# together, each timed from its request to its first text and its end.
 # Environment: LLAMA_SERVER (default: llama-server on PATH), BUILD (build),
-# THREADS (2), STREAMS ("1 4 8").
+# THREADS (2), STREAMS ("1 4 8"), BN_SERVE_ARGS (more bn-serve options).
+# Loopback only; every wait is bounded.
 set -euo pipefail
 BUILD=${BUILD:-build}
 MODEL=${1:-$BUILD/bench/serve-2b.gguf}
@@ -20,8 +23,9 @@ ROUNDS=${2:-5}
 THREADS=${THREADS:-2}
 STREAMS=${STREAMS:-1 4 8}
 LLAMA_SERVER=${LLAMA_SERVER:-$(command -v llama-server || true)}
-DRIVER=$(dirname "$0")/bench_serve.py
+DRIVER=$BUILD/bench/serve_load
 [ -x "$LLAMA_SERVER" ] || { echo "bench_serve: set LLAMA_SERVER to bitnet.cpp's llama-server" >&2; exit 2; }
+[ -x "$DRIVER" ] || { echo "bench_serve: $DRIVER is missing (make bench, or make $DRIVER)" >&2; exit 2; }
 if [ ! -f "$MODEL" ]; then
   mkdir -p "$(dirname "$MODEL")"
   "$BUILD/bn-synth" -q --preset 2b -o "$MODEL"
@@ -31,7 +35,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# a port nothing listens on (connecting is refused); a bounded number of tries
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
 wait_ready() { # URL PID
   for _ in $(seq 600); do
     curl -sf -m 2 "$1/health" >/dev/null 2>&1 && return 0
@@ -42,7 +54,7 @@ wait_ready() { # URL PID
 }
 
 "$BUILD/bn-serve" "$MODEL" --port 0 --port-file "$W/bn.port" -t "$THREADS" --parallel 8 -c 2048 \
-  >"$W/bn.log" 2>&1 &
+  ${BN_SERVE_ARGS:-} >"$W/bn.log" 2>&1 &
 pids+=($!); bn_pid=$!
 for _ in $(seq 100); do [ -s "$W/bn.port" ] && break; sleep 0.1; done
 BN=http://127.0.0.1:$(cat "$W/bn.port")
@@ -58,15 +70,15 @@ cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 echo "machine: $cpu, $(nproc) cores online; model $(basename "$MODEL") ($(du -h "$MODEL" | cut -f1))"
 echo "threads $THREADS, 8 slots, 2048 positions; 33-token prompts, 32 tokens each, greedy; $ROUNDS rounds"
 for s in $STREAMS; do # warm-up, untimed: faults the weights in
-  /usr/bin/python3 "$DRIVER" --url "$BN" --streams "$s" --round 999 >/dev/null
-  /usr/bin/python3 "$DRIVER" --url "$LL" --streams "$s" --round 999 >/dev/null
+  "$DRIVER" --url "$BN" --streams "$s" --round 999 >/dev/null
+  "$DRIVER" --url "$LL" --streams "$s" --round 999 >/dev/null
 done
 for r in $(seq "$ROUNDS"); do
   for s in $STREAMS; do
     if [ $((r % 2)) -eq 1 ]; then order="bn llama"; else order="llama bn"; fi
     for who in $order; do
       url=$BN; [ "$who" = llama ] && url=$LL
-      /usr/bin/python3 "$DRIVER" --url "$url" --streams "$s" --round "$r" >>"$W/$who.$s.jsonl"
+      "$DRIVER" --url "$url" --streams "$s" --round "$r" >>"$W/$who.$s.jsonl"
     done
   done
 done
