@@ -204,8 +204,8 @@ static int head_bytes(reader *r, const char *p, size_t n, size_t *used)
         r->head[r->head_len] = 0;
         if (r->head_len >= 4 && !memcmp(r->head + r->head_len - 4, "\r\n\r\n", 4)) {
             r->in_body = 1;
-            if (sscanf(r->head, "HTTP/%*d.%*d %d", &r->status) != 1)
-                r->status = 0;
+            const char *sp = strchr(r->head, ' '); /* "HTTP/1.1 200 OK" */
+            r->status = sp ? (int)strtol(sp + 1, NULL, 10) : 0;
             for (char *l = strstr(r->head, "\r\n"); l; l = strstr(l + 2, "\r\n"))
                 if (!strncasecmp(l + 2, "transfer-encoding:", 18) && strstr(l + 2, "chunked"))
                     r->chunked = 1;
@@ -332,16 +332,21 @@ static int int_arg(const char *name, const char *v, int lo, int hi, int *out)
 
 static int parse_url(const char *url, opts *o)
 {
-    unsigned port;
-    char ip[48];
-    if (sscanf(url, "http://%47[0-9.]:%u", ip, &port) != 2 || port == 0 || port > 65535 ||
+    char ip[48] = "";
+    const char *h = !strncmp(url, "http://", 7) ? url + 7 : NULL;
+    const char *colon = h ? strchr(h, ':') : NULL;
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon && (size_t)(colon - h) < sizeof ip)
+        memcpy(ip, h, (size_t)(colon - h));
+    if (!colon || !end || (*end && strcmp(end, "/") != 0) || port <= 0 || port > 65535 ||
         inet_pton(AF_INET, ip, &o->addr.sin_addr) != 1) {
         fprintf(stderr, "serve_load: --url '%s' is not http://IPv4:PORT\n", url);
         return -1;
     }
     o->addr.sin_family = AF_INET;
     o->addr.sin_port = htons((uint16_t)port);
-    snprintf(o->host, sizeof o->host, "%s:%u", ip, port);
+    snprintf(o->host, sizeof o->host, "%s:%ld", ip, port);
     return 0;
 }
 
@@ -401,7 +406,7 @@ int main(int argc, char **argv)
     double t0 = s[0].t0, t1 = s[0].t1;
     long tokens = 0;
     int counted = 0, n_prompt = -1;
-    double ttft[MAX_STREAMS];
+    double ttft[MAX_STREAMS] = {0};
     for (int i = 0; i < o.streams; i++) {
         if (s[i].err[0]) {
             char msg[300];
