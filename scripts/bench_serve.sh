@@ -11,6 +11,10 @@
 # once with 2 threads, 8 slots and 2048 context positions in all
 # (llama-server -np 8 -cb -c 2048 -t 2); the rounds alternate between them
 # (the order flips every round) and the medians are reported with their ratio.
+# Besides wall-clock tokens/s, each round records the CPU time the server used
+# (/proc/PID/stat), so a shared machine's load shows: tokens per CPU-second is
+# far less sensitive to other processes than tokens per second (a spinning
+# thread pool counts as CPU, though).
 # One round is bench/serve_load (built by make bench): N streams started
 # together, each timed from its request to its first text and its end.
 # Environment: LLAMA_SERVER (default: llama-server on PATH), BUILD (build),
@@ -73,24 +77,37 @@ for s in $STREAMS; do # warm-up, untimed: faults the weights in
   "$DRIVER" --url "$BN" --streams "$s" --round 999 >/dev/null
   "$DRIVER" --url "$LL" --streams "$s" --round 999 >/dev/null
 done
+# user + system CPU of a process, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for s in $STREAMS; do
     if [ $((r % 2)) -eq 1 ]; then order="bn llama"; else order="llama bn"; fi
     for who in $order; do
-      url=$BN; [ "$who" = llama ] && url=$LL
-      "$DRIVER" --url "$url" --streams "$s" --round "$r" >>"$W/$who.$s.jsonl"
+      url=$BN pid=$bn_pid; [ "$who" = llama ] && url=$LL pid=$llama_pid
+      c0=$(cpu_ticks "$pid")
+      line=$("$DRIVER" --url "$url" --streams "$s" --round "$r")
+      c1=$(cpu_ticks "$pid")
+      echo "$line" | jq -c --argjson c "$(( c1 - c0 ))" --argjson t "$tck" \
+        '. + {cpu_s: ($c / $t), tok_per_cpu_s: (if $c > 0 then .tokens / ($c / $t) else 0 end)}' \
+        >>"$W/$who.$s.jsonl"
     done
   done
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-printf '\n| streams | bn-serve tok/s | llama-server tok/s | ratio | bn-serve TTFT med/max s | llama-server TTFT med/max s |\n'
-printf '| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '\n| streams | bn-serve tok/s | llama-server tok/s | ratio | bn-serve tok/CPU-s | llama-server tok/CPU-s | ratio | bn-serve TTFT med/max s | llama-server TTFT med/max s |\n'
+printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for s in $STREAMS; do
   b=$(jq -r .agg_tps "$W/bn.$s.jsonl" | median)
   l=$(jq -r .agg_tps "$W/llama.$s.jsonl" | median)
   bt=$(jq -r .ttft_median_s "$W/bn.$s.jsonl" | median); bm=$(jq -r .ttft_max_s "$W/bn.$s.jsonl" | median)
   lt=$(jq -r .ttft_median_s "$W/llama.$s.jsonl" | median); lm=$(jq -r .ttft_max_s "$W/llama.$s.jsonl" | median)
-  printf '| %s | %.2f | %.2f | %.2fx | %.2f / %.2f | %.2f / %.2f |\n' "$s" "$b" "$l" \
-    "$(echo "$b $l" | awk '{print $1/$2}')" "$bt" "$bm" "$lt" "$lm"
+  bc=$(jq -r .tok_per_cpu_s "$W/bn.$s.jsonl" | median); lc=$(jq -r .tok_per_cpu_s "$W/llama.$s.jsonl" | median)
+  printf '| %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.2f / %.2f | %.2f / %.2f |\n' "$s" "$b" "$l" \
+    "$(echo "$b $l" | awk '{print $1/$2}')" "$bc" "$lc" "$(echo "$bc $lc" | awk '{print $1/$2}')" \
+    "$bt" "$bm" "$lt" "$lm"
 done
 echo "(medians over $ROUNDS rounds; tokens counted from each server's usage or its ignore_eos budget)"
+echo "raw rounds:"; for f in "$W"/*.jsonl; do sed "s|^|$(basename "$f" .jsonl) |" "$f"; done
