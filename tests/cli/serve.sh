@@ -92,6 +92,9 @@ start main "$T/tiny.gguf" --parallel 4
 U=$URL_main
 check "server starts and /health answers" test -n "$U"
 check "/health: 200 {status: ok}" bash -c "[ \"\$(curl -s -m 5 -o '$T/h' -w '%{http_code}' $U/health)\" = 200 ] && jq -e '.status == \"ok\"' '$T/h' >/dev/null"
+check "listens on 127.0.0.1 by default (its log, and the kernel's socket table)" bash -c "
+  grep -q 'listening on http://127.0.0.1:' '$T/main.log' &&
+  grep -q \"^ *[0-9]*: 0100007F:\$(printf %04X \"\$(cat '$T/main.port')\") 00000000:0000 0A \" /proc/net/tcp"
 check "/v1/models lists the model" bash -c "curl -s -m 5 $U/v1/models | jq -e '.object == \"list\" and .data[0].id == \"tiny.gguf\" and .data[0].object == \"model\"' >/dev/null"
 code=$(req "$T/page" GET "$U/")
 check "/ serves the chat page (200, HTML)" bash -c "[ $code = 200 ] && grep -q '<title>bntk chat</title>' '$T/page'"
@@ -130,6 +133,13 @@ check "streamed chat: a closing chunk with finish_reason, then usage, then [DONE
   sed -n 's/^data: //p' '$T/ch2' | tail -3 | head -2 | jq -s -e '(.[0].choices[0].finish_reason | type == \"string\")
     and .[1].choices == [] and .[1].usage.completion_tokens == $(jq '.usage.completion_tokens' "$T/ch1")' >/dev/null &&
   [ \"\$(grep -v '^\$' '$T/ch2' | tail -1)\" = 'data: [DONE]' ]"
+start tpl "$T/tiny.gguf" --chat-template chatml --parallel 1 # chatml spells its markers out in this vocabulary: 69 tokens
+post "$T/tp1" "$U/v1/chat/completions" "$chat" >/dev/null
+post "$T/tp2" "$URL_tpl/v1/chat/completions" "$chat" >/dev/null
+check "--chat-template chatml overrides the model's (bitnet): named in the log, another prompt" bash -c "
+  grep -q 'chat template chatml (--chat-template)' '$T/tpl.log' && grep -q 'chat template bitnet (from the model)' '$T/main.log' &&
+  [ \"\$(jq .usage.prompt_tokens '$T/tp2')\" -gt 0 ] && [ \"\$(jq .usage.prompt_tokens '$T/tp1')\" != \"\$(jq .usage.prompt_tokens '$T/tp2')\" ]"
+check "tpl: SIGTERM, exit 0" stop tpl
 check "content given as text parts equals the plain string" bash -c "
   [ \"\$(curl -s -m 30 $U/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tell me \"},{\"type\":\"text\",\"text\":\"more.\"}]}],\"max_tokens\":6,\"temperature\":0}' | jq -r .choices[0].message.content)\" = \
      \"\$(curl -s -m 30 $U/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me more.\"}],\"max_tokens\":6,\"temperature\":0}' | jq -r .choices[0].message.content)\" ]"
