@@ -240,6 +240,18 @@ check "a 20 KB query string: 414 with an error body" \
   bash -c "[ $code = 414 ] && jq -e '.error.message | test(\"16384\")' '$T/hb' >/dev/null"
 code=$(req "$T/hb" GET "$U/$(head -c 20000 /dev/zero | tr '\0' a)")
 check "a 20 KB path: 414 with an error body" bash -c "[ $code = 414 ] && jq -e '.error.message | length > 0' '$T/hb' >/dev/null"
+# requests libmicrohttpd refuses itself before any handler runs (so the bodies are its own, see
+# http.c): the status line is what is checked
+raw_status() {
+  ( exec 3<>"/dev/tcp/127.0.0.1/$(cat "$T/main.port")" || exit 1
+    printf "$1" >&3; timeout 10 cat <&3 ) 2>/dev/null | head -1 | tr -d '\r'
+}
+st=$(raw_status 'GET /health HTTP/2.0\r\nHost: x\r\n\r\n')
+check "an HTTP/2.0 request line: 505 ($st)" bash -c '[[ $1 == "HTTP/1.1 505 "* ]]' _ "$st"
+st=$(raw_status 'GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n')
+check "a header line without a colon: 400 ($st)" bash -c '[[ $1 == "HTTP/1.1 400 "* ]]' _ "$st"
+st=$(raw_status 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+check "broken chunked framing: 400 ($st)" bash -c '[[ $1 == "HTTP/1.1 400 "* ]]' _ "$st"
 again=$(curl -s -m 30 "$U/v1/completions" -d "$body" | jq -r .choices[0].text)
 check "after all that, the server still serves (the same greedy text)" test "$again" = "$text1"
 
