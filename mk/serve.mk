@@ -4,6 +4,8 @@
 #   make check-clients   real clients against bn-serve: the openai npm package and the chat
 #                        page in headless Chromium (tests/clients/; installs node, npm and
 #                        chromium from Debian, the npm packages into build/clients/)
+#   make bench-serve     bn-serve against bitnet.cpp's llama-server (LLAMA_SERVER=...), 1/4/8
+#                        streams, median aggregate tok/s and time to first token
 #
 # src/serve/ is not part of libbn.a: it is the only code that needs libmicrohttpd,
 # so it is linked into bn-serve alone and every other tool (and libbn's users)
@@ -37,3 +39,10 @@ $(BUILD)/bn-serve: $(BUILD)/obj/src/tools/bn-serve.o $(SERVE_OBJ) $(TOOL_COMMON_
 .PHONY: check-clients
 check-clients: all deps-clients ## the openai npm client and the chat page in headless Chromium against bn-serve
 	@BN_BUILD=$(abspath $(BUILD)) BN_ROOT=$(CURDIR) ./tests/clients/run.sh
+
+# bn-serve against bitnet.cpp's llama-server (LLAMA_SERVER: its binary); the load
+# driver bench/serve_load is not a bench_* program, so make bench builds it without running it
+bench: $(BUILD)/bench/serve_load
+.PHONY: bench-serve
+bench-serve: all $(BUILD)/bench/serve_load ## bn-serve against llama-server, 1/4/8 streams (scripts/bench_serve.sh)
+	@BUILD=$(BUILD) ./scripts/bench_serve.sh

@@ -8,7 +8,24 @@
  * its slot within one step. Slow clients are bounded three ways: the idle
  * timeout (libmicrohttpd's connection timeout), a header deadline enforced by
  * a watchdog thread (slowloris sends a byte now and then, which an idle
- * timeout never catches), and max_body. */
+ * timeout never catches), and max_body.
+ *
+ * Error bodies. Every status we send carries OpenAI's error JSON, including
+ * the ones libmicrohttpd would otherwise generate itself with its own HTML
+ * (it has no hook for those bodies):
+ *  - 408: libmicrohttpd's own timeouts close a connection without a word; the
+ *    watchdog writes the 408 itself on a connection whose headers are late
+ *    (nothing else writes on a connection still reading its headers), then
+ *    half-closes it and closes it LINGER_S later.
+ *  - 431 and 414: the connection's memory pool (POOL_BYTES) is much larger
+ *    than the limits we enforce (MAX_HEADER_BYTES, MAX_URI_BYTES), so an
+ *    oversized request reaches the handler and is refused there. Only a
+ *    request whose headers overflow the pool itself still gets
+ *    libmicrohttpd's 431 (with its HTML body); the connection is closed and
+ *    the server carries on.
+ *  - 505 (an HTTP version other than 1.0/1.1) and 400 for a request line
+ *    that does not parse stay libmicrohttpd's: those clients do not speak the
+ *    HTTP that a JSON body could be read by. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +48,11 @@
 #define WAIT_S 0.1          /* how often a waiting handler looks at its socket */
 #define KEEPALIVE_S 5.0     /* an SSE comment when a stream is silent this long */
 #define WATCHDOG_S 0.5
+#define LINGER_S 1.0        /* a 408'd connection is closed this long after the 408 */
+#define POOL_BYTES ((size_t)512 * 1024)   /* libmicrohttpd's memory per connection */
+#define MAX_HEADER_BYTES (64 * 1024)      /* request header names + values */
+#define MAX_HEADERS 512                   /* request header fields */
+#define MAX_URI_BYTES (16 * 1024)         /* path + query arguments */
 
 void bn_srv_opts_default(bn_srv_opts *o)
 {
@@ -57,11 +79,17 @@ typedef struct conn {
     int fd;
     double t0;              /* when the current request's first byte could arrive */
     int in_request;         /* headers complete, handler called */
+    int started;            /* a request line arrived, its headers have not */
+    int served;             /* requests answered on this connection */
+    double t_408;           /* when the watchdog sent a 408 (0: not yet) */
     struct conn *prev, *next;
 } conn;
 
-enum { C_200, C_400, C_401, C_404, C_405, C_413, C_500, C_501, C_503, C_504, C_OTHER, C_N };
-static const int code_of[C_N] = {200, 400, 401, 404, 405, 413, 500, 501, 503, 504, 0};
+enum {
+    C_200, C_400, C_401, C_404, C_405, C_408, C_413, C_414, C_431, C_500, C_501, C_503, C_504,
+    C_OTHER, C_N
+};
+static const int code_of[C_N] = {200, 400, 401, 404, 405, 408, 413, 414, 431, 500, 501, 503, 504, 0};
 
 typedef struct {
     bn_srv_opts o;
@@ -82,6 +110,8 @@ typedef struct {
     pthread_t watchdog;
     int watchdog_on;
     atomic_int watchdog_stop;
+    char *resp_408;         /* the whole HTTP response the watchdog writes */
+    size_t resp_408_len;
 } server;
 
 /* One request (libmicrohttpd's con_cls). refs: the request and, for a stream,
@@ -608,8 +638,63 @@ static void mark_in_request(server *s, struct MHD_Connection *c, int on)
     pthread_mutex_lock(&s->conns_mu);
     conn *k = ci->socket_context;
     k->in_request = on;
+    k->started = 0;
+    k->served += !on;
     k->t0 = bn_now_seconds();
     pthread_mutex_unlock(&s->conns_mu);
+}
+
+/* libmicrohttpd's URI log hook, called once a request line has arrived and
+ * before its headers: from now on the header deadline is this request's. */
+static void *request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    server *s = cls;
+    (void)uri;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) {
+        pthread_mutex_lock(&s->conns_mu);
+        conn *k = ci->socket_context;
+        k->started = 1;
+        k->t0 = bn_now_seconds();
+        pthread_mutex_unlock(&s->conns_mu);
+    }
+    return NULL; /* the handler makes the request on its first call */
+}
+
+typedef struct {
+    size_t bytes;
+    unsigned n;
+} header_sum;
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    header_sum *h = cls;
+    (void)kind;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    h->n++;
+    return MHD_YES;
+}
+
+/* 431 / 414 for requests over our limits (serve.h's error bodies, above). */
+static enum MHD_Result check_sizes(request *r, const char *url, int *done)
+{
+    header_sum h = {0, 0}, q = {strlen(url), 0};
+    MHD_get_connection_values(r->c, MHD_HEADER_KIND, add_header, &h);
+    MHD_get_connection_values(r->c, MHD_GET_ARGUMENT_KIND, add_header, &q);
+    *done = 1;
+    if (h.bytes > MAX_HEADER_BYTES || h.n > MAX_HEADERS)
+        return fail(r, 431, "invalid_request_error", NULL,
+                    "the request headers are %zu bytes in %u fields; the server accepts at "
+                    "most %d bytes in %d fields",
+                    h.bytes, h.n, MAX_HEADER_BYTES, MAX_HEADERS);
+    if (q.bytes > MAX_URI_BYTES)
+        return fail(r, 414, "invalid_request_error", NULL,
+                    "the request target is about %zu bytes; the server accepts at most %d",
+                    q.bytes, MAX_URI_BYTES);
+    *done = 0;
+    return MHD_YES;
 }
 
 /* The first call, once the headers are in: everything that can be refused
@@ -617,6 +702,9 @@ static void mark_in_request(server *s, struct MHD_Connection *c, int on)
 static enum MHD_Result first_call(request *r, const char *url, const char *method, int *done)
 {
     server *s = r->srv;
+    enum MHD_Result sized = check_sizes(r, url, done);
+    if (*done)
+        return sized;
     *done = 1;
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int post = !strcmp(method, "POST");
@@ -798,9 +886,34 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
 }
 
+/* The 408 the watchdog writes: a whole response, made once. */
+static bn_status make_408(server *s, bn_error *err)
+{
+    bn_api_error e = {.status = 408, .type = "timeout_error"};
+    snprintf(e.message, sizeof e.message,
+             "the request headers did not arrive within the server's --header-timeout of %u s",
+             s->o.header_timeout_s);
+    char *body = bn_api_error_json(&e);
+    size_t cap = body ? strlen(body) + 256 : 0;
+    s->resp_408 = body ? malloc(cap) : NULL;
+    if (s->resp_408) {
+        int n = snprintf(s->resp_408, cap,
+                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         strlen(body), body);
+        s->resp_408_len = n > 0 ? (size_t)n : 0;
+    }
+    free(body);
+    return s->resp_408 ? BN_OK : bn_error_set(err, BN_ENOMEM, "out of memory");
+}
+
 /* A connection whose request headers have not arrived within header_timeout_s
- * is shut down (libmicrohttpd then closes it). The entry is removed before
- * the socket is closed, so the descriptor is still this connection's. */
+ * is refused: a request begun (or the first one of the connection) gets a 408
+ * and a half-close, and the socket is shut down LINGER_S later so the client
+ * can read the 408; an idle keep-alive connection is just shut down, as a
+ * reply there could be taken for the answer to a request crossing it.
+ * libmicrohttpd then closes the socket. The entry is removed before the socket
+ * is closed, so the descriptor is still this connection's. */
 static void *watchdog(void *arg)
 {
     server *s = arg;
@@ -809,11 +922,29 @@ static void *watchdog(void *arg)
         nanosleep(&ts, NULL);
         double now = bn_now_seconds();
         pthread_mutex_lock(&s->conns_mu);
-        for (conn *k = s->conns; k; k = k->next)
-            if (!k->in_request && k->fd >= 0 && now - k->t0 > s->o.header_timeout_s) {
+        for (conn *k = s->conns; k; k = k->next) {
+            if (k->in_request || k->fd < 0)
+                continue;
+            if (k->t_408 > 0) {
+                if (now - k->t_408 >= LINGER_S) {
+                    shutdown(k->fd, SHUT_RDWR);
+                    k->fd = -1;
+                }
+                continue;
+            }
+            if (now - k->t0 <= s->o.header_timeout_s)
+                continue;
+            if (k->started || !k->served) {
+                /* best effort, non-blocking: a client that does not read loses it */
+                (void)send(k->fd, s->resp_408, s->resp_408_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                shutdown(k->fd, SHUT_WR);
+                k->t_408 = now;
+                count_code(s, 408);
+            } else {
                 shutdown(k->fd, SHUT_RDWR);
                 k->fd = -1;
             }
+        }
         pthread_mutex_unlock(&s->conns_mu);
     }
     return NULL;
@@ -832,6 +963,9 @@ static bn_status start_http(server *s, bn_error *err)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
+    bn_status st = make_408(s, err);
+    if (st)
+        return st;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
@@ -850,8 +984,9 @@ static bn_status start_http(server *s, bn_error *err)
     s->d = MHD_start_daemon(
         flags, (uint16_t)s->o.port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->o.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        s->o.max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_URI_LOG_CALLBACK, request_line, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->o.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, POOL_BYTES,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)512 * 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_END);
     if (!s->d)
@@ -875,8 +1010,25 @@ static bn_status write_port_file(const char *path, int port, bn_error *err)
     return bn_atomic_commit(af, err);
 }
 
+/* A test hook: with BN_SERVE_TEST_LOAD_GATE=PATH in the environment the model
+ * load waits until PATH exists (at most LOAD_GATE_S), so a test can watch the
+ * server while it is loading (/health 503) without racing a real load. */
+#define LOAD_GATE_S 120.0
+static void load_gate(void)
+{
+    const char *gate = getenv("BN_SERVE_TEST_LOAD_GATE");
+    if (!gate || !*gate)
+        return;
+    double t0 = bn_now_seconds();
+    while (access(gate, F_OK) != 0 && bn_now_seconds() - t0 < LOAD_GATE_S) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static bn_status load(server *s, bn_error *err)
 {
+    load_gate();
     bn_status st = bn_model_load(s->o.model_path, &s->o.mopts, &s->model, err);
     if (st)
         return st;
@@ -980,6 +1132,7 @@ int bn_srv_run(const bn_srv_opts *o, bn_error *err)
     bn_sched_free(s->sched);
     bn_model_free(s->model);
     pthread_mutex_destroy(&s->conns_mu);
+    free(s->resp_408);
     free(s);
     if (!st)
         fprintf(stderr, "bn-serve: stopped\n");

@@ -92,6 +92,9 @@ start main "$T/tiny.gguf" --parallel 4
 U=$URL_main
 check "server starts and /health answers" test -n "$U"
 check "/health: 200 {status: ok}" bash -c "[ \"\$(curl -s -m 5 -o '$T/h' -w '%{http_code}' $U/health)\" = 200 ] && jq -e '.status == \"ok\"' '$T/h' >/dev/null"
+check "listens on 127.0.0.1 by default (its log, and the kernel's socket table)" bash -c "
+  grep -q 'listening on http://127.0.0.1:' '$T/main.log' &&
+  grep -q \"^ *[0-9]*: 0100007F:\$(printf %04X \"\$(cat '$T/main.port')\") 00000000:0000 0A \" /proc/net/tcp"
 check "/v1/models lists the model" bash -c "curl -s -m 5 $U/v1/models | jq -e '.object == \"list\" and .data[0].id == \"tiny.gguf\" and .data[0].object == \"model\"' >/dev/null"
 code=$(req "$T/page" GET "$U/")
 check "/ serves the chat page (200, HTML)" bash -c "[ $code = 200 ] && grep -q '<title>bntk chat</title>' '$T/page'"
@@ -130,6 +133,13 @@ check "streamed chat: a closing chunk with finish_reason, then usage, then [DONE
   sed -n 's/^data: //p' '$T/ch2' | tail -3 | head -2 | jq -s -e '(.[0].choices[0].finish_reason | type == \"string\")
     and .[1].choices == [] and .[1].usage.completion_tokens == $(jq '.usage.completion_tokens' "$T/ch1")' >/dev/null &&
   [ \"\$(grep -v '^\$' '$T/ch2' | tail -1)\" = 'data: [DONE]' ]"
+start tpl "$T/tiny.gguf" --chat-template chatml --parallel 1 # chatml spells its markers out in this vocabulary: 69 tokens
+post "$T/tp1" "$U/v1/chat/completions" "$chat" >/dev/null
+post "$T/tp2" "$URL_tpl/v1/chat/completions" "$chat" >/dev/null
+check "--chat-template chatml overrides the model's (bitnet): named in the log, another prompt" bash -c "
+  grep -q 'chat template chatml (--chat-template)' '$T/tpl.log' && grep -q 'chat template bitnet (from the model)' '$T/main.log' &&
+  [ \"\$(jq .usage.prompt_tokens '$T/tp2')\" -gt 0 ] && [ \"\$(jq .usage.prompt_tokens '$T/tp1')\" != \"\$(jq .usage.prompt_tokens '$T/tp2')\" ]"
+check "tpl: SIGTERM, exit 0" stop tpl
 check "content given as text parts equals the plain string" bash -c "
   [ \"\$(curl -s -m 30 $U/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tell me \"},{\"type\":\"text\",\"text\":\"more.\"}]}],\"max_tokens\":6,\"temperature\":0}' | jq -r .choices[0].message.content)\" = \
      \"\$(curl -s -m 30 $U/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me more.\"}],\"max_tokens\":6,\"temperature\":0}' | jq -r .choices[0].message.content)\" ]"
@@ -210,11 +220,60 @@ code=$(req "$T/hb" DELETE "$U/health")
 check "DELETE /health: 405" test "$code" = 405
 code=$(req "$T/hb" BREW "$U/")
 check "an unknown method: 405" test "$code" = 405
-flood=(); for i in $(seq 1500); do flood+=(-H "X-Flood-$i: $(printf %080d 0)"); done
-code=$(req "$T/hb" GET "$U/health" "${flood[@]}")
-check "header flood (1500 headers, 130 KB): 431 with a body" bash -c "[ $code = 431 ] && [ -s '$T/hb' ]"
+# floods: header lines in a file for curl -H @FILE (a long argv would hit the kernel's limit)
+flood() { for i in $(seq "$1"); do printf 'X-Flood-%d: %080d\n' "$i" 0; done >"$2"; }
+flood 1500 "$T/flood"
+code=$(req "$T/hb" GET "$U/health" -H @"$T/flood")
+check "header flood (1500 headers, 130 KB): 431 with an error body naming the limit" \
+  bash -c "[ $code = 431 ] && jq -e '.error.type == \"invalid_request_error\" and (.error.message | test(\"65536 bytes\"))' '$T/hb' >/dev/null"
+flood 600 "$T/flood"
+code=$(req "$T/hb" GET "$U/health" -H @"$T/flood")
+check "too many header fields (600, 52 KB): 431 with an error body" \
+  bash -c "[ $code = 431 ] && jq -e '.error.message | test(\"512 fields\")' '$T/hb' >/dev/null"
+flood 300 "$T/flood"
+check "300 headers (26 KB) are within the limits: 200" test "$(req "$T/hb" GET "$U/health" -H @"$T/flood")" = 200
+flood 8000 "$T/flood"
+code=$(req "$T/hb" GET "$U/health" -H @"$T/flood")
+check "header flood past the connection's memory (8000 headers, 740 KB): 431" test "$code" = 431
+code=$(req "$T/hb" GET "$U/v1/models?q=$(head -c 20000 /dev/zero | tr '\0' a)")
+check "a 20 KB query string: 414 with an error body" \
+  bash -c "[ $code = 414 ] && jq -e '.error.message | test(\"16384\")' '$T/hb' >/dev/null"
+code=$(req "$T/hb" GET "$U/$(head -c 20000 /dev/zero | tr '\0' a)")
+check "a 20 KB path: 414 with an error body" bash -c "[ $code = 414 ] && jq -e '.error.message | length > 0' '$T/hb' >/dev/null"
+# requests libmicrohttpd refuses itself before any handler runs (so the bodies are its own, see
+# http.c): the status line is what is checked
+raw_status() {
+  ( exec 3<>"/dev/tcp/127.0.0.1/$(cat "$T/main.port")" || exit 1
+    printf "$1" >&3; timeout 10 cat <&3 ) 2>/dev/null | head -1 | tr -d '\r'
+}
+st=$(raw_status 'GET /health HTTP/2.0\r\nHost: x\r\n\r\n')
+check "an HTTP/2.0 request line: 505 ($st)" bash -c '[[ $1 == "HTTP/1.1 505 "* ]]' _ "$st"
+st=$(raw_status 'GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n')
+check "a header line without a colon: 400 ($st)" bash -c '[[ $1 == "HTTP/1.1 400 "* ]]' _ "$st"
+st=$(raw_status 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+check "broken chunked framing: 400 ($st)" bash -c '[[ $1 == "HTTP/1.1 400 "* ]]' _ "$st"
 again=$(curl -s -m 30 "$U/v1/completions" -d "$body" | jq -r .choices[0].text)
 check "after all that, the server still serves (the same greedy text)" test "$again" = "$text1"
+
+# ---- loading: /health answers 503 until the model is loaded ---------------------------------
+# BN_SERVE_TEST_LOAD_GATE holds the load until the file exists, so the loading state is seen
+# whatever the machine's speed.
+rm -f "$T/gate" "$T/gated.port"
+BN_SERVE_TEST_LOAD_GATE="$T/gate" "$S" "$T/tiny.gguf" --port 0 --port-file "$T/gated.port" -t 1 \
+  >"$T/gated.log" 2>&1 &
+PID_gated=$!; PIDS+=("$PID_gated")
+for _ in $(seq 300); do [ -s "$T/gated.port" ] && break; sleep 0.1; done
+G=http://127.0.0.1:$(cat "$T/gated.port" 2>/dev/null)
+curl -s -m 5 -D "$T/gh" -o "$T/hb" "$G/health"
+check "loading: /health is 503 with Retry-After and an error body" bash -c "
+  grep -q '^HTTP/1.1 503' '$T/gh' && grep -qi '^Retry-After: [0-9]' '$T/gh' && jq -e '.error.message | test(\"loading\")' '$T/hb' >/dev/null"
+check "loading: completions are 503 too" test "$(post "$T/hb" "$G/v1/completions" '{"prompt":"a","max_tokens":1}')" = 503
+check "loading: the page is served already" test "$(req "$T/hb" GET "$G/")" = 200
+touch "$T/gate"
+for _ in $(seq 300); do [ "$(req "$T/hb" GET "$G/health")" = 200 ] && break; sleep 0.1; done
+check "loaded: /health turns 200" test "$(req "$T/hb" GET "$G/health")" = 200
+check "loaded: completions work" test "$(post "$T/hb" "$G/v1/completions" '{"prompt":"a","max_tokens":1}')" = 200
+check "gated: SIGTERM, exit 0" stop gated
 
 # prompts longer than a slot's context are refused naming the limit
 start small "$T/tiny.gguf" -c 64 --parallel 1
@@ -231,6 +290,9 @@ printf 's3cret-key\n' >"$T/key"
 start auth "$T/tiny.gguf" --api-key-file "$T/key"
 A=$URL_auth
 check "auth: /health needs no key" test "$(req "$T/hb" GET "$A/health")" = 200
+code=$(req "$T/page" GET "$A/")
+check "auth: / serves the chat page without the key (it asks for one; tests/clients/page.mjs)" \
+  bash -c "[ $code = 200 ] && grep -q 'id=\"key\"' '$T/page' && grep -q 'needs an API key' '$T/page'"
 check "auth: no key is 401 with an error body" bash -c "[ \"\$(curl -s -m 5 -o '$T/hb' -w '%{http_code}' $A/v1/models)\" = 401 ] && jq -e '.error.message | length > 0' '$T/hb' >/dev/null"
 check "auth: a wrong key is 401" test "$(req "$T/hb" GET "$A/v1/models" -H 'Authorization: Bearer s3cret-kex')" = 401
 check "auth: a longer key is 401" test "$(req "$T/hb" GET "$A/v1/models" -H 'Authorization: Bearer s3cret-key2')" = 401
@@ -243,23 +305,36 @@ check "auth: SIGTERM, exit 0" stop auth
 # ---- slow clients -----------------------------------------------------------------------------
 start slowc "$T/tiny.gguf" --header-timeout 1 --idle-timeout 2
 port=$(cat "$T/slowc.port")
-# slowloris: headers trickle in a line at a time, never finishing
+# slowloris: headers trickle in a line at a time, never finishing; what the server
+# says is read meanwhile
 ( trap '' PIPE
   exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+  timeout 20 cat <&3 >"$T/slow408" &
   printf 'GET /health HTTP/1.1\r\nHost: x\r\n' >&3
   for i in $(seq 40); do
     sleep 0.2
-    printf 'X-Slow-%d: y\r\n' "$i" >&3 2>/dev/null || { echo "closed after $i lines"; exit 0; }
+    printf 'X-Slow-%d: y\r\n' "$i" >&3 2>/dev/null || { echo "closed after $i lines"; wait; exit 0; }
   done
-  echo "still open" ) >"$T/slowloris" 2>/dev/null &
+  echo "still open"; wait ) >"$T/slowloris" 2>/dev/null &
 slow_pid=$!
 sleep 0.3
 check "slowloris: others are served meanwhile" test "$(req "$T/hb" GET "$URL_slowc/health")" = 200
 wait $slow_pid
 check "slowloris: the connection is closed by the header timeout ($(cat "$T/slowloris"))" grep -q closed "$T/slowloris"
+check "slowloris: the server answered 408 first" bash -c "head -1 '$T/slow408' | grep -q '^HTTP/1.1 408 '"
+check "slowloris: the 408 has an error body naming --header-timeout" \
+  bash -c "sed '1,/^\r\$/d' '$T/slow408' | jq -e '.error.type == \"timeout_error\" and (.error.message | test(\"header-timeout\"))' >/dev/null"
 # an idle connection that never sends anything
-( exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1; timeout 10 cat <&3 >/dev/null; echo "eof $?" ) >"$T/idle" 2>/dev/null
+( exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1; timeout 10 cat <&3 >"$T/idle.out"; echo "eof $?" ) >"$T/idle" 2>/dev/null
 check "a silent connection is closed by the server" grep -q 'eof 0' "$T/idle"
+check "a silent connection gets a 408 before the close" bash -c "head -1 '$T/idle.out' | grep -q '^HTTP/1.1 408 '"
+# a keep-alive connection idle after its request is closed without a word (a 408
+# there could be read as the answer to a request crossing it)
+( exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+  printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' >&3; timeout 10 cat <&3 >"$T/ka.out"; echo "eof $?" ) >"$T/ka" 2>/dev/null
+check "an idle keep-alive connection: one 200, then closed" \
+  bash -c "grep -q 'eof 0' '$T/ka' && [ \"\$(grep -c '^HTTP/1.1 ' '$T/ka.out')\" = 1 ] && head -1 '$T/ka.out' | grep -q ' 200 '"
+check "/metrics counts the 408s" bash -c "curl -s -m 5 $URL_slowc/metrics | grep -q '^bntk_http_responses_total{code=\"408\"} 2\$'"
 check "after slow clients, the server still serves" test "$(post "$T/hb" "$URL_slowc/v1/completions" '{"prompt":"a","max_tokens":2}')" = 200
 check "slow clients: SIGTERM, exit 0" stop slowc
 

@@ -1,5 +1,7 @@
-// The built-in chat page in headless Chromium: load /, type the API key and a
-// message, send it, and wait for streamed text in the reply bubble.
+// The built-in chat page in headless Chromium: load / without the API key (the
+// page loads, says it needs the key, and a message sent without it fails with
+// that), then type the key and a message, send it, and wait for streamed text
+// in the reply bubble.
 // usage: node page.mjs BASE_URL API_KEY SCREENSHOT.png   (prints TAP lines)
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -31,7 +33,26 @@ try {
   const resp = await page.goto(base + "/");
   check("the page loads (200)", resp && resp.status() === 200);
   check("the title is bntk chat", (await page.title()) === "bntk chat");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("API key"),
+    null, { timeout: 20000 }).catch(() => {});
+  check("without the key the page says it needs one",
+    (await page.textContent("#status")).includes("needs an API key"), await page.textContent("#status"));
+  await page.fill("#input", "Hello?");
+  await page.click("#send");
+  await page.waitForSelector(".msg.error", { timeout: 20000 }).catch(() => {});
+  const keyErr = await page.$(".msg.error");
+  check("a message sent without the key fails asking for it",
+    keyErr && (await keyErr.textContent()).includes("API key"), keyErr ? await keyErr.textContent() : "no error");
+  check("the key field is marked and focused",
+    await page.evaluate(() => document.activeElement.id === "key" &&
+      document.getElementById("key").getAttribute("aria-invalid") === "true"));
+  await page.click("#clear");
   await page.fill("#key", apiKey);
+  await page.dispatchEvent("#key", "change");
+  await page.waitForFunction(() => document.getElementById("model").textContent.length > 0,
+    null, { timeout: 20000 }).catch(() => {});
+  check("with the key the page shows the model", (await page.textContent("#model")) === "tiny.gguf",
+    await page.textContent("#model"));
   await page.fill("#input", "Tell me about the history of the city.");
   await page.fill("#maxtok", "24");
   await page.fill("#temp", "0");
