@@ -22,6 +22,8 @@ static const type_info k_types[] = {
     {BN_TYPE_F32, "F32", 1, 4},
     {BN_TYPE_F16, "F16", 1, 2},
     {BN_TYPE_Q8_0, "Q8_0", BN_QK_Q8_0, 34},
+    {BN_TYPE_Q4_K, "Q4_K", BN_QK_K, 144},
+    {BN_TYPE_Q6_K, "Q6_K", BN_QK_K, 210},
     {BN_TYPE_BF16, "BF16", 1, 2},
     {BN_TYPE_TQ1_0, "TQ1_0", BN_QK_TQ, 54},
     {BN_TYPE_TQ2_0, "TQ2_0", BN_QK_TQ, 66},

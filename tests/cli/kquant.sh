@@ -1,0 +1,33 @@
+#!/bin/bash
+# kquant.sh - Q6_K / Q4_K embeddings (FORMATS.md §2.3): bn-convert --embd-type and
+# bn-quant --embd-type write token_embd bytes identical to bitnet.cpp's llama-quantize
+# (sha256 in fixtures/kquant/golden.txt, scripts/make_kquant_golden.sh), and the
+# runtime loads, verifies and runs such a file.
+. "$(dirname "$0")/lib.sh"
+FX=$BN_ROOT/fixtures
+# tensor_sha FILE NAME: sha256 of a tensor's bytes, located by bn-info --json.
+tensor_sha() {
+  local j off data bytes
+  j=$("$BN_BUILD/bn-info" --json "$1") || return 1
+  data=$(jq -r '.data_offset' <<<"$j")
+  off=$(jq -r --arg n "$2" '.tensors[] | select(.name == $n) | .offset' <<<"$j")
+  bytes=$(jq -r --arg n "$2" '.tensors[] | select(.name == $n) | .bytes' <<<"$j")
+  tail -c +$((data + off + 1)) "$1" | head -c "$bytes" | sha256sum | cut -d' ' -f1
+}
+golden() { awk -v t="$1" '$1 == "tiny-b158" && $2 == t { print $5 }' "$FX/kquant/golden.txt"; }
+
+for t in q6_k q4_k; do
+  check "bn-convert --embd-type $t" run_rc 0 "$T/c.out" \
+    "$BN_BUILD/bn-convert" "$FX/tiny-b158" "$T/$t.gguf" --embd-type $t -q
+  check "bn-convert $t token_embd = llama-quantize's bytes" \
+    test "$(tensor_sha "$T/$t.gguf" token_embd.weight)" = "$(golden $t)"
+  check "bn-quant --embd-type $t token_embd = llama-quantize's bytes" bash -c "
+    '$BN_BUILD/bn-convert' '$FX/tiny-b158' '$T/f16.gguf' --type f16 -q &&
+    '$BN_BUILD/bn-quant' '$T/f16.gguf' '$T/rq-$t.gguf' --embd-type $t -q >/dev/null"
+  check "bn-quant $t bytes" test "$(tensor_sha "$T/rq-$t.gguf" token_embd.weight)" = "$(golden $t)"
+  check "bn-verify --check passes a $t file" run_rc 0 "$T/v.out" "$BN_BUILD/bn-verify" --check "$T/$t.gguf"
+done
+check "golden.txt names both types" test -n "$(golden q6_k)" -a -n "$(golden q4_k)"
+check "an unknown --embd-type lists the valid ones" bash -c \
+  "! '$BN_BUILD/bn-convert' '$FX/tiny-b158' '$T/x.gguf' --embd-type q5_k 2>'$T/e' ; grep -q 'q6_k' '$T/e' || grep -qi 'unknown type' '$T/e'"
+echo "1..$_n"
