@@ -13,6 +13,8 @@
 
 #include "bn/gguf.h"
 #include "bn/quant.h"
+#include "bn/kernels.h"
+#include "runtime/kquant_internal.h"
 #include "testutil.h"
 
 #define ROWS 192
@@ -135,6 +137,137 @@ START_TEST(test_kquant_dequant)
 }
 END_TEST
 
+
+/* ---- runtime: Q6_K/Q4_K x Q8_K sums, every kernel the same ----------------------- */
+
+#define KNB 12 /* blocks per row: 3072 inputs */
+
+/* Random bytes are valid K-quant blocks (every byte pattern decodes); keep d and
+ * dmin finite and small so the float comparison below is meaningful. */
+static void random_rows(bn_type t, uint8_t *w, int rows)
+{
+    size_t bb = bn_type_block_bytes(t);
+    for (size_t i = 0; i < (size_t)rows * KNB * bb; i++)
+        w[i] = (uint8_t)tu_rand32();
+    for (size_t b = 0; b < (size_t)rows * KNB; b++) {
+        uint8_t *blk = w + b * bb;
+        for (int k = 0; k < (t == BN_TYPE_Q6_K ? 1 : 2); k++) {
+            uint16_t h = bn_f32_to_f16(0.001f + 0.01f * (float)(tu_rand32() % 1000) / 1000.0f);
+            uint8_t *dp = t == BN_TYPE_Q6_K ? blk + 208 : blk + 2 * k;
+            dp[0] = (uint8_t)(h & 0xff);
+            dp[1] = (uint8_t)(h >> 8);
+        }
+    }
+}
+
+START_TEST(test_kq_sums_equal)
+{
+    tu_rand_seed(15);
+    const int rows = 37, n = KNB * 256;
+    bn_error e;
+    bn_act a;
+    ck_assert_int_eq(bn_act_init(&a, BN_ACT_Q8K, 3, n, &e), BN_OK);
+    float *x = malloc((size_t)3 * n * sizeof *x);
+    for (int i = 0; i < 3 * n; i++)
+        x[i] = tu_gauss() * (i % 700 == 0 ? 40.0f : 1.0f);
+    for (int i = 0; i < 256; i++) /* an all-zero block and one at the int8 extremes */
+        x[256 + i] = 0.0f, x[n + 512 + i] = i % 2 ? 1e3f : -1e3f;
+    ck_assert_int_eq(bn_act_quantize(&a, x, 3, &e), BN_OK);
+    int16_t bs[3 * KNB * 16];
+    for (int t = 0; t < 3; t++)
+        bn_kq_bsum16(a.q + (size_t)t * n, n, bs + t * KNB * 16);
+    for (int ti = 0; ti < 2; ti++) {
+        bn_type ty = ti ? BN_TYPE_Q4_K : BN_TYPE_Q6_K;
+        size_t rb = KNB * bn_type_block_bytes(ty);
+        uint8_t *w = malloc((size_t)rows * rb);
+        random_rows(ty, w, rows);
+        float *wf = malloc((size_t)n * sizeof *wf);
+        bn_kq_sums_fn basic = bn_kq_sums_for(ty, 1), fast = bn_kq_sums_for(ty, 0);
+        for (int r = 0; r < rows; r++) {
+            ck_assert_int_eq(bn_unpack_f32_rows(ty, w, (size_t)rows * rb, n, rows, r, r + 1, wf, &e), BN_OK);
+            for (int t = 0; t < 3; t++) {
+                int32_t S0[KNB], M0[KNB] = {0}, S1[KNB], M1[KNB] = {0};
+                const int8_t *q = a.q + (size_t)t * n;
+                basic(w + r * rb, q, bs + t * KNB * 16, KNB, S0, M0);
+                fast(w + r * rb, q, bs + t * KNB * 16, KNB, S1, M1);
+                for (int b = 0; b < KNB; b++) {
+                    ck_assert_msg(S0[b] == S1[b], "%s row %d token %d block %d: S %d != %d",
+                                  bn_type_name(ty), r, t, b, S0[b], S1[b]);
+                    ck_assert_msg(M0[b] == M1[b], "%s row %d token %d block %d: M %d != %d",
+                                  bn_type_name(ty), r, t, b, M0[b], M1[b]);
+                }
+                /* the float result is the dequantized weights times the dequantized
+                 * activations, up to float rounding */
+                float got = bn_kq_combine(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
+                double want = 0, mag = 0;
+                for (int i = 0; i < n; i++) {
+                    double xv = (double)a.scale[t * KNB + i / 256] * q[i];
+                    want += (double)wf[i] * xv;
+                    mag += fabs((double)wf[i] * xv);
+                }
+                ck_assert_msg(fabs(got - want) <= 1e-5 * mag + 1e-30, "%s row %d token %d: %g != %g",
+                              bn_type_name(ty), r, t, (double)got, want);
+            }
+        }
+        free(w);
+        free(wf);
+    }
+    free(x);
+    bn_act_free(&a);
+}
+END_TEST
+
+/* The model-level path on Q6_K/Q4_K-headed models (tied, and untied for Q4_K):
+ * logits do not depend on batching or on the ternary kernel (model.h contract),
+ * and are finite. */
+static float *eval_tokens(bn_model *m, const int32_t *ids, int n, int one_by_one)
+{
+    bn_ctx_params p;
+    bn_ctx_params_default(&p);
+    p.n_ctx = 16;
+    bn_ctx *c = NULL;
+    bn_error e;
+    ck_assert_int_eq(bn_ctx_new(m, &p, &c, &e), BN_OK);
+    int nv = (int)bn_model_hparams(m)->n_vocab;
+    float *y = malloc((size_t)n * nv * sizeof *y);
+    if (one_by_one)
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(bn_ctx_eval(c, 0, ids + i, 1, i, BN_LOGITS_ALL, y + (size_t)i * nv, &e), BN_OK);
+    else
+        ck_assert_int_eq(bn_ctx_eval(c, 0, ids, n, 0, BN_LOGITS_ALL, y, &e), BN_OK);
+    bn_ctx_free(c);
+    return y;
+}
+
+START_TEST(test_kq_model_invariant)
+{
+    static const char *types[] = {"q6_k", "q4_k"};
+    int32_t ids[9] = {1, 17, 299, 5, 42, 42, 0, 250, 3};
+    for (int ti = 0; ti < 2; ti++) {
+        char args[160], name[32];
+        snprintf(args, sizeof args, "--embd 256 --ff 512 --vocab 300 --layers 2 --embd-type %s%s",
+                 types[ti], ti ? " --untied" : "");
+        snprintf(name, sizeof name, "kq-%s.gguf", types[ti]);
+        bn_model *m = tu_synth_load(name, args);
+        bn_error e;
+        float *a = eval_tokens(m, ids, 9, 0), *b = eval_tokens(m, ids, 9, 1);
+        ck_assert_int_eq(bn_model_set_kernel(m, "basic", &e), BN_OK);
+        float *c = eval_tokens(m, ids, 9, 0);
+        for (int i = 0; i < 9 * 300; i++) {
+            ck_assert_msg(tu_f32_bits(a[i]) == tu_f32_bits(b[i]), "%s: batched != one by one at %d",
+                          types[ti], i);
+            ck_assert_msg(tu_f32_bits(a[i]) == tu_f32_bits(c[i]), "%s: kernel changed logit %d",
+                          types[ti], i);
+            ck_assert(isfinite(a[i]));
+        }
+        bn_model_free(m);
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+END_TEST
+
 Suite *kquant_suite(void)
 {
     Suite *s = suite_create("kquant");
@@ -144,6 +277,11 @@ Suite *kquant_suite(void)
     tcase_add_test(pk, test_kquant_rejects);
     tcase_add_test(pk, test_kquant_dequant);
     suite_add_tcase(s, pk);
+    TCase *rt = tcase_create("runtime");
+    tcase_add_test(rt, test_kq_sums_equal);
+    tcase_add_test(rt, test_kq_model_invariant);
+    tcase_set_timeout(rt, 60);
+    suite_add_tcase(s, rt);
     return s;
 }
 
