@@ -209,7 +209,8 @@ float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el);
 
 /* The content rules of the quantized types, which sizes cannot show: I2_S has a
  * finite scale > 0, 28 zero tail bytes and no 2-bit code 0b11; every TQ1_0 and
- * TQ2_0 block scale is finite and not negative; every Q8_0 block scale finite.
+ * TQ2_0 block scale is finite and not negative; every Q8_0, Q6_K and Q4_K block
+ * scale (and Q4_K min scale) finite.
  * BN_EINVAL with "tensor 'NAME': ..." at the first violation; BN_OK for other
  * types. The one rule of the loader and of bn-verify --check. */
 bn_status bn_gguf_check_tensor_data(const bn_gguf_tensor *t, bn_error *err);

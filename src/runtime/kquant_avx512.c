@@ -1,29 +1,22 @@
 /* kquant_avx512.c - the integer sums of kquant_internal.h contract 1 with
- * AVX-512BW: the 6-bit (4-bit) weights are rebuilt as unsigned bytes in
+ * AVX-512BW + VNNI: the 6-bit (4-bit) weights are rebuilt as unsigned bytes in
  * element order, multiplied with the int8 activations by vpmaddubsw (pairs,
  * at most 2 * 63 * 127 = 16002: never saturates), and the int16 pair sums by
- * the group scales with vpmaddwd. Q6_K's "- 32" is applied once per block
+ * the group scales with vpdpwssd. Q6_K's "- 32" is applied once per block
  * through the 16-element activation sums. Integer arithmetic only, so the
  * sums equal the scalar ones exactly (test_kquant checks). */
 #include "kquant_internal.h"
 
 #include "bn/quant.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
 
 int bn_rt_kq_avx512_available(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-}
-
-static inline int32_t hsum8(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
 }
 
 /* int16 lane k of chunk c (64 elements = groups 4c..4c+3) takes scale 4c + k/8 */
@@ -39,7 +32,9 @@ void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
     (void)M;
     const __m512i idx[4] = {_mm512_loadu_si512(q6k_idx[0]), _mm512_loadu_si512(q6k_idx[1]),
                             _mm512_loadu_si512(q6k_idx[2]), _mm512_loadu_si512(q6k_idx[3])};
-    const __m512i m3 = _mm512_set1_epi8(3), m15 = _mm512_set1_epi8(15);
+    const __m512i m48 = _mm512_set1_epi8(0x30), m15 = _mm512_set1_epi8(15);
+    /* 16-bit shift counts: 0 in the low 256 bits, 2 in the high */
+    const __m512i sh02 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = row + (size_t)b * 210;
         const int8_t *x = q + (size_t)b * 256;
@@ -47,23 +42,23 @@ void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
         __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(bsum16 + 16 * b)));
         __m512i scz = _mm512_castsi256_si512(sc16);
         __m512i acc = _mm512_setzero_si512();
+        __m512i Hall = _mm512_loadu_si512(blk + 128); /* qh of both halves */
         for (int h = 0; h < 2; h++) {
             __m512i A = _mm512_loadu_si512(blk + 64 * h);
-            __m256i H = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-            /* low half: qh (elements l, bits 0-1), high half: qh >> 2 (elements l + 32) */
-            __m512i HH = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
-            __m512i hlo = _mm512_slli_epi16(_mm512_and_si512(HH, m3), 4);
-            __m512i hhi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(HH, 4), m3), 4);
+            /* both 256-bit halves hold this half's qh; the upper one is shifted by 2 so
+             * that bits 0-1 of every byte serve element l (low half) and l + 32 (high) */
+            __m512i HH = _mm512_srlv_epi16(_mm512_shuffle_i64x2(Hall, Hall, h ? 0xEE : 0x44), sh02);
+            __m512i hlo = _mm512_and_si512(_mm512_slli_epi16(HH, 4), m48);
+            __m512i hhi = _mm512_and_si512(HH, m48);
             __m512i qlo = _mm512_or_si512(_mm512_and_si512(A, m15), hlo);
             __m512i qhi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(A, 4), m15), hhi);
             __m512i p0 = _mm512_maddubs_epi16(qlo, _mm512_loadu_si512(x + 128 * h));
             __m512i p1 = _mm512_maddubs_epi16(qhi, _mm512_loadu_si512(x + 128 * h + 64));
-            __m512i s0 = _mm512_permutexvar_epi16(idx[2 * h], scz);
-            __m512i s1 = _mm512_permutexvar_epi16(idx[2 * h + 1], scz);
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p0, s0));
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p1, s1));
+            acc = _mm512_dpwssd_epi32(acc, p0, _mm512_permutexvar_epi16(idx[2 * h], scz));
+            acc = _mm512_dpwssd_epi32(acc, p1, _mm512_permutexvar_epi16(idx[2 * h + 1], scz));
         }
-        S[b] = _mm512_reduce_add_epi32(acc) - 32 * hsum8(off);
+        acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_zextsi256_si512(off), 5));
+        S[b] = _mm512_reduce_add_epi32(acc);
     }
 }
 
@@ -101,8 +96,8 @@ void bn_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
                 _mm256_loadu_si256((const __m256i *)(xk + 96)), 1);
             __m512i plo = _mm512_maddubs_epi16(_mm512_and_si512(Q, m15), xlo);
             __m512i phi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(Q, 4), m15), xhi);
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(plo, _mm512_permutexvar_epi16(pick[2 * k], scz)));
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(phi, _mm512_permutexvar_epi16(pick[2 * k + 1], scz)));
+            acc = _mm512_dpwssd_epi32(acc, plo, _mm512_permutexvar_epi16(pick[2 * k], scz));
+            acc = _mm512_dpwssd_epi32(acc, phi, _mm512_permutexvar_epi16(pick[2 * k + 1], scz));
         }
         S[b] = _mm512_reduce_add_epi32(acc);
         M[b] = mm;

@@ -33,7 +33,7 @@ void bn_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bs
                           int32_t *S, int32_t *M);
 void bn_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                           int32_t *S, int32_t *M);
-/* kquant_avx512.c (AVX-512BW); only when bn_rt_kq_avx512_available(). */
+/* kquant_avx512.c (AVX-512BW + VNNI); only when bn_rt_kq_avx512_available(). */
 int bn_rt_kq_avx512_available(void);
 void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M);

@@ -27,6 +27,18 @@ for t in q6_k q4_k; do
   check "bn-quant $t bytes" test "$(tensor_sha "$T/rq-$t.gguf" token_embd.weight)" = "$(golden $t)"
   check "bn-verify --check passes a $t file" run_rc 0 "$T/v.out" "$BN_BUILD/bn-verify" --check "$T/$t.gguf"
 done
+# hostile bytes: an infinite block scale is refused at load with the tensor and block
+tensor_off() {
+  local j; j=$("$BN_BUILD/bn-info" --json "$1") || return 1
+  echo $(( $(jq -r '.data_offset' <<<"$j") + $(jq -r --arg n "$2" '.tensors[] | select(.name == $n) | .offset' <<<"$j") ))
+}
+cp "$T/q6_k.gguf" "$T/bad6.gguf"; cp "$T/q4_k.gguf" "$T/bad4.gguf"
+printf '\x00\x7c' | dd of="$T/bad6.gguf" bs=1 seek=$(( $(tensor_off "$T/bad6.gguf" token_embd.weight) + 3 * 210 + 208 )) conv=notrunc status=none
+printf '\x00\x7e' | dd of="$T/bad4.gguf" bs=1 seek=$(( $(tensor_off "$T/bad4.gguf" token_embd.weight) + 5 * 144 + 2 )) conv=notrunc status=none
+check "Q6_K block with an infinite scale: exit 2" run_rc 2 "$T/b6.out" "$BN_BUILD/bn-run" "$T/bad6.gguf" -p hi -n 1
+check "  the message names the tensor and block" grep -q "token_embd.weight.*block 3 has scale inf" "$T/b6.out"
+check "Q4_K block with a NaN min scale: --check fails (exit 1)" run_rc 1 "$T/b4.out" "$BN_BUILD/bn-verify" --check "$T/bad4.gguf"
+check "  the message names the min scale" grep -q "block 5 has min scale nan" "$T/b4.out"
 check "golden.txt names both types" test -n "$(golden q6_k)" -a -n "$(golden q4_k)"
 check "an unknown --embd-type lists the valid ones" bash -c \
   "! '$BN_BUILD/bn-convert' '$FX/tiny-b158' '$T/x.gguf' --embd-type q5_k 2>'$T/e' ; grep -q 'q6_k' '$T/e' || grep -qi 'unknown type' '$T/e'"
