@@ -43,11 +43,13 @@ void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
         __m512i scz = _mm512_castsi256_si512(sc16);
         __m512i acc = _mm512_setzero_si512();
         __m512i Hall = _mm512_loadu_si512(blk + 128); /* qh of both halves */
+        /* both 256-bit halves hold one half's qh; the upper one is shifted by 2 so
+         * that bits 0-1 of every byte serve element l (low half) and l + 32 (high) */
+        const __m512i Hh[2] = {_mm512_srlv_epi16(_mm512_shuffle_i64x2(Hall, Hall, 0x44), sh02),
+                               _mm512_srlv_epi16(_mm512_shuffle_i64x2(Hall, Hall, 0xEE), sh02)};
         for (int h = 0; h < 2; h++) {
             __m512i A = _mm512_loadu_si512(blk + 64 * h);
-            /* both 256-bit halves hold this half's qh; the upper one is shifted by 2 so
-             * that bits 0-1 of every byte serve element l (low half) and l + 32 (high) */
-            __m512i HH = _mm512_srlv_epi16(_mm512_shuffle_i64x2(Hall, Hall, h ? 0xEE : 0x44), sh02);
+            __m512i HH = Hh[h];
             __m512i hlo = _mm512_and_si512(_mm512_slli_epi16(HH, 4), m48);
             __m512i hhi = _mm512_and_si512(HH, m48);
             __m512i qlo = _mm512_or_si512(_mm512_and_si512(A, m15), hlo);
