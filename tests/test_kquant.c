@@ -175,14 +175,14 @@ START_TEST(test_kq_sums_equal)
     ck_assert_int_eq(bn_act_quantize(&a, x, 3, &e), BN_OK);
     int16_t bs[3 * KNB * 16];
     for (int t = 0; t < 3; t++)
-        bn_kq_bsum16(a.q + (size_t)t * n, n, bs + t * KNB * 16);
+        bn_rt_kq_bsum16(a.q + (size_t)t * n, n, bs + t * KNB * 16);
     for (int ti = 0; ti < 2; ti++) {
         bn_type ty = ti ? BN_TYPE_Q4_K : BN_TYPE_Q6_K;
         size_t rb = KNB * bn_type_block_bytes(ty);
         uint8_t *w = malloc((size_t)rows * rb);
         random_rows(ty, w, rows);
         float *wf = malloc((size_t)n * sizeof *wf);
-        bn_kq_sums_fn basic = bn_kq_sums_for(ty, 1), fast = bn_kq_sums_for(ty, 0);
+        bn_rt_kq_sums_fn basic = bn_rt_kq_sums_for(ty, 1), fast = bn_rt_kq_sums_for(ty, 0);
         for (int r = 0; r < rows; r++) {
             ck_assert_int_eq(bn_unpack_f32_rows(ty, w, (size_t)rows * rb, n, rows, r, r + 1, wf, &e), BN_OK);
             for (int t = 0; t < 3; t++) {
@@ -198,7 +198,7 @@ START_TEST(test_kq_sums_equal)
                 }
                 /* the float result is the dequantized weights times the dequantized
                  * activations, up to float rounding */
-                float got = bn_kq_combine(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
+                float got = bn_rt_kq_combine(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
                 double want = 0, mag = 0;
                 for (int i = 0; i < n; i++) {
                     double xv = (double)a.scale[t * KNB + i / 256] * q[i];

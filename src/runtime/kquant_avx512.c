@@ -26,7 +26,7 @@ static const int16_t q6k_idx[4][32] = {{I32(0)}, {I32(1)}, {I32(2)}, {I32(3)}};
 #undef I32
 #undef I8
 
-void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M)
 {
     (void)M;
@@ -64,7 +64,7 @@ void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
     }
 }
 
-void bn_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M)
 {
     /* lanes 0..15 of a 64-byte load hold group g, lanes 16..31 group g + 2 */
@@ -110,16 +110,16 @@ void bn_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *b
 
 int bn_rt_kq_avx512_available(void) { return 0; }
 
-void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M)
 {
-    bn_kq_sums_q6k_basic(row, q, bsum16, nb, S, M);
+    bn_rt_kq_sums_q6k_basic(row, q, bsum16, nb, S, M);
 }
 
-void bn_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M)
 {
-    bn_kq_sums_q4k_basic(row, q, bsum16, nb, S, M);
+    bn_rt_kq_sums_q4k_basic(row, q, bsum16, nb, S, M);
 }
 
 #endif

@@ -26,33 +26,33 @@ int bn_rt_is_kquant(bn_type t);
 
 /* One row of nb blocks (Q6_K 210 bytes, Q4_K 144 each) with one Q8_K token:
  * q (nb * 256 int8), bsum16 (nb * 16). S (nb) always, M (nb) for Q4_K. */
-typedef void (*bn_kq_sums_fn)(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+typedef void (*bn_rt_kq_sums_fn)(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                               int32_t *S, int32_t *M);
 
-void bn_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                           int32_t *S, int32_t *M);
-void bn_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                           int32_t *S, int32_t *M);
 /* kquant_avx512.c (AVX-512BW + VNNI); only when bn_rt_kq_avx512_available(). */
 int bn_rt_kq_avx512_available(void);
-void bn_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q6k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M);
-void bn_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q4k_avx512(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                            int32_t *S, int32_t *M);
 
 /* The sums function used for type t ("basic" forces the scalar one). */
-bn_kq_sums_fn bn_kq_sums_for(bn_type t, int basic);
+bn_rt_kq_sums_fn bn_rt_kq_sums_for(bn_type t, int basic);
 
 /* Contract 2 for one row and token from its sums. */
-float bn_kq_combine(bn_type t, const uint8_t *row, const float *dx, const int32_t *S,
+float bn_rt_kq_combine(bn_type t, const uint8_t *row, const float *dx, const int32_t *S,
                     const int32_t *M, int nb);
 
 /* 16-element sums of n (a multiple of 256) Q8_K values. */
-void bn_kq_bsum16(const int8_t *q, int64_t n, int16_t *bsum16);
+void bn_rt_kq_bsum16(const int8_t *q, int64_t n, int16_t *bsum16);
 
 /* y[t * n_out + r] = row r of w (Q6_K/Q4_K) · token t of xq (Q8_K, n_in wide)
  * for every row and the xq->n_tok tokens, on m's pool. */
-bn_status bn_kq_matmul(const bn_model *m, const bn_weight *w, const bn_act *xq, float *y,
+bn_status bn_rt_kq_matmul(const bn_model *m, const bn_weight *w, const bn_act *xq, float *y,
                        bn_error *err);
 
 #endif

@@ -21,7 +21,7 @@ int bn_rt_is_kquant(bn_type t) { return t == BN_TYPE_Q6_K || t == BN_TYPE_Q4_K; 
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
-void bn_kq_bsum16(const int8_t *q, int64_t n, int16_t *bsum16)
+void bn_rt_kq_bsum16(const int8_t *q, int64_t n, int16_t *bsum16)
 {
     for (int64_t g = 0; g < n / 16; g++) {
         int s = 0;
@@ -33,7 +33,7 @@ void bn_kq_bsum16(const int8_t *q, int64_t n, int16_t *bsum16)
 
 /* ---- the reference sums (contract 1), element by element ------------------------ */
 
-void bn_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                           int32_t *S, int32_t *M)
 {
     (void)bsum16;
@@ -65,7 +65,7 @@ void bn_kq_sums_q6k_basic(const uint8_t *row, const int8_t *q, const int16_t *bs
     }
 }
 
-void bn_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
+void bn_rt_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bsum16, int nb,
                           int32_t *S, int32_t *M)
 {
     (void)bsum16;
@@ -91,7 +91,7 @@ void bn_kq_sums_q4k_basic(const uint8_t *row, const int8_t *q, const int16_t *bs
     }
 }
 
-float bn_kq_combine(bn_type t, const uint8_t *row, const float *dx, const int32_t *S,
+float bn_rt_kq_combine(bn_type t, const uint8_t *row, const float *dx, const int32_t *S,
                     const int32_t *M, int nb)
 {
     const float *f16 = bn_rt_f16_table();
@@ -114,13 +114,13 @@ static int kq_avx512;
 
 static void kq_init(void) { kq_avx512 = bn_rt_kq_avx512_available(); }
 
-bn_kq_sums_fn bn_kq_sums_for(bn_type t, int basic)
+bn_rt_kq_sums_fn bn_rt_kq_sums_for(bn_type t, int basic)
 {
     pthread_once(&kq_once, kq_init);
     int simd = !basic && kq_avx512;
     if (t == BN_TYPE_Q6_K)
-        return simd ? bn_kq_sums_q6k_avx512 : bn_kq_sums_q6k_basic;
-    return simd ? bn_kq_sums_q4k_avx512 : bn_kq_sums_q4k_basic;
+        return simd ? bn_rt_kq_sums_q6k_avx512 : bn_rt_kq_sums_q6k_basic;
+    return simd ? bn_rt_kq_sums_q4k_avx512 : bn_rt_kq_sums_q4k_basic;
 }
 
 /* ---- the product ------------------------------------------------------------------ */
@@ -132,7 +132,7 @@ typedef struct {
     const bn_weight *w;
     const bn_act *xq;
     const int16_t *bsum16; /* (n_tok, n_in / 16) */
-    bn_kq_sums_fn sums;
+    bn_rt_kq_sums_fn sums;
     float *y;
     int rows_per_task;
 } kq_job;
@@ -155,13 +155,13 @@ static void kq_task(void *ctx, int64_t task, int worker)
                 j->sums(row, a->q + (size_t)t * (size_t)a->ne0,
                         j->bsum16 + (size_t)t * (size_t)(a->ne0 / 16), nb, S, M);
                 j->y[(size_t)t * w->n_out + r] =
-                    bn_kq_combine(w->type, row, a->scale + (size_t)t * nb, S, M, nb);
+                    bn_rt_kq_combine(w->type, row, a->scale + (size_t)t * nb, S, M, nb);
             }
         }
     }
 }
 
-bn_status bn_kq_matmul(const bn_model *m, const bn_weight *w, const bn_act *xq, float *y,
+bn_status bn_rt_kq_matmul(const bn_model *m, const bn_weight *w, const bn_act *xq, float *y,
                        bn_error *err)
 {
     if (xq->kind != BN_ACT_Q8K || xq->ne0 != w->n_in || w->n_in % QK_K || w->n_in > BN_KERNEL_MAX_K)
@@ -172,8 +172,8 @@ bn_status bn_kq_matmul(const bn_model *m, const bn_weight *w, const bn_act *xq, 
     if (!bsum16)
         return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for Q8_K sums", w->name);
     for (int64_t t = 0; t < xq->n_tok; t++)
-        bn_kq_bsum16(xq->q + t * xq->ne0, xq->ne0, bsum16 + t * (xq->ne0 / 16));
-    kq_job j = {.w = w, .xq = xq, .bsum16 = bsum16, .sums = bn_kq_sums_for(w->type, 0), .y = y};
+        bn_rt_kq_bsum16(xq->q + t * xq->ne0, xq->ne0, bsum16 + t * (xq->ne0 / 16));
+    kq_job j = {.w = w, .xq = xq, .bsum16 = bsum16, .sums = bn_rt_kq_sums_for(w->type, 0), .y = y};
     int n_workers = bn_pool_threads(m->pool);
     int per = (w->n_out + 4 * n_workers - 1) / (4 * n_workers);
     j.rows_per_task = (per + 15) / 16 * 16;

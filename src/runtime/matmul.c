@@ -320,7 +320,7 @@ bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, flo
     if (bn_rt_is_kquant(w->type)) { /* a Q6_K/Q4_K head: Q8_K input, kquant_mm.c */
         bn_act *xq = NULL;
         bn_status st = quantized_input(s, BN_ACT_Q8K, &xq, err);
-        return st ? st : bn_kq_matmul(m, w, xq, y, err);
+        return st ? st : bn_rt_kq_matmul(m, w, xq, y, err);
     }
     if (bn_rt_is_ternary(w->type)) {
         bn_act *xq = NULL;
