@@ -1,7 +1,7 @@
 /* test_kquant.c - the K-quants of embeddings and the head (FORMATS.md §2.3):
- * the packers against golden bytes of the reference engine's own quantizer
- * (fixtures/kquant, scripts/make_kquant_golden.sh: bitnet.cpp's
- * llama-quantize), the dequantizers against the layout written out element by
+ * the packers against golden bytes of the reference engines' own quantizer
+ * (fixtures/kquant, scripts/make_kquant_golden.sh: bitnet.cpp's and upstream
+ * llama.cpp's llama-quantize, which differ in their multiply-add rounding), the dequantizers against the layout written out element by
  * element, and the runtime's Q6_K/Q4_K x Q8_K dot products: every kernel
  * (scalar, AVX2, AVX-512) gives the same integer sums, and the float result
  * is that of the dequantized weights within rounding. */
@@ -35,7 +35,9 @@ static float *stress_input(void)
 
 /* ---- packers: llama-quantize's bytes -------------------------------------------- */
 
-static void check_golden(bn_type t, const char *golden)
+/* The stress rows packed as `build` against golden bytes of that build's
+ * llama-quantize; the FMA build also through bn_pack_f32 (threads 1 and 3). */
+static void check_golden(bn_type t, bn_kquant_build build, const char *golden)
 {
     float *x = stress_input();
     size_t gn, sz;
@@ -44,24 +46,42 @@ static void check_golden(bn_type t, const char *golden)
     bn_error e;
     ck_assert_int_eq(bn_quant_packed_size(t, COLS, ROWS, &sz, &e), BN_OK);
     ck_assert_uint_eq(sz, gn);
-    for (int threads = 1; threads <= 3; threads += 2) {
+    size_t bb = bn_type_block_bytes(t);
+    for (int pass = 0; pass < 3; pass++) {
+        int threads = pass == 2 ? 3 : 1;
+        if (pass > 0 && build != BN_KQ_FMA)
+            break;
         uint8_t *out = calloc(1, sz);
-        ck_assert_int_eq(bn_pack_f32(t, x, COLS, ROWS, out, sz, threads, &e), BN_OK);
-        size_t bb = bn_type_block_bytes(t);
+        if (pass == 0)
+            ck_assert_int_eq(bn_pack_kquant_rows(t, build, x, COLS, 0, ROWS, out, &e), BN_OK);
+        else
+            ck_assert_int_eq(bn_pack_f32(t, x, COLS, ROWS, out, sz, threads, &e), BN_OK);
         for (size_t r = 0; r < ROWS; r++)
             ck_assert_msg(memcmp(out + r * bb, g + r * bb, bb) == 0,
-                          "%s: stress row %zu (%d threads) differs from llama-quantize's", bn_type_name(t),
-                          r, threads);
+                          "%s: stress row %zu (pass %d) differs from %s", bn_type_name(t), r, pass, golden);
         free(out);
     }
     free(g);
     free(x);
 }
 
-START_TEST(test_q6k_golden) { check_golden(BN_TYPE_Q6_K, "fixtures/kquant/stress.q6_k"); }
+START_TEST(test_q6k_golden) { check_golden(BN_TYPE_Q6_K, BN_KQ_FMA, "fixtures/kquant/stress.q6_k"); }
 END_TEST
 
-START_TEST(test_q4k_golden) { check_golden(BN_TYPE_Q4_K, "fixtures/kquant/stress.q4_k"); }
+START_TEST(test_q4k_golden) { check_golden(BN_TYPE_Q4_K, BN_KQ_FMA, "fixtures/kquant/stress.q4_k"); }
+END_TEST
+
+/* upstream llama.cpp's build rounds without FMA: other bytes in a few blocks */
+START_TEST(test_q6k_golden_upstream)
+{
+    check_golden(BN_TYPE_Q6_K, BN_KQ_PLAIN, "fixtures/kquant/stress.q6_k.upstream");
+}
+END_TEST
+
+START_TEST(test_q4k_golden_upstream)
+{
+    check_golden(BN_TYPE_Q4_K, BN_KQ_PLAIN, "fixtures/kquant/stress.q4_k.upstream");
+}
 END_TEST
 
 /* Non-finite input is refused with the row and column, as for Q8_0. */
@@ -75,6 +95,10 @@ START_TEST(test_kquant_rejects)
     ck_assert_ptr_nonnull(strstr(e.msg, "row 1, column 5"));
     ck_assert_int_eq(bn_pack_f32_rows(BN_TYPE_Q4_K, x, 128, 0, 1, out, &e), BN_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "Q4_K"));
+    ck_assert_int_eq(bn_pack_kquant_rows(BN_TYPE_Q8_0, BN_KQ_FMA, x, COLS, 0, 1, out, &e), BN_EINVAL);
+    ck_assert_int_eq(bn_pack_kquant_rows(BN_TYPE_Q6_K, (bn_kquant_build)7, x, COLS, 0, 1, out, &e), BN_EINVAL);
+    ck_assert_int_eq(bn_pack_kquant_rows(BN_TYPE_Q6_K, BN_KQ_PLAIN, x, COLS, 0, 2, out, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "row 1, column 5"));
 }
 END_TEST
 
@@ -274,6 +298,8 @@ Suite *kquant_suite(void)
     TCase *pk = tcase_create("packers");
     tcase_add_test(pk, test_q6k_golden);
     tcase_add_test(pk, test_q4k_golden);
+    tcase_add_test(pk, test_q6k_golden_upstream);
+    tcase_add_test(pk, test_q4k_golden_upstream);
     tcase_add_test(pk, test_kquant_rejects);
     tcase_add_test(pk, test_kquant_dequant);
     suite_add_tcase(s, pk);

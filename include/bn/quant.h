@@ -78,7 +78,17 @@ uint32_t bn_quant_file_type(bn_type t);
 /* bn_pack_f32_rows also takes BN_TYPE_Q6_K and BN_TYPE_Q4_K (FORMATS.md §2.3): the
  * bytes of ggml's quantize_row_q6_K_ref / quantize_row_q4_K_ref, which is what
  * llama-quantize writes for --token-embedding-type / --output-tensor-type without
- * an importance matrix (checked against its output, fixtures/kquant). */
+ * an importance matrix (checked against its output, fixtures/kquant), as built by
+ * bitnet.cpp. That reference's bytes depend on its build: bitnet.cpp's (clang,
+ * -march=native) fuses the multiply-adds of the scale search, upstream llama.cpp's
+ * (ggml-base without -march) does not, and a few blocks in a thousand differ.
+ * bn_pack_kquant_rows packs rows [r0, r1) either way (bn_pack_f32_rows = FMA). */
+typedef enum {
+    BN_KQ_FMA = 0,   /* bitnet.cpp's llama-quantize (the default) */
+    BN_KQ_PLAIN = 1  /* upstream llama.cpp's llama-quantize */
+} bn_kquant_build;
+bn_status bn_pack_kquant_rows(bn_type t, bn_kquant_build build, const float *src, int64_t ne0,
+                              int64_t r0, int64_t r1, void *dst, bn_error *err);
 
 /* Dequantize n elements (n % 256 == 0) of Q6_K / Q4_K blocks at src into dst,
  * in ggml's float order (dequantize_row_q6_K: (d * scale) * (q - 32)). */

@@ -7,13 +7,17 @@
  *
  * Exactness. The reference is a search over float candidates; a different
  * rounding anywhere picks another scale and other bytes. So every float
- * operation here is the reference's, in its order, and where the reference
- * engines' build contracts a multiply-add (clang's default -ffp-contract=on
- * fuses `a += b * c` and `a * b + c` written as one expression, and both
- * bitnet.cpp and llama.cpp are built with clang -march=native, which has FMA)
- * we call fmaf() at exactly those places. fmaf is exactly rounded, so the
- * result does not depend on whether the CPU has an FMA unit; on x86-64 the
- * search is also compiled for FMA CPUs (target_clones) only for speed. Two
+ * operation here is the reference's, in its order. Which multiply-adds are
+ * fused depends on how the reference was BUILT, so there are two variants:
+ *  - fused (BN_KQ_FMA, the default): bitnet.cpp's build (clang -march=native;
+ *    clang's default -ffp-contract=on fuses `a += b * c` and `a * b + c`
+ *    written as one expression): fmaf() at exactly those places;
+ *  - plain (BN_KQ_PLAIN): upstream llama.cpp's (ggml-base is compiled with gcc
+ *    and no -march, so nothing is fused).
+ * Both are checked against the engines' own llama-quantize (fixtures/kquant).
+ * fmaf is exactly rounded, so the result does not depend on whether the CPU
+ * has an FMA unit; on x86-64 the search is also compiled for FMA CPUs
+ * (target_clones) only for speed. Two
  * more details carry the bytes: nearest_int() is ggml's magic-number rounding
  * (round half to even for |x| < 2^22, the reference's own domain), and fp16
  * conversion rounds to nearest even (bn_f32_to_f16, as F16C's cvtss2sh).
@@ -57,6 +61,10 @@ static inline int nearest_int(float f)
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* a * b + c as the reference build computes it: fused (one rounding) where the
+ * compiler contracted it, two roundings where it did not. */
+static inline float kq_fma(int fused, float a, float b, float c) { return fused ? fmaf(a, b, c) : a * b + c; }
+
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 
@@ -73,7 +81,7 @@ static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)
 /* make_qx_quants(n, nmax, x, L, rmse_type 1, no weights): the scale of one
  * group that best fits x with integers in [-nmax, nmax-1] under weights x²,
  * trying iscale = -(nmax + 0.1 is)/max for is in -9..9. L gets l + nmax. */
-KQ_CLONES static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+KQ_CLONES static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, int fused)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
@@ -93,21 +101,21 @@ KQ_CLONES static float make_qx_quants(int n, int nmax, const float *x, int8_t *L
         int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
         float w = x[i] * x[i];
-        sumlx = fmaf(w * x[i], (float)l, sumlx);
-        suml2 = fmaf(w * (float)l, (float)l, suml2);
+        sumlx = kq_fma(fused, w * x[i], (float)l, sumlx);
+        suml2 = kq_fma(fused, w * (float)l, (float)l, suml2);
     }
     float scale = suml2 != 0.f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0)
             continue;
-        iscale = -fmaf(0.1f, (float)is, (float)nmax) / max;
+        iscale = -kq_fma(fused, 0.1f, (float)is, (float)nmax) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
             int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
             float w = x[i] * x[i];
-            sumlx = fmaf(w * x[i], (float)l, sumlx);
-            suml2 = fmaf(w * (float)l, (float)l, suml2);
+            sumlx = kq_fma(fused, w * x[i], (float)l, sumlx);
+            suml2 = kq_fma(fused, w * (float)l, (float)l, suml2);
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++)
@@ -120,13 +128,13 @@ KQ_CLONES static float make_qx_quants(int n, int nmax, const float *x, int8_t *L
 }
 
 /* One 256-element block -> 210 bytes (quantize_row_q6_K_ref). */
-static void q6k_block(const float *x, uint8_t *out)
+static void q6k_block(const float *x, uint8_t *out, int fused)
 {
     int8_t L[QK_K];
     float scales[QK_K / 16];
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ib++) {
-        float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+        float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, fused);
         scales[ib] = scale;
         if (fabsf(scale) > max_abs_scale) {
             max_abs_scale = fabsf(scale);
@@ -201,7 +209,7 @@ void bn_dequant_row_q6_k(const uint8_t *src, float *dst, int64_t n)
  * is = 0..nstep. Returns the scale; *the_min gets -min (>= 0). */
 KQ_CLONES static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights,
                                         uint8_t *L, float *the_min, uint8_t *Laux, float rmin,
-                                        float rdelta, int nstep)
+                                        float rdelta, int nstep, int fused)
 {
     float min = x[0], max = x[0];
     float sum_w = weights[0];
@@ -213,7 +221,7 @@ KQ_CLONES static float make_qkx2_quants(int n, int nmax, const float *x, const f
             max = x[i];
         float w = weights[i];
         sum_w += w;
-        sum_x = fmaf(w, x[i], sum_x);
+        sum_x = kq_fma(fused, w, x[i], sum_x);
     }
     if (min > 0)
         min = 0;
@@ -228,34 +236,34 @@ KQ_CLONES static float make_qkx2_quants(int n, int nmax, const float *x, const f
     for (int i = 0; i < n; i++) {
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)imax(0, imin(nmax, l));
-        float diff = fmaf(scale, (float)L[i], min) - x[i];
+        float diff = kq_fma(fused, scale, (float)L[i], min) - x[i];
         diff = diff * diff;
-        best_mad = fmaf(weights[i], diff, best_mad);
+        best_mad = kq_fma(fused, weights[i], diff, best_mad);
     }
     for (int is = 0; is <= nstep; is++) {
-        iscale = (fmaf(rdelta, (float)is, rmin) + (float)nmax) / (max - min);
+        iscale = (kq_fma(fused, rdelta, (float)is, rmin) + (float)nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
             int l = imax(0, imin(nmax, nearest_int(iscale * (x[i] - min))));
             Laux[i] = (uint8_t)l;
             float w = weights[i], fl = (float)l;
-            sum_l = fmaf(w, fl, sum_l);
-            sum_l2 = fmaf(w * fl, fl, sum_l2);
-            sum_xl = fmaf(w * fl, x[i], sum_xl);
+            sum_l = kq_fma(fused, w, fl, sum_l);
+            sum_l2 = kq_fma(fused, w * fl, fl, sum_l2);
+            sum_xl = kq_fma(fused, w * fl, x[i], sum_xl);
         }
-        float D = fmaf(sum_w, sum_l2, -(sum_l * sum_l));
+        float D = kq_fma(fused, sum_w, sum_l2, -(sum_l * sum_l));
         if (D > 0) {
-            float this_scale = fmaf(sum_w, sum_xl, -(sum_x * sum_l)) / D;
-            float this_min = fmaf(sum_l2, sum_x, -(sum_l * sum_xl)) / D;
+            float this_scale = kq_fma(fused, sum_w, sum_xl, -(sum_x * sum_l)) / D;
+            float this_min = kq_fma(fused, sum_l2, sum_x, -(sum_l * sum_xl)) / D;
             if (this_min > 0) {
                 this_min = 0;
                 this_scale = sum_xl / sum_l2;
             }
             float mad = 0;
             for (int i = 0; i < n; i++) {
-                float diff = fmaf(this_scale, (float)Laux[i], this_min) - x[i];
+                float diff = kq_fma(fused, this_scale, (float)Laux[i], this_min) - x[i];
                 diff = diff * diff;
-                mad = fmaf(weights[i], diff, mad);
+                mad = kq_fma(fused, weights[i], diff, mad);
             }
             if (mad < best_mad) {
                 memcpy(L, Laux, (size_t)n);
@@ -287,7 +295,7 @@ void bn_kquant_scale_min_k4(int j, const uint8_t *scales12, uint8_t *sc, uint8_t
 }
 
 /* One 256-element block -> 144 bytes (quantize_row_q4_K_ref). */
-KQ_CLONES static void q4k_block(const float *x, uint8_t *out)
+KQ_CLONES static void q4k_block(const float *x, uint8_t *out, int fused)
 {
     uint8_t L[QK_K], Laux[32];
     float weights[32], mins[QK_K / 32], scales[QK_K / 32];
@@ -295,12 +303,12 @@ KQ_CLONES static void q4k_block(const float *x, uint8_t *out)
     for (int j = 0; j < QK_K / 32; j++) {
         float sum_x2 = 0;
         for (int l = 0; l < 32; l++)
-            sum_x2 = fmaf(x[32 * j + l], x[32 * j + l], sum_x2);
+            sum_x2 = kq_fma(fused, x[32 * j + l], x[32 * j + l], sum_x2);
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++)
             weights[l] = av_x + fabsf(x[32 * j + l]);
         scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f,
-                                     0.1f, 20);
+                                     0.1f, 20, fused);
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -369,12 +377,12 @@ void bn_dequant_row_q4_k(const uint8_t *src, float *dst, int64_t n)
 
 /* ---- rows ----------------------------------------------------------------- */
 
-void bnq_kquant_row(bn_type t, const float *x, int64_t n, uint8_t *out)
+void bnq_kquant_row(bn_type t, const float *x, int64_t n, int fused, uint8_t *out)
 {
     for (int64_t b = 0; b < n / QK_K; b++) {
         if (t == BN_TYPE_Q6_K)
-            q6k_block(x + b * QK_K, out + (size_t)b * 210);
+            q6k_block(x + b * QK_K, out + (size_t)b * 210, fused);
         else
-            q4k_block(x + b * QK_K, out + (size_t)b * 144);
+            q4k_block(x + b * QK_K, out + (size_t)b * 144, fused);
     }
 }

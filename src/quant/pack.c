@@ -264,11 +264,31 @@ bn_status bn_pack_f32_rows(bn_type t, const float *src, int64_t ne0, int64_t r0,
         case BN_TYPE_Q6_K:
             if ((st = check_finite_row(t, x, ne0, r, err)))
                 return st;
-            bnq_kquant_row(t, x, ne0, o);
+            bnq_kquant_row(t, x, ne0, 1, o); /* bitnet.cpp's bytes: bn_pack_kquant_rows */
             break;
         default:
             return bn_error_set(err, BN_EINTERNAL, "unhandled type %s", bn_type_name((uint32_t)t));
         }
+    }
+    return BN_OK;
+}
+
+bn_status bn_pack_kquant_rows(bn_type t, bn_kquant_build build, const float *src, int64_t ne0,
+                              int64_t r0, int64_t r1, void *dst, bn_error *err)
+{
+    size_t rb;
+    bn_status st;
+    if (t != BN_TYPE_Q6_K && t != BN_TYPE_Q4_K)
+        return bn_error_set(err, BN_EINVAL, "%s is not a K-quant type (Q6_K, Q4_K)", bn_type_name((uint32_t)t));
+    if (build != BN_KQ_FMA && build != BN_KQ_PLAIN)
+        return bn_error_set(err, BN_EINVAL, "unknown K-quant rounding %d", (int)build);
+    if ((st = bnq_row_bytes(t, ne0, &rb, err)) || (st = check_range(r0, r1, err)))
+        return st;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = src + (size_t)r * (size_t)ne0;
+        if ((st = check_finite_row(t, x, ne0, r, err)))
+            return st;
+        bnq_kquant_row(t, x, ne0, build == BN_KQ_FMA, (uint8_t *)dst + (size_t)r * rb);
     }
     return BN_OK;
 }
