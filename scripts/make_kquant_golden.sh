@@ -51,6 +51,17 @@ for t in q6_k q4_k; do
     bs=$([ $t = q6_k ] && echo 210 || echo 144)
     head -c $((192 * bs)) "$tmp/up-$t.bin" >"$out/stress.$t.upstream"
 done
+# 4. upstream llama-perplexity (wiki.test.raw, n_ctx 256, 4 chunks) on tiny-bitnet-pt with TQ2_0
+#    projections and a K-quant head: tests/cli/kquant.sh checks bn-verify --act q8_k within 0.05 %.
+LPU=$(dirname "$LQU")/llama-perplexity
+WT=${WIKI_TEST:-$here/../shared/data/wikitext-2/wiki.test.raw}
+: >"$out/ppl.txt"
+for t in q6_k q4_k; do
+    "$BUILD/bn-convert" "$here/fixtures/tiny-bitnet-pt" "$tmp/ppl-$t.gguf" --type tq2_0 --embd-type $t -q
+    p=$(LD_LIBRARY_PATH=$(dirname "$LQU") "$LPU" -m "$tmp/ppl-$t.gguf" -f "$WT" -c 256 --chunks 4 -t 2 2>&1 |
+        sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')
+    echo "tiny-bitnet-pt tq2_0 $t 256 4 $p" >>"$out/ppl.txt"
+done
 echo "upstream: llama.cpp $(git -C "$(dirname "$LQU")/../.." rev-parse --short HEAD 2>/dev/null) llama-quantize" >>"$out/golden.txt"
 echo "reference: bitnet.cpp $(git -C "$(dirname "$LQ")/../.." rev-parse --short HEAD 2>/dev/null) ggml $(git -C "$(dirname "$LQ")/../../3rdparty/llama.cpp" rev-parse --short HEAD 2>/dev/null) llama-quantize" >>"$out/golden.txt"
 cat "$out/golden.txt"

@@ -39,6 +39,16 @@ check "Q6_K block with an infinite scale: exit 2" run_rc 2 "$T/b6.out" "$BN_BUIL
 check "  the message names the tensor and block" grep -q "token_embd.weight.*block 3 has scale inf" "$T/b6.out"
 check "Q4_K block with a NaN min scale: --check fails (exit 1)" run_rc 1 "$T/b4.out" "$BN_BUILD/bn-verify" --check "$T/bad4.gguf"
 check "  the message names the min scale" grep -q "block 5 has min scale nan" "$T/b4.out"
+# the K-quant head computes as ggml does: PPL as upstream llama-perplexity within 0.05 %
+# (fixtures/kquant/ppl.txt: tiny-bitnet-pt, TQ2_0 projections, Q8_K activations)
+WT=$BN_SHARED/data/wikitext-2/wiki.test.raw
+while read -r model ptype t ctx chunks want; do
+  "$BN_BUILD/bn-convert" "$FX/$model" "$T/ppl-$t.gguf" --type "$ptype" --embd-type "$t" -q
+  got=$("$BN_BUILD/bn-verify" "$T/ppl-$t.gguf" --perplexity "$WT" -c "$ctx" --chunks "$chunks" -t 2 --act q8_k 2>&1 |
+        sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')
+  check "$model $ptype/$t: PPL $got = llama.cpp's $want within 0.05 %" \
+    awk -v a="${got:-0}" -v b="$want" 'BEGIN { r = a / b - 1; exit !(r < 0.0005 && r > -0.0005) }'
+done <"$FX/kquant/ppl.txt"
 check "golden.txt names both types" test -n "$(golden q6_k)" -a -n "$(golden q4_k)"
 check "an unknown --embd-type lists the valid ones" bash -c \
   "! '$BN_BUILD/bn-convert' '$FX/tiny-b158' '$T/x.gguf' --embd-type q5_k 2>'$T/e' ; grep -q 'q6_k' '$T/e' || grep -qi 'unknown type' '$T/e'"
