@@ -396,7 +396,7 @@ int main(int argc, char **argv)
     int64_t eblk = bn_type_block_size(o.embd_type);
     if (o.embd % blk || o.ff % blk || o.embd % eblk) {
         fprintf(stderr, "bn-synth: --embd %d and --ff %d must be multiples of %lld for type %s\n",
-                o.embd, o.ff, (long long)(blk > eblk ? blk : eblk), bn_type_name(o.proj));
+                o.embd, o.ff, (long long)(blk > eblk ? blk : eblk), bn_type_name(blk >= eblk ? o.proj : o.embd_type));
         return 2;
     }
     bn_cli_install_signal_cleanup();
