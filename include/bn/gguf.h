@@ -53,6 +53,8 @@ typedef enum {
     BN_TYPE_F32 = 0,
     BN_TYPE_F16 = 1,
     BN_TYPE_Q8_0 = 8,
+    BN_TYPE_Q4_K = 12,     /* K-quants: embeddings and the head only (FORMATS.md §2.3) */
+    BN_TYPE_Q6_K = 14,
     BN_TYPE_BF16 = 30,
     BN_TYPE_TQ1_0 = 34,
     BN_TYPE_TQ2_0 = 35,
@@ -61,6 +63,7 @@ typedef enum {
 
 #define BN_QK_Q8_0 32
 #define BN_QK_TQ 256
+#define BN_QK_K 256              /* Q4_K / Q6_K super-block */
 #define BN_QK_I2_S 128            /* ne0 must be a multiple of this */
 #define BN_I2_S_TAIL 32           /* per-tensor tail: f32 scale + 28 zero bytes */
 
@@ -68,13 +71,13 @@ typedef enum {
 int bn_type_known(uint32_t t);
 /* 1 if t holds ternary codes (I2_S, TQ1_0, TQ2_0): the projection types. */
 int bn_type_is_ternary(bn_type t);
-/* "F32", "F16", "Q8_0", "BF16", "TQ1_0", "TQ2_0", "I2_S"; "?" if unknown. */
+/* "F32", "F16", "Q8_0", "Q4_K", "Q6_K", "BF16", "TQ1_0", "TQ2_0", "I2_S"; "?" if unknown. */
 const char *bn_type_name(uint32_t t);
 /* Case-insensitive inverse of bn_type_name; returns 0 and sets *t on success, -1 otherwise. */
 int bn_type_from_name(const char *name, bn_type *t);
-/* Elements per block (1 for F32/F16/BF16; 32 Q8_0; 256 TQ*; 128 for I2_S row rule). */
+/* Elements per block (1 for F32/F16/BF16; 32 Q8_0; 256 TQ*, Q4_K, Q6_K; 128 for I2_S row rule). */
 int64_t bn_type_block_size(bn_type t);
-/* Bytes per block (4, 2, 34, 2, 54, 66; I2_S: 32 bytes per 128 elements). */
+/* Bytes per block (4, 2, 34, 2, 54, 66; Q4_K 144, Q6_K 210; I2_S: 32 bytes per 128 elements). */
 size_t bn_type_block_bytes(bn_type t);
 /* Total byte size of a tensor of n_el elements whose rows are ne0 long.
  * I2_S: n_el/4 + 32 (one tail per tensor). Fails (BN_EINVAL) when ne0 is not a
@@ -221,7 +224,8 @@ static inline float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el)
 
 /* The content rules of the quantized types, which sizes cannot show: I2_S has a
  * finite scale > 0, 28 zero tail bytes and no 2-bit code 0b11; every TQ1_0 and
- * TQ2_0 block scale is finite and not negative; every Q8_0 block scale finite.
+ * TQ2_0 block scale is finite and not negative; every Q8_0, Q6_K and Q4_K block
+ * scale (and Q4_K min scale) finite.
  * BN_EINVAL with "tensor 'NAME': ..." at the first violation; BN_OK for other
  * types. The one rule of the loader and of bn-verify --check. */
 bn_status bn_gguf_check_tensor_data(const bn_gguf_tensor *t, bn_error *err);

@@ -46,7 +46,7 @@
 bn_status bn_quant_packed_size(bn_type t, int64_t ne0, int64_t n_rows, size_t *out,
                                bn_error *err);
 
-/* Float rows [r0, r1) -> type t in {F32, F16, BF16, Q8_0, TQ1_0, TQ2_0}, exactly as
+/* Float rows [r0, r1) -> type t in {F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, Q6_K, Q4_K}, as
  * gguf-py. src: (n_rows, ne0) floats; dst: the whole packed tensor. */
 bn_status bn_pack_f32_rows(bn_type t, const float *src, int64_t ne0, int64_t r0, int64_t r1,
                            void *dst, bn_error *err);
@@ -73,6 +73,31 @@ bn_status bn_pack_ternary(bn_type t, const int8_t *codes, float scale, int64_t n
  * 36, MOSTLY_TQ2_0 37; I2_S 40 as bitnet.cpp's official file). UINT32_MAX for a
  * type outside that list. */
 uint32_t bn_quant_file_type(bn_type t);
+
+/* ---- K-quants (embeddings and the head) ------------------------------------- */
+
+/* bn_pack_f32_rows also takes BN_TYPE_Q6_K and BN_TYPE_Q4_K (FORMATS.md §2.3): the
+ * bytes of ggml's quantize_row_q6_K_ref / quantize_row_q4_K_ref, which is what
+ * llama-quantize writes for --token-embedding-type / --output-tensor-type without
+ * an importance matrix (checked against its output, fixtures/kquant), as built by
+ * bitnet.cpp. That reference's bytes depend on its build: bitnet.cpp's (clang,
+ * -march=native) fuses the multiply-adds of the scale search, upstream llama.cpp's
+ * (ggml-base without -march) does not, and a few blocks in a thousand differ.
+ * bn_pack_kquant_rows packs rows [r0, r1) either way (bn_pack_f32_rows = FMA). */
+typedef enum {
+    BN_KQ_FMA = 0,   /* bitnet.cpp's llama-quantize (the default) */
+    BN_KQ_PLAIN = 1  /* upstream llama.cpp's llama-quantize */
+} bn_kquant_build;
+bn_status bn_pack_kquant_rows(bn_type t, bn_kquant_build build, const float *src, int64_t ne0,
+                              int64_t r0, int64_t r1, void *dst, bn_error *err);
+
+/* Dequantize n elements (n % 256 == 0) of Q6_K / Q4_K blocks at src into dst,
+ * in ggml's float order (dequantize_row_q6_K: (d * scale) * (q - 32)). */
+void bn_dequant_row_q6_k(const uint8_t *src, float *dst, int64_t n);
+void bn_dequant_row_q4_k(const uint8_t *src, float *dst, int64_t n);
+/* The 6-bit scale and min of 32-element group j (0..7) from a Q4_K block's 12
+ * packed scale bytes (ggml's get_scale_min_k4). */
+void bn_kquant_scale_min_k4(int j, const uint8_t *scales12, uint8_t *sc, uint8_t *m);
 
 /* ---- unpackers ------------------------------------------------------------- */
 

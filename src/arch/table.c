@@ -41,10 +41,11 @@ bn_role_class bn_role_class_of(bn_role r)
 }
 
 /* Projections: the three ternary types and the float types llama.cpp also runs;
- * embeddings and the head: float or Q8_0; norms: F32 (llama.cpp reads them so). */
+ * embeddings and the head: float, Q8_0 or a K-quant (Q6_K, Q4_K); norms: F32 (llama.cpp reads them so). */
 static const bn_type PROJ_TYPES[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0,
                                      BN_TYPE_F16,  BN_TYPE_BF16,  BN_TYPE_F32};
-static const bn_type EMBD_TYPES[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_Q8_0};
+static const bn_type EMBD_TYPES[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_Q8_0, BN_TYPE_Q6_K,
+                                     BN_TYPE_Q4_K};
 static const bn_type NORM_TYPES[] = {BN_TYPE_F32};
 
 const bn_type *bn_role_types(bn_role r, size_t *n)

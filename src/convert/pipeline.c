@@ -418,7 +418,7 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
     return permute_qk(s, p, n, err);
 }
 
-/* A non-projection tensor (embeddings, output, norms) -> F32/F16/BF16/Q8_0 rows.
+/* A non-projection tensor (embeddings, output, norms) -> F32/F16/BF16/Q8_0/K-quant rows.
  * These types pack row by row, so a large tensor streams in slices of whole
  * rows (opts.slice_bytes of floats): converting a 128k-vocabulary embedding
  * holds one slice, not the tensor. Tensors the checkpoint cannot hand out in
@@ -567,8 +567,8 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     if (!bn_type_is_ternary(o->proj_type) && o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
         return bn_error_set(err, BN_EINVAL, "projection type %s is not one of i2_s, tq2_0, tq1_0, f16, f32",
                             bn_type_name(o->proj_type));
-    if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
-        return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0",
+    if (!bn_role_type_ok(BN_ROLE_TOKEN_EMBD, o->embd_type))
+        return bn_error_set(err, BN_EINVAL, "embedding type %s is not one of f16, f32, q8_0, q6_k, q4_k",
                             bn_type_name(o->embd_type));
     if ((st = check_in_dir(o, err)))
         return st;

@@ -1,5 +1,5 @@
 /* content.c - the content rules of quantized tensors (include/bn/gguf.h): what
- * a well-sized I2_S, TQ1_0, TQ2_0 or Q8_0 tensor may still hold wrongly. */
+ * a well-sized I2_S, TQ1_0, TQ2_0, Q8_0, Q4_K or Q6_K tensor may still hold wrongly. */
 #include "bn/gguf.h"
 
 #include <math.h>
@@ -51,20 +51,24 @@ static bn_status check_i2s(const bn_gguf_tensor *t, bn_error *err)
 }
 
 /* Per-block fp16 scales: the first two bytes of a Q8_0 block, the last two of
- * a TQ1_0/TQ2_0 block. */
+ * a TQ1_0/TQ2_0 or Q6_K block, the first four (d, dmin) of a Q4_K block. Only
+ * the ternary types also need them not negative. */
 static bn_status check_block_scales(const bn_gguf_tensor *t, bn_error *err)
 {
     size_t bb = bn_type_block_bytes(t->type);
-    int q8 = t->type == BN_TYPE_Q8_0;
-    size_t d_off = q8 ? 0 : bb - 2;
+    int tq = t->type == BN_TYPE_TQ1_0 || t->type == BN_TYPE_TQ2_0;
+    size_t d_off = tq || t->type == BN_TYPE_Q6_K ? bb - 2 : 0;
+    int n_d = t->type == BN_TYPE_Q4_K ? 2 : 1;
     uint64_t nb = t->nbytes / bb;
     for (uint64_t b = 0; b < nb; b++) {
-        const uint8_t *p = t->data + b * bb + d_off;
-        float d = bn_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-        if (!isfinite(d) || (!q8 && d < 0.0f))
-            return bn_error_set(err, BN_EINVAL, "tensor '%s': block %llu has scale %g (must be "
-                                "finite%s)", t->name, (unsigned long long)b, (double)d,
-                                q8 ? "" : " and not negative");
+        for (int k = 0; k < n_d; k++) {
+            const uint8_t *p = t->data + b * bb + d_off + 2 * (size_t)k;
+            float d = bn_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+            if (!isfinite(d) || (tq && d < 0.0f))
+                return bn_error_set(err, BN_EINVAL, "tensor '%s': block %llu has %s %g (must be "
+                                    "finite%s)", t->name, (unsigned long long)b,
+                                    k ? "min scale" : "scale", (double)d, tq ? " and not negative" : "");
+        }
     }
     return BN_OK;
 }
@@ -75,7 +79,9 @@ bn_status bn_gguf_check_tensor_data(const bn_gguf_tensor *t, bn_error *err)
     case BN_TYPE_I2_S: return check_i2s(t, err);
     case BN_TYPE_TQ1_0:
     case BN_TYPE_TQ2_0:
-    case BN_TYPE_Q8_0: return check_block_scales(t, err);
+    case BN_TYPE_Q8_0:
+    case BN_TYPE_Q4_K:
+    case BN_TYPE_Q6_K: return check_block_scales(t, err);
     default: return BN_OK;
     }
 }

@@ -23,6 +23,8 @@ static const type_info k_types[] = {
     {BN_TYPE_F32, "F32", 1, 4, 0},
     {BN_TYPE_F16, "F16", 1, 2, 0},
     {BN_TYPE_Q8_0, "Q8_0", BN_QK_Q8_0, 34, 0},
+    {BN_TYPE_Q4_K, "Q4_K", BN_QK_K, 144, 0},
+    {BN_TYPE_Q6_K, "Q6_K", BN_QK_K, 210, 0},
     {BN_TYPE_BF16, "BF16", 1, 2, 0},
     {BN_TYPE_TQ1_0, "TQ1_0", BN_QK_TQ, 54, 1},
     {BN_TYPE_TQ2_0, "TQ2_0", BN_QK_TQ, 66, 1},

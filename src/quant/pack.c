@@ -26,6 +26,8 @@ static int64_t pack_block(bn_type t)
     case BN_TYPE_F16:
     case BN_TYPE_BF16: return 1;
     case BN_TYPE_Q8_0: return BN_QK_Q8_0;
+    case BN_TYPE_Q4_K:
+    case BN_TYPE_Q6_K:
     case BN_TYPE_TQ1_0:
     case BN_TYPE_TQ2_0: return BN_QK_TQ;
     case BN_TYPE_I2_S: return BN_QK_I2_S;
@@ -41,6 +43,8 @@ static size_t pack_block_bytes(bn_type t)
     case BN_TYPE_F16:
     case BN_TYPE_BF16: return 2;
     case BN_TYPE_Q8_0: return 2 + BN_QK_Q8_0;
+    case BN_TYPE_Q4_K: return 144;
+    case BN_TYPE_Q6_K: return 210;
     case BN_TYPE_TQ1_0: return 48 + 4 + 2;
     case BN_TYPE_TQ2_0: return 64 + 2;
     case BN_TYPE_I2_S: return BN_QK_I2_S / 4;
@@ -92,6 +96,8 @@ uint32_t bn_quant_file_type(bn_type t)
     case BN_TYPE_F32: return 0;
     case BN_TYPE_F16: return 1;
     case BN_TYPE_Q8_0: return 7;
+    case BN_TYPE_Q4_K:
+    case BN_TYPE_Q6_K: return UINT32_MAX; /* embeddings/head only, never the bulk type */
     case BN_TYPE_BF16: return 32;
     case BN_TYPE_TQ1_0: return 36;
     case BN_TYPE_TQ2_0: return 37;
@@ -247,9 +253,35 @@ bn_status bn_pack_f32_rows(bn_type t, const float *src, int64_t ne0, int64_t r0,
             }
             break;
         }
+        case BN_TYPE_Q4_K:
+        case BN_TYPE_Q6_K:
+            if ((st = check_finite_row(t, x, ne0, r, err)))
+                return st;
+            bnq_kquant_row(t, x, ne0, 1, o); /* bitnet.cpp's bytes: bn_pack_kquant_rows */
+            break;
         default:
             return bn_error_set(err, BN_EINTERNAL, "unhandled type %s", bn_type_name((uint32_t)t));
         }
+    }
+    return BN_OK;
+}
+
+bn_status bn_pack_kquant_rows(bn_type t, bn_kquant_build build, const float *src, int64_t ne0,
+                              int64_t r0, int64_t r1, void *dst, bn_error *err)
+{
+    size_t rb;
+    bn_status st;
+    if (t != BN_TYPE_Q6_K && t != BN_TYPE_Q4_K)
+        return bn_error_set(err, BN_EINVAL, "%s is not a K-quant type (Q6_K, Q4_K)", bn_type_name((uint32_t)t));
+    if (build != BN_KQ_FMA && build != BN_KQ_PLAIN)
+        return bn_error_set(err, BN_EINVAL, "unknown K-quant rounding %d", (int)build);
+    if ((st = bnq_row_bytes(t, ne0, &rb, err)) || (st = check_range(r0, r1, err)))
+        return st;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = src + (size_t)r * (size_t)ne0;
+        if ((st = check_finite_row(t, x, ne0, r, err)))
+            return st;
+        bnq_kquant_row(t, x, ne0, build == BN_KQ_FMA, (uint8_t *)dst + (size_t)r * rb);
     }
     return BN_OK;
 }
@@ -451,6 +483,8 @@ bn_status bn_unpack_f32_rows(bn_type t, const void *src, size_t src_size, int64_
                     out[b * BN_QK_Q8_0 + k] = (float)(int8_t)ib[2 + k] * d;
             }
             break;
+        case BN_TYPE_Q4_K: bn_dequant_row_q4_k(in, out, ne0); break;
+        case BN_TYPE_Q6_K: bn_dequant_row_q6_k(in, out, ne0); break;
         case BN_TYPE_I2_S:
         case BN_TYPE_TQ1_0:
         case BN_TYPE_TQ2_0: {

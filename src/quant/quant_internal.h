@@ -9,6 +9,11 @@
 /* Bytes of one packed row of ne0 elements (I2_S: ne0/4, no tail). */
 bn_status bnq_row_bytes(bn_type t, int64_t ne0, size_t *out, bn_error *err);
 
+/* One row of n floats (n % 256 == 0, all finite) -> Q6_K or Q4_K blocks, the
+ * bytes of ggml's quantize_row_q{6,4}_K_ref (kquant.c); fused: as bitnet.cpp's
+ * build (1) or upstream llama.cpp's (0). */
+void bnq_kquant_row(bn_type t, const float *x, int64_t n, int fused, uint8_t *out);
+
 /* Run fn over rows [0, n_rows) split into contiguous ranges on up to n_threads
  * threads (the caller's thread takes one range). Returns the first failure by
  * row order; err gets its message. */

@@ -46,7 +46,7 @@ static bn_role_class classify(const bn_gguf_tensor *t)
 static int decodable(bn_type t)
 {
     return t == BN_TYPE_F32 || t == BN_TYPE_F16 || t == BN_TYPE_BF16 || t == BN_TYPE_Q8_0 ||
-           bn_type_is_ternary(t);
+           t == BN_TYPE_Q6_K || t == BN_TYPE_Q4_K || bn_type_is_ternary(t);
 }
 
 static bn_type out_type(const bn_requant_opts *o, const bn_gguf_tensor *t)

@@ -6,6 +6,7 @@
  * row) value with one fixed summation order, so results do not depend on the
  * thread count or on how many tokens share a call. */
 #include "model_internal.h"
+#include "kquant_internal.h"
 
 /* Float results must not depend on the compiler: no fused multiply-adds. GCC
  * already keeps ISO C's rule under -std=c11; clang needs to be told. */
@@ -16,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bn/quant.h"
 
 /* ---- float rows ------------------------------------------------------------- */
 
@@ -71,6 +73,8 @@ void bnr_weight_row_f32(const bn_weight *w, int row, float *out)
                 out[b * BN_QK_Q8_0 + j] = d * (float)(int8_t)blk[2 + j];
         }
         break;
+    case BN_TYPE_Q6_K: bn_dequant_row_q6_k(p, out, n); break; /* embedding lookup: */
+    case BN_TYPE_Q4_K: bn_dequant_row_q4_k(p, out, n); break; /* ggml's get_rows */
     default: /* ternary rows are never decoded here (load checks the types) */
         memset(out, 0, (size_t)n * sizeof *out);
         break;
@@ -313,6 +317,11 @@ bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, fl
                             w->n_in, s->n_tok, s->n_in);
     pthread_once(&float_once, float_init); /* use_avx512 below */
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
+    if (bnr_is_kquant(w->type)) { /* a Q6_K/Q4_K head: Q8_K input, kquant_mm.c */
+        bn_act *xq = NULL;
+        bn_status st = quantized_input(s, BN_ACT_Q8K, &xq, err);
+        return st ? st : bnr_kq_matmul(m, w, xq, y, err);
+    }
     if (bn_type_is_ternary(w->type)) {
         bn_act *xq = NULL;
         bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K

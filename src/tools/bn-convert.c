@@ -17,7 +17,7 @@ static void usage(FILE *f)
           "sharded; latent F32/F16/BF16 or offline-packed uint8 weights) to GGUF, tokenizer included.\n"
           "\n"
           "  --type T          projections: i2_s (default, bitnet.cpp), tq2_0, tq1_0 (llama.cpp), f16, f32\n"
-          "  --embd-type T     token_embd/output: f16 (default), f32, q8_0\n"
+          "  --embd-type T     token_embd/output: f16 (default), f32, q8_0, q6_k, q4_k\n"
           "  --method M        ternarization of latent weights: absmean (default, BitNet's rule), absmax, mse\n"
           "  --allow-fallback  write projections whose rows the type cannot hold as F16 (reported)\n"
           "  --vocab-only      tokenizer and hyperparameters only\n"

@@ -3,7 +3,7 @@
  * I2_S, TQ2_0 or TQ1_0; report the quantization error; gate CI on it.
  *
  *   bn-quant IN OUT.gguf [--type i2_s|tq2_0|tq1_0] [--method absmean|absmax|mse]
- *            [--embd-type f16|f32|q8_0] [-t N] [--quiet] [--report FILE] [--format F]
+ *            [--embd-type f16|f32|q8_0|q6_k|q4_k] [-t N] [--quiet] [--report FILE] [--format F]
  *   bn-quant --report [FILE] IN [--format text|json|csv|html]
  *
  * Streams tensor by tensor (peak memory ~ the largest tensor as f32 plus its
@@ -38,7 +38,7 @@ static void usage(FILE *f)
           "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
           "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
           "  --method all               report only: every method side by side (HTML report)\n"
-          "  --embd-type f16|f32|q8_0   token_embd/output encoding (default f16)\n"
+          "  --embd-type T   token_embd/output: f16 (default), f32, q8_0, q6_k, q4_k\n"
           "  -t, --threads N            threads for decoding, ternarizing, packing, 1..256 (default 1)\n"
           "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
           "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
@@ -146,8 +146,8 @@ static int parse_args(int argc, char **argv, opts *o)
                 o->embd_type = BN_TYPE_F32;
             else if (!strcmp(val, "q8_0"))
                 o->embd_type = BN_TYPE_Q8_0;
-            else
-                return die_usage("unknown --embd-type '%s' (f16, f32, q8_0)", val);
+            else if (bn_type_from_name(val, &o->embd_type) || !bn_role_type_ok(BN_ROLE_TOKEN_EMBD, o->embd_type))
+                return die_usage("unknown --embd-type '%s' (f16, f32, q8_0, q6_k, q4_k)", val);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             NEED_VAL();
             char *end;

@@ -41,7 +41,7 @@ static void usage(FILE *f)
             "                       llama, with output.weight)\n"
             "  --embd N --ff N --layers N --heads N --heads-kv N --vocab N --ctx N\n"
             "  --type T             projection type: i2_s (default), tq2_0, tq1_0, f16, bf16, f32\n"
-            "  --embd-type T        token embedding / output type: f16 (default), f32, q8_0\n"
+            "  --embd-type T        token embedding / output type: f16 (default), f32, q8_0, q6_k, q4_k\n"
             "  --untied             write a separate output.weight\n"
             "  --no-vocab           write no tokenizer (a model driven by token ids only)\n"
             "  --seed N             random seed (default 1)\n"
@@ -366,10 +366,10 @@ int main(int argc, char **argv)
             int ok = bn_type_from_name(v, &ty) == 0 &&
                      (proj ? (ty == BN_TYPE_I2_S || ty == BN_TYPE_TQ2_0 || ty == BN_TYPE_TQ1_0 ||
                               ty == BN_TYPE_F16 || ty == BN_TYPE_BF16 || ty == BN_TYPE_F32)
-                           : (ty == BN_TYPE_F16 || ty == BN_TYPE_F32 || ty == BN_TYPE_Q8_0));
+                           : bn_role_type_ok(BN_ROLE_TOKEN_EMBD, ty));
             if (!ok)
                 rc = -1, fprintf(stderr, "bn-synth: %s '%s' is not one of %s\n", a, v,
-                                 proj ? "i2_s, tq2_0, tq1_0, f16, bf16, f32" : "f16, f32, q8_0");
+                                 proj ? "i2_s, tq2_0, tq1_0, f16, bf16, f32" : "f16, f32, q8_0, q6_k, q4_k");
             else if (proj)
                 o.proj = ty;
             else
@@ -395,7 +395,7 @@ int main(int argc, char **argv)
     int64_t eblk = bn_type_block_size(o.embd_type);
     if (o.embd % blk || o.ff % blk || o.embd % eblk) {
         fprintf(stderr, "bn-synth: --embd %d and --ff %d must be multiples of %lld for type %s\n",
-                o.embd, o.ff, (long long)(blk > eblk ? blk : eblk), bn_type_name(o.proj));
+                o.embd, o.ff, (long long)(blk > eblk ? blk : eblk), bn_type_name(blk >= eblk ? o.proj : o.embd_type));
         return 2;
     }
     bn_cli_install_signal_cleanup();

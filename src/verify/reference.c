@@ -196,17 +196,19 @@ static bn_status round_embd(float *e, int64_t rows, int64_t cols, int type, bn_e
         for (size_t i = 0; i < n; i++)
             e[i] = bn_bf16_to_f32(bn_f32_to_bf16(e[i]));
         return BN_OK;
-    case BN_TYPE_Q8_0: {
+    case BN_TYPE_Q8_0:
+    case BN_TYPE_Q6_K:
+    case BN_TYPE_Q4_K: {
         size_t sz;
-        bn_status st = bn_quant_packed_size(BN_TYPE_Q8_0, cols, rows, &sz, err);
+        bn_status st = bn_quant_packed_size((bn_type)type, cols, rows, &sz, err);
         if (st)
             return st;
         void *buf = malloc(sz);
         if (!buf)
             return bn_error_set(err, BN_ENOMEM, "reference: cannot allocate %zu bytes", sz);
-        st = bn_pack_f32(BN_TYPE_Q8_0, e, cols, rows, buf, sz, 1, err);
+        st = bn_pack_f32((bn_type)type, e, cols, rows, buf, sz, 1, err);
         if (!st)
-            st = bn_unpack_f32(BN_TYPE_Q8_0, buf, sz, cols, rows, e, 1, err);
+            st = bn_unpack_f32((bn_type)type, buf, sz, cols, rows, e, 1, err);
         free(buf);
         return st;
     }
