@@ -26,6 +26,7 @@
 #include "bn/util.h"
 #include "bn/verify.h"
 #include "tools/common/cli.h"
+#include "common/opt.h"
 #include "common/progress.h"
 
 #define TEXT_MAX_BYTES ((size_t)1 << 30)
@@ -48,72 +49,8 @@ typedef struct {
 
 static FILE *out_text; /* stdout, or stderr when --json - takes stdout */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: bn-verify MODEL.gguf [modes] [options]\n"
-            "\n"
-            "modes (combinable; each prints a section and adds to --json):\n"
-            "  --check                 structural validation of the file for its architecture\n"
-            "  --kernels               every available kernel against basic: integer sums on the\n"
-            "                          model's matrices and odd shapes, then logits\n"
-            "    --tokens N            tokens of the model run per kernel (default 16)\n"
-            "  --perplexity FILE       perplexity of FILE as llama-perplexity computes it\n"
-            "  --reference HF_DIR      compare with a float forward pass over the checkpoint\n"
-            "    --data FILE           text for --reference (default: the --perplexity FILE)\n"
-            "    --reference-mode M    quantized (default: same ternarization and int8\n"
-            "                          activations in float) or latent (unquantized weights)\n"
-            "\n"
-            "options:\n"
-            "  -c, --ctx-size N        tokens per chunk (default 512; at most context_length)\n"
-            "  --chunks N              evaluate at most N chunks (default all)\n"
-            "  -b, --batch-size N      tokens per batch: N / n_ctx chunks run together (default 2048)\n"
-            "  -t, --threads N         threads, 1..%d (default: all cores, at most %d)\n"
-            "  --kernel K              ternary kernel (basic, blocked, lut, avx2, ..., simd)\n"
-            "  --act token|q8_k        activations of ternary matmuls: per token as BitNet and\n"
-            "                          bitnet.cpp (default), or Q8_K per 256-block as upstream\n"
-            "                          llama.cpp evaluates TQ1_0/TQ2_0 files\n"
-            "  --json FILE             machine-readable results (- for stdout; docs/ci.md)\n"
-            "  -q, --quiet             no per-chunk progress\n"
-            "\n"
-            "gates (exit 1 naming each failed gate):\n"
-            "  --max-ppl X             perplexity (of --perplexity, else --reference) <= X\n"
-            "  --max-kld X             mean KL divergence to the reference <= X (nats)\n"
-            "  --min-top1 P            top-1 agreement with the reference >= P percent\n"
-            "  --max-ppl-ratio R       PPL(model) / PPL(reference) <= R\n"
-            "\n"
-            "  -h, --help, --version\n"
-            "exit: 0 ok, 1 a check or gate failed, 2 bad usage or input\n",
-            BN_POOL_MAX_THREADS, BN_POOL_MAX_THREADS);
-}
-
-static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "bn-verify: %s needs an integer in %ld..%ld, got '%s'\n", flag, lo, hi,
-                s ? s : "");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_num(const char *flag, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || !*s || *end || errno || !isfinite(v) || v < 0) {
-        fprintf(stderr, "bn-verify: %s needs a finite non-negative number, got '%s'\n", flag,
-                s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
+static const char *const REF_MODES[] = {"quantized", "latent", NULL};
+static const int REF_MODE_VALUES[] = {BN_REF_QUANTIZED, BN_REF_LATENT};
 
 /* 0 run, 1 exit 0 (help/version), -1 usage error. */
 static int parse_args(int argc, char **argv, options *o)
@@ -123,113 +60,59 @@ static int parse_args(int argc, char **argv, options *o)
     o->n_batch = 2048;
     o->n_tokens = 16;
     o->max_ppl = o->max_kld = o->min_top1 = o->max_ppl_ratio = NAN;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV()                                                                    \
-    do {                                                                           \
-        if (!v) {                                                                  \
-            fprintf(stderr, "bn-verify: %s needs a value\n", a);                   \
-            return -1;                                                             \
-        }                                                                          \
-        i++;                                                                       \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        } else if (!strcmp(a, "--version")) {
-            bn_cli_print_version("bn-verify");
-            return 1;
-        } else if (!strcmp(a, "--check")) {
-            o->do_check = 1;
-        } else if (!strcmp(a, "--kernels")) {
-            o->do_kernels = 1;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (!strcmp(a, "--perplexity")) {
-            NEEDV();
-            o->ppl_file = v;
-        } else if (!strcmp(a, "--reference")) {
-            NEEDV();
-            o->ref_dir = v;
-        } else if (!strcmp(a, "--data")) {
-            NEEDV();
-            o->data_file = v;
-        } else if (!strcmp(a, "--json")) {
-            NEEDV();
-            o->json_path = v;
-        } else if (!strcmp(a, "--kernel")) {
-            NEEDV();
-            o->kernel = v;
-        } else if (!strcmp(a, "--act")) {
-            NEEDV();
-            bn_error e;
-            if (bn_actq_parse(v, &o->actq, &e)) {
-                fprintf(stderr, "bn-verify: --act: %s\n", e.msg);
-                return -1;
-            }
-        } else if (!strcmp(a, "--reference-mode")) {
-            NEEDV();
-            if (!strcmp(v, "quantized"))
-                o->ref_mode = BN_REF_QUANTIZED;
-            else if (!strcmp(v, "latent"))
-                o->ref_mode = BN_REF_LATENT;
-            else {
-                fprintf(stderr, "bn-verify: --reference-mode must be quantized or latent, got '%s'\n",
-                        v);
-                return -1;
-            }
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            NEEDV();
-            if (parse_int(a, v, 4, 1 << 20, &o->n_ctx))
-                return -1;
-        } else if (!strcmp(a, "--chunks")) {
-            NEEDV();
-            if (parse_int(a, v, 1, INT32_MAX, &o->n_chunks))
-                return -1;
-        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
-            NEEDV();
-            if (parse_int(a, v, 1, 1 << 24, &o->n_batch))
-                return -1;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            NEEDV();
-            if (parse_int(a, v, 1, BN_POOL_MAX_THREADS, &o->n_threads))
-                return -1;
-        } else if (!strcmp(a, "--tokens")) {
-            NEEDV();
-            if (parse_int(a, v, 0, 1 << 20, &o->n_tokens))
-                return -1;
-        } else if (!strcmp(a, "--max-ppl")) {
-            NEEDV();
-            if (parse_num(a, v, &o->max_ppl))
-                return -1;
-        } else if (!strcmp(a, "--max-kld")) {
-            NEEDV();
-            if (parse_num(a, v, &o->max_kld))
-                return -1;
-        } else if (!strcmp(a, "--min-top1")) {
-            NEEDV();
-            if (parse_num(a, v, &o->min_top1))
-                return -1;
-            if (o->min_top1 > 100) {
-                fprintf(stderr, "bn-verify: --min-top1 is a percentage (0..100), got '%s'\n", v);
-                return -1;
-            }
-        } else if (!strcmp(a, "--max-ppl-ratio")) {
-            NEEDV();
-            if (parse_num(a, v, &o->max_ppl_ratio))
-                return -1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "bn-verify: unknown option '%s' (see --help)\n", a);
-            return -1;
-        } else if (!o->model) {
-            o->model = a;
-        } else {
-            fprintf(stderr, "bn-verify: unexpected argument '%s' (one model per run)\n", a);
-            return -1;
-        }
-#undef NEEDV
-    }
+    int ref_mode = BN_REF_QUANTIZED;
+    const bn_opt opts[] = {
+        BN_O_SECTION("modes (combinable; each prints a section and adds to --json):"),
+        BN_O_FLAG(NULL, "--check", &o->do_check, "structural validation of the file for its architecture"),
+        BN_O_FLAG(NULL, "--kernels", &o->do_kernels,
+                  "every available kernel against basic: integer sums on the\n"
+                  "model's matrices and odd shapes, then logits"),
+        BN_O_INT(NULL, "--tokens", &o->n_tokens, 0, 1 << 20, "N",
+                 "--kernels: tokens of the model run per kernel (default 16)"),
+        BN_O_STR(NULL, "--perplexity", &o->ppl_file, "FILE",
+                 "perplexity of FILE as llama-perplexity computes it"),
+        BN_O_STR(NULL, "--reference", &o->ref_dir, "HF_DIR",
+                 "compare with a float forward pass over the checkpoint"),
+        BN_O_STR(NULL, "--data", &o->data_file, "FILE",
+                 "text for --reference (default: the --perplexity FILE)"),
+        BN_O_ENUM(NULL, "--reference-mode", &ref_mode, REF_MODES, REF_MODE_VALUES,
+                  "quantized (default: same ternarization and int8\n"
+                  "activations in float) or latent (unquantized weights)"),
+        BN_O_SECTION("\noptions:"),
+        BN_O_MODEL(&o->model),
+        BN_O_INT("-c", "--ctx-size", &o->n_ctx, 4, 1 << 20, "N",
+                 "tokens per chunk (default 512; at most context_length)"),
+        BN_O_INT(NULL, "--chunks", &o->n_chunks, 1, INT32_MAX, "N", "evaluate at most N chunks (default all)"),
+        BN_O_INT("-b", "--batch-size", &o->n_batch, 1, 1 << 24, "N",
+                 "tokens per batch: N / n_ctx chunks run together\n(default 2048)"),
+        BN_O_INT("-t", "--threads", &o->n_threads, 1, BN_POOL_MAX_THREADS, "N",
+                 "threads (default: all cores, at most the pool's)"),
+        BN_O_FUNC(NULL, "--kernel", &o->kernel, bn_opt_kernel, "K",
+                  "ternary kernel (basic, blocked, lut, avx2, ..., simd)"),
+        BN_O_FUNC(NULL, "--act", &o->actq, bn_opt_actq, "token|q8_k",
+                  "activations of ternary matmuls: per token as BitNet and\n"
+                  "bitnet.cpp (default), or Q8_K per 256-block as upstream\n"
+                  "llama.cpp evaluates TQ1_0/TQ2_0 files"),
+        {.l = "--json", .kind = BN_OPT_OPTSTR, .p = &o->json_path, .arg = "FILE", .dflt = "-",
+         .help = "machine-readable results on stdout, or into FILE\n(docs/ci.md)"},
+        BN_O_FLAG("-q", "--quiet", &o->quiet, "no per-chunk progress"),
+        BN_O_SECTION("\ngates (exit 1 naming each failed gate):"),
+        BN_O_DOUBLE(NULL, "--max-ppl", &o->max_ppl, 0, INFINITY, "X",
+                    "perplexity (of --perplexity, else --reference) <= X"),
+        BN_O_DOUBLE(NULL, "--max-kld", &o->max_kld, 0, INFINITY, "X",
+                    "mean KL divergence to the reference <= X (nats)"),
+        BN_O_DOUBLE(NULL, "--min-top1", &o->min_top1, 0, 100, "P",
+                    "top-1 agreement with the reference >= P percent"),
+        BN_O_DOUBLE(NULL, "--max-ppl-ratio", &o->max_ppl_ratio, 0, INFINITY, "R",
+                    "PPL(model) / PPL(reference) <= R"),
+        BN_O_SECTION(""),
+    };
+    const bn_opt_spec spec = {"bn-verify", "usage: bn-verify MODEL.gguf [modes] [options]\n\n", opts,
+                              BN_OPT_N(opts), {&o->model}, 1, 1, NULL};
+    int rc = bn_opt_parse(&spec, argc, argv);
+    if (rc >= 0)
+        return rc == 0 ? 1 : -1;
+    o->ref_mode = (bn_ref_mode)ref_mode;
     if (!o->model) {
         fprintf(stderr, "bn-verify: no MODEL.gguf given (see --help)\n");
         return -1;
@@ -252,12 +135,6 @@ static int parse_args(int argc, char **argv, options *o)
         return -1;
     }
     if (o->kernel) {
-        bn_error e;
-        const bn_kernel *k;
-        if (bn_kernel_get(o->kernel, &k, &e)) {
-            fprintf(stderr, "bn-verify: --kernel: %s\n", e.msg);
-            return -1;
-        }
         if (!o->do_kernels && !o->ppl_file && !o->ref_dir) {
             fprintf(stderr, "bn-verify: --kernel %s has nothing to run: --check reads the file "
                             "without running the model (use it with --perplexity or --reference)\n",

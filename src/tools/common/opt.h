@@ -138,10 +138,12 @@ int bn_opt_fail(const bn_opt_spec *spec, const char *fmt, ...) BN_PRINTF(2, 3);
 
 /* BN_OPT_FUNC parsers of values several tools share, checked by the library
  * (its message is the one printed): --act (p: bn_actq *), --chat-template
- * (p: const char **, the name kept), --kernel (p: const char **). opt_values.c. */
+ * (p: const char **, the name kept), --kernel (p: const char **), a ggml type
+ * name (p: bn_type *). opt_values.c. */
 int bn_opt_actq(const char *v, void *p, char *msg, size_t cap);
 int bn_opt_chat_template(const char *v, void *p, char *msg, size_t cap);
 int bn_opt_kernel(const char *v, void *p, char *msg, size_t cap);
+int bn_opt_type(const char *v, void *p, char *msg, size_t cap);
 
 /* The paragraph that ends every --help. */
 extern const char bn_opt_exit_codes[];

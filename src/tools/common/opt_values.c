@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "bn/chat.h"
+#include "bn/gguf.h"
 #include "bn/kernels.h"
 #include "bn/model.h"
 #include "opt.h"
@@ -36,5 +37,14 @@ int bn_opt_kernel(const char *v, void *p, char *msg, size_t cap)
     if (bn_kernel_get(v, &k, &e))
         return refuse(&e, msg, cap);
     *(const char **)p = v;
+    return 0;
+}
+
+int bn_opt_type(const char *v, void *p, char *msg, size_t cap)
+{
+    if (bn_type_from_name(v, p) != 0) {
+        snprintf(msg, cap, "unknown type '%s'", v);
+        return -1;
+    }
     return 0;
 }
