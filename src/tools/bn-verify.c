@@ -86,7 +86,8 @@ static int parse_args(int argc, char **argv, options *o)
         BN_O_INT("-b", "--batch-size", &o->n_batch, 1, 1 << 24, "N",
                  "tokens per batch: N / n_ctx chunks run together\n(default 2048)"),
         BN_O_INT("-t", "--threads", &o->n_threads, 1, BN_POOL_MAX_THREADS, "N",
-                 "threads (default: all cores, at most the pool's)"),
+                 "threads, 1.." BN_OPT_STR(BN_POOL_MAX_THREADS) " (default: all cores, at most\n"
+                 BN_OPT_STR(BN_POOL_MAX_THREADS) ")"),
         BN_O_FUNC(NULL, "--kernel", &o->kernel, bn_opt_kernel, "K",
                   "ternary kernel (basic, blocked, lut, avx2, ..., simd)"),
         BN_O_FUNC(NULL, "--act", &o->actq, bn_opt_actq, "token|q8_k",

@@ -95,6 +95,10 @@ typedef struct {
     const char *epilog;           /* printed after the options, or NULL */
 } bn_opt_spec;
 
+/* A numeric macro as a string literal, for help texts ("1.." BN_OPT_STR(MAX)). */
+#define BN_OPT_STR_(x) #x
+#define BN_OPT_STR(x) BN_OPT_STR_(x)
+
 #define BN_OPT_N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Type-checked table entries: a pointer of the wrong type does not compile. */
