@@ -162,6 +162,8 @@ START_TEST(test_positional)
     ck_assert_str_eq(o.model, "a");
     ck_assert_int_eq(parse(&one, "-m", "a", "b", NULL), 2);
     ck_assert_str_eq(err_text, "bn-t: two models given ('a' and 'b')\n");
+    ck_assert_int_eq(parse(&one, "b", "-m", "a", NULL), 2);
+    ck_assert_str_eq(err_text, "bn-t: two models given ('b' and 'a')\n");
     ck_assert_int_eq(parse(&two, "a", "b", NULL), -1);
     ck_assert_str_eq(o.model, "a");
     ck_assert_str_eq(o.out, "b");

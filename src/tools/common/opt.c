@@ -135,13 +135,14 @@ static const bn_opt *find(const bn_opt_spec *spec, const char *a, size_t len)
 typedef struct {
     const char *arg;
     const bn_opt *owner; /* OPTSTR whose value this may be, or NULL */
+    int at;              /* index in argv */
 } posarg;
 
 int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv)
 {
     posarg *pos = calloc((size_t)(argc > 0 ? argc : 1), sizeof *pos);
-    const char *pos0 = NULL; /* a model given by -m */
-    int n = 0, rc = -1, only_pos = 0;
+    const char *pos0 = NULL; /* a model given by -m, at argv[pos0_at] */
+    int n = 0, rc = -1, only_pos = 0, pos0_at = 0;
     if (!pos) {
         fprintf(stderr, "%s: out of memory\n", spec->tool);
         return 3;
@@ -149,6 +150,7 @@ int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv)
     for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i];
         if (only_pos || !is_option(a)) {
+            pos[n].at = i;
             pos[n++].arg = a;
             continue;
         }
@@ -188,6 +190,7 @@ int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv)
             if (eq)
                 *(const char **)o->p = eq + 1;
             else if (i + 1 < argc && !is_option(argv[i + 1]) && !only_pos) {
+                pos[n].at = i + 1;
                 pos[n].arg = argv[++i];
                 pos[n++].owner = o;
             }
@@ -208,9 +211,10 @@ int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv)
                 break;
             }
             if (o->flags & BN_OPT_POS0) {
-                if (pos0 && strcmp(pos0, v))
+                if (pos0 && strcmp(pos0, v) != 0)
                     rc = bn_opt_fail(spec, "two models given ('%s' and '%s')", pos0, v);
                 pos0 = v;
+                pos0_at = i;
             }
             if (rc < 0 && set_value(spec, o, opt, v))
                 rc = 2;
@@ -235,8 +239,10 @@ int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv)
                 continue;
             if (slot < spec->n_pos)
                 *spec->pos[slot++] = pos[k].arg;
-            else if (pos0 && spec->n_pos == 1)
-                rc = bn_opt_fail(spec, "two models given ('%s' and '%s')", pos0, pos[k].arg);
+            else if (pos0 && spec->n_pos == 1) /* named in the order given */
+                rc = bn_opt_fail(spec, "two models given ('%s' and '%s')",
+                                 pos[k].at < pos0_at ? pos[k].arg : pos0,
+                                 pos[k].at < pos0_at ? pos0 : pos[k].arg);
             else
                 rc = bn_opt_fail(spec, "unexpected argument '%s' (see --help)", pos[k].arg);
         }

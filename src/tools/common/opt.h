@@ -103,34 +103,36 @@ typedef struct {
 
 /* Type-checked table entries: a pointer of the wrong type does not compile. */
 #define BN_OPT_PTR_(T, P) ((void *)(1 ? (P) : (T *)0))
-#define BN_O_FLAG(S, L, P, H) {.s = S, .l = L, .kind = BN_OPT_FLAG, .p = BN_OPT_PTR_(int, P), .help = H}
+#define BN_O_FLAG(S, L, P, H)                                                                     \
+    {.s = (S), .l = (L), .kind = BN_OPT_FLAG, .p = BN_OPT_PTR_(int, P), .help = (H)}
 #define BN_O_INT(S, L, P, LO, HI, A, H)                                                           \
-    {.s = S, .l = L, .kind = BN_OPT_INT, .p = BN_OPT_PTR_(int, P), .lo = LO, .hi = HI, .arg = A,  \
-     .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_INT, .p = BN_OPT_PTR_(int, P), .lo = (LO), .hi = (HI),    \
+     .arg = (A), .help = (H)}
 #define BN_O_LONG(S, L, P, LO, HI, A, H)                                                          \
-    {.s = S, .l = L, .kind = BN_OPT_LONG, .p = BN_OPT_PTR_(long, P), .lo = LO, .hi = HI,          \
-     .arg = A, .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_LONG, .p = BN_OPT_PTR_(long, P), .lo = (LO), .hi = (HI),  \
+     .arg = (A), .help = (H)}
 #define BN_O_FLOAT(S, L, P, LO, HI, A, H)                                                         \
-    {.s = S, .l = L, .kind = BN_OPT_FLOAT, .p = BN_OPT_PTR_(float, P), .dlo = LO, .dhi = HI,      \
-     .arg = A, .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_FLOAT, .p = BN_OPT_PTR_(float, P), .dlo = (LO),           \
+     .dhi = (HI), .arg = (A), .help = (H)}
 #define BN_O_DOUBLE(S, L, P, LO, HI, A, H)                                                        \
-    {.s = S, .l = L, .kind = BN_OPT_DOUBLE, .p = BN_OPT_PTR_(double, P), .dlo = LO, .dhi = HI,    \
-     .arg = A, .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_DOUBLE, .p = BN_OPT_PTR_(double, P), .dlo = (LO),         \
+     .dhi = (HI), .arg = (A), .help = (H)}
 #define BN_O_STR(S, L, P, A, H)                                                                   \
-    {.s = S, .l = L, .kind = BN_OPT_STR, .p = BN_OPT_PTR_(const char *, P), .arg = A, .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_STR, .p = BN_OPT_PTR_(const char *, P), .arg = (A),       \
+     .help = (H)}
 #define BN_O_ENUM(S, L, P, CH, VAL, H)                                                            \
-    {.s = S, .l = L, .kind = BN_OPT_ENUM, .p = BN_OPT_PTR_(int, P), .choices = CH, .values = VAL, \
-     .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_ENUM, .p = BN_OPT_PTR_(int, P), .choices = (CH),          \
+     .values = (VAL), .help = (H)}
 #define BN_O_FUNC(S, L, P, FN, A, H)                                                              \
-    {.s = S, .l = L, .kind = BN_OPT_FUNC, .p = P, .fn = FN, .arg = A, .help = H}
+    {.s = (S), .l = (L), .kind = BN_OPT_FUNC, .p = (P), .fn = (FN), .arg = (A), .help = (H)}
 /* -m/--model: the model, also accepted as the first positional argument */
 #define BN_O_MODEL(P)                                                                             \
     {.s = "-m", .l = "--model", .kind = BN_OPT_STR, .p = BN_OPT_PTR_(const char *, P),           \
      .arg = "PATH", .help = "the model (or as the first argument)", .flags = BN_OPT_POS0}
-#define BN_O_SECTION(H) {.kind = BN_OPT_SECTION, .help = H}
+#define BN_O_SECTION(H) {.kind = BN_OPT_SECTION, .help = (H)}
 
 /* -1: go on; otherwise the exit code (0 after --help/--version, 2 after a
- * usage error, its message printed). */
+ * usage error, 3 out of memory; the message printed). */
 int bn_opt_parse(const bn_opt_spec *spec, int argc, char **argv);
 
 /* The --help text on f. */
