@@ -49,7 +49,7 @@ static void tensor_codes(const bn_gguf_tensor *t, int8_t *codes, float *scale)
     bn_error e;
     int64_t cols = t->ne[0], rows = t->ne[1];
     size_t n = (size_t)(cols * rows);
-    if (t->type == BN_TYPE_I2_S || t->type == BN_TYPE_TQ2_0 || t->type == BN_TYPE_TQ1_0) {
+    if (bn_type_is_ternary(t->type)) {
         ck_assert_int_eq(bn_unpack_ternary_rows(t->type, t->data, t->nbytes, cols, rows, 0, rows, codes, &e), BN_OK);
         ck_assert_int_eq(bn_packed_ternary_scale(t->type, t->data, t->nbytes, cols, rows, scale, &e), BN_OK);
         return;

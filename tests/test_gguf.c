@@ -539,6 +539,27 @@ static cJSON *run_json(const char *args)
     return j;
 }
 
+/* The type table's ternary column and the one I2_S tail reader (FORMATS.md
+ * §2.1: the little-endian f32 after the n_el/4 code bytes). */
+START_TEST(test_ternary_types_and_tail)
+{
+    static const bn_type tern[] = {BN_TYPE_I2_S, BN_TYPE_TQ1_0, BN_TYPE_TQ2_0};
+    static const bn_type other[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(bn_type_is_ternary(tern[i]), 1);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(bn_type_is_ternary(other[i]), 0);
+    ck_assert_int_eq(bn_type_is_ternary((bn_type)99), 0);
+    /* 256 elements: 64 code bytes, then 0.75f = 0x3f400000 little-endian, at an
+     * odd address so an aligned load would be wrong. */
+    uint8_t buf[1 + 64 + BN_I2_S_TAIL] = {0};
+    uint8_t *data = buf + 1;
+    data[64] = 0x00, data[65] = 0x00, data[66] = 0x40, data[67] = 0x3f;
+    ck_assert(bn_i2s_tail_scale(data, 256) == 0.75f);
+    ck_assert(bn_gguf_f32le(data + 64) == 0.75f);
+}
+END_TEST
+
 START_TEST(test_info_json)
 {
     char args[4096];
@@ -630,6 +651,7 @@ int main(void)
     tcase_add_test(tc, test_getters_refuse_wrong_type);
     tcase_add_test(tc, test_escape_and_format);
     tcase_add_test(tc, test_info_json);
+    tcase_add_test(tc, test_ternary_types_and_tail);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -297,7 +297,7 @@ START_TEST(test_unpack_random_bytes)
                 p[i] = (uint8_t)tu_rand32();
             bn_status st = bn_unpack_f32(t, p, sz, ne0, rows, f, 2, &e);
             ck_assert(st == BN_OK || st == BN_EINVAL);
-            if (t == BN_TYPE_TQ1_0 || t == BN_TYPE_TQ2_0 || t == BN_TYPE_I2_S) {
+            if (bn_type_is_ternary(t)) {
                 st = bn_unpack_ternary_rows(t, p, sz, ne0, rows, 0, rows, c, &e);
                 ck_assert(st == BN_OK || st == BN_EINVAL);
                 if (st == BN_OK)

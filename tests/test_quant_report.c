@@ -1,14 +1,18 @@
-/* test_quant_report.c - the ternarization report (summary, text/JSON/CSV/HTML)
- * and bn-quant end to end on a float GGUF written here (also for
- * tests/cli/quant.sh: `test_quant_report --write-model PATH [--nan|--odd]`). */
+/* test_quant_report.c - the ternarization report (summary, text/JSON/CSV/HTML),
+ * the requantizer (requant.h) and bn-quant end to end on a float GGUF written
+ * here (also for tests/cli/quant.sh: `test_quant_report --write-model PATH
+ * [--nan|--odd]`). */
 #include <check.h>
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bn/quant.h"
+#include "bn/requant.h"
+#include "bn/util.h"
 #include "quant/quant_internal.h"
 #include "testutil.h"
 
@@ -173,6 +177,19 @@ START_TEST(test_report_formats)
     ck_assert_int_eq(bn_report_format_from_name("html", &f), 0);
     ck_assert_int_eq(f, BN_REPORT_HTML);
     ck_assert_int_eq(bn_report_format_from_name("xml", &f), -1);
+    /* the one rule: the name, else the extension, else text */
+    ck_assert_int_eq(bn_report_format_choose(NULL, NULL, &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_TEXT);
+    ck_assert_int_eq(bn_report_format_choose("csv", "r.json", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_CSV);
+    ck_assert_int_eq(bn_report_format_choose(NULL, "out.d/r.htm", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_HTML);
+    ck_assert_int_eq(bn_report_format_choose(NULL, "out.d/report", &f, &e), BN_OK);
+    ck_assert_int_eq(f, BN_REPORT_TEXT);
+    ck_assert_int_eq(bn_report_format_choose("xml", NULL, &f, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "'xml' (text, json, csv, html)"));
+    ck_assert_int_eq(bn_report_format_choose(NULL, "r.xyz", &f, &e), BN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "'.xyz'"));
 }
 END_TEST
 
@@ -360,6 +377,124 @@ START_TEST(test_bn_quant_tool)
     bn_gguf_close(gi);
 }
 END_TEST
+/* ---- the requantizer as a library (requant.h) ---------------------------------- */
+
+typedef struct {
+    size_t planned_n, calls, last_i, notices;
+    uint64_t planned_bytes, last_in;
+    char notice[600];
+} rq_seen;
+
+static void rq_planned(void *u, size_t n, uint64_t bytes)
+{
+    rq_seen *s = u;
+    s->planned_n = n;
+    s->planned_bytes = bytes;
+}
+
+static void rq_progress(void *u, size_t i, size_t n, const char *name, uint64_t in, uint64_t out)
+{
+    (void)n, (void)name, (void)out;
+    rq_seen *s = u;
+    ck_assert_uint_eq(i, s->last_i + 1); /* every tensor once, in order */
+    s->calls++;
+    s->last_i = i;
+    s->last_in = in;
+}
+
+static void rq_notice(void *u, const char *msg)
+{
+    rq_seen *s = u;
+    s->notices++;
+    snprintf(s->notice, sizeof s->notice, "%s", msg);
+}
+
+/* bn_requant_run on g into path (NULL: report only); the report's tensor count. */
+static bn_status requant(const bn_gguf *g, const char *path, int threads, rq_seen *seen, size_t *count,
+                         bn_error *e)
+{
+    bn_requant_opts o;
+    bn_requant_opts_init(&o);
+    o.in_name = "model.gguf";
+    o.out_path = path;
+    o.proj_type = BN_TYPE_TQ2_0;
+    o.n_threads = threads;
+    o.planned = rq_planned;
+    o.progress = rq_progress;
+    o.notice = rq_notice;
+    o.user = seen;
+    memset(seen, 0, sizeof *seen);
+    bn_outset *outs = NULL;
+    bn_status st = bn_quant_report_new("model.gguf", &o.report, e);
+    if (!st && path && !(st = bn_outset_new(&outs, e)))
+        st = bn_outset_output(outs, path, e);
+    o.outputs = outs;
+    if (!st)
+        st = bn_requant_run(&o, g, e);
+    if (!st && outs)
+        st = bn_outset_commit(outs, e);
+    *count = o.report ? bn_quant_report_count(o.report) : 0;
+    bn_outset_free(outs);
+    bn_quant_report_free(o.report);
+    return st;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    char *buf;
+    bn_error e;
+    ck_assert_int_eq(bn_read_file(path, 1u << 26, &buf, len, &e), BN_OK);
+    return buf;
+}
+
+/* The bytes do not depend on the thread count; the callbacks see the plan,
+ * every tensor in order and every input byte; a NaN projection is noticed and
+ * listed by a report-only run and refused, with nothing written, by a real one. */
+START_TEST(test_requant_library)
+{
+    bn_error e;
+    const char *in = tu_tmp("requant_in.gguf"), *nan_in = tu_tmp("requant_nan.gguf");
+    const char *o1 = tu_tmp("requant_t1.gguf"), *o3 = tu_tmp("requant_t3.gguf");
+    ck_assert_int_eq(write_model(in, 0, 0, &e), BN_OK);
+    ck_assert_int_eq(write_model(nan_in, 1, 0, &e), BN_OK);
+    bn_gguf *g, *gn;
+    ck_assert_int_eq(bn_gguf_open(in, &g, &e), BN_OK);
+    ck_assert_int_eq(bn_gguf_open(nan_in, &gn, &e), BN_OK);
+    rq_seen seen;
+    size_t count;
+    ck_assert_int_eq(requant(g, o1, 1, &seen, &count, &e), BN_OK);
+    ck_assert_uint_eq(count, 14);
+    ck_assert_uint_eq(seen.planned_n, (size_t)bn_gguf_n_tensors(g));
+    ck_assert_uint_eq(seen.calls, seen.planned_n);
+    ck_assert_uint_eq(seen.planned_bytes, bn_gguf_sum(g).n_bytes);
+    ck_assert_uint_eq(seen.last_in, seen.planned_bytes);
+    ck_assert_int_eq(requant(g, o3, 3, &seen, &count, &e), BN_OK);
+    size_t n1, n3;
+    char *b1 = slurp(o1, &n1), *b3 = slurp(o3, &n3);
+    ck_assert(n1 == n3 && memcmp(b1, b3, n1) == 0);
+    free(b1);
+    free(b3);
+
+    ck_assert_int_eq(requant(gn, NULL, 2, &seen, &count, &e), BN_OK);
+    ck_assert_uint_eq(count, 14);
+    ck_assert_uint_eq(seen.notices, 1);
+    ck_assert_msg(strstr(seen.notice, "warning: ") == seen.notice && strstr(seen.notice, "blk.1.ffn_down"),
+                  "%s", seen.notice);
+    const char *on = tu_tmp("requant_nan_out.gguf");
+    remove(on);
+    ck_assert_int_eq(requant(gn, on, 2, &seen, &count, &e), BN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "blk.1.ffn_down"), "%s", e.msg);
+    ck_assert_int_ne(access(on, F_OK), 0);
+
+    bn_requant_opts o;
+    bn_requant_opts_init(&o);
+    o.in_name = "model.gguf";
+    ck_assert_int_eq(bn_requant_run(&o, g, &e), BN_EINVAL); /* no report */
+    bn_gguf_close(g);
+    bn_gguf_close(gn);
+}
+END_TEST
+
 Suite *quant_report_suite(void)
 {
     Suite *s = suite_create("quant_report");
@@ -371,6 +506,7 @@ Suite *quant_report_suite(void)
     TCase *tl = tcase_create("tool");
     tcase_set_timeout(tl, 120);
     tcase_add_test(tl, test_bn_quant_tool);
+    tcase_add_test(tl, test_requant_library);
     suite_add_tcase(s, tl);
     return s;
 }

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h> /* memcpy: bn_gguf_f32le */
 #include "bn/error.h"
 
 /* ---- ggml tensor types ----------------------------------------------------- */
@@ -65,6 +66,8 @@ typedef enum {
 
 /* 1 if t is one of the types above. */
 int bn_type_known(uint32_t t);
+/* 1 if t holds ternary codes (I2_S, TQ1_0, TQ2_0): the projection types. */
+int bn_type_is_ternary(bn_type t);
 /* "F32", "F16", "Q8_0", "BF16", "TQ1_0", "TQ2_0", "I2_S"; "?" if unknown. */
 const char *bn_type_name(uint32_t t);
 /* Case-insensitive inverse of bn_type_name; returns 0 and sets *t on success, -1 otherwise. */
@@ -197,12 +200,24 @@ typedef struct {
 } bn_gguf_totals;
 bn_gguf_totals bn_gguf_sum(const bn_gguf *g);
 
-/* A little-endian float32 at p (any alignment). */
-float bn_gguf_f32le(const uint8_t *p);
+/* A little-endian float32 at p (any alignment). Inline, like the tail reader
+ * below, so that the kernels (built without the GGUF reader for check-arm)
+ * read an I2_S scale with the same code as the loader and the unpackers. */
+static inline float bn_gguf_f32le(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* The per-tensor scale of an I2_S tensor: the f32 (little-endian) after its
- * n_el/4 code bytes (FORMATS.md §2.1); data holds n_el/4 + BN_I2_S_TAIL bytes. */
-float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el);
+ * n_el/4 code bytes (FORMATS.md §2.1); data holds n_el/4 + BN_I2_S_TAIL bytes.
+ * The one reader of the tail: loader, content rules, unpackers, kernels. */
+static inline float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el)
+{
+    return bn_gguf_f32le(data + n_el / 4);
+}
 
 /* The content rules of the quantized types, which sizes cannot show: I2_S has a
  * finite scale > 0, 28 zero tail bytes and no 2-bit code 0b11; every TQ1_0 and

@@ -1,6 +1,7 @@
 /*
  * quant.h - ternarization methods, packers/unpackers for every tensor type we
- * write, quantization error statistics and the quantization report.
+ * write, the reusable tensor buffers, quantization error statistics and the
+ * quantization report (GGUF requantization: requant.h).
  *
  * This module is the single place where packed tensor bytes are produced.
  * bn-convert and bn-quant hand it float weights (or ternary codes) and hand
@@ -107,6 +108,27 @@ bn_status bn_unpack_hf_bitnet_u8(const char *name, const uint8_t *packed, int64_
  * BN_EINVAL if weight_scale is not finite and positive or the result is not finite. */
 bn_status bn_hf_weight_scale_to_scale(const char *name, float weight_scale, float *scale,
                                       bn_error *err);
+
+/* ---- tensor buffers -------------------------------------------------------- */
+
+/* The buffers a streaming converter moves one tensor at a time through, grown
+ * to the largest tensor and reused: bn-convert's pipeline and the requantizer
+ * (requant.h). Peak memory is about 5.25 bytes per element of the largest
+ * tensor (floats, codes, I2_S bytes). */
+typedef struct {
+    float *f;          /* (f_cap) weights as f32: read or decoded */
+    int8_t *codes;     /* (codes_cap) ternary codes of f */
+    int8_t *scratch;   /* (scratch_cap) codes in another row order (q/k permutation) */
+    uint8_t *packed;   /* (packed_cap) packed bytes, read or to be written */
+    size_t f_cap, codes_cap, scratch_cap, packed_cap;
+} bn_quant_bufs;
+
+/* Grow each buffer to hold at least the count given (elements; 0 leaves it as
+ * it is); contents are kept. `what` (a tensor name) is used in messages:
+ * BN_ELIMIT when a count overflows the address space, BN_ENOMEM. */
+bn_status bn_quant_bufs_reserve(bn_quant_bufs *b, size_t n_f, size_t n_codes, size_t n_scratch,
+                                size_t n_packed, const char *what, bn_error *err);
+void bn_quant_bufs_free(bn_quant_bufs *b); /* and zero it for reuse */
 
 /* ---- ternarization --------------------------------------------------------- */
 
@@ -267,6 +289,20 @@ int bn_quant_report_n_layers(const bn_quant_report *r); /* 1 + highest layer, 0 
 
 bn_status bn_quant_report_write(const bn_quant_report *r, bn_report_format f, FILE *out,
                                 bn_error *err);
+
+/* The one rule for a report's format: the one named (text|json|csv|html) when
+ * name is non-NULL, else the one path's extension names
+ * (bn_report_format_from_path), else text (path NULL). BN_EINVAL on an
+ * unknown name, listing the known ones. */
+bn_status bn_report_format_choose(const char *name, const char *path, bn_report_format *f,
+                                  bn_error *err);
+
+struct bn_outset; /* util.h */
+/* Write r in format f to path (NULL: stdout): a file of the output set outs
+ * (util.h), complete when this returns BN_OK and renamed onto path when the
+ * set is committed; a failure removes it. Errors name the path. */
+bn_status bn_quant_report_save(const bn_quant_report *r, bn_report_format f, const char *path,
+                               struct bn_outset *outs, bn_error *err);
 
 /* What the HTML report's header names besides the title: the tool and its
  * version ("bn-quant 0.1.0"), the command line, the output type ("I2_S", or

@@ -1,6 +1,7 @@
 /*
  * ckpt_internal.h - what the checkpoint backends (safetensors.c, torchzip.c,
- * pickle.c) hand to checkpoint.c, which owns the public API. Not installed.
+ * pickle.c) hand to checkpoint.c, which owns the public API, and the
+ * checkpoint's state that checkpoint.c and ckpt_read.c share. Not installed.
  */
 #ifndef BN_CKPT_INTERNAL_H
 #define BN_CKPT_INTERNAL_H
@@ -109,5 +110,30 @@ void bn_tl_close(bn_tl_file *tl);
 bn_ckpt_entries *bn_tl_entries(bn_tl_file *tl);
 /* First byte of storage `storage` in the file; numel * element size bytes follow. */
 const uint8_t *bn_tl_storage_data(const bn_tl_file *tl, uint32_t storage);
+
+/* ---- the checkpoint itself: its table (checkpoint.c) and its reads (ckpt_read.c) ---- */
+
+typedef struct {
+    char *name;          /* base name */
+    char *path;
+    bn_st_file *st;      /* exactly one of st, tz, tl */
+    bn_tz_file *tz;
+    bn_tl_file *tl;
+} ck_shard;
+
+typedef struct {
+    bn_ckpt_tensor pub;
+    char *name;          /* owned; pub.name points here */
+    size_t shard;
+    const bn_ckpt_entry *e; /* NULL for an added alias */
+} ck_tensor;
+
+struct bn_ckpt {
+    char *path, *dir, *prefix;
+    bn_ckpt_format format;
+    ck_shard *shards; size_t n_shards;
+    ck_tensor **t; size_t n, cap;   /* individually allocated: pointers stay valid */
+    size_t *hslot; size_t hcap;     /* name hash: tensor index + 1, 0 = empty */
+};
 
 #endif

@@ -8,8 +8,9 @@
  * Everything is checked before the first byte of tensor data is written:
  * every planned tensor exists with the shape the config implies, nothing
  * unknown is left over, every row length fits the chosen type. Then tensors
- * stream through three reusable buffers (floats, codes, packed bytes), so
- * peak memory is about 5.25 bytes per element of the largest tensor.
+ * stream through quant's reusable buffers (bn_quant_bufs: floats, codes,
+ * packed bytes), so peak memory is about 5.25 bytes per element of the
+ * largest tensor.
  */
 #include "bn/convert.h"
 
@@ -54,13 +55,7 @@ typedef struct {
     bn_gguf_writer *w;
     bn_outset *outputs;             /* the caller's, or the run's own */
     bn_quant_report *report;
-    /* reusable buffers, grown to the largest tensor */
-    float *f;
-    size_t f_cap;
-    int8_t *codes, *codes2;         /* codes2: scratch for the q/k row permutation */
-    size_t codes_cap, codes2_cap;
-    uint8_t *packed;
-    size_t packed_cap;
+    bn_quant_bufs b;                /* reusable buffers, grown to the largest tensor (quant.h) */
     size_t n_exact;                 /* projections found exactly ternary */
 } convert_state;
 
@@ -81,22 +76,6 @@ static void notice(const bn_convert_opts *o, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     o->notice(o->user, msg);
-}
-
-static bn_status grow(void **p, size_t *cap, size_t need, size_t elem, const char *what,
-                      bn_error *err)
-{
-    if (need <= *cap)
-        return BN_OK;
-    size_t bytes;
-    if (bn_mul_ovf_size(need, elem, &bytes))
-        return bn_error_set(err, BN_ELIMIT, "%s: %zu elements overflow the address space", what, need);
-    void *q = realloc(*p, bytes ? bytes : 1);
-    if (!q)
-        return bn_error_set(err, BN_ENOMEM, "%s: cannot allocate %zu bytes", what, bytes);
-    *p = q;
-    *cap = need;
-    return BN_OK;
 }
 
 static const char *base_name(const char *path, char *buf, size_t cap)
@@ -374,10 +353,10 @@ static bn_status permute_qk(convert_state *s, const bn_tensor_plan *p, uint64_t 
         (p->role != BN_ROLE_ATTN_Q && p->role != BN_ROLE_ATTN_K))
         return BN_OK;
     int64_t heads = p->role == BN_ROLE_ATTN_Q ? s->cfg.n_head : s->cfg.n_head_kv;
-    bn_status st = bn_permute_qk_rows(s->codes, s->codes2, heads, s->cfg.head_dim,
+    bn_status st = bn_permute_qk_rows(s->b.codes, s->b.scratch, heads, s->cfg.head_dim,
                                       (size_t)p->cols, err);
     if (!st)
-        memcpy(s->codes, s->codes2, (size_t)n);
+        memcpy(s->b.codes, s->b.scratch, (size_t)n);
     return st;
 }
 
@@ -390,9 +369,9 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
     if (j->scale) {
         /* Offline-packed: unpack along the output rows; scale = 1/weight_scale. */
         uint64_t nb = j->src->nbytes;
-        if ((st = grow((void **)&s->packed, &s->packed_cap, nb, 1, p->hf_name, err)) ||
-            (st = bn_ckpt_read_raw(s->ck, j->src, s->packed, s->packed_cap, err)) ||
-            (st = bn_unpack_hf_bitnet_u8(p->hf_name, s->packed, p->rows / 4, p->cols, s->codes, err)))
+        if ((st = bn_quant_bufs_reserve(&s->b, 0, 0, 0, nb, p->hf_name, err)) ||
+            (st = bn_ckpt_read_raw(s->ck, j->src, s->b.packed, s->b.packed_cap, err)) ||
+            (st = bn_unpack_hf_bitnet_u8(p->hf_name, s->b.packed, p->rows / 4, p->cols, s->b.codes, err)))
             return st;
         float ws;
         if ((st = bn_ckpt_read_f32(s->ck, j->scale, &ws, 1, err)) ||
@@ -404,10 +383,10 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
             return permute_qk(s, p, n, err);
         }
         for (uint64_t i = 0; i < n; i++)
-            s->f[i] = (float)s->codes[i] * *scale;
+            s->b.f[i] = (float)s->b.codes[i] * *scale;
     } else {
-        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)) ||
-            (st = check_finite(s->o->in_dir, j, s->f, n, 0, err)))
+        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->b.f, s->b.f_cap, err)) ||
+            (st = check_finite(s->o->in_dir, j, s->b.f, n, 0, err)))
             return st;
     }
     /* Ternarize (already-ternary input, including unpacked weights, is kept exactly). */
@@ -417,7 +396,7 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         stats = &stbuf;
     int64_t ne[2] = {p->cols, p->rows};
     bn_ternary_result res;
-    st = bn_quant_tensor_mt(p->gguf_name, s->f, 2, ne, (bn_quant_method)s->o->method, s->codes, &res,
+    st = bn_quant_tensor_mt(p->gguf_name, s->b.f, 2, ne, (bn_quant_method)s->o->method, s->b.codes, &res,
                             stats, s->o->n_threads > 0 ? s->o->n_threads : 1, err);
     if (st)
         return bn_error_prefix(err, "%s: tensor '%s'", s->o->in_dir, p->hf_name);
@@ -425,7 +404,7 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         /* unpacked codes are ternary by construction: anything else is our bug */
         int all_zero = 1;
         for (uint64_t i = 0; i < n && all_zero; i++)
-            all_zero = s->codes[i] == 0;
+            all_zero = s->b.codes[i] == 0;
         if (!all_zero)
             return bn_error_set(err, BN_EINTERNAL, "%s: unpacked tensor '%s' did not stay exact",
                                 s->o->in_dir, p->hf_name);
@@ -457,22 +436,21 @@ static bn_status copy_rows(convert_state *s, const job *j, bn_error *err)
     }
     uint64_t elems = (uint64_t)step * (uint64_t)p->cols;
     bn_status st;
-    if ((st = grow((void **)&s->f, &s->f_cap, (size_t)(elems ? elems : 1), sizeof(float),
-                   p->hf_name, err)))
+    if ((st = bn_quant_bufs_reserve(&s->b, (size_t)(elems ? elems : 1), 0, 0, 0, p->hf_name, err)))
         return st;
     int64_t r0 = 0;
     do { /* at least once: an empty tensor still gets its (empty) write */
         int64_t rows = p->rows - r0 < step ? p->rows - r0 : step;
         uint64_t first = (uint64_t)r0 * (uint64_t)p->cols, k = (uint64_t)rows * (uint64_t)p->cols;
         size_t out_size;
-        st = step == p->rows ? bn_ckpt_read_f32(s->ck, j->src, s->f, s->f_cap, err)
-                             : bn_ckpt_read_f32_range(s->ck, j->src, first, k, s->f, err);
-        if (st || (st = check_finite(s->o->in_dir, j, s->f, k, first, err)) ||
+        st = step == p->rows ? bn_ckpt_read_f32(s->ck, j->src, s->b.f, s->b.f_cap, err)
+                             : bn_ckpt_read_f32_range(s->ck, j->src, first, k, s->b.f, err);
+        if (st || (st = check_finite(s->o->in_dir, j, s->b.f, k, first, err)) ||
             (st = bn_quant_packed_size(j->type, p->cols, rows, &out_size, err)) ||
-            (st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)) ||
-            (st = bn_pack_f32(j->type, s->f, p->cols, rows, s->packed, out_size, s->o->n_threads,
+            (st = bn_quant_bufs_reserve(&s->b, 0, 0, 0, out_size, p->hf_name, err)) ||
+            (st = bn_pack_f32(j->type, s->b.f, p->cols, rows, s->b.packed, out_size, s->o->n_threads,
                               err)) ||
-            (st = bn_gguf_writer_write(s->w, s->packed, out_size, err)))
+            (st = bn_gguf_writer_write(s->w, s->b.packed, out_size, err)))
             return st;
     } while ((r0 += step) < p->rows);
     return BN_OK;
@@ -487,34 +465,27 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
     bn_status st;
     if ((st = bn_quant_packed_size(j->type, p->cols, p->rows, &out_size, err)))
         return st;
-    if (bn_role_is_proj(p->role) &&
-        (st = grow((void **)&s->f, &s->f_cap, (size_t)n, sizeof(float), p->hf_name, err)))
-        return st;
     if (bn_role_is_proj(p->role)) {
-        if ((st = grow((void **)&s->codes, &s->codes_cap, (size_t)n, 1, p->hf_name, err)))
-            return st;
-        if (bn_arch_get(s->cfg.arch)->permute_qk &&
-            (st = grow((void **)&s->codes2, &s->codes2_cap, (size_t)n, 1, p->hf_name, err)))
+        size_t scratch = bn_arch_get(s->cfg.arch)->permute_qk ? (size_t)n : 0;
+        if ((st = bn_quant_bufs_reserve(&s->b, (size_t)n, (size_t)n, scratch, 0, p->hf_name, err)))
             return st;
         float scale;
         if ((st = projection_codes(s, j, n, &scale, err)))
             return st;
         if (!s->w)
             return BN_OK; /* report-only run */
-        if ((st = grow((void **)&s->packed, &s->packed_cap, out_size, 1, p->hf_name, err)))
+        if ((st = bn_quant_bufs_reserve(&s->b, 0, 0, 0, out_size, p->hf_name, err)))
             return st;
-        if (j->type == BN_TYPE_I2_S || j->type == BN_TYPE_TQ1_0 || j->type == BN_TYPE_TQ2_0) {
-            size_t body = out_size - (j->type == BN_TYPE_I2_S ? BN_I2_S_TAIL : 0);
-            if ((st = bn_pack_ternary(j->type, s->codes, scale, p->cols, p->rows, s->packed, out_size,
+        if (bn_type_is_ternary(j->type)) {
+            /* bn_pack_ternary writes the I2_S tail too */
+            if ((st = bn_pack_ternary(j->type, s->b.codes, scale, p->cols, p->rows, s->b.packed, out_size,
                                       nt, err)))
                 return st;
-            if (j->type == BN_TYPE_I2_S)
-                bn_pack_i2s_tail(scale, s->packed + body);
         } else {
             /* float projections carry the ternarized values, as llama.cpp's converter writes them */
             for (uint64_t i = 0; i < n; i++)
-                s->f[i] = (float)s->codes[i] * scale;
-            if ((st = bn_pack_f32(j->type, s->f, p->cols, p->rows, s->packed, out_size, nt, err)))
+                s->b.f[i] = (float)s->b.codes[i] * scale;
+            if ((st = bn_pack_f32(j->type, s->b.f, p->cols, p->rows, s->b.packed, out_size, nt, err)))
                 return st;
         }
     } else {
@@ -524,7 +495,7 @@ static bn_status convert_one(convert_state *s, const job *j, uint64_t *bytes_out
         return copy_rows(s, j, err);
     }
     *bytes_out = out_size;
-    return bn_gguf_writer_write(s->w, s->packed, out_size, err);
+    return bn_gguf_writer_write(s->w, s->b.packed, out_size, err);
 }
 
 static void state_free(convert_state *s)
@@ -536,42 +507,7 @@ static void state_free(convert_state *s)
     bn_ckpt_close(s->ck);
     free(s->plan);
     free(s->jobs);
-    free(s->f);
-    free(s->codes);
-    free(s->codes2);
-    free(s->packed);
-}
-
-/* --report-format, else the report file's extension (refused when unknown). */
-static bn_status report_format(const bn_convert_opts *o, bn_report_format *f, bn_error *err)
-{
-    if (o->report_format) {
-        if (bn_report_format_from_name(o->report_format, f) != 0)
-            return bn_error_set(err, BN_EINVAL, "unknown report format '%s' (text, json, csv, html)",
-                                o->report_format);
-        return BN_OK;
-    }
-    *f = BN_REPORT_TEXT;
-    return o->report_path ? bn_report_format_from_path(o->report_path, f, err) : BN_OK;
-}
-
-/* Write the report to its temp file; the caller commits it with the GGUF. */
-static bn_status write_report(convert_state *s, bn_atomic_file **out, bn_error *err)
-{
-    const char *path = s->o->report_path;
-    bn_report_format f;
-    bn_atomic_file *af;
-    bn_status st = report_format(s->o, &f, err);
-    if (!st)
-        st = bn_atomic_open_in(s->outputs, path, &af, err);
-    if (st)
-        return st;
-    if ((st = bn_quant_report_write(s->report, f, bn_atomic_stream(af), err))) {
-        bn_atomic_abort(af);
-        return st;
-    }
-    *out = af;
-    return BN_OK;
+    bn_quant_bufs_free(&s->b);
 }
 
 static int is_dir(const char *path)
@@ -628,8 +564,7 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
     s.o = o;
     double t0 = bn_now_seconds();
     bn_status st;
-    if (o->proj_type != BN_TYPE_I2_S && o->proj_type != BN_TYPE_TQ1_0 && o->proj_type != BN_TYPE_TQ2_0 &&
-        o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
+    if (!bn_type_is_ternary(o->proj_type) && o->proj_type != BN_TYPE_F16 && o->proj_type != BN_TYPE_F32)
         return bn_error_set(err, BN_EINVAL, "projection type %s is not one of i2_s, tq2_0, tq1_0, f16, f32",
                             bn_type_name(o->proj_type));
     if (o->embd_type != BN_TYPE_F16 && o->embd_type != BN_TYPE_F32 && o->embd_type != BN_TYPE_Q8_0)
@@ -639,7 +574,8 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         return st;
     bn_outset *own = NULL;
     bn_report_format rf;
-    if ((!o->outputs && (st = own_outputs(o, &own, err))) || (st = report_format(o, &rf, err))) {
+    if ((!o->outputs && (st = own_outputs(o, &own, err))) ||
+        (st = bn_report_format_choose(o->report_format, o->report_path, &rf, err))) {
         bn_outset_free(own);
         return st;
     }
@@ -724,16 +660,12 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
         if (o->progress)
             o->progress(o->user, i + 1, s.n_plan, j->plan->gguf_name, res->bytes_in, res->bytes_out);
     }
-    bn_atomic_file *report = NULL;
-    if (o->report_path && (st = write_report(&s, &report, err)))
+    /* the report joins the output set: renamed with the GGUF, or removed with it */
+    if (o->report_path && (st = bn_quant_report_save(s.report, rf, o->report_path, s.outputs, err)))
         goto fail;
     st = s.w ? bn_gguf_writer_finish(s.w, err) : BN_OK;
     s.w = NULL;
-    if (st) {
-        bn_atomic_abort(report);
-        goto fail;
-    }
-    if (report && (st = bn_atomic_commit(report, err)))
+    if (st)
         goto fail;
     if (own && (st = bn_outset_commit(own, err)))
         goto fail;

@@ -5,20 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-float bn_gguf_f32le(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-float bn_i2s_tail_scale(const uint8_t *data, uint64_t n_el)
-{
-    return bn_gguf_f32le(data + n_el / 4);
-}
-
 /* Index of the first byte of p[0, n) with a 2-bit field equal to 0b11, or n.
  * 64 bytes a step with one test (the loader scans every projection byte). */
 static uint64_t first_code3(const uint8_t *p, uint64_t n)

@@ -16,16 +16,17 @@ typedef struct {
     const char *name;
     int64_t block;      /* elements per block; ne[0] must be a multiple */
     size_t block_bytes; /* bytes per block */
+    int ternary;        /* holds ternary codes: a projection type */
 } type_info;
 
 static const type_info k_types[] = {
-    {BN_TYPE_F32, "F32", 1, 4},
-    {BN_TYPE_F16, "F16", 1, 2},
-    {BN_TYPE_Q8_0, "Q8_0", BN_QK_Q8_0, 34},
-    {BN_TYPE_BF16, "BF16", 1, 2},
-    {BN_TYPE_TQ1_0, "TQ1_0", BN_QK_TQ, 54},
-    {BN_TYPE_TQ2_0, "TQ2_0", BN_QK_TQ, 66},
-    {BN_TYPE_I2_S, "I2_S", BN_QK_I2_S, BN_QK_I2_S / 4},
+    {BN_TYPE_F32, "F32", 1, 4, 0},
+    {BN_TYPE_F16, "F16", 1, 2, 0},
+    {BN_TYPE_Q8_0, "Q8_0", BN_QK_Q8_0, 34, 0},
+    {BN_TYPE_BF16, "BF16", 1, 2, 0},
+    {BN_TYPE_TQ1_0, "TQ1_0", BN_QK_TQ, 54, 1},
+    {BN_TYPE_TQ2_0, "TQ2_0", BN_QK_TQ, 66, 1},
+    {BN_TYPE_I2_S, "I2_S", BN_QK_I2_S, BN_QK_I2_S / 4, 1},
 };
 
 static const type_info *type_lookup(uint32_t t)
@@ -37,6 +38,12 @@ static const type_info *type_lookup(uint32_t t)
 }
 
 int bn_type_known(uint32_t t) { return type_lookup(t) != NULL; }
+
+int bn_type_is_ternary(bn_type t)
+{
+    const type_info *ti = type_lookup((uint32_t)t);
+    return ti && ti->ternary;
+}
 
 const char *bn_type_name(uint32_t t)
 {

@@ -118,13 +118,6 @@ static void put_f32(uint8_t *p, float f)
         p[i] = (uint8_t)(u >> (8 * i));
 }
 
-static float get_f32(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 /* ---- block encoders ---------------------------------------------------------- */
 
@@ -279,7 +272,7 @@ bn_status bn_pack_ternary_rows(bn_type t, const int8_t *codes, float scale, int6
     bn_status st = bnq_row_bytes(t, ne0, &rb, err);
     if (st || (st = check_range(r0, r1, err)))
         return st;
-    if (t != BN_TYPE_I2_S && t != BN_TYPE_TQ1_0 && t != BN_TYPE_TQ2_0)
+    if (!bn_type_is_ternary(t))
         return bn_error_set(err, BN_EINVAL, "%s is not a ternary type (I2_S, TQ1_0, TQ2_0)",
                             bn_type_name((uint32_t)t));
     if (!isfinite(scale) || scale < 0.0f)
@@ -345,9 +338,10 @@ static bn_status check_src(bn_type t, size_t src_size, int64_t ne0, int64_t n_ro
     return bnq_row_bytes(t, ne0, rb, err);
 }
 
-static bn_status i2s_scale(const uint8_t *src, size_t src_size, float *scale, bn_error *err)
+/* The tail scale of an I2_S tensor whose size check_src has accepted. */
+static bn_status i2s_scale(const uint8_t *src, int64_t ne0, int64_t n_rows, float *scale, bn_error *err)
 {
-    float s = get_f32(src + src_size - BN_I2_S_TAIL);
+    float s = bn_i2s_tail_scale(src, (uint64_t)ne0 * (uint64_t)n_rows);
     if (!isfinite(s) || s < 0.0f)
         return bn_error_set(err, BN_EINVAL, "I2_S tail scale %g is not finite and non-negative", (double)s);
     *scale = s;
@@ -407,7 +401,7 @@ bn_status bn_unpack_ternary_rows(bn_type t, const void *src, size_t src_size, in
                                  int64_t n_rows, int64_t r0, int64_t r1, int8_t *codes,
                                  bn_error *err)
 {
-    if (t != BN_TYPE_I2_S && t != BN_TYPE_TQ1_0 && t != BN_TYPE_TQ2_0)
+    if (!bn_type_is_ternary(t))
         return bn_error_set(err, BN_EINVAL, "%s is not a ternary type (I2_S, TQ1_0, TQ2_0)",
                             bn_type_name((uint32_t)t));
     size_t rb;
@@ -431,7 +425,7 @@ bn_status bn_unpack_f32_rows(bn_type t, const void *src, size_t src_size, int64_
     if (st)
         return st;
     float i2_scale = 0.0f;
-    if (t == BN_TYPE_I2_S && (st = i2s_scale(src, src_size, &i2_scale, err)))
+    if (t == BN_TYPE_I2_S && (st = i2s_scale(src, ne0, n_rows, &i2_scale, err)))
         return st;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *in = (const uint8_t *)src + (size_t)r * rb;
@@ -439,7 +433,7 @@ bn_status bn_unpack_f32_rows(bn_type t, const void *src, size_t src_size, int64_
         switch (t) {
         case BN_TYPE_F32:
             for (int64_t c = 0; c < ne0; c++)
-                out[c] = get_f32(in + 4 * c);
+                out[c] = bn_gguf_f32le(in + 4 * c);
             break;
         case BN_TYPE_F16:
             for (int64_t c = 0; c < ne0; c++)
@@ -486,7 +480,7 @@ bn_status bn_unpack_f32_rows(bn_type t, const void *src, size_t src_size, int64_
 bn_status bn_packed_ternary_scale(bn_type t, const void *src, size_t src_size, int64_t ne0,
                                   int64_t n_rows, float *scale, bn_error *err)
 {
-    if (t != BN_TYPE_I2_S && t != BN_TYPE_TQ1_0 && t != BN_TYPE_TQ2_0)
+    if (!bn_type_is_ternary(t))
         return bn_error_set(err, BN_EINVAL, "%s is not a ternary type (I2_S, TQ1_0, TQ2_0)",
                             bn_type_name((uint32_t)t));
     size_t rb;
@@ -494,7 +488,7 @@ bn_status bn_packed_ternary_scale(bn_type t, const void *src, size_t src_size, i
     if (st)
         return st;
     if (t == BN_TYPE_I2_S)
-        return i2s_scale(src, src_size, scale, err);
+        return i2s_scale(src, ne0, n_rows, scale, err);
     size_t bb = pack_block_bytes(t);
     size_t n_blocks = src_size / bb;
     uint16_t common = 0;

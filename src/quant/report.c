@@ -1,9 +1,11 @@
 /*
  * report.c - the quantization report: a growing list of per-tensor statistics
  * (never tensor data), element-weighted summaries per kind / layer / model, the
- * CI gate, and the text, JSON and CSV writers. HTML lives in report_html.c.
+ * CI gate, the format rule (name, else extension), the text, JSON and CSV
+ * writers and the report file. HTML lives in report_html.c.
  */
 #include "bn/quant.h"
+#include "bn/util.h"
 #include "bn/version.h"
 
 #include <cJSON.h>
@@ -57,6 +59,17 @@ bn_status bn_report_format_from_path(const char *path, bn_report_format *f, bn_e
     return bn_error_set(err, BN_EINVAL,
                         "%s: unknown report extension '%s' (known: .txt .json .csv .html)",
                         path, dot);
+}
+
+bn_status bn_report_format_choose(const char *name, const char *path, bn_report_format *f, bn_error *err)
+{
+    if (name) {
+        if (bn_report_format_from_name(name, f) != 0)
+            return bn_error_set(err, BN_EINVAL, "unknown report format '%s' (text, json, csv, html)", name);
+        return BN_OK;
+    }
+    *f = BN_REPORT_TEXT;
+    return path ? bn_report_format_from_path(path, f, err) : BN_OK;
 }
 
 bn_status bn_quant_report_new(const char *title, bn_quant_report **out, bn_error *err)
@@ -587,4 +600,20 @@ bn_status bn_quant_report_write(const bn_quant_report *r, bn_report_format fmt, 
     if (fflush(out) != 0 || ferror(out))
         return bn_error_set(err, BN_EIO, "writing the report failed");
     return BN_OK;
+}
+
+bn_status bn_quant_report_save(const bn_quant_report *r, bn_report_format f, const char *path,
+                               bn_outset *outs, bn_error *err)
+{
+    if (!path)
+        return bn_quant_report_write(r, f, stdout, err);
+    bn_atomic_file *af;
+    bn_status st = bn_atomic_open_in(outs, path, &af, err);
+    if (st)
+        return st;
+    if (bn_quant_report_write(r, f, bn_atomic_stream(af), err) != BN_OK) {
+        bn_atomic_abort(af);
+        return bn_error_prefix(err, "%s", path);
+    }
+    return bn_atomic_commit(af, err);
 }

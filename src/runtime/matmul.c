@@ -313,7 +313,7 @@ bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, flo
                             w->n_in, s->n_tok, s->n_in);
     pthread_once(&float_once, float_init); /* use_avx512 below */
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
-    if (bn_rt_is_ternary(w->type)) {
+    if (bn_type_is_ternary(w->type)) {
         bn_act *xq = NULL;
         bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K
                                                                                : BN_ACT_TOKEN;

@@ -111,11 +111,6 @@ static const bn_gguf_tensor *find(binder *b, const bn_arch_tensor *t, int64_t l,
     return g;
 }
 
-int bn_rt_is_ternary(bn_type t)
-{
-    return t == BN_TYPE_I2_S || t == BN_TYPE_TQ2_0 || t == BN_TYPE_TQ1_0;
-}
-
 /* Bind a matrix (GGUF ne = [n_in, n_out]). The per-tensor scale of a ternary
  * weight: I2_S keeps it in the tail; TQ keeps it per block as fp16 (d = max|x|
  * of the block, the tensor scale for every non-zero block), so the scale stays
@@ -135,7 +130,7 @@ static bn_status bind_matrix(binder *b, const bn_arch_tensor *t, int64_t l, bn_w
     w->nbytes = g->nbytes;
     w->row_bytes = bn_type_row_bytes(g->type, w->n_in);
     w->scale = w->type == BN_TYPE_I2_S ? bn_i2s_tail_scale(g->data, g->n_el) : 1.0f;
-    if (bn_rt_is_ternary(w->type) &&
+    if (bn_type_is_ternary(w->type) &&
         bn_qmat_init(&w->q, w->type, w->data, (size_t)w->nbytes, w->n_in, w->n_out, b->err) != BN_OK)
         return bn_error_prefix(b->err, "%s: tensor '%s'", b->path, g->name);
     return BN_OK;
@@ -289,7 +284,7 @@ static bn_status bind_tensors(bn_model *m, const char *path, bn_error *err)
                                  &m->layers[l].wo,    &m->layers[l].wgate,
                                  &m->layers[l].wup,   &m->layers[l].wdown};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            m->has_ternary |= bn_rt_is_ternary(ws[i]->type);
+            m->has_ternary |= bn_type_is_ternary(ws[i]->type);
     }
 
     /* llama.cpp refuses files with tensors it did not load; so do we */

@@ -57,8 +57,6 @@ struct bn_model {
     int has_ternary;        /* any projection is I2_S / TQ* */
 };
 
-int bn_rt_is_ternary(bn_type t);
-
 /* ---- matmul.c ---------------------------------------------------------------- */
 
 /* Y[t][r] = sum_k W[r][k] X[t][k] for t in [0, n_tok), r in [0, n_out).

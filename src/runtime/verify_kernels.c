@@ -31,11 +31,6 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static int is_ternary(bn_type t)
-{
-    return t == BN_TYPE_I2_S || t == BN_TYPE_TQ2_0 || t == BN_TYPE_TQ1_0;
-}
-
 /* Random activations: n_tok rows of ne0 floats in [-2, 2), quantized per token
  * (I2_S) or as Q8_K (TQ*, as ggml pairs them). */
 static bn_status make_act(bn_act *a, bn_type wt, int64_t ne0, uint64_t *seed, bn_error *err)
@@ -153,7 +148,7 @@ static bn_status model_matrices(const bn_model *m, const bn_kernel *basic, const
     double secs = 0.0;
     for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
         const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        if (!is_ternary(t->type) || t->n_dims != 2)
+        if (!bn_type_is_ternary(t->type) || t->n_dims != 2)
             continue;
         bn_qmat w;
         bn_status st = bn_qmat_init(&w, t->type, t->data, (size_t)t->nbytes, t->ne[0], t->ne[1],

@@ -21,6 +21,7 @@
 #include "bn/error.h"
 #include "bn/gguf.h"
 #include "bn/quant.h"
+#include "bn/requant.h"
 #include "bn/util.h"
 #include "common/cli.h"
 #include "common/convert_progress.h"
@@ -162,388 +163,99 @@ static int parse_args(int argc, char **argv, opts *o)
     return -1;
 }
 
-/* ---- tensor classes ---------------------------------------------------------------- */
+/* ---- the work: the library's requantizer (GGUF) or converter (HF directory) -------- */
 
-/* How a tensor is requantized, by its role in the architecture table: a
- * projection, an embedding or head, a norm (or any other 1-D float vector,
- * kept F32), or copied unchanged (BN_RCLASS_NONE). */
-static bn_role_class classify(const bn_gguf_tensor *t)
+/* The --report file, or NULL for stdout (or no report). */
+static const char *report_file(const opts *o)
 {
-    int layer;
-    bn_role r = bn_role_of_name(t->name, &layer);
-    if (bn_role_is_proj(r) && strncmp(t->name, "blk.", 4) == 0)
-        return BN_RCLASS_PROJ;
-    if (r == BN_ROLE_TOKEN_EMBD || r == BN_ROLE_OUTPUT)
-        return BN_RCLASS_EMBD;
-    int is_float = t->type == BN_TYPE_F32 || t->type == BN_TYPE_F16 || t->type == BN_TYPE_BF16;
-    if (t->n_dims == 1 && is_float)
-        return BN_RCLASS_NORM;
-    return BN_RCLASS_NONE;
-}
-
-static int decodable(bn_type t)
-{
-    return t == BN_TYPE_F32 || t == BN_TYPE_F16 || t == BN_TYPE_BF16 || t == BN_TYPE_Q8_0 ||
-           t == BN_TYPE_TQ1_0 || t == BN_TYPE_TQ2_0 || t == BN_TYPE_I2_S;
-}
-
-static bn_type out_type(const opts *o, const bn_gguf_tensor *t)
-{
-    switch (classify(t)) {
-    case BN_RCLASS_PROJ: return o->type;
-    case BN_RCLASS_EMBD: return o->embd_type;
-    case BN_RCLASS_NORM: return BN_TYPE_F32;
-    case BN_RCLASS_NONE: return t->type;
-    }
-    return t->type;
-}
-
-/* Rows of a tensor viewed as ne0 x (ne1*ne2*ne3). */
-static int64_t n_rows(const bn_gguf_tensor *t)
-{
-    return t->ne[0] > 0 ? (int64_t)(t->n_el / (uint64_t)t->ne[0]) : 0; /* an empty tensor has no rows */
-}
-
-/* ---- progress: common/progress.h, ETA from the bytes of the tensors read ---------- */
-
-typedef struct {
-    bn_progress p;
-    uint64_t done, total;
-} progress;
-
-static void progress_show(progress *p, int64_t i, int64_t n, const char *name)
-{
-    bn_progress_bytes(&p->p, (size_t)i + 1, (size_t)n, name, p->done, p->total);
-}
-
-static void progress_end(progress *p)
-{
-    bn_progress_done(&p->p);
-}
-
-static void progress_start(progress *p, const bn_gguf *g, int quiet)
-{
-    bn_progress_init(&p->p, "bn-quant", quiet);
-    p->done = p->total = 0;
-    for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
-        p->total += bn_gguf_tensor_at(g, i)->nbytes;
-}
-
-/* ---- the work ------------------------------------------------------------------------ */
-
-typedef struct {
-    float *f;     /* (n) decoded weights */
-    int8_t *c;    /* (n) codes */
-    uint8_t *p;   /* packed bytes */
-    size_t cap_n, cap_p;
-} buffers;
-
-static bn_status grow(buffers *b, size_t n, size_t np, bn_error *err)
-{
-    if (n > b->cap_n) {
-        free(b->f);
-        free(b->c);
-        b->f = malloc(n * sizeof *b->f);
-        b->c = malloc(n);
-        b->cap_n = n;
-        if (!b->f || !b->c) {
-            b->cap_n = 0;
-            return bn_error_set(err, BN_ENOMEM, "out of memory for a tensor of %zu elements", n);
-        }
-    }
-    if (np > b->cap_p) {
-        free(b->p);
-        b->p = malloc(np);
-        b->cap_p = np;
-        if (!b->p) {
-            b->cap_p = 0;
-            return bn_error_set(err, BN_ENOMEM, "out of memory for %zu packed bytes", np);
-        }
-    }
-    return BN_OK;
-}
-
-/* Decode a tensor to f32 into b->f. */
-static bn_status decode(const bn_gguf_tensor *t, buffers *b, int threads, bn_error *err)
-{
-    if (!decodable(t->type))
-        return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be decoded", t->name,
-                            bn_type_name((uint32_t)t->type));
-    bn_status st = grow(b, (size_t)t->n_el, 0, err);
-    if (st)
-        return st;
-    st = bn_unpack_f32(t->type, t->data, (size_t)t->nbytes, t->ne[0], n_rows(t), b->f, threads, err);
-    return st ? bn_error_prefix(err, "tensor '%s'", t->name) : BN_OK;
-}
-
-/* Ternarize + stats a projection tensor held in b->f. */
-static bn_status ternarize(const opts *o, const bn_gguf_tensor *t, buffers *b, bn_ternary_result *res,
-                           bn_quant_stats *st, bn_error *err)
-{
-    return bn_quant_tensor_mt(t->name, b->f, t->n_dims, t->ne, o->method, b->c, res, st, o->threads, err);
-}
-
-static bn_status write_tensor(const opts *o, const bn_gguf_tensor *t, bn_gguf_writer *w, buffers *b,
-                              bn_quant_report *rep, bn_error *err)
-{
-    bn_type ot = out_type(o, t);
-    bn_role_class cl = classify(t);
-    if (cl == BN_RCLASS_NONE)
-        return bn_gguf_writer_write(w, t->data, (size_t)t->nbytes, err);
-    size_t np;
-    bn_status st = bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err);
-    if (st)
-        return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
-    if ((st = grow(b, (size_t)t->n_el, np, err)) || (st = decode(t, b, o->threads, err)))
-        return st;
-    if (cl == BN_RCLASS_PROJ) {
-        bn_ternary_result res;
-        bn_quant_stats qs;
-        if ((st = ternarize(o, t, b, &res, &qs, err)))
-            return st;
-        if ((st = bn_quant_report_add(rep, &qs, err)))
-            return st;
-        st = bn_pack_ternary(ot, b->c, res.scale, t->ne[0], n_rows(t), b->p, np, o->threads, err);
-    } else {
-        st = bn_pack_f32(ot, b->f, t->ne[0], n_rows(t), b->p, np, o->threads, err);
-    }
-    if (st)
-        return bn_error_prefix(err, "tensor '%s'", t->name);
-    return bn_gguf_writer_write(w, b->p, np, err);
-}
-
-/* u32 hyperparameter {arch}.KEY (non-zero); dflt when absent. */
-static bn_status hparam(const bn_gguf *g, const char *arch, const char *key, uint32_t dflt, uint32_t *out,
-                        bn_error *err)
-{
-    char k[128];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (!bn_gguf_find_kv(g, k) && dflt) {
-        *out = dflt;
-        return BN_OK;
-    }
-    bn_status st = bn_gguf_get_u32(g, k, out, err);
-    if (!st && *out == 0)
-        st = bn_error_set(err, BN_EINVAL, "key '%s' is 0", k);
-    return st;
-}
-
-/* The hyperparameters bn-quant copies must describe the tensors it writes, as
- * bn-convert makes sure: the converter's tensor plan (bn_plan_tensors: the rows
- * of the architecture table) for the file's own KVs, and every planned tensor
- * present with the planned shape.
- * Files of other architectures, without tensors or without the shape KVs are
- * copied unchecked. */
-static bn_status check_layout(const bn_gguf *g, bn_error *err)
-{
-    bn_str an;
-    if (bn_gguf_n_tensors(g) == 0 || bn_gguf_get_str(g, "general.architecture", &an, NULL) != BN_OK)
-        return BN_OK;
-    const bn_arch_info *row = bn_arch_from_gguf(an.ptr, (size_t)an.len);
-    if (!row)
-        return BN_OK;
-    bn_hfconfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arch = row->id;
-    cfg.gguf_arch = row->gguf_name;
-    /* Without the shape hyperparameters there is nothing to disagree with. */
-    static const char *const need[] = {"embedding_length", "feed_forward_length", "block_count",
-                                       "attention.head_count"};
-    for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
-        char key[128];
-        snprintf(key, sizeof key, "%s.%s", cfg.gguf_arch, need[k]);
-        if (!bn_gguf_find_kv(g, key))
-            return BN_OK;
-    }
-    const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
-    uint32_t n_vocab_t = embd && embd->n_dims == 2 && embd->ne[1] <= UINT32_MAX ? (uint32_t)embd->ne[1] : 1;
-    bn_status st;
-    if ((st = hparam(g, cfg.gguf_arch, "embedding_length", 0, &cfg.n_embd, err)) ||
-        (st = hparam(g, cfg.gguf_arch, "feed_forward_length", 0, &cfg.n_ff, err)) ||
-        (st = hparam(g, cfg.gguf_arch, "block_count", 0, &cfg.n_layer, err)) ||
-        (st = hparam(g, cfg.gguf_arch, "attention.head_count", 0, &cfg.n_head, err)) ||
-        (st = hparam(g, cfg.gguf_arch, "attention.head_count_kv", cfg.n_head, &cfg.n_head_kv, err)) ||
-        (st = hparam(g, cfg.gguf_arch, "vocab_size", n_vocab_t, &cfg.n_vocab, err)))
-        return st;
-    if (cfg.n_embd % cfg.n_head || cfg.n_layer > 4096)
-        return bn_error_set(err, BN_EINVAL, "%s.embedding_length %u is not a multiple of "
-                            "%s.attention.head_count %u, or %s.block_count %u is too large", cfg.gguf_arch,
-                            cfg.n_embd, cfg.gguf_arch, cfg.n_head, cfg.gguf_arch, cfg.n_layer);
-    cfg.head_dim = cfg.n_embd / cfg.n_head;
-    bn_tensor_plan *plan;
-    size_t n_plan;
-    if ((st = bn_plan_tensors(&cfg, bn_gguf_find_tensor(g, "output.weight") != NULL, &plan, &n_plan, err)))
-        return st;
-    for (size_t k = 0; k < n_plan && !st; k++) {
-        const bn_tensor_plan *p = &plan[k];
-        const bn_gguf_tensor *t = bn_gguf_find_tensor(g, p->gguf_name);
-        int64_t want1 = p->rows; /* 1 for vectors */
-        if (!t)
-            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is missing for the hyperparameters of "
-                              "this %s file", p->gguf_name, cfg.gguf_arch);
-        else if (t->ne[0] != p->cols || (t->n_dims > 1 ? t->ne[1] : 1) != want1)
-            st = bn_error_set(err, BN_EINVAL, "tensor '%s' is [%lld, %lld] but the file's "
-                              "hyperparameters (embedding_length %u, feed_forward_length %u, heads %u/%u, "
-                              "vocab %u) make it [%lld, %lld]", p->gguf_name, (long long)t->ne[0],
-                              (long long)(t->n_dims > 1 ? t->ne[1] : 1), cfg.n_embd, cfg.n_ff, cfg.n_head,
-                              cfg.n_head_kv, cfg.n_vocab, (long long)p->cols, (long long)want1);
-    }
-    free(plan);
-    return st;
-}
-
-static bn_status quantize(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_outset *outs,
-                          bn_error *err)
-{
-    int64_t nt = bn_gguf_n_tensors(g);
-    bn_status lst = check_layout(g, err);
-    if (lst)
-        return bn_error_prefix(err, "%s", o->in);
-    /* Validate every tensor's target layout before creating the output. */
-    for (int64_t i = 0; i < nt; i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        bn_role_class cl = classify(t);
-        if (cl == BN_RCLASS_NONE)
-            continue;
-        if (!decodable(t->type))
-            return bn_error_set(err, BN_EUNSUPPORTED, "tensor '%s': type %s cannot be re-encoded", t->name,
-                                bn_type_name((uint32_t)t->type));
-        if (cl == BN_RCLASS_PROJ && t->n_dims != 2)
-            return bn_error_set(err, BN_EINVAL, "tensor '%s': projection with %u dimensions (expected 2)", t->name,
-                                t->n_dims);
-        size_t np;
-        bn_type ot = out_type(o, t);
-        if (bn_quant_packed_size(ot, t->ne[0], n_rows(t), &np, err))
-            return bn_error_prefix(err, "tensor '%s' as %s", t->name, bn_type_name((uint32_t)ot));
-    }
-
-    uint32_t align = bn_gguf_alignment(g);
-    bn_gguf_writer *w;
-    bn_status st = bn_gguf_writer_open_in(outs, o->out, align == BN_GGUF_DEFAULT_ALIGNMENT ? 0 : align, &w,
-                                          err);
-    if (st)
-        return st;
-    int has_ftype = 0, has_qv = 0;
-    for (int64_t i = 0; i < bn_gguf_n_kv(g) && !st; i++) {
-        const bn_gguf_kv *kv = bn_gguf_kv_at(g, i);
-        if (!strcmp(kv->key, "general.alignment"))
-            continue; /* the writer emits it for a non-default alignment */
-        if (!strcmp(kv->key, "general.file_type")) {
-            has_ftype = 1;
-            st = bn_gguf_set_u32(w, kv->key, bn_quant_file_type(o->type), err);
-        } else {
-            has_qv |= !strcmp(kv->key, "general.quantization_version");
-            st = bn_gguf_copy_kv(w, g, kv, err);
-        }
-    }
-    if (!st && !has_qv)
-        st = bn_gguf_set_u32(w, "general.quantization_version", 2, err);
-    if (!st && !has_ftype)
-        st = bn_gguf_set_u32(w, "general.file_type", bn_quant_file_type(o->type), err);
-    for (int64_t i = 0; i < nt && !st; i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        st = bn_gguf_add_tensor(w, t->name, t->n_dims, t->ne, out_type(o, t), err);
-    }
-    progress pr;
-    progress_start(&pr, g, o->quiet);
-    buffers b = {0};
-    for (int64_t i = 0; i < nt && !st; i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        st = write_tensor(o, t, w, &b, rep, err);
-        pr.done += t->nbytes;
-        progress_show(&pr, i, nt, t->name);
-    }
-    progress_end(&pr);
-    free(b.f);
-    free(b.c);
-    free(b.p);
-    if (st) {
-        bn_gguf_writer_abort(w);
-        return st;
-    }
-    return bn_gguf_writer_finish(w, err);
-}
-
-/* Report only: statistics of every projection tensor; NaN/Inf tensors are listed
- * (flag nan-inf) rather than fatal, so the gate can name them. */
-static bn_status report_only(const opts *o, const bn_gguf *g, bn_quant_report *rep, bn_error *err)
-{
-    buffers b = {0};
-    bn_status st = BN_OK;
-    int64_t nt = bn_gguf_n_tensors(g);
-    progress pr;
-    progress_start(&pr, g, o->quiet);
-    for (int64_t i = 0; i < nt && !st; i++) {
-        const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);
-        pr.done += t->nbytes;
-        progress_show(&pr, i, nt, t->name);
-        if (classify(t) != BN_RCLASS_PROJ)
-            continue;
-        if ((st = decode(t, &b, o->threads, err)))
-            break;
-        bn_ternary_result res;
-        bn_quant_stats qs;
-        st = ternarize(o, t, &b, &res, &qs, err);
-        if (st && (res.flags & BN_QF_NAN_INF)) {
-            if (!o->quiet)
-                fprintf(stderr, "bn-quant: warning: %s\n", err->msg);
-            st = BN_OK;
-        }
-        if (!st)
-            st = bn_quant_report_add(rep, &qs, err);
-    }
-    progress_end(&pr);
-    free(b.f);
-    free(b.c);
-    free(b.p);
-    return st;
-}
-
-static bn_status emit_report(const opts *o, const bn_quant_report *rep, bn_outset *outs, bn_error *err)
-{
-    bn_report_format fmt = o->fmt_set ? o->fmt : BN_REPORT_TEXT;
-    if (!o->report_path || !strcmp(o->report_path, "-"))
-        return bn_quant_report_write(rep, fmt, stdout, err);
-    bn_atomic_file *af;
-    bn_status st = bn_atomic_open_in(outs, o->report_path, &af, err);
-    if (st)
-        return st;
-    if (bn_quant_report_write(rep, fmt, bn_atomic_stream(af), err) != BN_OK) {
-        bn_atomic_abort(af);
-        return bn_error_prefix(err, "%s", o->report_path);
-    }
-    return bn_atomic_commit(af, err);
+    return o->report && o->report_path && strcmp(o->report_path, "-") != 0 ? o->report_path : NULL;
 }
 
 /* Every output (OUT, --report FILE) against the input and each other, before
  * anything is read. */
 static bn_status plan_outputs(const opts *o, bn_outset **outs, bn_error *err)
 {
-    const char *out[2] = {o->out, o->report && o->report_path && strcmp(o->report_path, "-") != 0
-                                      ? o->report_path : NULL};
+    const char *out[2] = {o->out, report_file(o)};
     return bn_outset_plan(outs, &o->in, 1, out, 2, err);
 }
 
-/* IN is a Hugging Face directory: run bn-convert's pipeline with our type and
- * method, collecting the statistics into rep (nothing written when o->out is NULL). */
-static bn_status quantize_hf(const opts *o, bn_quant_report *rep, bn_outset *outs, bn_error *err)
+/* One run with method m, its statistics into rep (nothing written when o->out
+ * is NULL): a GGUF g through requant.h, a Hugging Face directory (g NULL)
+ * through bn-convert's pipeline with our type and method. */
+static bn_status run(const opts *o, bn_quant_method m, const bn_gguf *g, bn_quant_report *rep,
+                     bn_outset *outs, bn_error *err)
 {
-    bn_convert_opts co;
-    bn_convert_opts_init(&co);
-    co.in_dir = o->in;
-    co.out_path = o->out;
-    co.proj_type = o->type;
-    co.embd_type = o->embd_type;
-    co.method = (int)o->method;
-    co.n_threads = o->threads;
-    co.report = rep;
-    co.outputs = outs;
     bn_convert_progress pc;
-    bn_convert_progress_attach(&pc, &co, "bn-quant", o->quiet);
-    bn_convert_result r;
-    bn_status st = bn_convert_run(&co, &r, err);
+    bn_status st;
+    if (g) {
+        bn_requant_opts ro = {.in_name = o->in, .out_path = o->out, .proj_type = o->type,
+                              .embd_type = o->embd_type, .method = m, .n_threads = o->threads,
+                              .report = rep, .outputs = outs}; /* every field but the callbacks */
+        bn_requant_progress_attach(&pc, &ro, "bn-quant", o->quiet);
+        st = bn_requant_run(&ro, g, err);
+    } else {
+        bn_convert_opts co;
+        bn_convert_opts_init(&co);
+        co.in_dir = o->in;
+        co.out_path = o->out;
+        co.proj_type = o->type;
+        co.embd_type = o->embd_type;
+        co.method = (int)m;
+        co.n_threads = o->threads;
+        co.report = rep;
+        co.outputs = outs;
+        bn_convert_progress_attach(&pc, &co, "bn-quant", o->quiet);
+        bn_convert_result r;
+        st = bn_convert_run(&co, &r, err);
+    }
     bn_progress_done(&pc.p);
     return st;
+}
+
+/* --method all: absmean first (the report's own tables and gates), then the
+ * others beside it in *rep. */
+static bn_status run_methods(const opts *o, const bn_gguf *g, bn_outset *outs, bn_quant_report **rep,
+                             bn_error *err)
+{
+    static const bn_quant_method all[] = {BN_QM_ABSMEAN, BN_QM_ABSMAX, BN_QM_MSE};
+    bn_status st = BN_OK;
+    for (int k = 0; k < (o->all_methods ? 3 : 1) && !st; k++) {
+        bn_quant_report *r = NULL;
+        if ((st = bn_quant_report_new(o->in, &r, err)))
+            break;
+        if (!(st = bn_quant_report_set_tool(r, "bn-quant", err)))
+            st = run(o, o->all_methods ? all[k] : o->method, g, r, outs, err);
+        if (k == 0)
+            *rep = r;
+        else if (st)
+            bn_quant_report_free(r);
+        else
+            st = bn_quant_report_add_method(*rep, r, err);
+    }
+    return st;
+}
+
+/* The gate, and the one-line summary on stderr. 0 or 1. */
+static int finish(const opts *o, const bn_quant_report *rep)
+{
+    int rc = 0;
+    size_t bad = bn_quant_report_gate(rep, o->max_nmse, o->fail_flags, NULL);
+    if (bad) {
+        fprintf(stderr, "bn-quant: %zu tensor%s failed the gate:\n", bad, bad == 1 ? "" : "s");
+        bn_quant_report_gate(rep, o->max_nmse, o->fail_flags, stderr);
+        rc = 1;
+    }
+    if (!o->quiet && bn_quant_report_count(rep) == 0)
+        fprintf(stderr, "bn-quant: warning: %s has no projection tensors (blk.N.attn_q.weight, ...); "
+                        "nothing was ternarized\n", o->in);
+    if (!o->quiet && o->out) {
+        bn_quant_summary s;
+        bn_quant_report_total(rep, &s);
+        fprintf(stderr, "bn-quant: wrote %s: %llu ternarized tensors (%s, %s), NMSE %.4f (absmean %.4f, %+.2f dB)\n",
+                o->out, (unsigned long long)s.n_tensors, bn_type_name((uint32_t)o->type),
+                bn_quant_method_name(o->method), s.nmse, s.nmse_absmean, s.gain_db);
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -564,29 +276,8 @@ int main(int argc, char **argv)
     int is_hf = stat(o.in, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (!st && !is_hf)
         st = bn_gguf_open(o.in, &g, &err);
-    /* --method all: absmean first (the report's own tables and gates), then
-     * the others beside it */
-    int n_runs = o.all_methods ? 3 : 1;
-    for (int k = 0; k < n_runs && !st; k++) {
-        opts om = o;
-        if (o.all_methods)
-            om.method = k == 0 ? BN_QM_ABSMEAN : k == 1 ? BN_QM_ABSMAX : BN_QM_MSE;
-        bn_quant_report *r = NULL;
-        if ((st = bn_quant_report_new(o.in, &r, &err)))
-            break;
-        if (!(st = bn_quant_report_set_tool(r, "bn-quant", &err))) {
-            if (is_hf)
-                st = quantize_hf(&om, r, outs, &err); /* a Hugging Face directory: the converter's pipeline */
-            else
-                st = o.out ? quantize(&om, g, r, outs, &err) : report_only(&om, g, r, &err);
-        }
-        if (k == 0)
-            rep = r;
-        else if (st)
-            bn_quant_report_free(r);
-        else
-            st = bn_quant_report_add_method(rep, r, &err);
-    }
+    if (!st)
+        st = run_methods(&o, g, outs, &rep, &err);
     if (!st) {
         char cmd[2048], tool[64];
         snprintf(tool, sizeof tool, "bn-quant %s", BN_VERSION);
@@ -596,7 +287,7 @@ int main(int argc, char **argv)
     if (!st && o.focus)
         st = bn_quant_report_set_focus(rep, o.focus, &err);
     if (!st && o.report)
-        st = emit_report(&o, rep, outs, &err);
+        st = bn_quant_report_save(rep, o.fmt_set ? o.fmt : BN_REPORT_TEXT, report_file(&o), outs, &err);
     if (!st)
         st = bn_outset_commit(outs, &err); /* OUT and the report together, or neither */
     bn_outset_free(outs);
@@ -604,23 +295,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bn-quant: %s\n", err.msg);
         rc = bn_status_exit_code(st);
     } else {
-        rc = 0;
-        size_t bad = bn_quant_report_gate(rep, o.max_nmse, o.fail_flags, NULL);
-        if (bad) {
-            fprintf(stderr, "bn-quant: %zu tensor%s failed the gate:\n", bad, bad == 1 ? "" : "s");
-            bn_quant_report_gate(rep, o.max_nmse, o.fail_flags, stderr);
-            rc = 1;
-        }
-        if (!o.quiet && bn_quant_report_count(rep) == 0)
-            fprintf(stderr, "bn-quant: warning: %s has no projection tensors (blk.N.attn_q.weight, ...); "
-                            "nothing was ternarized\n", o.in);
-        if (!o.quiet && o.out) {
-            bn_quant_summary s;
-            bn_quant_report_total(rep, &s);
-            fprintf(stderr, "bn-quant: wrote %s: %llu ternarized tensors (%s, %s), NMSE %.4f (absmean %.4f, %+.2f dB)\n",
-                    o.out, (unsigned long long)s.n_tensors, bn_type_name((uint32_t)o.type),
-                    bn_quant_method_name(o.method), s.nmse, s.nmse_absmean, s.gain_db);
-        }
+        rc = finish(&o, rep);
     }
     bn_quant_report_free(rep);
     bn_gguf_close(g);

@@ -3,7 +3,7 @@
  * API: the input is written to a scratch file, opened with bn_ckpt_open()
  * (header length, UTF-8, strict JSON, dtypes, offsets tiling the data), and
  * every accepted tensor is read back both raw and as f32.
- * needs: src/convert/safetensors.c src/convert/checkpoint.c
+ * needs: src/convert/safetensors.c src/convert/checkpoint.c src/convert/ckpt_read.c
  */
 #include "ckpt_walk.h"
 

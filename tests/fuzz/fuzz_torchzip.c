@@ -1,7 +1,7 @@
 /*
  * fuzz_torchzip.c - the PyTorch checkpoint reader: zip container, our pickle
  * machine, storage/view checks, legacy detection.
- * needs: src/convert/torchzip.c src/convert/pickle.c src/convert/checkpoint.c
+ * needs: src/convert/torchzip.c src/convert/pickle.c src/convert/checkpoint.c src/convert/ckpt_read.c
  *
  * Inputs that start with "PK" are taken as a whole .bin file. Anything else
  * is a data.pkl: it is packed into a zip together with the other records a

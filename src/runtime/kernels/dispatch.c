@@ -53,7 +53,7 @@ bn_status bn_qmat_init(bn_qmat *w, bn_type type, const void *data, size_t size,
     w->row_bytes = row_bytes;
     w->scale = 1.0f;
     if (type == BN_TYPE_I2_S)
-        memcpy(&w->scale, w->data + need - tail, sizeof w->scale); /* little-endian hosts */
+        w->scale = bn_i2s_tail_scale(w->data, (uint64_t)ne0 * (uint64_t)ne1);
     return BN_OK;
 }
 

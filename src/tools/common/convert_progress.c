@@ -34,15 +34,29 @@ static void on_tensor(void *user, size_t i, size_t n, const char *name, uint64_t
     bn_progress_bytes(&c->p, i, n, name, in, c->total);
 }
 
-void bn_convert_progress_attach(bn_convert_progress *c, bn_convert_opts *o, const char *tool, int quiet)
+static void init(bn_convert_progress *c, const char *tool, int quiet)
 {
     c->tool = tool;
     c->quiet = quiet;
     c->total = 0;
     bn_progress_init(&c->p, tool, quiet);
+}
+
+void bn_convert_progress_attach(bn_convert_progress *c, bn_convert_opts *o, const char *tool, int quiet)
+{
+    init(c, tool, quiet);
     o->progress = on_tensor;
     o->notice = on_notice;
     o->stage = on_stage;
+    o->planned = on_planned;
+    o->user = c;
+}
+
+void bn_requant_progress_attach(bn_convert_progress *c, bn_requant_opts *o, const char *tool, int quiet)
+{
+    init(c, tool, quiet);
+    o->progress = on_tensor;
+    o->notice = on_notice;
     o->planned = on_planned;
     o->user = c;
 }
