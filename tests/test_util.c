@@ -35,7 +35,7 @@ START_TEST(test_error_messages)
     bn_error_prefix(&e, "%s", "m.gguf");
     ck_assert_str_eq(e.msg, "m.gguf: tensor 'x': bad ne0 3");
     ck_assert_int_eq(bn_status_exit_code(BN_EINVAL), 2);
-    ck_assert_int_eq(bn_status_exit_code(BN_EIO), 1);
+    ck_assert_int_eq(bn_status_exit_code(BN_EIO), 3);
     ck_assert_int_eq(bn_error_set(NULL, BN_ELIMIT, "dropped"), BN_ELIMIT);
 }
 END_TEST

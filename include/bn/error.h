@@ -8,8 +8,12 @@
  *  2. A NULL bn_error pointer is allowed: the message is then dropped.
  *  3. Library code never prints, never exits, never aborts on input-dependent
  *     conditions. Only the mains in src/tools/ print and choose exit codes.
- *  4. bn_status_exit_code() maps a status to the CLI convention: 2 for bad input,
- *     bad usage or unsupported content, 1 for environment failures (I/O, memory).
+ *  4. bn_status_exit_code() maps a status to the CLI convention (every tool's
+ *     --help ends with it): 2 for bad input, bad usage or unsupported content,
+ *     3 for failures of the system (BN_EIO, BN_ENOMEM, BN_EINTR, BN_EINTERNAL).
+ *     1 is left to the mains: a check or gate that failed. A library function
+ *     whose open/read/write/mmap fails returns BN_EIO, so mains map it to 3
+ *     from the status alone, never from the message.
  */
 #ifndef BN_ERROR_H
 #define BN_ERROR_H

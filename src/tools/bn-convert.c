@@ -8,38 +8,27 @@
 #include "bn/quant.h"
 #include "common/cli.h"
 #include "common/convert_progress.h"
+#include "common/opt.h"
 
-static void usage(FILE *f)
+static int method_fn(const char *v, void *p, char *msg, size_t cap)
 {
-    fputs("usage: bn-convert HF_DIR OUT.gguf [options]\n"
-          "\n"
-          "Converts a Hugging Face BitNet b1.58 checkpoint (safetensors or PyTorch .bin, single or\n"
-          "sharded; latent F32/F16/BF16 or offline-packed uint8 weights) to GGUF, tokenizer included.\n"
-          "\n"
-          "  --type T          projections: i2_s (default, bitnet.cpp), tq2_0, tq1_0 (llama.cpp), f16, f32\n"
-          "  --embd-type T     token_embd/output: f16 (default), f32, q8_0, q6_k, q4_k\n"
-          "  --method M        ternarization of latent weights: absmean (default, BitNet's rule), absmax, mse\n"
-          "  --allow-fallback  write projections whose rows the type cannot hold as F16 (reported)\n"
-          "  --vocab-only      tokenizer and hyperparameters only\n"
-          "  --name NAME       general.name (default: the directory name)\n"
-          "  --arch NAME       architecture when config.json cannot tell (falcon3: a\n"
-          "                    LlamaForCausalLM config; default: from config.json)\n"
-          "  --report FILE     per-tensor ternarization report (.txt .json .csv .html)\n"
-          "  --report-format F text|json|csv|html (default: from FILE's extension)\n"
-          "  -t, --threads N   packing threads (default: all cores)\n"
-          "  -q, --quiet       no progress and no summary\n"
-          "  -h, --help, --version\n"
-          "\n"
-          "Exit: 0 ok, 1 I/O failure, 2 bad input or usage.\n",
-          f);
-}
-
-static int type_arg(const char *v, bn_type *t, const char *opt)
-{
-    if (bn_type_from_name(v, t) != 0) {
-        fprintf(stderr, "bn-convert: %s: unknown type '%s'\n", opt, v);
+    bn_quant_method m;
+    if (bn_quant_method_from_name(v, &m) != 0) {
+        snprintf(msg, cap, "unknown method '%s' (absmean, absmax, mse)", v);
         return -1;
     }
+    *(int *)p = (int)m;
+    return 0;
+}
+
+static int report_format_fn(const char *v, void *p, char *msg, size_t cap)
+{
+    bn_report_format f;
+    if (bn_report_format_from_name(v, &f) != 0) {
+        snprintf(msg, cap, "unknown format '%s' (text, json, csv, html)", v);
+        return -1;
+    }
+    *(const char **)p = v;
     return 0;
 }
 
@@ -47,89 +36,43 @@ int main(int argc, char **argv)
 {
     bn_convert_opts o;
     bn_convert_opts_init(&o);
-    const char *pos[2];
-    int n_pos = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG                                                                 \
-    do {                                                                         \
-        if (!v) {                                                                \
-            fprintf(stderr, "bn-convert: %s needs a value (see --help)\n", a);    \
-            return 2;                                                            \
-        }                                                                        \
-        i++;                                                                     \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            bn_cli_print_version("bn-convert");
-            return 0;
-        } else if (!strcmp(a, "--type")) {
-            NEED_ARG;
-            if (type_arg(v, &o.proj_type, a))
-                return 2;
-        } else if (!strcmp(a, "--embd-type")) {
-            NEED_ARG;
-            if (type_arg(v, &o.embd_type, a))
-                return 2;
-        } else if (!strcmp(a, "--method")) {
-            NEED_ARG;
-            bn_quant_method m;
-            if (bn_quant_method_from_name(v, &m) != 0) {
-                fprintf(stderr, "bn-convert: --method: unknown method '%s' (absmean, absmax, mse)\n", v);
-                return 2;
-            }
-            o.method = (int)m;
-        } else if (!strcmp(a, "--allow-fallback")) {
-            o.allow_fallback = 1;
-        } else if (!strcmp(a, "--vocab-only")) {
-            o.vocab_only = 1;
-        } else if (!strcmp(a, "--name")) {
-            NEED_ARG;
-            o.name = v;
-        } else if (!strcmp(a, "--arch")) {
-            NEED_ARG;
-            o.arch = v;
-        } else if (!strcmp(a, "--report")) {
-            NEED_ARG;
-            o.report_path = v;
-        } else if (!strcmp(a, "--report-format")) {
-            NEED_ARG;
-            bn_report_format f;
-            if (bn_report_format_from_name(v, &f) != 0) {
-                fprintf(stderr, "bn-convert: --report-format: unknown format '%s' (text, json, csv, html)\n", v);
-                return 2;
-            }
-            o.report_format = v;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            NEED_ARG;
-            long t;
-            if (bn_cli_parse_int(v, 1, 1024, &t)) {
-                fprintf(stderr, "bn-convert: %s: '%s' is not a thread count in 1..1024\n", a, v);
-                return 2;
-            }
-            o.n_threads = (int)t;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "bn-convert: unknown option '%s' (see --help)\n", a);
-            return 2;
-        } else if (n_pos < 2) {
-            pos[n_pos++] = a;
-        } else {
-            fprintf(stderr, "bn-convert: unexpected argument '%s' (see --help)\n", a);
-            return 2;
-        }
-#undef NEED_ARG
-    }
-    if (n_pos != 2) {
-        usage(stderr);
-        return 2;
-    }
-    o.in_dir = pos[0];
-    o.out_path = pos[1];
+    int quiet = 0;
+    const bn_opt opts[] = {
+        BN_O_FUNC(NULL, "--type", &o.proj_type, bn_opt_type, "T",
+                  "projections: i2_s (default, bitnet.cpp), tq2_0, tq1_0\n"
+                  "(llama.cpp), f16, f32"),
+        BN_O_FUNC(NULL, "--embd-type", &o.embd_type, bn_opt_type, "T",
+                  "token_embd/output: f16 (default), f32, q8_0, q6_k, q4_k"),
+        BN_O_FUNC(NULL, "--method", &o.method, method_fn, "M",
+                  "ternarization of latent weights: absmean (default,\n"
+                  "BitNet's rule), absmax, mse"),
+        BN_O_FLAG(NULL, "--allow-fallback", &o.allow_fallback,
+                  "write projections whose rows the type cannot hold as F16\n(reported)"),
+        BN_O_FLAG(NULL, "--vocab-only", &o.vocab_only, "tokenizer and hyperparameters only"),
+        BN_O_STR(NULL, "--name", &o.name, "NAME", "general.name (default: the directory name)"),
+        BN_O_STR(NULL, "--arch", &o.arch, "NAME",
+                 "architecture when config.json cannot tell (falcon3: a\n"
+                 "LlamaForCausalLM config; default: from config.json)"),
+        BN_O_STR(NULL, "--report", &o.report_path, "FILE",
+                 "per-tensor ternarization report (.txt .json .csv .html)"),
+        BN_O_FUNC(NULL, "--report-format", &o.report_format, report_format_fn, "F",
+                  "text|json|csv|html (default: from FILE's extension)"),
+        BN_O_INT("-t", "--threads", &o.n_threads, 1, 1024, "N", "packing threads (default: all cores)"),
+        BN_O_FLAG("-q", "--quiet", &quiet, "no progress and no summary"),
+    };
+    const bn_opt_spec spec = {
+        "bn-convert",
+        "usage: bn-convert HF_DIR OUT.gguf [options]\n"
+        "\n"
+        "Converts a Hugging Face BitNet b1.58 checkpoint (safetensors or PyTorch .bin, single or\n"
+        "sharded; latent F32/F16/BF16 or offline-packed uint8 weights) to GGUF, tokenizer included.\n"
+        "\n",
+        opts, BN_OPT_N(opts), {&o.in_dir, &o.out_path}, 2, 2, NULL};
+    int rc = bn_opt_parse(&spec, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (!o.in_dir || !o.out_path)
+        return bn_opt_fail(&spec, "expected HF_DIR OUT.gguf (see --help)");
     if (o.n_threads <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         o.n_threads = nc > 0 ? (int)nc : 1;

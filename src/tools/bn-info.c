@@ -1,51 +1,30 @@
 /* bn-info - describe a model file: header, every KV, the tensor table and
  * totals, as text or (--json) as JSON on stdout.
  *
- * Exit codes: 0 ok, 1 environment failure (I/O, memory), 2 bad usage or bad
- * input; on failure exactly one line "bn-info: <message>" goes to stderr. */
+ * Exit codes: 0 ok, 2 bad usage or bad input, 3 an I/O or system failure; on
+ * failure exactly one line "bn-info: <message>" goes to stderr. */
 #include <cJSON.h>
-#include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bn/gguf.h"
+#include "bn/util.h"
 #include "tools/common/info_ckpt.h"
 #include "tools/common/cli.h"
+#include "tools/common/opt.h"
 
 #define BN_INFO_JSON_SCHEMA 1 /* docs/json.md */
 
 
 typedef struct {
     int json;           /* --json */
+    FILE *out;          /* where --json goes: stdout or the --json FILE */
     uint64_t max_items; /* --items: array elements shown per KV */
     int sha256;         /* --sha256: digest of every checkpoint tensor's data */
 } options;
-
-static void usage(FILE *f)
-{
-    fputs("usage: bn-info [--json] [--items N] FILE.gguf\n"
-          "       bn-info [--json] [--sha256] CHECKPOINT (a Hugging Face directory, .safetensors or .bin)\n"
-          "\n"
-          "Print a GGUF file's header (version, alignment, counts, data offset), every\n"
-          "KV (arrays abbreviated to their length and first items, strings quoted and\n"
-          "escaped), the tensor table (name, type, ne, bytes, offset) and totals\n"
-          "(parameters, bytes, bits per weight). The file is fully validated first.\n"
-          "\n"
-          "  --json      the same as JSON on stdout\n"
-          "  --items N   array elements to show per KV (default 8; 0: all of them)\n"
-          "\n"
-          "A checkpoint (a directory, or any file that is not GGUF) is described by its\n"
-          "config.json summary and tensor table (name, dtype, shape, bytes, shard).\n"
-          "  --sha256    add the sha256 of each tensor's data (contiguous, row-major,\n"
-          "              little-endian: the bytes the readers hand out)\n"
-          "  --help      this text\n"
-          "  --version   print the version\n"
-          "\n"
-          "Exit status: 0 ok, 1 I/O or memory failure, 2 bad usage or a malformed file.\n",
-          f);
-}
 
 static int fail(bn_status st, const char *msg)
 {
@@ -124,7 +103,7 @@ static int info_gguf(const char *path, const options *o)
     bn_gguf_close(g);
     if (!text)
         return fail(BN_ENOMEM, "out of memory building the JSON description");
-    puts(text);
+    fprintf(o->out, "%s\n", text);
     free(text);
     return 0;
 }
@@ -135,53 +114,84 @@ static int info_path(const char *path, const options *o)
 {
     if (bn_info_is_checkpoint(path)) {
         bn_info_ckpt_opts co = {.json = o->json, .sha256 = o->sha256};
-        return bn_info_ckpt(path, &co, stdout, stderr);
+        return bn_info_ckpt(path, &co, o->json ? o->out : stdout, stderr);
     }
     return info_gguf(path, o);
 }
 
+static int items_fn(const char *v, void *p, char *msg, size_t cap)
+{
+    long n;
+    if (v[0] == '-' || bn_cli_parse_int(v, 0, LONG_MAX, &n)) {
+        snprintf(msg, cap, "'%.64s' is not a count", v);
+        return -1;
+    }
+    *(uint64_t *)p = n ? (uint64_t)n : UINT64_MAX; /* 0: all */
+    return 0;
+}
+
+/* --json FILE: the document goes to FILE.tmp.XXXXXX, renamed once complete;
+ * FILE may not be the input. */
+static int info_to_file(const char *path, const char *json_path, options *o)
+{
+    bn_error err;
+    bn_outset *set = NULL;
+    bn_atomic_file *af = NULL;
+    const char *outs[1] = {json_path};
+    bn_status st = bn_outset_plan(&set, &path, 1, outs, 1, &err);
+    if (!st)
+        st = bn_atomic_open_in(set, json_path, &af, &err);
+    if (st) {
+        bn_outset_free(set);
+        return fail(st, err.msg);
+    }
+    o->out = bn_atomic_stream(af);
+    int rc = info_path(path, o);
+    if (rc) {
+        bn_atomic_abort(af);
+    } else if (bn_atomic_commit(af, &err) || bn_outset_commit(set, &err)) {
+        rc = fail(err.code, err.msg);
+    }
+    bn_outset_free(set);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    options o = {.json = 0, .max_items = 8};
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--version") == 0) {
-            bn_cli_print_version("bn-info");
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            o.json = 1;
-        } else if (strcmp(a, "--sha256") == 0) {
-            o.sha256 = 1;
-        } else if (strcmp(a, "--items") == 0) {
-            char *end;
-            errno = 0;
-            if (i + 1 >= argc)
-                return fail(BN_EINVAL, "--items needs a number (try --help)");
-            unsigned long long n = strtoull(argv[++i], &end, 10);
-            if (errno || *end || end == argv[i] || argv[i][0] == '-') {
-                char msg[BN_ERROR_MSG_MAX];
-                snprintf(msg, sizeof msg, "--items: '%.64s' is not a count (try --help)",
-                         argv[i]);
-                return fail(BN_EINVAL, msg);
-            }
-            o.max_items = n ? n : UINT64_MAX; /* 0: all */
-        } else if (a[0] == '-' && a[1] != '\0') {
-            char msg[BN_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "unknown option '%.64s' (try --help)", a);
-            return fail(BN_EINVAL, msg);
-        } else if (path) {
-            return fail(BN_EINVAL, "one file at a time (try --help)");
-        } else {
-            path = a;
-        }
-    }
+    options o = {.json = 0, .max_items = 8, .out = stdout};
+    const char *path = NULL, *json = NULL;
+    const bn_opt opts[] = {
+        BN_O_MODEL(&path),
+        {.l = "--json", .kind = BN_OPT_OPTSTR, .p = &json, .arg = "FILE", .dflt = "-",
+         .help = "the same as JSON, on stdout or into FILE"},
+        BN_O_FUNC(NULL, "--items", &o.max_items, items_fn, "N",
+                  "array elements to show per KV (default 8; 0: all of them)"),
+        BN_O_SECTION("\nA checkpoint (a directory, or any file that is not GGUF) is described by its\n"
+                     "config.json summary and tensor table (name, dtype, shape, bytes, shard)."),
+        BN_O_FLAG(NULL, "--sha256", &o.sha256,
+                  "add the sha256 of each tensor's data (contiguous, row-major,\n"
+                  "little-endian: the bytes the readers hand out)"),
+    };
+    const bn_opt_spec spec = {
+        "bn-info",
+        "usage: bn-info [--json [FILE]] [--items N] FILE.gguf\n"
+        "       bn-info [--json [FILE]] [--sha256] CHECKPOINT (a Hugging Face directory, .safetensors or .bin)\n"
+        "\n"
+        "Print a GGUF file's header (version, alignment, counts, data offset), every\n"
+        "KV (arrays abbreviated to their length and first items, strings quoted and\n"
+        "escaped), the tensor table (name, type, ne, bytes, offset) and totals\n"
+        "(parameters, bytes, bits per weight). The file is fully validated first.\n"
+        "\n",
+        opts, BN_OPT_N(opts), {&path}, 1, 1, NULL};
+    int rc = bn_opt_parse(&spec, argc, argv);
+    if (rc >= 0)
+        return rc;
     if (!path)
-        return fail(BN_EINVAL, "no file given (try --help)");
-    int rc = info_path(path, &o);
+        return bn_opt_fail(&spec, "no file given (see --help)");
+    o.json = json != NULL;
+    if (json && strcmp(json, "-") != 0)
+        return info_to_file(path, json, &o);
+    rc = info_path(path, &o);
     if (fflush(stdout) != 0 || ferror(stdout))
         return fail(BN_EIO, "cannot write to standard output");
     return rc;

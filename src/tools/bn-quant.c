@@ -2,12 +2,8 @@
  * bn-quant - ternarize the projection weights of a float GGUF and pack them as
  * I2_S, TQ2_0 or TQ1_0; report the quantization error; gate CI on it.
  *
- *   bn-quant IN OUT.gguf [--type i2_s|tq2_0|tq1_0] [--method absmean|absmax|mse]
- *            [--embd-type f16|f32|q8_0|q6_k|q4_k] [-t N] [--quiet] [--report FILE] [--format F]
- *   bn-quant --report [FILE] IN [--format text|json|csv|html]
- *
- * Streams tensor by tensor (peak memory ~ the largest tensor as f32 plus its
- * codes and packed bytes). Exit 0 ok, 1 gate failed or I/O failure, 2 bad input.
+ * The work is the library's requantizer (bn/requant.h); --help lists the options.
+ * Exit 0 ok, 1 a gate failed, 2 bad input or usage, 3 an I/O or system failure.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,36 +21,9 @@
 #include "bn/util.h"
 #include "common/cli.h"
 #include "common/convert_progress.h"
+#include "common/opt.h"
 
 
-
-static void usage(FILE *f)
-{
-    fputs("usage: bn-quant IN OUT.gguf [options]        ternarize and pack a float GGUF\n"
-          "       bn-quant --report [FILE] IN [options] report only, nothing written\n"
-          "IN is a GGUF with F32/F16/BF16 (or ternary) projections, or a Hugging Face directory\n"
-          "(converted as bn-convert does, with the type and method given here).\n"
-          "\n"
-          "  --type i2_s|tq2_0|tq1_0    packing of the projection weights (default i2_s)\n"
-          "  --method absmean|absmax|mse ternarization rule (default absmean, BitNet b1.58)\n"
-          "  --method all               report only: every method side by side (HTML report)\n"
-          "  --embd-type T   token_embd/output: f16 (default), f32, q8_0, q6_k, q4_k\n"
-          "  -t, --threads N            threads for decoding, ternarizing, packing, 1..256 (default 1)\n"
-          "  --report [FILE]            write the error report to FILE ('-' or none: stdout)\n"
-          "  --format text|json|csv|html report format (default: from FILE's extension, else text)\n"
-          "  --json                     the JSON report on stdout (same as --report - --format json)\n"
-          "  --focus NAME               tensor whose |W|/s histogram the HTML report shows\n"
-          "                             (default: the one with the highest NMSE)\n"
-          "  --max-nmse X               exit 1 if any tensor's NMSE exceeds X\n"
-          "  --fail-on FLAGS            exit 1 if a tensor has one of FLAGS\n"
-          "                             (already-ternary,sign-like,scale-clamped,nan-inf)\n"
-          "  --quiet                    no progress on stderr\n"
-          "  -h, --help, --version\n"
-          "\n"
-          "Projection tensors are blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight;\n"
-          "norms are written as F32, everything else is copied. Exit: 0 ok, 1 gate failed, 2 bad input.\n",
-          f);
-}
 
 typedef struct {
     const char *in, *out, *report_path;
@@ -81,124 +50,96 @@ static int die_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static int is_option(const char *a) { return a[0] == '-' && a[1] != '\0'; }
+static const char *const TYPE_NAMES[] = {"i2_s", "tq2_0", "tq1_0", NULL};
+static const int TYPE_VALUES[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
+static const char *const EMBD_NAMES[] = {"f16", "f32", "q8_0", "q6_k", "q4_k", NULL};
+static const int EMBD_VALUES[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_Q8_0, BN_TYPE_Q6_K, BN_TYPE_Q4_K};
+
+static int method_fn(const char *v, void *p, char *msg, size_t cap)
+{
+    opts *o = p;
+    o->all_methods = !strcmp(v, "all");
+    if (o->all_methods || !bn_quant_method_from_name(v, &o->method))
+        return 0;
+    snprintf(msg, cap, "unknown method '%s' (absmean, absmax, mse, all)", v);
+    return -1;
+}
+
+static int format_fn(const char *v, void *p, char *msg, size_t cap)
+{
+    opts *o = p;
+    if (bn_report_format_from_name(v, &o->fmt)) {
+        snprintf(msg, cap, "unknown format '%s' (text, json, csv, html)", v);
+        return -1;
+    }
+    o->fmt_set = 1;
+    return 0;
+}
+
+static int fail_on_fn(const char *v, void *p, char *msg, size_t cap)
+{
+    if (bn_quant_flags_parse(v, p)) {
+        snprintf(msg, cap, "bad flags '%s' (already-ternary,sign-like,scale-clamped,nan-inf)", v);
+        return -1;
+    }
+    return 0;
+}
 
 /* Returns -1 to continue, or an exit code. */
 static int parse_args(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->type = BN_TYPE_I2_S;
     o->method = BN_QM_ABSMEAN;
-    o->embd_type = BN_TYPE_F16;
-    o->threads = 1;
     o->max_nmse = -1;
-    const char *pos[8];
-    int npos = 0, report_pos = -1; /* index in pos[] of the arg right after --report */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VAL()                                                                                 \
-    do {                                                                                           \
-        if (!val)                                                                                  \
-            return die_usage("option %s needs a value", a);                                        \
-        i++;                                                                                       \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            bn_cli_print_version("bn-quant");
-            return 0;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->quiet = 1;
-        } else if (!strcmp(a, "--json")) {
-            /* CONVENTIONS: --json prints machine-readable results on stdout */
-            o->report = 1;
-            o->json = 1;
-        } else if (!strcmp(a, "--report")) {
-            o->report = 1;
-            if (val && !is_option(val))
-                report_pos = npos;
-        } else if (!strncmp(a, "--report=", 9)) {
-            o->report = 1;
-            o->report_path = a + 9;
-        } else if (!strcmp(a, "--type")) {
-            NEED_VAL();
-            if (!strcmp(val, "i2_s"))
-                o->type = BN_TYPE_I2_S;
-            else if (!strcmp(val, "tq2_0"))
-                o->type = BN_TYPE_TQ2_0;
-            else if (!strcmp(val, "tq1_0"))
-                o->type = BN_TYPE_TQ1_0;
-            else
-                return die_usage("unknown --type '%s' (i2_s, tq2_0, tq1_0)", val);
-        } else if (!strcmp(a, "--method")) {
-            NEED_VAL();
-            if (!strcmp(val, "all"))
-                o->all_methods = 1;
-            else if (bn_quant_method_from_name(val, &o->method))
-                return die_usage("unknown --method '%s' (absmean, absmax, mse, all)", val);
-        } else if (!strcmp(a, "--embd-type")) {
-            NEED_VAL();
-            if (!strcmp(val, "f16"))
-                o->embd_type = BN_TYPE_F16;
-            else if (!strcmp(val, "f32"))
-                o->embd_type = BN_TYPE_F32;
-            else if (!strcmp(val, "q8_0"))
-                o->embd_type = BN_TYPE_Q8_0;
-            else if (bn_type_from_name(val, &o->embd_type) || !bn_role_type_ok(BN_ROLE_TOKEN_EMBD, o->embd_type))
-                return die_usage("unknown --embd-type '%s' (f16, f32, q8_0, q6_k, q4_k)", val);
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            NEED_VAL();
-            char *end;
-            long t = strtol(val, &end, 10);
-            if (*val == '\0' || *end || t < 1 || t > 256)
-                return die_usage("bad thread count '%s' (1..256)", val);
-            o->threads = (int)t;
-        } else if (!strcmp(a, "--format")) {
-            NEED_VAL();
-            if (bn_report_format_from_name(val, &o->fmt))
-                return die_usage("unknown --format '%s' (text, json, csv, html)", val);
-            o->fmt_set = 1;
-        } else if (!strcmp(a, "--focus")) {
-            NEED_VAL();
-            o->focus = val;
-        } else if (!strcmp(a, "--max-nmse")) {
-            NEED_VAL();
-            char *end;
-            double x = strtod(val, &end);
-            if (*val == '\0' || *end || !(x >= 0) || !isfinite(x))
-                return die_usage("bad --max-nmse '%s' (a number >= 0)", val);
-            o->max_nmse = x;
-        } else if (!strcmp(a, "--fail-on")) {
-            NEED_VAL();
-            if (bn_quant_flags_parse(val, &o->fail_flags))
-                return die_usage("bad --fail-on '%s' (already-ternary,sign-like,scale-clamped,nan-inf)", val);
-        } else if (is_option(a)) {
-            return die_usage("unknown option '%s'", a);
-        } else {
-            if (npos == 8)
-                return die_usage("too many arguments at '%s'", a);
-            pos[npos++] = a;
-        }
-#undef NEED_VAL
-    }
-    /* --report FILE: the argument after --report is FILE when another
-     * positional argument remains for the input. */
-    if (report_pos >= 0 && npos - 1 >= 1 && !o->report_path) {
-        o->report_path = pos[report_pos];
-        for (int i = report_pos; i + 1 < npos; i++)
-            pos[i] = pos[i + 1];
-        npos--;
-    }
-    if (npos == 1 && o->report) {
-        o->in = pos[0];
-    } else if (npos == 2) {
-        o->in = pos[0];
-        o->out = pos[1];
-    } else {
-        return die_usage("%s", npos == 0 ? "missing input" : "expected IN OUT.gguf, or --report [FILE] IN");
-    }
+    int type = BN_TYPE_I2_S, embd = BN_TYPE_F16;
+    const char *report = NULL; /* "": --report without FILE */
+    o->threads = 1;
+    const bn_opt table[] = {
+        {.s = "-m", .l = "--model", .kind = BN_OPT_STR, .p = &o->in, .arg = "IN", .flags = BN_OPT_POS0,
+         .help = "the input (or as the first argument)"},
+        BN_O_ENUM(NULL, "--type", &type, TYPE_NAMES, TYPE_VALUES,
+                  "packing of the projection weights (default i2_s)"),
+        BN_O_FUNC(NULL, "--method", o, method_fn, "absmean|absmax|mse|all",
+                  "ternarization rule (default absmean, BitNet b1.58);\n"
+                  "all: report only, every method side by side (HTML report)"),
+        BN_O_ENUM(NULL, "--embd-type", &embd, EMBD_NAMES, EMBD_VALUES,
+                  "token_embd/output encoding (default f16)"),
+        BN_O_INT("-t", "--threads", &o->threads, 1, 256, "N",
+                 "threads for decoding, ternarizing, packing (default 1)"),
+        {.l = "--report", .kind = BN_OPT_OPTSTR, .p = &report, .arg = "FILE", .dflt = "",
+         .help = "write the error report to FILE ('-' or none: stdout)"},
+        BN_O_FUNC(NULL, "--format", o, format_fn, "text|json|csv|html",
+                  "report format (default: from FILE's extension, else text)"),
+        BN_O_FLAG(NULL, "--json", &o->json, "the JSON report on stdout (same as --report - --format json)"),
+        BN_O_STR(NULL, "--focus", &o->focus, "NAME",
+                 "tensor whose |W|/s histogram the HTML report shows\n"
+                 "(default: the one with the highest NMSE)"),
+        BN_O_DOUBLE(NULL, "--max-nmse", &o->max_nmse, 0, INFINITY, "X",
+                    "exit 1 if any tensor's NMSE exceeds X"),
+        BN_O_FUNC(NULL, "--fail-on", &o->fail_flags, fail_on_fn, "FLAGS",
+                  "exit 1 if a tensor has one of FLAGS\n"
+                  "(already-ternary,sign-like,scale-clamped,nan-inf)"),
+        BN_O_FLAG("-q", "--quiet", &o->quiet, "no progress on stderr"),
+    };
+    const bn_opt_spec spec = {
+        "bn-quant",
+        "usage: bn-quant IN OUT.gguf [options]        ternarize and pack a float GGUF\n"
+        "       bn-quant --report [FILE] IN [options] report only, nothing written\n"
+        "IN is a GGUF with F32/F16/BF16 (or ternary) projections, or a Hugging Face directory\n"
+        "(converted as bn-convert does, with the type and method given here).\n"
+        "\n",
+        table, BN_OPT_N(table), {&o->in, &o->out}, 2, 1,
+        "\nProjection tensors are blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight;\n"
+        "norms are written as F32, everything else is copied.\n"};
+    int rc = bn_opt_parse(&spec, argc, argv);
+    if (rc >= 0)
+        return rc;
+    o->type = (bn_type)type;
+    o->embd_type = (bn_type)embd;
+    o->report = report != NULL || o->json;
+    o->report_path = report && *report ? report : NULL;
+    if (!o->in || (!o->out && !o->report))
+        return die_usage("%s", !o->in ? "missing input" : "expected IN OUT.gguf, or --report [FILE] IN");
     if (o->json) {
         if (o->report_path || (o->fmt_set && o->fmt != BN_REPORT_JSON))
             return die_usage("%s", "--json writes the JSON report to stdout: do not combine it with a report "

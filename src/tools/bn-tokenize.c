@@ -5,7 +5,8 @@
  *   bn-tokenize MODEL.gguf -p TEXT | -f FILE [--ids | --pieces] [--no-bos] [--parse-special]
  *   bn-tokenize MODEL.gguf --vocab-test FILE.inp FILE.out
  *
- * Exit: 0 ok, 1 a --vocab-test mismatch (or an I/O failure), 2 bad usage or input.
+ * Exit: 0 ok, 1 a --vocab-test mismatch, 2 bad usage or input, 3 an I/O or
+ * system failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,33 +19,9 @@
 #include "bn/tokenizer.h"
 #include "bn/util.h"
 #include "tools/common/cli.h"
+#include "tools/common/opt.h"
 
 #define MAX_INPUT ((size_t)1 << 30)
-
-static void usage(FILE *f)
-{
-    fputs("usage: bn-tokenize MODEL.gguf (-p TEXT | -f FILE) [--ids | --pieces | --json] [--no-bos]\n"
-          "                   [--parse-special]\n"
-          "       bn-tokenize MODEL.gguf --vocab-test FILE.inp FILE.out\n"
-          "\n"
-          "Tokenize TEXT (or the contents of FILE) with the vocabulary stored in MODEL.gguf.\n"
-          "  -p, --prompt TEXT   text to tokenize\n"
-          "  -f, --file FILE     file to tokenize\n"
-          "      --ids           print the ids on one line, space-separated (default)\n"
-          "      --pieces        print one token per line: id, tab, the piece as a quoted string\n"
-          "      --json          print {\"n_tokens\", \"ids\", \"pieces\"} as one JSON object\n"
-          "      --no-bos        do not add BOS (and EOS) even if the vocabulary asks for them\n"
-          "      --parse-special match control tokens such as <|begin_of_text|> in the text\n"
-          "      --vocab-test INP OUT\n"
-          "                      llama.cpp test-tokenizer-0: each string of INP (terminated by\n"
-          "                      \"\\n__ggml_vocab_test__\\n\") is tokenized without BOS (and without\n"
-          "                      special parsing unless --parse-special) and compared with the\n"
-          "                      ids on its line of OUT;\n"
-          "                      every mismatch is printed; exit 1 if there is any\n"
-          "  -h, --help          this help\n"
-          "      --version       print the version\n",
-          f);
-}
 
 static int fail(const bn_error *e)
 {
@@ -179,48 +156,41 @@ static int vocab_test(const bn_tokenizer *tok, const char *inp_path, const char 
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *prompt = NULL, *file = NULL, *vt_inp = NULL, *vt_out = NULL;
+    const char *model = NULL, *prompt = NULL, *file = NULL, *vt[2] = {NULL, NULL};
     int pieces = 0, json = 0, no_bos = 0, parse_special = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            bn_cli_print_version("bn-tokenize");
-            return 0;
-        } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && i + 1 < argc) {
-            prompt = argv[++i];
-        } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && i + 1 < argc) {
-            file = argv[++i];
-        } else if (!strcmp(a, "--ids")) {
-            pieces = 0;
-        } else if (!strcmp(a, "--pieces")) {
-            pieces = 1;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--no-bos")) {
-            no_bos = 1;
-        } else if (!strcmp(a, "--parse-special")) {
-            parse_special = 1;
-        } else if (!strcmp(a, "--vocab-test") && i + 2 < argc) {
-            vt_inp = argv[++i];
-            vt_out = argv[++i];
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "bn-tokenize: unknown or incomplete option '%s' (see --help)\n", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            fprintf(stderr, "bn-tokenize: unexpected argument '%s' (see --help)\n", a);
-            return 2;
-        }
-    }
-    if (!model || (!vt_inp && !prompt && !file) || (prompt && file) ||
-        (vt_inp && (prompt || file))) {
-        fprintf(stderr, "bn-tokenize: need MODEL.gguf and exactly one of -p, -f, --vocab-test (see --help)\n");
-        return 2;
-    }
+    const bn_opt opts[] = {
+        BN_O_MODEL(&model),
+        BN_O_STR("-p", "--prompt", &prompt, "TEXT", "text to tokenize"),
+        BN_O_STR("-f", "--file", &file, "FILE", "file to tokenize"),
+        {.l = "--ids", .kind = BN_OPT_UNSET, .p = &pieces,
+         .help = "print the ids on one line, space-separated (default)"},
+        BN_O_FLAG(NULL, "--pieces", &pieces,
+                  "print one token per line: id, tab, the piece as a quoted string"),
+        BN_O_FLAG(NULL, "--json", &json, "print {\"n_tokens\", \"ids\", \"pieces\"} as one JSON object"),
+        BN_O_FLAG(NULL, "--no-bos", &no_bos, "do not add BOS (and EOS) even if the vocabulary asks for them"),
+        BN_O_FLAG(NULL, "--parse-special", &parse_special,
+                  "match control tokens such as <|begin_of_text|> in the text"),
+        {.l = "--vocab-test", .kind = BN_OPT_STR2, .p = vt, .arg = "INP OUT",
+         .help = "llama.cpp test-tokenizer-0: each string of INP (terminated by\n"
+                 "\"\\n__ggml_vocab_test__\\n\") is tokenized without BOS (and without\n"
+                 "special parsing unless --parse-special) and compared with the\n"
+                 "ids on its line of OUT; every mismatch is printed; exit 1 if\n"
+                 "there is any"},
+    };
+    const bn_opt_spec spec = {
+        "bn-tokenize",
+        "usage: bn-tokenize MODEL.gguf (-p TEXT | -f FILE) [--ids | --pieces | --json] [--no-bos]\n"
+        "                   [--parse-special]\n"
+        "       bn-tokenize MODEL.gguf --vocab-test FILE.inp FILE.out\n"
+        "\n"
+        "Tokenize TEXT (or the contents of FILE) with the vocabulary stored in MODEL.gguf.\n",
+        opts, BN_OPT_N(opts), {&model}, 1, 1, NULL};
+    int prc = bn_opt_parse(&spec, argc, argv);
+    if (prc >= 0)
+        return prc;
+    const char *vt_inp = vt[0], *vt_out = vt[1];
+    if (!model || (!vt_inp && !prompt && !file) || (prompt && file) || (vt_inp && (prompt || file)))
+        return bn_opt_fail(&spec, "need MODEL.gguf and exactly one of -p, -f, --vocab-test (see --help)");
 
     bn_error e;
     bn_error_clear(&e);
@@ -258,13 +228,13 @@ int main(int argc, char **argv)
         rc = fail(&e);
     } else if ((json ? print_json(tok, &ids) : pieces ? print_pieces(tok, &ids) : 0) != 0) {
         fprintf(stderr, "bn-tokenize: out of memory\n");
-        rc = 1;
+        rc = 3;
     } else if (!json && !pieces) {
         print_ids(stdout, ids.ids, ids.n);
     }
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "bn-tokenize: writing the output failed\n");
-        rc = 1;
+        rc = 3;
     }
     bn_tokens_free(&ids);
     free(text);

@@ -135,7 +135,7 @@ int bn_status_exit_code(bn_status s)
     case BN_EIO:
     case BN_ENOMEM:
     case BN_EINTR:
-    case BN_EINTERNAL: return 1;
+    case BN_EINTERNAL: return 3;
     default: return 2;
     }
 }

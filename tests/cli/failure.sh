@@ -37,11 +37,11 @@ nonzero() { [ "$(cat "$1")" -ne 0 ] || { echo "  exit 0" >&2; return 1; }; }
 # ---- bn-info: stdout full, input unreadable ---------------------------------
 spm="$VOCAB/ggml-vocab-llama-spm.gguf"
 "$INFO" "$spm" >/dev/full 2>"$T/full.err"; echo $? >"$T/full.rc"
-check "bn-info > /dev/full: exit 1 (I/O failure)" test "$(cat "$T/full.rc")" -eq 1
+check "bn-info > /dev/full: exit 3 (I/O failure)" test "$(cat "$T/full.rc")" -eq 3
 check "bn-info > /dev/full: one line saying stdout could not be written" \
   one_line_with "$T/full.err" '^bn-info: .*(standard output|stdout)'
 "$INFO" --json "$spm" >/dev/full 2>"$T/fullj.err"; echo $? >"$T/fullj.rc"
-check "bn-info --json > /dev/full: exit 1" test "$(cat "$T/fullj.rc")" -eq 1
+check "bn-info --json > /dev/full: exit 3" test "$(cat "$T/fullj.rc")" -eq 3
 
 mkdir -p "$T/dir.gguf"
 "$INFO" "$T/dir.gguf" >"$T/dir.out" 2>"$T/dir.err"; echo $? >"$T/dir.rc"
@@ -126,7 +126,7 @@ if [ "$(id -u)" -eq 0 ] && [ ${#as_user[@]} -eq 0 ]; then
   skip "bn-convert into an unwritable directory: root without setpriv"
 else
   "${as_user[@]}" "$CONV" --quiet "$small" "$ro/out.gguf" >/dev/null 2>"$T/ro.err"; echo $? >"$T/ro.rc"
-  check "unwritable directory: exit 1" test "$(cat "$T/ro.rc")" -eq 1
+  check "unwritable directory: exit 3 (I/O failure)" test "$(cat "$T/ro.rc")" -eq 3
   check "unwritable directory: one line naming the output and the reason" \
     one_line_with "$T/ro.err" "out\\.gguf.*[Pp]ermission denied"
   check "unwritable directory: existing output untouched" untouched "$ro/out.gguf"
@@ -141,7 +141,7 @@ disk_full_case() { # LABEL DIR WHY CMD...
   local label=$1 dir=$2 why=$3; shift 3
   printf '%s' "$OLD" >"$dir/out.gguf"
   "$@" >/dev/null 2>"$T/full.err"; echo $? >"$T/full.rc"
-  check "$label: exit 1" test "$(cat "$T/full.rc")" -eq 1
+  check "$label: exit 3 (I/O failure)" test "$(cat "$T/full.rc")" -eq 3
   check "$label: one line naming the output and '$why'" one_line_with "$T/full.err" "out\\.gguf.*$why"
   check "$label: existing output untouched" untouched "$dir/out.gguf"
   check "$label: no temporary file" no_temps "$dir" out.gguf

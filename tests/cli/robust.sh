@@ -116,14 +116,14 @@ if [ "$(id -u)" -eq 0 ]; then
   mknod "$T/dev/full" c 1 7 2>/dev/null && FULLDEV="$T/dev/full"
 fi
 if [ -n "$FULLDEV" ] && [ -n "$NULLDEV" ]; then
-  check "bn-convert OUT = a full device: exit 1" rc_is 1 "$T/o" "$CONV" -q "$HF" "$FULLDEV"
+  check "bn-convert OUT = a full device: exit 3" rc_is 3 "$T/o" "$CONV" -q "$HF" "$FULLDEV"
   check "  ... says the device is full" says "$T/o" "$FULLDEV.*(No space|space left)"
   check "  ... still a character device (not renamed over)" is_chr "$FULLDEV"
-  check "bn-verify --json to a full device: exit 1" rc_is 1 "$T/o" "$VERIFY" "$GG" --check --json "$FULLDEV"
-  check "bn-quant --report to a full device: exit 1" rc_is 1 "$T/o" "$QUANT" "$GG" --report "$FULLDEV" --quiet
+  check "bn-verify --json to a full device: exit 3" rc_is 3 "$T/o" "$VERIFY" "$GG" --check --json "$FULLDEV"
+  check "bn-quant --report to a full device: exit 3" rc_is 3 "$T/o" "$QUANT" "$GG" --report "$FULLDEV" --quiet
   check "  ... still a character device" is_chr "$FULLDEV"
   if [ -x "$SYNTH" ]; then
-    check "bn-synth -o a full device: exit 1" rc_is 1 "$T/o" "$SYNTH" -o "$FULLDEV" -q
+    check "bn-synth -o a full device: exit 3" rc_is 3 "$T/o" "$SYNTH" -o "$FULLDEV" -q
     check "  ... one prefix: the path once" bash -c "[ \$(grep -o '$FULLDEV' '$T/o' | wc -l) -eq 1 ]"
   fi
   check "bn-convert OUT = a null device: exit 0" rc_is 0 "$T/o" "$CONV" -q "$HF" "$NULLDEV"
@@ -164,16 +164,16 @@ restore
 # ---- a failed run leaves every output as it was -----------------------------------
 OLD="precious old output"
 printf '%s' "$OLD" >"$T/keep.gguf"
-check "bn-quant: report into a missing directory fails (exit 1)" \
-  rc_is 1 "$T/o" "$QUANT" "$GG" "$T/keep.gguf" --type tq2_0 --report "$T/nodir/r.csv" --quiet
+check "bn-quant: report into a missing directory fails (exit 3)" \
+  rc_is 3 "$T/o" "$QUANT" "$GG" "$T/keep.gguf" --type tq2_0 --report "$T/nodir/r.csv" --quiet
 check "  ... the GGUF written before the report is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
 check "  ... no temporary file left" bash -c "! ls '$T'/keep.gguf.tmp.* 2>/dev/null"
 if [ -n "$FULLDEV" ]; then
-  check "bn-convert: report to a full device fails (exit 1)" \
-    rc_is 1 "$T/o" "$CONV" -q "$HF" "$T/keep.gguf" --report "$FULLDEV"
+  check "bn-convert: report to a full device fails (exit 3)" \
+    rc_is 3 "$T/o" "$CONV" -q "$HF" "$T/keep.gguf" --report "$FULLDEV"
   check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
-  check "bn-quant HF_DIR: report to a full device fails (exit 1)" \
-    rc_is 1 "$T/o" "$QUANT" "$HF" "$T/keep.gguf" --report "$FULLDEV" --quiet
+  check "bn-quant HF_DIR: report to a full device fails (exit 3)" \
+    rc_is 3 "$T/o" "$QUANT" "$HF" "$T/keep.gguf" --report "$FULLDEV" --quiet
   check "  ... the GGUF is rolled back" bash -c "[ \"\$(cat '$T/keep.gguf')\" = '$OLD' ]"
 else
   skip "report to a full device: no private full device"
@@ -296,6 +296,6 @@ fi
 "$VERIFY" --help >"$T/help"
 max=$(grep -- '-t, --threads' "$T/help" | grep -oE '1\.\.[0-9]+' | head -1 | cut -d. -f3)
 check "bn-verify --help states a -t limit" test -n "$max"
-check "  ... -t at that limit is accepted by the parser" bash -c "! '$VERIFY' '$T/none.gguf' --check -t '$max' 2>&1 | grep -q 'threads needs'"
+check "  ... -t at that limit is accepted by the parser" bash -c "! '$VERIFY' '$T/none.gguf' --check -t '$max' 2>&1 | grep -q 'is not an integer'"
 check "  ... -t above it fails naming the same limit" \
-  bash -c "'$VERIFY' '$GG' --check -t $((max + 1)) 2>&1 | grep -q \"1..$max\""
+  bash -c "'$VERIFY' '$GG' --check -t $((max + 1)) 2>&1 | grep -qF \"is not an integer in [1, $max]\""

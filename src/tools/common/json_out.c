@@ -24,7 +24,7 @@ int bn_cli_json_write(const char *tool, const char *path, bn_outset *outs,
     char *s = doc ? cJSON_Print(doc) : NULL;
     if (!s) {
         fprintf(stderr, "%s: out of memory formatting JSON\n", tool);
-        return 1;
+        return 3;
     }
     int rc = 0;
     if (!strcmp(path, "-")) {
@@ -38,9 +38,9 @@ int bn_cli_json_write(const char *tool, const char *path, bn_outset *outs,
             rc = bn_status_exit_code(st);
         } else {
             fprintf(bn_atomic_stream(af), "%s\n", s);
-            if (bn_atomic_commit(af, &err) || bn_outset_commit(outs, &err)) {
+            if ((st = bn_atomic_commit(af, &err)) || (st = bn_outset_commit(outs, &err))) {
                 fprintf(stderr, "%s: %s\n", tool, err.msg);
-                rc = 1;
+                rc = bn_status_exit_code(st);
             }
         }
     }
