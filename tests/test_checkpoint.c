@@ -13,6 +13,7 @@
 #include <cJSON.h>
 #include <zip.h>
 
+#include "bn/util.h"
 #include "bn/checkpoint.h"
 #include "bn/gguf.h"
 #include "bn/sha256.h"
@@ -392,15 +393,13 @@ END_TEST
 static void mutate_and_open(const uint8_t *orig, size_t len, int wrap, unsigned seed, int rounds)
 {
     uint8_t *buf = malloc(len);
+    uint64_t rs = bn_rng_seed(seed);
     for (int r = 0; r < rounds; r++) {
         memcpy(buf, orig, len);
-        seed = seed * 1103515245u + 12345u;
-        int flips = 1 + (int)((seed >> 16) % 4);
+        int flips = 1 + (int)(bn_rng_next(&rs) % 4);
         for (int k = 0; k < flips; k++) {
-            seed = seed * 1103515245u + 12345u;
-            size_t at = (seed >> 8) % len;
-            seed = seed * 1103515245u + 12345u;
-            buf[at] = (uint8_t)(seed >> 16);
+            size_t at = (size_t)(bn_rng_next(&rs) % len);
+            buf[at] = (uint8_t)(bn_rng_next(&rs) >> 56);
         }
         const char *p = wrap ? wrap_pickle(buf, len) : tu_tmp("mutant.bin");
         if (!wrap) ck_assert_int_eq(tu_write(p, buf, len), 0);

@@ -379,9 +379,9 @@ START_TEST(test_truncation_and_mutation)
     uint8_t *m = malloc(n);
     for (int iter = 0; iter < 3000; iter++) {
         memcpy(m, img, n);
-        tu_lcg64(&seed);
-        size_t at = (size_t)(seed >> 33) % (size_t)need;
-        m[at] ^= (uint8_t)(1u << ((seed >> 20) & 7));
+        uint64_t r = bn_rng_next(&seed);
+        size_t at = (size_t)(r >> 33) % (size_t)need;
+        m[at] ^= (uint8_t)(1u << ((r >> 20) & 7));
         if (bn_gguf_open_mem(m, n, "mut", &g, &e) == BN_OK) {
             for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++) {
                 const bn_gguf_tensor *t = bn_gguf_tensor_at(g, i);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn/util.h"
 #include "bn/gguf.h"
 #include "bn/tokenizer.h"
 #include "runtime/tokenizer_internal.h"
@@ -336,12 +337,11 @@ static void edge_cases(const bn_tokenizer *t)
     roundtrip(t, big, 256);
     /* random bytes, biased towards UTF-8 lead/continuation bytes and spaces */
     static const unsigned char pool[] = {' ', ' ', 'a', '1', '\n', '\r', 0x80, 0xBF, 0xC3, 0xE2, 0xF0, 0xFF, 0x00, '<', 's', '>'};
-    uint32_t x = 2463534242u;
+    uint64_t rs = 2463534242u;
     for (int k = 0; k < 300; k++) {
-        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-        size_t n = x % 64;
+        size_t n = (size_t)(bn_rng_next(&rs) % 64);
         for (size_t i = 0; i < n; i++) {
-            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            uint32_t x = (uint32_t)(bn_rng_next(&rs) >> 32);
             big[i] = (char)((x & 256) ? pool[x % sizeof pool] : (unsigned char)x);
         }
         roundtrip(t, big, n);

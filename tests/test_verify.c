@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "bn/util.h"
 #include "bn/gguf.h"
 #include "bn/model.h"
 #include "bn/verify.h"
@@ -40,7 +41,7 @@ typedef enum {
 static uint64_t rng = 1;
 static uint32_t rnd(void)
 {
-    return (uint32_t)(tu_lcg64(&rng) >> 33);
+    return (uint32_t)(bn_rng_next(&rng) >> 33);
 }
 
 /* I2_S bytes of a (rows, cols) ternary matrix: FORMATS.md §2.1. */
@@ -624,11 +625,9 @@ static const char *text_file(void)
 {
     const char *p = tu_tmp("verify-text.txt");
     char buf[600];
-    uint32_t x = 99;
-    for (size_t i = 0; i < sizeof buf - 1; i++) {
-        x = x * 1103515245u + 12345u;
-        buf[i] = (char)("abcdefgh ijklmnop\n"[(x >> 16) % 18]);
-    }
+    uint64_t x = 99;
+    for (size_t i = 0; i < sizeof buf - 1; i++)
+        buf[i] = (char)("abcdefgh ijklmnop\n"[bn_rng_next(&x) % 18]);
     buf[sizeof buf - 1] = '\n';
     ck_assert_int_eq(tu_write(p, buf, sizeof buf), 0);
     return p;

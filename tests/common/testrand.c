@@ -4,14 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "bn/util.h"
+
 static uint64_t state = 0x9e3779b97f4a7c15ull;
 
 uint32_t tu_rand32(void)
 {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return (uint32_t)(state >> 16);
+    return (uint32_t)(bn_rng_next(&state) >> 32);
 }
 
 float tu_gauss(void)
@@ -25,18 +24,11 @@ void tu_rand_seed(uint64_t seed)
     state = seed ? seed : 1;
 }
 
-uint64_t tu_lcg64(uint64_t *state)
-{
-    return *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-}
-
 int32_t *tu_token_text(size_t n, int n_vocab)
 {
     int32_t *t = malloc(n * sizeof *t);
-    uint32_t x = 12345;
-    for (size_t i = 0; t && i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        t[i] = (int32_t)((x >> 8) % (uint32_t)n_vocab);
-    }
+    uint64_t x = 12345;
+    for (size_t i = 0; t && i < n; i++)
+        t[i] = (int32_t)(bn_rng_next(&x) % (uint64_t)n_vocab);
     return t;
 }

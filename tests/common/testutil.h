@@ -76,17 +76,14 @@ int tu_run(const char *cmd, char **out);
 uint32_t tu_f32_bits(float f);
 float tu_f32_from_bits(uint32_t u);
 
-/* Reproducible random numbers. The library's generator is bn_rng_next
- * (bn/util.h); these are the streams older suites were written against, kept
- * so that their data (and so every tolerance they assert) stays as it was.
- * tu_rand32: xorshift64, one sequence per process (Check forks each test from
- * the same state). tu_gauss: Box-Muller, N(0, 1). */
+/* Reproducible random numbers, all from the library's one generator,
+ * bn_rng_next (bn/util.h).
+ * tu_rand32: the library's one generator (bn_rng_next), one sequence per
+ * process (Check forks each test from the same state). tu_gauss: Box-Muller,
+ * N(0, 1). A suite that wants a stream of its own calls bn_rng_next itself. */
 uint32_t tu_rand32(void);
 float tu_gauss(void);
 void tu_rand_seed(uint64_t seed); /* restart the sequence (0 is replaced by 1) */
-/* One step of the 64-bit LCG of Knuth's MMIX (caller's state, any value):
- * returns the new state; its high bits are the random ones. */
-uint64_t tu_lcg64(uint64_t *state);
 /* n pseudo-random token ids in [0, n_vocab), the same for every call (malloc'd). */
 int32_t *tu_token_text(size_t n, int n_vocab);
 
