@@ -25,15 +25,9 @@ static bn_status parse_ids(const char *s, int n_vocab, bn_tokens *out, bn_error 
         if (end == p || errno || v < 0 || v >= n_vocab)
             return bn_error_set(err, BN_EINVAL, "--ids: '%.20s' is not a token id in [0, %d)", p,
                                 n_vocab);
-        if (out->n == out->cap) {
-            size_t cap = out->cap ? 2 * out->cap : 64;
-            int32_t *ids = realloc(out->ids, cap * sizeof *ids);
-            if (!ids)
-                return bn_error_set(err, BN_ENOMEM, "out of memory");
-            out->ids = ids;
-            out->cap = cap;
-        }
-        out->ids[out->n++] = (int32_t)v;
+        bn_status st = bn_tokens_push(out, (int32_t)v, err);
+        if (st)
+            return st;
         p = end;
         if (*p == ',')
             p++;
@@ -202,8 +196,7 @@ bn_status bn_run_prompt(const bn_run_opts *o, bn_model *m, bn_error *err)
 typedef struct {
     char *text;     /* (len) the reply so far */
     size_t len, cap;
-    int32_t *ids;   /* (n) its tokens */
-    int n, cap_ids;
+    bn_tokens ids;  /* its tokens */
     int oom;
 } reply;
 
@@ -230,17 +223,9 @@ static int reply_text(void *user, const char *text, size_t len)
 static void reply_token(void *user, int32_t id)
 {
     reply *r = user;
-    if (r->n == r->cap_ids) {
-        int cap = r->cap_ids ? 2 * r->cap_ids : 1024;
-        int32_t *ids = realloc(r->ids, (size_t)cap * sizeof *ids);
-        if (!ids) {
-            r->oom = 1;
-            return;
-        }
-        r->ids = ids;
-        r->cap_ids = cap;
-    }
-    r->ids[r->n++] = id;
+    bn_error err;
+    if (bn_tokens_push(&r->ids, id, &err))
+        r->oom = 1;
 }
 
 /* /reset, /system TEXT, /help. Returns 1 when line was a command. */
@@ -320,7 +305,7 @@ bn_status bn_run_chat(const bn_run_opts *o, bn_model *m, bn_run_read_line read_l
                     "message(s), kept the system prompt and the latest turns\n", n_ctx,
                     t.n_dropped);
         r.len = 0;
-        r.n = 0;
+        r.ids.n = 0;
         gp.on_token = reply_token;
         gp.on_token_user = &r;
         gp.sampler.seed = o->sp.seed + (uint64_t)turn++; /* a fresh stream per turn */
@@ -339,7 +324,7 @@ bn_status bn_run_chat(const bn_run_opts *o, bn_model *m, bn_run_read_line read_l
         if (res.finish == BN_FINISH_CONTEXT)
             fprintf(stderr, "bn-run: context full (%d positions): the reply was cut; the next "
                     "turn drops the oldest turns\n", n_ctx);
-        if ((st = bn_chat_session_reply(s, r.text ? r.text : "", r.len, r.ids, r.n, err)))
+        if ((st = bn_chat_session_reply(s, r.text ? r.text : "", r.len, r.ids.ids, (int)r.ids.n, err)))
             break;
         if (o->verbose)
             print_speed(m, &res);
@@ -350,7 +335,7 @@ bn_status bn_run_chat(const bn_run_opts *o, bn_model *m, bn_run_read_line read_l
         fputc('\n', stdout); /* quit at the prompt: leave the shell a fresh line */
     free(line);
     free(r.text);
-    free(r.ids);
+    bn_tokens_free(&r.ids);
     if (!st && !o->quiet && !o->verbose && total.n_prompt > 0)
         print_speed(m, &total);
 out:
