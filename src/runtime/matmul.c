@@ -125,6 +125,7 @@ struct bn_mm_scratch {
     const float *x;         /* (n_tok, n_in) */
     int n_tok, n_in;
     bn_act *xq;             /* quantized x, NULL until a ternary weight needs it */
+    bn_prof_stat *actq_prof;/* bn_mm_set_profile: time of the quantizations, or NULL */
 };
 
 bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
@@ -168,6 +169,11 @@ void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
     s->xq = NULL;
 }
 
+void bn_mm_set_profile(bn_mm_scratch *s, bn_prof_stat *actq)
+{
+    s->actq_prof = actq;
+}
+
 /* Quantize the current input (per token, FORMATS.md §4, or Q8_K), once per input. */
 static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **out,
                                  bn_error *err)
@@ -187,9 +193,15 @@ static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **ou
                 return st;
             s->n_acts++;
         }
+        double t0 = s->actq_prof ? bn_now_seconds() : 0.0;
         bn_status st = bn_act_quantize(a, s->x, s->n_tok, err);
         if (st)
             return st;
+        if (s->actq_prof) {
+            s->actq_prof->seconds += bn_now_seconds() - t0;
+            s->actq_prof->calls += 1;
+            s->actq_prof->bytes += (double)s->n_tok * s->n_in * sizeof(float);
+        }
         s->xq = a;
     }
     *out = s->xq;

@@ -74,6 +74,8 @@ bn_status bn_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_sc
                             bn_error *err);
 void bn_mm_scratch_free(bn_mm_scratch *s);
 void bn_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in);
+/* Time every input quantization into *actq from now on (NULL: stop). */
+void bn_mm_set_profile(bn_mm_scratch *s, bn_prof_stat *actq);
 bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
                     bn_error *err);
 

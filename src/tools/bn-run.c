@@ -22,6 +22,7 @@
 #include "bn/util.h"
 #include "tools/common/cli.h"
 #include "tools/common/run_bench.h"
+#include "tools/common/run_profile.h"
 
 typedef struct {
     const char *model;
@@ -36,6 +37,7 @@ typedef struct {
     const char *tpl;          /* --chat-template NAME, NULL: from the model */
     int bench, bench_pp, bench_tg, bench_reps; /* pp/tg 0: 512/128 cut to the context */
     const char *bench_fmt;    /* -o md|json|csv */
+    int profile;              /* --profile: per-op times (run_profile.c), sizes of --bench-pp/tg */
     int quiet, verbose, ignore_eos;
     bn_model_opts mopts;
     bn_kv_type kv;
@@ -74,6 +76,8 @@ static void usage(FILE *f)
             "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1;\n"
             "                         pp and tg cut to the context by default)\n"
             "  -o, --output md|json|csv   --bench output (default md; llama-bench's fields)\n"
+            "  --profile              time each operation of a prefill batch (--bench-pp, default\n"
+            "                         128) and of decode steps (--bench-tg, default 32)\n"
             "  --logits N             print the logits of the last N prompt positions and exit\n"
             "  --kernel NAME          ternary kernel (default: $BN_KERNEL or the fastest)\n"
             "  --act token|q8_k       activation quantization of ternary projections: per\n"
@@ -149,6 +153,10 @@ static int parse_args(int argc, char **argv, run_opts *o)
         }
         if (!strcmp(a, "--bench")) {
             o->bench = 1;
+            continue;
+        }
+        if (!strcmp(a, "--profile")) {
+            o->profile = 1;
             continue;
         }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -253,12 +261,12 @@ static int parse_args(int argc, char **argv, run_opts *o)
     int sources = !!o->prompt + !!o->prompt_file + !!o->ids;
     if (sources > 1)
         return bad("give only one of -p, -f and --ids%s%s", "", "");
-    if (!o->chat && !o->bench && sources == 0)
+    if (!o->chat && !o->bench && !o->profile && sources == 0)
         return bad("no prompt: use -p TEXT, -f FILE, --ids LIST, --chat or --bench%s%s", "", "");
     if (o->bench_fmt && !o->bench)
         return bad("-o %s is an output format of --bench%s", o->bench_fmt, "");
-    if (o->chat + o->bench + (o->logits_n > 0) > 1)
-        return bad("--chat, --bench and --logits exclude each other%s%s", "", "");
+    if (o->chat + o->bench + o->profile + (o->logits_n > 0) > 1)
+        return bad("--chat, --bench, --profile and --logits exclude each other%s%s", "", "");
     return 0;
 }
 
@@ -663,6 +671,9 @@ int main(int argc, char **argv)
     if (!st) {
         if (o.bench)
             st = run_bench(&o, m, &err);
+        else if (o.profile)
+            st = bn_profile_run(&(bn_profile_opts){o.bench_pp, o.bench_tg, o.n_ctx, o.kv, &o.sp},
+                                m, stdout, &err);
         else if (o.chat)
             st = run_chat(&o, m, &err);
         else
