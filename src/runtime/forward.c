@@ -325,9 +325,7 @@ static void att_task(void *ctx, int64_t task, int worker)
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int p = 0; p <= pos; p++) {
         const float *v = bn_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
-        float w = sc[p] * inv;
-        for (int d = 0; d < hd; d++)
-            out[d] += w * v[d];
+        bn_rt_axpy(out, sc[p] * inv, v, hd);
     }
 }
 

@@ -107,6 +107,17 @@ void bn_rt_dot_rows(const float *q, const float *rows, size_t stride, int n_rows
         out[i] = bn_rt_dot(q, rows + (size_t)i * stride, n);
 }
 
+void bn_rt_axpy(float *y, float w, const float *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_axpy_avx512(y, w, v, n);
+        return;
+    }
+    for (int d = 0; d < n; d++)
+        y[d] += w * v[d];
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */

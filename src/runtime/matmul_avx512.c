@@ -159,9 +159,30 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
     }
 }
 
+/* y[d] = y[d] + w * v[d]: one rounded product, one rounded sum per element,
+ * as the scalar loop, 16 elements at a time. */
+void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(y + d, _mm512_add_ps(_mm512_loadu_ps(y + d),
+                                              _mm512_mul_ps(wv, _mm512_loadu_ps(v + d))));
+    if (d < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - d)) - 1);
+        _mm512_mask_storeu_ps(y + d, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + d),
+                                                      _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k, v + d))));
+    }
+}
+
 #else
 
 int bn_rt_avx512_available(void) { return 0; }
+
+void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
+{
+    (void)y, (void)w, (void)v, (void)n;
+}
 
 void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                            const float *x, float *out)
