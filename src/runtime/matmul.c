@@ -186,8 +186,8 @@ void bn_mm_set_profile(bn_mm_scratch *s, bn_prof_stat *actq)
 }
 
 /* Quantize the current input (per token, FORMATS.md §4, or Q8_K), once per input. */
-static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **out,
-                                 bn_error *err)
+static bn_status quantized_input(bn_mm_scratch *s, bn_pool *pool, bn_act_kind kind,
+                                 bn_act **out, bn_error *err)
 {
     if (!s->xq || s->xq->kind != kind) {
         bn_act *a = NULL;
@@ -205,7 +205,7 @@ static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **ou
             s->n_acts++;
         }
         double t0 = s->actq_prof ? bn_now_seconds() : 0.0;
-        bn_status st = bn_act_quantize(a, s->x, s->n_tok, err);
+        bn_status st = bn_act_quantize_par(a, pool, s->x, s->n_tok, err);
         if (st)
             return st;
         if (s->actq_prof) {
@@ -340,7 +340,7 @@ bn_status bn_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, flo
         bn_act *xq = NULL;
         bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K
                                                                                : BN_ACT_TOKEN;
-        bn_status st = quantized_input(s, kind, &xq, err);
+        bn_status st = quantized_input(s, m->pool, kind, &xq, err);
         if (st)
             return st;
         j.xq = xq;
