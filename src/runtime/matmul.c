@@ -250,8 +250,11 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
         for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
             int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
             if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
+                const uint8_t *next = rb + 2 * GEMM_ROWS <= w->n_out
+                                          ? w->data + (size_t)(rb + GEMM_ROWS) * w->row_bytes
+                                          : NULL;
                 bn_rt_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
-                                      x, out);
+                                      x, out, next);
                 for (int i = 0; i < nr; i++) {
                     const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
                     float v = out[i];

@@ -103,9 +103,11 @@ void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float
 }
 
 /* One token against up to 8 F16 rows (decode: the head streams from DRAM),
- * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
+ * converted on the fly instead of packed; otherwise as tile(..., 4, 1).
+ * next (NULL: none) is the first of the 8 rows the caller reads after these:
+ * one cache line of each is prefetched every 4 steps, a row-length ahead. */
 void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out)
+                           const float *x, float *out, const uint8_t *next)
 {
     const int np = (n_rows + 1) / 2;
     const uint8_t *rp[8];
@@ -115,6 +117,10 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
                      _mm512_setzero_ps()};
     for (int s = 0; s < n8; s += 8) {
         const __m512 xv = bcast8(x + s);
+        if (next && !(s & 31))
+            for (int i = 0; i < 8; i++)
+                _mm_prefetch((const char *)(next + (size_t)i * row_bytes + 2 * (size_t)s),
+                             _MM_HINT_T0);
         for (int p = 0; p < np; p++) {
             __m256i h = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
@@ -185,9 +191,9 @@ void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
 }
 
 void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out)
+                           const float *x, float *out, const uint8_t *next)
 {
-    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
+    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out, (void)next;
 }
 
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,

@@ -125,9 +125,10 @@ void bn_rt_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, fl
 void bn_rt_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
 /* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
- * combined lanes of row i (the tail still to add), as the GEMM gives them. */
+ * combined lanes of row i (the tail still to add), as the GEMM gives them.
+ * next: the 8 rows read after these, prefetched (NULL: none; all 8 must exist). */
 void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out);
+                           const float *x, float *out, const uint8_t *next);
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n);

@@ -36,6 +36,7 @@ typedef struct {
     int chat;
     const char *tpl;          /* --chat-template NAME, NULL: from the model */
     int bench, bench_pp, bench_tg, bench_reps; /* pp/tg 0: 512/128 cut to the context */
+    int bench_depth;          /* --bench-depth N: KV positions filled before each test */
     const char *bench_fmt;    /* -o md|json|csv */
     int profile;              /* --profile: per-op times (run_profile.c), sizes of --bench-pp/tg */
     int quiet, verbose, ignore_eos;
@@ -75,6 +76,7 @@ static void usage(FILE *f)
             "                         (or the one given by --kernel)\n"
             "  --bench-pp N --bench-tg N --bench-reps N   benchmark sizes (512, 128, 1;\n"
             "                         pp and tg cut to the context by default)\n"
+            "  --bench-depth N        start every test after N cached positions (llama-bench -d)\n"
             "  -o, --output md|json|csv   --bench output (default md; llama-bench's fields)\n"
             "  --profile              time each operation of a prefill batch (--bench-pp, default\n"
             "                         128) and of decode steps (--bench-tg, default 32)\n"
@@ -225,6 +227,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
             rc = parse_int(a, v, 1, 1 << 16, &o->bench_tg);
         else if (!strcmp(a, "--bench-reps"))
             rc = parse_int(a, v, 1, 100, &o->bench_reps);
+        else if (!strcmp(a, "--bench-depth"))
+            rc = parse_int(a, v, 0, 1 << 24, &o->bench_depth);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             o->bench_fmt = v;
             if (strcmp(v, "md") != 0 && strcmp(v, "json") != 0 && strcmp(v, "csv") != 0)
@@ -648,7 +652,8 @@ out:
 
 static bn_status run_bench(const run_opts *o, bn_model *m, bn_error *err)
 {
-    bn_bench_opts b = {o->model, o->bench_pp, o->bench_tg, o->bench_reps, o->n_ctx, o->kv,
+    bn_bench_opts b = {o->model, o->bench_pp, o->bench_tg, o->bench_reps, o->bench_depth,
+                       o->n_ctx, o->kv,
                        !((o->mopts.kernel && *o->mopts.kernel) || getenv("BN_KERNEL")),
                        o->bench_fmt};
     return bn_bench_run(&b, m, stdout, err);
