@@ -148,3 +148,52 @@ for t in $TYPES; do
     done
   done
 done
+
+# KV depth (issue 15 goal 5): bntk's tg32 after $BN_VS_DEPTHS cached positions (default
+# none; e.g. "0 1024 4096"), F16 KV as llama.cpp's default, median of $REPS runs. The
+# reference engines' llama-bench builds have no -d, so this table is bntk's alone. GB/s
+# counts the weights a token reads plus the K and V it reads back: 2 x layers x kv_dim x
+# 2 bytes x (depth + 16, the mean position of the 32 tokens).
+DEPTHS=${BN_VS_DEPTHS:-}
+if [ -n "$DEPTHS" ]; then
+  echo
+  printf '| file | engine | threads | test | t/s (median) | clean/runs | KV MB/token | GB/s | of probe |\n'
+  printf '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n'
+  for t in $TYPES; do
+    f="$DIR/bntk-vs-2b.$t.gguf"
+    info=$("$B/bn-info" "$f" --json)
+    per_tok=$(echo "$info" | jq -r '
+        ([.tensors[] | select(.name != "token_embd.weight") | .bytes] | add) as $rest
+        | ([.tensors[] | select(.name == "token_embd.weight") | .bytes] | add) as $embd
+        | if ([.tensors[] | select(.name == "output.weight")] | length) == 0
+          then $rest + $embd else $rest end')
+    kv_row=$(echo "$info" | jq -r '
+        def kv(s): [.kv[] | select(.key | endswith(s)) | .value][0];
+        kv(".block_count") * 2 * 2 * (kv(".embedding_length") / kv(".attention.head_count")
+                                      * kv(".attention.head_count_kv"))')
+    for th in $THREADS; do
+      bw=$([ "$th" = 1 ] && echo "$bw1" || echo "$bw2")
+      for d in $DEPTHS; do
+        : >"$TMP/depth"; clean=0 tries=0
+        while [ $clean -lt "$REPS" ] && [ $tries -lt "$TRIES" ]; do
+          tries=$((tries + 1))
+          b=$(run "$TMP/d.out" "$B/bn-run" "$f" --bench --bench-pp 1 --bench-tg 32 --bench-depth "$d" \
+                -c $((d + 32)) --kv f16 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
+          name=$([ "$d" -gt 0 ] && echo "tg32@d$d" || echo tg32)
+          v=$(bn_ts "$TMP/d.out" "$name")
+          if awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x<=n)}'; then clean=$((clean + 1)); echo "$v" >>"$TMP/depth"
+          else echo "$v" >>"$TMP/depth.noisy"; fi
+        done
+        mark=""
+        if [ "$clean" -lt "$REPS" ]; then mark="*"; cat "$TMP/depth.noisy" >>"$TMP/depth" 2>/dev/null || true; fi
+        rm -f "$TMP/depth.noisy"
+        med=$(median <"$TMP/depth")
+        kvb=$(awk -v r="$kv_row" -v d="$d" 'BEGIN{printf "%.0f", r*(d+16)}')
+        gbs=$(awk -v m="$med" -v p="$per_tok" -v k="$kvb" 'BEGIN{printf "%.1f", m*(p+k)/1e9}')
+        of=$(awk -v g="$gbs" -v w="$bw" 'BEGIN{if(w>0) printf "%.2f", g/w; else print "-"}')
+        printf '| %s | bntk | %s | tg32 @ d%s | %s%s | %s/%s | %.1f | %s | %s |\n' "$t" "$th" "$d" "$med" \
+          "$mark" "$clean" "$tries" "$(awk -v k="$kvb" 'BEGIN{print k/1e6}')" "$gbs" "$of"
+      done
+    done
+  done
+fi
