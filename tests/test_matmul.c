@@ -8,6 +8,7 @@
  * with AVX-512 that exercises the register-blocked GEMM of matmul_avx512.c,
  * elsewhere the row-at-a-time path. The attention scores' bn_rt_dot_rows
  * likewise. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,45 @@ START_TEST(test_dot_rows)
 }
 END_TEST
 
+/* The softmax's exp, 8 at a time: the floats of bn_rt_exp exactly, over a run
+ * of consecutive floats, random ones across and beyond the float range of
+ * exp, and the special values; lengths that are not multiples of 8. */
+START_TEST(test_exp_rows)
+{
+    enum { N = 1 << 20 };
+    float *v = malloc(sizeof(float) * N), *w = malloc(sizeof(float) * N);
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t b;
+        float f = -20.0f;
+        memcpy(&b, &f, sizeof b);
+        for (int i = 0; i < N; i++) {
+            if (pass == 0) { /* consecutive floats downwards from -20 (bits upwards) */
+                uint32_t bi = b + (uint32_t)i;
+                memcpy(&v[i], &bi, sizeof bi);
+            } else if (pass == 1) {
+                v[i] = (float)(-90.0 * (tu_rand32() / 4294967296.0));
+            } else {
+                v[i] = (float)(200.0 * (tu_rand32() / 4294967296.0) - 100.0);
+            }
+        }
+        if (pass == 2) {
+            const float sp[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, -87.0f, 88.0f, -87.5f,
+                                88.5f, 1e-30f, -1e-30f, 0.5f, -0.5f};
+            memcpy(v, sp, sizeof sp);
+        }
+        for (int i = 0; i < N; i++)
+            w[i] = bn_rt_exp(v[i]);
+        int n = N - pass * 3; /* 2^20, then tails of 5 and 2 */
+        bn_rt_exp_rows(v, n);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(tu_f32_bits(v[i]) == tu_f32_bits(w[i]) || (v[i] != v[i] && w[i] != w[i]),
+                          "pass %d, element %d: %.9g, want %.9g", pass, i, v[i], w[i]);
+    }
+    free(v);
+    free(w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
@@ -171,6 +211,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_float_order);
     tcase_add_test(tc, test_dot_rows);
+    tcase_add_test(tc, test_exp_rows);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -48,6 +48,7 @@ struct bn_ctx {
     int *seq;               /* (n_batch) sequence of each token */
     int *pos;               /* (n_batch) position of each token */
     int *sel;               /* (n_batch) tokens whose logits are wanted */
+    int32_t *tok;           /* (n_batch) token ids of the chunk */
     int n_workers;
     bn_profile *prof;       /* bn_ctx_set_profile, NULL when not profiling */
 };
@@ -85,6 +86,7 @@ void bn_ctx_free(bn_ctx *c)
     free(c->seq);
     free(c->pos);
     free(c->sel);
+    free(c->tok);
     free(c);
 }
 
@@ -175,9 +177,10 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_
     c->seq = alloc2(B, 1, sizeof(int));
     c->pos = alloc2(B, 1, sizeof(int));
     c->sel = alloc2(B, 1, sizeof(int));
+    c->tok = alloc2(B, 1, sizeof(int32_t));
     if (!c->rope_cos || !c->rope_sin || !c->x || !c->xb || !c->q || !c->k || !c->v ||
         !c->att || !c->y || !c->hg || !c->hu || !c->scores || !c->kvtmp || !c->seq ||
-        !c->pos || !c->sel) {
+        !c->pos || !c->sel || !c->tok) {
         st = bn_error_set(err, BN_ENOMEM, "out of memory for a context of %d positions, batch %d",
                           p.n_ctx, p.n_batch);
         goto fail;
@@ -316,11 +319,12 @@ static void att_task(void *ctx, int64_t task, int worker)
             mx = sc[p] > mx ? sc[p] : mx;
         }
     }
+    for (int p = 0; p <= pos; p++)
+        sc[p] = sc[p] - mx;
+    bn_rt_exp_rows(sc, pos + 1);
     double sum = 0.0;
-    for (int p = 0; p <= pos; p++) {
-        sc[p] = bn_rt_exp(sc[p] - mx);
+    for (int p = 0; p <= pos; p++)
         sum += sc[p];
-    }
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int p = 0; p <= pos; p++) {
@@ -556,10 +560,9 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
         c->kv.len[items[i].seq_id] = items[i].pos0;
 
     /* The items' tokens form one stream, cut into chunks of n_batch; logits rows
-     * of the tokens selected in a chunk are consecutive in the output. */
-    int32_t *tok = malloc((size_t)c->p.n_batch * sizeof *tok);
-    if (!tok)
-        return bn_error_set(err, BN_ENOMEM, "eval: out of memory");
+     * of the tokens selected in a chunk are consecutive in the output. No
+     * allocation per call: a decode step is one call per token. */
+    int32_t *tok = c->tok;
     size_t V = (size_t)c->m->hp.n_vocab, out_row = 0;
     int T = 0, n_sel = 0;
     for (int i = 0; i < n_items && !st; i++) {
@@ -579,7 +582,6 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
             }
         }
     }
-    free(tok);
     for (int i = 0; i < n_items; i++)
         c->kv.len[items[i].seq_id] = st ? items[i].pos0 : items[i].pos0 + items[i].n;
     return st;

@@ -118,6 +118,17 @@ void bn_rt_axpy(float *y, float w, const float *v, int n)
         y[d] += w * v[d];
 }
 
+void bn_rt_exp_rows(float *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_exp_rows_avx512(v, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = bn_rt_exp(v[i]);
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */

@@ -181,9 +181,57 @@ void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
     }
 }
 
+/* v[i] = bn_rt_exp(v[i]) = (float)exp((double)v[i]), 8 at a time, the same
+ * floats as the C library's exp rounded to float, provably:
+ *   k = nearest(x log2 e), r = x - k ln2_hi - k ln2_lo (k ln2_hi exact: ln2_hi
+ *   has 31 significant bits, |k| <= 127), |r| <= 0.347, e^r by its Taylor
+ *   polynomial to degree 13 (truncation < 2^-57 relative) in double, scaled by
+ *   2^k exactly (scalef). That double is within a few double ulps of e^x, and
+ *   libm's exp within one; both round to the same float unless e^x lies within
+ *   that distance of a midpoint between two floats. So a lane whose 29 bits
+ *   below float precision are within 64 ulps of the midpoint - about one in
+ *   four million - and any lane outside [-87, 88] (subnormal or overflowing
+ *   floats, inf, NaN) is computed by bn_rt_exp itself. */
+void bn_rt_exp_rows_avx512(float *v, int n)
+{
+    static const double c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
+                                 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
+                                 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+    const __m512d l2e = _mm512_set1_pd(1.4426950408889634), hi = _mm512_set1_pd(6.93147180369123816490e-01),
+                  lo = _mm512_set1_pd(1.90821492927058770002e-10), xmin = _mm512_set1_pd(-87.0),
+                  xmax = _mm512_set1_pd(88.0);
+    const __m512i low = _mm512_set1_epi64(0x1fffffff), mid = _mm512_set1_epi64(0x10000000),
+                  band = _mm512_set1_epi64(64);
+    for (int i = 0; i < n; i += 8) {
+        const int m = n - i < 8 ? n - i : 8;
+        const __mmask8 k8 = (__mmask8)((1u << m) - 1);
+        const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k8, v + i));
+        const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(x, l2e), _MM_FROUND_TO_NEAREST_INT);
+        const __m512d r = _mm512_sub_pd(_mm512_sub_pd(x, _mm512_mul_pd(k, hi)), _mm512_mul_pd(k, lo));
+        __m512d p = _mm512_set1_pd(c[13]);
+        for (int j = 12; j >= 0; j--)
+            p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(c[j]));
+        const __m512d y = _mm512_scalef_pd(p, k);
+        const __m512i dist = _mm512_abs_epi64(
+            _mm512_sub_epi64(_mm512_and_si512(_mm512_castpd_si512(y), low), mid));
+        const __mmask8 ok = _mm512_cmp_pd_mask(x, xmin, _CMP_GE_OQ) &
+                            _mm512_cmp_pd_mask(x, xmax, _CMP_LE_OQ) &
+                            _mm512_cmpgt_epi64_mask(dist, band);
+        float out[8];
+        _mm256_storeu_ps(out, _mm512_cvtpd_ps(y));
+        for (int j = 0; j < m; j++)
+            v[i + j] = (ok >> j) & 1 ? out[j] : bn_rt_exp(v[i + j]);
+    }
+}
+
 #else
 
 int bn_rt_avx512_available(void) { return 0; }
+
+void bn_rt_exp_rows_avx512(float *v, int n)
+{
+    (void)v, (void)n;
+}
 
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
 {

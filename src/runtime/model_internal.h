@@ -132,6 +132,10 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
 void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n);
+void bn_rt_exp_rows_avx512(float *v, int n);
+/* v[i] = bn_rt_exp(v[i]) for i < n (the softmax of attention): the same
+ * floats, 8 at a time where AVX-512 is available. */
+void bn_rt_exp_rows(float *v, int n);
 /* y[d] += w * v[d] for d < n, each a rounded product then a rounded sum (the
  * weighted sum of values in attention): the AVX-512 form when available. */
 void bn_rt_axpy(float *y, float w, const float *v, int n);
