@@ -165,6 +165,45 @@ START_TEST(test_dot_rows)
 }
 END_TEST
 
+/* The F16 KV cache forms: the same floats as converting the halves with the
+ * table and calling the F32 forms. */
+START_TEST(test_f16_rows)
+{
+    static const int ns[] = {8, 13, 64, 128, 130};
+    static const int rows[] = {1, 7, 9, 100};
+    const float *tab = bn_rt_f16_table();
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            int n = ns[i], nr = rows[r];
+            size_t stride = (size_t)n + r % 3 * 5, nh = stride * (size_t)nr;
+            uint16_t *h = malloc(sizeof(uint16_t) * nh);
+            float *k = malloc(sizeof(float) * nh), *q = malloc(sizeof(float) * (size_t)n);
+            float *out = malloc(sizeof(float) * (size_t)nr), *want = malloc(sizeof(float) * (size_t)nr);
+            for (size_t j = 0; j < nh; j++) {
+                h[j] = bn_f32_to_f16((float)tu_gauss());
+                k[j] = tab[h[j]];
+            }
+            for (int j = 0; j < n; j++)
+                q[j] = (float)tu_gauss();
+            bn_rt_dot_rows_f16(q, h, stride, nr, n, out);
+            bn_rt_dot_rows(q, k, stride, nr, n, want);
+            for (int j = 0; j < nr; j++)
+                ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want[j]),
+                              "dot n %d, %d rows: row %d = %.9g, want %.9g", n, nr, j, out[j], want[j]);
+            float y1[130], y2[130];
+            for (int j = 0; j < n; j++)
+                y1[j] = y2[j] = (float)tu_gauss();
+            for (int j = 0; j < nr; j++) {
+                bn_rt_axpy_f16(y1, q[j % n], h + (size_t)j * stride, n);
+                bn_rt_axpy(y2, q[j % n], k + (size_t)j * stride, n);
+            }
+            for (int j = 0; j < n; j++)
+                ck_assert_msg(tu_f32_bits(y1[j]) == tu_f32_bits(y2[j]), "axpy n %d: element %d", n, j);
+            free(h); free(k); free(q); free(out); free(want);
+        }
+}
+END_TEST
+
 /* The softmax's exp, 8 at a time: the floats of bn_rt_exp exactly, over a run
  * of consecutive floats, random ones across and beyond the float range of
  * exp, and the special values; lengths that are not multiples of 8. */
@@ -212,6 +251,7 @@ int main(void)
     tcase_add_test(tc, test_float_order);
     tcase_add_test(tc, test_dot_rows);
     tcase_add_test(tc, test_exp_rows);
+    tcase_add_test(tc, test_f16_rows);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

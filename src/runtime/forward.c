@@ -313,9 +313,10 @@ static void att_task(void *ctx, int64_t task, int worker)
             mx = sc[p] > mx ? sc[p] : mx;
         }
     } else {
+        bn_rt_dot_rows_f16(q, bn_kv_k_f16(&c->kv, j->layer, seq, 0, kvh * hd), (size_t)c->kv_dim,
+                           pos + 1, hd, sc);
         for (int p = 0; p <= pos; p++) {
-            const float *k = bn_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
-            sc[p] = bn_rt_dot(q, k, hd) * scale;
+            sc[p] = sc[p] * scale;
             mx = sc[p] > mx ? sc[p] : mx;
         }
     }
@@ -328,8 +329,11 @@ static void att_task(void *ctx, int64_t task, int worker)
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int p = 0; p <= pos; p++) {
-        const float *v = bn_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
-        bn_rt_axpy(out, sc[p] * inv, v, hd);
+        if (c->kv.type == BN_KV_F32)
+            bn_rt_axpy(out, sc[p] * inv, bn_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd),
+                       hd);
+        else
+            bn_rt_axpy_f16(out, sc[p] * inv, bn_kv_v_f16(&c->kv, j->layer, seq, p, kvh * hd), hd);
     }
 }
 

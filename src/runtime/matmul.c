@@ -129,6 +129,39 @@ void bn_rt_exp_rows(float *v, int n)
         v[i] = bn_rt_exp(v[i]);
 }
 
+void bn_rt_dot_rows_f16(const float *q, const uint16_t *rows, size_t stride, int n_rows, int n,
+                        float *out)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_dot_rows_f16_avx512(q, rows, stride, n_rows, n, out);
+        return;
+    }
+    for (int r = 0; r < n_rows; r++) { /* bn_rt_dot's scalar order on converted halves */
+        const uint16_t *h = rows + (size_t)r * stride;
+        float acc[8] = {0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++)
+                acc[j] += q[i + j] * f16_table[h[i + j]];
+        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; i < n; i++)
+            s += q[i] * f16_table[h[i]];
+        out[r] = s;
+    }
+}
+
+void bn_rt_axpy_f16(float *y, float w, const uint16_t *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bn_rt_axpy_f16_avx512(y, w, v, n);
+        return;
+    }
+    for (int d = 0; d < n; d++)
+        y[d] += w * f16_table[v[d]];
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */

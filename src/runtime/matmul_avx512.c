@@ -165,6 +165,54 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
     }
 }
 
+/* bn_rt_dot_rows over F16 rows (the F16 KV cache): each half converted
+ * exactly (vcvtph2ps, as bn_rt_f16_table), then bn_rt_dot's order. */
+void bn_rt_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out)
+{
+    const int n8 = n - n % 8;
+    const float *tab = bn_rt_f16_table();
+    for (int r0 = 0; r0 < n_rows; r0 += 8) {
+        const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
+        const uint16_t *rp[8];
+        for (int i = 0; i < 8; i++) /* a short group repeats its last row */
+            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+        for (int s = 0; s < n8; s += 8) {
+            const __m512 xv = bcast8(q + s);
+            for (int p = 0; p < np; p++) {
+                __m256i h = _mm256_inserti128_si256(
+                    _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + s))),
+                    _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + s)), 1);
+                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, _mm512_cvtph_ps(h)));
+            }
+        }
+        float v[8];
+        for (int p = 0; p < np; p++)
+            combine(acc[p], &v[2 * p], &v[2 * p + 1]);
+        for (int i = 0; i < nr; i++) {
+            for (int k = n8; k < n; k++)
+                v[i] += q[k] * tab[rp[i][k]];
+            out[r0 + i] = v[i];
+        }
+    }
+}
+
+/* bn_rt_axpy with F16 values, each converted exactly first. */
+void bn_rt_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(y + d, _mm512_add_ps(_mm512_loadu_ps(y + d),
+                                              _mm512_mul_ps(wv, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                                    (const __m256i *)(v + d))))));
+    const float *tab = bn_rt_f16_table();
+    for (; d < n; d++)
+        y[d] += w * tab[v[d]];
+}
+
 /* y[d] = y[d] + w * v[d]: one rounded product, one rounded sum per element,
  * as the scalar loop, 16 elements at a time. */
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
@@ -234,6 +282,17 @@ void bn_rt_exp_rows_avx512(float *v, int n)
 }
 
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n)
+{
+    (void)y, (void)w, (void)v, (void)n;
+}
+
+void bn_rt_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out)
+{
+    (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
+}
+
+void bn_rt_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n)
 {
     (void)y, (void)w, (void)v, (void)n;
 }

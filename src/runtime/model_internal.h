@@ -102,6 +102,9 @@ void bn_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const 
  * the cache (F32) or into tmp (F16, converted). */
 const float *bn_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
 const float *bn_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+/* F16 caches: the halves of K (or V) at (l, seq, pos) from element off, in place. */
+const uint16_t *bn_kv_k_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
+const uint16_t *bn_kv_v_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
 
 /* ---- shared float helpers (matmul.c) ------------------------------------------- */
 
@@ -133,6 +136,15 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
                            float *out);
 void bn_rt_axpy_avx512(float *y, float w, const float *v, int n);
 void bn_rt_exp_rows_avx512(float *v, int n);
+void bn_rt_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out);
+void bn_rt_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n);
+/* bn_rt_dot_rows and bn_rt_axpy over F16 keys / values (the F16 KV cache),
+ * each half converted exactly first: the same floats as converting the rows
+ * with bn_rt_f16_table and calling the F32 forms. */
+void bn_rt_dot_rows_f16(const float *q, const uint16_t *rows, size_t stride, int n_rows, int n,
+                        float *out);
+void bn_rt_axpy_f16(float *y, float w, const uint16_t *v, int n);
 /* v[i] = bn_rt_exp(v[i]) for i < n (the softmax of attention): the same
  * floats, 8 at a time where AVX-512 is available. */
 void bn_rt_exp_rows(float *v, int n);
