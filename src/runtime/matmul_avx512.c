@@ -26,6 +26,11 @@
 #if defined(__AVX512F__) && defined(__F16C__)
 #include <immintrin.h>
 
+/* The accumulator arrays below must live in registers: loops over them are
+ * unrolled completely (GCC at -O2 leaves them rolled and spills every
+ * accumulator to the stack on each step, a store-to-load chain per add). */
+#define BN_UNROLL _Pragma("GCC unroll 8")
+
 int bn_rt_avx512_available(void)
 {
     __builtin_cpu_init();
@@ -63,21 +68,28 @@ tile(const float *pack, int n8, const float *x, size_t ldx, float *out, int ldo,
      const int NP, const int NT)
 {
     __m512 acc[4][3];
+    BN_UNROLL
     for (int p = 0; p < NP; p++)
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             acc[p][t] = _mm512_setzero_ps();
     const size_t pstride = (size_t)n8 * 2;
     for (int s = 0; s < n8 / 8; s++) {
         __m512 xv[3];
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             xv[t] = bcast8(x + (size_t)t * ldx + 8 * (size_t)s);
+        BN_UNROLL
         for (int p = 0; p < NP; p++) {
             __m512 w = _mm512_loadu_ps(pack + (size_t)p * pstride + 16 * (size_t)s);
+            BN_UNROLL
             for (int t = 0; t < NT; t++)
                 acc[p][t] = _mm512_add_ps(acc[p][t], _mm512_mul_ps(w, xv[t]));
         }
     }
+    BN_UNROLL
     for (int p = 0; p < NP; p++)
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             combine(acc[p][t], &out[t * ldo + 2 * p], &out[t * ldo + 2 * p + 1]);
 }
@@ -118,10 +130,12 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
     for (int s = 0; s < n8; s += 8) {
         const __m512 xv = bcast8(x + s);
         if (next && !(s & 31))
+            BN_UNROLL
             for (int i = 0; i < 8; i++)
                 _mm_prefetch((const char *)(next + (size_t)i * row_bytes + 2 * (size_t)s),
                              _MM_HINT_T0);
-        for (int p = 0; p < np; p++) {
+        BN_UNROLL
+        for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
             __m256i h = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
                 _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1);
@@ -147,7 +161,8 @@ void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int
                          _mm512_setzero_ps()};
         for (int s = 0; s < n8; s += 8) {
             const __m512 xv = bcast8(q + s);
-            for (int p = 0; p < np; p++) {
+            BN_UNROLL
+            for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
                 __m512 w = _mm512_castpd_ps(_mm512_insertf64x4(
                     _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(rp[2 * p] + s))),
                     _mm256_castps_pd(_mm256_loadu_ps(rp[2 * p + 1] + s)), 1));
@@ -181,7 +196,8 @@ void bn_rt_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stri
                          _mm512_setzero_ps()};
         for (int s = 0; s < n8; s += 8) {
             const __m512 xv = bcast8(q + s);
-            for (int p = 0; p < np; p++) {
+            BN_UNROLL
+            for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
                 __m256i h = _mm256_inserti128_si256(
                     _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + s))),
                     _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + s)), 1);
