@@ -154,7 +154,12 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                 __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
                 __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
                 __m512i c3 = _mm512_and_si512(v, m3);
-                for (int i = 0; i < nt; i++) {
+                /* unrolled over TOKS so a[] stays in registers (rolled, GCC
+                 * loads and stores every accumulator per block) */
+#pragma GCC unroll 8
+                for (int i = 0; i < TOKS; i++) {
+                    if (i >= nt)
+                        break;
                     const int8_t *q = x->q + (tc + i) * x->ne0 + 128 * b;
                     a[i] = _mm512_dpbusd_epi32(a[i], c0, bcast(q));
                     a[i] = _mm512_dpbusd_epi32(a[i], c1, bcast(q + 32));
