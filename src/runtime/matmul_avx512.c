@@ -146,73 +146,68 @@ void bn_rt_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n
         combine(acc[p], &out[2 * p], &out[2 * p + 1]);
 }
 
-/* out[i] = bn_rt_dot(q, rows + i * stride, n) for i < n_rows: rows in
- * pairs as above, read in place (no packing), up to 4 pairs in flight. */
-void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
-                           float *out)
+/* Rows [8k, 8k+8) of row pair p, 8 elements from s, as 16 floats: F32 rows
+ * loaded, F16 rows converted exactly (vcvtph2ps, as bn_rt_f16_table). */
+static inline __m512 row_pair8(const void *ra, const void *rb, int s, const int f16)
+{
+    if (f16) {
+        const uint16_t *a = ra, *b = rb;
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + s))),
+            _mm_loadu_si128((const __m128i *)(b + s)), 1));
+    }
+    const float *a = ra, *b = rb;
+    return _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a + s))),
+        _mm256_castps_pd(_mm256_loadu_ps(b + s)), 1));
+}
+
+/* out[i] = bn_rt_dot(q, row i, n) for i < n_rows, row i at rows + i * stride
+ * elements (F32, or F16 when f16): rows in pairs as above, read in place (no
+ * packing), 4 pairs in flight. */
+static inline __attribute__((always_inline)) void
+dot_rows(const float *q, const void *rows, size_t stride, int n_rows, int n, float *out,
+         const int f16)
 {
     const int n8 = n - n % 8;
+    const float *tab = f16 ? bn_rt_f16_table() : NULL;
+    const size_t elt = f16 ? sizeof(uint16_t) : sizeof(float);
     for (int r0 = 0; r0 < n_rows; r0 += 8) {
         const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
-        const float *rp[8];
+        const uint8_t *rp[8];
         for (int i = 0; i < 8; i++) /* a short group repeats its last row */
-            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
+            rp[i] = (const uint8_t *)rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride * elt;
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                          _mm512_setzero_ps()};
         for (int s = 0; s < n8; s += 8) {
             const __m512 xv = bcast8(q + s);
             BN_UNROLL
-            for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
-                __m512 w = _mm512_castpd_ps(_mm512_insertf64x4(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(rp[2 * p] + s))),
-                    _mm256_castps_pd(_mm256_loadu_ps(rp[2 * p + 1] + s)), 1));
-                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, w));
-            }
+            for (int p = 0; p < 4; p++) /* pairs past np repeat the last row */
+                acc[p] = _mm512_add_ps(
+                    acc[p], _mm512_mul_ps(xv, row_pair8(rp[2 * p], rp[2 * p + 1], s, f16)));
         }
         float v[8];
         for (int p = 0; p < np; p++)
             combine(acc[p], &v[2 * p], &v[2 * p + 1]);
         for (int i = 0; i < nr; i++) {
             for (int k = n8; k < n; k++)
-                v[i] += q[k] * rp[i][k];
+                v[i] += q[k] * (f16 ? tab[((const uint16_t *)rp[i])[k]] : ((const float *)rp[i])[k]);
             out[r0 + i] = v[i];
         }
     }
 }
 
-/* bn_rt_dot_rows over F16 rows (the F16 KV cache): each half converted
- * exactly (vcvtph2ps, as bn_rt_f16_table), then bn_rt_dot's order. */
+void bn_rt_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    dot_rows(q, rows, stride, n_rows, n, out, 0);
+}
+
+/* bn_rt_dot_rows over F16 rows (the F16 KV cache). */
 void bn_rt_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
                                int n, float *out)
 {
-    const int n8 = n - n % 8;
-    const float *tab = bn_rt_f16_table();
-    for (int r0 = 0; r0 < n_rows; r0 += 8) {
-        const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
-        const uint16_t *rp[8];
-        for (int i = 0; i < 8; i++) /* a short group repeats its last row */
-            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                         _mm512_setzero_ps()};
-        for (int s = 0; s < n8; s += 8) {
-            const __m512 xv = bcast8(q + s);
-            BN_UNROLL
-            for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
-                __m256i h = _mm256_inserti128_si256(
-                    _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + s))),
-                    _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + s)), 1);
-                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, _mm512_cvtph_ps(h)));
-            }
-        }
-        float v[8];
-        for (int p = 0; p < np; p++)
-            combine(acc[p], &v[2 * p], &v[2 * p + 1]);
-        for (int i = 0; i < nr; i++) {
-            for (int k = n8; k < n; k++)
-                v[i] += q[k] * tab[rp[i][k]];
-            out[r0 + i] = v[i];
-        }
-    }
+    dot_rows(q, rows, stride, n_rows, n, out, 1);
 }
 
 /* bn_rt_axpy with F16 values, each converted exactly first. */
