@@ -872,8 +872,104 @@ START_TEST(test_matmul_par)
 }
 END_TEST
 
+/* ---- activation quantization: whatever form runs here (AVX-512 or scalar)
+ * against the rule of kernels.h contract 4 written out again, on random rows
+ * with adversarial values (ties after float rounding, NaN, inf, huge, tiny,
+ * -0), and the pool form against the serial one. ---- */
+
+static void ref_quantize_token(const float *x, int64_t n, int8_t *q, float *sa, int32_t *sum,
+                               int32_t *bsum)
+{
+    double a = 0.00001;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs((double)x[i]) > a)
+            a = fabs((double)x[i]);
+    float s = (float)(127.0 / a);
+    int32_t total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        volatile float p = x[i] * s; /* rounded to float before rounding to int */
+        float r = p;
+        q[i] = isnan(r) ? 0 : r >= 127.0f ? 127 : r <= -128.0f ? -128 : (int8_t)nearbyintf(r);
+        total += q[i];
+        if (i % BN_ACT_GROUP == BN_ACT_GROUP - 1) {
+            int32_t g = 0;
+            for (int64_t k = i - BN_ACT_GROUP + 1; k <= i; k++)
+                g += q[k];
+            bsum[i / BN_ACT_GROUP] = g;
+        }
+    }
+    *sa = s;
+    *sum = total;
+}
+
+START_TEST(test_actquant_token_random)
+{
+    enum { N = 2560 + 128 };
+    float *x = malloc(sizeof(float) * N);
+    int8_t q1[N], q2[N];
+    int32_t b1[N / BN_ACT_GROUP], b2[N / BN_ACT_GROUP], s1, s2;
+    float sa1, sa2;
+    for (int it = 0; it < 400; it++) {
+        int64_t n = BN_ACT_GROUP * rnd_int(1, N / BN_ACT_GROUP);
+        float amp = (float)ldexp(1.0, rnd_int(-30, 30));
+        for (int64_t i = 0; i < n; i++)
+            x[i] = amp * (float)((double)(int64_t)(rnd() % 2000001) / 1000000.0 - 1.0);
+        int special = it % 8;
+        for (int k = 0; k < 6; k++) {
+            int64_t i = (int64_t)(rnd() % (uint64_t)n);
+            if (special == 1) x[i] = NAN;
+            if (special == 2) x[i] = k % 2 ? INFINITY : -INFINITY;
+            if (special == 3) x[i] = -0.0f;
+            if (special == 4) x[i] = 1e-7f;               /* below the 1e-5 clamp */
+            if (special == 5) x[i] = (float)(rnd_int(-254, 254)) / 2.0f; /* .5 ties at s = 1 */
+        }
+        if (special == 5)
+            x[0] = 127.0f, x[1] = -126.5f;
+        if (special == 6)
+            for (int64_t i = 0; i < n; i++)
+                x[i] = 0.0f;
+        bn_act_quantize_row_token(x, n, q1, &sa1, &s1, b1);
+        ref_quantize_token(x, n, q2, &sa2, &s2, b2);
+        ck_assert_msg(memcmp(&sa1, &sa2, sizeof sa1) == 0, "row %d: scale %g, want %g", it,
+                      (double)sa1, (double)sa2);
+        ck_assert_msg(memcmp(q1, q2, (size_t)n) == 0, "row %d (n %lld): codes differ", it,
+                      (long long)n);
+        ck_assert_int_eq(s1, s2);
+        ck_assert_int_eq(memcmp(b1, b2, sizeof(int32_t) * (size_t)(n / BN_ACT_GROUP)), 0);
+    }
+    /* the pool form: the same bytes as the serial one, for both kinds */
+    bn_pool *pool;
+    ck_assert_int_eq(bn_pool_create(3, &pool, NULL), BN_OK);
+    for (int kind = 0; kind < 2; kind++) {
+        const int64_t ne0 = 512, nt = 37;
+        float *xs = malloc(sizeof(float) * (size_t)(ne0 * nt));
+        for (int64_t i = 0; i < ne0 * nt; i++)
+            xs[i] = (float)((double)(int64_t)(rnd() % 2001) / 100.0 - 10.0);
+        bn_act a, b;
+        bn_act_kind k = kind ? BN_ACT_Q8K : BN_ACT_TOKEN;
+        ck_assert_int_eq(bn_act_init(&a, k, nt, ne0, NULL), BN_OK);
+        ck_assert_int_eq(bn_act_init(&b, k, nt, ne0, NULL), BN_OK);
+        ck_assert_int_eq(bn_act_quantize(&a, xs, nt, NULL), BN_OK);
+        ck_assert_int_eq(bn_act_quantize_par(&b, pool, xs, nt, NULL), BN_OK);
+        ck_assert_int_eq(b.n_tok, nt);
+        ck_assert_int_eq(memcmp(a.q, b.q, (size_t)(ne0 * nt)), 0);
+        size_t nsc = kind ? (size_t)(nt * ne0 / 256) : (size_t)nt;
+        ck_assert_int_eq(memcmp(a.scale, b.scale, sizeof(float) * nsc), 0);
+        ck_assert_int_eq(memcmp(a.sum, b.sum, sizeof(int32_t) * (size_t)nt), 0);
+        ck_assert_int_eq(memcmp(a.bsum, b.bsum, sizeof(int32_t) * (size_t)(nt * ne0 / 128)), 0);
+        ck_assert_int_eq(bn_act_quantize_par(&b, pool, xs, nt + 1, NULL), BN_EINVAL);
+        bn_act_free(&a);
+        bn_act_free(&b);
+        free(xs);
+    }
+    bn_pool_destroy(pool);
+    free(x);
+}
+END_TEST
+
 #define TESTS(X)                     \
     X(test_actquant_token)           \
+    X(test_actquant_token_random)    \
     X(test_actquant_q8k)             \
     X(test_act_init_quantize)        \
     X(test_qmat_init)                \

@@ -8,6 +8,7 @@
  * with AVX-512 that exercises the register-blocked GEMM of matmul_avx512.c,
  * elsewhere the row-at-a-time path. The attention scores' bnr_dot_rows
  * likewise. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,84 @@ START_TEST(test_dot_rows)
 }
 END_TEST
 
+/* The F16 KV cache forms: the same floats as converting the halves with the
+ * table and calling the F32 forms. */
+START_TEST(test_f16_rows)
+{
+    static const int ns[] = {8, 13, 64, 128, 130};
+    static const int rows[] = {1, 7, 9, 100};
+    const float *tab = bnr_f16_table();
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            int n = ns[i], nr = rows[r];
+            size_t stride = (size_t)n + r % 3 * 5, nh = stride * (size_t)nr;
+            uint16_t *h = malloc(sizeof(uint16_t) * nh);
+            float *k = malloc(sizeof(float) * nh), *q = malloc(sizeof(float) * (size_t)n);
+            float *out = malloc(sizeof(float) * (size_t)nr), *want = malloc(sizeof(float) * (size_t)nr);
+            for (size_t j = 0; j < nh; j++) {
+                h[j] = bn_f32_to_f16((float)tu_gauss());
+                k[j] = tab[h[j]];
+            }
+            for (int j = 0; j < n; j++)
+                q[j] = (float)tu_gauss();
+            bnr_dot_rows_f16(q, h, stride, nr, n, out);
+            bnr_dot_rows(q, k, stride, nr, n, want);
+            for (int j = 0; j < nr; j++)
+                ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want[j]),
+                              "dot n %d, %d rows: row %d = %.9g, want %.9g", n, nr, j, out[j], want[j]);
+            float y1[130], y2[130];
+            for (int j = 0; j < n; j++)
+                y1[j] = y2[j] = (float)tu_gauss();
+            for (int j = 0; j < nr; j++) {
+                bnr_axpy_f16(y1, q[j % n], h + (size_t)j * stride, n);
+                bnr_axpy(y2, q[j % n], k + (size_t)j * stride, n);
+            }
+            for (int j = 0; j < n; j++)
+                ck_assert_msg(tu_f32_bits(y1[j]) == tu_f32_bits(y2[j]), "axpy n %d: element %d", n, j);
+            free(h); free(k); free(q); free(out); free(want);
+        }
+}
+END_TEST
+
+/* The softmax's exp, 8 at a time: the floats of bnr_exp exactly, over a run
+ * of consecutive floats, random ones across and beyond the float range of
+ * exp, and the special values; lengths that are not multiples of 8. */
+START_TEST(test_exp_rows)
+{
+    enum { N = 1 << 20 };
+    float *v = malloc(sizeof(float) * N), *w = malloc(sizeof(float) * N);
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t b;
+        float f = -20.0f;
+        memcpy(&b, &f, sizeof b);
+        for (int i = 0; i < N; i++) {
+            if (pass == 0) { /* consecutive floats downwards from -20 (bits upwards) */
+                uint32_t bi = b + (uint32_t)i;
+                memcpy(&v[i], &bi, sizeof bi);
+            } else if (pass == 1) {
+                v[i] = (float)(-90.0 * (tu_rand32() / 4294967296.0));
+            } else {
+                v[i] = (float)(200.0 * (tu_rand32() / 4294967296.0) - 100.0);
+            }
+        }
+        if (pass == 2) {
+            const float sp[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, -87.0f, 88.0f, -87.5f,
+                                88.5f, 1e-30f, -1e-30f, 0.5f, -0.5f};
+            memcpy(v, sp, sizeof sp);
+        }
+        for (int i = 0; i < N; i++)
+            w[i] = bnr_exp(v[i]);
+        int n = N - pass * 3; /* 2^20, then tails of 5 and 2 */
+        bnr_exp_rows(v, n);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(tu_f32_bits(v[i]) == tu_f32_bits(w[i]) || (v[i] != v[i] && w[i] != w[i]),
+                          "pass %d, element %d: %.9g, want %.9g", pass, i, v[i], w[i]);
+    }
+    free(v);
+    free(w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("matmul");
@@ -171,6 +250,8 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_float_order);
     tcase_add_test(tc, test_dot_rows);
+    tcase_add_test(tc, test_exp_rows);
+    tcase_add_test(tc, test_f16_rows);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

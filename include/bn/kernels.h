@@ -129,6 +129,11 @@ void bn_act_free(bn_act *a);
 /* Quantize x (n_tok, ne0) floats into a; BN_EINVAL if n_tok > cap_tok or < 1. */
 bn_status bn_act_quantize(bn_act *a, const float *x, int64_t n_tok, bn_error *err);
 
+/* The same, tokens split across the pool (one task per token; the bytes do not
+ * depend on the split). */
+bn_status bn_act_quantize_par(bn_act *a, bn_pool *pool, const float *x, int64_t n_tok,
+                              bn_error *err);
+
 /* One token row of n elements (n % 128 == 0; % 256 for q8k). Outputs:
  * q (n), *sa or d (n/256), *sum, bsum (n/128). */
 void bn_act_quantize_row_token(const float *x, int64_t n, int8_t *q, float *sa,

@@ -190,6 +190,51 @@ void bn_ctx_clear(bn_ctx *c, int seq_id);
 /* Number of cached positions of a sequence (0 for an unknown id). */
 int bn_ctx_seq_len(const bn_ctx *c, int seq_id);
 
+/* ---- profiling ---------------------------------------------------------------
+ * A context can time each operation of its forward pass into a bn_profile the
+ * caller owns (bn-run --profile). Off by default; while off no clock is read.
+ * Times are wall seconds summed over calls; bytes are the weight (or KV) bytes
+ * the operation reads, ops its multiply-accumulates x 2, both summed too, so
+ * bytes / seconds is the bandwidth achieved and ops / seconds the throughput. */
+typedef enum {
+    BN_PROF_EMBD,           /* token embedding rows */
+    BN_PROF_ATTN_NORM,
+    BN_PROF_ACTQ,           /* int8 quantization of projection inputs */
+    BN_PROF_ATTN_Q,         /* projections, by role */
+    BN_PROF_ATTN_K,
+    BN_PROF_ATTN_V,
+    BN_PROF_ROPE,           /* RoPE of Q and K, and the K/V cache store */
+    BN_PROF_ATTN,           /* scores, softmax, weighted values (bytes: KV read) */
+    BN_PROF_ATTN_SUB_NORM,
+    BN_PROF_ATTN_OUT,
+    BN_PROF_FFN_NORM,
+    BN_PROF_FFN_GATE,
+    BN_PROF_FFN_UP,
+    BN_PROF_FFN_ACT,        /* activation, gating and the FFN sub-norm */
+    BN_PROF_FFN_DOWN,
+    BN_PROF_RESIDUAL,       /* residual adds */
+    BN_PROF_OUT_NORM,
+    BN_PROF_HEAD,           /* output projection to the vocabulary */
+    BN_PROF_SAMPLE,         /* filled by the caller: sampling runs outside a context */
+    BN_PROF_N_OPS
+} bn_prof_op;
+
+typedef struct {
+    double seconds;
+    double calls;
+    double bytes;
+    double ops;
+} bn_prof_stat;
+
+typedef struct {
+    bn_prof_stat op[BN_PROF_N_OPS];
+} bn_profile;
+
+/* Short row name of an operation ("attn_q", "head", ...); "?" out of range. */
+const char *bn_prof_op_name(bn_prof_op op);
+/* Accumulate into p from now on (p NULL: stop). p is not cleared here. */
+void bn_ctx_set_profile(bn_ctx *c, bn_profile *p);
+
 #pragma GCC visibility pop /* end of the exported API */
 
 #endif

@@ -48,7 +48,9 @@ struct bn_ctx {
     int *seq;               /* (n_batch) sequence of each token */
     int *pos;               /* (n_batch) position of each token */
     int *sel;               /* (n_batch) tokens whose logits are wanted */
+    int32_t *tok;           /* (n_batch) token ids of the chunk */
     int n_workers;
+    bn_profile *prof;       /* bn_ctx_set_profile, NULL when not profiling */
 };
 
 void bn_ctx_params_default(bn_ctx_params *p)
@@ -84,6 +86,7 @@ void bn_ctx_free(bn_ctx *c)
     free(c->seq);
     free(c->pos);
     free(c->sel);
+    free(c->tok);
     free(c);
 }
 
@@ -174,9 +177,10 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_
     c->seq = alloc2(B, 1, sizeof(int));
     c->pos = alloc2(B, 1, sizeof(int));
     c->sel = alloc2(B, 1, sizeof(int));
+    c->tok = alloc2(B, 1, sizeof(int32_t));
     if (!c->rope_cos || !c->rope_sin || !c->x || !c->xb || !c->q || !c->k || !c->v ||
         !c->att || !c->y || !c->hg || !c->hu || !c->scores || !c->kvtmp || !c->seq ||
-        !c->pos || !c->sel) {
+        !c->pos || !c->sel || !c->tok) {
         st = bn_error_set(err, BN_ENOMEM, "out of memory for a context of %d positions, batch %d",
                           p.n_ctx, p.n_batch);
         goto fail;
@@ -199,6 +203,49 @@ void bn_ctx_clear(bn_ctx *c, int seq_id)
 int bn_ctx_seq_len(const bn_ctx *c, int seq_id)
 {
     return seq_id >= 0 && seq_id < c->p.n_seq ? c->kv.len[seq_id] : 0;
+}
+
+/* ---- profiling ------------------------------------------------------------------- */
+
+static const char *const prof_names[BN_PROF_N_OPS] = {
+    [BN_PROF_EMBD] = "embd",           [BN_PROF_ATTN_NORM] = "attn_norm",
+    [BN_PROF_ACTQ] = "act_quant",      [BN_PROF_ATTN_Q] = "attn_q",
+    [BN_PROF_ATTN_K] = "attn_k",       [BN_PROF_ATTN_V] = "attn_v",
+    [BN_PROF_ROPE] = "rope+kv_store",  [BN_PROF_ATTN] = "attention",
+    [BN_PROF_ATTN_SUB_NORM] = "attn_sub_norm", [BN_PROF_ATTN_OUT] = "attn_output",
+    [BN_PROF_FFN_NORM] = "ffn_norm",   [BN_PROF_FFN_GATE] = "ffn_gate",
+    [BN_PROF_FFN_UP] = "ffn_up",       [BN_PROF_FFN_ACT] = "ffn_act",
+    [BN_PROF_FFN_DOWN] = "ffn_down",   [BN_PROF_RESIDUAL] = "residual",
+    [BN_PROF_OUT_NORM] = "output_norm", [BN_PROF_HEAD] = "head",
+    [BN_PROF_SAMPLE] = "sampling",
+};
+
+const char *bn_prof_op_name(bn_prof_op op)
+{
+    return (unsigned)op < BN_PROF_N_OPS ? prof_names[op] : "?";
+}
+
+void bn_ctx_set_profile(bn_ctx *c, bn_profile *p)
+{
+    c->prof = p;
+    bnr_mm_set_profile(c->mm, p ? &p->op[BN_PROF_ACTQ] : NULL);
+}
+
+/* The clock is read only while profiling: off, a step costs one branch. */
+static double prof_start(const bn_ctx *c)
+{
+    return c->prof ? bn_now_seconds() : 0.0;
+}
+
+static void prof_end(bn_ctx *c, bn_prof_op op, double t0, double bytes, double ops)
+{
+    if (!c->prof)
+        return;
+    bn_prof_stat *s = &c->prof->op[op];
+    s->seconds += bn_now_seconds() - t0;
+    s->calls += 1;
+    s->bytes += bytes;
+    s->ops += ops;
 }
 
 /* ---- elementwise pieces ------------------------------------------------------------ */
@@ -266,24 +313,27 @@ static void att_task(void *ctx, int64_t task, int worker)
             mx = sc[p] > mx ? sc[p] : mx;
         }
     } else {
+        bnr_dot_rows_f16(q, bnr_kv_k_f16(&c->kv, j->layer, seq, 0, kvh * hd), (size_t)c->kv_dim,
+                           pos + 1, hd, sc);
         for (int p = 0; p <= pos; p++) {
-            const float *k = bnr_kv_k(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp);
-            sc[p] = bnr_dot(q, k, hd) * scale;
+            sc[p] = sc[p] * scale;
             mx = sc[p] > mx ? sc[p] : mx;
         }
     }
+    for (int p = 0; p <= pos; p++)
+        sc[p] = sc[p] - mx;
+    bnr_exp_rows(sc, pos + 1);
     double sum = 0.0;
-    for (int p = 0; p <= pos; p++) {
-        sc[p] = bnr_exp(sc[p] - mx);
+    for (int p = 0; p <= pos; p++)
         sum += sc[p];
-    }
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int p = 0; p <= pos; p++) {
-        const float *v = bnr_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd);
-        float w = sc[p] * inv;
-        for (int d = 0; d < hd; d++)
-            out[d] += w * v[d];
+        if (c->kv.type == BN_KV_F32)
+            bnr_axpy(out, sc[p] * inv, bnr_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd),
+                       hd);
+        else
+            bnr_axpy_f16(out, sc[p] * inv, bnr_kv_v_f16(&c->kv, j->layer, seq, p, kvh * hd), hd);
     }
 }
 
@@ -342,8 +392,48 @@ static void tok_task(void *ctx, int64_t task, int worker)
 
 static void per_token(bn_ctx *c, const bn_layer *L, tok_op op, int T)
 {
+    static const bn_prof_op prof_op[] = {BN_PROF_ATTN_NORM, BN_PROF_ATTN_SUB_NORM,
+                                         BN_PROF_FFN_NORM, BN_PROF_FFN_ACT};
+    double t0 = prof_start(c);
     tok_job j = {c, L, op};
     bn_pool_run(c->m->pool, tok_task, &j, T);
+    prof_end(c, prof_op[op], t0, 0.0, 0.0);
+}
+
+/* y = W x for the T tokens of the current input; profiled under op, the
+ * input's quantization (timed by matmul.c into BN_PROF_ACTQ) left out. */
+static bn_status project(bn_ctx *c, const bn_weight *w, float *y, int T, bn_prof_op op,
+                         bn_error *err)
+{
+    if (!c->prof)
+        return bnr_matmul(c->m, c->mm, w, y, err);
+    double q0 = c->prof->op[BN_PROF_ACTQ].seconds, t0 = bn_now_seconds();
+    bn_status st = bnr_matmul(c->m, c->mm, w, y, err);
+    bn_prof_stat *s = &c->prof->op[op];
+    s->seconds += bn_now_seconds() - t0 - (c->prof->op[BN_PROF_ACTQ].seconds - q0);
+    s->calls += 1;
+    s->bytes += (double)w->nbytes;
+    s->ops += 2.0 * w->n_in * (double)w->n_out * T;
+    return st;
+}
+
+static void residual(bn_ctx *c, int T)
+{
+    double t0 = prof_start(c);
+    add_into(c->x, c->y, (size_t)T * c->m->hp.n_embd);
+    prof_end(c, BN_PROF_RESIDUAL, t0, 0.0, 0.0);
+}
+
+/* Bytes of K and V the attention of the chunk reads, and its flops (Q.K and
+ * the weighted sum of V, per head): for the profile only. */
+static void attention_traffic(const bn_ctx *c, int T, double *bytes, double *ops)
+{
+    const bn_hparams *hp = &c->m->hp;
+    double elt = c->kv.type == BN_KV_F16 ? 2.0 : 4.0, keys = 0.0;
+    for (int t = 0; t < T; t++)
+        keys += c->pos[t] + 1;
+    *bytes = keys * 2.0 * c->kv_dim * elt;
+    *ops = keys * hp->n_head * 4.0 * hp->head_dim;
 }
 
 static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
@@ -356,36 +446,44 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
 
     per_token(c, L, OP_ATTN_NORM, T);
     bnr_mm_set_input(c->mm, c->xb, T, E);
-    if ((st = bnr_matmul(m, c->mm, &L->wq, c->q, err)) ||
-        (st = bnr_matmul(m, c->mm, &L->wk, c->k, err)) ||
-        (st = bnr_matmul(m, c->mm, &L->wv, c->v, err)))
+    if ((st = project(c, &L->wq, c->q, T, BN_PROF_ATTN_Q, err)) ||
+        (st = project(c, &L->wk, c->k, T, BN_PROF_ATTN_K, err)) ||
+        (st = project(c, &L->wv, c->v, T, BN_PROF_ATTN_V, err)))
         return st;
+    double t0 = prof_start(c);
     for (int t = 0; t < T; t++) {
         rope(c, c->q + (size_t)t * c->q_dim, hp->n_head, c->pos[t]);
         rope(c, c->k + (size_t)t * c->kv_dim, hp->n_head_kv, c->pos[t]);
         bnr_kv_store(&c->kv, l, c->seq[t], c->pos[t], c->k + (size_t)t * c->kv_dim,
                     c->v + (size_t)t * c->kv_dim);
     }
+    prof_end(c, BN_PROF_ROPE, t0, 0.0, 0.0);
+    t0 = prof_start(c);
     att_job aj = {c, l};
     bn_pool_run(m->pool, att_task, &aj, (int64_t)T * hp->n_head);
+    if (c->prof) {
+        double bytes, ops;
+        attention_traffic(c, T, &bytes, &ops);
+        prof_end(c, BN_PROF_ATTN, t0, bytes, ops);
+    }
 
     if (L->attn_sub_norm)
         per_token(c, L, OP_ATTN_SUB_NORM, T);
     bnr_mm_set_input(c->mm, L->attn_sub_norm ? c->xb : c->att, T, c->q_dim);
-    if ((st = bnr_matmul(m, c->mm, &L->wo, c->y, err)))
+    if ((st = project(c, &L->wo, c->y, T, BN_PROF_ATTN_OUT, err)))
         return st;
-    add_into(c->x, c->y, (size_t)T * E);
+    residual(c, T);
 
     per_token(c, L, OP_FFN_NORM, T);
     bnr_mm_set_input(c->mm, c->xb, T, E);
-    if ((st = bnr_matmul(m, c->mm, &L->wgate, c->hg, err)) ||
-        (st = bnr_matmul(m, c->mm, &L->wup, c->hu, err)))
+    if ((st = project(c, &L->wgate, c->hg, T, BN_PROF_FFN_GATE, err)) ||
+        (st = project(c, &L->wup, c->hu, T, BN_PROF_FFN_UP, err)))
         return st;
     per_token(c, L, OP_FFN_ACT, T);
     bnr_mm_set_input(c->mm, c->hg, T, F);
-    if ((st = bnr_matmul(m, c->mm, &L->wdown, c->y, err)))
+    if ((st = project(c, &L->wdown, c->y, T, BN_PROF_FFN_DOWN, err)))
         return st;
-    add_into(c->x, c->y, (size_t)T * E);
+    residual(c, T);
     return BN_OK;
 }
 
@@ -397,8 +495,10 @@ static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, 
     const bn_model *m = c->m;
     const bn_hparams *hp = &m->hp;
     int E = hp->n_embd;
+    double t0 = prof_start(c);
     for (int t = 0; t < T; t++)
         bnr_weight_row_f32(&m->tok_embd, tok[t], c->x + (size_t)t * E);
+    prof_end(c, BN_PROF_EMBD, t0, (double)T * m->tok_embd.row_bytes, 0.0);
     bn_status st;
     for (int l = 0; l < hp->n_layer; l++)
         if ((st = layer_forward(c, l, T, err)))
@@ -406,10 +506,12 @@ static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, 
     if (n_sel == 0)
         return BN_OK;
     /* normed final states of the selected tokens, gathered (rows of xb) */
+    t0 = prof_start(c);
     for (int i = 0; i < n_sel; i++)
         rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)c->sel[i] * E, m->output_norm, E, hp->eps);
+    prof_end(c, BN_PROF_OUT_NORM, t0, 0.0, 0.0);
     bnr_mm_set_input(c->mm, c->xb, n_sel, E);
-    return bnr_matmul(m, c->mm, &m->output, logits, err);
+    return project(c, &m->output, logits, n_sel, BN_PROF_HEAD, err);
 }
 
 /* ---- public evaluation ------------------------------------------------------------------- */
@@ -462,10 +564,9 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
         c->kv.len[items[i].seq_id] = items[i].pos0;
 
     /* The items' tokens form one stream, cut into chunks of n_batch; logits rows
-     * of the tokens selected in a chunk are consecutive in the output. */
-    int32_t *tok = malloc((size_t)c->p.n_batch * sizeof *tok);
-    if (!tok)
-        return bn_error_set(err, BN_ENOMEM, "eval: out of memory");
+     * of the tokens selected in a chunk are consecutive in the output. No
+     * allocation per call: a decode step is one call per token. */
+    int32_t *tok = c->tok;
     size_t V = (size_t)c->m->hp.n_vocab, out_row = 0;
     int T = 0, n_sel = 0;
     for (int i = 0; i < n_items && !st; i++) {
@@ -485,7 +586,6 @@ bn_status bn_ctx_eval_batch(bn_ctx *c, const bn_seq_tokens *items, int n_items,
             }
         }
     }
-    free(tok);
     for (int i = 0; i < n_items; i++)
         c->kv.len[items[i].seq_id] = st ? items[i].pos0 : items[i].pos0 + items[i].n;
     return st;

@@ -85,3 +85,13 @@ const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, in
 {
     return read(kv, kv->v, l, seq, pos, off, n, tmp);
 }
+
+const uint16_t *bnr_kv_k_f16(const bn_kvcache *kv, int l, int seq, int pos, int off)
+{
+    return (const uint16_t *)kv->k + at(kv, l, seq, pos) + (size_t)off;
+}
+
+const uint16_t *bnr_kv_v_f16(const bn_kvcache *kv, int l, int seq, int pos, int off)
+{
+    return (const uint16_t *)kv->v + at(kv, l, seq, pos) + (size_t)off;
+}

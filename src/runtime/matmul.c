@@ -111,6 +111,61 @@ void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, 
         out[i] = bnr_dot(q, rows + (size_t)i * stride, n);
 }
 
+void bnr_axpy(float *y, float w, const float *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bnr_axpy_avx512(y, w, v, n);
+        return;
+    }
+    for (int d = 0; d < n; d++)
+        y[d] += w * v[d];
+}
+
+void bnr_exp_rows(float *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bnr_exp_rows_avx512(v, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = bnr_exp(v[i]);
+}
+
+void bnr_dot_rows_f16(const float *q, const uint16_t *rows, size_t stride, int n_rows, int n,
+                        float *out)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bnr_dot_rows_f16_avx512(q, rows, stride, n_rows, n, out);
+        return;
+    }
+    for (int r = 0; r < n_rows; r++) { /* bnr_dot's scalar order on converted halves */
+        const uint16_t *h = rows + (size_t)r * stride;
+        float acc[8] = {0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++)
+                acc[j] += q[i + j] * f16_table[h[i + j]];
+        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; i < n; i++)
+            s += q[i] * f16_table[h[i]];
+        out[r] = s;
+    }
+}
+
+void bnr_axpy_f16(float *y, float w, const uint16_t *v, int n)
+{
+    pthread_once(&float_once, float_init);
+    if (use_avx512) {
+        bnr_axpy_f16_avx512(y, w, v, n);
+        return;
+    }
+    for (int d = 0; d < n; d++)
+        y[d] += w * f16_table[v[d]];
+}
+
 /* ---- scratch ------------------------------------------------------------------ */
 
 #define MAX_ACTS 8 /* distinct (input width, kind): n_embd, q_dim, n_ff */
@@ -129,6 +184,7 @@ struct bn_mm_scratch {
     const float *x;         /* (n_tok, n_in) */
     int n_tok, n_in;
     bn_act *xq;             /* quantized x, NULL until a ternary weight needs it */
+    bn_prof_stat *actq_prof;/* bnr_mm_set_profile: time of the quantizations, or NULL */
 };
 
 bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_scratch **out,
@@ -172,9 +228,14 @@ void bnr_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in)
     s->xq = NULL;
 }
 
+void bnr_mm_set_profile(bn_mm_scratch *s, bn_prof_stat *actq)
+{
+    s->actq_prof = actq;
+}
+
 /* Quantize the current input (per token, FORMATS.md §4, or Q8_K), once per input. */
-static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **out,
-                                 bn_error *err)
+static bn_status quantized_input(bn_mm_scratch *s, bn_pool *pool, bn_act_kind kind,
+                                 bn_act **out, bn_error *err)
 {
     if (!s->xq || s->xq->kind != kind) {
         bn_act *a = NULL;
@@ -191,9 +252,15 @@ static bn_status quantized_input(bn_mm_scratch *s, bn_act_kind kind, bn_act **ou
                 return st;
             s->n_acts++;
         }
-        bn_status st = bn_act_quantize(a, s->x, s->n_tok, err);
+        double t0 = s->actq_prof ? bn_now_seconds() : 0.0;
+        bn_status st = bn_act_quantize_par(a, pool, s->x, s->n_tok, err);
         if (st)
             return st;
+        if (s->actq_prof) {
+            s->actq_prof->seconds += bn_now_seconds() - t0;
+            s->actq_prof->calls += 1;
+            s->actq_prof->bytes += (double)s->n_tok * s->n_in * sizeof(float);
+        }
         s->xq = a;
     }
     *out = s->xq;
@@ -231,8 +298,11 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
         for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
             int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
             if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
+                const uint8_t *next = rb + 2 * GEMM_ROWS <= w->n_out
+                                          ? w->data + (size_t)(rb + GEMM_ROWS) * w->row_bytes
+                                          : NULL;
                 bnr_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
-                                      x, out);
+                                      x, out, next);
                 for (int i = 0; i < nr; i++) {
                     const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
                     float v = out[i];
@@ -319,14 +389,14 @@ bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, fl
     mm_job j = {.m = m, .s = s, .w = w, .y = y};
     if (bnr_is_kquant(w->type)) { /* a Q6_K/Q4_K head: Q8_K input, kquant_mm.c */
         bn_act *xq = NULL;
-        bn_status st = quantized_input(s, BN_ACT_Q8K, &xq, err);
+        bn_status st = quantized_input(s, m->pool, BN_ACT_Q8K, &xq, err);
         return st ? st : bnr_kq_matmul(m, w, xq, y, err);
     }
     if (bn_type_is_ternary(w->type)) {
         bn_act *xq = NULL;
         bn_act_kind kind = m->actq == BN_ACTQ_Q8K && w->type != BN_TYPE_I2_S ? BN_ACT_Q8K
                                                                                : BN_ACT_TOKEN;
-        bn_status st = quantized_input(s, kind, &xq, err);
+        bn_status st = quantized_input(s, m->pool, kind, &xq, err);
         if (st)
             return st;
         j.xq = xq;

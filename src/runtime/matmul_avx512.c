@@ -26,6 +26,11 @@
 #if defined(__AVX512F__) && defined(__F16C__)
 #include <immintrin.h>
 
+/* The accumulator arrays below must live in registers: loops over them are
+ * unrolled completely (GCC at -O2 leaves them rolled and spills every
+ * accumulator to the stack on each step, a store-to-load chain per add). */
+#define BN_UNROLL _Pragma("GCC unroll 8")
+
 int bnr_avx512_available(void)
 {
     __builtin_cpu_init();
@@ -63,21 +68,28 @@ tile(const float *pack, int n8, const float *x, size_t ldx, float *out, int ldo,
      const int NP, const int NT)
 {
     __m512 acc[4][3];
+    BN_UNROLL
     for (int p = 0; p < NP; p++)
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             acc[p][t] = _mm512_setzero_ps();
     const size_t pstride = (size_t)n8 * 2;
     for (int s = 0; s < n8 / 8; s++) {
         __m512 xv[3];
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             xv[t] = bcast8(x + (size_t)t * ldx + 8 * (size_t)s);
+        BN_UNROLL
         for (int p = 0; p < NP; p++) {
             __m512 w = _mm512_loadu_ps(pack + (size_t)p * pstride + 16 * (size_t)s);
+            BN_UNROLL
             for (int t = 0; t < NT; t++)
                 acc[p][t] = _mm512_add_ps(acc[p][t], _mm512_mul_ps(w, xv[t]));
         }
     }
+    BN_UNROLL
     for (int p = 0; p < NP; p++)
+        BN_UNROLL
         for (int t = 0; t < NT; t++)
             combine(acc[p][t], &out[t * ldo + 2 * p], &out[t * ldo + 2 * p + 1]);
 }
@@ -103,9 +115,11 @@ void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *
 }
 
 /* One token against up to 8 F16 rows (decode: the head streams from DRAM),
- * converted on the fly instead of packed; otherwise as tile(..., 4, 1). */
+ * converted on the fly instead of packed; otherwise as tile(..., 4, 1).
+ * next (NULL: none) is the first of the 8 rows the caller reads after these:
+ * one cache line of each is prefetched every 4 steps, a row-length ahead. */
 void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out)
+                           const float *x, float *out, const uint8_t *next)
 {
     const int np = (n_rows + 1) / 2;
     const uint8_t *rp[8];
@@ -115,7 +129,13 @@ void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
                      _mm512_setzero_ps()};
     for (int s = 0; s < n8; s += 8) {
         const __m512 xv = bcast8(x + s);
-        for (int p = 0; p < np; p++) {
+        if (next && !(s & 31))
+            BN_UNROLL
+            for (int i = 0; i < 8; i++)
+                _mm_prefetch((const char *)(next + (size_t)i * row_bytes + 2 * (size_t)s),
+                             _MM_HINT_T0);
+        BN_UNROLL
+        for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
             __m256i h = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
                 _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1);
@@ -126,36 +146,140 @@ void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
         combine(acc[p], &out[2 * p], &out[2 * p + 1]);
 }
 
-/* out[i] = bnr_dot(q, rows + i * stride, n) for i < n_rows: rows in
- * pairs as above, read in place (no packing), up to 4 pairs in flight. */
-void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
-                           float *out)
+/* Rows [8k, 8k+8) of row pair p, 8 elements from s, as 16 floats: F32 rows
+ * loaded, F16 rows converted exactly (vcvtph2ps, as bnr_f16_table). */
+static inline __m512 row_pair8(const void *ra, const void *rb, int s, const int f16)
+{
+    if (f16) {
+        const uint16_t *a = ra, *b = rb;
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + s))),
+            _mm_loadu_si128((const __m128i *)(b + s)), 1));
+    }
+    const float *a = ra, *b = rb;
+    return _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a + s))),
+        _mm256_castps_pd(_mm256_loadu_ps(b + s)), 1));
+}
+
+/* out[i] = bnr_dot(q, row i, n) for i < n_rows, row i at rows + i * stride
+ * elements (F32, or F16 when f16): rows in pairs as above, read in place (no
+ * packing), 4 pairs in flight. */
+static inline __attribute__((always_inline)) void
+dot_rows(const float *q, const void *rows, size_t stride, int n_rows, int n, float *out,
+         const int f16)
 {
     const int n8 = n - n % 8;
+    const float *tab = f16 ? bnr_f16_table() : NULL;
+    const size_t elt = f16 ? sizeof(uint16_t) : sizeof(float);
     for (int r0 = 0; r0 < n_rows; r0 += 8) {
         const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8, np = (nr + 1) / 2;
-        const float *rp[8];
+        const uint8_t *rp[8];
         for (int i = 0; i < 8; i++) /* a short group repeats its last row */
-            rp[i] = rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride;
+            rp[i] = (const uint8_t *)rows + (size_t)(r0 + (i < nr ? i : nr - 1)) * stride * elt;
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                          _mm512_setzero_ps()};
         for (int s = 0; s < n8; s += 8) {
             const __m512 xv = bcast8(q + s);
-            for (int p = 0; p < np; p++) {
-                __m512 w = _mm512_castpd_ps(_mm512_insertf64x4(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(rp[2 * p] + s))),
-                    _mm256_castps_pd(_mm256_loadu_ps(rp[2 * p + 1] + s)), 1));
-                acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(xv, w));
-            }
+            BN_UNROLL
+            for (int p = 0; p < 4; p++) /* pairs past np repeat the last row */
+                acc[p] = _mm512_add_ps(
+                    acc[p], _mm512_mul_ps(xv, row_pair8(rp[2 * p], rp[2 * p + 1], s, f16)));
         }
         float v[8];
         for (int p = 0; p < np; p++)
             combine(acc[p], &v[2 * p], &v[2 * p + 1]);
         for (int i = 0; i < nr; i++) {
             for (int k = n8; k < n; k++)
-                v[i] += q[k] * rp[i][k];
+                v[i] += q[k] * (f16 ? tab[((const uint16_t *)rp[i])[k]] : ((const float *)rp[i])[k]);
             out[r0 + i] = v[i];
         }
+    }
+}
+
+void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
+                           float *out)
+{
+    dot_rows(q, rows, stride, n_rows, n, out, 0);
+}
+
+/* bnr_dot_rows over F16 rows (the F16 KV cache). */
+void bnr_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out)
+{
+    dot_rows(q, rows, stride, n_rows, n, out, 1);
+}
+
+/* bnr_axpy with F16 values, each converted exactly first. */
+void bnr_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(y + d, _mm512_add_ps(_mm512_loadu_ps(y + d),
+                                              _mm512_mul_ps(wv, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                                    (const __m256i *)(v + d))))));
+    const float *tab = bnr_f16_table();
+    for (; d < n; d++)
+        y[d] += w * tab[v[d]];
+}
+
+/* y[d] = y[d] + w * v[d]: one rounded product, one rounded sum per element,
+ * as the scalar loop, 16 elements at a time. */
+void bnr_axpy_avx512(float *y, float w, const float *v, int n)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(y + d, _mm512_add_ps(_mm512_loadu_ps(y + d),
+                                              _mm512_mul_ps(wv, _mm512_loadu_ps(v + d))));
+    if (d < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - d)) - 1);
+        _mm512_mask_storeu_ps(y + d, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + d),
+                                                      _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k, v + d))));
+    }
+}
+
+/* v[i] = bnr_exp(v[i]) = (float)exp((double)v[i]), 8 at a time, the same
+ * floats as the C library's exp rounded to float, provably:
+ *   k = nearest(x log2 e), r = x - k ln2_hi - k ln2_lo (k ln2_hi exact: ln2_hi
+ *   has 31 significant bits, |k| <= 127), |r| <= 0.347, e^r by its Taylor
+ *   polynomial to degree 13 (truncation < 2^-57 relative) in double, scaled by
+ *   2^k exactly (scalef). That double is within a few double ulps of e^x, and
+ *   libm's exp within one; both round to the same float unless e^x lies within
+ *   that distance of a midpoint between two floats. So a lane whose 29 bits
+ *   below float precision are within 64 ulps of the midpoint - about one in
+ *   four million - and any lane outside [-87, 88] (subnormal or overflowing
+ *   floats, inf, NaN) is computed by bnr_exp itself. */
+void bnr_exp_rows_avx512(float *v, int n)
+{
+    static const double c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
+                                 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
+                                 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+    const __m512d l2e = _mm512_set1_pd(1.4426950408889634), hi = _mm512_set1_pd(6.93147180369123816490e-01),
+                  lo = _mm512_set1_pd(1.90821492927058770002e-10), xmin = _mm512_set1_pd(-87.0),
+                  xmax = _mm512_set1_pd(88.0);
+    const __m512i low = _mm512_set1_epi64(0x1fffffff), mid = _mm512_set1_epi64(0x10000000),
+                  band = _mm512_set1_epi64(64);
+    for (int i = 0; i < n; i += 8) {
+        const int m = n - i < 8 ? n - i : 8;
+        const __mmask8 k8 = (__mmask8)((1u << m) - 1);
+        const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k8, v + i));
+        const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(x, l2e), _MM_FROUND_TO_NEAREST_INT);
+        const __m512d r = _mm512_sub_pd(_mm512_sub_pd(x, _mm512_mul_pd(k, hi)), _mm512_mul_pd(k, lo));
+        __m512d p = _mm512_set1_pd(c[13]);
+        for (int j = 12; j >= 0; j--)
+            p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(c[j]));
+        const __m512d y = _mm512_scalef_pd(p, k);
+        const __m512i dist = _mm512_abs_epi64(
+            _mm512_sub_epi64(_mm512_and_si512(_mm512_castpd_si512(y), low), mid));
+        const __mmask8 ok = _mm512_cmp_pd_mask(x, xmin, _CMP_GE_OQ) &
+                            _mm512_cmp_pd_mask(x, xmax, _CMP_LE_OQ) &
+                            _mm512_cmpgt_epi64_mask(dist, band);
+        float out[8];
+        _mm256_storeu_ps(out, _mm512_cvtpd_ps(y));
+        for (int j = 0; j < m; j++)
+            v[i + j] = (ok >> j) & 1 ? out[j] : bnr_exp(v[i + j]);
     }
 }
 
@@ -163,10 +287,31 @@ void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n
 
 int bnr_avx512_available(void) { return 0; }
 
-void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out)
+void bnr_exp_rows_avx512(float *v, int n)
 {
-    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out;
+    (void)v, (void)n;
+}
+
+void bnr_axpy_avx512(float *y, float w, const float *v, int n)
+{
+    (void)y, (void)w, (void)v, (void)n;
+}
+
+void bnr_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out)
+{
+    (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
+}
+
+void bnr_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n)
+{
+    (void)y, (void)w, (void)v, (void)n;
+}
+
+void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *x, float *out, const uint8_t *next)
+{
+    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out, (void)next;
 }
 
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,

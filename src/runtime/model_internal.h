@@ -72,6 +72,8 @@ bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_s
                             bn_error *err);
 void bnr_mm_scratch_free(bn_mm_scratch *s);
 void bnr_mm_set_input(bn_mm_scratch *s, const float *x, int n_tok, int n_in);
+/* Time every input quantization into *actq from now on (NULL: stop). */
+void bnr_mm_set_profile(bn_mm_scratch *s, bn_prof_stat *actq);
 bn_status bnr_matmul(const bn_model *m, bn_mm_scratch *s, const bn_weight *w, float *y,
                     bn_error *err);
 
@@ -98,6 +100,9 @@ void bnr_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const
  * the cache (F32) or into tmp (F16, converted). */
 const float *bnr_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
 const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
+/* F16 caches: the halves of K (or V) at (l, seq, pos) from element off, in place. */
+const uint16_t *bnr_kv_k_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
+const uint16_t *bnr_kv_v_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
 
 /* ---- shared float helpers (matmul.c) ------------------------------------------- */
 
@@ -121,11 +126,29 @@ void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, floa
 void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
 /* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
- * combined lanes of row i (the tail still to add), as the GEMM gives them. */
+ * combined lanes of row i (the tail still to add), as the GEMM gives them.
+ * next: the 8 rows read after these, prefetched (NULL: none; all 8 must exist). */
 void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out);
+                           const float *x, float *out, const uint8_t *next);
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
+void bnr_axpy_avx512(float *y, float w, const float *v, int n);
+void bnr_exp_rows_avx512(float *v, int n);
+void bnr_dot_rows_f16_avx512(const float *q, const uint16_t *rows, size_t stride, int n_rows,
+                               int n, float *out);
+void bnr_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n);
+/* bnr_dot_rows and bnr_axpy over F16 keys / values (the F16 KV cache),
+ * each half converted exactly first: the same floats as converting the rows
+ * with bnr_f16_table and calling the F32 forms. */
+void bnr_dot_rows_f16(const float *q, const uint16_t *rows, size_t stride, int n_rows, int n,
+                        float *out);
+void bnr_axpy_f16(float *y, float w, const uint16_t *v, int n);
+/* v[i] = bnr_exp(v[i]) for i < n (the softmax of attention): the same
+ * floats, 8 at a time where AVX-512 is available. */
+void bnr_exp_rows(float *v, int n);
+/* y[d] += w * v[d] for d < n, each a rounded product then a rounded sum (the
+ * weighted sum of values in attention): the AVX-512 form when available. */
+void bnr_axpy(float *y, float w, const float *v, int n);
 /* out[i] = bnr_dot(q, rows + i * stride, n), i < n_rows (attention scores
  * over consecutive cached keys): the AVX-512 form when available. */
 void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,

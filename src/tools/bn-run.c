@@ -16,6 +16,7 @@
 #include "bn/threadpool.h"
 #include "tools/common/opt.h"
 #include "tools/common/run_bench.h"
+#include "tools/common/run_profile.h"
 #include "tools/common/run_gen.h"
 
 static const char *const KV_NAMES[] = {"f32", "f16", NULL};
@@ -62,6 +63,11 @@ static int parse_args(int argc, char **argv, bn_run_opts *o)
         BN_O_INT(NULL, "--bench-pp", &o->bench_pp, 1, 1 << 16, "N", "prompt tokens (default 512, cut to the context)"),
         BN_O_INT(NULL, "--bench-tg", &o->bench_tg, 1, 1 << 16, "N", "generated tokens (default 128, cut to the context)"),
         BN_O_INT(NULL, "--bench-reps", &o->bench_reps, 1, 100, "N", "repetitions (default 1)"),
+        BN_O_INT(NULL, "--bench-depth", &o->bench_depth, 0, 1 << 24, "N",
+                 "start every test after N cached positions (llama-bench -d)"),
+        BN_O_FLAG(NULL, "--profile", &o->profile,
+                  "time each operation of a prefill batch (--bench-pp, default\n"
+                  "128) and of decode steps (--bench-tg, default 32)"),
         {.s = "-o", .l = "--output-format", .alias = "--output", .kind = BN_OPT_ENUM, .p = &fmt,
          .choices = FMT_NAMES, .help = "--bench output (default md; llama-bench's fields)"},
         BN_O_INT(NULL, "--logits", &o->logits_n, 1, 1 << 24, "N",
@@ -92,12 +98,12 @@ static int parse_args(int argc, char **argv, bn_run_opts *o)
     int sources = !!o->prompt + !!o->prompt_file + !!o->ids;
     if (sources > 1)
         return bn_opt_fail(&spec, "give only one of -p, -f and --ids");
-    if (!o->chat && !o->bench && sources == 0)
+    if (!o->chat && !o->bench && !o->profile && sources == 0)
         return bn_opt_fail(&spec, "no prompt: use -p TEXT, -f FILE, --ids LIST, --chat or --bench");
     if (o->bench_fmt && !o->bench)
         return bn_opt_fail(&spec, "-o %s is an output format of --bench", o->bench_fmt);
-    if (o->chat + o->bench + (o->logits_n > 0) > 1)
-        return bn_opt_fail(&spec, "--chat, --bench and --logits exclude each other");
+    if (o->chat + o->bench + o->profile + (o->logits_n > 0) > 1)
+        return bn_opt_fail(&spec, "--chat, --bench, --profile and --logits exclude each other");
     return -1;
 }
 
@@ -130,7 +136,8 @@ static char *read_line(int tty)
 
 static bn_status run_bench(const bn_run_opts *o, bn_model *m, bn_error *err)
 {
-    bn_bench_opts b = {o->model, o->bench_pp, o->bench_tg, o->bench_reps, o->n_ctx, o->kv,
+    bn_bench_opts b = {o->model, o->bench_pp, o->bench_tg, o->bench_reps, o->bench_depth,
+                       o->n_ctx, o->kv,
                        !((o->mopts.kernel && *o->mopts.kernel) || getenv("BN_KERNEL")),
                        o->bench_fmt};
     return bn_bench_run(&b, m, stdout, err);
@@ -153,6 +160,9 @@ int main(int argc, char **argv)
     if (!st) {
         if (o.bench)
             st = run_bench(&o, m, &err);
+        else if (o.profile)
+            st = bn_profile_run(&(bn_profile_opts){o.bench_pp, o.bench_tg, o.n_ctx, o.kv, &o.sp},
+                                m, stdout, &err);
         else if (o.chat)
             st = bn_run_chat(&o, m, read_line, &err);
         else

@@ -34,3 +34,20 @@ check "--bench-pp beyond the context: exit 2 naming it" bash -c "
   grep -q 'bench-pp 300 exceeds the context of 256' '$T/o'"
 check "-c widens the context for --bench-pp" run_rc 0 "$T/o" "$RUN" "$T/m.gguf" --bench --bench-pp 300 \
   --bench-tg 2 -c 512 --kernel blocked
+# --bench-depth (KV depth, llama-bench's -d): tests start after that many cached positions
+check "--bench-depth 200: exit 0" run_rc 0 "$T/d" "$RUN" "$T/m.gguf" --bench --bench-pp 8 --bench-tg 4 \
+  --bench-depth 200 --kernel blocked -t 1
+check "--bench-depth names the tests as llama-bench: pp8 @ d200, tg4 @ d200" \
+  bash -c "grep -q '| pp8 @ d200 |' '$T/d' && grep -q '| tg4 @ d200 |' '$T/d'"
+check "--bench-depth: the defaults fit what the depth leaves (pp56, tg56)" bash -c "
+  '$RUN' '$T/m.gguf' --bench --bench-depth 200 --kernel blocked -t 1 >'$T/d2' 2>&1 &&
+  grep -q '| pp56 @ d200 |' '$T/d2' && grep -q '| tg56 @ d200 |' '$T/d2'"
+check "--bench-depth -o json: n_depth" bash -c "
+  '$RUN' '$T/m.gguf' --bench --bench-pp 8 --bench-tg 2 --bench-depth 16 --kernel blocked -o json >'$T/dj' &&
+  [ \$(grep -c '\"n_depth\":[[:space:]]*16' '$T/dj') -eq 2 ]"
+check "--bench-depth beyond the context: exit 2 naming it" bash -c "
+  '$RUN' '$T/m.gguf' --bench --bench-depth 256 --kernel blocked >'$T/o' 2>&1; [ \$? -eq 2 ] &&
+  grep -q 'bench-depth 256 leaves no room in the context of 256' '$T/o'"
+check "--bench-tg after --bench-depth beyond the context: exit 2" bash -c "
+  '$RUN' '$T/m.gguf' --bench --bench-depth 250 --bench-tg 10 --kernel blocked >'$T/o' 2>&1; [ \$? -eq 2 ] &&
+  grep -q 'bench-tg 10 after --bench-depth exceeds the context of 256' '$T/o'"

@@ -42,8 +42,9 @@ static void group_sums(const int8_t *q, int64_t n, int32_t *sum, int32_t *bsum)
     *sum = total;
 }
 
-void bn_act_quantize_row_token(const float *x, int64_t n, int8_t *q, float *sa,
-                               int32_t *sum, int32_t *bsum)
+/* The scalar form of the per-token rule; actquant_avx512.c gives the same bytes. */
+static void row_token_scalar(const float *x, int64_t n, int8_t *q, float *sa, int32_t *sum,
+                             int32_t *bsum)
 {
     /* bitnet.cpp: the max starts at 1e-5 and is taken in double. NaN never
      * compares greater, so it cannot become the max. */
@@ -60,6 +61,18 @@ void bn_act_quantize_row_token(const float *x, int64_t n, int8_t *q, float *sa,
     }
     *sa = s;
     group_sums(q, n, sum, bsum);
+}
+
+void bn_act_quantize_row_token(const float *x, int64_t n, int8_t *q, float *sa,
+                               int32_t *sum, int32_t *bsum)
+{
+#if defined(__x86_64__)
+    if (bnr_act_avx512_available()) {
+        bnr_act_row_token_avx512(x, n, q, sa, sum, bsum);
+        return;
+    }
+#endif
+    row_token_scalar(x, n, q, sa, sum, bsum);
 }
 
 void bn_act_quantize_row_q8k(const float *x, int64_t n, int8_t *q, float *d,
@@ -142,23 +155,59 @@ void bn_act_free(bn_act *a)
     memset(a, 0, sizeof *a);
 }
 
-bn_status bn_act_quantize(bn_act *a, const float *x, int64_t n_tok, bn_error *err)
+static bn_status check_quantize(const bn_act *a, int64_t n_tok, bn_error *err)
 {
     if (!a->q)
         return bn_error_set(err, BN_EINVAL, "activations: not initialized");
     if (n_tok < 1 || n_tok > a->cap_tok)
         return bn_error_set(err, BN_EINVAL, "activations: %lld tokens, capacity is %lld",
                             (long long)n_tok, (long long)a->cap_tok);
+    return BN_OK;
+}
+
+/* Token t of x into a (its rows of q, scale, sum, bsum). */
+static void quantize_token(bn_act *a, const float *x, int64_t t)
+{
     int64_t ng = a->ne0 / BN_ACT_GROUP, nsc = a->kind == BN_ACT_Q8K ? a->ne0 / BN_QK : 1;
-    for (int64_t t = 0; t < n_tok; t++) {
-        const float *xt = x + t * a->ne0;
-        int8_t *qt = a->q + t * a->ne0;
-        if (a->kind == BN_ACT_TOKEN)
-            bn_act_quantize_row_token(xt, a->ne0, qt, &a->scale[t], &a->sum[t], a->bsum + t * ng);
-        else
-            bn_act_quantize_row_q8k(xt, a->ne0, qt, a->scale + t * nsc, &a->sum[t],
-                                    a->bsum + t * ng);
-    }
+    const float *xt = x + t * a->ne0;
+    int8_t *qt = a->q + t * a->ne0;
+    if (a->kind == BN_ACT_TOKEN)
+        bn_act_quantize_row_token(xt, a->ne0, qt, &a->scale[t], &a->sum[t], a->bsum + t * ng);
+    else
+        bn_act_quantize_row_q8k(xt, a->ne0, qt, a->scale + t * nsc, &a->sum[t], a->bsum + t * ng);
+}
+
+bn_status bn_act_quantize(bn_act *a, const float *x, int64_t n_tok, bn_error *err)
+{
+    bn_status st = check_quantize(a, n_tok, err);
+    if (st)
+        return st;
+    for (int64_t t = 0; t < n_tok; t++)
+        quantize_token(a, x, t);
+    a->n_tok = n_tok;
+    return BN_OK;
+}
+
+typedef struct {
+    bn_act *a;
+    const float *x;
+} quant_job;
+
+static void quantize_task(void *ctx, int64_t t, int worker)
+{
+    (void)worker;
+    const quant_job *j = ctx;
+    quantize_token(j->a, j->x, t);
+}
+
+bn_status bn_act_quantize_par(bn_act *a, bn_pool *pool, const float *x, int64_t n_tok,
+                              bn_error *err)
+{
+    bn_status st = check_quantize(a, n_tok, err);
+    if (st)
+        return st;
+    quant_job j = {a, x};
+    bn_pool_run(pool, quantize_task, &j, n_tok);
     a->n_tok = n_tok;
     return BN_OK;
 }

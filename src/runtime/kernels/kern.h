@@ -112,4 +112,9 @@ extern const bn_kernel bnr_kernel_amx;
 extern const bn_kernel bn_kernel_neon;
 #endif
 
+/* actquant_avx512.c: bn_act_quantize_row_token with AVX-512 (same bytes). */
+int bnr_act_avx512_available(void);
+void bnr_act_row_token_avx512(const float *x, int64_t n, int8_t *q, float *sa,
+                                  int32_t *sum, int32_t *bsum);
+
 #endif

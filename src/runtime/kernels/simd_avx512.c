@@ -59,12 +59,61 @@ static inline __m512i bcast(const int8_t *q)
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
 }
 
+/* Decode (one token), four rows: two row pairs share each broadcast of the
+ * activations, and their 8 accumulators are independent chains, enough to
+ * cover dpbusd's latency, so the loop streams at the memory's pace. The
+ * next four rows (nx, inside the tensor) are prefetched one cache line per
+ * two blocks, a row-length ahead of their use. */
+static void i2s_decode4(const uint8_t *const rp[4], const uint8_t *const nx[4], const int8_t *qt,
+                        int64_t nblk, int32_t out[4])
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int64_t b = 0; b < nblk; b++) {
+        const __m512i va = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rp[0] + 32 * b))),
+            _mm256_loadu_si256((const __m256i *)(rp[1] + 32 * b)), 1);
+        const __m512i vb = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rp[2] + 32 * b))),
+            _mm256_loadu_si256((const __m256i *)(rp[3] + 32 * b)), 1);
+        if (!(b & 1))
+            for (int i = 0; i < 4; i++)
+                _mm_prefetch((const char *)(nx[i] + 32 * b), _MM_HINT_T0);
+        const int8_t *q = qt + 128 * b;
+        const __m512i q0 = bcast(q), q1 = bcast(q + 32), q2 = bcast(q + 64), q3 = bcast(q + 96);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(va, 6), m3), q0);
+        b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(_mm512_srli_epi16(vb, 6), m3), q0);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(va, 4), m3), q1);
+        b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(_mm512_srli_epi16(vb, 4), m3), q1);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(va, 2), m3), q2);
+        b2 = _mm512_dpbusd_epi32(b2, _mm512_and_si512(_mm512_srli_epi16(vb, 2), m3), q2);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(va, m3), q3);
+        b3 = _mm512_dpbusd_epi32(b3, _mm512_and_si512(vb, m3), q3);
+    }
+    const __m512i a = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    const __m512i bb = _mm512_add_epi32(_mm512_add_epi32(b0, b1), _mm512_add_epi32(b2, b3));
+    out[0] = x86_hsum(_mm512_castsi512_si256(a));
+    out[1] = x86_hsum(_mm512_extracti64x4_epi64(a, 1));
+    out[2] = x86_hsum(_mm512_castsi512_si256(bb));
+    out[3] = x86_hsum(_mm512_extracti64x4_epi64(bb, 1));
+}
+
 static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     int64_t t0, int64_t t1, int32_t *acc)
 {
     const __m512i m3 = _mm512_set1_epi8(3);
     const int64_t nblk = w->ne0 / 128, nrows = r1 - r0;
     int64_t r = r0;
+    if (t1 - t0 == 1)
+        for (; r + 3 < r1; r += 4) {
+            const uint8_t *rp[4], *nx[4];
+            for (int i = 0; i < 4; i++) {
+                rp[i] = bn_kern_row(w, r + i);
+                nx[i] = r + 4 + i < w->ne1 ? bn_kern_row(w, r + 4 + i) : rp[i];
+            }
+            i2s_decode4(rp, nx, x->q + t0 * x->ne0, nblk, acc + (r - r0));
+        }
     for (; r + 1 < r1; r += 2) {
         const uint8_t *ra = bn_kern_row(w, r), *rb = bn_kern_row(w, r + 1);
         /* prefetch the next pair (DRAM latency when streaming); the last
@@ -105,7 +154,12 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                 __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
                 __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
                 __m512i c3 = _mm512_and_si512(v, m3);
-                for (int i = 0; i < nt; i++) {
+                /* unrolled over TOKS so a[] stays in registers (rolled, GCC
+                 * loads and stores every accumulator per block) */
+#pragma GCC unroll 8
+                for (int i = 0; i < TOKS; i++) {
+                    if (i >= nt)
+                        break;
                     const int8_t *q = x->q + (tc + i) * x->ne0 + 128 * b;
                     a[i] = _mm512_dpbusd_epi32(a[i], c0, bcast(q));
                     a[i] = _mm512_dpbusd_epi32(a[i], c1, bcast(q + 32));

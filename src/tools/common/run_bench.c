@@ -1,8 +1,9 @@
 /* run_bench.c - bn-run --bench (see run_bench.h). Each test first evaluates one
  * untimed token (faulting the mapped weights in, as llama-bench's warm-up
- * does), then times reps repetitions on a cleared context: ppN evaluates N
- * pseudo-random tokens as one batch with the last token's logits, tgN N
- * single-token evaluations with logits. Field names of the JSON and CSV
+ * does) and, with --bench-depth D, D untimed positions of context, then times
+ * reps repetitions that each start back at position D (the cache truncated
+ * there): ppN evaluates N pseudo-random tokens as one batch with the last
+ * token's logits, tgN N single-token evaluations with logits. Field names of the JSON and CSV
  * forms follow llama-bench where they mean the same thing. */
 #include "run_bench.h"
 
@@ -33,29 +34,33 @@ static bn_status bench_test(const bn_bench_opts *o, bn_model *m, int n_ctx, int 
                             double *ns, bn_error *err)
 {
     const bn_hparams *hp = bn_model_hparams(m);
+    const int d = o->depth, nt = d > n ? d : n;
     bn_ctx_params cp;
     bn_ctx_params_default(&cp);
-    cp.n_ctx = o->n_ctx > 0 ? n_ctx : n; /* n positions hold the test; no more KV */
+    cp.n_ctx = o->n_ctx > 0 ? n_ctx : d + n; /* d + n positions hold the test; no more KV */
     cp.kv_type = o->kv;
     bn_ctx *c = NULL;
-    int32_t *toks = malloc((size_t)n * sizeof *toks);
+    int32_t *toks = malloc((size_t)nt * sizeof *toks);
     float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
     bn_status st = toks && logits ? BN_OK : bn_error_set(err, BN_ENOMEM, "bench: out of memory");
     if (!st)
         st = bn_ctx_new(m, &cp, &c, err);
     uint64_t r = 12345;
-    for (int i = 0; i < n && !st; i++)
+    for (int i = 0; i < nt && !st; i++)
         toks[i] = (int32_t)(bn_rng_next(&r) % (uint64_t)hp->n_vocab);
     if (!st)
         st = bn_ctx_eval(c, 0, toks, 1, 0, BN_LOGITS_LAST, logits, err);
+    if (!st && d > 0) /* the context the tests start from */
+        st = bn_ctx_eval(c, 0, toks, d, 0, BN_LOGITS_NONE, NULL, err);
     for (int rep = 0; rep < o->reps && !st; rep++) {
-        bn_ctx_clear(c, 0);
-        double t0 = bn_now_seconds();
+        if (d == 0)
+            bn_ctx_clear(c, 0);
+        double t0 = bn_now_seconds(); /* below, pos0 = d truncates the cache to the depth */
         if (pp)
-            st = bn_ctx_eval(c, 0, toks, n, 0, BN_LOGITS_LAST, logits, err);
+            st = bn_ctx_eval(c, 0, toks, n, d, BN_LOGITS_LAST, logits, err);
         else
             for (int i = 0; i < n && !st; i++)
-                st = bn_ctx_eval(c, 0, &toks[i], 1, i, BN_LOGITS_LAST, logits, err);
+                st = bn_ctx_eval(c, 0, &toks[i], 1, d + i, BN_LOGITS_LAST, logits, err);
         ns[rep] = (bn_now_seconds() - t0) * 1e9;
     }
     bn_ctx_free(c);
@@ -125,11 +130,13 @@ static void print_row(const bn_bench_opts *o, const model_desc *d, const bench_r
     stats(r->ns, o->reps, &ns_mean, &ns_sd);
     const char *fmt = o->format ? o->format : "md";
     if (!strcmp(fmt, "md")) {
-        char sz[32], pa[32];
+        char sz[32], pa[32], dp[32] = "";
         human_size(d->size, sz, sizeof sz);
         human_count(d->params, pa, sizeof pa);
-        fprintf(out, "| %s | %s | %s | %s | %d | %s%d | %.2f ± %.2f |\n", d->type, sz, pa,
-                r->kernel, d->threads, r->pp ? "pp" : "tg", r->n, ts_mean, ts_sd);
+        if (o->depth > 0)
+            snprintf(dp, sizeof dp, " @ d%d", o->depth);
+        fprintf(out, "| %s | %s | %s | %s | %d | %s%d%s | %.2f ± %.2f |\n", d->type, sz, pa,
+                r->kernel, d->threads, r->pp ? "pp" : "tg", r->n, dp, ts_mean, ts_sd);
     } else if (!strcmp(fmt, "csv")) {
         csv_str(out, o->model_path);
         fputc(',', out);
@@ -156,6 +163,7 @@ static void print_row(const bn_bench_opts *o, const model_desc *d, const bench_r
         cJSON_AddNumberToObject(j, "n_threads", d->threads);
         cJSON_AddNumberToObject(j, "n_prompt", r->pp ? r->n : 0);
         cJSON_AddNumberToObject(j, "n_gen", r->pp ? 0 : r->n);
+        cJSON_AddNumberToObject(j, "n_depth", o->depth);
         cJSON_AddNumberToObject(j, "avg_ns", round(ns_mean));
         cJSON_AddNumberToObject(j, "stddev_ns", round(ns_sd));
         cJSON_AddNumberToObject(j, "avg_ts", ts_mean);
@@ -180,11 +188,16 @@ bn_status bn_bench_run(const bn_bench_opts *o, bn_model *m, FILE *out, bn_error 
         return bn_error_set(err, BN_EINVAL, "bench: --bench-reps %d < 1", o->reps);
     const bn_hparams *hp = bn_model_hparams(m);
     int n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
-    int pp = o->pp > 0 ? o->pp : (n_ctx < 512 ? n_ctx : 512);
-    int tg = o->tg > 0 ? o->tg : (n_ctx < 128 ? n_ctx : 128);
-    if (pp > n_ctx || tg > n_ctx)
-        return bn_error_set(err, BN_EINVAL, "bench: --bench-%s %d exceeds the context of %d "
-                            "positions (-c)", pp > n_ctx ? "pp" : "tg", pp > n_ctx ? pp : tg, n_ctx);
+    if (o->depth < 0 || o->depth >= n_ctx)
+        return bn_error_set(err, BN_EINVAL, "bench: --bench-depth %d leaves no room in the "
+                            "context of %d positions (-c)", o->depth, n_ctx);
+    int room = n_ctx - o->depth; /* positions left after the depth */
+    int pp = o->pp > 0 ? o->pp : (room < 512 ? room : 512);
+    int tg = o->tg > 0 ? o->tg : (room < 128 ? room : 128);
+    if (pp > room || tg > room)
+        return bn_error_set(err, BN_EINVAL, "bench: --bench-%s %d%s exceeds the context of %d "
+                            "positions (-c)", pp > room ? "pp" : "tg", pp > room ? pp : tg,
+                            o->depth ? " after --bench-depth" : "", n_ctx);
 
     model_desc d;
     snprintf(d.type, sizeof d.type, "%s %s%s", hp->arch_name, bn_type_name(hp->proj_type),

@@ -12,6 +12,7 @@ typedef struct {
     const char *model_path; /* for the model_filename field */
     int pp, tg;             /* tokens; 0 = 512 / 128, cut to the context */
     int reps;               /* timed repetitions per test (>= 1) */
+    int depth;              /* KV depth: positions filled (untimed) before each test */
     int n_ctx;              /* context (-c); 0 = the model's training context */
     bn_kv_type kv;
     int all_kernels;        /* 1: every available kernel in turn; 0: the model's */
@@ -19,7 +20,8 @@ typedef struct {
 } bn_bench_opts;
 
 /* Runs the tests and prints them to out. BN_EINVAL naming the option when pp
- * or tg exceed the context, or for an unknown format. */
+ * or tg (after depth positions) exceed the context, or for an unknown format.
+ * With a depth, tests are named as llama-bench's -d: "tg32 @ d4096". */
 bn_status bn_bench_run(const bn_bench_opts *o, bn_model *m, FILE *out, bn_error *err);
 
 #endif

@@ -23,7 +23,9 @@ typedef struct {
     int chat;
     const char *tpl;          /* --chat-template NAME, NULL: from the model */
     int bench, bench_pp, bench_tg, bench_reps; /* pp/tg 0: 512/128 cut to the context */
+    int bench_depth;          /* --bench-depth N: KV positions filled before each test */
     const char *bench_fmt;    /* -o md|json|csv */
+    int profile;              /* --profile: per-op times (run_profile.c), sizes of --bench-pp/tg */
     int quiet, verbose, ignore_eos;
     bn_model_opts mopts;
     bn_kv_type kv;
