@@ -56,10 +56,14 @@ try {
   await page.fill("#input", "Tell me about the history of the city.");
   await page.fill("#maxtok", "24");
   await page.fill("#temp", "0");
-  // count streamed updates of the reply bubble while it grows
+  // count streamed updates of the reply bubble while it grows: the mutation records of
+  // the assistant bubble, not observer callbacks (one callback carries every update made
+  // in one task, and under load the tiny model's whole reply can arrive in one read)
   await page.evaluate(() => {
     window.__updates = 0;
-    new MutationObserver(() => window.__updates++).observe(document.getElementById("log"),
+    new MutationObserver((recs) => {
+      for (const r of recs) if (r.target.classList && r.target.classList.contains("assistant")) window.__updates++;
+    }).observe(document.getElementById("log"),
       { childList: true, subtree: true, characterData: true });
   });
   await page.click("#send");
