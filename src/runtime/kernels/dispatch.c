@@ -12,6 +12,9 @@
 #include <string.h>
 #include "bn/util.h"
 #include "kern.h"
+#if defined(__x86_64__)
+#include <emmintrin.h> /* SSE2: part of every x86-64 CPU */
+#endif
 
 /* ---- weights ---- */
 
@@ -202,6 +205,44 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 }
 
 #define TILE_SUMS 16384 /* int32 sums per tile: 64 KiB of stack */
+#define DECODE_TILE_BYTES 16384 /* weight bytes per decode tile of TQ rows: within L1 */
+
+#if defined(__x86_64__)
+/* Decode (one token t) TQ epilogue, four rows in the four lanes of an SSE
+ * vector: per lane exactly the scalar operations of bn_kern_epi_tq_step in
+ * the same block order (convert, multiply, add, each rounded once; the
+ * product goes through a volatile so no setting can fuse it), but one
+ * instruction serves four rows and their chains run side by side. Returns
+ * the first row left for the scalar loop. */
+static int64_t epilogue_tq_decode4(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b,
+                                   int64_t t, const int32_t *acc, float *yt)
+{
+    const int64_t nb = w->ne0 / BN_QK;
+    int64_t r = a;
+    for (; r + 3 < b; r += 4) {
+        const uint8_t *row[4];
+        const int32_t *s[4];
+        for (int i = 0; i < 4; i++) {
+            row[i] = bn_kern_row(w, r + i);
+            s[i] = acc + (r + i - a) * nb;
+        }
+        __m128 v = _mm_setzero_ps();
+        for (int64_t k = 0; k < nb; k++) {
+            __m128 d = _mm_setr_ps(bn_kern_tq_d(w, row[0], k), bn_kern_tq_d(w, row[1], k),
+                                   bn_kern_tq_d(w, row[2], k), bn_kern_tq_d(w, row[3], k));
+            if (x->kind == BN_ACT_Q8K)
+                d = _mm_mul_ps(d, _mm_set1_ps(x->scale[t * nb + k]));
+            const __m128 sf = _mm_cvtepi32_ps(_mm_setr_epi32(s[0][k], s[1][k], s[2][k], s[3][k]));
+            volatile __m128 p = _mm_mul_ps(sf, d);
+            v = _mm_add_ps(v, p);
+        }
+        if (x->kind != BN_ACT_Q8K)
+            v = _mm_div_ps(v, _mm_set1_ps(x->scale[t]));
+        _mm_storeu_ps(yt + r, v);
+    }
+    return r;
+}
+#endif
 
 /* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
  * into y through the epilogue of kern.h, with the same operations as
@@ -223,7 +264,12 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
     }
     const int64_t nb = w->ne0 / BN_QK;
     float d[BN_KERNEL_MAX_K / BN_QK];
-    for (int64_t r = a; r < b; r++) {
+    int64_t r = a;
+#if defined(__x86_64__)
+    if (t1 - t0 == 1)
+        r = epilogue_tq_decode4(w, x, a, b, t0, acc, y + t0 * ldy);
+#endif
+    for (; r < b; r++) {
         const uint8_t *row = bn_kern_row(w, r);
         for (int64_t k = 0; k < nb; k++)
             d[k] = bn_kern_tq_d(w, row, k);
@@ -261,6 +307,11 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
     if (tt > x->n_tok)
         tt = x->n_tok;
     int64_t rr = cap / tt;
+    /* Decode of TQ rows: tiles of about DECODE_TILE_BYTES, so the epilogue
+     * reads the block scales while the rows are still in L1. */
+    if (tt == 1 && spr > 1 && rr * (int64_t)w->row_bytes > DECODE_TILE_BYTES)
+        rr = DECODE_TILE_BYTES / (int64_t)w->row_bytes < 4 ? 4
+             : DECODE_TILE_BYTES / (int64_t)w->row_bytes;
     for (int64_t t0 = 0; t0 < x->n_tok; t0 += tt) {
         int64_t t1 = t0 + tt < x->n_tok ? t0 + tt : x->n_tok;
         for (int64_t a = r0; a < r1; a += rr) {

@@ -178,10 +178,86 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
         i2s_row256(bn_kern_row(w, r), x, nblk, t0, t1, acc + (r - r0), nrows);
 }
 
+/* TQ2_0 decode (one token). A block's 64 code bytes fill one zmm: bytes m
+ * and 32+m hold elements 32l+m and 128+32l+m at bits 2l. The activations of
+ * a chunk of blocks are first laid out to match (xp[256b+64l ..] = q[256b+32l
+ * ..] then q[256b+128+32l ..]), so each shift pairs with one 64-byte load.
+ * Every block has its own accumulator (four dpbusd deep; eight blocks give
+ * eight independent chains) and the eight block totals are reduced together.
+ * Rows are contiguous, so the loop reads one stream; the prefetch runs a
+ * kilobyte ahead of it. dpbusd pairs bytes position by position, so the sums
+ * are those of the 256-bit path exactly. */
+#define TQ2_CHUNK 64 /* blocks per activation layout: 16 KiB of stack */
+
+static void tq2_permute(const int8_t *q, int64_t nb, int8_t *xp)
+{
+    for (int64_t b = 0; b < nb; b++)
+        for (int l = 0; l < 4; l++) {
+            memcpy(xp + 256 * b + 64 * l, q + 256 * b + 32 * l, 32);
+            memcpy(xp + 256 * b + 64 * l + 32, q + 256 * b + 128 + 32 * l, 32);
+        }
+}
+
+static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
+                           const int32_t *bs, int32_t *out)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i a[8];
+    __m256i h[8];
+    int32_t sums[8];
+    for (int64_t g0 = 0; g0 < nb; g0 += 8) {
+        const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            if (j >= n)
+                break;
+            const uint8_t *blk = row + (g0 + j) * BN_TQ2_BLOCK_BYTES;
+            const int8_t *q = xp + (g0 + j) * BN_QK;
+            _mm_prefetch((const char *)(blk + 1024), _MM_HINT_T0);
+            const __m512i v = _mm512_loadu_si512((const void *)blk);
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m3),
+                                            _mm512_loadu_si512((const void *)q));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v, 2), m3),
+                                    _mm512_loadu_si512((const void *)(q + 64)));
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v, 4), m3),
+                                    _mm512_loadu_si512((const void *)(q + 128)));
+            a[j] = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3),
+                                       _mm512_loadu_si512((const void *)(q + 192)));
+        }
+        for (int j = 0; j < n; j++)
+            h[j] = _mm256_add_epi32(_mm512_castsi512_si256(a[j]), _mm512_extracti64x4_epi64(a[j], 1));
+        if (n == 8) {
+            _mm256_storeu_si256((__m256i *)sums, x86_reduce8(h));
+        } else {
+            for (int j = 0; j < n; j++)
+                sums[j] = x86_hsum(h[j]);
+        }
+        for (int j = 0; j < n; j++)
+            out[g0 + j] = sums[j] - (bs[2 * (g0 + j)] + bs[2 * (g0 + j) + 1]);
+    }
+}
+
+static void tq2_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t,
+                       int32_t *acc)
+{
+    _Alignas(64) int8_t xp[TQ2_CHUNK * BN_QK];
+    const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP;
+    for (int64_t c0 = 0; c0 < nb; c0 += TQ2_CHUNK) {
+        const int64_t nc = nb - c0 < TQ2_CHUNK ? nb - c0 : TQ2_CHUNK;
+        tq2_permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
+        for (int64_t r = r0; r < r1; r++)
+            tq2_decode_row(bn_kern_row(w, r) + c0 * BN_TQ2_BLOCK_BYTES, xp, nc,
+                           x->bsum + t * ng + 2 * c0, acc + (r - r0) * nb + c0);
+    }
+}
+
 static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                    int64_t t0, int64_t t1, int32_t *acc)
 {
-    x86_dot_tq(w, x, r0, r1, t0, t1, acc);
+    if (w->type == BN_TYPE_TQ2_0 && t1 - t0 == 1)
+        tq2_decode(w, x, r0, r1, t0, acc);
+    else
+        x86_dot_tq(w, x, r0, r1, t0, t1, acc);
 }
 
 static int avx512_available(void)
