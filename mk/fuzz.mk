@@ -7,8 +7,9 @@
 # Every tests/fuzz/fuzz_*.c is a harness. The library is rebuilt with clang,
 # ASan+UBSan and coverage into build-fuzz/ (the gcc builds are not touched).
 # A harness lists the sources it exercises on " * needs: PATH..." lines in its
-# header comment; a harness whose module has not landed yet is reported as
-# skipped instead of breaking the build. scripts/fuzz.sh does the running:
+# header comment; a path there that does not exist (a file moved or renamed)
+# stops the build naming it, so no harness is left out unseen. scripts/fuzz.sh
+# does the running:
 # corpora, dictionaries, limits, and crash artifacts (see there).
 
 FUZZ_CC      ?= clang
@@ -49,7 +50,8 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_COMMON) $(FUZ
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm -pthread
 
 fuzz-build: $(FUZZ_BINS) ## build the libFuzzer harnesses (build-fuzz/)
-	@$(foreach h,$(FUZZ_SKIPPED),echo "fuzz: skipping $(h): needs $(call fuzz_needs,$(h))";)
+	@$(foreach h,$(FUZZ_SKIPPED),echo "fuzz: $(h) needs $(call fuzz_needs,$(h)), and not all of them exist" >&2;) \
+	  $(if $(FUZZ_SKIPPED),exit 2,:)
 
 fuzz: fuzz-build ## run every harness FUZZ_SECONDS each (FUZZ=name: one)
 	@./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) \

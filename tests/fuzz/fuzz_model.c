@@ -1,7 +1,7 @@
 /*
  * fuzz_model.c - a GGUF through the architecture table, twice: the loader
  * (bn_model_load_gguf) and bn-verify --check (bn_check_gguf) on the same file.
- * needs: src/arch/table.c src/arch/hparams.c src/runtime/model.c src/runtime/verify_check.c
+ * needs: src/arch/table.c src/arch/hparams.c src/runtime/model.c src/verify/check.c
  *
  * Oracle: no sanitizer report; every refusal obeys the error contract; and
  * whatever the loader refuses, --check reports (at least one problem): the two
