@@ -62,6 +62,19 @@ for t in q6_k q4_k; do
         sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')
     echo "tiny-bitnet-pt tq2_0 $t 256 4 $p" >>"$out/ppl.txt"
 done
+# 5. bitnet.cpp's own head numbers (tests/test_kquant.c): a bn-synth model with a Q6_K / Q4_K
+#    head of 6 blocks per row run by scripts/kquant_head_ref.cpp (built against bitnet.cpp's
+#    static libraries; CXX, default clang++) on 4 token ids: the head's input and the logits.
+LB=$(dirname "$LQ")/..
+CXX=${CXX:-clang++}
+"$CXX" -O2 -std=c++17 -I"$LB/../3rdparty/llama.cpp/include" -I"$LB/../3rdparty/llama.cpp/ggml/include" \
+    "$here/scripts/kquant_head_ref.cpp" "$LB/3rdparty/llama.cpp/src/libllama.a" \
+    "$LB/3rdparty/llama.cpp/ggml/src/libggml.a" -lpthread -lm -fopenmp -o "$tmp/head_ref"
+for t in q6_k q4_k; do
+    "$BUILD/bn-synth" -q -o "$tmp/head-$t.gguf" --embd 1536 --ff 1536 --layers 1 --heads 12 --heads-kv 4 \
+        --vocab 1000 -s 7 --embd-type $t
+    "$tmp/head_ref" "$tmp/head-$t.gguf" "$out/head-$t.f32" 1 17 999 500 2>/dev/null
+done
 echo "upstream: llama.cpp $(git -C "$(dirname "$LQU")/../.." rev-parse --short HEAD 2>/dev/null) llama-quantize" >>"$out/golden.txt"
 echo "reference: bitnet.cpp $(git -C "$(dirname "$LQ")/../.." rev-parse --short HEAD 2>/dev/null) ggml $(git -C "$(dirname "$LQ")/../../3rdparty/llama.cpp" rev-parse --short HEAD 2>/dev/null) llama-quantize" >>"$out/golden.txt"
 cat "$out/golden.txt"

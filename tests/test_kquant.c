@@ -104,28 +104,48 @@ END_TEST
 
 /* ---- dequantizers: the layout, element by element -------------------------------- */
 
-/* Q6_K element k of a block as FORMATS.md §2.3 words it. */
-static float q6k_elem(const uint8_t *b, int k)
+/* Q6_K code k of a block (q - 32) as FORMATS.md §2.3 words it. */
+static int q6k_code(const uint8_t *b, int k)
 {
     int h = k / 128, l = k % 32, quarter = (k % 128) / 32;
     const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
     int lo = quarter == 0 ? ql[l] & 15 : quarter == 1 ? ql[l + 32] & 15 : quarter == 2 ? ql[l] >> 4
                                                                                          : ql[l + 32] >> 4;
-    int q = lo | ((qh[l] >> (2 * quarter)) & 3) << 4;
+    return (lo | ((qh[l] >> (2 * quarter)) & 3) << 4) - 32;
+}
+
+static float q6k_elem(const uint8_t *b, int k)
+{
     float d = bn_f16_to_f32((uint16_t)(b[208] | b[209] << 8));
-    return d * (float)(int8_t)b[192 + k / 16] * (float)(q - 32);
+    return d * (float)(int8_t)b[192 + k / 16] * (float)q6k_code(b, k);
+}
+
+/* Q4_K code k of a block, with its group's scale and min */
+static int q4k_code(const uint8_t *b, int k, uint8_t *sc, uint8_t *m)
+{
+    int j = k / 32, chunk = k / 64, l = k % 32;
+    bn_kquant_scale_min_k4(j, b + 4, sc, m);
+    uint8_t byte = b[16 + 32 * chunk + l];
+    return j % 2 == 0 ? byte & 15 : byte >> 4;
 }
 
 static float q4k_elem(const uint8_t *b, int k)
 {
-    int j = k / 32, chunk = k / 64, l = k % 32;
     uint8_t sc, m;
-    bn_kquant_scale_min_k4(j, b + 4, &sc, &m);
-    uint8_t byte = b[16 + 32 * chunk + l];
-    int q = j % 2 == 0 ? byte & 15 : byte >> 4;
+    int q = q4k_code(b, k, &sc, &m);
     float d = bn_f16_to_f32((uint16_t)(b[0] | b[1] << 8));
     float dmin = bn_f16_to_f32((uint16_t)(b[2] | b[3] << 8));
     return d * (float)sc * (float)q - dmin * (float)m;
+}
+
+/* The integer term of element k of a block in the sums S: scale times code times x. */
+static int64_t lane_term(bn_type t, const uint8_t *b, int k, int x)
+{
+    if (t == BN_TYPE_Q6_K)
+        return (int64_t)(int8_t)b[192 + k / 16] * q6k_code(b, k) * x;
+    uint8_t sc, m;
+    int q = q4k_code(b, k, &sc, &m);
+    return (int64_t)sc * q * x;
 }
 
 START_TEST(test_kquant_dequant)
@@ -206,23 +226,50 @@ START_TEST(test_kq_sums_equal)
         uint8_t *w = malloc((size_t)rows * rb);
         random_rows(ty, w, rows);
         float *wf = malloc((size_t)n * sizeof *wf);
-        bnr_kq_sums_fn basic = bnr_kq_sums_for(ty, 1), fast = bnr_kq_sums_for(ty, 0);
+        bnr_kq_sums_fn basic = bnr_kq_sums_for(ty, "basic");
+        bnr_kq_combine_fn comb0 = bnr_kq_combine_for(1), comb1 = bnr_kq_combine_for(0);
         for (int r = 0; r < rows; r++) {
             ck_assert_int_eq(bn_unpack_f32_rows(ty, w, (size_t)rows * rb, n, rows, r, r + 1, wf, &e), BN_OK);
             for (int t = 0; t < 3; t++) {
-                int32_t S0[KNB], M0[KNB] = {0}, S1[KNB], M1[KNB] = {0};
+                int32_t S0[KNB * 8], M0[KNB * 4] = {0};
                 const int8_t *q = a.q + (size_t)t * n;
                 basic(w + r * rb, q, bs + t * KNB * 16, KNB, S0, M0);
-                fast(w + r * rb, q, bs + t * KNB * 16, KNB, S1, M1);
-                for (int b = 0; b < KNB; b++) {
-                    ck_assert_msg(S0[b] == S1[b], "%s row %d token %d block %d: S %d != %d",
-                                  bn_type_name(ty), r, t, b, S0[b], S1[b]);
-                    ck_assert_msg(M0[b] == M1[b], "%s row %d token %d block %d: M %d != %d",
-                                  bn_type_name(ty), r, t, b, M0[b], M1[b]);
+                for (int k = 0; k < 2; k++) { /* every SIMD version this CPU runs */
+                    bnr_kq_sums_fn fast = bnr_kq_sums_for(ty, k ? "avx512" : "avx2");
+                    if (!fast)
+                        continue;
+                    int32_t S1[KNB * 8], M1[KNB * 4] = {0};
+                    fast(w + r * rb, q, bs + t * KNB * 16, KNB, S1, M1);
+                    for (int i = 0; i < KNB * 8; i++)
+                        ck_assert_msg(S0[i] == S1[i], "%s %s row %d token %d block %d lane %d: S %d != %d",
+                                      k ? "avx512" : "avx2", bn_type_name(ty), r, t, i / 8, i % 8, S0[i], S1[i]);
+                    for (int i = 0; i < KNB * 4; i++)
+                        ck_assert_msg(M0[i] == M1[i], "%s %s row %d token %d block %d: M %d != %d",
+                                      k ? "avx512" : "avx2", bn_type_name(ty), r, t, i / 4, M0[i], M1[i]);
                 }
-                /* the float result is the dequantized weights times the dequantized
-                 * activations, up to float rounding */
-                float got = bnr_kq_combine(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
+                /* lane k of a block holds the elements with (e mod 32) / 4 == k */
+                for (int b = 0; b < KNB; b++)
+                    for (int k = 0; k < 8; k++) {
+                        int64_t want = 0;
+                        for (int i = 0; i < 256; i++)
+                            if ((i & 31) >> 2 == k)
+                                want += lane_term(ty, w + r * rb + b * bn_type_block_bytes(ty), i, q[256 * b + i]);
+                        ck_assert_msg(S0[8 * b + k] == want, "%s row %d block %d lane %d: %d != %lld",
+                                      bn_type_name(ty), r, b, k, S0[8 * b + k], (long long)want);
+                    }
+                /* both combinations give the same bits, and the float result is the
+                 * dequantized weights times the dequantized activations up to rounding */
+                float got = comb0(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
+                float got1 = comb1(ty, w + r * rb, a.scale + t * KNB, S0, M0, KNB);
+                ck_assert_msg(tu_f32_bits(got) == tu_f32_bits(got1), "%s row %d token %d: combine %a != %a",
+                              bn_type_name(ty), r, t, (double)got, (double)got1);
+                /* and the one-pass dots (basic; AVX-512 where it runs) */
+                bnr_kq_dot_fn dot = bnr_kq_dot_for(ty);
+                float d0 = bnr_kq_dot_basic(ty, w + r * rb, q, bs + t * KNB * 16, a.scale + t * KNB, KNB);
+                float d1 = dot ? dot(w + r * rb, q, bs + t * KNB * 16, a.scale + t * KNB, KNB) : d0;
+                ck_assert_msg(tu_f32_bits(got) == tu_f32_bits(d0) && tu_f32_bits(got) == tu_f32_bits(d1),
+                              "%s row %d token %d: dot %a / %a != %a", bn_type_name(ty), r, t, (double)d0,
+                              (double)d1, (double)got);
                 double want = 0, mag = 0;
                 for (int i = 0; i < n; i++) {
                     double xv = (double)a.scale[t * KNB + i / 256] * q[i];
@@ -292,6 +339,81 @@ START_TEST(test_kq_model_invariant)
 }
 END_TEST
 
+/* ---- the head against bitnet.cpp's own numbers ------------------------------------ */
+
+/* fixtures/kquant/head-<type>.f32 (scripts/make_kquant_golden.sh,
+ * scripts/kquant_head_ref.cpp): bitnet.cpp's head input ("result_norm") and
+ * logits for HEAD_TOK positions of the bn-synth model HEAD_ARGS, whose head
+ * has HEAD_NB blocks per row. Every logit must be the same float: every sums
+ * function with either combination, and the threaded product. */
+#define HEAD_ARGS "--embd 1536 --ff 1536 --layers 1 --heads 12 --heads-kv 4 --vocab 1000 -s 7"
+#define HEAD_TOK 4
+#define HEAD_NE 1536
+#define HEAD_NV 1000
+#define HEAD_NB (HEAD_NE / 256)
+
+static void check_head_reference(const char *type)
+{
+    char args[256], name[64], fx[64];
+    snprintf(args, sizeof args, HEAD_ARGS " --embd-type %s", type);
+    snprintf(name, sizeof name, "kq-head-%s.gguf", type);
+    snprintf(fx, sizeof fx, "fixtures/kquant/head-%s.f32", type);
+    size_t n;
+    float *ref = (float *)tu_read(tu_root(fx), &n);
+    ck_assert_msg(ref != NULL, "cannot read %s", fx);
+    ck_assert_uint_eq(n, (size_t)HEAD_TOK * (HEAD_NE + HEAD_NV) * sizeof(float));
+    const float *in = ref, *want = ref + HEAD_TOK * HEAD_NE;
+    bn_model *m = tu_synth_load(name, args);
+    const bn_weight *w = &m->output;
+    ck_assert_int_eq(w->n_in, HEAD_NE);
+    ck_assert_int_eq(w->n_out, HEAD_NV);
+    bn_error e;
+    bn_act a;
+    ck_assert_int_eq(bn_act_init(&a, BN_ACT_Q8K, HEAD_TOK, HEAD_NE, &e), BN_OK);
+    ck_assert_int_eq(bn_act_quantize(&a, in, HEAD_TOK, &e), BN_OK);
+    float *y = malloc((size_t)HEAD_TOK * HEAD_NV * sizeof *y);
+    ck_assert_int_eq(bnr_kq_matmul(m, w, &a, y, &e), BN_OK);
+    int16_t bs[HEAD_NE / 16];
+    int32_t S[HEAD_NB * 8], M[HEAD_NB * 4];
+    static const char *isas[] = {"basic", "avx2", "avx512"};
+    for (int t = 0; t < HEAD_TOK; t++) {
+        bnr_kq_bsum16(a.q + (size_t)t * HEAD_NE, HEAD_NE, bs);
+        for (int r = 0; r < HEAD_NV; r++) {
+            uint32_t wb = tu_f32_bits(want[t * HEAD_NV + r]);
+            ck_assert_msg(tu_f32_bits(y[t * HEAD_NV + r]) == wb, "%s token %d row %d: %a, bitnet.cpp %a",
+                          type, t, r, (double)y[t * HEAD_NV + r], (double)want[t * HEAD_NV + r]);
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            const int8_t *qt = a.q + (size_t)t * HEAD_NE;
+            float v0 = bnr_kq_dot_basic(w->type, row, qt, bs, a.scale + t * HEAD_NB, HEAD_NB);
+            bnr_kq_dot_fn dot = bnr_kq_dot_for(w->type);
+            float v1 = dot ? dot(row, qt, bs, a.scale + t * HEAD_NB, HEAD_NB) : v0;
+            ck_assert_msg(tu_f32_bits(v0) == wb && tu_f32_bits(v1) == wb, "%s dot token %d row %d: %a / %a, bitnet.cpp %a",
+                          type, t, r, (double)v0, (double)v1, (double)want[t * HEAD_NV + r]);
+            for (int k = 0; k < 3; k++) {
+                bnr_kq_sums_fn sums = bnr_kq_sums_for(w->type, isas[k]);
+                if (!sums)
+                    continue;
+                sums(row, a.q + (size_t)t * HEAD_NE, bs, HEAD_NB, S, M);
+                for (int c = 0; c < 2; c++) {
+                    float v = bnr_kq_combine_for(c == 0)(w->type, row, a.scale + t * HEAD_NB, S, M, HEAD_NB);
+                    ck_assert_msg(tu_f32_bits(v) == wb, "%s %s/%s token %d row %d: %a, bitnet.cpp %a", type,
+                                  isas[k], c ? "simd" : "fmaf", t, r, (double)v, (double)want[t * HEAD_NV + r]);
+                }
+            }
+        }
+    }
+    free(y);
+    bn_act_free(&a);
+    bn_model_free(m);
+    free(ref);
+}
+
+START_TEST(test_kq_head_q6k_reference) { check_head_reference("q6_k"); }
+END_TEST
+
+START_TEST(test_kq_head_q4k_reference) { check_head_reference("q4_k"); }
+END_TEST
+
 Suite *kquant_suite(void)
 {
     Suite *s = suite_create("kquant");
@@ -306,6 +428,8 @@ Suite *kquant_suite(void)
     TCase *rt = tcase_create("runtime");
     tcase_add_test(rt, test_kq_sums_equal);
     tcase_add_test(rt, test_kq_model_invariant);
+    tcase_add_test(rt, test_kq_head_q6k_reference);
+    tcase_add_test(rt, test_kq_head_q4k_reference);
     tcase_set_timeout(rt, 60);
     suite_add_tcase(s, rt);
     return s;
