@@ -2,7 +2,9 @@
  * stats.c - quantization error statistics of one tensor (W vs s·T), tensor
  * kind/layer from GGUF or Hugging Face names, and the per-tensor
  * "ternarize + statistics" entry point used by bn-convert and bn-quant.
- * Every sum is accumulated in double.
+ * Every sum is accumulated in double, in a fixed order (chunks of BNQ_CHUNK,
+ * BNQ_STAT_LANES partial sums in each) that the SIMD code (quant_avx2.c) keeps,
+ * so the figures do not depend on threads or the instruction set.
  */
 #include "bn/quant.h"
 
@@ -67,8 +69,7 @@ static bn_status check_shape(const char *name, uint32_t n_dims, const int64_t *n
 }
 
 typedef struct {
-    double sw2, se2, sq2, swq, maxe, maxw;
-    uint64_t neg, zero, pos;
+    bnq_stat_sums s;
     uint64_t hist[BN_QSTAT_BINS];
 } stat_part;
 
@@ -78,41 +79,91 @@ typedef struct {
     uint64_t n;
     float scale;
     double unit, hist_max; /* histogram of |w| / unit over [0, hist_max) */
+    bnq_hist_edges edges;  /* the same bins for the SIMD histogram */
     int pass;              /* 1: sums; 2: histogram */
     stat_part *part;
 } stat_ctx;
+
+void bnq_stat_sums_scalar(const float *w, const int8_t *codes, uint64_t n, float scale, bnq_stat_sums *out)
+{
+    enum { L = BNQ_STAT_LANES };
+    double sw2[L] = {0}, se2[L] = {0}, sq2[L] = {0}, swq[L] = {0};
+    bnq_stat_sums p = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        double x = (double)w[i];
+        /* the dequantized value exactly as a runtime computes it: float scale * code */
+        double q = (double)(scale * (float)codes[i]);
+        double e = x - q;
+        sw2[i % L] += x * x;
+        se2[i % L] += e * e;
+        sq2[i % L] += q * q;
+        swq[i % L] += x * q;
+        p.maxe = fmax(p.maxe, fabs(e));
+        p.maxw = fmax(p.maxw, fabs(x));
+        p.neg += codes[i] < 0;
+        p.zero += codes[i] == 0;
+        p.pos += codes[i] > 0;
+    }
+    for (int k = 0; k < L; k++) {
+        p.sw2 += sw2[k];
+        p.se2 += se2[k];
+        p.sq2 += sq2[k];
+        p.swq += swq[k];
+    }
+    *out = p;
+}
+
+void bnq_stat_hist_scalar(const float *w, uint64_t n, double unit, double hist_max, uint64_t *hist)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        double pos = fabs((double)w[i]) / unit / hist_max * BN_QSTAT_BINS;
+        /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
+        hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
+    }
+}
+
+static int hist_bin(uint32_t u, double unit, double hist_max)
+{
+    float a;
+    memcpy(&a, &u, 4);
+    double pos = (double)a / unit / hist_max * BN_QSTAT_BINS;
+    return pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1;
+}
+
+void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max)
+{
+    h->edge[0] = 0;
+    h->edge[BN_QSTAT_BINS] = 0x7fffffffu;
+    for (int b = 1; b < BN_QSTAT_BINS; b++) {
+        uint32_t lo = 0, hi = 0x7f800000u; /* the first finite-or-Inf pattern in bin >= b */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (hist_bin(mid, unit, hist_max) >= b)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        h->edge[b] = lo;
+    }
+    h->k = (float)(BN_QSTAT_BINS / (unit * hist_max));
+}
 
 static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
     (void)err;
     stat_ctx *c = vc;
+    const int simd = bnq_have_avx2();
     for (int64_t ch = c0; ch < c1; ch++) {
         uint64_t i0, i1;
         bnq_chunk(c->n, ch, &i0, &i1);
         stat_part *p = &c->part[ch];
         if (c->pass == 1) {
-            memset(p, 0, sizeof *p);
-            for (uint64_t i = i0; i < i1; i++) {
-                double x = (double)c->w[i];
-                /* the dequantized value exactly as a runtime computes it: float scale * code */
-                double q = (double)(c->scale * (float)c->codes[i]);
-                double e = x - q;
-                p->sw2 += x * x;
-                p->se2 += e * e;
-                p->sq2 += q * q;
-                p->swq += x * q;
-                p->maxe = fmax(p->maxe, fabs(e));
-                p->maxw = fmax(p->maxw, fabs(x));
-                p->neg += c->codes[i] < 0;
-                p->zero += c->codes[i] == 0;
-                p->pos += c->codes[i] > 0;
-            }
+            if (!simd || bnq_stat_sums_avx2(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
+                bnq_stat_sums_scalar(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s);
         } else {
-            for (uint64_t i = i0; i < i1; i++) {
-                double pos = fabs((double)c->w[i]) / c->unit / c->hist_max * BN_QSTAT_BINS;
-                /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
-                p->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
-            }
+            memset(p->hist, 0, sizeof p->hist);
+            if (!simd || bnq_stat_hist_avx2(c->w + i0, i1 - i0, &c->edges, p->hist) != 0)
+                bnq_stat_hist_scalar(c->w + i0, i1 - i0, c->unit, c->hist_max, p->hist);
         }
     }
     return BN_OK;
@@ -139,9 +190,9 @@ bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dim
         return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
     if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
         goto out;
-    stat_part t = {0};
+    bnq_stat_sums t = {0};
     for (int64_t ch = 0; ch < nc; ch++) {
-        const stat_part *p = &c.part[ch];
+        const bnq_stat_sums *p = &c.part[ch].s;
         t.sw2 += p->sw2;
         t.se2 += p->se2;
         t.sq2 += p->sq2;
@@ -172,6 +223,7 @@ bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dim
     c.unit = sc > 0 ? sc : (t.maxw > 0 ? t.maxw : 1.0);
     double top = t.maxw / c.unit;
     st->hist_max = c.hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
+    bnq_hist_edges_init(&c.edges, c.unit, c.hist_max);
     c.pass = 2;
     if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
         goto out;
