@@ -564,6 +564,9 @@ START_TEST(test_simd_read_matches_scalar)
         ck_assert_msg(tu_f32_bits(f[i]) == tu_f32_bits(bn_f16_to_f32((uint16_t)(i & 0xffff))),
                       "half 0x%04x: 0x%08x, want 0x%08x", i & 0xffff, tu_f32_bits(f[i]),
                       tu_f32_bits(bn_f16_to_f32((uint16_t)(i & 0xffff))));
+    ck_assert_uint_eq(bnc_bf16_to_f32_avx2(h, N, f), N - N % 8);
+    for (uint32_t i = 0; i < done; i++)
+        ck_assert_uint_eq(tu_f32_bits(f[i]), tu_f32_bits(bn_bf16_to_f32((uint16_t)(i & 0xffff))));
     for (uint32_t i = 0; i < 1000; i++)
         f[i] = (float)i * 0.25f - 100.0f;
     ck_assert_int_eq(bnc_all_finite_avx2(f, 1000), 1);

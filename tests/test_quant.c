@@ -625,6 +625,71 @@ START_TEST(test_simd_stats_match_scalar)
 }
 END_TEST
 
+/* bn_quant_tensor_mt's statistics, fused into the code pass, are those of the
+ * separate passes (bnq_stats_compute) bit for bit, for every method and thread count. */
+START_TEST(test_fused_stats_identical)
+{
+    enum { N = 3 * 65536 + 768 };
+    float *w = malloc(N * sizeof *w);
+    int8_t *c1 = malloc(N), *c2 = malloc(N);
+    for (int kind = 0; kind < 2; kind++) {
+        for (int i = 0; i < N; i++)
+            w[i] = kind ? (float)((int)(tu_rand32() % 3) - 1) * 0.3f : 0.02f * tu_gauss();
+        for (int m = BN_QM_ABSMEAN; m <= BN_QM_MSE; m++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                int64_t ne[2] = {768, N / 768};
+                bn_ternary_result r1, r2;
+                bn_quant_stats s1, s2;
+                bn_error e;
+                ck_assert_int_eq(bn_quant_tensor_mt("blk.0.attn_q.weight", w, 2, ne, (bn_quant_method)m, c1,
+                                                    &r1, &s1, nt, &e), BN_OK);
+                ck_assert_int_eq(bn_ternarize_mt("blk.0.attn_q.weight", w, N, (bn_quant_method)m, c2, &r2, nt, &e),
+                                 BN_OK);
+                ck_assert_int_eq(bnq_stats_compute(&s2, "blk.0.attn_q.weight", 2, ne, w, c2, &r2,
+                                                   (bn_quant_method)m, nt, &e), BN_OK);
+                ck_assert_mem_eq(c1, c2, N);
+                ck_assert_msg(memcmp(&s1, &s2, sizeof s1) == 0, "kind %d, method %d, %d threads: stats differ "
+                              "(nmse %.17g vs %.17g)", kind, m, nt, s1.nmse, s2.nmse);
+            }
+    }
+    free(w);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
+/* F16 packing: vcvtps2ph against bn_f32_to_f16 on random bit patterns, ties,
+ * half subnormals and the overflow edge; a group with NaN/Inf is left alone. */
+START_TEST(test_simd_f16_matches_scalar)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { N = 1 << 16 };
+    float *x = malloc(N * sizeof *x);
+    uint8_t *o = malloc(2 * N);
+    for (int i = 0; i < N; i++) {
+        uint32_t r = tu_rand32();
+        switch (i % 4) {
+        case 0: x[i] = tu_f32_from_bits((r & 0x80000000u) | (0x33000000u + r % 0x14800000u)); break; /* 2^-25..2^16 */
+        case 1: x[i] = tu_f32_from_bits(((r & 0x3fffu) << 13 | 0x1000u) + 0x38000000u); break;      /* f16 ties */
+        case 2: x[i] = tu_f32_from_bits(0x477fe000u + r % 0x2000u) * (r & 1 ? 1.0f : -1.0f); break;  /* near 65520 */
+        default: x[i] = ldexpf((float)(r % 2048), -24 - (int)(r % 3)); break;                        /* subnormal halves */
+        }
+    }
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), N);
+    for (int i = 0; i < N; i++) {
+        uint16_t want = bn_f32_to_f16(x[i]), got = (uint16_t)(o[2 * i] | o[2 * i + 1] << 8);
+        ck_assert_msg(got == want, "0x%08x: 0x%04x, want 0x%04x", tu_f32_bits(x[i]), got, want);
+    }
+    x[21] = NAN;
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), 16);
+    x[21] = INFINITY;
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), 16);
+    free(x);
+    free(o);
+}
+END_TEST
+
 Suite *quant_suite(void)
 {
     Suite *s = suite_create("quant");
@@ -645,6 +710,8 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_simd_codes_match_scalar);
     tcase_add_test(me, test_simd_tq2_matches_reference);
     tcase_add_test(me, test_simd_stats_match_scalar);
+    tcase_add_test(me, test_fused_stats_identical);
+    tcase_add_test(me, test_simd_f16_matches_scalar);
     suite_add_tcase(s, me);
     return s;
 }

@@ -139,6 +139,7 @@ struct bn_ckpt {
  * is, look with the scalar code). */
 int bnc_have_avx2(void);
 size_t bnc_f16_to_f32_avx2(const uint8_t *src, size_t n, float *dst);
+size_t bnc_bf16_to_f32_avx2(const uint8_t *src, size_t n, float *dst); /* as bn_bf16_to_f32 */
 int bnc_all_finite_avx2(const float *f, size_t n);
 
 #endif

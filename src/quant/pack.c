@@ -220,10 +220,12 @@ bn_status bn_pack_f32_rows(bn_type t, const float *src, int64_t ne0, int64_t r0,
             for (int64_t c = 0; c < ne0; c++)
                 put_f32(o + 4 * c, x[c]);
             break;
-        case BN_TYPE_F16:
-            for (int64_t c = 0; c < ne0; c++)
+        case BN_TYPE_F16: {
+            int64_t c = bnq_have_avx2() ? (int64_t)bnq_f32_to_f16_avx2(x, (size_t)ne0, o) : 0;
+            for (; c < ne0; c++)
                 put_u16(o + 2 * c, bn_f32_to_f16(x[c]));
             break;
+        }
         case BN_TYPE_BF16:
             for (int64_t c = 0; c < ne0; c++)
                 put_u16(o + 2 * c, bn_f32_to_bf16(x[c]));

@@ -305,11 +305,22 @@ int bnq_stat_sums_avx2(const float *w, const int8_t *codes, uint64_t n, float sc
     return 0;
 }
 
+/* The exact bin of magnitude bits u (finite) from the edges, starting near guess. */
+static uint32_t edge_bin(const bnq_hist_edges *h, uint32_t u, uint32_t guess)
+{
+    uint32_t b = guess < BN_QSTAT_BINS ? guess : BN_QSTAT_BINS - 1;
+    while (b > 0 && u < h->edge[b])
+        b--;
+    while (b < BN_QSTAT_BINS - 1 && u >= h->edge[b + 1])
+        b++;
+    return b;
+}
+
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
 {
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff), finmax = _mm256_set1_epi32(0x7f7fffff);
-    const __m256i one = _mm256_set1_epi32(1);
     const __m256 k = _mm256_set1_ps(h->k), top = _mm256_set1_ps((float)(BN_QSTAT_BINS - 1));
+    const __m256 eps = _mm256_set1_ps(1.0f / 4096), one_eps = _mm256_set1_ps(1.0f - 1.0f / 4096);
     uint32_t cnt[8][BN_QSTAT_BINS]; /* one histogram per lane: no store-to-load chains */
     memset(cnt, 0, sizeof cnt);
     __m256i bad = _mm256_setzero_si256();
@@ -317,15 +328,21 @@ int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint
     for (; i + 8 <= n; i += 8) {
         __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(w + i)), absmask);
         bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(u, finmax));
-        /* a bin within one of the exact one, then the edges decide */
-        __m256 approx = _mm256_min_ps(_mm256_mul_ps(_mm256_castsi256_ps(u), k), top);
-        __m256i b = _mm256_cvttps_epi32(approx);
-        __m256i lo = _mm256_i32gather_epi32((const int *)h->edge, b, 4);
-        __m256i hi = _mm256_i32gather_epi32((const int *)h->edge, _mm256_add_epi32(b, one), 4);
-        b = _mm256_add_epi32(b, _mm256_cmpgt_epi32(lo, u));                         /* u < edge[b]: -1 */
-        b = _mm256_sub_epi32(b, _mm256_andnot_si256(_mm256_cmpgt_epi32(hi, u), one)); /* u >= edge[b+1]: +1 */
-        uint32_t bb[8];
-        _mm256_storeu_si256((__m256i *)bb, b);
+        /* p = |w|·k is within 2^-17 of the exact position |w| / unit / hist_max · BINS
+         * (float rounding of k and p, at most 64·2^-22), so floor(p) is the exact bin
+         * unless p lies that close to an integer: then the edges decide */
+        __m256 p = _mm256_min_ps(_mm256_mul_ps(_mm256_castsi256_ps(u), k), top);
+        __m256 f = _mm256_sub_ps(p, _mm256_floor_ps(p));
+        __m256 near = _mm256_or_ps(_mm256_cmp_ps(f, eps, _CMP_LT_OQ), _mm256_cmp_ps(f, one_eps, _CMP_GT_OQ));
+        uint32_t bb[8], uu[8];
+        _mm256_storeu_si256((__m256i *)bb, _mm256_cvttps_epi32(p));
+        int m = _mm256_movemask_ps(near);
+        if (m) {
+            _mm256_storeu_si256((__m256i *)uu, u);
+            for (int l = 0; l < 8; l++)
+                if (m >> l & 1)
+                    bb[l] = edge_bin(h, uu[l], bb[l]);
+        }
         for (int l = 0; l < 8; l++)
             cnt[l][bb[l]]++;
     }
@@ -337,15 +354,32 @@ int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint
         u &= 0x7fffffffu;
         if (u > 0x7f7fffffu)
             return -1;
-        int b = 0;
-        while (b < BN_QSTAT_BINS - 1 && u >= h->edge[b + 1])
-            b++;
-        cnt[0][b]++;
+        cnt[0][edge_bin(h, u, 0)]++;
     }
     for (int b = 0; b < BN_QSTAT_BINS; b++)
         for (int l = 0; l < 8; l++)
             hist[b] += cnt[l][b];
     return 0;
+}
+
+/* ---- F16 ------------------------------------------------------------------------------- */
+
+/* vcvtps2ph with round-to-nearest-even gives bn_f32_to_f16's bits for every finite
+ * float (overflow to Inf at 65520, subnormal halves rounded to even); NaN payloads
+ * may differ, so groups of 8 holding NaN or Inf are left to the caller. Returns the
+ * count done from the start (a multiple of 8, up to the first such group). */
+size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out)
+{
+    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256i e = _mm256_and_si256(_mm256_castps_si256(v), expmask);
+        if (!_mm256_testz_si256(_mm256_cmpeq_epi32(e, expmask), _mm256_set1_epi32(-1)))
+            break;
+        _mm_storeu_si128((__m128i *)(out + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    return i;
 }
 
 #else /* not x86-64: the scalar code runs */
@@ -371,6 +405,11 @@ int bnq_stat_sums_avx2(const float *w, const int8_t *codes, uint64_t n, float sc
 {
     (void)w, (void)codes, (void)n, (void)scale, (void)p;
     return -1;
+}
+size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out)
+{
+    (void)x, (void)n, (void)out;
+    return 0;
 }
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
 {

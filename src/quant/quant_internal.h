@@ -92,6 +92,24 @@ typedef struct {
 void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max);
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist);
 
+/* F16 packing of x[0..n) as bn_f32_to_f16, little-endian at out, up to the first
+ * group of 8 holding NaN or Inf; returns how many it did (quant_avx2.c). */
+size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out);
+
+/* Work fused into ternarization's code pass (ternarize.c): when the scale is known
+ * before that pass (every method but absmax's refit, or already-ternary input),
+ * begin(ctx, scale, max|W|) runs once, then chunk(ctx, ch) after the codes of
+ * chunk ch are stored (on the pass's threads, each chunk once), and *fused is set;
+ * otherwise neither runs. */
+typedef struct {
+    void (*begin)(void *ctx, float scale, float abs_max);
+    void (*chunk)(void *ctx, int64_t ch);
+    void *ctx;
+    int fused;
+} bnq_fuse;
+bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                              bn_ternary_result *res, int n_threads, bnq_fuse *fuse, bn_error *err);
+
 /* Σ (W - s T)² of absmean's result on w, without storing codes (ternarize.c);
  * 0 for already-ternary input, NAN if memory ran out. */
 double bnq_absmean_sum_err2(const float *w, uint64_t n, int n_threads);

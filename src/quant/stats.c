@@ -148,51 +148,48 @@ void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max)
     h->k = (float)(BN_QSTAT_BINS / (unit * hist_max));
 }
 
+/* Chunk ch: pass 1 (sums), 2 (histogram) or 3 (both, when the histogram's range
+ * is known before the sums: bn_quant_tensor_mt's fused pass). */
+static void stat_chunk(stat_ctx *c, int64_t ch, int pass)
+{
+    const int simd = bnq_have_avx2();
+    uint64_t i0, i1;
+    bnq_chunk(c->n, ch, &i0, &i1);
+    stat_part *p = &c->part[ch];
+    if (pass & 1)
+        if (!simd || bnq_stat_sums_avx2(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
+            bnq_stat_sums_scalar(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s);
+    if (pass & 2) {
+        memset(p->hist, 0, sizeof p->hist);
+        if (!simd || bnq_stat_hist_avx2(c->w + i0, i1 - i0, &c->edges, p->hist) != 0)
+            bnq_stat_hist_scalar(c->w + i0, i1 - i0, c->unit, c->hist_max, p->hist);
+    }
+}
+
 static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
     (void)err;
     stat_ctx *c = vc;
-    const int simd = bnq_have_avx2();
-    for (int64_t ch = c0; ch < c1; ch++) {
-        uint64_t i0, i1;
-        bnq_chunk(c->n, ch, &i0, &i1);
-        stat_part *p = &c->part[ch];
-        if (c->pass == 1) {
-            if (!simd || bnq_stat_sums_avx2(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
-                bnq_stat_sums_scalar(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s);
-        } else {
-            memset(p->hist, 0, sizeof p->hist);
-            if (!simd || bnq_stat_hist_avx2(c->w + i0, i1 - i0, &c->edges, p->hist) != 0)
-                bnq_stat_hist_scalar(c->w + i0, i1 - i0, c->unit, c->hist_max, p->hist);
-        }
-    }
+    for (int64_t ch = c0; ch < c1; ch++)
+        stat_chunk(c, ch, c->pass);
     return BN_OK;
 }
 
-bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
-                            const float *w, const int8_t *codes, const bn_ternary_result *res,
-                            bn_quant_method m, int n_threads, bn_error *err)
+/* |W| in units of the scale (of max|W| if the scale is 0), over a range that
+ * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
+static void hist_range(stat_ctx *c, double scale, double maxw)
 {
-    uint64_t n;
-    bn_status s = check_shape(name, n_dims, ne, &n, err);
-    if (s)
-        return s;
-    set_identity(st, name, n_dims, ne);
-    st->method = m;
-    st->scale = res->scale;
-    st->threshold = res->threshold;
-    st->flags = res->flags;
+    c->unit = scale > 0 ? scale : (maxw > 0 ? maxw : 1.0);
+    double top = maxw / c->unit;
+    c->hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
+    bnq_hist_edges_init(&c->edges, c->unit, c->hist_max);
+}
 
-    int64_t nc = bnq_n_chunks(n);
-    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
-                  .part = calloc((size_t)nc, sizeof(stat_part))};
-    if (!c.part)
-        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
-    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
-        goto out;
+static bnq_stat_sums sums_total(const stat_ctx *c, int64_t nc)
+{
     bnq_stat_sums t = {0};
     for (int64_t ch = 0; ch < nc; ch++) {
-        const bnq_stat_sums *p = &c.part[ch].s;
+        const bnq_stat_sums *p = &c->part[ch].s;
         t.sw2 += p->sw2;
         t.se2 += p->se2;
         t.sq2 += p->sq2;
@@ -203,37 +200,78 @@ bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dim
         t.zero += p->zero;
         t.pos += p->pos;
     }
-    st->n_neg = t.neg;
-    st->n_zero = t.zero;
-    st->n_pos = t.pos;
-    st->sum_w2 = t.sw2;
-    st->sum_err2 = t.se2;
-    st->sum_q2 = t.sq2;
-    st->sum_wq = t.swq;
-    st->max_abs_err = t.maxe;
-    bnq_derive(n, t.sw2, t.se2, t.sq2, t.swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
-    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
-                               ? t.se2
-                               : bnq_absmean_sum_err2(w, n, n_threads);
-    st->nmse_absmean = t.sw2 > 0.0 ? st->sum_err2_absmean / t.sw2 : 0.0;
+    return t;
+}
 
-    /* |W| in units of the scale (of max|W| if the scale is 0), over a range that
-     * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
-    const double sc = (double)res->scale;
-    c.unit = sc > 0 ? sc : (t.maxw > 0 ? t.maxw : 1.0);
-    double top = t.maxw / c.unit;
-    st->hist_max = c.hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
-    bnq_hist_edges_init(&c.edges, c.unit, c.hist_max);
-    c.pass = 2;
-    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
-        goto out;
+static void stats_begin(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                        const bn_ternary_result *res, bn_quant_method m)
+{
+    set_identity(st, name, n_dims, ne);
+    st->method = m;
+    st->scale = res->scale;
+    st->threshold = res->threshold;
+    st->flags = res->flags;
+}
+
+/* Everything but the histogram from the sums; then the histogram's bins. */
+static void stats_finish(bn_quant_stats *st, const stat_ctx *c, int64_t nc, const bnq_stat_sums *t,
+                         const bn_ternary_result *res, bn_quant_method m, int n_threads)
+{
+    st->n_neg = t->neg;
+    st->n_zero = t->zero;
+    st->n_pos = t->pos;
+    st->sum_w2 = t->sw2;
+    st->sum_err2 = t->se2;
+    st->sum_q2 = t->sq2;
+    st->sum_wq = t->swq;
+    st->max_abs_err = t->maxe;
+    bnq_derive(c->n, t->sw2, t->se2, t->sq2, t->swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
+    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
+                               ? t->se2
+                               : bnq_absmean_sum_err2(c->w, c->n, n_threads);
+    st->nmse_absmean = t->sw2 > 0.0 ? st->sum_err2_absmean / t->sw2 : 0.0;
+    st->hist_max = c->hist_max;
     for (int64_t ch = 0; ch < nc; ch++)
         for (int b = 0; b < BN_QSTAT_BINS; b++)
-            st->hist[b] += c.part[ch].hist[b];
-out:
+            st->hist[b] += c->part[ch].hist[b];
+}
+
+bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                            const float *w, const int8_t *codes, const bn_ternary_result *res,
+                            bn_quant_method m, int n_threads, bn_error *err)
+{
+    uint64_t n;
+    bn_status s = check_shape(name, n_dims, ne, &n, err);
+    if (s)
+        return s;
+    stats_begin(st, name, n_dims, ne, res, m);
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
+                  .part = calloc((size_t)nc, sizeof(stat_part))};
+    if (!c.part)
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)) == BN_OK) {
+        bnq_stat_sums t = sums_total(&c, nc);
+        hist_range(&c, (double)res->scale, t.maxw);
+        c.pass = 2;
+        if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)) == BN_OK)
+            stats_finish(st, &c, nc, &t, res, m, n_threads);
+    }
     free(c.part);
     return s;
 }
+
+/* The fused statistics: ternarize.c calls begin once the scale is final (with
+ * max|W| from its scan: the same as pass 1's maxw) and chunk after the codes of
+ * each chunk, whose floats are still in cache. */
+static void fuse_begin(void *vc, float scale, float abs_max)
+{
+    stat_ctx *c = vc;
+    c->scale = scale;
+    hist_range(c, (double)scale, (double)abs_max);
+}
+
+static void fuse_chunk(void *vc, int64_t ch) { stat_chunk(vc, ch, 3); }
 
 bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
                                  const int64_t *ne, const float *w, const int8_t *codes,
@@ -252,7 +290,12 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
     bn_status s = check_shape(name, n_dims, ne, &n, err);
     if (s)
         return s;
-    s = bn_ternarize_mt(name, w, n, m, codes, res, n_threads, err);
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n};
+    bnq_fuse fuse = {fuse_begin, fuse_chunk, &c, 0};
+    if (st && codes && !(c.part = calloc((size_t)nc, sizeof(stat_part))))
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", name ? name : "?");
+    s = bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, c.part ? &fuse : NULL, err);
     if (s) {
         if (st && (res->flags & BN_QF_NAN_INF)) {
             set_identity(st, name, n_dims, ne);
@@ -261,9 +304,15 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
             st->mse = st->rmse = st->nmse = st->max_abs_err = NAN;
             st->snr_db = st->cosine = st->nmse_absmean = NAN;
         }
-        return s;
+    } else if (st && fuse.fused) {
+        stats_begin(st, name, n_dims, ne, res, m);
+        bnq_stat_sums t = sums_total(&c, nc);
+        stats_finish(st, &c, nc, &t, res, m, n_threads);
+    } else if (st) {
+        s = bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err);
     }
-    return st ? bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err) : BN_OK;
+    free(c.part);
+    return s;
 }
 
 bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,

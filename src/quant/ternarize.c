@@ -214,6 +214,7 @@ typedef struct {
     uint32_t u_min;
     int want_err;
     code_part *part;
+    bnq_fuse *fuse;    /* per-chunk work after the codes (NULL: none) */
 } code_ctx;
 
 static int8_t absmean_code(float w, float rs)
@@ -255,6 +256,8 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         if (c->rule == RULE_ABSMEAN && c->codes && !c->want_err && bnq_have_avx2() &&
             bnq_absmean_codes_avx2(c->w + i0, i1 - i0, rs, c->codes + i0, &p.nz, &p.zero_max) == 0) {
             c->part[ch] = p; /* nz_abs is absmax's alone: left 0 */
+            if (c->fuse)
+                c->fuse->chunk(c->fuse->ctx, ch);
             continue;
         }
         switch (c->rule) {
@@ -264,6 +267,8 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         case RULE_BITS_GE: CODE_LOOP(abs_bits(x) >= u_min ? sign_code(x) : 0) break;
         }
         c->part[ch] = p;
+        if (c->fuse)
+            c->fuse->chunk(c->fuse->ctx, ch);
     }
     return BN_OK;
 }
@@ -500,8 +505,8 @@ bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t
 
 /* ---- entry point ------------------------------------------------------------------ */
 
-bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
-                          bn_ternary_result *res, int n_threads, bn_error *err)
+bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                              bn_ternary_result *res, int n_threads, bnq_fuse *fuse, bn_error *err)
 {
     const char *nm = name ? name : "?";
     memset(res, 0, sizeof *res);
@@ -546,6 +551,11 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
             c.u_min = UINT32_MAX; /* nothing kept: every magnitude's bits are below */
         res->scale = k ? (float)(A / (double)k) : 0.0f;
     }
+    if (fuse && codes && (m != BN_QM_ABSMAX || (res->flags & BN_QF_ALREADY_TERNARY))) {
+        fuse->begin(fuse->ctx, res->scale, sr.abs_max); /* the scale is final */
+        fuse->fused = 1;
+        c.fuse = fuse;
+    }
     code_part sum;
     if (apply_rule(&c, n_threads, &sum, err) != BN_OK)
         return bn_error_prefix(err, "tensor '%s'", nm);
@@ -556,6 +566,12 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
     if ((double)sum.nz > 0.99 * (double)n)
         res->flags |= BN_QF_SIGN_LIKE;
     return BN_OK;
+}
+
+bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                          bn_ternary_result *res, int n_threads, bn_error *err)
+{
+    return bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, NULL, err);
 }
 
 bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
