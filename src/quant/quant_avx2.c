@@ -31,6 +31,7 @@
 
 #if defined(__x86_64__)
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -39,34 +40,32 @@ int bnq_have_avx2(void)
 {
     static int have = -1;
     if (have < 0) {
+        unsigned a, b, c, d;
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") ? 1 : 0;
+        /* F16C (CPUID.1:ECX bit 29) for vcvtps2ph; every AVX2 CPU has it, but ask */
+        have = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) ? 1 : 0;
     }
     return have;
 }
 
 /* ---- scan ------------------------------------------------------------------------ */
 
-/* Biased exponent of the lowest set bit of the magnitude bits a (a != 0): the
- * exponent field (1 for subnormals) plus the trailing zeros of the significand. */
-static int lsb_exp_scalar(uint32_t a)
+/* lsb(a) + 127 for magnitude bits a != 0, where lsb is the biased exponent of a's
+ * lowest set bit: the exponent field plus the trailing zeros of the significand.
+ * With the implicit bit always set, a subnormal (field 0, really 1) comes out one
+ * lower: a smaller L, so the exactness test below only gets stricter. */
+static uint32_t lsb127_scalar(uint32_t a)
 {
-    uint32_t e = a >> 23, m = (a & 0x7fffffu) | (e ? 0x800000u : 0u);
-    return (int)(e ? e : 1) + __builtin_ctz(m);
+    return (a >> 23) + 127u + (uint32_t)__builtin_ctz(a | 0x800000u);
 }
 
-static inline __m256i lsb_exp8(__m256i a)
+static inline __m256i lsb127_8(__m256i a)
 {
-    const __m256i mant = _mm256_set1_epi32(0x7fffff), one = _mm256_set1_epi32(1);
-    __m256i e = _mm256_srli_epi32(a, 23);
-    __m256i m = _mm256_and_si256(a, mant);
-    __m256i normal = _mm256_cmpgt_epi32(e, _mm256_setzero_si256());
-    m = _mm256_or_si256(m, _mm256_and_si256(normal, _mm256_set1_epi32(0x800000)));
-    __m256i low = _mm256_and_si256(m, _mm256_sub_epi32(_mm256_setzero_si256(), m)); /* 2^ctz */
+    __m256i t = _mm256_or_si256(a, _mm256_set1_epi32(0x800000));
+    __m256i low = _mm256_and_si256(t, _mm256_sub_epi32(_mm256_setzero_si256(), t)); /* 2^ctz, <= 2^23 */
     /* a power of two up to 2^23 converts exactly: its exponent field is 127 + ctz */
-    __m256i ctz = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(low)), 23),
-                                   _mm256_set1_epi32(127));
-    return _mm256_add_epi32(_mm256_max_epi32(e, one), ctz);
+    __m256i ctz127 = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(low)), 23);
+    return _mm256_add_epi32(_mm256_srli_epi32(a, 23), ctz127);
 }
 
 static uint32_t hmax_u32(__m256i v)
@@ -96,27 +95,31 @@ static float f32_of(uint32_t u)
     return f;
 }
 
+/* Zero lanes are kept out of the two minimums without a blend: a - 1 wraps a zero
+ * to the largest unsigned value, and OR-ing the all-ones mask of zero lanes does
+ * the same for lsb. */
 int bnq_scan_chunk_avx2(const float *w, uint64_t n, bnq_scan_part *p)
 {
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff), finmax = _mm256_set1_epi32(0x7f7fffff);
-    const __m256i zero = _mm256_setzero_si256(), big = _mm256_set1_epi32(0x7fffffff);
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    __m256i vmax = zero, vminnz = big, vlsb = big, bad = zero;
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+    __m256d s[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256i vmax = zero, vminnz1 = _mm256_set1_epi32(-1), vlsb = vminnz1, bad = zero;
     uint64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(w + i)), absmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(a, finmax));
-        __m256i nz = _mm256_cmpgt_epi32(a, zero);
-        vmax = _mm256_max_epi32(vmax, a);
-        vminnz = _mm256_min_epi32(vminnz, _mm256_blendv_epi8(big, a, nz));
-        vlsb = _mm256_min_epi32(vlsb, _mm256_blendv_epi8(big, lsb_exp8(a), nz));
-        __m256 af = _mm256_castsi256_ps(a);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(af)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(af, 1)));
+    for (; i + 16 <= n; i += 16) {
+        for (int h = 0; h < 2; h++) {
+            __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(w + i + 8 * h)), absmask);
+            bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(a, finmax));
+            vmax = _mm256_max_epi32(vmax, a);
+            vminnz1 = _mm256_min_epu32(vminnz1, _mm256_sub_epi32(a, one));
+            vlsb = _mm256_min_epu32(vlsb, _mm256_or_si256(lsb127_8(a), _mm256_cmpeq_epi32(a, zero)));
+            __m256 af = _mm256_castsi256_ps(a);
+            s[2 * h] = _mm256_add_pd(s[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(af)));
+            s[2 * h + 1] = _mm256_add_pd(s[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(af, 1)));
+        }
     }
     if (!_mm256_testz_si256(bad, bad))
         return -1;
-    uint32_t amax = hmax_u32(vmax), minnz = hmin_u32(vminnz), lsb = hmin_u32(vlsb);
+    uint32_t amax = hmax_u32(vmax), minnz1 = hmin_u32(vminnz1), lsb = hmin_u32(vlsb);
     double tail = 0.0;
     for (; i < n; i++) {
         uint32_t a;
@@ -126,27 +129,25 @@ int bnq_scan_chunk_avx2(const float *w, uint64_t n, bnq_scan_part *p)
             return -1;
         amax = a > amax ? a : amax;
         if (a) {
-            minnz = a < minnz ? a : minnz;
-            uint32_t l = (uint32_t)lsb_exp_scalar(a);
+            minnz1 = a - 1 < minnz1 ? a - 1 : minnz1;
+            uint32_t l = lsb127_scalar(a);
             lsb = l < lsb ? l : lsb;
         }
         tail += (double)f32_of(a);
     }
-    double lane[8];
-    _mm256_storeu_pd(lane, s0);
-    _mm256_storeu_pd(lane + 4, s1);
+    double lane[16];
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_pd(lane + 4 * k, s[k]);
     double sum = tail;
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 16; k++)
         sum += lane[k];
-    if (amax) {
-        /* L = 2^(lsb - 150); exact iff sum < 2^52 * L, i.e. sum * 2^(98 - lsb) < 1 */
-        if (!(sum < ldexp(1.0, (int)lsb - 98))) /* 2^52 * L = 2^(lsb - 98) */
-            return -1;
-    }
+    /* L = 2^(lsb - 150) = 2^(lsb127 - 277); exact when sum < 2^52 L = 2^(lsb127 - 225) */
+    if (amax && !(sum < ldexp(1.0, (int)lsb - 225)))
+        return -1;
     p->abs_sum = sum;
     p->abs_max = f32_of(amax);
     p->mag = amax ? f32_of(amax) : 0.0f;
-    p->mixed = amax && minnz != amax;
+    p->mixed = amax && minnz1 + 1 != amax;
     p->bad = -1;
     return 0;
 }
