@@ -59,34 +59,6 @@ static size_t nbytes(const spec *s)
     return strcmp(s->dtype, "U8") == 0 ? n : 2 * n;
 }
 
-/* The latent large checkpoint: every tensor fp16, in the layer order of the HF file. */
-static int make_specs_large(spec *sp)
-{
-    int n = 0;
-    snprintf(sp[n].name, sizeof sp[n].name, "model.embed_tokens.weight");
-    sp[n].dtype = "F16", sp[n].rows = L_VOCAB, sp[n].cols = L_EMBD, sp[n].kind = 3, n++;
-    static const struct { const char *name; int out, in; } proj[] = {
-        {"self_attn.q_proj", L_EMBD, L_EMBD}, {"self_attn.k_proj", L_EMBD, L_EMBD},
-        {"self_attn.v_proj", L_EMBD, L_EMBD}, {"self_attn.o_proj", L_EMBD, L_EMBD},
-        {"mlp.gate_proj", L_FF, L_EMBD}, {"mlp.up_proj", L_FF, L_EMBD}, {"mlp.down_proj", L_EMBD, L_FF}};
-    static const struct { const char *name; int n; } norm[] = {
-        {"input_layernorm", L_EMBD}, {"post_attention_layernorm", L_EMBD},
-        {"self_attn.inner_attn_ln", L_EMBD}, {"mlp.ffn_layernorm", L_FF}};
-    for (int l = 0; l < L_LAYERS; l++) {
-        for (int p = 0; p < 7; p++) {
-            snprintf(sp[n].name, sizeof sp[n].name, "model.layers.%d.%s.weight", l, proj[p].name);
-            sp[n].dtype = "F16", sp[n].rows = proj[p].out, sp[n].cols = proj[p].in, sp[n].kind = 4, n++;
-        }
-        for (int k = 0; k < 4; k++) {
-            snprintf(sp[n].name, sizeof sp[n].name, "model.layers.%d.%s.weight", l, norm[k].name);
-            sp[n].dtype = "F16", sp[n].rows = 0, sp[n].cols = norm[k].n, sp[n].kind = 2, n++;
-        }
-    }
-    snprintf(sp[n].name, sizeof sp[n].name, "model.norm.weight");
-    sp[n].dtype = "F16", sp[n].rows = 0, sp[n].cols = L_EMBD, sp[n].kind = 2, n++;
-    return n;
-}
-
 /* Near-Gaussian, sd ~0.02: the sum of four uniforms on [-1, 1) has sd 1.155. */
 static float latent_value(void)
 {
@@ -96,34 +68,63 @@ static float latent_value(void)
     return u * (0.02f / 1.155f);
 }
 
-static int make_specs_2b(spec *sp)
+/* A checkpoint's tensors in the layer order of the HF files: the embedding, per layer
+ * seven projections (offline-packed: uint8 [out/4, in] with a bf16 weight_scale;
+ * latent: [out, in] of dtype) and four norms, then the final norm. */
+typedef struct {
+    const char *dtype; /* of the embedding, norms and latent projections */
+    int packed;
+    int64_t embd, vocab, layers;
+    struct { const char *name; int64_t out, in; } proj[7];
+    struct { const char *name; int64_t n; } norm[4];
+} layout;
+
+static void add(spec *sp, int *n, const char *dtype, int64_t rows, int64_t cols, int kind, const char *fmt,
+                int layer, const char *part)
+{
+    snprintf(sp[*n].name, sizeof sp[*n].name, fmt, layer, part);
+    sp[*n].dtype = dtype, sp[*n].rows = rows, sp[*n].cols = cols, sp[*n].kind = kind;
+    (*n)++;
+}
+
+static int make_specs(const layout *L, spec *sp)
 {
     int n = 0;
-    snprintf(sp[n].name, sizeof sp[n].name, "model.embed_tokens.weight");
-    sp[n].dtype = "BF16", sp[n].rows = VOCAB, sp[n].cols = EMBD, sp[n].kind = 3, n++;
-    static const struct { const char *name; int out, in; } proj[] = {
-        {"self_attn.q_proj", EMBD, EMBD}, {"self_attn.k_proj", KV_HEADS * HEAD_DIM, EMBD},
-        {"self_attn.v_proj", KV_HEADS * HEAD_DIM, EMBD}, {"self_attn.o_proj", EMBD, EMBD},
-        {"mlp.gate_proj", FF, EMBD}, {"mlp.up_proj", FF, EMBD}, {"mlp.down_proj", EMBD, FF}};
-    static const struct { const char *name; int n; } norm[] = {
-        {"input_layernorm", EMBD}, {"post_attention_layernorm", EMBD},
-        {"self_attn.attn_sub_norm", EMBD}, {"mlp.ffn_sub_norm", FF}};
-    for (int l = 0; l < LAYERS; l++) {
+    add(sp, &n, L->dtype, L->vocab, L->embd, 3, "model.embed_tokens.weight%.0d%s", 0, "");
+    for (int l = 0; l < L->layers; l++) {
         for (int p = 0; p < 7; p++) {
-            snprintf(sp[n].name, sizeof sp[n].name, "model.layers.%d.%s.weight", l, proj[p].name);
-            sp[n].dtype = "U8", sp[n].rows = proj[p].out / 4, sp[n].cols = proj[p].in, sp[n].kind = 0, n++;
-            snprintf(sp[n].name, sizeof sp[n].name, "model.layers.%d.%s.weight_scale", l, proj[p].name);
-            sp[n].dtype = "BF16", sp[n].rows = 0, sp[n].cols = 1, sp[n].kind = 1, n++;
+            if (!L->packed) {
+                add(sp, &n, L->dtype, L->proj[p].out, L->proj[p].in, 4, "model.layers.%d.%s.weight", l,
+                    L->proj[p].name);
+                continue;
+            }
+            add(sp, &n, "U8", L->proj[p].out / 4, L->proj[p].in, 0, "model.layers.%d.%s.weight", l, L->proj[p].name);
+            add(sp, &n, "BF16", 0, 1, 1, "model.layers.%d.%s.weight_scale", l, L->proj[p].name);
         }
-        for (int k = 0; k < 4; k++) {
-            snprintf(sp[n].name, sizeof sp[n].name, "model.layers.%d.%s.weight", l, norm[k].name);
-            sp[n].dtype = "BF16", sp[n].rows = 0, sp[n].cols = norm[k].n, sp[n].kind = 2, n++;
-        }
+        for (int k = 0; k < 4; k++)
+            add(sp, &n, L->dtype, 0, L->norm[k].n, 2, "model.layers.%d.%s.weight", l, L->norm[k].name);
     }
-    snprintf(sp[n].name, sizeof sp[n].name, "model.norm.weight");
-    sp[n].dtype = "BF16", sp[n].rows = 0, sp[n].cols = EMBD, sp[n].kind = 2, n++;
+    add(sp, &n, L->dtype, 0, L->embd, 2, "model.norm.weight%.0d%s", 0, "");
     return n;
 }
+
+/* microsoft/bitnet-b1.58-2B-4T, offline-packed */
+static const layout LAYOUT_2B = {
+    "BF16", 1, EMBD, VOCAB, LAYERS,
+    {{"self_attn.q_proj", EMBD, EMBD}, {"self_attn.k_proj", KV_HEADS * HEAD_DIM, EMBD},
+     {"self_attn.v_proj", KV_HEADS * HEAD_DIM, EMBD}, {"self_attn.o_proj", EMBD, EMBD},
+     {"mlp.gate_proj", FF, EMBD}, {"mlp.up_proj", FF, EMBD}, {"mlp.down_proj", EMBD, FF}},
+    {{"input_layernorm", EMBD}, {"post_attention_layernorm", EMBD}, {"self_attn.attn_sub_norm", EMBD},
+     {"mlp.ffn_sub_norm", FF}}};
+
+/* 1bitLLM/bitnet_b1_58-large, latent fp16 */
+static const layout LAYOUT_LARGE = {
+    "F16", 0, L_EMBD, L_VOCAB, L_LAYERS,
+    {{"self_attn.q_proj", L_EMBD, L_EMBD}, {"self_attn.k_proj", L_EMBD, L_EMBD},
+     {"self_attn.v_proj", L_EMBD, L_EMBD}, {"self_attn.o_proj", L_EMBD, L_EMBD},
+     {"mlp.gate_proj", L_FF, L_EMBD}, {"mlp.up_proj", L_FF, L_EMBD}, {"mlp.down_proj", L_EMBD, L_FF}},
+    {{"input_layernorm", L_EMBD}, {"post_attention_layernorm", L_EMBD}, {"self_attn.inner_attn_ln", L_EMBD},
+     {"mlp.ffn_layernorm", L_FF}}};
 
 static void fill(const spec *s, uint8_t *buf, size_t n)
 {
@@ -218,7 +219,7 @@ static int write_safetensors(const char *dir, const spec *sp, int n)
 static int write_checkpoint_2b(const char *dir)
 {
     static spec sp[MAX_SPECS];
-    int n = make_specs_2b(sp);
+    int n = make_specs(&LAYOUT_2B, sp);
     char path[4096];
     const char *shared = getenv("BN_SHARED") ? getenv("BN_SHARED") : "../shared";
     const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
@@ -253,7 +254,7 @@ static int write_checkpoint_2b(const char *dir)
 static int write_checkpoint_large(const char *dir)
 {
     static spec sp[MAX_SPECS];
-    int n = make_specs_large(sp);
+    int n = make_specs(&LAYOUT_LARGE, sp);
     char path[4096];
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/config.json", dir);

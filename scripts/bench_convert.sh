@@ -10,7 +10,8 @@
 # tensor (the GGUF headers differ: general.* and tokenizer keys). Figures go in closing notes.
 #
 # Environment: BN_BENCH_DIR (default /tmp) holds the checkpoint (written once) and the outputs;
-# REPS; LLAMA_CPP (default /work/peers/llama.cpp: convert_hf_to_gguf.py and gguf-py/); PY
+# REPS; BN_BASE_CONVERT: another bn-convert (say, main's) timed the same way (-t 1 and -t 2) in
+# the same alternation, for before/after figures; LLAMA_CPP (default /work/peers/llama.cpp: convert_hf_to_gguf.py and gguf-py/); PY
 # (default /usr/bin/python3, with numpy, torch and sentencepiece: Debian's python3-numpy,
 # python3-torch, python3-sentencepiece, python3-tqdm). Debian 12 has no python3-safetensors and
 # its torch (1.13) lacks the float8 dtypes the converter's table names, so the script puts a
@@ -130,7 +131,13 @@ s0=$(date +%s.%N)
 cat "$CK/model.safetensors" >/dev/null
 s1=$(date +%s.%N)
 echo "read once (cat, page cache): $(echo "$s1 - $s0" | bc -l | cut -c1-5) s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+BASE=${BN_BASE_CONVERT:-}
 for r in $(seq "$REPS"); do
+  if [ -n "$BASE" ]; then
+    run base-t1 "$BASE" "$CK" "$T/base.gguf" --type tq2_0 -t 1 -q
+    run base-t2 "$BASE" "$CK" "$T/base.gguf" --type tq2_0 -t 2 -q
+    run base-t2-report "$BASE" "$CK" "$T/base.gguf" --type tq2_0 -t 2 -q --report "$T/base-report.json"
+  fi
   run bn-t1 "$B/bn-convert" "$CK" "$T/bn.gguf" --type tq2_0 -t 1 -q
   run bn-t2 "$B/bn-convert" "$CK" "$T/bn.gguf" --type tq2_0 -t 2 -q
   run bn-t2-report "$B/bn-convert" "$CK" "$T/bnr.gguf" --type tq2_0 -t 2 -q --report "$T/report.json"
@@ -144,7 +151,7 @@ done
 echo
 echo "| converter | runs | wall s median (min..max) | CPU s median (min..max) | peak RSS MB |"
 echo "| --- | ---: | ---: | ---: | ---: |"
-for name in bn-t1 bn-t2 bn-t2-report py; do
+for name in base-t1 base-t2 base-t2-report bn-t1 bn-t2 bn-t2-report py; do
   grep -q "^$name " "$T/runs" || continue
   grep "^$name " "$T/runs" | awk -v n="$name" '
     { w[NR] = $2; c[NR] = $3; if ($4 > r) r = $4 }
@@ -156,6 +163,9 @@ done
 
 cmp -s "$T/bn.gguf" "$T/bnr.gguf" && echo "bn-convert with --report wrote the same file" ||
   { echo "bn-convert --report changed the GGUF" >&2; exit 1; }
+if [ -n "$BASE" ]; then
+  cmp -s "$T/bn.gguf" "$T/base.gguf" && echo "$BASE wrote the same file" || echo "$BASE wrote a different file"
+fi
 if [ "$have_py" = 1 ]; then
   "$PY" - "$B/bn-info" "$T/bn.gguf" "$T/py.gguf" <<'EOF'
 import json, subprocess, sys
