@@ -690,6 +690,48 @@ START_TEST(test_simd_f16_matches_scalar)
 }
 END_TEST
 
+/* I2_S rows and HF offline-packed rows against FORMATS.md written out directly. */
+START_TEST(test_simd_i2s_and_hf_unpack)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { NE0 = 512, R = 3, C = 72 };
+    int8_t c[NE0];
+    uint8_t got[NE0 / 4], want[NE0 / 4];
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < NE0; i++)
+            c[i] = (int8_t)((int)(tu_rand32() % 3) - 1);
+        ck_assert_int_eq(bnq_pack_i2s_row_avx2(c, NE0, got), 0);
+        for (int b = 0; b < NE0 / 128; b++) /* §2.1: byte[32b+g] = c[g]<<6 | c[g+32]<<4 | c[g+64]<<2 | c[g+96], codes + 1 */
+            for (int g = 0; g < 32; g++)
+                want[32 * b + g] = (uint8_t)((c[128 * b + g] + 1) << 6 | (c[128 * b + g + 32] + 1) << 4 |
+                                             (c[128 * b + g + 64] + 1) << 2 | (c[128 * b + g + 96] + 1));
+        ck_assert_mem_eq(got, want, sizeof want);
+    }
+    c[77] = 2;
+    ck_assert_int_eq(bnq_pack_i2s_row_avx2(c, NE0, got), -1);
+    /* §4: byte [r, c] holds rows r, r+R, r+2R, r+3R in bits 1:0, 3:2, 5:4, 7:6, value - 1 */
+    uint8_t packed[R * C];
+    int8_t codes[4 * R * C];
+    for (int i = 0; i < R * C; i++) {
+        uint32_t x = tu_rand32();
+        packed[i] = (uint8_t)(x % 3 | (x / 3 % 3) << 2 | (x / 9 % 3) << 4 | (x / 27 % 3) << 6);
+    }
+    memset(codes, 99, sizeof codes);
+    for (int r = 0; r < R; r++)
+        ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, (size_t)r, codes), 0);
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < 4; q++)
+            for (int k = 0; k < C; k++)
+                ck_assert_int_eq(codes[(r + q * R) * C + k], ((packed[r * C + k] >> (2 * q)) & 3) - 1);
+    packed[1 * C + 40] |= 0x30; /* a 3 in the SIMD part, then in the tail */
+    ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, 1, codes), -1);
+    packed[1 * C + 40] &= 0x0f;
+    packed[2 * C + 70] |= 0x03;
+    ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, 2, codes), -1);
+}
+END_TEST
+
 Suite *quant_suite(void)
 {
     Suite *s = suite_create("quant");
@@ -712,6 +754,7 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_simd_stats_match_scalar);
     tcase_add_test(me, test_fused_stats_identical);
     tcase_add_test(me, test_simd_f16_matches_scalar);
+    tcase_add_test(me, test_simd_i2s_and_hf_unpack);
     suite_add_tcase(s, me);
     return s;
 }

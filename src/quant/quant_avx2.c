@@ -363,6 +363,56 @@ int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint
     return 0;
 }
 
+/* ---- I2_S and offline-packed HF weights ---------------------------------------------- */
+
+/* I2_S: byte g of a 128-code block = (c[g]+1) << 6 | (c[g+32]+1) << 4 | (c[g+64]+1) << 2 |
+ * (c[g+96]+1), the same doubling trick as TQ2_0 with the fields in the other order. */
+int bnq_pack_i2s_row_avx2(const int8_t *c, int64_t ne0, uint8_t *o)
+{
+    const __m256i one = _mm256_set1_epi8(1), two = _mm256_set1_epi8(2);
+    __m256i ok = _mm256_set1_epi8(-1);
+    for (int64_t b = 0; b < ne0 / 128; b++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int l = 0; l < 4; l++) {
+            __m256i t = _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(c + 128 * b + 32 * l)), one);
+            ok = _mm256_and_si256(ok, _mm256_cmpeq_epi8(_mm256_max_epu8(t, two), two));
+            acc = _mm256_add_epi8(acc, acc);
+            acc = _mm256_add_epi8(acc, acc);
+            acc = _mm256_add_epi8(acc, t);
+        }
+        _mm256_storeu_si256((__m256i *)(o + 32 * b), acc);
+    }
+    return _mm256_movemask_epi8(ok) == -1 ? 0 : -1;
+}
+
+/* codes[(r + q·R)·C + c] = field q of packed[r·C + c] - 1 for c in [0, C): one packed
+ * row into its four output rows; -1 (nothing promised) on a field holding 3. */
+int bnq_unpack_hf_row_avx2(const uint8_t *packed, size_t C, size_t R, size_t r, int8_t *codes)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i bad = _mm256_setzero_si256();
+    size_t c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)(packed + r * C + c));
+        for (int q = 0; q < 4; q++) {
+            /* 16-bit shifts move bits across bytes; the mask keeps each byte's own */
+            __m256i v = _mm256_and_si256(_mm256_srli_epi16(b, 2 * q), m3);
+            bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(v, m3));
+            _mm256_storeu_si256((__m256i *)(codes + (r + (size_t)q * R) * C + c), _mm256_sub_epi8(v, one));
+        }
+    }
+    for (; c < C; c++) {
+        uint8_t b = packed[r * C + c];
+        for (int q = 0; q < 4; q++) {
+            int v = (b >> (2 * q)) & 3;
+            if (v == 3)
+                return -1;
+            codes[(r + (size_t)q * R) * C + c] = (int8_t)(v - 1);
+        }
+    }
+    return _mm256_testz_si256(bad, bad) ? 0 : -1;
+}
+
 /* ---- F16 ------------------------------------------------------------------------------- */
 
 /* vcvtps2ph with round-to-nearest-even gives bn_f32_to_f16's bits for every finite
@@ -411,6 +461,16 @@ size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out)
 {
     (void)x, (void)n, (void)out;
     return 0;
+}
+int bnq_pack_i2s_row_avx2(const int8_t *c, int64_t ne0, uint8_t *o)
+{
+    (void)c, (void)ne0, (void)o;
+    return -1;
+}
+int bnq_unpack_hf_row_avx2(const uint8_t *packed, size_t C, size_t R, size_t r, int8_t *codes)
+{
+    (void)packed, (void)C, (void)R, (void)r, (void)codes;
+    return -1;
 }
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
 {

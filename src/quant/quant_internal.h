@@ -92,6 +92,13 @@ typedef struct {
 void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max);
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist);
 
+/* One I2_S row of ne0 codes (ne0 % 128 == 0, no tail); -1 on a code outside -1..1. */
+int bnq_pack_i2s_row_avx2(const int8_t *codes, int64_t ne0, uint8_t *out);
+/* Packed row r of an HF offline-packed [R, C] uint8 tensor into its four output rows
+ * of codes (hf_bitnet.c's layout); -1 on a field holding 3 (then the codes written
+ * so far are partial and the caller reruns the scalar code for the message). */
+int bnq_unpack_hf_row_avx2(const uint8_t *packed, size_t C, size_t R, size_t r, int8_t *codes);
+
 /* F16 packing of x[0..n) as bn_f32_to_f16, little-endian at out, up to the first
  * group of 8 holding NaN or Inf; returns how many it did (quant_avx2.c). */
 size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out);
