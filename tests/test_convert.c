@@ -16,6 +16,7 @@
 #include "bn/quant.h"
 #include "bn/tokenizer_export.h"
 #include "bn/util.h"
+#include "convert/ckpt_internal.h"
 #include "testutil.h"
 
 /* ---- a tiny safetensors writer ------------------------------------------------ */
@@ -544,12 +545,51 @@ START_TEST(test_cli_exit_codes)
 }
 END_TEST
 
+/* The AVX2 reading loops (read_avx2.c) against bn_f16_to_f32 and isfinite. */
+START_TEST(test_simd_read_matches_scalar)
+{
+    if (!bnc_have_avx2())
+        return; /* the scalar loops are the only path */
+    enum { N = 65536 + 5 };
+    uint8_t *h = malloc(2 * N);
+    float *f = malloc(N * sizeof *f);
+    for (uint32_t i = 0; i < N; i++) {
+        uint16_t v = (uint16_t)(i & 0xffff); /* every half, NaN payloads and subnormals included */
+        h[2 * i] = (uint8_t)(v & 0xff);
+        h[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+    size_t done = bnc_f16_to_f32_avx2(h, N, f);
+    ck_assert_uint_eq(done, N - N % 8);
+    for (uint32_t i = 0; i < done; i++)
+        ck_assert_msg(tu_f32_bits(f[i]) == tu_f32_bits(bn_f16_to_f32((uint16_t)(i & 0xffff))),
+                      "half 0x%04x: 0x%08x, want 0x%08x", i & 0xffff, tu_f32_bits(f[i]),
+                      tu_f32_bits(bn_f16_to_f32((uint16_t)(i & 0xffff))));
+    ck_assert_uint_eq(bnc_bf16_to_f32_avx2(h, N, f), N - N % 8);
+    for (uint32_t i = 0; i < done; i++)
+        ck_assert_uint_eq(tu_f32_bits(f[i]), tu_f32_bits(bn_bf16_to_f32((uint16_t)(i & 0xffff))));
+    for (uint32_t i = 0; i < 1000; i++)
+        f[i] = (float)i * 0.25f - 100.0f;
+    ck_assert_int_eq(bnc_all_finite_avx2(f, 1000), 1);
+    const size_t at[] = {0, 7, 8, 500, 991, 992, 999};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        float keep = f[at[k]];
+        f[at[k]] = k % 3 == 0 ? NAN : k % 3 == 1 ? INFINITY : -INFINITY;
+        ck_assert_int_eq(bnc_all_finite_avx2(f, 1000), 0);
+        f[at[k]] = keep;
+    }
+    ck_assert_int_eq(bnc_all_finite_avx2(f, 1000), 1);
+    free(h);
+    free(f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("convert");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_every_type);
+    tcase_add_test(tc, test_simd_read_matches_scalar);
     tcase_add_test(tc, test_packed_equals_latent);
     tcase_add_test(tc, test_llama_permutes_qk);
     tcase_add_test(tc, test_refusals);

@@ -433,6 +433,305 @@ START_TEST(test_kind_names)
     ck_assert_str_eq(bn_role_name(BN_ROLE_FFN_UP), "ffn_up");
 }
 END_TEST
+
+/* ---- SIMD passes against their scalar references (quant_avx2.c) ------------------ */
+
+static int same_scan(const bnq_scan_part *a, const bnq_scan_part *b)
+{
+    /* mag is only meaningful when not mixed */
+    return memcmp(&a->abs_sum, &b->abs_sum, sizeof a->abs_sum) == 0 && tu_f32_bits(a->abs_max) == tu_f32_bits(b->abs_max) &&
+           a->mixed == b->mixed && a->bad == b->bad && (a->mixed || tu_f32_bits(a->mag) == tu_f32_bits(b->mag));
+}
+
+START_TEST(test_simd_scan_matches_scalar)
+{
+    if (!bnq_have_avx2())
+        return; /* nothing to compare: the scalar code is the only path */
+    enum { N = 65536 };
+    float *w = malloc(N * sizeof *w);
+    const uint64_t lens[] = {N, N - 1, 1000, 13, 8, 7, 1};
+    int taken = 0;
+    for (int fam = 0; fam < 6; fam++) {
+        for (uint64_t i = 0; i < N; i++) {
+            float g = 0.02f * tu_gauss();
+            switch (fam) {
+            case 0: w[i] = bn_f16_to_f32(bn_f32_to_f16(g)); break;           /* an fp16 checkpoint */
+            case 1: w[i] = bn_bf16_to_f32(bn_f32_to_bf16(g)); break;         /* a bf16 one */
+            case 2: w[i] = (float)((int)(tu_rand32() % 3) - 1) * 0.37f; break; /* already ternary */
+            case 3: w[i] = 0.0f; break;
+            case 4: w[i] = i % 5 ? 0.0f : (i % 2 ? 0.25f : -0.25f); break;   /* one magnitude */
+            default: w[i] = bn_f16_to_f32((uint16_t)(tu_rand32() & 0x83ff)); break; /* fp16 subnormals */
+            }
+        }
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            bnq_scan_part a, b;
+            bnq_scan_chunk_scalar(w, lens[l], &a);
+            if (bnq_scan_chunk_avx2(w, lens[l], &b) == 0) {
+                taken++;
+                ck_assert_msg(same_scan(&a, &b), "family %d, n %llu: SIMD scan differs", fam,
+                              (unsigned long long)lens[l]);
+            } else {
+                ck_assert_msg(fam > 5, "family %d, n %llu: SIMD scan declined an fp16/bf16 chunk", fam,
+                              (unsigned long long)lens[l]);
+            }
+        }
+    }
+    ck_assert_int_eq(taken, 6 * 7);
+    /* a sum that rounds in double must be declined, not returned in another order */
+    for (uint64_t i = 0; i < N; i++)
+        w[i] = i % 2 ? 1.0f : ldexpf(1.0f + ldexpf(1.0f, -23), -60);
+    bnq_scan_part a, b;
+    bnq_scan_chunk_scalar(w, N, &a);
+    ck_assert_int_eq(bnq_scan_chunk_avx2(w, N, &b), -1);
+    /* NaN or Inf anywhere (tail included): declined, the scalar scan names the index */
+    for (uint64_t i = 0; i < N; i++)
+        w[i] = 0.01f;
+    const uint64_t at[] = {0, 7, 8, 999, 1000 - 1};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        w[at[k]] = k % 2 ? INFINITY : NAN;
+        ck_assert_int_eq(bnq_scan_chunk_avx2(w, 1000, &b), -1);
+        bnq_scan_chunk_scalar(w, 1000, &a);
+        ck_assert_int_eq(a.bad, (int64_t)at[k]);
+        w[at[k]] = 0.01f;
+    }
+    free(w);
+}
+END_TEST
+
+START_TEST(test_simd_codes_match_scalar)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { N = 4099 };
+    float *w = malloc(N * sizeof *w);
+    int8_t *c = malloc(N);
+    const float rs = 64.0f; /* a power of two: the ties below are exact */
+    for (int i = 0; i < N; i++)
+        w[i] = tu_gauss() / 64.0f;
+    /* ties of w * rs at +-0.5 and +-1.5 (round half to even), exact zeros and -0 */
+    const float ties[] = {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, 0.0f, -0.0f, 1e-30f};
+    for (int k = 0; k < 8; k++)
+        w[17 * k + 3] = ties[k] / rs;
+    for (int k = 0; k < 8; k++)
+        ck_assert(w[17 * k + 3] * rs == ties[k] || k == 7);
+    uint64_t nz;
+    float zmax;
+    ck_assert_int_eq(bnq_absmean_codes_avx2(w, N, rs, c, &nz, &zmax), 0);
+    uint64_t want_nz = 0;
+    float want_zmax = 0.0f;
+    for (int i = 0; i < N; i++) {
+        float q = rintf(w[i] * rs);
+        int want = q > 1.0f ? 1 : q < -1.0f ? -1 : (int)q;
+        ck_assert_msg(c[i] == want, "element %d: code %d, want %d", i, c[i], want);
+        if (want)
+            want_nz++;
+        else
+            want_zmax = fmaxf(want_zmax, fabsf(w[i]));
+    }
+    ck_assert_uint_eq(nz, want_nz);
+    ck_assert_uint_eq(tu_f32_bits(zmax), tu_f32_bits(want_zmax));
+    ck_assert_int_eq(c[3], 0);      /* 0.5 -> 0 */
+    ck_assert_int_eq(c[20], 0);     /* -0.5 -> 0 */
+    ck_assert_int_eq(c[37], 1);     /* 1.5 -> 2 -> clamped 1 */
+    ck_assert_int_eq(c[54], -1);
+    free(w);
+    free(c);
+}
+END_TEST
+
+/* TQ2_0 from FORMATS.md §2.2 directly: element k = 128j + 32l + m in qs[32j + m],
+ * bits 2l..2l+1, code + 1; d (fp16) last, 0 for an all-zero block. */
+static void tq2_row_reference(const int8_t *c, int64_t ne0, uint16_t dh, uint8_t *o)
+{
+    for (int64_t b = 0; b < ne0 / 256; b++) {
+        uint8_t *ob = o + 66 * b;
+        memset(ob, 0, 66);
+        int any = 0;
+        for (int k = 0; k < 256; k++) {
+            int j = k / 128, l = (k % 128) / 32, m = k % 32;
+            ob[32 * j + m] |= (uint8_t)((c[256 * b + k] + 1) << (2 * l));
+            any |= c[256 * b + k] != 0;
+        }
+        uint16_t d = any ? dh : 0;
+        ob[64] = (uint8_t)(d & 0xff);
+        ob[65] = (uint8_t)(d >> 8);
+    }
+}
+
+START_TEST(test_simd_tq2_matches_reference)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { NE0 = 1024 };
+    int8_t c[NE0];
+    uint8_t got[4 * 66], want[4 * 66];
+    const uint16_t dh = bn_f32_to_f16(0.0213f);
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < NE0; i++)
+            c[i] = (int8_t)((int)(tu_rand32() % 3) - 1);
+        if (trial % 5 == 0)
+            memset(c + 256, 0, 256); /* an all-zero block: d = 0 */
+        ck_assert_int_eq(bnq_pack_tq2_row_avx2(c, NE0, dh, got), 0);
+        tq2_row_reference(c, NE0, dh, want);
+        ck_assert_mem_eq(got, want, sizeof want);
+    }
+    const int8_t bad[] = {2, -2, 127, -128};
+    for (int k = 0; k < 4; k++) {
+        c[300 + k] = bad[k];
+        ck_assert_int_eq(bnq_pack_tq2_row_avx2(c, NE0, dh, got), -1);
+        c[300 + k] = 0;
+    }
+}
+END_TEST
+
+START_TEST(test_simd_stats_match_scalar)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { N = 65536 };
+    float *w = malloc(N * sizeof *w);
+    int8_t *c = malloc(N);
+    for (int i = 0; i < N; i++) {
+        w[i] = 0.02f * tu_gauss();
+        float q = rintf(w[i] * 60.0f);
+        c[i] = (int8_t)(q > 1 ? 1 : q < -1 ? -1 : (int)q);
+    }
+    w[5] = 1e30f; /* far past the histogram's end: the last bin */
+    {
+        /* values on and next to every bin edge: the bins of the division formula */
+        bnq_hist_edges h;
+        bnq_hist_edges_init(&h, 1.0 / 60.0, 2.5);
+        for (int b = 1; b < BN_QSTAT_BINS && 6 * b + 2 < N; b++)
+            for (int d = -1; d <= 1; d++)
+                w[6 * b + 7 + d] = tu_f32_from_bits(h.edge[b] + (uint32_t)d) * (b % 2 ? 1.0f : -1.0f);
+    }
+    const uint64_t lens[] = {N, N - 3, 4097, 6, 3};
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        bnq_stat_sums a, b;
+        bnq_stat_sums_scalar(w, c, lens[l], 1.0f / 60.0f, &a);
+        ck_assert_int_eq(bnq_stat_sums_avx2(w, c, lens[l], 1.0f / 60.0f, &b), 0);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "n %llu: SIMD sums differ (sw2 %.17g vs %.17g, se2 %.17g vs %.17g)",
+                      (unsigned long long)lens[l], a.sw2, b.sw2, a.se2, b.se2);
+        uint64_t ha[BN_QSTAT_BINS] = {0}, hb[BN_QSTAT_BINS] = {0};
+        bnq_hist_edges h;
+        bnq_hist_edges_init(&h, 1.0 / 60.0, 2.5);
+        bnq_stat_hist_scalar(w, lens[l], 1.0 / 60.0, 2.5, ha);
+        ck_assert_int_eq(bnq_stat_hist_avx2(w, lens[l], &h, hb), 0);
+        ck_assert_mem_eq(ha, hb, sizeof ha);
+        ck_assert(lens[l] < 6 || ha[BN_QSTAT_BINS - 1] >= 1);
+    }
+    free(w);
+    free(c);
+}
+END_TEST
+
+/* bn_quant_tensor_mt's statistics, fused into the code pass, are those of the
+ * separate passes (bnq_stats_compute) bit for bit, for every method and thread count. */
+START_TEST(test_fused_stats_identical)
+{
+    enum { N = 3 * 65536 + 768 };
+    float *w = malloc(N * sizeof *w);
+    int8_t *c1 = malloc(N), *c2 = malloc(N);
+    for (int kind = 0; kind < 2; kind++) {
+        for (int i = 0; i < N; i++)
+            w[i] = kind ? (float)((int)(tu_rand32() % 3) - 1) * 0.3f : 0.02f * tu_gauss();
+        for (int m = BN_QM_ABSMEAN; m <= BN_QM_MSE; m++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                int64_t ne[2] = {768, N / 768};
+                bn_ternary_result r1, r2;
+                bn_quant_stats s1, s2;
+                bn_error e;
+                ck_assert_int_eq(bn_quant_tensor_mt("blk.0.attn_q.weight", w, 2, ne, (bn_quant_method)m, c1,
+                                                    &r1, &s1, nt, &e), BN_OK);
+                ck_assert_int_eq(bn_ternarize_mt("blk.0.attn_q.weight", w, N, (bn_quant_method)m, c2, &r2, nt, &e),
+                                 BN_OK);
+                ck_assert_int_eq(bnq_stats_compute(&s2, "blk.0.attn_q.weight", 2, ne, w, c2, &r2,
+                                                   (bn_quant_method)m, nt, &e), BN_OK);
+                ck_assert_mem_eq(c1, c2, N);
+                ck_assert_msg(memcmp(&s1, &s2, sizeof s1) == 0, "kind %d, method %d, %d threads: stats differ "
+                              "(nmse %.17g vs %.17g)", kind, m, nt, s1.nmse, s2.nmse);
+            }
+    }
+    free(w);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
+/* F16 packing: vcvtps2ph against bn_f32_to_f16 on random bit patterns, ties,
+ * half subnormals and the overflow edge; a group with NaN/Inf is left alone. */
+START_TEST(test_simd_f16_matches_scalar)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { N = 1 << 16 };
+    float *x = malloc(N * sizeof *x);
+    uint8_t *o = malloc(2 * N);
+    for (int i = 0; i < N; i++) {
+        uint32_t r = tu_rand32();
+        switch (i % 4) {
+        case 0: x[i] = tu_f32_from_bits((r & 0x80000000u) | (0x33000000u + r % 0x14800000u)); break; /* 2^-25..2^16 */
+        case 1: x[i] = tu_f32_from_bits(((r & 0x3fffu) << 13 | 0x1000u) + 0x38000000u); break;      /* f16 ties */
+        case 2: x[i] = tu_f32_from_bits(0x477fe000u + r % 0x2000u) * (r & 1 ? 1.0f : -1.0f); break;  /* near 65520 */
+        default: x[i] = ldexpf((float)(r % 2048), -24 - (int)(r % 3)); break;                        /* subnormal halves */
+        }
+    }
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), N);
+    for (int i = 0; i < N; i++) {
+        uint16_t want = bn_f32_to_f16(x[i]), got = (uint16_t)(o[2 * i] | o[2 * i + 1] << 8);
+        ck_assert_msg(got == want, "0x%08x: 0x%04x, want 0x%04x", tu_f32_bits(x[i]), got, want);
+    }
+    x[21] = NAN;
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), 16);
+    x[21] = INFINITY;
+    ck_assert_uint_eq(bnq_f32_to_f16_avx2(x, N, o), 16);
+    free(x);
+    free(o);
+}
+END_TEST
+
+/* I2_S rows and HF offline-packed rows against FORMATS.md written out directly. */
+START_TEST(test_simd_i2s_and_hf_unpack)
+{
+    if (!bnq_have_avx2())
+        return;
+    enum { NE0 = 512, R = 3, C = 72 };
+    int8_t c[NE0];
+    uint8_t got[NE0 / 4], want[NE0 / 4];
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < NE0; i++)
+            c[i] = (int8_t)((int)(tu_rand32() % 3) - 1);
+        ck_assert_int_eq(bnq_pack_i2s_row_avx2(c, NE0, got), 0);
+        for (int b = 0; b < NE0 / 128; b++) /* §2.1: byte[32b+g] = c[g]<<6 | c[g+32]<<4 | c[g+64]<<2 | c[g+96], codes + 1 */
+            for (int g = 0; g < 32; g++)
+                want[32 * b + g] = (uint8_t)((c[128 * b + g] + 1) << 6 | (c[128 * b + g + 32] + 1) << 4 |
+                                             (c[128 * b + g + 64] + 1) << 2 | (c[128 * b + g + 96] + 1));
+        ck_assert_mem_eq(got, want, sizeof want);
+    }
+    c[77] = 2;
+    ck_assert_int_eq(bnq_pack_i2s_row_avx2(c, NE0, got), -1);
+    /* §4: byte [r, c] holds rows r, r+R, r+2R, r+3R in bits 1:0, 3:2, 5:4, 7:6, value - 1 */
+    uint8_t packed[R * C];
+    int8_t codes[4 * R * C];
+    for (int i = 0; i < R * C; i++) {
+        uint32_t x = tu_rand32();
+        packed[i] = (uint8_t)(x % 3 | (x / 3 % 3) << 2 | (x / 9 % 3) << 4 | (x / 27 % 3) << 6);
+    }
+    memset(codes, 99, sizeof codes);
+    for (int r = 0; r < R; r++)
+        ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, (size_t)r, codes), 0);
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < 4; q++)
+            for (int k = 0; k < C; k++)
+                ck_assert_int_eq(codes[(r + q * R) * C + k], ((packed[r * C + k] >> (2 * q)) & 3) - 1);
+    packed[1 * C + 40] |= 0x30; /* a 3 in the SIMD part, then in the tail */
+    ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, 1, codes), -1);
+    packed[1 * C + 40] &= 0x0f;
+    packed[2 * C + 70] |= 0x03;
+    ck_assert_int_eq(bnq_unpack_hf_row_avx2(packed, C, R, 2, codes), -1);
+}
+END_TEST
+
 Suite *quant_suite(void)
 {
     Suite *s = suite_create("quant");
@@ -449,6 +748,13 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_nan_inf_and_flags);
     tcase_add_test(me, test_kind_names);
     tcase_add_test(me, test_extreme_values);
+    tcase_add_test(me, test_simd_scan_matches_scalar);
+    tcase_add_test(me, test_simd_codes_match_scalar);
+    tcase_add_test(me, test_simd_tq2_matches_reference);
+    tcase_add_test(me, test_simd_stats_match_scalar);
+    tcase_add_test(me, test_fused_stats_identical);
+    tcase_add_test(me, test_simd_f16_matches_scalar);
+    tcase_add_test(me, test_simd_i2s_and_hf_unpack);
     suite_add_tcase(s, me);
     return s;
 }

@@ -132,4 +132,14 @@ struct bn_ckpt {
     bnu_strset names;               /* tensor name -> index; keys are the owned names */
 };
 
+/* AVX2 loops of reading (read_avx2.c); call only with bnc_have_avx2().
+ * bnc_f16_to_f32_avx2 converts the first multiple of 8 of n halves at src
+ * (little-endian) exactly as bn_f16_to_f32 and returns how many it did;
+ * bnc_all_finite_avx2 is 1 when no float of f[0..n) is NaN or Inf (0: maybe one
+ * is, look with the scalar code). */
+int bnc_have_avx2(void);
+size_t bnc_f16_to_f32_avx2(const uint8_t *src, size_t n, float *dst);
+size_t bnc_bf16_to_f32_avx2(const uint8_t *src, size_t n, float *dst); /* as bn_bf16_to_f32 */
+int bnc_all_finite_avx2(const float *f, size_t n);
+
 #endif

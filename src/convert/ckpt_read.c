@@ -42,8 +42,18 @@ static void to_f32(const uint8_t *src, bn_ckpt_dtype dt, size_t n, float *dst)
     switch (dt) {
     case BN_CKPT_F64: LOOP(double, (float)x); break;
     case BN_CKPT_F32: memmove(dst, src, n * 4); break;
-    case BN_CKPT_F16: LOOP(uint16_t, bn_f16_to_f32(x)); break;
-    case BN_CKPT_BF16: LOOP(uint16_t, bn_bf16_to_f32(x)); break;
+    case BN_CKPT_F16: {
+        size_t done = bnc_have_avx2() ? bnc_f16_to_f32_avx2(src, n, dst) : 0;
+        src += 2 * done, dst += done, n -= done;
+        LOOP(uint16_t, bn_f16_to_f32(x));
+        break;
+    }
+    case BN_CKPT_BF16: {
+        size_t done = bnc_have_avx2() ? bnc_bf16_to_f32_avx2(src, n, dst) : 0;
+        src += 2 * done, dst += done, n -= done;
+        LOOP(uint16_t, bn_bf16_to_f32(x));
+        break;
+    }
     case BN_CKPT_I64: LOOP(int64_t, (float)x); break;
     case BN_CKPT_I32: LOOP(int32_t, (float)x); break;
     case BN_CKPT_I16: LOOP(int16_t, (float)x); break;

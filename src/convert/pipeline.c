@@ -23,8 +23,10 @@
 
 #include "bn/checkpoint.h"
 #include "bn/quant.h"
+#include "bn/threadpool.h"
 #include "bn/tokenizer_export.h"
 #include "bn/util.h"
+#include "convert/ckpt_internal.h"
 
 void bn_convert_opts_init(bn_convert_opts *o)
 {
@@ -56,6 +58,7 @@ typedef struct {
     bn_outset *outputs;             /* the caller's, or the run's own */
     bn_quant_report *report;
     bn_quant_bufs b;                /* reusable buffers, grown to the largest tensor (quant.h) */
+    bn_pool *pool;                  /* o->n_threads readers of one tensor (NULL: one) */
     size_t n_exact;                 /* projections found exactly ternary */
 } convert_state;
 
@@ -337,6 +340,8 @@ static bn_status add_infos(convert_state *s, bn_error *err)
 static bn_status check_finite(const char *dir, const job *j, const float *f, uint64_t n,
                               uint64_t first, bn_error *err)
 {
+    if (bnc_have_avx2() && bnc_all_finite_avx2(f, (size_t)n))
+        return BN_OK;
     for (uint64_t i = 0; i < n; i++)
         if (!isfinite(f[i])) {
             unsigned long long at = (unsigned long long)first + i;
@@ -357,6 +362,48 @@ static bn_status permute_qk(convert_state *s, const bn_tensor_plan *p, uint64_t 
                                       (size_t)p->cols, err);
     if (!st)
         memcpy(s->b.codes, s->b.scratch, (size_t)n);
+    return st;
+}
+
+/* A whole tensor as floats into s->b.f. A contiguous mapped tensor is converted
+ * in one range per thread (the dtype conversion is the costly part of reading a
+ * latent checkpoint from the page cache); the floats are the same either way. */
+typedef struct {
+    convert_state *s;
+    const bn_ckpt_tensor *t;
+    uint64_t n, per;
+    bn_status st[BN_POOL_MAX_THREADS];
+    bn_error err[BN_POOL_MAX_THREADS];
+} read_ctx;
+
+static void read_task(void *vc, int64_t task, int worker)
+{
+    (void)worker;
+    read_ctx *c = vc;
+    uint64_t first = (uint64_t)task * c->per, k = c->n - first < c->per ? c->n - first : c->per;
+    c->st[task] = bn_ckpt_read_f32_range(c->s->ck, c->t, first, k, c->s->b.f + first, &c->err[task]);
+}
+
+#define READ_SPLIT_MIN (1u << 20) /* elements: below this one thread reads */
+
+static bn_status read_floats(convert_state *s, const bn_ckpt_tensor *t, uint64_t n, bn_error *err)
+{
+    int nt = bn_pool_threads(s->pool);
+    if (nt < 2 || n < READ_SPLIT_MIN || !bn_ckpt_can_stream(s->ck, t))
+        return bn_ckpt_read_f32(s->ck, t, s->b.f, s->b.f_cap, err);
+    read_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return bn_error_set(err, BN_ENOMEM, "out of memory reading '%s'", t->name);
+    c->s = s, c->t = t, c->n = n;
+    c->per = (n + (uint64_t)nt - 1) / (uint64_t)nt;
+    c->per = (c->per + 4095) & ~(uint64_t)4095; /* ranges start on whole pages of 2- and 4-byte data */
+    int64_t tasks = (int64_t)((n + c->per - 1) / c->per);
+    bn_pool_run(s->pool, read_task, c, tasks);
+    bn_status st = BN_OK;
+    for (int64_t i = 0; i < tasks && !st; i++)
+        if ((st = c->st[i]) && err)
+            *err = c->err[i];
+    free(c);
     return st;
 }
 
@@ -385,8 +432,9 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         for (uint64_t i = 0; i < n; i++)
             s->b.f[i] = (float)s->b.codes[i] * *scale;
     } else {
-        if ((st = bn_ckpt_read_f32(s->ck, j->src, s->b.f, s->b.f_cap, err)) ||
-            (st = check_finite(s->o->in_dir, j, s->b.f, n, 0, err)))
+        /* NaN/Inf: the ternarizer's scan finds them in its own pass; the
+         * message is check_finite's (below) */
+        if ((st = read_floats(s, j->src, n, err)))
             return st;
     }
     /* Ternarize (already-ternary input, including unpacked weights, is kept exactly). */
@@ -398,6 +446,8 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
     bn_ternary_result res;
     st = bn_quant_tensor_mt(p->gguf_name, s->b.f, 2, ne, (bn_quant_method)s->o->method, s->b.codes, &res,
                             stats, s->o->n_threads > 0 ? s->o->n_threads : 1, err);
+    if (st && (res.flags & BN_QF_NAN_INF) && !j->scale && check_finite(s->o->in_dir, j, s->b.f, n, 0, err))
+        return st;
     if (st)
         return bn_error_prefix(err, "%s: tensor '%s'", s->o->in_dir, p->hf_name);
     if (j->scale && (!(res.flags & BN_QF_ALREADY_TERNARY) || res.scale != *scale) && n > 0) {
@@ -508,6 +558,7 @@ static void state_free(convert_state *s)
     free(s->plan);
     free(s->jobs);
     bn_quant_bufs_free(&s->b);
+    bn_pool_destroy(s->pool);
 }
 
 static int is_dir(const char *path)
@@ -648,6 +699,8 @@ bn_status bn_convert_run(const bn_convert_opts *o, bn_convert_result *res, bn_er
             total += s.jobs[i].src->nbytes + (s.jobs[i].scale ? s.jobs[i].scale->nbytes : 0);
         o->planned(o->user, s.n_plan, total);
     }
+    if (!o->vocab_only && o->n_threads > 1 && (st = bn_pool_create(o->n_threads, &s.pool, err)))
+        goto fail;
     for (size_t i = 0; i < s.n_plan; i++) {
         const job *j = &s.jobs[i];
         uint64_t out_bytes = 0;

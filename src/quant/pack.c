@@ -220,10 +220,12 @@ bn_status bn_pack_f32_rows(bn_type t, const float *src, int64_t ne0, int64_t r0,
             for (int64_t c = 0; c < ne0; c++)
                 put_f32(o + 4 * c, x[c]);
             break;
-        case BN_TYPE_F16:
-            for (int64_t c = 0; c < ne0; c++)
+        case BN_TYPE_F16: {
+            int64_t c = bnq_have_avx2() ? (int64_t)bnq_f32_to_f16_avx2(x, (size_t)ne0, o) : 0;
+            for (; c < ne0; c++)
                 put_u16(o + 2 * c, bn_f32_to_f16(x[c]));
             break;
+        }
         case BN_TYPE_BF16:
             for (int64_t c = 0; c < ne0; c++)
                 put_u16(o + 2 * c, bn_f32_to_bf16(x[c]));
@@ -309,9 +311,16 @@ bn_status bn_pack_ternary_rows(bn_type t, const int8_t *codes, float scale, int6
                             bn_type_name((uint32_t)t));
     if (!isfinite(scale) || scale < 0.0f)
         return bn_error_set(err, BN_EINVAL, "ternary scale %g is not finite and non-negative", (double)scale);
+    const int simd = bnq_have_avx2();
+    const uint16_t d_half = bn_f32_to_f16(scale);
     for (int64_t r = r0; r < r1; r++) {
         const int8_t *c = codes + (size_t)r * (size_t)ne0;
         uint8_t *o = (uint8_t *)dst + (size_t)r * rb;
+        /* the bytes of the scalar code below (quant_avx2.c); a bad code is named there */
+        if (simd && t == BN_TYPE_TQ2_0 && bnq_pack_tq2_row_avx2(c, ne0, d_half, o) == 0)
+            continue;
+        if (simd && t == BN_TYPE_I2_S && bnq_pack_i2s_row_avx2(c, ne0, o) == 0)
+            continue;
         if ((st = bad_code(c, ne0, r, err)))
             return st;
         if (t == BN_TYPE_I2_S) {

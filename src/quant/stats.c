@@ -2,7 +2,9 @@
  * stats.c - quantization error statistics of one tensor (W vs s·T), tensor
  * kind/layer from GGUF or Hugging Face names, and the per-tensor
  * "ternarize + statistics" entry point used by bn-convert and bn-quant.
- * Every sum is accumulated in double.
+ * Every sum is accumulated in double, in a fixed order (chunks of BNQ_CHUNK,
+ * BNQ_STAT_LANES partial sums in each) that the SIMD code (quant_avx2.c) keeps,
+ * so the figures do not depend on threads or the instruction set.
  */
 #include "bn/quant.h"
 
@@ -67,8 +69,7 @@ static bn_status check_shape(const char *name, uint32_t n_dims, const int64_t *n
 }
 
 typedef struct {
-    double sw2, se2, sq2, swq, maxe, maxw;
-    uint64_t neg, zero, pos;
+    bnq_stat_sums s;
     uint64_t hist[BN_QSTAT_BINS];
 } stat_part;
 
@@ -78,70 +79,117 @@ typedef struct {
     uint64_t n;
     float scale;
     double unit, hist_max; /* histogram of |w| / unit over [0, hist_max) */
+    bnq_hist_edges edges;  /* the same bins for the SIMD histogram */
     int pass;              /* 1: sums; 2: histogram */
     stat_part *part;
 } stat_ctx;
+
+void bnq_stat_sums_scalar(const float *w, const int8_t *codes, uint64_t n, float scale, bnq_stat_sums *out)
+{
+    enum { L = BNQ_STAT_LANES };
+    double sw2[L] = {0}, se2[L] = {0}, sq2[L] = {0}, swq[L] = {0};
+    bnq_stat_sums p = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        double x = (double)w[i];
+        /* the dequantized value exactly as a runtime computes it: float scale * code */
+        double q = (double)(scale * (float)codes[i]);
+        double e = x - q;
+        sw2[i % L] += x * x;
+        se2[i % L] += e * e;
+        sq2[i % L] += q * q;
+        swq[i % L] += x * q;
+        p.maxe = fmax(p.maxe, fabs(e));
+        p.maxw = fmax(p.maxw, fabs(x));
+        p.neg += codes[i] < 0;
+        p.zero += codes[i] == 0;
+        p.pos += codes[i] > 0;
+    }
+    for (int k = 0; k < L; k++) {
+        p.sw2 += sw2[k];
+        p.se2 += se2[k];
+        p.sq2 += sq2[k];
+        p.swq += swq[k];
+    }
+    *out = p;
+}
+
+void bnq_stat_hist_scalar(const float *w, uint64_t n, double unit, double hist_max, uint64_t *hist)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        double pos = fabs((double)w[i]) / unit / hist_max * BN_QSTAT_BINS;
+        /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
+        hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
+    }
+}
+
+static int hist_bin(uint32_t u, double unit, double hist_max)
+{
+    float a;
+    memcpy(&a, &u, 4);
+    double pos = (double)a / unit / hist_max * BN_QSTAT_BINS;
+    return pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1;
+}
+
+void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max)
+{
+    h->edge[0] = 0;
+    h->edge[BN_QSTAT_BINS] = 0x7fffffffu;
+    for (int b = 1; b < BN_QSTAT_BINS; b++) {
+        uint32_t lo = 0, hi = 0x7f800000u; /* the first finite-or-Inf pattern in bin >= b */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (hist_bin(mid, unit, hist_max) >= b)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        h->edge[b] = lo;
+    }
+    h->k = (float)(BN_QSTAT_BINS / (unit * hist_max));
+}
+
+/* Chunk ch: pass 1 (sums), 2 (histogram) or 3 (both, when the histogram's range
+ * is known before the sums: bn_quant_tensor_mt's fused pass). */
+static void stat_chunk(stat_ctx *c, int64_t ch, int pass)
+{
+    const int simd = bnq_have_avx2();
+    uint64_t i0, i1;
+    bnq_chunk(c->n, ch, &i0, &i1);
+    stat_part *p = &c->part[ch];
+    if (pass & 1)
+        if (!simd || bnq_stat_sums_avx2(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
+            bnq_stat_sums_scalar(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s);
+    if (pass & 2) {
+        memset(p->hist, 0, sizeof p->hist);
+        if (!simd || bnq_stat_hist_avx2(c->w + i0, i1 - i0, &c->edges, p->hist) != 0)
+            bnq_stat_hist_scalar(c->w + i0, i1 - i0, c->unit, c->hist_max, p->hist);
+    }
+}
 
 static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
     (void)err;
     stat_ctx *c = vc;
-    for (int64_t ch = c0; ch < c1; ch++) {
-        uint64_t i0, i1;
-        bnq_chunk(c->n, ch, &i0, &i1);
-        stat_part *p = &c->part[ch];
-        if (c->pass == 1) {
-            memset(p, 0, sizeof *p);
-            for (uint64_t i = i0; i < i1; i++) {
-                double x = (double)c->w[i];
-                /* the dequantized value exactly as a runtime computes it: float scale * code */
-                double q = (double)(c->scale * (float)c->codes[i]);
-                double e = x - q;
-                p->sw2 += x * x;
-                p->se2 += e * e;
-                p->sq2 += q * q;
-                p->swq += x * q;
-                p->maxe = fmax(p->maxe, fabs(e));
-                p->maxw = fmax(p->maxw, fabs(x));
-                p->neg += c->codes[i] < 0;
-                p->zero += c->codes[i] == 0;
-                p->pos += c->codes[i] > 0;
-            }
-        } else {
-            for (uint64_t i = i0; i < i1; i++) {
-                double pos = fabs((double)c->w[i]) / c->unit / c->hist_max * BN_QSTAT_BINS;
-                /* compare before converting: a huge ratio (or NaN) must not reach the int cast */
-                p->hist[pos >= 0 && pos < BN_QSTAT_BINS ? (int)pos : BN_QSTAT_BINS - 1]++;
-            }
-        }
-    }
+    for (int64_t ch = c0; ch < c1; ch++)
+        stat_chunk(c, ch, c->pass);
     return BN_OK;
 }
 
-bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
-                            const float *w, const int8_t *codes, const bn_ternary_result *res,
-                            bn_quant_method m, int n_threads, bn_error *err)
+/* |W| in units of the scale (of max|W| if the scale is 0), over a range that
+ * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
+static void hist_range(stat_ctx *c, double scale, double maxw)
 {
-    uint64_t n;
-    bn_status s = check_shape(name, n_dims, ne, &n, err);
-    if (s)
-        return s;
-    set_identity(st, name, n_dims, ne);
-    st->method = m;
-    st->scale = res->scale;
-    st->threshold = res->threshold;
-    st->flags = res->flags;
+    c->unit = scale > 0 ? scale : (maxw > 0 ? maxw : 1.0);
+    double top = maxw / c->unit;
+    c->hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
+    bnq_hist_edges_init(&c->edges, c->unit, c->hist_max);
+}
 
-    int64_t nc = bnq_n_chunks(n);
-    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
-                  .part = calloc((size_t)nc, sizeof(stat_part))};
-    if (!c.part)
-        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
-    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
-        goto out;
-    stat_part t = {0};
+static bnq_stat_sums sums_total(const stat_ctx *c, int64_t nc)
+{
+    bnq_stat_sums t = {0};
     for (int64_t ch = 0; ch < nc; ch++) {
-        const stat_part *p = &c.part[ch];
+        const bnq_stat_sums *p = &c->part[ch].s;
         t.sw2 += p->sw2;
         t.se2 += p->se2;
         t.sq2 += p->sq2;
@@ -152,36 +200,78 @@ bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dim
         t.zero += p->zero;
         t.pos += p->pos;
     }
-    st->n_neg = t.neg;
-    st->n_zero = t.zero;
-    st->n_pos = t.pos;
-    st->sum_w2 = t.sw2;
-    st->sum_err2 = t.se2;
-    st->sum_q2 = t.sq2;
-    st->sum_wq = t.swq;
-    st->max_abs_err = t.maxe;
-    bnq_derive(n, t.sw2, t.se2, t.sq2, t.swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
-    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
-                               ? t.se2
-                               : bnq_absmean_sum_err2(w, n, n_threads);
-    st->nmse_absmean = t.sw2 > 0.0 ? st->sum_err2_absmean / t.sw2 : 0.0;
+    return t;
+}
 
-    /* |W| in units of the scale (of max|W| if the scale is 0), over a range that
-     * shows the threshold and the bulk: [0, clamp(max ratio, 1.5, 4)). */
-    const double sc = (double)res->scale;
-    c.unit = sc > 0 ? sc : (t.maxw > 0 ? t.maxw : 1.0);
-    double top = t.maxw / c.unit;
-    st->hist_max = c.hist_max = top < 1.5 ? 1.5 : top > 4.0 ? 4.0 : top;
-    c.pass = 2;
-    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)))
-        goto out;
+static void stats_begin(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                        const bn_ternary_result *res, bn_quant_method m)
+{
+    set_identity(st, name, n_dims, ne);
+    st->method = m;
+    st->scale = res->scale;
+    st->threshold = res->threshold;
+    st->flags = res->flags;
+}
+
+/* Everything but the histogram from the sums; then the histogram's bins. */
+static void stats_finish(bn_quant_stats *st, const stat_ctx *c, int64_t nc, const bnq_stat_sums *t,
+                         const bn_ternary_result *res, bn_quant_method m, int n_threads)
+{
+    st->n_neg = t->neg;
+    st->n_zero = t->zero;
+    st->n_pos = t->pos;
+    st->sum_w2 = t->sw2;
+    st->sum_err2 = t->se2;
+    st->sum_q2 = t->sq2;
+    st->sum_wq = t->swq;
+    st->max_abs_err = t->maxe;
+    bnq_derive(c->n, t->sw2, t->se2, t->sq2, t->swq, &st->mse, &st->rmse, &st->nmse, &st->snr_db, &st->cosine);
+    st->sum_err2_absmean = (m == BN_QM_ABSMEAN || (res->flags & BN_QF_ALREADY_TERNARY))
+                               ? t->se2
+                               : bnq_absmean_sum_err2(c->w, c->n, n_threads);
+    st->nmse_absmean = t->sw2 > 0.0 ? st->sum_err2_absmean / t->sw2 : 0.0;
+    st->hist_max = c->hist_max;
     for (int64_t ch = 0; ch < nc; ch++)
         for (int b = 0; b < BN_QSTAT_BINS; b++)
-            st->hist[b] += c.part[ch].hist[b];
-out:
+            st->hist[b] += c->part[ch].hist[b];
+}
+
+bn_status bnq_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims, const int64_t *ne,
+                            const float *w, const int8_t *codes, const bn_ternary_result *res,
+                            bn_quant_method m, int n_threads, bn_error *err)
+{
+    uint64_t n;
+    bn_status s = check_shape(name, n_dims, ne, &n, err);
+    if (s)
+        return s;
+    stats_begin(st, name, n_dims, ne, res, m);
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n, .scale = res->scale, .pass = 1,
+                  .part = calloc((size_t)nc, sizeof(stat_part))};
+    if (!c.part)
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", st->name);
+    if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)) == BN_OK) {
+        bnq_stat_sums t = sums_total(&c, nc);
+        hist_range(&c, (double)res->scale, t.maxw);
+        c.pass = 2;
+        if ((s = bnq_parallel_rows(nc, n_threads, stat_job, &c, err)) == BN_OK)
+            stats_finish(st, &c, nc, &t, res, m, n_threads);
+    }
     free(c.part);
     return s;
 }
+
+/* The fused statistics: ternarize.c calls begin once the scale is final (with
+ * max|W| from its scan: the same as pass 1's maxw) and chunk after the codes of
+ * each chunk, whose floats are still in cache. */
+static void fuse_begin(void *vc, float scale, float abs_max)
+{
+    stat_ctx *c = vc;
+    c->scale = scale;
+    hist_range(c, (double)scale, (double)abs_max);
+}
+
+static void fuse_chunk(void *vc, int64_t ch) { stat_chunk(vc, ch, 3); }
 
 bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
                                  const int64_t *ne, const float *w, const int8_t *codes,
@@ -200,7 +290,12 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
     bn_status s = check_shape(name, n_dims, ne, &n, err);
     if (s)
         return s;
-    s = bn_ternarize_mt(name, w, n, m, codes, res, n_threads, err);
+    int64_t nc = bnq_n_chunks(n);
+    stat_ctx c = {.w = w, .codes = codes, .n = n};
+    bnq_fuse fuse = {fuse_begin, fuse_chunk, &c, 0};
+    if (st && codes && !(c.part = calloc((size_t)nc, sizeof(stat_part))))
+        return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", name ? name : "?");
+    s = bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, c.part ? &fuse : NULL, err);
     if (s) {
         if (st && (res->flags & BN_QF_NAN_INF)) {
             set_identity(st, name, n_dims, ne);
@@ -209,9 +304,15 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
             st->mse = st->rmse = st->nmse = st->max_abs_err = NAN;
             st->snr_db = st->cosine = st->nmse_absmean = NAN;
         }
-        return s;
+    } else if (st && fuse.fused) {
+        stats_begin(st, name, n_dims, ne, res, m);
+        bnq_stat_sums t = sums_total(&c, nc);
+        stats_finish(st, &c, nc, &t, res, m, n_threads);
+    } else if (st) {
+        s = bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err);
     }
-    return st ? bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, n_threads, err) : BN_OK;
+    free(c.part);
+    return s;
 }
 
 bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,

@@ -103,13 +103,7 @@ static int8_t sign_code(float x) { return (int8_t)((x > 0.0f) - (x < 0.0f)); }
 
 /* ---- pass 1: scan ------------------------------------------------------------------ */
 
-typedef struct {
-    double abs_sum;  /* Σ|w| */
-    float abs_max;   /* max|w| */
-    float mag;       /* the common non-zero magnitude so far (0: none) */
-    int mixed;       /* two different non-zero magnitudes seen */
-    int64_t bad;     /* index of the first NaN/Inf, -1 if none */
-} scan_part;
+typedef bnq_scan_part scan_part;
 
 typedef struct {
     const float *w;
@@ -117,31 +111,41 @@ typedef struct {
     scan_part *part; /* (n_chunks) */
 } scan_ctx;
 
+void bnq_scan_chunk_scalar(const float *w, uint64_t n, bnq_scan_part *out)
+{
+    scan_part p = {0.0, 0.0f, 0.0f, 0, -1};
+    for (uint64_t i = 0; i < n; i++) {
+        float x = w[i];
+        if (!isfinite(x)) {
+            p.bad = (int64_t)i;
+            break;
+        }
+        float a = fabsf(x);
+        p.abs_sum += (double)a;
+        p.abs_max = fmaxf(p.abs_max, a);
+        if (a != 0.0f) {
+            if (p.mag == 0.0f)
+                p.mag = a;
+            else if (a != p.mag)
+                p.mixed = 1;
+        }
+    }
+    *out = p;
+}
+
 static bn_status scan_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
     (void)err;
     scan_ctx *c = vc;
+    const int simd = bnq_have_avx2();
     for (int64_t ch = c0; ch < c1; ch++) {
         uint64_t i0, i1;
         bnq_chunk(c->n, ch, &i0, &i1);
-        scan_part p = {0.0, 0.0f, 0.0f, 0, -1};
-        for (uint64_t i = i0; i < i1; i++) {
-            float x = c->w[i];
-            if (!isfinite(x)) {
-                p.bad = (int64_t)i;
-                break;
-            }
-            float a = fabsf(x);
-            p.abs_sum += (double)a;
-            p.abs_max = fmaxf(p.abs_max, a);
-            if (a != 0.0f) {
-                if (p.mag == 0.0f)
-                    p.mag = a;
-                else if (a != p.mag)
-                    p.mixed = 1;
-            }
-        }
-        c->part[ch] = p;
+        scan_part *p = &c->part[ch];
+        if (!simd || bnq_scan_chunk_avx2(c->w + i0, i1 - i0, p) != 0)
+            bnq_scan_chunk_scalar(c->w + i0, i1 - i0, p);
+        if (p->bad >= 0)
+            p->bad += (int64_t)i0;
     }
     return BN_OK;
 }
@@ -196,7 +200,7 @@ typedef enum {
 
 typedef struct {
     uint64_t nz;       /* non-zero codes */
-    double nz_abs;     /* Σ|w| over non-zero codes */
+    double nz_abs;     /* Σ|w| over non-zero codes (used by absmax only; SIMD absmean leaves 0) */
     float zero_max;    /* max|w| over zero codes */
     double err2;       /* Σ (w - scale·code)² when asked for */
 } code_part;
@@ -210,6 +214,7 @@ typedef struct {
     uint32_t u_min;
     int want_err;
     code_part *part;
+    bnq_fuse *fuse;    /* per-chunk work after the codes (NULL: none) */
 } code_ctx;
 
 static int8_t absmean_code(float w, float rs)
@@ -248,6 +253,13 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         uint64_t i0, i1;
         bnq_chunk(c->n, ch, &i0, &i1);
         code_part p = {0, 0.0, 0.0f, 0.0};
+        if (c->rule == RULE_ABSMEAN && c->codes && !c->want_err && bnq_have_avx2() &&
+            bnq_absmean_codes_avx2(c->w + i0, i1 - i0, rs, c->codes + i0, &p.nz, &p.zero_max) == 0) {
+            c->part[ch] = p; /* nz_abs is absmax's alone: left 0 */
+            if (c->fuse)
+                c->fuse->chunk(c->fuse->ctx, ch);
+            continue;
+        }
         switch (c->rule) {
         case RULE_SIGN: CODE_LOOP(sign_code(x)) break;
         case RULE_ABSMEAN: CODE_LOOP(absmean_code(x, rs)) break;
@@ -255,6 +267,8 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         case RULE_BITS_GE: CODE_LOOP(abs_bits(x) >= u_min ? sign_code(x) : 0) break;
         }
         c->part[ch] = p;
+        if (c->fuse)
+            c->fuse->chunk(c->fuse->ctx, ch);
     }
     return BN_OK;
 }
@@ -491,8 +505,8 @@ bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t
 
 /* ---- entry point ------------------------------------------------------------------ */
 
-bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
-                          bn_ternary_result *res, int n_threads, bn_error *err)
+bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                              bn_ternary_result *res, int n_threads, bnq_fuse *fuse, bn_error *err)
 {
     const char *nm = name ? name : "?";
     memset(res, 0, sizeof *res);
@@ -537,6 +551,11 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
             c.u_min = UINT32_MAX; /* nothing kept: every magnitude's bits are below */
         res->scale = k ? (float)(A / (double)k) : 0.0f;
     }
+    if (fuse && codes && (m != BN_QM_ABSMAX || (res->flags & BN_QF_ALREADY_TERNARY))) {
+        fuse->begin(fuse->ctx, res->scale, sr.abs_max); /* the scale is final */
+        fuse->fused = 1;
+        c.fuse = fuse;
+    }
     code_part sum;
     if (apply_rule(&c, n_threads, &sum, err) != BN_OK)
         return bn_error_prefix(err, "tensor '%s'", nm);
@@ -547,6 +566,12 @@ bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant
     if ((double)sum.nz > 0.99 * (double)n)
         res->flags |= BN_QF_SIGN_LIKE;
     return BN_OK;
+}
+
+bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
+                          bn_ternary_result *res, int n_threads, bn_error *err)
+{
+    return bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, NULL, err);
 }
 
 bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
