@@ -676,6 +676,39 @@ START_TEST(test_shapes_tq1)
 }
 END_TEST
 
+/* The TQ decode and batch paths of the SIMD kernels: every token count 1..17
+ * (decode, token groups of 16 and their remainders), block counts around the
+ * groups of 8 blocks, both activation kinds, packed / random / 0xff weight
+ * bytes; then the decode's activation layout chunks (16 KiB: 51 TQ1_0 and 64
+ * TQ2_0 blocks) crossed by rows of 52 and 65 blocks. run_shape compares every available
+ * kernel with basic, all rows and a row sub-range. */
+START_TEST(test_tq_token_counts)
+{
+    static const int64_t nbs[] = {1, 9, 10, 16};
+    const bn_type types[2] = {BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
+    char msg[600] = "";
+    int v = 0;
+    for (int ty = 0; ty < 2; ty++)
+        for (int64_t nt = 1; nt <= 17; nt++)
+            for (int kind = 0; kind < 2; kind++, v++) {
+                shape s = {types[ty], 256 * nbs[v % 4], 3 + v % 5, nt,
+                           kind ? BN_ACT_Q8K : BN_ACT_TOKEN, v % 4, v % 3};
+                ck_assert_msg(!run_shape(&s, msg, sizeof msg), "%s %lldx%lld x %lld tok (%s): %s",
+                              tname(s.type), (long long)s.ne1, (long long)s.ne0,
+                              (long long)nt, kind ? "q8k" : "token", msg);
+            }
+    static const int64_t big[][3] = {{52, 3, 1}, {65, 2, 1}, {52, 4, 2}, {65, 3, 17}};
+    for (int ty = 0; ty < 2; ty++)
+        for (size_t i = 0; i < sizeof big / sizeof big[0]; i++, v++) {
+            shape s = {types[ty], 256 * big[i][0], big[i][1], big[i][2],
+                       i % 2 ? BN_ACT_Q8K : BN_ACT_TOKEN, v % 4, v % 3};
+            ck_assert_msg(!run_shape(&s, msg, sizeof msg), "%s %lldx%lld x %lld tok: %s",
+                          tname(s.type), (long long)s.ne1, (long long)s.ne0,
+                          (long long)s.n_tok, msg);
+        }
+}
+END_TEST
+
 /* Adversarial extremes at the longest rows we accept: code 3 everywhere and
  * q = -128 everywhere drive every intermediate to its bound. */
 START_TEST(test_extreme_k)
@@ -978,6 +1011,7 @@ END_TEST
     X(test_shapes_i2s)               \
     X(test_shapes_tq2)               \
     X(test_shapes_tq1)               \
+    X(test_tq_token_counts)          \
     X(test_extreme_k)                \
     X(test_matmul_args_and_table)    \
     X(test_selftest)                 \

@@ -10,8 +10,10 @@
  * pair with the same 32 activations q[128b+32j ..], which a broadcast load
  * provides (a load-port operation, no shuffle). The halves are reduced
  * separately at the end. An odd last row uses the 256-bit form.
- * TQ2_0/TQ1_0: the shared 256-bit decoders of simd_x86.h with the 256-bit
- * VNNI form (AVX512VL).
+ * TQ2_0 decode: one zmm per block against activations laid out to match.
+ * TQ1_0, decode and batches: one zmm per block, its trits decoded with byte
+ * adds and unsigned compares (tq1_*, below). TQ2_0 batches: the shared
+ * 256-bit decoders of simd_x86.h with the 256-bit VNNI form (AVX512VL).
  */
 #if defined(__x86_64__)
 
@@ -178,6 +180,32 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
         i2s_row256(bn_kern_row(w, r), x, nblk, t0, t1, acc + (r - r0), nrows);
 }
 
+/* Block totals of up to eight zmm accumulators (a[j] for blocks j < n of a
+ * group) minus each block's sum of q (bs: two 128-group sums per block), as
+ * the codes are trit + 1. A whole group subtracts in one vector. */
+static inline __attribute__((always_inline)) void tq_fold8(const __m512i a[8], int n,
+                                                           const int32_t *bs, int32_t *out)
+{
+    __m256i h[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+        h[j] = j < n ? _mm256_add_epi32(_mm512_castsi512_si256(a[j]),
+                                        _mm512_extracti64x4_epi64(a[j], 1))
+                     : _mm256_setzero_si256();
+    const __m256i sums = x86_reduce8(h);
+    if (n == 8) {
+        const __m256i pairs = _mm256_hadd_epi32(_mm256_loadu_si256((const __m256i *)bs),
+                                                _mm256_loadu_si256((const __m256i *)(bs + 8)));
+        _mm256_storeu_si256((__m256i *)out,
+                            _mm256_sub_epi32(sums, _mm256_permute4x64_epi64(pairs, 0xd8)));
+        return;
+    }
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, sums);
+    for (int j = 0; j < n; j++)
+        out[j] = t[j] - (bs[2 * j] + bs[2 * j + 1]);
+}
+
 /* TQ2_0 decode (one token). A block's 64 code bytes fill one zmm: bytes m
  * and 32+m hold elements 32l+m and 128+32l+m at bits 2l. The activations of
  * a chunk of blocks are first laid out to match (xp[256b+64l ..] = q[256b+32l
@@ -187,7 +215,6 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
  * Rows are contiguous, so the loop reads one stream; the prefetch runs a
  * kilobyte ahead of it. dpbusd pairs bytes position by position, so the sums
  * are those of the 256-bit path exactly. */
-#define TQ2_CHUNK 64 /* blocks per activation layout: 16 KiB of stack */
 
 static void tq2_permute(const int8_t *q, int64_t nb, int8_t *xp)
 {
@@ -202,9 +229,7 @@ static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
                            const int32_t *bs, int32_t *out)
 {
     const __m512i m3 = _mm512_set1_epi8(3);
-    __m512i a[8];
-    __m256i h[8];
-    int32_t sums[8];
+    __m512i a[8] = {_mm512_setzero_si512()};
     for (int64_t g0 = 0; g0 < nb; g0 += 8) {
         const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
 #pragma GCC unroll 8
@@ -224,40 +249,195 @@ static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
             a[j] = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3),
                                        _mm512_loadu_si512((const void *)(q + 192)));
         }
-        for (int j = 0; j < n; j++)
-            h[j] = _mm256_add_epi32(_mm512_castsi512_si256(a[j]), _mm512_extracti64x4_epi64(a[j], 1));
-        if (n == 8) {
-            _mm256_storeu_si256((__m256i *)sums, x86_reduce8(h));
-        } else {
-            for (int j = 0; j < n; j++)
-                sums[j] = x86_hsum(h[j]);
-        }
-        for (int j = 0; j < n; j++)
-            out[g0 + j] = sums[j] - (bs[2 * (g0 + j)] + bs[2 * (g0 + j) + 1]);
+        tq_fold8(a, n, bs + 2 * g0, out + g0);
     }
 }
 
-static void tq2_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t,
-                       int32_t *acc)
+/* Decode driver shared by TQ2_0 and TQ1_0: the token's activations are laid
+ * out (permute, lanes bytes per block) one chunk of blocks at a time, and
+ * each row of the range runs against the chunk (row_fn). */
+#define TQ_LAYOUT_BYTES 16384 /* one chunk of laid-out activations, on the stack */
+
+typedef void (*tq_permute_fn)(const int8_t *q, int64_t nb, int8_t *xp);
+typedef void (*tq_row_fn)(const uint8_t *row, const int8_t *xp, int64_t nb, const int32_t *bs,
+                          int32_t *out);
+
+static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t,
+                      int32_t *acc, int64_t lanes, size_t block_bytes, tq_permute_fn permute,
+                      tq_row_fn row_fn)
 {
-    _Alignas(64) int8_t xp[TQ2_CHUNK * BN_QK];
-    const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP;
-    for (int64_t c0 = 0; c0 < nb; c0 += TQ2_CHUNK) {
-        const int64_t nc = nb - c0 < TQ2_CHUNK ? nb - c0 : TQ2_CHUNK;
-        tq2_permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
+    _Alignas(64) int8_t xp[TQ_LAYOUT_BYTES];
+    const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP, chunk = TQ_LAYOUT_BYTES / lanes;
+    for (int64_t c0 = 0; c0 < nb; c0 += chunk) {
+        const int64_t nc = nb - c0 < chunk ? nb - c0 : chunk;
+        permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
         for (int64_t r = r0; r < r1; r++)
-            tq2_decode_row(bn_kern_row(w, r) + c0 * BN_TQ2_BLOCK_BYTES, xp, nc,
-                           x->bsum + t * ng + 2 * c0, acc + (r - r0) * nb + c0);
+            row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, xp, nc, x->bsum + t * ng + 2 * c0,
+                   acc + (r - r0) * nb + c0);
+    }
+}
+
+/* TQ1_0 (FORMATS 2.2). A 54-byte block is one zmm: qs[0..47], qh[0..3], d,
+ * and (past the block) ten bytes that a masked load zeroes. Trit n of a byte
+ * b is floor(3 u / 256) for u = (uint8)(b * 3^n), the scalar decoder's
+ * formula: u_n = (uint8)(3 u_{n-1}) is two byte adds (no carry crosses a
+ * byte), and floor(3u/256) = [u >= 86] + [u >= 171] is two unsigned compares,
+ * exact for all 256 bytes. The five trit vectors T_0..T_4 pair lane by lane
+ * with the activations of the block laid out to match (tq1_permute: 5 x 64
+ * bytes): lane m < 32 of T_n with q[32n + m], lane 32 + m (m < 16) with
+ * q[160 + 16n + m], lane 48 + j (j < 4, n < 4) with q[240 + 4n + j], and every
+ * other lane (qh's unused fifth trit, d, the zeroed tail) with 0, so whatever
+ * trits those bytes give add nothing. Codes are 0..2 and |q| <= 128: a lane
+ * gains at most 4 * 2 * 128 = 1024 per dpbusd, five per block. */
+#define TQ1_LANES 320 /* activation bytes per block in the tq1 layout */
+
+static void tq1_permute(const int8_t *q, int64_t nb, int8_t *xp)
+{
+    for (int64_t b = 0; b < nb; b++, q += BN_QK, xp += TQ1_LANES) {
+        memset(xp, 0, TQ1_LANES);
+        for (int n = 0; n < 5; n++) {
+            memcpy(xp + 64 * n, q + 32 * n, 32);
+            memcpy(xp + 64 * n + 32, q + 160 + 16 * n, 16);
+            if (n < 4)
+                memcpy(xp + 64 * n + 48, q + 240 + 4 * n, 4);
+        }
+    }
+}
+
+static inline __m512i tq1_load(const uint8_t *blk)
+{
+    return _mm512_maskz_loadu_epi8((__mmask64)0x003fffffffffffffull, blk); /* 54 bytes */
+}
+
+/* Trits of the 64 bytes u (already multiplied by 3^n). */
+static inline __m512i tq1_trits(__m512i u)
+{
+    const __m512i one = _mm512_set1_epi8(1);
+    const __mmask64 k1 = _mm512_cmpge_epu8_mask(u, _mm512_set1_epi8(86));
+    const __mmask64 k2 = _mm512_cmpge_epu8_mask(u, _mm512_set1_epi8((char)171));
+    const __m512i t = _mm512_maskz_mov_epi8(k1, one);
+    return _mm512_mask_add_epi8(t, k2, t, one);
+}
+
+/* The five trit vectors of a block. */
+static inline void tq1_decode_block(const uint8_t *blk, __m512i c[5])
+{
+    __m512i u = tq1_load(blk);
+    c[0] = tq1_trits(u);
+    for (int n = 1; n < 5; n++) {
+        u = _mm512_add_epi8(u, _mm512_add_epi8(u, u));
+        c[n] = tq1_trits(u);
+    }
+}
+
+static inline __m512i tq1_dot5(const __m512i c[5], const int8_t *xp)
+{
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], _mm512_load_si512((const void *)xp));
+    for (int n = 1; n < 5; n++)
+        s = _mm512_dpbusd_epi32(s, c[n], _mm512_load_si512((const void *)(xp + 64 * n)));
+    return s;
+}
+
+/* Decode (one token), one row against a chunk of laid-out activations; every
+ * block of a group of eight has its own accumulator. */
+static void tq1_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
+                           const int32_t *bs, int32_t *out)
+{
+    for (int64_t g0 = 0; g0 < nb; g0 += 8) {
+        const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
+        __m512i a[8] = {_mm512_setzero_si512()}, c[5];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            if (j >= n)
+                break;
+            const uint8_t *blk = row + (g0 + j) * BN_TQ1_BLOCK_BYTES;
+            _mm_prefetch((const char *)(blk + 1024), _MM_HINT_T0);
+            tq1_decode_block(blk, c);
+            a[j] = tq1_dot5(c, xp + (g0 + j) * TQ1_LANES);
+        }
+        tq_fold8(a, n, bs + 2 * g0, out + g0);
+    }
+}
+
+/* Batches: the five trit vectors of a block rearranged into element order
+ * (e[i] holds elements 64i .. 64i + 63), once per block for every token, so
+ * each token pairs four contiguous 64-byte loads of its own activations with
+ * them: four dpbusd per block, no activation layout. In 128-bit lanes L0..L3
+ * and dwords d0..d15 of T_n: e0 = T0.L0 T0.L1 T1.L0 T1.L1, e1 likewise of T2,
+ * T3; e2 = T4.L0 T4.L1 T0.L2 T1.L2; e3 = T2.L2 T3.L2 T4.L2 and the qh trits
+ * T0.d12 T1.d12 T2.d12 T3.d12 (elements 240 + 4n + j). */
+static inline void tq1_element_order(const __m512i c[5], __m512i e[4])
+{
+    e[0] = _mm512_inserti64x4(c[0], _mm512_castsi512_si256(c[1]), 1);
+    e[1] = _mm512_inserti64x4(c[2], _mm512_castsi512_si256(c[3]), 1);
+    const __m512i l2 = _mm512_shuffle_i64x2(c[0], c[1], _MM_SHUFFLE(2, 2, 2, 2));
+    e[2] = _mm512_shuffle_i64x2(c[4], l2, _MM_SHUFFLE(2, 1, 1, 0));
+    const __m512i q23 = _mm512_permutex2var_epi32(
+        c[2], _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 0, 0, 0, 0, 0, 0, 12, 28), c[3]);
+    const __m512i q01 = _mm512_permutex2var_epi32(
+        c[0], _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 28, 0, 0), c[1]);
+    e[3] = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(q23, 0x0f00, c[4]), 0x3000, q01);
+}
+
+/* One token against a group of n <= 8 blocks in element order (e). */
+static inline __attribute__((always_inline)) void tq1_batch_token(const __m512i e[8][4], int n,
+                                                                  const bn_act *x, int64_t t,
+                                                                  int64_t g0, int32_t *out)
+{
+    const int8_t *q = x->q + t * x->ne0 + g0 * BN_QK;
+    __m512i a[8] = {_mm512_setzero_si512()}; /* (tq_fold8 reads a[j] for j < n only) */
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        if (j >= n)
+            break;
+        const int8_t *qb = q + j * BN_QK;
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), e[j][0],
+                                        _mm512_loadu_si512((const void *)qb));
+        for (int i = 1; i < 4; i++)
+            s = _mm512_dpbusd_epi32(s, e[j][i], _mm512_loadu_si512((const void *)(qb + 64 * i)));
+        a[j] = s;
+    }
+    tq_fold8(a, n, x->bsum + t * (x->ne0 / BN_ACT_GROUP) + 2 * g0, out);
+}
+
+static void tq1_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
+                      int64_t t0, int64_t t1, int32_t *acc)
+{
+    const int64_t nb = w->ne0 / BN_QK, nrows = r1 - r0;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = bn_kern_row(w, r);
+        for (int64_t g0 = 0; g0 < nb; g0 += 8) {
+            const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
+            __m512i e[8][4];
+            for (int j = 0; j < n; j++) {
+                __m512i c[5];
+                tq1_decode_block(row + (g0 + j) * BN_TQ1_BLOCK_BYTES, c);
+                tq1_element_order(c, e[j]);
+            }
+            if (n == 8)
+                for (int64_t t = t0; t < t1; t++)
+                    tq1_batch_token(e, 8, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
+            else
+                for (int64_t t = t0; t < t1; t++)
+                    tq1_batch_token(e, n, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
+        }
     }
 }
 
 static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                    int64_t t0, int64_t t1, int32_t *acc)
 {
-    if (w->type == BN_TYPE_TQ2_0 && t1 - t0 == 1)
-        tq2_decode(w, x, r0, r1, t0, acc);
-    else
+    if (w->type == BN_TYPE_TQ1_0) {
+        if (t1 - t0 == 1)
+            tq_decode(w, x, r0, r1, t0, acc, TQ1_LANES, BN_TQ1_BLOCK_BYTES, tq1_permute,
+                      tq1_decode_row);
+        else
+            tq1_batch(w, x, r0, r1, t0, t1, acc);
+    } else if (t1 - t0 == 1) {
+        tq_decode(w, x, r0, r1, t0, acc, BN_QK, BN_TQ2_BLOCK_BYTES, tq2_permute, tq2_decode_row);
+    } else {
         x86_dot_tq(w, x, r0, r1, t0, t1, acc);
+    }
 }
 
 static int avx512_available(void)
