@@ -180,7 +180,7 @@ tile_f16(const uint8_t *const *rp, int n8, const float *xi, size_t xstep, float 
  * memory-bound counts (1..5 tokens) want; 2 pairs fit 12 tokens in one tile
  * (24 accumulators of 32 zmm), so 6..12 tokens convert each row once. */
 #define BN_F16_TILE(NP, NT) \
-    case 16 * NP + NT: tile_f16(rp, n8, xi, xstep, out, ldo, pf, row_bytes, NP, NT); break;
+    case 16 * (NP) + (NT): tile_f16(rp, n8, xi, xstep, out, ldo, pf, row_bytes, NP, NT); break;
 
 /* One tile of np (4 or 2) pairs x nt tokens: the switch picks the unrolled
  * instance. Not inlined into the caller's loop, whose live pointers would
