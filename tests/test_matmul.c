@@ -137,6 +137,33 @@ START_TEST(test_float_order)
 }
 END_TEST
 
+/* The F16 head's small-batch path (bnr_gemm_f16_avx512: rows converted in
+ * registers, 4 pairs x up to 5 tokens or 2 pairs x up to 12 per tile, tiles
+ * balanced beyond) and the packed GEMM above it: every token count 1..17, odd
+ * row counts (a short last block), n_in % 8 != 0 (the tail) and == 0, with
+ * 1 and 2 threads. On a CPU with AVX-512 this must be the SIMD path (asserted),
+ * so the test compares the kernel actually taken with the documented order. */
+START_TEST(test_f16_token_counts)
+{
+    bn_pool *pools[2];
+    bn_error e;
+    for (int p = 0; p < 2; p++)
+        ck_assert_int_eq(bn_pool_create(p + 1, &pools[p], &e), BN_OK);
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c"))
+        ck_assert_msg(bnr_avx512_available(), "AVX-512 CPU, but the float GEMM is not used");
+#endif
+    static const int ins[] = {259, 264, 2565};
+    static const int outs[] = {37, 19, 8};
+    for (int nt = 1; nt <= 17; nt++)
+        for (int i = 0; i < 3; i++)
+            check_shape(pools[(nt + i) % 2], BN_TYPE_F16, ins[i], outs[(nt + i) % 3], nt);
+    for (int p = 0; p < 2; p++)
+        bn_pool_destroy(pools[p]);
+}
+END_TEST
+
 /* Attention scores: one query against consecutive cached keys. */
 START_TEST(test_dot_rows)
 {
@@ -249,6 +276,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_float_order);
+    tcase_add_test(tc, test_f16_token_counts);
     tcase_add_test(tc, test_dot_rows);
     tcase_add_test(tc, test_exp_rows);
     tcase_add_test(tc, test_f16_rows);

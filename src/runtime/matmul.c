@@ -178,6 +178,8 @@ struct bn_mm_scratch {
     int max_in;
     float *rowbuf;          /* (n_workers, max_in) decoded float rows */
     float *packbuf;         /* (n_workers, GEMM_ROWS * max_in) row pairs for the float GEMM */
+    float *xibuf;           /* (n_workers, GEMM_TOKENS * max_in) a token tile interleaved by 8
+                             * for bnr_gemm_f16_avx512 */
     bn_act acts[MAX_ACTS];  /* per input width and kind, cap max_tok tokens */
     int n_acts;
     /* current input (bnr_mm_set_input) */
@@ -199,9 +201,11 @@ bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_s
     s->n_workers = bn_pool_threads(m->pool);
     s->rowbuf = malloc((size_t)s->n_workers * (size_t)max_in * sizeof *s->rowbuf);
     s->packbuf = malloc((size_t)s->n_workers * GEMM_ROWS * (size_t)max_in * sizeof *s->packbuf);
-    if (!s->rowbuf || !s->packbuf) {
+    s->xibuf = malloc((size_t)s->n_workers * GEMM_TOKENS * (size_t)max_in * sizeof *s->xibuf);
+    if (!s->rowbuf || !s->packbuf || !s->xibuf) {
         free(s->rowbuf);
         free(s->packbuf);
+        free(s->xibuf);
         free(s);
         return bn_error_set(err, BN_ENOMEM, "out of memory for matmul scratch");
     }
@@ -217,6 +221,7 @@ void bnr_mm_scratch_free(bn_mm_scratch *s)
         bn_act_free(&s->acts[i]);
     free(s->rowbuf);
     free(s->packbuf);
+    free(s->xibuf);
     free(s);
 }
 
@@ -281,8 +286,63 @@ typedef struct {
     pthread_mutex_t lock;
 } mm_job;
 
-/* Float rows [r0, r1) x every token through matmul_avx512.c's GEMM: blocks of
- * GEMM_ROWS rows are decoded and packed once per tile of GEMM_TOKENS tokens;
+/* xi[(s * n_tok + t) * 8 + j] = x[t * n + 8 s + j] for s < n8 / 8: the
+ * input layout of bnr_gemm_f16_avx512 (n_tok x n8 floats, at most 0.7 MB for
+ * the 2B head, against the 657 MB of rows it is multiplied with). */
+static void interleave8(const float *x, int n, int n_tok, int n8, float *xi)
+{
+    for (int s = 0; s < n8 / 8; s++)
+        for (int t = 0; t < n_tok; t++)
+            memcpy(xi + ((size_t)s * n_tok + t) * 8, x + (size_t)t * n + 8 * (size_t)s,
+                   8 * sizeof *xi);
+}
+
+/* F16 rows [r0, r1) x every token (the head, from decode to prefill): tiles
+ * of at most GEMM_TOKENS tokens (balanced: 65 = 33 + 32), each interleaved
+ * once into this worker's buffer (it stays in L2); then every block of
+ * GEMM_ROWS rows is read once per tile, in place, and converted in registers
+ * for all the tile's tokens (bnr_gemm_f16_avx512: no pack, prefetched a
+ * block ahead); the n_in % 8 tail is added here after the lanes, as bnr_dot
+ * does. */
+static void f16_rows(const mm_job *j, int worker, int r0, int r1)
+{
+    const bn_weight *w = j->w;
+    const bn_mm_scratch *s = j->s;
+    const int n = w->n_in, n8 = n - n % 8, n_tok = s->n_tok;
+    float *xi = s->xibuf + (size_t)worker * GEMM_TOKENS * (size_t)s->max_in;
+    float out[GEMM_TOKENS * GEMM_ROWS];
+    const int n_tiles = (n_tok + GEMM_TOKENS - 1) / GEMM_TOKENS;
+    for (int k = 0, t0 = 0; k < n_tiles; k++) {
+        const int nt = (n_tok - t0) / (n_tiles - k);
+        interleave8(s->x + (size_t)t0 * n, n, nt, n8, xi);
+        for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
+            const int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS;
+            const uint8_t *next = rb + 2 * GEMM_ROWS <= w->n_out
+                                      ? w->data + (size_t)(rb + GEMM_ROWS) * w->row_bytes
+                                      : NULL;
+            bnr_gemm_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8, xi,
+                                  nt, out, GEMM_ROWS, next);
+            for (int i = 0; i < nr; i++) {
+                const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
+                float tail[8] = {0}; /* n_in % 8 halves of the row */
+                for (int c = n8; c < n; c++)
+                    tail[c - n8] = f16_table[rd16(p + 2 * c)];
+                for (int t = 0; t < nt; t++) {
+                    const float *xt = s->x + (size_t)(t0 + t) * n;
+                    float v = out[t * GEMM_ROWS + i];
+                    for (int c = n8; c < n; c++)
+                        v += tail[c - n8] * xt[c];
+                    j->y[(size_t)(t0 + t) * w->n_out + rb + i] = v;
+                }
+            }
+        }
+        t0 += nt;
+    }
+}
+
+/* Other float rows (F32, BF16, Q8_0) [r0, r1) x every token through
+ * matmul_avx512.c's packed GEMM: blocks of GEMM_ROWS rows are decoded and
+ * packed once per tile of GEMM_TOKENS tokens;
  * the n_in % 8 tail is added here, after the lanes, as bnr_dot does. */
 static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
 {
@@ -297,35 +357,9 @@ static void float_rows_gemm(const mm_job *j, int worker, int r0, int r1)
         const float *x = s->x + (size_t)t0 * n;
         for (int rb = r0; rb < r1; rb += GEMM_ROWS) {
             int nr = r1 - rb < GEMM_ROWS ? r1 - rb : GEMM_ROWS, np = (nr + 1) / 2;
-            if (nt == 1 && w->type == BN_TYPE_F16) { /* decode: no packing */
-                const uint8_t *next = rb + 2 * GEMM_ROWS <= w->n_out
-                                          ? w->data + (size_t)(rb + GEMM_ROWS) * w->row_bytes
-                                          : NULL;
-                bnr_gemv_f16_avx512(w->data + (size_t)rb * w->row_bytes, w->row_bytes, nr, n8,
-                                      x, out, next);
-                for (int i = 0; i < nr; i++) {
-                    const uint8_t *p = w->data + (size_t)(rb + i) * w->row_bytes;
-                    float v = out[i];
-                    for (int k = n8; k < n; k++)
-                        v += f16_table[rd16(p + 2 * k)] * x[k];
-                    j->y[(size_t)t0 * w->n_out + rb + i] = v;
-                }
-                continue;
-            }
             for (int i = 0; i < 2 * np; i++) {
                 int r = rb + (i < nr ? i : nr - 1); /* an odd block repeats its last row */
                 float *dst = pack + (size_t)(i / 2) * 2 * n8 + (i % 2) * 8;
-                if (w->type == BN_TYPE_F16 && i % 2 == 0) {
-                    int r2 = rb + (i + 1 < nr ? i + 1 : nr - 1);
-                    bnr_pack_pair_f16_avx512(w->data + (size_t)r * w->row_bytes,
-                                               w->data + (size_t)r2 * w->row_bytes, n8, dst);
-                }
-                if (w->type == BN_TYPE_F16) {
-                    const uint8_t *p = w->data + (size_t)r * w->row_bytes;
-                    for (int k = n8; k < n; k++)
-                        tail[i][k - n8] = f16_table[rd16(p + 2 * k)];
-                    continue;
-                }
                 bnr_weight_row_f32(w, r, row);
                 for (int st = 0; st < n8 / 8; st++)
                     memcpy(dst + 16 * (size_t)st, row + 8 * st, 8 * sizeof *row);
@@ -361,6 +395,10 @@ static void mm_task(void *ctx, int64_t task, int worker)
             j->failed = 1;
             pthread_mutex_unlock(&j->lock);
         }
+        return;
+    }
+    if (use_avx512 && w->type == BN_TYPE_F16) {
+        f16_rows(j, worker, r0, r1);
         return;
     }
     if (use_avx512) {

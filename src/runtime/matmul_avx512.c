@@ -11,12 +11,14 @@
  * low half row 2p, the high half row 2p+1, multiplied by the token's 8
  * values broadcast to both halves. Every lane still sees its own products in
  * the same order, so the sums are those of bnr_dot exactly; what changes is
- * that up to 4 row pairs x 3 tokens (12 independent accumulators) are in
- * flight instead of one dependent chain, and each decoded row serves every
- * token of a tile from cache.
+ * that many row pairs x tokens (up to 24 independent accumulators) are in
+ * flight instead of one dependent chain, and each row read serves every
+ * token of a tile.
  *
- * Rows are packed first (bnr_pack_pair_f16_avx512): pair p, step s holds
- * {row 2p [8s .. 8s+7], row 2p+1 [8s .. 8s+7]} as 16 floats. */
+ * F16 rows (the head) are read in place and converted in registers
+ * (bnr_gemm_f16_avx512); other float rows are decoded by the caller into a
+ * pack: pair p, step s holds {row 2p [8s .. 8s+7], row 2p+1 [8s .. 8s+7]} as
+ * 16 floats (bnr_gemm_pairs_avx512). */
 #include "model_internal.h"
 
 #if defined(__clang__)
@@ -29,22 +31,18 @@
 /* The accumulator arrays below must live in registers: loops over them are
  * unrolled completely (GCC at -O2 leaves them rolled and spills every
  * accumulator to the stack on each step, a store-to-load chain per add). */
-#define BN_UNROLL _Pragma("GCC unroll 8")
+#define BN_UNROLL _Pragma("GCC unroll 16")
+
+/* tile_f16's tiles: at most 4 pairs, 12 tokens and 24 accumulators (4 x 5
+ * or 2 x 12), which GCC 12 keeps in registers (no stack access in the loop). */
+#define BN_F16_PAIRS 4
+#define BN_F16_TOKENS 12
+#define BN_F16_ACC 24
 
 int bnr_avx512_available(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && bnr_avx2_available();
-}
-
-void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
-{
-    for (int s = 0; s < n8 / 8; s++) {
-        __m256i h = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ra + 16 * s))),
-            _mm_loadu_si128((const __m128i *)(rb + 16 * s)), 1);
-        _mm512_storeu_ps(dst + 16 * s, _mm512_cvtph_ps(h));
-    }
 }
 
 static inline __m512 bcast8(const float *x)
@@ -114,36 +112,137 @@ void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *
 #undef BN_TILE_ROWS
 }
 
-/* One token against up to 8 F16 rows (decode: the head streams from DRAM),
- * converted on the fly instead of packed; otherwise as tile(..., 4, 1).
- * next (NULL: none) is the first of the 8 rows the caller reads after these:
- * one cache line of each is prefetched every 4 steps, a row-length ahead. */
-void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out, const uint8_t *next)
+/* ---- F16 rows converted in registers (decode and small batches) ----------- */
+
+/* NP pairs of F16 rows x NT tokens straight from the weight (no pack): pair p
+ * is rows rp[2p] (low half) and rp[2p+1] (high half), each step converts the
+ * pair's 2 x 8 halves once (vcvtph2ps, exact) and multiplies them by every
+ * token of the tile, so the NP * NT accumulators keep bnr_dot's lane order.
+ * xi: the tile's first token in the interleaved input (token t's step s at
+ * xi + s * xstep + 8 t), so one pointer serves every token and the row and
+ * prefetch pointers keep the general registers (with a pointer per token,
+ * GCC 12 spills them into vector registers and an accumulator to the stack).
+ * The rows stream from DRAM in the first tile of a call and from L1/L2 in
+ * the others; pf (NULL: none) is the first of the 2 * NP rows read after
+ * these (rows row_bytes apart), one cache line of each prefetched every 4
+ * steps, a block ahead, so they are in L1 when their turn
+ * comes. out[t * ldo + 2p + h] gets the combined lanes (the tail still to add). */
+static inline __attribute__((always_inline)) void
+tile_f16(const uint8_t *const *rp, int n8, const float *xi, size_t xstep, float *out, int ldo,
+         const uint8_t *pf, size_t row_bytes, const int NP, const int NT)
 {
-    const int np = (n_rows + 1) / 2;
-    const uint8_t *rp[8];
-    for (int i = 0; i < 8; i++)
-        rp[i] = w + (size_t)(i < n_rows ? i : n_rows - 1) * row_bytes;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
-    for (int s = 0; s < n8; s += 8) {
-        const __m512 xv = bcast8(x + s);
-        if (next && !(s & 31))
-            BN_UNROLL
-            for (int i = 0; i < 8; i++)
-                _mm_prefetch((const char *)(next + (size_t)i * row_bytes + 2 * (size_t)s),
-                             _MM_HINT_T0);
+    __m512 acc[BN_F16_ACC]; /* [p * NT + t] */
+    BN_UNROLL
+    for (int p = 0; p < NP; p++)
         BN_UNROLL
-        for (int p = 0; p < 4; p++) { /* pairs past np repeat the last row */
-            __m256i h = _mm256_inserti128_si256(
+        for (int t = 0; t < NT; t++)
+            acc[p * NT + t] = _mm512_setzero_ps();
+    for (int s = 0; s < n8; s += 8, xi += xstep) {
+        if (pf && !(s & 31))
+            BN_UNROLL
+            for (int i = 0; i < 2 * NP; i++)
+                _mm_prefetch((const char *)(pf + (size_t)i * row_bytes + 2 * (size_t)s),
+                             _MM_HINT_T0);
+        __m512 wv[BN_F16_PAIRS];
+        BN_UNROLL
+        for (int p = 0; p < NP; p++)
+            wv[p] = _mm512_cvtph_ps(_mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rp[2 * p] + 2 * s))),
-                _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1);
-            acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(_mm512_cvtph_ps(h), xv));
+                _mm_loadu_si128((const __m128i *)(rp[2 * p + 1] + 2 * s)), 1));
+        BN_UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = bcast8(xi + 8 * t);
+            BN_UNROLL
+            for (int p = 0; p < NP; p++)
+                acc[p * NT + t] = _mm512_add_ps(acc[p * NT + t], _mm512_mul_ps(wv[p], xv));
         }
     }
-    for (int p = 0; p < np; p++)
-        combine(acc[p], &out[2 * p], &out[2 * p + 1]);
+    /* every accumulator to memory first, then the combines: combining from
+     * registers keeps them all live among the combine's temporaries, and
+     * GCC 12 then spills one for the whole loop */
+    float l[BN_F16_ACC][16];
+    BN_UNROLL
+    for (int i = 0; i < NP * NT; i++)
+        _mm512_storeu_ps(l[i], acc[i]);
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT; t++) {
+            const float *v = l[p * NT + t];
+            out[t * ldo + 2 * p] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+            out[t * ldo + 2 * p + 1] =
+                ((v[8] + v[9]) + (v[10] + v[11])) + ((v[12] + v[13]) + (v[14] + v[15]));
+        }
+}
+
+/* The register blocking, measured (bench_matmul, CPU time per call of the
+ * 2B head, 1 thread): a pair's conversion costs 2 uops on the two FP ports
+ * that the tile's 2 * NT multiply/add uops also use, so the larger the token
+ * tile the smaller its share; 4 pairs keep 8 rows in flight, which the
+ * memory-bound counts (1..5 tokens) want; 2 pairs fit 12 tokens in one tile
+ * (24 accumulators of 32 zmm), so 6..12 tokens convert each row once. */
+#define BN_F16_TILE(NP, NT) \
+    case 16 * (NP) + (NT): tile_f16(rp, n8, xi, xstep, out, ldo, pf, row_bytes, NP, NT); break;
+
+/* One tile of np (4 or 2) pairs x nt tokens: the switch picks the unrolled
+ * instance. Not inlined into the caller's loop, whose live pointers would
+ * otherwise crowd the tile's registers (GCC 12 then parks them in zmm
+ * registers and spills an accumulator). */
+static __attribute__((noinline)) void tile_run(const uint8_t *const *rp, int n8, const float *xi,
+                                                size_t xstep, float *out, int ldo,
+                                                const uint8_t *pf, size_t row_bytes, int np,
+                                                int nt)
+{
+    switch (16 * np + nt) {
+    BN_F16_TILE(4, 1)
+    BN_F16_TILE(4, 2)
+    BN_F16_TILE(4, 3)
+    BN_F16_TILE(4, 4)
+    BN_F16_TILE(4, 5)
+    BN_F16_TILE(2, 1)
+    BN_F16_TILE(2, 2)
+    BN_F16_TILE(2, 3)
+    BN_F16_TILE(2, 4)
+    BN_F16_TILE(2, 5)
+    BN_F16_TILE(2, 6)
+    BN_F16_TILE(2, 7)
+    BN_F16_TILE(2, 8)
+    BN_F16_TILE(2, 9)
+    BN_F16_TILE(2, 10)
+    BN_F16_TILE(2, 11)
+    BN_F16_TILE(2, 12)
+    default: break;
+    }
+}
+#undef BN_F16_TILE
+
+/* The register blocking, measured (bench_matmul, CPU time per call of the
+ * 2B head, 1 thread): a pair's conversion costs 2 uops on the two FP ports
+ * that the tile's 2 * NT multiply/add uops also use, so the larger the token
+ * tile the smaller its share; 4 pairs keep 8 rows in flight, which the
+ * memory-bound counts (1..5 tokens) want; 2 pairs fit 12 tokens in one tile
+ * (24 accumulators of 32 zmm), so 6..12 tokens convert each row once. */
+void bnr_gemm_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *xi, int n_tok, float *out, int ldo, const uint8_t *next)
+{
+    const uint8_t *rp[8];
+    for (int i = 0; i < 8; i++) /* a short block repeats its last row */
+        rp[i] = w + (size_t)(i < n_rows ? i : n_rows - 1) * row_bytes;
+    const size_t xstep = 8 * (size_t)n_tok;
+    if (n_tok <= 5) {
+        tile_run(rp, n8, xi, xstep, out, ldo, next, row_bytes, 4, n_tok);
+        return;
+    }
+    /* rows 0-3, then 4-7, each against token tiles of at most 12 (balanced:
+     * 15 = 8 + 7); the first tile of half g prefetches the same half of the
+     * next block, so prefetches stay a block ahead */
+    const int n_tiles = (n_tok + BN_F16_TOKENS - 1) / BN_F16_TOKENS;
+    for (int g = 0; g < 2; g++)
+        for (int k = 0, t0 = 0; k < n_tiles; k++) {
+            const int nt = (n_tok - t0) / (n_tiles - k);
+            tile_run(rp + 4 * g, n8, xi + 8 * (size_t)t0, xstep, out + (size_t)t0 * ldo + 4 * g,
+                     ldo, k == 0 && next ? next + (size_t)(4 * g) * row_bytes : NULL, row_bytes, 2,
+                     nt);
+            t0 += nt;
+        }
 }
 
 /* Rows [8k, 8k+8) of row pair p, 8 elements from s, as 16 floats: F32 rows
@@ -308,21 +407,17 @@ void bnr_axpy_f16_avx512(float *y, float w, const uint16_t *v, int n)
     (void)y, (void)w, (void)v, (void)n;
 }
 
-void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out, const uint8_t *next)
+void bnr_gemm_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *xi, int n_tok, float *out, int ldo, const uint8_t *next)
 {
-    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)x, (void)out, (void)next;
+    (void)w, (void)row_bytes, (void)n_rows, (void)n8, (void)xi, (void)n_tok, (void)out, (void)ldo,
+        (void)next;
 }
 
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out)
 {
     (void)q, (void)rows, (void)stride, (void)n_rows, (void)n, (void)out;
-}
-
-void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst)
-{
-    (void)ra, (void)rb, (void)n8, (void)dst;
 }
 
 void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,

@@ -122,14 +122,16 @@ float bnr_dot_avx2(const float *a, const float *b, int n);
  * (pair p at pack + p * 2 * n8); out[t * ldo + i] gets row i's combined lanes
  * for token t of x (n_tok rows of stride ldx), the tail still to add. */
 int bnr_avx512_available(void);
-void bnr_pack_pair_f16_avx512(const uint8_t *ra, const uint8_t *rb, int n8, float *dst);
 void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *x, size_t ldx,
                              int n_tok, float *out, int ldo);
-/* One token, n_rows <= 8 consecutive F16 rows starting at w: out[i] = the
- * combined lanes of row i (the tail still to add), as the GEMM gives them.
- * next: the 8 rows read after these, prefetched (NULL: none; all 8 must exist). */
-void bnr_gemv_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
-                           const float *x, float *out, const uint8_t *next);
+/* Tokens against n_rows <= 8 consecutive F16 rows starting at w, read
+ * in place and converted in registers (no pack): out[t * ldo + i] = the
+ * combined lanes of row i for token t (the tail still to add), as the GEMM
+ * gives them. xi: the n_tok tokens' first n8 values interleaved by 8, token
+ * t's values [8s, 8s + 8) at xi + (s * n_tok + t) * 8. next: the 8 rows read
+ * after these, prefetched (NULL: none; all 8 must exist). */
+void bnr_gemm_f16_avx512(const uint8_t *w, size_t row_bytes, int n_rows, int n8,
+                           const float *xi, int n_tok, float *out, int ldo, const uint8_t *next);
 void bnr_dot_rows_avx512(const float *q, const float *rows, size_t stride, int n_rows, int n,
                            float *out);
 void bnr_axpy_avx512(float *y, float w, const float *v, int n);
