@@ -13,8 +13,17 @@
  * A second table gives the same shape as TQ2_0 and TQ1_0 with Q8_K
  * activations (hot only).
  *
+ * A third table (also alone with --batch) times the I2_S matmul per batch
+ * size, as bn-serve's concurrent streams and prefill see it: the 2B model's
+ * three shapes (2560x2560, 2560->6912, 6912->2560), 1..128 tokens, the
+ * avx512vnni and amx kernels with 1 and 2 threads, weights streamed from
+ * DRAM (each call takes the next of as many copies as fill the probe
+ * buffer). The two kernels alternate, one call set each per rep, and the
+ * medians of the reps are printed with the spread (max/min - 1) of each.
+ *
  * Usage: bench_kernels [seconds per measurement, default 0.3]
  *        bench_kernels --probe [seconds]   only the bandwidth line (scripts/bench_vs.sh)
+ *        bench_kernels --batch [reps]      only the batch-size table (default 7 reps)
  * Figures go in closing notes, never into tests.
  */
 #include <stdint.h>
@@ -99,14 +108,144 @@ static double time_matmul(const bn_kernel *k, bn_pool *pool, const bn_qmat *w,
     return best;
 }
 
+/* ---- batch-size table: I2_S, 2B shapes, streamed weights ---- */
+
+#define BATCH_MAX 128
+#define BATCH_REPS_MAX 31
+#define BATCH_CALL_S 0.02 /* calls per measurement: at least this long */
+
+typedef struct {
+    bn_qmat *w;      /* (n) copies of one shape, side by side in the probe buffer */
+    size_t n, next;  /* the next copy to use: every call reads cold weights */
+} copy_ring;
+
+/* Seconds per call of k on `calls` successive copies. */
+static double ring_time(const bn_kernel *k, bn_pool *pool, copy_ring *cr, const bn_act *x,
+                        float *y, int64_t calls)
+{
+    bn_error e;
+    double t0 = bn_now_seconds();
+    for (int64_t i = 0; i < calls; i++) {
+        if (bn_kernel_matmul_par(k, pool, &cr->w[cr->next], x, y, cr->w[cr->next].ne1, &e)) {
+            fprintf(stderr, "bench_kernels: %s\n", e.msg);
+            exit(1);
+        }
+        cr->next = (cr->next + 1) % cr->n;
+    }
+    return (bn_now_seconds() - t0) / (double)calls;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int batch_table(bn_pool *pools[2], uint64_t *buf, const double bw[2], int reps)
+{
+    static const int64_t shapes[][2] = {{2560, 2560}, {2560, 6912}, {6912, 2560}}; /* ne0, ne1 */
+    static const int64_t toks[] = {1, 2, 4, 8, 12, 16, 32, 128};
+    const char *names[2] = {"avx512vnni", "amx"};
+    const bn_kernel *ks[2];
+    bn_error e;
+    for (int i = 0; i < 2; i++)
+        if (bn_kernel_get(names[i], &ks[i], &e)) {
+            printf("batch table: skipped: %s\n", e.msg);
+            return 0;
+        }
+    float *xf = malloc(sizeof(float) * 6912 * BATCH_MAX), *y = malloc(sizeof(float) * 6912 * BATCH_MAX);
+    if (!xf || !y) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < (size_t)6912 * BATCH_MAX; i++)
+        xf[i] = (float)((double)(rnd() % 20001) / 10000.0 - 1.0);
+    printf("\nI2_S matmul per batch size, weights streamed from DRAM; median of %d alternating "
+           "reps (spread = max/min - 1)\n", reps);
+    printf("%-11s %3s %4s | %-31s | %-31s | %s\n", "shape", "thr", "tok", "avx512vnni: ms  GB/s  spread",
+           "amx: ms  GB/s  spread", "amx/vnni");
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t ne0 = shapes[si][0], ne1 = shapes[si][1];
+        const size_t wbytes = (size_t)(ne0 * ne1 / 4) + 32, stride = (wbytes + 63) / 64 * 64;
+        uint8_t *data = (uint8_t *)buf;
+        copy_ring cr = {NULL, PROBE_BYTES / stride, 0};
+        cr.w = malloc(cr.n * sizeof *cr.w);
+        if (!cr.w) {
+            fprintf(stderr, "bench_kernels: out of memory\n");
+            return 1;
+        }
+        for (size_t i = 0; i < wbytes - 32; i++) {
+            uint8_t b = 0;
+            for (int j = 0; j < 4; j++)
+                b = (uint8_t)(b << 2 | (uint8_t)(rnd() % 3));
+            data[i] = b;
+        }
+        const float scale = 0.75f;
+        memset(data + wbytes - 32, 0, 32);
+        memcpy(data + wbytes - 32, &scale, 4);
+        for (size_t c = 0; c < cr.n; c++) {
+            if (c)
+                memcpy(data + c * stride, data, wbytes);
+            if (bn_qmat_init(&cr.w[c], BN_TYPE_I2_S, data + c * stride, wbytes, ne0, ne1, &e)) {
+                fprintf(stderr, "bench_kernels: %s\n", e.msg);
+                return 1;
+            }
+        }
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+            bn_act a;
+            if (bn_act_init(&a, BN_ACT_TOKEN, toks[ti], ne0, &e) ||
+                bn_act_quantize(&a, xf, toks[ti], &e)) {
+                fprintf(stderr, "bench_kernels: %s\n", e.msg);
+                return 1;
+            }
+            for (int p = 0; p < 2; p++) {
+                double t[2][BATCH_REPS_MAX];
+                int64_t calls[2];
+                for (int k = 0; k < 2; k++) { /* warm-up call, then enough calls for ~20 ms */
+                    double one = ring_time(ks[k], pools[p], &cr, &a, y, 1);
+                    calls[k] = (int64_t)(BATCH_CALL_S / one) + 1;
+                }
+                for (int r = 0; r < reps; r++)
+                    for (int k = 0; k < 2; k++)
+                        t[k][r] = ring_time(ks[k], pools[p], &cr, &a, y, calls[k]);
+                char shape[32];
+                snprintf(shape, sizeof shape, "%lldx%lld", (long long)ne0, (long long)ne1);
+                printf("%-11s %3d %4lld |", shape, p + 1, (long long)toks[ti]);
+                double med[2];
+                for (int k = 0; k < 2; k++) {
+                    qsort(t[k], (size_t)reps, sizeof t[k][0], cmp_double);
+                    med[k] = t[k][reps / 2];
+                    double gbs = (double)(wbytes - 32) / med[k] / 1e9;
+                    printf(" %9.3f %6.2f %3.0f%% %5.1f%% |", med[k] * 1e3, gbs, 100 * gbs / bw[p],
+                           100 * (t[k][reps - 1] / t[k][0] - 1));
+                }
+                printf(" %5.2f\n", med[1] / med[0]);
+                fflush(stdout);
+            }
+            bn_act_free(&a);
+        }
+        free(cr.w);
+    }
+    printf("(GB/s: packed weight bytes per second; %% = of the probe bandwidth with as many threads)\n");
+    free(xf);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int probe_only = argc > 1 && strcmp(argv[1], "--probe") == 0;
-    if (probe_only) {
+    int batch_only = argc > 1 && strcmp(argv[1], "--batch") == 0;
+    if (probe_only || batch_only) {
         argc--;
         argv++;
     }
-    double min_s = argc > 1 ? atof(argv[1]) : 0.3;
+    int reps = batch_only && argc > 1 ? atoi(argv[1]) : 7;
+    if (reps < 1 || reps > BATCH_REPS_MAX) {
+        fprintf(stderr, "bench_kernels: reps must be in [1, %d], got '%s'\n", BATCH_REPS_MAX, argv[1]);
+        return 2;
+    }
+    double min_s = argc > 1 && !batch_only ? atof(argv[1]) : 0.3;
     if (!(min_s > 0) || min_s > 60) {
         fprintf(stderr, "bench_kernels: seconds per measurement must be in (0, 60], got '%s'\n", argv[1]);
         return 2;
@@ -131,6 +270,13 @@ int main(int argc, char **argv)
         bw[i] = probe(pools[i], buf, min_s);
     printf("read bandwidth (STREAM-like sum over %zu MiB): %.1f GB/s with 1 thread, %.1f GB/s with 2\n",
            PROBE_BYTES >> 20, bw[0], bw[1]);
+    if (batch_only) {
+        int rc = batch_table(pools, buf, bw, reps);
+        free(buf);
+        for (int i = 0; i < 2; i++)
+            bn_pool_destroy(pools[i]);
+        return rc;
+    }
     if (probe_only) {
         free(buf);
         for (int i = 0; i < 2; i++)
@@ -265,6 +411,8 @@ int main(int argc, char **argv)
     bn_act_free(&a1);
     bn_act_free(&a64);
     free(copies);
+    if (batch_table(pools, buf, bw, reps))
+        return 1;
     free(buf);
     free(xf);
     free(y);

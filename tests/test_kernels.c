@@ -869,6 +869,77 @@ START_TEST(test_amx_batches)
 }
 END_TEST
 
+/* The amx kernel's small-batch path (weights as the A tile, 2..16 tokens;
+ * 1 token and the remainders of 16-token groups by the same rule): every
+ * token count 1..17, row counts and row ranges [r0, r1) that are not
+ * multiples of 16 (short row groups and a short 64-row set), columns that
+ * need one, two or three segments of laid-out activations, random bytes
+ * (code 0b11 included) or packed ternary weights and extreme activations.
+ * Sums and floats must equal basic's for each range. */
+START_TEST(test_amx_small_batches)
+{
+    const bn_kernel *k, *basic;
+    bn_error e;
+    if (bn_kernel_get("amx", &k, &e) != BN_OK) {
+        printf("test_amx_small_batches: skipped: %s\n", e.msg);
+        return;
+    }
+    ck_assert_int_eq(bn_kernel_get("basic", &basic, NULL), BN_OK);
+    static const int64_t cols[] = {128, 384, 2560, 4224, 6912};
+    int ranges = 0;
+    for (int64_t nt = 1; nt <= 17; nt++) {
+        const int64_t ne0 = cols[nt % 5], ne1 = 16 * (nt % 6) + 67 + 2 * nt;
+        const int wmode = (int)(nt % 3), amode = (int)(nt % 4);
+        const size_t nbytes = type_bytes(BN_TYPE_I2_S, ne0, ne1);
+        uint8_t *data = malloc(nbytes);
+        int8_t *tern = malloc((size_t)(ne0 * ne1));
+        for (int64_t i = 0; i < ne0 * ne1; i++)
+            tern[i] = (int8_t)rnd_int(-1, 1);
+        if (wmode == 0) {
+            pack(BN_TYPE_I2_S, tern, ne0, ne1, NULL, 0.5f + (float)nt / 8.0f, data);
+        } else {
+            for (size_t i = 0; i < nbytes - 32; i++)
+                data[i] = wmode == 1 ? (uint8_t)rnd() : 0xff;
+            const float sc = 1.25f;
+            memset(data + nbytes - 32, 0, 32);
+            memcpy(data + nbytes - 32, &sc, 4);
+        }
+        bn_qmat w;
+        bn_act a;
+        ck_assert_int_eq(bn_qmat_init(&w, BN_TYPE_I2_S, data, nbytes, ne0, ne1, NULL), BN_OK);
+        ck_assert_int_eq(bn_act_init(&a, BN_ACT_TOKEN, nt, ne0, NULL), BN_OK);
+        act_fill(&a, nt, amode);
+        const int64_t rr[][2] = {{0, ne1}, {5, ne1 - 3}, {17, 17 + 3 * nt + 1}, {ne1 - 1, ne1},
+                                 {64 + 1, ne1}};
+        const size_t n = (size_t)(nt * ne1);
+        int32_t *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+        float *yw = malloc(n * sizeof *yw), *yg = malloc(n * sizeof *yg);
+        for (size_t i = 0; i < sizeof rr / sizeof rr[0]; i++) {
+            const int64_t r0 = rr[i][0], r1 = rr[i][1];
+            memset(got, 0x55, n * sizeof *got);
+            ck_assert_int_eq(bn_kernel_matmul_int(basic, &w, &a, r0, r1, want, NULL), BN_OK);
+            ck_assert_int_eq(bn_kernel_matmul_int(k, &w, &a, r0, r1, got, NULL), BN_OK);
+            for (int64_t j = 0; j < nt * (r1 - r0); j++)
+                ck_assert_msg(got[j] == want[j], "amx %lld tok, %lldx%lld rows [%lld,%lld): sum of "
+                              "token %lld row %lld = %d, basic %d", (long long)nt, (long long)ne1,
+                              (long long)ne0, (long long)r0, (long long)r1,
+                              (long long)(j / (r1 - r0)), (long long)(r0 + j % (r1 - r0)), got[j],
+                              want[j]);
+            memset(yg, 0, n * sizeof *yg);
+            memset(yw, 0, n * sizeof *yw);
+            ck_assert_int_eq(bn_kernel_matmul(basic, &w, &a, r0, r1, yw, ne1, NULL), BN_OK);
+            ck_assert_int_eq(bn_kernel_matmul(k, &w, &a, r0, r1, yg, ne1, NULL), BN_OK);
+            ck_assert_msg(memcmp(yg, yw, n * sizeof *yg) == 0, "amx %lld tok rows [%lld,%lld): "
+                          "floats differ from basic", (long long)nt, (long long)r0, (long long)r1);
+            ranges++;
+        }
+        free(want); free(got); free(yw); free(yg); free(data); free(tern);
+        bn_act_free(&a);
+    }
+    ck_assert_int_eq(ranges, 17 * 5);
+}
+END_TEST
+
 /* Row-parallel driver: the pool's result equals one serial call. */
 START_TEST(test_matmul_par)
 {
@@ -1016,6 +1087,7 @@ END_TEST
     X(test_matmul_args_and_table)    \
     X(test_selftest)                 \
     X(test_amx_batches)              \
+    X(test_amx_small_batches)        \
     X(test_matmul_par)
 
 #ifndef BN_NO_CHECK

@@ -53,9 +53,10 @@
  *  6. bn_kernel_best() picks the fastest kernel the CPU runs (x86-64:
  *     AMX-INT8 > AVX-512 VNNI > AVX2 > blocked scalar; aarch64: NEON
  *     dotprod), or the one named by the environment variable BN_KERNEL.
- *     "amx" runs I2_S calls of 16 tokens or more on tiles and everything
- *     else (decode, TQ types) as avx512vnni, so it is the best choice for
- *     every batch size where the CPU and the OS allow AMX.
+ *     "amx" runs I2_S calls of 2 tokens or more and TQ2_0 calls of 16 or
+ *     more on tiles and the rest (1-token decode, TQ1_0) as avx512vnni, so
+ *     it is the best choice for every batch size where the CPU and the OS
+ *     allow AMX.
  *
  * Typical use (one linear layer, n tokens, x is [n][ne0] floats):
  *

@@ -114,7 +114,13 @@ const bn_kernel *const *bn_kernel_list(size_t *n)
  * the blocked scalar kernel on a CPU with none of them. */
 static const bn_kernel *const simd_kernels[] = {
 #if defined(__x86_64__) && defined(__linux__)
-    &bnr_kernel_amx, /* AMX for I2_S batches, the VNNI kernel below for the rest */
+    /* AMX tiles for I2_S calls of 2 tokens or more and TQ2_0 of 16 or more,
+     * the VNNI kernel below for the rest, so amx is never slower than it.
+     * Per token count, 2B shapes, weights streamed, 1 thread (bench_kernels
+     * --batch; the choice and its numbers in simd_amx.c dot_i2s_few): at 1
+     * token both run VNNI; 2 tokens level or 1.5x faster; 4..16 tokens
+     * 1.3-3x; 32-128 tokens 2-5x. */
+    &bnr_kernel_amx,
 #endif
 #if defined(__x86_64__)
     &bnr_kernel_avx512,
@@ -307,6 +313,8 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
     if (tt > x->n_tok)
         tt = x->n_tok;
     int64_t rr = cap / tt;
+    if (spr == 1 && rr >= 64)
+        rr = rr / 64 * 64; /* I2_S: whole 64-row sets of the amx small-batch path */
     /* Decode of TQ rows: tiles of about DECODE_TILE_BYTES, so the epilogue
      * reads the block scales while the rows are still in L1. */
     if (tt == 1 && spr > 1 && rr * (int64_t)w->row_bytes > DECODE_TILE_BYTES)
