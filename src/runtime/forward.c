@@ -43,8 +43,7 @@ struct bn_ctx {
     float *y;               /* (n_batch, n_embd) projection output added to x */
     float *hg;              /* (n_batch, n_ff) gate, then the FFN hidden state */
     float *hu;              /* (n_batch, n_ff) up */
-    float *scores;          /* (n_workers, n_ctx) attention weights */
-    float *kvtmp;           /* (n_workers, 2 * head_dim) F16 cache reads */
+    bnr_att *attn;          /* attention scratch (attention.c) */
     int *seq;               /* (n_batch) sequence of each token */
     int *pos;               /* (n_batch) position of each token */
     int *sel;               /* (n_batch) tokens whose logits are wanted */
@@ -81,8 +80,7 @@ void bn_ctx_free(bn_ctx *c)
     free(c->y);
     free(c->hg);
     free(c->hu);
-    free(c->scores);
-    free(c->kvtmp);
+    bnr_att_free(c->attn);
     free(c->seq);
     free(c->pos);
     free(c->sel);
@@ -156,8 +154,9 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_
     c->wide = c->wide > hp->n_ff ? c->wide : hp->n_ff;
     c->n_workers = bn_pool_threads(m->pool);
     size_t B = (size_t)p.n_batch, half = (size_t)hp->n_rot / 2, f = sizeof(float);
-    bn_status st = bnr_kv_init(&c->kv, p.kv_type, hp->n_layer, p.n_seq, p.n_ctx, c->kv_dim, err);
-    if (st)
+    bn_status st = bnr_kv_init(&c->kv, p.kv_type, hp->n_layer, p.n_seq, p.n_ctx, hp->n_head_kv,
+                               hp->head_dim, err);
+    if (st || (st = bnr_att_new(hp, p.n_ctx, p.n_batch, c->n_workers, &c->attn, err)))
         goto fail;
     if ((st = bnr_mm_scratch_new(m, p.n_batch, c->wide, &c->mm, err)))
         goto fail;
@@ -172,14 +171,12 @@ bn_status bn_ctx_new(bn_model *m, const bn_ctx_params *params, bn_ctx **out, bn_
     c->y = alloc2(B, (size_t)hp->n_embd, f);
     c->hg = alloc2(B, (size_t)hp->n_ff, f);
     c->hu = alloc2(B, (size_t)hp->n_ff, f);
-    c->scores = alloc2((size_t)c->n_workers, (size_t)p.n_ctx, f);
-    c->kvtmp = alloc2((size_t)c->n_workers, 2 * (size_t)hp->head_dim, f);
     c->seq = alloc2(B, 1, sizeof(int));
     c->pos = alloc2(B, 1, sizeof(int));
     c->sel = alloc2(B, 1, sizeof(int));
     c->tok = alloc2(B, 1, sizeof(int32_t));
     if (!c->rope_cos || !c->rope_sin || !c->x || !c->xb || !c->q || !c->k || !c->v ||
-        !c->att || !c->y || !c->hg || !c->hu || !c->scores || !c->kvtmp || !c->seq ||
+        !c->att || !c->y || !c->hg || !c->hu || !c->seq ||
         !c->pos || !c->sel || !c->tok) {
         st = bn_error_set(err, BN_ENOMEM, "out of memory for a context of %d positions, batch %d",
                           p.n_ctx, p.n_batch);
@@ -280,63 +277,6 @@ static void rope(const bn_ctx *c, float *v, int n_heads, int pos)
     }
 }
 
-/* ---- attention ----------------------------------------------------------------------- */
-
-typedef struct {
-    bn_ctx *c;
-    int layer;
-} att_job;
-
-/* Task = (token, head): softmax(q·K[0..pos] / sqrt(hd)) · V[0..pos]. The hot
- * loop of long contexts; one fixed order, independent of the split. */
-static void att_task(void *ctx, int64_t task, int worker)
-{
-    att_job *j = ctx;
-    bn_ctx *c = j->c;
-    const bn_hparams *hp = &c->m->hp;
-    int hd = hp->head_dim;
-    int t = (int)(task / hp->n_head), h = (int)(task % hp->n_head);
-    int kvh = h / (hp->n_head / hp->n_head_kv); /* GQA: consecutive heads share a KV head */
-    int seq = c->seq[t], pos = c->pos[t];
-    const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
-    float *sc = c->scores + (size_t)worker * c->p.n_ctx;
-    float *tmp = c->kvtmp + (size_t)worker * 2 * hd;
-    float *out = c->att + (size_t)t * c->q_dim + (size_t)h * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-
-    float mx = -INFINITY;
-    if (c->kv.type == BN_KV_F32) { /* keys of consecutive positions, kv_dim apart */
-        bnr_dot_rows(q, bnr_kv_k(&c->kv, j->layer, seq, 0, kvh * hd, hd, tmp),
-                       (size_t)c->kv_dim, pos + 1, hd, sc);
-        for (int p = 0; p <= pos; p++) {
-            sc[p] = sc[p] * scale;
-            mx = sc[p] > mx ? sc[p] : mx;
-        }
-    } else {
-        bnr_dot_rows_f16(q, bnr_kv_k_f16(&c->kv, j->layer, seq, 0, kvh * hd), (size_t)c->kv_dim,
-                           pos + 1, hd, sc);
-        for (int p = 0; p <= pos; p++) {
-            sc[p] = sc[p] * scale;
-            mx = sc[p] > mx ? sc[p] : mx;
-        }
-    }
-    for (int p = 0; p <= pos; p++)
-        sc[p] = sc[p] - mx;
-    bnr_exp_rows(sc, pos + 1);
-    double sum = 0.0;
-    for (int p = 0; p <= pos; p++)
-        sum += sc[p];
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int p = 0; p <= pos; p++) {
-        if (c->kv.type == BN_KV_F32)
-            bnr_axpy(out, sc[p] * inv, bnr_kv_v(&c->kv, j->layer, seq, p, kvh * hd, hd, tmp + hd),
-                       hd);
-        else
-            bnr_axpy_f16(out, sc[p] * inv, bnr_kv_v_f16(&c->kv, j->layer, seq, p, kvh * hd), hd);
-    }
-}
-
 /* ---- one chunk ------------------------------------------------------------------------- */
 
 static void add_into(float *x, const float *y, size_t n)
@@ -424,15 +364,16 @@ static void residual(bn_ctx *c, int T)
     prof_end(c, BN_PROF_RESIDUAL, t0, 0.0, 0.0);
 }
 
-/* Bytes of K and V the attention of the chunk reads, and its flops (Q.K and
- * the weighted sum of V, per head): for the profile only. */
+/* Bytes of K and V the attention of the chunk read (each row once per tile
+ * of queries, attention.c), and its flops (Q.K and the weighted sum of V, per
+ * head): for the profile only. */
 static void attention_traffic(const bn_ctx *c, int T, double *bytes, double *ops)
 {
     const bn_hparams *hp = &c->m->hp;
-    double elt = c->kv.type == BN_KV_F16 ? 2.0 : 4.0, keys = 0.0;
+    double keys = 0.0;
     for (int t = 0; t < T; t++)
         keys += c->pos[t] + 1;
-    *bytes = keys * 2.0 * c->kv_dim * elt;
+    *bytes = bnr_att_kv_bytes(c->attn);
     *ops = keys * hp->n_head * 4.0 * hp->head_dim;
 }
 
@@ -459,8 +400,7 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
     }
     prof_end(c, BN_PROF_ROPE, t0, 0.0, 0.0);
     t0 = prof_start(c);
-    att_job aj = {c, l};
-    bn_pool_run(m->pool, att_task, &aj, (int64_t)T * hp->n_head);
+    bnr_attention(c->attn, m->pool, &c->kv, l, c->q, c->seq, c->pos, T, c->att);
     if (c->prof) {
         double bytes, ops;
         attention_traffic(c, T, &bytes, &ops);

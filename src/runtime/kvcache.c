@@ -1,22 +1,26 @@
 /* kvcache.c - keys and values of every layer for n_seq sequences of n_ctx
- * positions, stored F32 or F16. Layout (n_layer, n_seq, n_ctx, kv_dim): one
- * position of one layer is a contiguous kv_dim vector, so a head is a slice. */
+ * positions, stored F32 or F16. Layout (n_layer, n_seq, n_head_kv, n_ctx,
+ * head_dim): the keys (or values) of one KV head of one sequence are one
+ * contiguous block of n_ctx rows, so attention streams a head's rows in order
+ * and reads each row whole (attention.c). F16 stores round to nearest even;
+ * reads convert exactly. */
 #include "model_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 bn_status bnr_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
-                     int kv_dim, bn_error *err)
+                     int n_head_kv, int head_dim, bn_error *err)
 {
     memset(kv, 0, sizeof *kv);
     size_t elt = type == BN_KV_F16 ? 2 : 4, n;
     if (bn_mul_ovf_size((size_t)n_layer, (size_t)n_seq, &n) ||
-        bn_mul_ovf_size(n, (size_t)n_ctx, &n) || bn_mul_ovf_size(n, (size_t)kv_dim, &n) ||
-        bn_mul_ovf_size(n, elt, &n))
+        bn_mul_ovf_size(n, (size_t)n_ctx, &n) || bn_mul_ovf_size(n, (size_t)n_head_kv, &n) ||
+        bn_mul_ovf_size(n, (size_t)head_dim, &n) || bn_mul_ovf_size(n, elt, &n))
         return bn_error_set(err, BN_ELIMIT,
-                            "KV cache of %d layers x %d sequences x %d positions x %d overflows",
-                            n_layer, n_seq, n_ctx, kv_dim);
+                            "KV cache of %d layers x %d sequences x %d positions x %d x %d "
+                            "overflows",
+                            n_layer, n_seq, n_ctx, n_head_kv, head_dim);
     kv->k = malloc(n ? n : 1);
     kv->v = malloc(n ? n : 1);
     kv->len = calloc((size_t)n_seq, sizeof *kv->len);
@@ -29,7 +33,8 @@ bn_status bnr_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, i
     kv->n_layer = n_layer;
     kv->n_seq = n_seq;
     kv->n_ctx = n_ctx;
-    kv->kv_dim = kv_dim;
+    kv->n_head_kv = n_head_kv;
+    kv->head_dim = head_dim;
     return BN_OK;
 }
 
@@ -41,57 +46,42 @@ void bnr_kv_free(bn_kvcache *kv)
     memset(kv, 0, sizeof *kv);
 }
 
-/* Element index of (l, seq, pos, 0). */
-static size_t at(const bn_kvcache *kv, int l, int seq, int pos)
+/* Element index of (l, seq, kvh, pos = 0, 0). */
+static size_t at(const bn_kvcache *kv, int l, int seq, int kvh)
 {
-    return (((size_t)l * (size_t)kv->n_seq + (size_t)seq) * (size_t)kv->n_ctx + (size_t)pos) *
-           (size_t)kv->kv_dim;
+    return (((size_t)l * (size_t)kv->n_seq + (size_t)seq) * (size_t)kv->n_head_kv +
+            (size_t)kvh) * (size_t)kv->n_ctx * (size_t)kv->head_dim;
 }
 
 void bnr_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v)
 {
-    size_t i = at(kv, l, seq, pos);
-    if (kv->type == BN_KV_F32) {
-        memcpy((float *)kv->k + i, k, (size_t)kv->kv_dim * sizeof *k);
-        memcpy((float *)kv->v + i, v, (size_t)kv->kv_dim * sizeof *v);
-        return;
+    const size_t hd = (size_t)kv->head_dim, row = (size_t)pos * hd;
+    for (int h = 0; h < kv->n_head_kv; h++) {
+        size_t i = at(kv, l, seq, h) + row;
+        const float *kh = k + (size_t)h * hd, *vh = v + (size_t)h * hd;
+        if (kv->type == BN_KV_F32) {
+            memcpy((float *)kv->k + i, kh, hd * sizeof *kh);
+            memcpy((float *)kv->v + i, vh, hd * sizeof *vh);
+            continue;
+        }
+        uint16_t *kd = (uint16_t *)kv->k + i, *vd = (uint16_t *)kv->v + i;
+        for (size_t j = 0; j < hd; j++) {
+            kd[j] = bn_f32_to_f16(kh[j]);
+            vd[j] = bn_f32_to_f16(vh[j]);
+        }
     }
-    uint16_t *kd = (uint16_t *)kv->k + i, *vd = (uint16_t *)kv->v + i;
-    for (int j = 0; j < kv->kv_dim; j++) {
-        kd[j] = bn_f32_to_f16(k[j]);
-        vd[j] = bn_f32_to_f16(v[j]);
-    }
 }
 
-static const float *read(const bn_kvcache *kv, const void *base, int l, int seq, int pos,
-                         int off, int n, float *tmp)
+const void *bnr_kv_head_k(const bn_kvcache *kv, int l, int seq, int kvh)
 {
-    size_t i = at(kv, l, seq, pos) + (size_t)off;
-    if (kv->type == BN_KV_F32)
-        return (const float *)base + i;
-    const float *tab = bnr_f16_table();
-    const uint16_t *h = (const uint16_t *)base + i;
-    for (int j = 0; j < n; j++)
-        tmp[j] = tab[h[j]];
-    return tmp;
+    size_t i = at(kv, l, seq, kvh);
+    return kv->type == BN_KV_F32 ? (const void *)((const float *)kv->k + i)
+                                 : (const void *)((const uint16_t *)kv->k + i);
 }
 
-const float *bnr_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
+const void *bnr_kv_head_v(const bn_kvcache *kv, int l, int seq, int kvh)
 {
-    return read(kv, kv->k, l, seq, pos, off, n, tmp);
-}
-
-const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp)
-{
-    return read(kv, kv->v, l, seq, pos, off, n, tmp);
-}
-
-const uint16_t *bnr_kv_k_f16(const bn_kvcache *kv, int l, int seq, int pos, int off)
-{
-    return (const uint16_t *)kv->k + at(kv, l, seq, pos) + (size_t)off;
-}
-
-const uint16_t *bnr_kv_v_f16(const bn_kvcache *kv, int l, int seq, int pos, int off)
-{
-    return (const uint16_t *)kv->v + at(kv, l, seq, pos) + (size_t)off;
+    size_t i = at(kv, l, seq, kvh);
+    return kv->type == BN_KV_F32 ? (const void *)((const float *)kv->v + i)
+                                 : (const void *)((const uint16_t *)kv->v + i);
 }

@@ -1,6 +1,6 @@
 /*
  * model_internal.h - the structures behind bn_model / bn_ctx, shared by
- * model.c (loading), matmul.c (projections), kvcache.c and forward.c.
+ * model.c (loading), matmul.c (projections), kvcache.c, attention.c and forward.c.
  * Not a public header: nothing outside src/runtime includes it.
  */
 #ifndef BN_MODEL_INTERNAL_H
@@ -85,24 +85,72 @@ void bnr_weight_row_f32(const bn_weight *w, int row, float *out);
 
 typedef struct {
     bn_kv_type type;
-    int n_layer, n_seq, n_ctx, kv_dim;
-    void *k;                /* (n_layer, n_seq, n_ctx, kv_dim) F32 or F16 */
+    int n_layer, n_seq, n_ctx, n_head_kv, head_dim;
+    void *k;                /* (n_layer, n_seq, n_head_kv, n_ctx, head_dim) F32 or F16 */
     void *v;                /* same */
     int *len;               /* (n_seq) cached positions */
 } bn_kvcache;
 
 bn_status bnr_kv_init(bn_kvcache *kv, bn_kv_type type, int n_layer, int n_seq, int n_ctx,
-                     int kv_dim, bn_error *err);
+                     int n_head_kv, int head_dim, bn_error *err);
 void bnr_kv_free(bn_kvcache *kv);
-/* Store k/v (kv_dim floats each) of layer l at (seq, pos); F16 rounds to nearest even. */
+/* Store k/v (n_head_kv * head_dim floats each, head after head) of layer l at
+ * (seq, pos); F16 rounds to nearest even. */
 void bnr_kv_store(bn_kvcache *kv, int l, int seq, int pos, const float *k, const float *v);
-/* n floats of K (or V) at (l, seq, pos) starting at element off: a pointer into
- * the cache (F32) or into tmp (F16, converted). */
-const float *bnr_kv_k(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
-const float *bnr_kv_v(const bn_kvcache *kv, int l, int seq, int pos, int off, int n, float *tmp);
-/* F16 caches: the halves of K (or V) at (l, seq, pos) from element off, in place. */
-const uint16_t *bnr_kv_k_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
-const uint16_t *bnr_kv_v_f16(const bn_kvcache *kv, int l, int seq, int pos, int off);
+/* The keys (values) of KV head kvh of layer l, sequence seq: n_ctx rows of
+ * head_dim floats (F32) or halves (F16), row p at p * head_dim elements. */
+const void *bnr_kv_head_k(const bn_kvcache *kv, int l, int seq, int kvh);
+const void *bnr_kv_head_v(const bn_kvcache *kv, int l, int seq, int kvh);
+
+/* ---- attention.c ---------------------------------------------------------------- */
+
+/* Causal attention of a chunk of tokens over the cache. For token t, head h
+ * (KV head h / (n_head / n_head_kv)) and the n = pos[t] + 1 cached keys K and
+ * values V of sequence seq[t], in this order and no other:
+ *   s[p] = bnr_dot(q, K[p], head_dim) * (1.0f / sqrtf(head_dim))     (p < n)
+ *   m = max s[p];  e[p] = bnr_exp(s[p] - m)
+ *   S = e[0] + e[1] + ... in double, in increasing p;  w[p] = e[p] * (float)(1 / S)
+ *   out[d] = ((+0 + w[0] V[0][d]) + w[1] V[1][d]) + ... in float, increasing p,
+ *            a rounded product then a rounded add
+ * (src/verify/reference.c and scripts/reference_forward.py compute the same).
+ * The order is each query's own, so results depend neither on which tokens
+ * share a call nor on the threads. Queries are tiled (tokens of one sequence
+ * x the heads of one KV head) so each cached row is read once per tile. */
+typedef struct bnr_att bnr_att;
+enum { BNR_ATT_AUTO, BNR_ATT_TILES, BNR_ATT_SPLIT }; /* plans (attention.c), for tests */
+/* Scratch for contexts of n_ctx positions, batches of n_batch, n_workers threads. */
+bn_status bnr_att_new(const bn_hparams *hp, int n_ctx, int n_batch, int n_workers,
+                      bnr_att **out, bn_error *err);
+void bnr_att_free(bnr_att *a);
+/* out (n_tok, n_head * head_dim) = attention of q (same shape) at seq/pos
+ * (n_tok each) over layer l of kv, whose rows of these tokens are stored. */
+void bnr_attention(bnr_att *a, bn_pool *pool, const bn_kvcache *kv, int layer, const float *q,
+                   const int *seq, const int *pos, int n_tok, float *out);
+/* Force a plan and tokens per tile (clamped to what was allocated): tests. */
+void bnr_att_set_plan(bnr_att *a, int plan, int tile_tok);
+/* Bytes of K and V the last call read (each tile's keys once): the profile. */
+double bnr_att_kv_bytes(const bnr_att *a);
+
+/* The inner loops. scores: s[i][j] = bnr_dot(q[i], key j, n) for i < nq,
+ * j < nk, key j at k + j * ldk elements (F32, or F16 when f16), with
+ * bnr_att_scores_scratch(nq, n) floats of scratch. pv: out[i][d] +=
+ * w[i][p] * V[p][d] for p < len[i] in increasing p, d in [d0, d1), V[p] at
+ * v + p * ldv elements. _c: portable; _avx512: the same bits, only when
+ * bnr_att_avx512_available() (attention_avx512.c). */
+size_t bnr_att_scores_scratch(int nq, int n);
+void bnr_att_scores_c(const float *const *q, int nq, const void *k, int f16, size_t ldk, int nk,
+                        int n, float *const *s, float *scratch);
+void bnr_att_pv_c(const float *const *w, const int *len, int nq, const void *v, int f16,
+                    size_t ldv, int d0, int d1, float *const *out);
+int bnr_att_avx512_available(void);
+void bnr_att_scores_avx512(const float *const *q, int nq, const void *k, int f16, size_t ldk,
+                             int nk, int n, float *const *s, float *scratch);
+void bnr_att_pv_avx512(const float *const *w, const int *len, int nq, const void *v, int f16,
+                         size_t ldv, int d0, int d1, float *const *out);
+/* Softmax pieces of one row of n scores: exp_row s[p] = bnr_exp(s[p] * scale - m),
+ * m the largest s[p] * scale; scale_row s[p] *= f (attention.c's portable forms). */
+void bnr_att_exp_row_avx512(float *s, int n, float scale);
+void bnr_att_scale_row_avx512(float *s, int n, float f);
 
 /* ---- shared float helpers (matmul.c) ------------------------------------------- */
 
