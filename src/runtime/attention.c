@@ -187,7 +187,6 @@ struct bnr_att {
     const float *q;                   /* (n_tok, n_head * head_dim) */
     const int *seq, *pos;
     float *out;                       /* (n_tok, n_head * head_dim) */
-    int g0, n_groups;                 /* split plan: groups [g0, g0 + n_groups) of this round */
     int kc, n_dc, dc;                 /* keys per score task, column chunks and their width */
     int task0[SPLIT_GROUPS + 1];      /* split plan: first score task of each group */
     double kv_bytes;

@@ -44,7 +44,8 @@ int bnr_att_avx512_available(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+           __builtin_cpu_supports("avx512vl") &&
+           bnr_avx2_available(); /* F16C and the OS state, by CPUID */
 }
 
 /* ---- scores ------------------------------------------------------------------------ */
