@@ -26,20 +26,6 @@
 #include "runtime/model_internal.h"
 #include "testutil.h"
 
-/* ---- the documented order, plain ISO C ------------------------------------------------ */
-
-static float ref_dot(const float *a, const float *b, int n)
-{
-    float l[8] = {0};
-    int n8 = n - n % 8;
-    for (int i = 0; i < n8; i++)
-        l[i % 8] = l[i % 8] + a[i] * b[i];
-    float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    for (int i = n8; i < n; i++)
-        s = s + a[i] * b[i];
-    return s;
-}
-
 /* Random values with awkward members: zeros of both signs, tiny and large
  * magnitudes, exact cancellations (finite: no NaN payloads to compare). */
 static float awkward(void)
@@ -99,7 +85,7 @@ START_TEST(test_scores)
                     qp[i] = q + (size_t)i * n;
                     sp[i] = got + (size_t)i * nk;
                     for (int j = 0; j < nk; j++)
-                        want[i * nk + j] = ref_dot(qp[i], k + j * ldk, n);
+                        want[i * nk + j] = tu_ref_dot(qp[i], k + j * ldk, n);
                 }
                 for (int f16 = 0; f16 < 2; f16++)
                     for (int form = 0; form < 1 + simd; form++) {
@@ -286,7 +272,7 @@ static float *ref_attention(const chunk *c)
             const float *K = c->k[c->seq[t]] + kvh * hd, *V = c->v[c->seq[t]] + kvh * hd;
             float mx = -INFINITY;
             for (int p = 0; p < n; p++) {
-                s[p] = ref_dot(q, K + (size_t)p * kvd, hd) * scale;
+                s[p] = tu_ref_dot(q, K + (size_t)p * kvd, hd) * scale;
                 if (s[p] > mx)
                     mx = s[p];
             }

@@ -19,19 +19,6 @@
 #include "runtime/model_internal.h"
 #include "testutil.h"
 
-/* The documented order, plain ISO C (compiled without contraction). */
-static float ref_dot(const float *a, const float *b, int n)
-{
-    float l[8] = {0};
-    int n8 = n - n % 8;
-    for (int i = 0; i < n8; i++)
-        l[i % 8] = l[i % 8] + a[i] * b[i];
-    float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    for (int i = n8; i < n; i++)
-        s = s + a[i] * b[i];
-    return s;
-}
-
 static uint16_t f16_bits(float f)
 { /* a random finite F16 near f: sign, exponent 10..20, random mantissa */
     (void)f;
@@ -96,7 +83,7 @@ static void check_shape(bn_pool *pool, bn_type type, int n_in, int n_out, int n_
     for (int r = 0; r < n_out; r++) {
         bnr_weight_row_f32(&w, r, row);
         for (int t = 0; t < n_tok; t++) {
-            float want = ref_dot(row, x + (size_t)t * n_in, n_in);
+            float want = tu_ref_dot(row, x + (size_t)t * n_in, n_in);
             float got = y[(size_t)t * n_out + r];
             ck_assert_msg(tu_f32_bits(got) == tu_f32_bits(want),
                           "%s [%d x %d], %d tokens, %d threads: token %d row %d: got %.9g (0x%08x), "
@@ -181,7 +168,7 @@ START_TEST(test_dot_rows)
                 q[j] = (float)tu_gauss();
             bnr_dot_rows(q, k, stride, nr, n, out);
             for (int j = 0; j < nr; j++) {
-                float want = ref_dot(q, k + (size_t)j * stride, n);
+                float want = tu_ref_dot(q, k + (size_t)j * stride, n);
                 ck_assert_msg(tu_f32_bits(out[j]) == tu_f32_bits(want),
                               "n %d, %d rows: row %d = %.9g, want %.9g", n, nr, j, out[j], want);
             }

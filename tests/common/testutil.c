@@ -124,3 +124,15 @@ float tu_f32_from_bits(uint32_t u)
     memcpy(&f, &u, 4);
     return f;
 }
+
+float tu_ref_dot(const float *a, const float *b, int n)
+{
+    float l[8] = {0};
+    int n8 = n - n % 8;
+    for (int i = 0; i < n8; i++)
+        l[i % 8] = l[i % 8] + a[i] * b[i];
+    float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (int i = n8; i < n; i++)
+        s = s + a[i] * b[i];
+    return s;
+}

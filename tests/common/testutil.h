@@ -72,6 +72,12 @@ int tu_exists(const char *path);
 /* Run a shell command, return its exit status (or -1), capture stdout+stderr into *out (malloc'd, may be NULL). */
 int tu_run(const char *cmd, char **out);
 
+/* The float dot product in the runtime's documented order (bnr_dot): lane j
+ * sums a[i]*b[i] for i = j mod 8 below n - n % 8, lanes combined
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), the tail added last; plain ISO C,
+ * no contraction. */
+float tu_ref_dot(const float *a, const float *b, int n);
+
 /* The bits of a float32 and back. */
 uint32_t tu_f32_bits(float f);
 float tu_f32_from_bits(uint32_t u);
