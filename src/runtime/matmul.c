@@ -178,7 +178,8 @@ struct bn_mm_scratch {
     int max_in;
     float *rowbuf;          /* (n_workers, max_in) decoded float rows */
     float *packbuf;         /* (n_workers, GEMM_ROWS * max_in) row pairs for the float GEMM */
-    float *xibuf;           /* (n_workers, GEMM_TOKENS * max_in) a token tile interleaved by 8
+    int xi_tok;             /* tokens per tile of xibuf: min(max_tok, GEMM_TOKENS) */
+    float *xibuf;           /* (n_workers, xi_tok * max_in) a token tile interleaved by 8
                              * for bnr_gemm_f16_avx512 */
     bn_act acts[MAX_ACTS];  /* per input width and kind, cap max_tok tokens */
     int n_acts;
@@ -201,7 +202,8 @@ bn_status bnr_mm_scratch_new(const bn_model *m, int max_tok, int max_in, bn_mm_s
     s->n_workers = bn_pool_threads(m->pool);
     s->rowbuf = malloc((size_t)s->n_workers * (size_t)max_in * sizeof *s->rowbuf);
     s->packbuf = malloc((size_t)s->n_workers * GEMM_ROWS * (size_t)max_in * sizeof *s->packbuf);
-    s->xibuf = malloc((size_t)s->n_workers * GEMM_TOKENS * (size_t)max_in * sizeof *s->xibuf);
+    s->xi_tok = max_tok < GEMM_TOKENS ? max_tok : GEMM_TOKENS;
+    s->xibuf = malloc((size_t)s->n_workers * (size_t)s->xi_tok * (size_t)max_in * sizeof *s->xibuf);
     if (!s->rowbuf || !s->packbuf || !s->xibuf) {
         free(s->rowbuf);
         free(s->packbuf);
@@ -309,7 +311,7 @@ static void f16_rows(const mm_job *j, int worker, int r0, int r1)
     const bn_weight *w = j->w;
     const bn_mm_scratch *s = j->s;
     const int n = w->n_in, n8 = n - n % 8, n_tok = s->n_tok;
-    float *xi = s->xibuf + (size_t)worker * GEMM_TOKENS * (size_t)s->max_in;
+    float *xi = s->xibuf + (size_t)worker * (size_t)s->xi_tok * (size_t)s->max_in;
     float out[GEMM_TOKENS * GEMM_ROWS];
     const int n_tiles = (n_tok + GEMM_TOKENS - 1) / GEMM_TOKENS;
     for (int k = 0, t0 = 0; k < n_tiles; k++) {
