@@ -50,6 +50,30 @@ static inline float bn_kern_f16(const uint8_t *p)
     return f;
 }
 
+/* ---- streaming prefetch (decode) ----
+ * A decode step reads every weight once, from DRAM, with little work per
+ * byte, so the weights must be asked for well before they are used. The
+ * decode kernels request the byte BN_KERN_PF_AHEAD past the one they read,
+ * into L2 (__builtin_prefetch locality 2: prefetcht1 on x86, PLDL2KEEP on
+ * AArch64), one request per cache line. Measured on Zen 4 (1 thread, an
+ * I2_S row-pair kernel over 512 MiB of 2560-wide rows): 8.6 GB/s with
+ * prefetcht0 2.5 KB ahead, 21-25 GB/s with prefetcht1 5-20 KB ahead, and
+ * prefetcht0 that far ahead gains nothing. end: one past the tensor's last
+ * byte; no request leaves the tensor. */
+#define BN_KERN_PF_AHEAD 16384
+
+static inline void bn_kern_prefetch(const uint8_t *p, const uint8_t *end)
+{
+    if ((size_t)(end - p) > BN_KERN_PF_AHEAD)
+        __builtin_prefetch(p + BN_KERN_PF_AHEAD, 0, 2);
+}
+
+/* One past the last byte of w's rows. */
+static inline const uint8_t *bn_kern_end(const bn_qmat *w)
+{
+    return w->data + (size_t)w->ne1 * w->row_bytes;
+}
+
 /* Block scale of TQ block b of a row: the fp16 in the block's last 2 bytes. */
 static inline float bn_kern_tq_d(const bn_qmat *w, const uint8_t *row, int64_t b)
 {

@@ -34,11 +34,9 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 {
     const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
     const int64_t nblk = w->ne0 / 128, nrows = r1 - r0;
+    const uint8_t *end = bn_kern_end(w);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = bn_kern_row(w, r);
-        /* prefetch two rows ahead (DRAM latency when streaming); the last
-         * rows prefetch themselves so no pointer leaves the tensor */
-        const uint8_t *pf = r + 2 < w->ne1 ? bn_kern_row(w, r + 2) : row;
         for (int64_t tc = t0; tc < t1; tc += TOKS) {
             const int nt = (int)(t1 - tc < TOKS ? t1 - tc : TOKS);
             __m256i a32[TOKS], a16[TOKS];
@@ -46,7 +44,8 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                 a32[i] = a16[i] = _mm256_setzero_si256();
             for (int64_t b = 0; b < nblk; b++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(row + 32 * b));
-                _mm_prefetch((const char *)(pf + 32 * b), _MM_HINT_T0);
+                if (!(b & 1)) /* one request per cache line (two blocks) */
+                    bn_kern_prefetch(row + 32 * b, end);
                 __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
                 __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3);
                 __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);

@@ -63,13 +63,19 @@ static inline __m512i bcast(const int8_t *q)
 
 /* Decode (one token), four rows: two row pairs share each broadcast of the
  * activations, and their 8 accumulators are independent chains, enough to
- * cover dpbusd's latency, so the loop streams at the memory's pace. The
- * next four rows (nx, inside the tensor) are prefetched one cache line per
- * two blocks, a row-length ahead of their use. */
-static void i2s_decode4(const uint8_t *const rp[4], const uint8_t *const nx[4], const int8_t *qt,
+ * cover dpbusd's latency. Code j of a byte is masked in place, not shifted
+ * down (one op instead of two): the accumulator of position j then holds
+ * 4^(3-j) times its sum, and an exact arithmetic shift at the end recovers
+ * it. Bound: a masked byte is at most 3 << 6 = 192, so a lane gains at most
+ * 4 * 192 * 128 = 98304 per block, under 2^31 for BN_KERNEL_MAX_K / 128 =
+ * 8192 blocks. The four rows are contiguous (128 bytes per block), so the
+ * two cache lines BN_KERN_PF_AHEAD past each block's share are requested as
+ * it is read (bn_kern_prefetch). */
+static void i2s_decode4(const uint8_t *const rp[4], const uint8_t *end, const int8_t *qt,
                         int64_t nblk, int32_t out[4])
 {
-    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i k0 = _mm512_set1_epi8((char)0xc0), k1 = _mm512_set1_epi8(0x30);
+    const __m512i k2 = _mm512_set1_epi8(0x0c), k3 = _mm512_set1_epi8(0x03);
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (int64_t b = 0; b < nblk; b++) {
@@ -79,22 +85,25 @@ static void i2s_decode4(const uint8_t *const rp[4], const uint8_t *const nx[4], 
         const __m512i vb = _mm512_inserti64x4(
             _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rp[2] + 32 * b))),
             _mm256_loadu_si256((const __m256i *)(rp[3] + 32 * b)), 1);
-        if (!(b & 1))
-            for (int i = 0; i < 4; i++)
-                _mm_prefetch((const char *)(nx[i] + 32 * b), _MM_HINT_T0);
+        bn_kern_prefetch(rp[0] + 128 * b, end);
+        bn_kern_prefetch(rp[0] + 128 * b + 64, end);
         const int8_t *q = qt + 128 * b;
         const __m512i q0 = bcast(q), q1 = bcast(q + 32), q2 = bcast(q + 64), q3 = bcast(q + 96);
-        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(va, 6), m3), q0);
-        b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(_mm512_srli_epi16(vb, 6), m3), q0);
-        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(va, 4), m3), q1);
-        b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(_mm512_srli_epi16(vb, 4), m3), q1);
-        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(va, 2), m3), q2);
-        b2 = _mm512_dpbusd_epi32(b2, _mm512_and_si512(_mm512_srli_epi16(vb, 2), m3), q2);
-        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(va, m3), q3);
-        b3 = _mm512_dpbusd_epi32(b3, _mm512_and_si512(vb, m3), q3);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(va, k0), q0);
+        b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(vb, k0), q0);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(va, k1), q1);
+        b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(vb, k1), q1);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(va, k2), q2);
+        b2 = _mm512_dpbusd_epi32(b2, _mm512_and_si512(vb, k2), q2);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(va, k3), q3);
+        b3 = _mm512_dpbusd_epi32(b3, _mm512_and_si512(vb, k3), q3);
     }
-    const __m512i a = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
-    const __m512i bb = _mm512_add_epi32(_mm512_add_epi32(b0, b1), _mm512_add_epi32(b2, b3));
+    const __m512i a = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_srai_epi32(a0, 6), _mm512_srai_epi32(a1, 4)),
+        _mm512_add_epi32(_mm512_srai_epi32(a2, 2), a3));
+    const __m512i bb = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_srai_epi32(b0, 6), _mm512_srai_epi32(b1, 4)),
+        _mm512_add_epi32(_mm512_srai_epi32(b2, 2), b3));
     out[0] = x86_hsum(_mm512_castsi512_si256(a));
     out[1] = x86_hsum(_mm512_extracti64x4_epi64(a, 1));
     out[2] = x86_hsum(_mm512_castsi512_si256(bb));
@@ -106,22 +115,17 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 {
     const __m512i m3 = _mm512_set1_epi8(3);
     const int64_t nblk = w->ne0 / 128, nrows = r1 - r0;
+    const uint8_t *end = bn_kern_end(w);
     int64_t r = r0;
     if (t1 - t0 == 1)
         for (; r + 3 < r1; r += 4) {
-            const uint8_t *rp[4], *nx[4];
-            for (int i = 0; i < 4; i++) {
+            const uint8_t *rp[4];
+            for (int i = 0; i < 4; i++)
                 rp[i] = bn_kern_row(w, r + i);
-                nx[i] = r + 4 + i < w->ne1 ? bn_kern_row(w, r + 4 + i) : rp[i];
-            }
-            i2s_decode4(rp, nx, x->q + t0 * x->ne0, nblk, acc + (r - r0));
+            i2s_decode4(rp, end, x->q + t0 * x->ne0, nblk, acc + (r - r0));
         }
     for (; r + 1 < r1; r += 2) {
         const uint8_t *ra = bn_kern_row(w, r), *rb = bn_kern_row(w, r + 1);
-        /* prefetch the next pair (DRAM latency when streaming); the last
-         * pair prefetches itself so no pointer leaves the tensor */
-        const uint8_t *pa = r + 3 < w->ne1 ? bn_kern_row(w, r + 2) : ra;
-        const uint8_t *pb = r + 3 < w->ne1 ? bn_kern_row(w, r + 3) : rb;
         if (t1 - t0 == 1) { /* decode: 4 independent chains hide dpbusd latency */
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
             const int8_t *qt = x->q + t0 * x->ne0;
@@ -130,8 +134,7 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
                     _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
                 const int8_t *q = qt + 128 * b;
-                _mm_prefetch((const char *)(pa + 32 * b), _MM_HINT_T0);
-                _mm_prefetch((const char *)(pb + 32 * b), _MM_HINT_T0);
+                bn_kern_prefetch(ra + 64 * b, end); /* the pair is 64 bytes a block */
                 a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(v, 6), m3), bcast(q));
                 a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m3), bcast(q + 32));
                 a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(v, 2), m3), bcast(q + 64));
@@ -212,8 +215,8 @@ static inline __attribute__((always_inline)) void tq_fold8(const __m512i a[8], i
  * ..] then q[256b+128+32l ..]), so each shift pairs with one 64-byte load.
  * Every block has its own accumulator (four dpbusd deep; eight blocks give
  * eight independent chains) and the eight block totals are reduced together.
- * Rows are contiguous, so the loop reads one stream; the prefetch runs a
- * kilobyte ahead of it. dpbusd pairs bytes position by position, so the sums
+ * Rows are contiguous, so the loop reads one stream; bn_kern_prefetch runs
+ * ahead of it. dpbusd pairs bytes position by position, so the sums
  * are those of the 256-bit path exactly. */
 
 static void tq2_permute(const int8_t *q, int64_t nb, int8_t *xp)
@@ -225,7 +228,7 @@ static void tq2_permute(const int8_t *q, int64_t nb, int8_t *xp)
         }
 }
 
-static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
+static void tq2_decode_row(const uint8_t *row, const uint8_t *end, const int8_t *xp, int64_t nb,
                            const int32_t *bs, int32_t *out)
 {
     const __m512i m3 = _mm512_set1_epi8(3);
@@ -238,7 +241,7 @@ static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
                 break;
             const uint8_t *blk = row + (g0 + j) * BN_TQ2_BLOCK_BYTES;
             const int8_t *q = xp + (g0 + j) * BN_QK;
-            _mm_prefetch((const char *)(blk + 1024), _MM_HINT_T0);
+            bn_kern_prefetch(blk, end);
             const __m512i v = _mm512_loadu_si512((const void *)blk);
             __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m3),
                                             _mm512_loadu_si512((const void *)q));
@@ -259,8 +262,8 @@ static void tq2_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
 #define TQ_LAYOUT_BYTES 16384 /* one chunk of laid-out activations, on the stack */
 
 typedef void (*tq_permute_fn)(const int8_t *q, int64_t nb, int8_t *xp);
-typedef void (*tq_row_fn)(const uint8_t *row, const int8_t *xp, int64_t nb, const int32_t *bs,
-                          int32_t *out);
+typedef void (*tq_row_fn)(const uint8_t *row, const uint8_t *end, const int8_t *xp, int64_t nb,
+                          const int32_t *bs, int32_t *out);
 
 static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t,
                       int32_t *acc, int64_t lanes, size_t block_bytes, tq_permute_fn permute,
@@ -272,8 +275,8 @@ static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
         const int64_t nc = nb - c0 < chunk ? nb - c0 : chunk;
         permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
         for (int64_t r = r0; r < r1; r++)
-            row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, xp, nc, x->bsum + t * ng + 2 * c0,
-                   acc + (r - r0) * nb + c0);
+            row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, bn_kern_end(w), xp, nc,
+                   x->bsum + t * ng + 2 * c0, acc + (r - r0) * nb + c0);
     }
 }
 
@@ -340,7 +343,7 @@ static inline __m512i tq1_dot5(const __m512i c[5], const int8_t *xp)
 
 /* Decode (one token), one row against a chunk of laid-out activations; every
  * block of a group of eight has its own accumulator. */
-static void tq1_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
+static void tq1_decode_row(const uint8_t *row, const uint8_t *end, const int8_t *xp, int64_t nb,
                            const int32_t *bs, int32_t *out)
 {
     for (int64_t g0 = 0; g0 < nb; g0 += 8) {
@@ -351,7 +354,7 @@ static void tq1_decode_row(const uint8_t *row, const int8_t *xp, int64_t nb,
             if (j >= n)
                 break;
             const uint8_t *blk = row + (g0 + j) * BN_TQ1_BLOCK_BYTES;
-            _mm_prefetch((const char *)(blk + 1024), _MM_HINT_T0);
+            bn_kern_prefetch(blk, end);
             tq1_decode_block(blk, c);
             a[j] = tq1_dot5(c, xp + (g0 + j) * TQ1_LANES);
         }
