@@ -214,37 +214,51 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 #define DECODE_TILE_BYTES 16384 /* weight bytes per decode tile of TQ rows: within L1 */
 
 #if defined(__x86_64__)
-/* Decode (one token t) TQ epilogue, four rows in the four lanes of an SSE
- * vector: per lane exactly the scalar operations of bn_kern_epi_tq_step in
- * the same block order (convert, multiply, add, each rounded once; the
- * product goes through a volatile so no setting can fuse it), but one
- * instruction serves four rows and their chains run side by side. Returns
- * the first row left for the scalar loop. */
-static int64_t epilogue_tq_decode4(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b,
-                                   int64_t t, const int32_t *acc, float *yt)
+/* TQ epilogue, four rows in the four lanes of an SSE vector, for every token
+ * of the tile: per lane exactly the scalar operations of bn_kern_epi_tq_step
+ * in the same block order (convert, multiply, add, each rounded once; the
+ * product goes through a volatile so no setting can fuse it; Q8_K's d * dx
+ * is the same one multiply), but one instruction serves four rows and their
+ * chains run side by side. For a batch, the four rows' block scales are
+ * decoded once for all tokens (at most 4096 blocks a row); for one token they
+ * are decoded in the chain, where the adds' latency hides them. Returns the
+ * first row left for the scalar loop. */
+static inline __m128 rows4_d(const bn_qmat *w, const uint8_t *const row[4], int64_t k)
 {
-    const int64_t nb = w->ne0 / BN_QK;
+    return _mm_setr_ps(bn_kern_tq_d(w, row[0], k), bn_kern_tq_d(w, row[1], k),
+                       bn_kern_tq_d(w, row[2], k), bn_kern_tq_d(w, row[3], k));
+}
+
+static int64_t epilogue_tq_rows4(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b,
+                                 int64_t t0, int64_t t1, const int32_t *acc, float *y,
+                                 int64_t ldy)
+{
+    const int64_t nb = w->ne0 / BN_QK, n = b - a;
+    __m128 d[BN_KERNEL_MAX_K / BN_QK];
     int64_t r = a;
     for (; r + 3 < b; r += 4) {
         const uint8_t *row[4];
-        const int32_t *s[4];
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 4; i++)
             row[i] = bn_kern_row(w, r + i);
-            s[i] = acc + (r + i - a) * nb;
+        if (t1 - t0 > 1)
+            for (int64_t k = 0; k < nb; k++)
+                d[k] = rows4_d(w, row, k);
+        for (int64_t t = t0; t < t1; t++) {
+            const int32_t *s = acc + ((t - t0) * n + (r - a)) * nb; /* row r + i at s + i nb */
+            __m128 v = _mm_setzero_ps();
+            for (int64_t k = 0; k < nb; k++) {
+                __m128 dk = t1 - t0 > 1 ? d[k] : rows4_d(w, row, k);
+                if (x->kind == BN_ACT_Q8K)
+                    dk = _mm_mul_ps(dk, _mm_set1_ps(x->scale[t * nb + k]));
+                const __m128 sf = _mm_cvtepi32_ps(
+                    _mm_setr_epi32(s[k], s[nb + k], s[2 * nb + k], s[3 * nb + k]));
+                volatile __m128 p = _mm_mul_ps(sf, dk);
+                v = _mm_add_ps(v, p);
+            }
+            if (x->kind != BN_ACT_Q8K)
+                v = _mm_div_ps(v, _mm_set1_ps(x->scale[t]));
+            _mm_storeu_ps(y + t * ldy + r, v);
         }
-        __m128 v = _mm_setzero_ps();
-        for (int64_t k = 0; k < nb; k++) {
-            __m128 d = _mm_setr_ps(bn_kern_tq_d(w, row[0], k), bn_kern_tq_d(w, row[1], k),
-                                   bn_kern_tq_d(w, row[2], k), bn_kern_tq_d(w, row[3], k));
-            if (x->kind == BN_ACT_Q8K)
-                d = _mm_mul_ps(d, _mm_set1_ps(x->scale[t * nb + k]));
-            const __m128 sf = _mm_cvtepi32_ps(_mm_setr_epi32(s[0][k], s[1][k], s[2][k], s[3][k]));
-            volatile __m128 p = _mm_mul_ps(sf, d);
-            v = _mm_add_ps(v, p);
-        }
-        if (x->kind != BN_ACT_Q8K)
-            v = _mm_div_ps(v, _mm_set1_ps(x->scale[t]));
-        _mm_storeu_ps(yt + r, v);
     }
     return r;
 }
@@ -272,8 +286,7 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
     float d[BN_KERNEL_MAX_K / BN_QK];
     int64_t r = a;
 #if defined(__x86_64__)
-    if (t1 - t0 == 1)
-        r = epilogue_tq_decode4(w, x, a, b, t0, acc, y + t0 * ldy);
+    r = epilogue_tq_rows4(w, x, a, b, t0, t1, acc, y, ldy);
 #endif
     for (; r < b; r++) {
         const uint8_t *row = bn_kern_row(w, r);

@@ -12,8 +12,8 @@
  * separately at the end. An odd last row uses the 256-bit form.
  * TQ2_0 decode: one zmm per block against activations laid out to match.
  * TQ1_0, decode and batches: one zmm per block, its trits decoded with byte
- * adds and unsigned compares (tq1_*, below). TQ2_0 batches: the shared
- * 256-bit decoders of simd_x86.h with the 256-bit VNNI form (AVX512VL).
+ * adds and unsigned compares (tq1_*, below). TQ2_0 batches: each block's
+ * codes decoded once into element order, four zmm, for every token (tq_batch).
  */
 #if defined(__x86_64__)
 
@@ -383,7 +383,7 @@ static inline void tq1_element_order(const __m512i c[5], __m512i e[4])
 }
 
 /* One token against a group of n <= 8 blocks in element order (e). */
-static inline __attribute__((always_inline)) void tq1_batch_token(const __m512i e[8][4], int n,
+static inline __attribute__((always_inline)) void tq_batch_token(const __m512i e[8][4], int n,
                                                                   const bn_act *x, int64_t t,
                                                                   int64_t g0, int32_t *out)
 {
@@ -403,8 +403,37 @@ static inline __attribute__((always_inline)) void tq1_batch_token(const __m512i 
     tq_fold8(a, n, x->bsum + t * (x->ne0 / BN_ACT_GROUP) + 2 * g0, out);
 }
 
-static void tq1_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
-                      int64_t t0, int64_t t1, int32_t *acc)
+/* TQ2_0 (FORMATS 2.2): byte m of qs[0..31] holds elements 32l + m and byte
+ * m of qs[32..63] elements 128 + 32l + m, at bits 2l. Element order pairs
+ * the low qs half with itself shifted by 0 | 2 (e0: elements 0..63) and
+ * 4 | 6 (e1: 64..127), the high half likewise (e2, e3): two broadcast
+ * loads, four variable shifts of both halves, four masks. */
+static inline void tq2_decode_elements(const uint8_t *blk, __m512i e[4])
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i s02 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i s46 = _mm512_add_epi16(s02, _mm512_set1_epi16(4));
+    const __m512i lo = bcast((const int8_t *)blk), hi = bcast((const int8_t *)blk + 32);
+    e[0] = _mm512_and_si512(_mm512_srlv_epi16(lo, s02), m3);
+    e[1] = _mm512_and_si512(_mm512_srlv_epi16(lo, s46), m3);
+    e[2] = _mm512_and_si512(_mm512_srlv_epi16(hi, s02), m3);
+    e[3] = _mm512_and_si512(_mm512_srlv_epi16(hi, s46), m3);
+}
+
+static inline void tq1_decode_elements(const uint8_t *blk, __m512i e[4])
+{
+    __m512i c[5];
+    tq1_decode_block(blk, c);
+    tq1_element_order(c, e);
+}
+
+typedef void (*tq_elements_fn)(const uint8_t *blk, __m512i e[4]);
+
+/* Batches of TQ2_0 or TQ1_0: per row, groups of 8 blocks are decoded into
+ * element order once and serve every token of the call. */
+static inline __attribute__((always_inline)) void
+tq_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+         int32_t *acc, size_t block_bytes, tq_elements_fn decode)
 {
     const int64_t nb = w->ne0 / BN_QK, nrows = r1 - r0;
     for (int64_t r = r0; r < r1; r++) {
@@ -412,17 +441,14 @@ static void tq1_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
         for (int64_t g0 = 0; g0 < nb; g0 += 8) {
             const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
             __m512i e[8][4];
-            for (int j = 0; j < n; j++) {
-                __m512i c[5];
-                tq1_decode_block(row + (g0 + j) * BN_TQ1_BLOCK_BYTES, c);
-                tq1_element_order(c, e[j]);
-            }
+            for (int j = 0; j < n; j++)
+                decode(row + (g0 + j) * block_bytes, e[j]);
             if (n == 8)
                 for (int64_t t = t0; t < t1; t++)
-                    tq1_batch_token(e, 8, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
+                    tq_batch_token(e, 8, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
             else
                 for (int64_t t = t0; t < t1; t++)
-                    tq1_batch_token(e, n, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
+                    tq_batch_token(e, n, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
         }
     }
 }
@@ -435,11 +461,11 @@ static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
             tq_decode(w, x, r0, r1, t0, acc, TQ1_LANES, BN_TQ1_BLOCK_BYTES, tq1_permute,
                       tq1_decode_row);
         else
-            tq1_batch(w, x, r0, r1, t0, t1, acc);
+            tq_batch(w, x, r0, r1, t0, t1, acc, BN_TQ1_BLOCK_BYTES, tq1_decode_elements);
     } else if (t1 - t0 == 1) {
         tq_decode(w, x, r0, r1, t0, acc, BN_QK, BN_TQ2_BLOCK_BYTES, tq2_permute, tq2_decode_row);
     } else {
-        x86_dot_tq(w, x, r0, r1, t0, t1, acc);
+        tq_batch(w, x, r0, r1, t0, t1, acc, BN_TQ2_BLOCK_BYTES, tq2_decode_elements);
     }
 }
 
