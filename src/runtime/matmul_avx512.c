@@ -125,8 +125,9 @@ void bnr_gemm_pairs_avx512(const float *pack, int n_pairs, int n8, const float *
  * The rows stream from DRAM in the first tile of a call and from L1/L2 in
  * the others; pf (NULL: none) is the first of the 2 * NP rows read after
  * these (rows row_bytes apart), one cache line of each prefetched every 4
- * steps, a block ahead, into L2 (prefetcht1: the far request that streams,
- * kern.h bn_kern_prefetch), so they are near when their turn comes. out[t * ldo + 2p + h] gets the combined lanes (the tail still to add). */
+ * steps, a block ahead, into L2 (prefetcht1, as kern.h bn_kern_prefetch),
+ * so they are near when their turn comes. out[t * ldo + 2p + h] gets the
+ * combined lanes (the tail still to add). */
 static inline __attribute__((always_inline)) void
 tile_f16(const uint8_t *const *rp, int n8, const float *xi, size_t xstep, float *out, int ldo,
          const uint8_t *pf, size_t row_bytes, const int NP, const int NT)

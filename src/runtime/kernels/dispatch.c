@@ -221,8 +221,8 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
  * is the same one multiply), but one instruction serves four rows and their
  * chains run side by side. For a batch, the four rows' block scales are
  * decoded once for all tokens (at most 4096 blocks a row); for one token they
- * are decoded in the chain, where the adds' latency hides them. Returns the
- * first row left for the scalar loop. */
+ * are decoded inside the chain, as the decode epilogue always did. Returns
+ * the first row left for the scalar loop. */
 static inline __m128 rows4_d(const bn_qmat *w, const uint8_t *const row[4], int64_t k)
 {
     return _mm_setr_ps(bn_kern_tq_d(w, row[0], k), bn_kern_tq_d(w, row[1], k),

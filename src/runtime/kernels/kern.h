@@ -60,9 +60,7 @@ static inline float bn_kern_f16(const uint8_t *p)
  * prefetcht0 2.5 KB ahead, 21-25 GB/s with prefetcht1 5-20 KB ahead, and
  * prefetcht0 that far ahead gains nothing. end: one past the tensor's last
  * byte; no request leaves the tensor. */
-#ifndef BN_KERN_PF_AHEAD
 #define BN_KERN_PF_AHEAD 16384
-#endif
 
 static inline void bn_kern_prefetch(const uint8_t *p, const uint8_t *end)
 {

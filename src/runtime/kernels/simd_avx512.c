@@ -22,14 +22,6 @@
 
 #define TOKS 8  /* tokens sharing one decoded I2_S row pair */
 
-static inline __m256i x86_dot8(const __m256i c[8], const int8_t *q)
-{
-    __m256i s = _mm256_setzero_si256();
-    for (int i = 0; i < 8; i++)
-        s = _mm256_dpbusd_epi32(s, c[i], _mm256_loadu_si256((const __m256i *)(q + 32 * i)));
-    return s;
-}
-
 #include "simd_x86.h"
 
 /* One row, 256-bit VNNI: the odd row left over by the row pairs. */
@@ -271,11 +263,12 @@ static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
 {
     _Alignas(64) int8_t xp[TQ_LAYOUT_BYTES];
     const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP, chunk = TQ_LAYOUT_BYTES / lanes;
+    const uint8_t *end = bn_kern_end(w);
     for (int64_t c0 = 0; c0 < nb; c0 += chunk) {
         const int64_t nc = nb - c0 < chunk ? nb - c0 : chunk;
         permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
         for (int64_t r = r0; r < r1; r++)
-            row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, bn_kern_end(w), xp, nc,
+            row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, end, xp, nc,
                    x->bsum + t * ng + 2 * c0, acc + (r - r0) * nb + c0);
     }
 }
@@ -384,8 +377,8 @@ static inline void tq1_element_order(const __m512i c[5], __m512i e[4])
 
 /* One token against a group of n <= 8 blocks in element order (e). */
 static inline __attribute__((always_inline)) void tq_batch_token(const __m512i e[8][4], int n,
-                                                                  const bn_act *x, int64_t t,
-                                                                  int64_t g0, int32_t *out)
+                                                                 const bn_act *x, int64_t t,
+                                                                 int64_t g0, int32_t *out)
 {
     const int8_t *q = x->q + t * x->ne0 + g0 * BN_QK;
     __m512i a[8] = {_mm512_setzero_si512()}; /* (tq_fold8 reads a[j] for j < n only) */
