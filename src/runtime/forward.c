@@ -245,18 +245,7 @@ static void prof_end(bn_ctx *c, bn_prof_op op, double t0, double bytes, double o
     s->ops += ops;
 }
 
-/* ---- elementwise pieces ------------------------------------------------------------ */
-
-/* out = x * (1 / sqrt(mean(x²) + eps)) * w, as ggml: the sum of squares in double. */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
-{
-    double ss = 0.0; /* as ggml: each square in float, summed in double */
-    for (int i = 0; i < n; i++)
-        ss += (double)(x[i] * x[i]);
-    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (int i = 0; i < n; i++)
-        out[i] = x[i] * scale * w[i];
-}
+/* ---- per-token steps ------------------------------------------------------------------ */
 
 /* Rotate n_heads heads of head_dim in v (one token) by the angles of pos. */
 static void rope(const bn_ctx *c, float *v, int n_heads, int pos)
@@ -277,21 +266,19 @@ static void rope(const bn_ctx *c, float *v, int n_heads, int pos)
     }
 }
 
-/* ---- one chunk ------------------------------------------------------------------------- */
-
-static void add_into(float *x, const float *y, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] += y[i];
-}
-
-/* Per-token elementwise steps, one pool task per token (tokens are independent). */
-typedef enum { OP_ATTN_NORM, OP_ATTN_SUB_NORM, OP_FFN_NORM, OP_FFN_ACT } tok_op;
+/* The steps between the projections, each on tokens independently: a pool
+ * task takes a group of consecutive tokens (elementwise.c runs a group's
+ * norms side by side; every value is the same whatever the grouping). */
+typedef enum {
+    OP_ATTN_NORM, OP_ROPE_STORE, OP_ATTN_SUB_NORM, OP_RESIDUAL, OP_FFN_NORM, OP_FFN_ACT
+} tok_op;
 
 typedef struct {
     bn_ctx *c;
     const bn_layer *L;
+    int l;             /* layer index (the KV cache's) */
     tok_op op;
+    int T, group;      /* tokens, tokens per task */
 } tok_job;
 
 static void tok_task(void *ctx, int64_t task, int worker)
@@ -300,43 +287,53 @@ static void tok_task(void *ctx, int64_t task, int worker)
     const tok_job *j = ctx;
     bn_ctx *c = j->c;
     const bn_hparams *hp = &c->m->hp;
-    size_t t = (size_t)task, E = (size_t)hp->n_embd, Q = (size_t)c->q_dim, F = (size_t)hp->n_ff;
+    const size_t E = (size_t)hp->n_embd, Q = (size_t)c->q_dim, F = (size_t)hp->n_ff;
+    const int t0 = (int)task * j->group, n = j->T - t0 < j->group ? j->T - t0 : j->group;
+    const size_t t = (size_t)t0;
     switch (j->op) {
     case OP_ATTN_NORM:
-        rmsnorm(c->xb + t * E, c->x + t * E, j->L->attn_norm, (int)E, hp->eps);
+        bnr_rmsnorm_rows(c->xb + t * E, E, c->x + t * E, E, j->L->attn_norm, (int)E, n, hp->eps);
+        break;
+    case OP_ROPE_STORE:
+        for (int i = t0; i < t0 + n; i++) {
+            float *q = c->q + (size_t)i * Q, *k = c->k + (size_t)i * c->kv_dim;
+            rope(c, q, hp->n_head, c->pos[i]);
+            rope(c, k, hp->n_head_kv, c->pos[i]);
+            bnr_kv_store(&c->kv, j->l, c->seq[i], c->pos[i], k, c->v + (size_t)i * c->kv_dim);
+        }
         break;
     case OP_ATTN_SUB_NORM:
-        rmsnorm(c->xb + t * Q, c->att + t * Q, j->L->attn_sub_norm, (int)Q, hp->eps);
+        bnr_rmsnorm_rows(c->xb + t * Q, Q, c->att + t * Q, Q, j->L->attn_sub_norm, (int)Q, n,
+                         hp->eps);
+        break;
+    case OP_RESIDUAL:
+        bnr_add_into(c->x + t * E, c->y + t * E, (size_t)n * E);
         break;
     case OP_FFN_NORM:
-        rmsnorm(c->xb + t * E, c->x + t * E, j->L->ffn_norm, (int)E, hp->eps);
+        bnr_rmsnorm_rows(c->xb + t * E, E, c->x + t * E, E, j->L->ffn_norm, (int)E, n, hp->eps);
         break;
-    case OP_FFN_ACT: {
-        float *g = c->hg + t * F;
-        const float *u = c->hu + t * F;
-        if (hp->act == BN_FFN_RELU2) {
-            for (size_t i = 0; i < F; i++) {
-                float r = g[i] > 0.0f ? g[i] : 0.0f;
-                g[i] = r * r * u[i];
-            }
-        } else {
-            for (size_t i = 0; i < F; i++)
-                g[i] = g[i] / (1.0f + bnr_exp(-g[i])) * u[i];
-        }
+    case OP_FFN_ACT:
+        if (hp->act == BN_FFN_RELU2)
+            bnr_relu2_mul(c->hg + t * F, c->hu + t * F, (size_t)n * F);
+        else
+            bnr_silu_mul(c->hg + t * F, c->hu + t * F, (size_t)n * F);
         if (j->L->ffn_sub_norm)
-            rmsnorm(g, g, j->L->ffn_sub_norm, (int)F, hp->eps);
+            bnr_rmsnorm_rows(c->hg + t * F, F, c->hg + t * F, F, j->L->ffn_sub_norm, (int)F, n,
+                             hp->eps);
         break;
-    }
     }
 }
 
-static void per_token(bn_ctx *c, const bn_layer *L, tok_op op, int T)
+/* Groups of BN_NORM_ROWS tokens, smaller when that would leave workers idle. */
+static void per_token(bn_ctx *c, const bn_layer *L, int l, tok_op op, int T)
 {
-    static const bn_prof_op prof_op[] = {BN_PROF_ATTN_NORM, BN_PROF_ATTN_SUB_NORM,
-                                         BN_PROF_FFN_NORM, BN_PROF_FFN_ACT};
+    static const bn_prof_op prof_op[] = {BN_PROF_ATTN_NORM,     BN_PROF_ROPE,
+                                         BN_PROF_ATTN_SUB_NORM, BN_PROF_RESIDUAL,
+                                         BN_PROF_FFN_NORM,      BN_PROF_FFN_ACT};
     double t0 = prof_start(c);
-    tok_job j = {c, L, op};
-    bn_pool_run(c->m->pool, tok_task, &j, T);
+    int group = (T + c->n_workers - 1) / c->n_workers;
+    tok_job j = {c, L, l, op, T, group < BN_NORM_ROWS ? group : BN_NORM_ROWS};
+    bn_pool_run(c->m->pool, tok_task, &j, (T + j.group - 1) / j.group);
     prof_end(c, prof_op[op], t0, 0.0, 0.0);
 }
 
@@ -355,13 +352,6 @@ static bn_status project(bn_ctx *c, const bn_weight *w, float *y, int T, bn_prof
     s->bytes += (double)w->nbytes;
     s->ops += 2.0 * w->n_in * (double)w->n_out * T;
     return st;
-}
-
-static void residual(bn_ctx *c, int T)
-{
-    double t0 = prof_start(c);
-    add_into(c->x, c->y, (size_t)T * c->m->hp.n_embd);
-    prof_end(c, BN_PROF_RESIDUAL, t0, 0.0, 0.0);
 }
 
 /* Bytes of K and V the attention of the chunk read (each row once per tile
@@ -385,21 +375,14 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
     int E = hp->n_embd, F = hp->n_ff;
     bn_status st;
 
-    per_token(c, L, OP_ATTN_NORM, T);
+    per_token(c, L, l, OP_ATTN_NORM, T);
     bnr_mm_set_input(c->mm, c->xb, T, E);
     if ((st = project(c, &L->wq, c->q, T, BN_PROF_ATTN_Q, err)) ||
         (st = project(c, &L->wk, c->k, T, BN_PROF_ATTN_K, err)) ||
         (st = project(c, &L->wv, c->v, T, BN_PROF_ATTN_V, err)))
         return st;
+    per_token(c, L, l, OP_ROPE_STORE, T);
     double t0 = prof_start(c);
-    for (int t = 0; t < T; t++) {
-        rope(c, c->q + (size_t)t * c->q_dim, hp->n_head, c->pos[t]);
-        rope(c, c->k + (size_t)t * c->kv_dim, hp->n_head_kv, c->pos[t]);
-        bnr_kv_store(&c->kv, l, c->seq[t], c->pos[t], c->k + (size_t)t * c->kv_dim,
-                    c->v + (size_t)t * c->kv_dim);
-    }
-    prof_end(c, BN_PROF_ROPE, t0, 0.0, 0.0);
-    t0 = prof_start(c);
     bnr_attention(c->attn, m->pool, &c->kv, l, c->q, c->seq, c->pos, T, c->att);
     if (c->prof) {
         double bytes, ops;
@@ -408,22 +391,22 @@ static bn_status layer_forward(bn_ctx *c, int l, int T, bn_error *err)
     }
 
     if (L->attn_sub_norm)
-        per_token(c, L, OP_ATTN_SUB_NORM, T);
+        per_token(c, L, l, OP_ATTN_SUB_NORM, T);
     bnr_mm_set_input(c->mm, L->attn_sub_norm ? c->xb : c->att, T, c->q_dim);
     if ((st = project(c, &L->wo, c->y, T, BN_PROF_ATTN_OUT, err)))
         return st;
-    residual(c, T);
+    per_token(c, L, l, OP_RESIDUAL, T);
 
-    per_token(c, L, OP_FFN_NORM, T);
+    per_token(c, L, l, OP_FFN_NORM, T);
     bnr_mm_set_input(c->mm, c->xb, T, E);
     if ((st = project(c, &L->wgate, c->hg, T, BN_PROF_FFN_GATE, err)) ||
         (st = project(c, &L->wup, c->hu, T, BN_PROF_FFN_UP, err)))
         return st;
-    per_token(c, L, OP_FFN_ACT, T);
+    per_token(c, L, l, OP_FFN_ACT, T);
     bnr_mm_set_input(c->mm, c->hg, T, F);
     if ((st = project(c, &L->wdown, c->y, T, BN_PROF_FFN_DOWN, err)))
         return st;
-    residual(c, T);
+    per_token(c, L, l, OP_RESIDUAL, T);
     return BN_OK;
 }
 
@@ -448,7 +431,8 @@ static bn_status chunk_forward(bn_ctx *c, const int32_t *tok, int T, int n_sel, 
     /* normed final states of the selected tokens, gathered (rows of xb) */
     t0 = prof_start(c);
     for (int i = 0; i < n_sel; i++)
-        rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)c->sel[i] * E, m->output_norm, E, hp->eps);
+        bnr_rmsnorm_rows(c->xb + (size_t)i * E, (size_t)E, c->x + (size_t)c->sel[i] * E,
+                         (size_t)E, m->output_norm, E, 1, hp->eps);
     prof_end(c, BN_PROF_OUT_NORM, t0, 0.0, 0.0);
     bnr_mm_set_input(c->mm, c->xb, n_sel, E);
     return project(c, &m->output, logits, n_sel, BN_PROF_HEAD, err);

@@ -204,4 +204,23 @@ void bnr_axpy(float *y, float w, const float *v, int n);
 void bnr_dot_rows(const float *q, const float *rows, size_t stride, int n_rows, int n,
                     float *out);
 
+/* ---- elementwise steps of a layer (elementwise.c); each value as the
+ * one-token C loop computes it, whatever the grouping or instruction set ---- */
+
+#define BN_NORM_ROWS 8 /* rows whose square sums bnr_rmsnorm_rows runs side by side */
+/* out row r = x row r * (1 / sqrt(mean(x²) + eps)) * w for r < n_rows rows of
+ * n (strides ldo, ldx in floats; out may be x): ggml's RMS norm, each square
+ * in float summed in double in element order. */
+void bnr_rmsnorm_rows(float *out, size_t ldo, const float *x, size_t ldx, const float *w,
+                      int n, int n_rows, float eps);
+/* g[i] = max(g[i], 0)² * u[i] (ReLU², NaN -> 0), i < n. */
+void bnr_relu2_mul(float *g, const float *u, size_t n);
+/* g[i] = g[i] / (1 + bnr_exp(-g[i])) * u[i] (SiLU gate), i < n. */
+void bnr_silu_mul(float *g, const float *u, size_t n);
+/* x[i] += y[i], i < n. */
+void bnr_add_into(float *x, const float *y, size_t n);
+void bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n);
+size_t bnr_relu2_mul_avx512(float *g, const float *u, size_t n);
+size_t bnr_add_into_avx512(float *x, const float *y, size_t n);
+
 #endif

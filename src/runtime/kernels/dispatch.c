@@ -266,7 +266,8 @@ static int64_t epilogue_tq_rows4(const bn_qmat *w, const bn_act *x, int64_t a, i
 
 /* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
  * into y through the epilogue of kern.h, with the same operations as
- * bnr_kern_epilogue per value: I2_S inline over a token's rows; TQ with each
+ * bnr_kern_epilogue per value: I2_S inline over a token's rows (four a vector
+ * on x86); TQ with each
  * row's block scales decoded once for all tokens (at most 4096 blocks a row). */
 static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b, int64_t t0,
                           int64_t t1, const int32_t *acc, float *y, int64_t ldy)
@@ -277,7 +278,19 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
             const int32_t *s = acc + (t - t0) * n, sum = x->sum[t];
             const float sa = x->scale[t], sw = w->scale;
             float *yt = y + t * ldy + a;
-            for (int64_t r = 0; r < n; r++)
+            int64_t r = 0;
+#if defined(__x86_64__)
+            /* four rows a vector: per lane the convert, subtract, divide and
+             * multiply of bn_kern_epi_i2s, each rounded once as there */
+            const __m128 fq = _mm_set1_ps((float)sum), va = _mm_set1_ps(sa),
+                         vw = _mm_set1_ps(sw);
+            for (; r + 3 < n; r += 4) {
+                __m128 v = _mm_sub_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *)(s + r))),
+                                      fq);
+                _mm_storeu_ps(yt + r, _mm_mul_ps(_mm_div_ps(v, va), vw));
+            }
+#endif
+            for (; r < n; r++)
                 yt[r] = bn_kern_epi_i2s(s[r], sum, sa, sw);
         }
         return;

@@ -1,7 +1,9 @@
-/* run_bench.c - bn-run --bench (see run_bench.h). Each test first evaluates one
- * untimed token (faulting the mapped weights in, as llama-bench's warm-up
- * does) and, with --bench-depth D, D untimed positions of context, then times
- * reps repetitions that each start back at position D (the cache truncated
+/* run_bench.c - bn-run --bench (see run_bench.h). Each test first evaluates,
+ * with --bench-depth D, D untimed positions of context, then one untimed
+ * warm-up batch like its repetitions (as llama-bench's warm-up: ppN all N
+ * tokens, tgN one token, so the mapped weights and every page of KV cache and
+ * scratch the test writes are faulted in before the clock starts); then it
+ * times reps repetitions that each start back at position D (the cache truncated
  * there): ppN evaluates N pseudo-random tokens as one batch with the last
  * token's logits, tgN N single-token evaluations with logits. Field names of the JSON and CSV
  * forms follow llama-bench where they mean the same thing. */
@@ -48,10 +50,10 @@ static bn_status bench_test(const bn_bench_opts *o, bn_model *m, int n_ctx, int 
     uint64_t r = 12345;
     for (int i = 0; i < nt && !st; i++)
         toks[i] = (int32_t)(bn_rng_next(&r) % (uint64_t)hp->n_vocab);
-    if (!st)
-        st = bn_ctx_eval(c, 0, toks, 1, 0, BN_LOGITS_LAST, logits, err);
     if (!st && d > 0) /* the context the tests start from */
         st = bn_ctx_eval(c, 0, toks, d, 0, BN_LOGITS_NONE, NULL, err);
+    if (!st) /* the warm-up: one repetition's batch (all of ppN, one token of tgN) */
+        st = bn_ctx_eval(c, 0, toks, pp ? n : 1, d, BN_LOGITS_LAST, logits, err);
     for (int rep = 0; rep < o->reps && !st; rep++) {
         if (d == 0)
             bn_ctx_clear(c, 0);

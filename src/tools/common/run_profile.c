@@ -76,8 +76,9 @@ bn_status bn_profile_run(const bn_profile_opts *o, bn_model *m, FILE *out, bn_er
     uint64_t r = 12345;
     for (int i = 0; i < pp && !st; i++)
         toks[i] = (int32_t)(bn_rng_next(&r) % (uint64_t)hp->n_vocab);
-    if (!st) /* warm-up: fault the mapping in, as --bench does */
-        st = bn_ctx_eval(c, 0, toks, 1, 0, BN_LOGITS_LAST, logits, err);
+    if (!st) /* warm-up: the prefill batch once, untimed, as --bench does (the
+              * mapping, the KV cache and the scratch faulted in) */
+        st = bn_ctx_eval(c, 0, toks, pp, 0, BN_LOGITS_LAST, logits, err);
     if (!st) {
         bn_ctx_clear(c, 0);
         bn_ctx_set_profile(c, &ph[0].p);
