@@ -28,11 +28,8 @@ static void ew_init(void) { use_avx512 = bnr_avx512_available(); }
 /* out[i] = x[i] * scale * w[i], two rounded products in that order. */
 static void scale_mul(float *out, const float *x, float scale, const float *w, int n)
 {
-    if (use_avx512) {
-        bnr_scale_mul_avx512(out, x, scale, w, n);
-        return;
-    }
-    for (int i = 0; i < n; i++)
+    int i = use_avx512 ? bnr_scale_mul_avx512(out, x, scale, w, n) : 0;
+    for (; i < n; i++)
         out[i] = x[i] * scale * w[i];
 }
 
@@ -76,9 +73,7 @@ void bnr_rmsnorm_rows(float *out, size_t ldo, const float *x, size_t ldx, const 
 void bnr_relu2_mul(float *g, const float *u, size_t n)
 {
     pthread_once(&ew_once, ew_init);
-    size_t i = 0;
-    if (use_avx512)
-        i = bnr_relu2_mul_avx512(g, u, n);
+    size_t i = use_avx512 ? bnr_relu2_mul_avx512(g, u, n) : 0;
     for (; i < n; i++) {
         float r = g[i] > 0.0f ? g[i] : 0.0f;
         g[i] = r * r * u[i];
@@ -101,9 +96,7 @@ void bnr_silu_mul(float *g, const float *u, size_t n)
 void bnr_add_into(float *x, const float *y, size_t n)
 {
     pthread_once(&ew_once, ew_init);
-    size_t i = 0;
-    if (use_avx512)
-        i = bnr_add_into_avx512(x, y, n);
+    size_t i = use_avx512 ? bnr_add_into_avx512(x, y, n) : 0;
     for (; i < n; i++)
         x[i] += y[i];
 }

@@ -11,15 +11,14 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-void bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n)
+int bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n)
 {
     const __m512 s = _mm512_set1_ps(scale);
     int i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), s),
                                                 _mm512_loadu_ps(w + i)));
-    for (; i < n; i++)
-        out[i] = x[i] * scale * w[i];
+    return i;
 }
 
 /* max(g, 0) with 0 as the second operand: a NaN g gives 0 and -0 gives +0,
@@ -45,9 +44,10 @@ size_t bnr_add_into_avx512(float *x, const float *y, size_t n)
 
 #else
 
-void bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n)
+int bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n)
 {
     (void)out, (void)x, (void)scale, (void)w, (void)n;
+    return 0;
 }
 
 size_t bnr_relu2_mul_avx512(float *g, const float *u, size_t n)

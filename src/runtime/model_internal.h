@@ -219,7 +219,9 @@ void bnr_relu2_mul(float *g, const float *u, size_t n);
 void bnr_silu_mul(float *g, const float *u, size_t n);
 /* x[i] += y[i], i < n. */
 void bnr_add_into(float *x, const float *y, size_t n);
-void bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n);
+/* The AVX-512 forms (elementwise_avx512.c): each does the leading whole
+ * vectors and returns how many elements that was; the caller does the rest. */
+int bnr_scale_mul_avx512(float *out, const float *x, float scale, const float *w, int n);
 size_t bnr_relu2_mul_avx512(float *g, const float *u, size_t n);
 size_t bnr_add_into_avx512(float *x, const float *y, size_t n);
 

@@ -66,47 +66,17 @@ int64_t bn_qmat_sums_per_row(const bn_qmat *w)
     return w->type == BN_TYPE_I2_S ? 1 : w->ne0 / BN_QK;
 }
 
-/* ---- the epilogue (kernels.h contract 3) ---- */
+/* ---- F16 block scales (kern.h bn_kern_tq_d) ---- */
 
-/* A TQ block scale through a table of bn_kern_f16 over all 65536 halves: the
- * same floats (NaN payloads too) in one load instead of a branchy decode,
- * which a decode step pays for every 256 weights. The scales of a tensor
- * take few distinct values, so the lines used stay in cache. */
-static float tq_f16[1 << 16];
-static pthread_once_t tq_f16_once = PTHREAD_ONCE_INIT;
+float bnr_kern_f16_table[1 << 16];
+static pthread_once_t f16_table_once = PTHREAD_ONCE_INIT;
 
-static void tq_f16_init(void)
+static void f16_table_init(void)
 {
     for (uint32_t h = 0; h < (1u << 16); h++) {
         const uint8_t b[2] = {(uint8_t)h, (uint8_t)(h >> 8)};
-        tq_f16[h] = bn_kern_f16(b);
+        bnr_kern_f16_table[h] = bn_kern_f16(b);
     }
-}
-
-static inline float tq_d(const bn_qmat *w, const uint8_t *row, int64_t b)
-{
-    size_t bb = w->type == BN_TYPE_TQ2_0 ? BN_TQ2_BLOCK_BYTES : BN_TQ1_BLOCK_BYTES;
-    const uint8_t *p = row + (size_t)b * bb + bb - 2;
-    return tq_f16[p[0] | p[1] << 8];
-}
-
-float bnr_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
-                       const int32_t *sums)
-{
-    if (w->type == BN_TYPE_I2_S)
-        return bn_kern_epi_i2s(sums[0], x->sum[t], x->scale[t], w->scale);
-    const uint8_t *row = bn_kern_row(w, r);
-    int64_t nb = w->ne0 / BN_QK;
-    float acc = 0.0f;
-    if (x->kind == BN_ACT_Q8K) {
-        const float *dx = x->scale + t * nb;
-        for (int64_t b = 0; b < nb; b++)
-            acc = bn_kern_epi_tq_step(acc, sums[b], bn_kern_tq_d(w, row, b) * dx[b]);
-        return acc;
-    }
-    for (int64_t b = 0; b < nb; b++)
-        acc = bn_kern_epi_tq_step(acc, sums[b], bn_kern_tq_d(w, row, b));
-    return acc / x->scale[t];
 }
 
 /* ---- the table ---- */
@@ -216,6 +186,7 @@ static bn_dot_fn dot_for(const bn_kernel *k, bn_type t)
 static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                             int64_t r0, int64_t r1, bn_error *err)
 {
+    pthread_once(&f16_table_once, f16_table_init); /* kern.h bn_kern_tq_d */
     if (!k || !w || !w->data || !x || !x->q)
         return bn_error_set(err, BN_EINVAL, "ternary matmul: NULL kernel, weights or activations");
     if (x->ne0 != w->ne0)
@@ -248,8 +219,8 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
  * the first row left for the scalar loop. */
 static inline __m128 rows4_d(const bn_qmat *w, const uint8_t *const row[4], int64_t k)
 {
-    return _mm_setr_ps(tq_d(w, row[0], k), tq_d(w, row[1], k), tq_d(w, row[2], k),
-                       tq_d(w, row[3], k));
+    return _mm_setr_ps(bn_kern_tq_d(w, row[0], k), bn_kern_tq_d(w, row[1], k),
+                       bn_kern_tq_d(w, row[2], k), bn_kern_tq_d(w, row[3], k));
 }
 
 static int64_t epilogue_tq_rows4(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b,
@@ -288,10 +259,10 @@ static int64_t epilogue_tq_rows4(const bn_qmat *w, const bn_act *x, int64_t a, i
 #endif
 
 /* The sums of a tile (rows [a, b) x tokens [t0, t1), layout of bn_dot_fn)
- * into y through the epilogue of kern.h, with the same operations as
- * bnr_kern_epilogue per value: I2_S inline over a token's rows (four a vector
- * on x86); TQ with each
- * row's block scales decoded once for all tokens (at most 4096 blocks a row). */
+ * into y through the epilogue of kern.h, per value bn_kern_epi_i2s or the
+ * chain of bn_kern_epi_tq_step: I2_S over a token's rows (four a vector on
+ * x86); TQ with each row's block scales decoded once for all tokens (at most
+ * 4096 blocks a row). */
 static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t b, int64_t t0,
                           int64_t t1, const int32_t *acc, float *y, int64_t ldy)
 {
@@ -327,7 +298,7 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
     for (; r < b; r++) {
         const uint8_t *row = bn_kern_row(w, r);
         for (int64_t k = 0; k < nb; k++)
-            d[k] = tq_d(w, row, k);
+            d[k] = bn_kern_tq_d(w, row, k);
         for (int64_t t = t0; t < t1; t++) {
             const int32_t *s = acc + ((t - t0) * n + (r - a)) * nb;
             float v = 0.0f;
@@ -354,7 +325,6 @@ static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
 {
     int32_t acc[TILE_SUMS];
     const bn_dot_fn dot = dot_for(k, w->type);
-    pthread_once(&tq_f16_once, tq_f16_init);
     const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;
     int64_t tt = cap / 64 < 1 ? 1 : cap / 64;
     if (tt < 16 && cap >= 16 * 16)

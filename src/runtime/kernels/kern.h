@@ -74,11 +74,18 @@ static inline const uint8_t *bn_kern_end(const bn_qmat *w)
     return w->data + (size_t)w->ne1 * w->row_bytes;
 }
 
-/* Block scale of TQ block b of a row: the fp16 in the block's last 2 bytes. */
+/* bn_kern_f16 of every half, indexed by its bits: filled by the matmul
+ * wrappers (dispatch.c) before their first call, so a block scale costs one
+ * load instead of a branchy decode once per 256 weights. */
+extern float bnr_kern_f16_table[1 << 16];
+
+/* Block scale of TQ block b of a row: the fp16 in the block's last 2 bytes,
+ * through the table (the same floats as bn_kern_f16, NaN payloads too). */
 static inline float bn_kern_tq_d(const bn_qmat *w, const uint8_t *row, int64_t b)
 {
     size_t bb = w->type == BN_TYPE_TQ2_0 ? BN_TQ2_BLOCK_BYTES : BN_TQ1_BLOCK_BYTES;
-    return bn_kern_f16(row + (size_t)b * bb + bb - 2);
+    const uint8_t *p = row + (size_t)b * bb + bb - 2;
+    return bnr_kern_f16_table[p[0] | p[1] << 8];
 }
 
 static inline const uint8_t *bn_kern_row(const bn_qmat *w, int64_t r)
@@ -105,10 +112,6 @@ static inline float bn_kern_epi_tq_step(float acc, int32_t sumi, float d)
     volatile float p = (float)sumi * d;
     return acc + p;
 }
-
-/* Sums of one (token, row) -> float, for any weight type and act kind. */
-float bnr_kern_epilogue(const bn_qmat *w, const bn_act *x, int64_t t, int64_t r,
-                       const int32_t *sums);
 
 /* ---- TQ1_0 trit decoding (FORMATS 2.2) ---- */
 
