@@ -33,16 +33,40 @@ int bn_api_fail(bn_api_error *e, int status, const char *type, const char *param
     return -1;
 }
 
+/* s[0..n) as a NUL-terminated string of valid UTF-8 (malloc'd): what does not
+ * decode becomes U+FFFD and NUL bytes become spaces, because cJSON copies a
+ * string's bytes into its JSON as they are. */
+static char *clean_utf8(const char *s, size_t n)
+{
+    char *out = malloc(3 * (n + 4) + 4); /* each byte at worst one U+FFFD */
+    if (!out)
+        return NULL;
+    bn_tok_stream ts;
+    bn_tok_stream_init(&ts);
+    size_t o = bn_tok_stream_feed(&ts, s, n, out);
+    o += bn_tok_stream_flush(&ts, out + o);
+    out[o] = 0;
+    for (size_t i = 0; i < o; i++)
+        if (!out[i])
+            out[i] = ' ';
+    return out;
+}
+
 char *bn_api_error_json(const bn_api_error *e)
 {
     cJSON *root = cJSON_CreateObject(), *o = cJSON_CreateObject();
-    if (!root || !o) {
+    /* messages quote what the client sent (a path, a method) and may end in a
+     * character that vsnprintf cut */
+    char *msg = clean_utf8(e->message, strnlen(e->message, sizeof e->message));
+    if (!root || !o || !msg) {
         cJSON_Delete(root);
         cJSON_Delete(o);
+        free(msg);
         return NULL;
     }
     cJSON_AddItemToObject(root, "error", o);
-    cJSON_AddStringToObject(o, "message", e->message);
+    cJSON_AddStringToObject(o, "message", msg);
+    free(msg);
     cJSON_AddStringToObject(o, "type", e->type ? e->type : "server_error");
     if (e->param)
         cJSON_AddStringToObject(o, "param", e->param);
@@ -573,17 +597,8 @@ char *bn_api_detokenize(const bn_api_ctx *ac, const char *body, size_t len, bn_a
     if (rc)
         return NULL;
     /* a token sequence may cut a character: the JSON string carries U+FFFD instead */
-    size_t cap = 3 * (tl + 4) + 4;
-    char *clean = malloc(cap);
+    char *clean = clean_utf8(text, tl);
     if (clean) {
-        bn_tok_stream ts;
-        bn_tok_stream_init(&ts);
-        size_t o = bn_tok_stream_feed(&ts, text, tl, clean);
-        o += bn_tok_stream_flush(&ts, clean + o);
-        clean[o] = 0;
-        for (size_t i = 0; i < o; i++) /* NUL cannot travel in a C string */
-            if (!clean[i])
-                clean[i] = ' ';
         cJSON *obj = cJSON_CreateObject();
         cJSON_AddStringToObject(obj, "content", clean);
         out = cJSON_PrintUnformatted(obj);

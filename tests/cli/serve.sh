@@ -214,6 +214,13 @@ code=$(req "$T/hb" GET "$U/v1/nothing-here")
 check "unknown path: 404 with an error body" bash -c "[ $code = 404 ] && jq -e '.error.message | test(\"nothing-here\")' '$T/hb' >/dev/null"
 code=$(req "$T/hb" GET "$U/../../etc/passwd" --path-as-is)
 check "path traversal: 404, no file served" bash -c "[ $code = 404 ] && ! grep -q root: '$T/hb'"
+# the error message quotes the path and the method: bytes that are not UTF-8 must not reach the JSON
+code=$(req "$T/hb" GET "$U/caf%C3%28%ff%fe%E2%82")
+check "a path that is not UTF-8: 404, its error body valid UTF-8 (U+FFFD for the bad bytes)" bash -c '
+  [ "$1" = 404 ] && iconv -f UTF-8 -t UTF-8 "$2" >/dev/null && jq -e ".error.message | contains(\"caf\\ufffd(\\ufffd\")" "$2" >/dev/null' _ "$code" "$T/hb"
+code=$(req "$T/hb" $'BR\xffW' "$U/health")
+check "a method that is not UTF-8: 405, its error body valid UTF-8" bash -c '
+  [ "$1" = 405 ] && iconv -f UTF-8 -t UTF-8 "$2" >/dev/null && jq -e ".error.message | contains(\"BR\\ufffdW\")" "$2" >/dev/null' _ "$code" "$T/hb"
 code=$(req "$T/hb" GET "$U/v1/completions")
 check "GET on a POST endpoint: 405 with an error body" bash -c "[ $code = 405 ] && jq -e '.error.message | length > 0' '$T/hb' >/dev/null"
 code=$(req "$T/hb" DELETE "$U/health")
