@@ -489,6 +489,7 @@ static enum MHD_Result wait_whole(request *r)
     char *text = NULL;
     size_t len = 0;
     char chunk[4096];
+    double last_look = bn_now_seconds();
     for (;;) {
         size_t n = 0;
         bn_job_state st = bn_sched_wait(s->sched, r->job, len, WAIT_S, chunk, sizeof chunk, &n);
@@ -501,11 +502,16 @@ static enum MHD_Result wait_whole(request *r)
             text = t;
             memcpy(text + len, chunk, n);
             len += n;
-            continue;
         }
         if (st == BN_JOB_DONE)
             break;
-        if (peer_gone(r->c)) {
+        /* every WAIT_S even while text keeps coming: a generating job hands
+         * out text at every step, and its client may still have left */
+        double now = bn_now_seconds();
+        if (!n || now - last_look >= WAIT_S) {
+            last_look = now;
+            if (!peer_gone(r->c))
+                continue;
             bn_sched_cancel(s->sched, r->job);
             free(text);
             return MHD_NO; /* nobody to answer */

@@ -358,6 +358,15 @@ kill $cut_pid 2>/dev/null; wait $cut_pid 2>/dev/null
 check "disconnect mid-stream: the stream had started" grep -q '^data: {' "$T/cut"
 check "disconnect mid-stream: the job is cancelled and the slot freed" bash -c "
   $(declare -f wait_metric); wait_metric $W bntk_jobs_cancelled_total 1 && wait_metric $W bntk_slots_busy 0"
+# the same for a whole (non-streamed) request: its handler hears of the client while text arrives
+gen_tokens() { curl -s -m 2 "$W/metrics" | awk '/^bntk_generated_tokens_total /{print $2}'; }
+gen0=$(gen_tokens)
+curl -s -m 120 "$W/v1/completions" -d "${long_req/,\"stream\":true/}" >/dev/null 2>&1 &
+cut_pid=$!; PIDS+=($cut_pid)
+for _ in $(seq 300); do [ "$(gen_tokens)" -ge $((gen0 + 20)) ] 2>/dev/null && break; sleep 0.1; done
+kill $cut_pid 2>/dev/null; wait $cut_pid 2>/dev/null
+check "disconnect while a whole response is generated: the job is cancelled and the slot freed" bash -c "
+  $(declare -f wait_metric); wait_metric $W bntk_jobs_cancelled_total 2 && wait_metric $W bntk_slots_busy 0"
 curl -s -N -m 60 "$W/v1/completions" -d "$long_req" >"$T/q1" 2>/dev/null &
 q1=$!; PIDS+=($q1)
 wait_metric "$W" bntk_slots_busy 1 >/dev/null
