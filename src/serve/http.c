@@ -372,6 +372,26 @@ static enum MHD_Result get_metrics(request *r)
 
 /* ---- completions ---------------------------------------------------------------------- */
 
+/* Test hooks: with VAR=PATH in the environment, the place that calls
+ * test_gate(VAR) waits until PATH exists (at most GATE_S), so a test can hold
+ * the server in a state without racing it:
+ *  - BN_SERVE_TEST_LOAD_GATE: the model load (/health answers 503 meanwhile);
+ *  - BN_SERVE_TEST_STREAM_GATE: a stream's first text, so that the text of
+ *    many steps is waiting when the stream goes on (sent in pieces of at most
+ *    4096 bytes, cut between characters). */
+#define GATE_S 120.0
+static void test_gate(const char *var)
+{
+    const char *gate = getenv(var);
+    if (!gate || !*gate)
+        return;
+    double t0 = bn_now_seconds();
+    while (access(gate, F_OK) != 0 && bn_now_seconds() - t0 < GATE_S) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void note_ttft(server *s, bn_job *j)
 {
     if (j->t_first > 0) {
@@ -448,6 +468,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             r->stream_stage = 1;
             if (r->meta.chat && push_event(r, bn_resp_chunk(&r->meta, 1, "", 0, BN_FINISH_NONE)))
                 return MHD_CONTENT_READER_END_WITH_ERROR;
+            test_gate("BN_SERVE_TEST_STREAM_GATE");
             continue;
         }
         idle_timeout(r, 0);
@@ -1016,25 +1037,9 @@ static bn_status write_port_file(const char *path, int port, bn_error *err)
     return bn_atomic_commit(af, err);
 }
 
-/* A test hook: with BN_SERVE_TEST_LOAD_GATE=PATH in the environment the model
- * load waits until PATH exists (at most LOAD_GATE_S), so a test can watch the
- * server while it is loading (/health 503) without racing a real load. */
-#define LOAD_GATE_S 120.0
-static void load_gate(void)
-{
-    const char *gate = getenv("BN_SERVE_TEST_LOAD_GATE");
-    if (!gate || !*gate)
-        return;
-    double t0 = bn_now_seconds();
-    while (access(gate, F_OK) != 0 && bn_now_seconds() - t0 < LOAD_GATE_S) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static bn_status load(server *s, bn_error *err)
 {
-    load_gate();
+    test_gate("BN_SERVE_TEST_LOAD_GATE");
     bn_status st = bn_model_load(s->o.model_path, &s->o.mopts, &s->model, err);
     if (st)
         return st;

@@ -260,8 +260,13 @@ bn_job_state bn_sched_wait(bn_sched *s, bn_job *j, size_t have, double timeout_s
         if (pthread_cond_timedwait(&j->cond, &s->mu, &ts) == ETIMEDOUT)
             break;
     size_t k = j->len > have ? j->len - have : 0;
-    if (k > cap)
+    if (k > cap) {
+        /* whole characters only: the text is valid UTF-8, and a stream sends
+         * each piece as a JSON string of its own (cap >= 4 keeps this moving) */
         k = cap;
+        while (k > 0 && ((unsigned char)j->text[have + k] & 0xC0) == 0x80)
+            k--;
+    }
     if (k)
         memcpy(buf, j->text + have, k);
     *n = k;

@@ -98,7 +98,8 @@ void bn_sched_cancel(bn_sched *s, bn_job *j);
 void bn_sched_release(bn_sched *s, bn_job *j);
 
 /* Wait until the job has text beyond `have` bytes or is done, or `timeout_s`
- * passed. Copies up to cap bytes of new text to buf (*n), returns the job's
+ * passed. Copies up to cap (>= 4) bytes of new text to buf (*n), whole UTF-8
+ * characters only (`have` must be a character boundary), returns the job's
  * state (DONE once every byte was handed out). Locks internally. */
 bn_job_state bn_sched_wait(bn_sched *s, bn_job *j, size_t have, double timeout_s, char *buf,
                            size_t cap, size_t *n);

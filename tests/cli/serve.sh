@@ -389,6 +389,32 @@ post "$T/hs" "$URL_tmo/v1/completions" '{"prompt":"The","max_tokens":1500,"ignor
 check "--timeout: a long stream ends with an error event and [DONE]" bash -c "grep -q '^data: {\"error\"' '$T/hs' && [ \"\$(grep -v '^\$' '$T/hs' | tail -1)\" = 'data: [DONE]' ]"
 check "--timeout: SIGTERM, exit 0" stop tmo
 
+# ---- a stream whose text piled up is sent in pieces cut between characters -------------------
+# A random model sampled at a high temperature writes byte tokens, many of them characters of
+# two to four bytes or U+FFFD. BN_SERVE_TEST_STREAM_GATE holds the stream's first text until
+# the job is done, so its ~6 KB go out in pieces of at most 4096 bytes: each must be valid UTF-8
+# on its own, and together the whole response's text. (With seed 3 the first cut falls inside a
+# character.)
+"$BN_BUILD/bn-synth" -q -o "$T/fast.gguf" --ctx 4096 -t 1 || not_ok "bn-synth fast model"
+rm -f "$T/sgate" "$T/sgate.port"
+BN_SERVE_TEST_STREAM_GATE="$T/sgate" "$S" "$T/fast.gguf" --port 0 --port-file "$T/sgate.port" -t 1 \
+  --parallel 1 -c 4096 >"$T/sgate.log" 2>&1 &
+PID_sgate=$!; PIDS+=("$PID_sgate")
+for _ in $(seq 300); do [ -s "$T/sgate.port" ] && curl -sf -m 2 "http://127.0.0.1:$(cat "$T/sgate.port")/health" >/dev/null && break; sleep 0.1; done
+G=http://127.0.0.1:$(cat "$T/sgate.port" 2>/dev/null)
+rnd='{"prompt":[1,2,3],"max_tokens":3000,"temperature":100,"top_k":0,"top_p":1,"min_p":0,"ignore_eos":true,"seed":3'
+curl -s -N -m 120 "$G/v1/completions" -d "$rnd,\"stream\":true}" >"$T/piled" 2>/dev/null &
+pl=$!; PIDS+=($pl)
+wait_metric "$G" bntk_jobs_finished_total 1 >/dev/null
+touch "$T/sgate"; wait $pl
+post "$T/piled.whole" "$G/v1/completions" "$rnd}" >/dev/null
+check "piled-up stream: pieces of up to 4096 bytes, each one valid UTF-8" bash -c "
+  iconv -f UTF-8 -t UTF-8 '$T/piled' >/dev/null &&
+  sed -n 's/^data: //p' '$T/piled' | grep -v '^\[DONE\]\$' | jq -s -e 'map(.choices[0].text | utf8bytelength) | max > 3000 and max <= 4096' >/dev/null"
+check "piled-up stream: the pieces make the whole response's text" \
+  bash -c '[ -n "$1" ] && [ "$1" = "$2" ]' _ "$(stream_text "$T/piled")" "$(jq -j '.choices[0].text' "$T/piled.whole")"
+check "sgate: SIGTERM, exit 0" stop sgate
+
 # ---- SIGTERM with a request in flight: it finishes, then exit 0 ------------------------------
 start drain "$T/slow.gguf" --parallel 2 --drain 300
 curl -s -N -m 300 "$URL_drain/v1/completions" -d '{"prompt":"The","max_tokens":60,"ignore_eos":true,"stream":true}' >"$T/d1" 2>/dev/null &
