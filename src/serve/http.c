@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <arpa/inet.h>
@@ -256,7 +257,7 @@ static int authorized(request *r)
     if (!key)
         return 1;
     const char *h = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) /* the scheme is case-insensitive */
         return 0;
     h += 7;
     while (*h == ' ')

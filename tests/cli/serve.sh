@@ -306,6 +306,7 @@ check "auth: a longer key is 401" test "$(req "$T/hb" GET "$A/v1/models" -H 'Aut
 check "auth: a prefix of the key is 401" test "$(req "$T/hb" GET "$A/metrics" -H 'Authorization: Bearer s3cret')" = 401
 check "auth: completions without the key are 401" test "$(post "$T/hb" "$A/v1/completions" '{"prompt":"a"}')" = 401
 check "auth: the right key works" test "$(req "$T/hb" GET "$A/v1/models" -H 'Authorization: Bearer s3cret-key')" = 200
+check "auth: the scheme name is case-insensitive (RFC 9110)" test "$(req "$T/hb" GET "$A/v1/models" -H 'Authorization: bearer s3cret-key')" = 200
 check "auth: completions with the key work" test "$(post "$T/hb" "$A/v1/completions" '{"prompt":"a","max_tokens":2}' -H 'Authorization: Bearer s3cret-key')" = 200
 check "auth: SIGTERM, exit 0" stop auth
 
