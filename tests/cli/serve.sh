@@ -287,6 +287,13 @@ start small "$T/tiny.gguf" -c 64 --parallel 1
 long=$(printf 'word %.0s' $(seq 100))
 code=$(post "$T/hb" "$URL_small/v1/completions" "{\"prompt\":\"$long\"}")
 check "prompt longer than the context: 400 naming the limit" bash -c "[ $code = 400 ] && jq -e '.error.code == \"context_length_exceeded\" and (.error.message | test(\"64\"))' '$T/hb' >/dev/null"
+ids() { printf '[%s1]' "$(printf '1,%.0s' $(seq $(($1 - 1))))"; }
+code=$(post "$T/hb" "$URL_small/v1/completions" "{\"prompt\":$(ids 63),\"max_tokens\":1}")
+check "a prompt of 63 tokens in a 64-position slot (room for one more): 200" \
+  bash -c "[ $code = 200 ] && jq -e '.usage.prompt_tokens == 63 and .usage.completion_tokens == 1' '$T/hb' >/dev/null"
+code=$(post "$T/hb" "$URL_small/v1/completions" "{\"prompt\":$(ids 64),\"max_tokens\":1}")
+check "a prompt of 64 tokens in a 64-position slot: 400 naming the limit" \
+  bash -c "[ $code = 400 ] && jq -e '.error.code == \"context_length_exceeded\" and (.error.message | test(\"64 tokens\"))' '$T/hb' >/dev/null"
 post "$T/hb" "$URL_small/v1/completions" '{"prompt":"The","max_tokens":500,"ignore_eos":true,"temperature":0}' >/dev/null
 check "generation that fills the context (64 cached + the last sampled) ends with finish_reason length" \
   jqe '.choices[0].finish_reason == "length" and .usage.total_tokens == 65' "$T/hb"
