@@ -40,6 +40,7 @@ struct bn_sched {
     bn_seq_tokens *items;     /* (n_slots) */
     int *item_slot;           /* (n_slots) */
     float *logits;            /* (n_slots, n_vocab) */
+    double test_step_s;       /* BN_SERVE_TEST_STEP_MS: a pause after every step (tests) */
     /* statistics, under mu */
     bn_sched_stats st;
     double bucket_t[RATE_BUCKETS];
@@ -160,6 +161,14 @@ bn_status bn_sched_new(bn_model *m, const bn_sched_opts *o, bn_sched **out, bn_e
     s->o = *o;
     s->n_vocab = bn_model_hparams(m)->n_vocab;
     s->st.n_slots = o->n_slots;
+    /* A test hook: BN_SERVE_TEST_STEP_MS=N (at most 500) pauses N ms after
+     * every step, so a test sees a stream's text arrive over several reads
+     * however fast the model and however loaded the machine. */
+    const char *step_ms = getenv("BN_SERVE_TEST_STEP_MS");
+    if (step_ms && *step_ms) {
+        long v = strtol(step_ms, NULL, 10);
+        s->test_step_s = (v < 0 ? 0 : v > 500 ? 500 : v) / 1000.0;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     bn_ctx_params cp;
@@ -486,6 +495,10 @@ static void *run(void *arg)
         bn_error err;
         bn_error_clear(&err);
         bn_status st = bn_ctx_eval_batch(s->ctx, s->items, n, BN_LOGITS_LAST, s->logits, &err);
+        if (s->test_step_s > 0) {
+            struct timespec ts = {0, (long)(s->test_step_s * 1e9)};
+            nanosleep(&ts, NULL);
+        }
         uint64_t n_gen = 0, n_prompt = 0;
         for (int k = 0; k < n; k++) {
             slot *sl = &s->slots[s->item_slot[k]];

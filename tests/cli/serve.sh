@@ -249,9 +249,17 @@ code=$(req "$T/hb" GET "$U/$(head -c 20000 /dev/zero | tr '\0' a)")
 check "a 20 KB path: 414 with an error body" bash -c "[ $code = 414 ] && jq -e '.error.message | length > 0' '$T/hb' >/dev/null"
 # requests libmicrohttpd refuses itself before any handler runs (so the bodies are its own, see
 # http.c): the status line is what is checked
+# libmicrohttpd closes such a connection at once, and a close with request bytes still unread
+# resets it: now and then the reset overtakes the status line on its way to the client, which
+# then reads nothing. So up to three tries for a status line (a reset is not a wrong answer).
 raw_status() {
-  ( exec 3<>"/dev/tcp/127.0.0.1/$(cat "$T/main.port")" || exit 1
-    printf "$1" >&3; timeout 10 cat <&3 ) 2>/dev/null | head -1 | tr -d '\r'
+  local st=""
+  for _ in 1 2 3; do
+    st=$( ( exec 3<>"/dev/tcp/127.0.0.1/$(cat "$T/main.port")" || exit 1
+            printf "$1" >&3; timeout 10 cat <&3 ) 2>/dev/null | head -1 | tr -d '\r')
+    [ -n "$st" ] && break
+  done
+  echo "$st"
 }
 st=$(raw_status 'GET /health HTTP/2.0\r\nHost: x\r\n\r\n')
 check "an HTTP/2.0 request line: 505 ($st)" bash -c '[[ $1 == "HTTP/1.1 505 "* ]]' _ "$st"

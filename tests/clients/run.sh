@@ -19,7 +19,10 @@ cp "$HERE"/*.mjs "$D/"
 "$BN_BUILD/bn-convert" "$BN_ROOT/fixtures/tiny-b158" "$D/tiny.gguf" --quiet || exit 3
 key=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
 rm -f "$D/port"
-"$BN_BUILD/bn-serve" "$D/tiny.gguf" --port 0 --port-file "$D/port" --api-key "$key" -t 1 >"$D/server.log" 2>&1 &
+# 20 ms after every step (a test hook, see sched.c): the tiny model is so fast that a loaded
+# machine could otherwise hand the page its whole reply in one event
+BN_SERVE_TEST_STEP_MS=20 "$BN_BUILD/bn-serve" "$D/tiny.gguf" --port 0 --port-file "$D/port" \
+  --api-key "$key" -t 1 >"$D/server.log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null' EXIT
 url=""
