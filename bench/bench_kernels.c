@@ -34,6 +34,7 @@
 #include "bn/kernels.h"
 #include "bn/threadpool.h"
 #include "bn/util.h"
+#include "bench_util.h"
 
 #define NE0 2560
 #define NE1 6912
@@ -135,12 +136,6 @@ static double ring_time(const bn_kernel *k, bn_pool *pool, copy_ring *cr, const 
     return (bn_now_seconds() - t0) / (double)calls;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int batch_table(bn_pool *pools[2], uint64_t *buf, const double bw[2], int reps)
 {
     static const int64_t shapes[][2] = {{2560, 2560}, {2560, 6912}, {6912, 2560}}; /* ne0, ne1 */
@@ -213,7 +208,7 @@ static int batch_table(bn_pool *pools[2], uint64_t *buf, const double bw[2], int
                 printf("%-11s %3d %4lld |", shape, p + 1, (long long)toks[ti]);
                 double med[2];
                 for (int k = 0; k < 2; k++) {
-                    qsort(t[k], (size_t)reps, sizeof t[k][0], cmp_double);
+                    qsort(t[k], (size_t)reps, sizeof t[k][0], bench_cmp_double);
                     med[k] = t[k][reps / 2];
                     double gbs = (double)(wbytes - 32) / med[k] / 1e9;
                     printf(" %9.3f %6.2f %3.0f%% %5.1f%% |", med[k] * 1e3, gbs, 100 * gbs / bw[p],

@@ -26,23 +26,9 @@
 #include "bn/threadpool.h"
 #include "bn/util.h"
 #include "runtime/model_internal.h"
+#include "bench_util.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-/* CPU seconds of the whole process (every thread): less disturbed than the
- * wall clock when other work shares the cores. */
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* A roughly Gaussian float (sum of 4 uniforms), scaled like a trained head. */
 static float small_gauss(void)
@@ -116,18 +102,18 @@ int main(int argc, char **argv)
         for (int k = 0; k < n_toks; k++) {
             bnr_mm_set_input(s, x, toks[k], n_in);
             for (int r = -1; r < reps; r++) {
-                double t0 = bn_now_seconds(), c0 = cpu_seconds();
+                double t0 = bn_now_seconds(), c0 = bench_cpu_seconds();
                 if (bnr_matmul(&m, s, &w, y, &e)) {
                     fprintf(stderr, "bench_matmul: %s\n", e.msg);
                     return 3;
                 }
                 if (r >= 0) {
                     dt[r] = bn_now_seconds() - t0;
-                    ct[r] = cpu_seconds() - c0;
+                    ct[r] = bench_cpu_seconds() - c0;
                 }
             }
-            qsort(dt, (size_t)reps, sizeof *dt, cmp_double);
-            qsort(ct, (size_t)reps, sizeof *ct, cmp_double);
+            qsort(dt, (size_t)reps, sizeof *dt, bench_cmp_double);
+            qsort(ct, (size_t)reps, sizeof *ct, bench_cmp_double);
             double med = dt[reps / 2];
             printf("| %d | %d | %.2f | %.1f | %.1f | %.0f %% | %.2f |\n", nt, toks[k], med * 1e3,
                    (double)w.nbytes / med / 1e9,

@@ -33,6 +33,8 @@
 
 #include <cJSON.h>
 
+#include "bench_util.h"
+
 #define IO_TIMEOUT_S 600
 #define MAX_STREAMS 256
 
@@ -312,12 +314,6 @@ static void *stream_main(void *arg)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int int_arg(const char *name, const char *v, int lo, int hi, int *out)
 {
     char *end;
@@ -427,7 +423,7 @@ int main(int argc, char **argv)
             n_prompt = s[i].n_prompt;
         ttft[i] = (s[i].t_first ? s[i].t_first : s[i].t1) - s[i].t0;
     }
-    qsort(ttft, (size_t)o.streams, sizeof ttft[0], cmp_double);
+    qsort(ttft, (size_t)o.streams, sizeof ttft[0], bench_cmp_double);
     int m = o.streams;
     double med = m % 2 ? ttft[m / 2] : (ttft[m / 2 - 1] + ttft[m / 2]) / 2;
     double wall = t1 - t0;

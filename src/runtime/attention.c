@@ -13,8 +13,9 @@
  *    weighted sum of values, with per-worker score rows;
  *  - split (decode, or any call with too few groups to keep the workers
  *    busy): three pool runs over a round of up to SPLIT_GROUPS groups -
- *    scores by (group, chunk of keys), softmax by group, weighted values
- *    by (group, chunk of head columns). Keys are independent dot products and
+ *    scores by (group, chunk of keys), softmax by even shares of the
+ *    round's rows, weighted values by whole groups and, for the groups left
+ *    over, chunks of head columns. Keys are independent dot products and
  *    columns independent sums, so every chain stays whole in one thread.
  *
  * The inner loops (scores, weighted values) have a portable form here and an
@@ -127,27 +128,34 @@ static void scale_row_c(float *s, int n, float f)
 }
 
 /* Rows s[i][0..len[i]), i < n, of raw dot products -> weights: exponents as
- * above, each row summed in double in increasing p (8 rows interleaved, each
- * its own chain), times (float)(1 / sum). */
+ * above, each row summed in double in increasing p, times (float)(1 / sum).
+ * The sums of up to 8 rows run side by side (each still its own chain), so a
+ * double add's latency is paid once per 8 rows, not per row (a decode step's
+ * 20 rows shared by two workers no longer wait on one chain at a time). */
 static void softmax_rows(float *const *s, const int *len, int n, float scale)
 {
     for (int i = 0; i < n; i++)
         att_exp_row(s[i], len[i], scale);
     for (int i0 = 0; i0 < n; i0 += 8) {
         const int m = n - i0 < 8 ? n - i0 : 8;
+        float *const *r = s + i0;
         double sum[8] = {0};
         int nmin = len[i0];
-        for (int r = 1; r < m; r++)
-            nmin = len[i0 + r] < nmin ? len[i0 + r] : nmin;
+        for (int j = 1; j < m; j++)
+            nmin = len[i0 + j] < nmin ? len[i0 + j] : nmin;
         int p = 0;
-        if (m == 8)
+        if (m == 8) /* a constant count: the 8 sums stay in registers */
             for (; p < nmin; p++)
-                for (int r = 0; r < 8; r++)
-                    sum[r] += s[i0 + r][p];
-        for (int r = 0; r < m; r++) {
-            for (int q = p; q < len[i0 + r]; q++)
-                sum[r] += s[i0 + r][q];
-            att_scale_row(s[i0 + r], len[i0 + r], (float)(1.0 / sum[r]));
+                for (int j = 0; j < 8; j++)
+                    sum[j] += r[j][p];
+        else
+            for (; p < nmin; p++)
+                for (int j = 0; j < m; j++)
+                    sum[j] += r[j][p];
+        for (int j = 0; j < m; j++) {
+            for (int q = p; q < len[i0 + j]; q++)
+                sum[j] += r[j][q];
+            att_scale_row(r[j], len[i0 + j], (float)(1.0 / sum[j]));
         }
     }
 }
@@ -179,6 +187,10 @@ struct bnr_att {
     float *ss;                        /* (SPLIT_GROUPS, rows, n_ctx) score rows of the split plan */
     att_rows *wr;                     /* (n_workers) the tiles plan's rows */
     att_rows *sr;                     /* (SPLIT_GROUPS) the split plan's rows */
+    float *sm_s[SPLIT_GROUPS * TILE_ROWS * 4]; /* the round's rows, group after group */
+    float *sm_out[SPLIT_GROUPS * TILE_ROWS * 4];
+    int sm_len[SPLIT_GROUPS * TILE_ROWS * 4];
+    int sm_rows, sm_tasks;            /* rows of the round, softmax tasks over them */
     att_tile *tiles;                  /* (n_batch) */
     int n_tiles;
     /* the call in progress */
@@ -187,7 +199,9 @@ struct bnr_att {
     const float *q;                   /* (n_tok, n_head * head_dim) */
     const int *seq, *pos;
     float *out;                       /* (n_tok, n_head * head_dim) */
-    int kc, n_dc, dc;                 /* keys per score task, column chunks and their width */
+    int kc;                           /* keys per score task */
+    int pv_whole, n_dc, dc;           /* weighted values: groups done whole (all columns),
+                                       * then the rest in n_dc column chunks of dc */
     int task0[SPLIT_GROUPS + 1];      /* split plan: first score task of each group */
     double kv_bytes;
 };
@@ -322,24 +336,35 @@ static void split_scores_task(void *ctx, int64_t task, int worker)
                f16, (size_t)a->hd, nk, a->hd, s, a->wk + (size_t)worker * a->scratch_n);
 }
 
-/* Phase 2: the softmax of group task's rows. */
+/* Phase 2: the softmax of the round's rows, task's share of them (rows are
+ * independent: the shares balance the workers whatever the group count). */
 static void split_softmax_task(void *ctx, int64_t task, int worker)
 {
     (void)worker;
     bnr_att *a = ctx;
-    const att_rows *r = &a->sr[task];
-    softmax_rows(r->s, r->len, r->n, a->scale);
-    for (int i = 0; i < r->n; i++)
-        memset(r->out[i], 0, (size_t)a->hd * sizeof(float));
+    const int r0 = (int)(task * a->sm_rows / a->sm_tasks),
+              r1 = (int)((task + 1) * a->sm_rows / a->sm_tasks);
+    softmax_rows(a->sm_s + r0, a->sm_len + r0, r1 - r0, a->scale);
+    for (int i = r0; i < r1; i++)
+        memset(a->sm_out[i], 0, (size_t)a->hd * sizeof(float));
 }
 
-/* Phase 3: the weighted values of group task / n_dc, columns chunk task % n_dc. */
+/* Phase 3: the weighted values. Tasks below pv_whole are whole groups: each
+ * V row is read once, all of it, by one worker (two workers on two halves of
+ * the same rows would each pull the whole lines through the hardware
+ * prefetchers). The groups left over, too few to share out whole, are split
+ * into column chunks so every worker gets the same share. */
 static void split_pv_task(void *ctx, int64_t task, int worker)
 {
     (void)worker;
     bnr_att *a = ctx;
-    const att_rows *r = &a->sr[task / a->n_dc];
-    const int d0 = (int)(task % a->n_dc) * a->dc, d1 = d0 + a->dc < a->hd ? d0 + a->dc : a->hd;
+    int g = (int)task, d0 = 0, d1 = a->hd;
+    if (task >= a->pv_whole) {
+        g = a->pv_whole + (int)((task - a->pv_whole) / a->n_dc);
+        d0 = (int)((task - a->pv_whole) % a->n_dc) * a->dc;
+        d1 = d0 + a->dc < a->hd ? d0 + a->dc : a->hd;
+    }
+    const att_rows *r = &a->sr[g];
     att_pv((const float *const *)r->s, r->len, r->n, r->v, a->kv->type == BN_KV_F16,
            (size_t)a->hd, d0, d1, (float *const *)r->out);
 }
@@ -349,10 +374,18 @@ static void split_round(bnr_att *a, bn_pool *pool, int g0, int n)
 {
     const int rows = a->max_tile * a->group, nw = a->n_workers;
     int64_t keys = 0;
+    a->sm_rows = 0;
     for (int g = 0; g < n; g++) {
-        group_rows(a, g0 + g, a->ss + (size_t)g * rows * a->n_ctx, &a->sr[g]);
-        keys += a->sr[g].nmax;
+        att_rows *r = &a->sr[g];
+        group_rows(a, g0 + g, a->ss + (size_t)g * rows * a->n_ctx, r);
+        keys += r->nmax;
+        for (int i = 0; i < r->n; i++, a->sm_rows++) {
+            a->sm_s[a->sm_rows] = r->s[i];
+            a->sm_out[a->sm_rows] = r->out[i];
+            a->sm_len[a->sm_rows] = r->len[i];
+        }
     }
+    a->sm_tasks = a->sm_rows < nw ? a->sm_rows : nw;
     /* about 8 score tasks per worker, at least 64 keys each, a multiple of 8 */
     int64_t kc = (keys + 8 * nw - 1) / (8 * nw);
     kc = kc < 64 ? 64 : (kc + 7) / 8 * 8;
@@ -360,17 +393,19 @@ static void split_round(bnr_att *a, bn_pool *pool, int g0, int n)
     a->task0[0] = 0;
     for (int g = 0; g < n; g++)
         a->task0[g + 1] = a->task0[g] + (int)((a->sr[g].nmax + kc - 1) / kc);
-    /* column chunks (multiples of 16, at least 32 wide) until the tasks split
-     * evenly over the workers or are plenty */
-    int n_dc = 1;
-    while ((n * n_dc) % nw && n * n_dc < 4 * nw && a->hd / (2 * n_dc) >= 32)
-        n_dc *= 2;
+    /* weighted values: n - n % nw groups whole, the other n % nw in nw column
+     * chunks each (multiples of 16, at least 32 wide), so 5 groups on 2
+     * workers are 2.5 groups each */
+    a->pv_whole = n - n % nw;
+    int n_dc = (n % nw) ? nw : 1;
+    while (n_dc > 1 && a->hd / n_dc < 32)
+        n_dc--;
     a->dc = (a->hd + n_dc - 1) / n_dc;
     a->dc = (a->dc + 15) / 16 * 16;
     a->n_dc = (a->hd + a->dc - 1) / a->dc;
     bn_pool_run(pool, split_scores_task, a, a->task0[n]);
-    bn_pool_run(pool, split_softmax_task, a, n);
-    bn_pool_run(pool, split_pv_task, a, (int64_t)n * a->n_dc);
+    bn_pool_run(pool, split_softmax_task, a, a->sm_tasks);
+    bn_pool_run(pool, split_pv_task, a, a->pv_whole + (int64_t)(n - a->pv_whole) * a->n_dc);
 }
 
 void bnr_attention(bnr_att *a, bn_pool *pool, const bn_kvcache *kv, int layer, const float *q,

@@ -38,7 +38,8 @@
 #define ATT_UNROLL _Pragma("GCC unroll 16")
 
 /* Rows ahead a loop prefetches (a row of 128 F32 is 512 bytes). */
-#define ATT_PF_ROWS 16
+#define ATT_PF_ROWS 64
+#define ATT_PF_KEYS 8  /* keys ahead the scores prefetch (measured: farther was slower) */
 
 int bnr_att_avx512_available(void)
 {
@@ -122,11 +123,21 @@ static void f16_row(const uint16_t *h, int n, float *dst)
     }
 }
 
-/* Prefetch the n_bytes from p, one line at a time. */
+/* Prefetches as volatile asm: GCC 12 deletes a loop of _mm_prefetch calls
+ * in the weighted-values tile (it did, without a word, on every instance,
+ * and the rows then came from DRAM on demand). */
+static inline void pf_line_l1(const uint8_t *p)
+{
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+}
+
+/* Prefetch the lines of the n_bytes (> 0) from p: at depth both loops
+ * stream the cache from DRAM, far ahead of what out-of-order execution
+ * reaches by itself. */
 static inline void prefetch_span(const uint8_t *p, size_t n_bytes)
 {
     for (size_t o = 0; o < n_bytes; o += 64)
-        _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+        pf_line_l1(p + o);
 }
 
 void bnr_att_scores_avx512(const float *const *q, int nq, const void *k, int f16, size_t ldk,
@@ -146,13 +157,11 @@ void bnr_att_scores_avx512(const float *const *q, int nq, const void *k, int f16
     for (int k0 = 0; k0 < nk; k0 += 8) {
         const int nr = nk - k0 < 8 ? nk - k0 : 8;
         const __mmask8 keep = (__mmask8)((1u << nr) - 1);
-        if (k0 + 8 < nk) { /* the next block (contiguous rows) */
-            int nn = nk - k0 - 8 < 8 ? nk - k0 - 8 : 8;
-            prefetch_span(kb8 + (size_t)(k0 + 8) * row_bytes, (size_t)nn * row_bytes);
-        }
         const float *kr[8];
         for (int j = 0; j < 8; j++) {
             const uint8_t *row = kb8 + (size_t)(k0 + (j < nr ? j : nr - 1)) * row_bytes;
+            if (k0 + j + ATT_PF_KEYS < nk) /* row by row, spread over the block */
+                prefetch_span(row + ATT_PF_KEYS * row_bytes, row_bytes);
             if (f16) {
                 if (j < nr)
                     f16_row((const uint16_t *)row, n, kbuf + (size_t)j * n);
@@ -205,10 +214,14 @@ static inline __m512 v_load(const uint8_t *row, int c, __mmask16 m, const int f1
 }
 
 /* QB queries x DC registers of columns [d, d + 16 DC) (the last one masked by
- * last): acc = out, then the sweep over p < len[i], then out = acc. */
+ * last unless FULL): acc = out, then the sweep over p < len[i], then out =
+ * acc. Each row's span of these columns is prefetched ATT_PF_ROWS rows
+ * ahead (measured: better than whole rows once per call, which the second
+ * column tile then did not find in cache). */
 static inline __attribute__((always_inline)) void
 pv_tile(const float *const *w, const int *len, const uint8_t *v, size_t row_bytes, int d,
-        __mmask16 last, float *const *out, const int f16, const int QB, const int DC)
+        __mmask16 last, float *const *out, const int f16, const int QB, const int DC,
+        const int FULL)
 {
     __m512 acc[4][4];
     int nmin = len[0], nmax = len[0];
@@ -218,18 +231,20 @@ pv_tile(const float *const *w, const int *len, const uint8_t *v, size_t row_byte
         nmax = len[i] > nmax ? len[i] : nmax;
         ATT_UNROLL
         for (int c = 0; c < DC; c++)
-            acc[i][c] = _mm512_maskz_loadu_ps(c == DC - 1 ? last : 0xffff, out[i] + d + 16 * c);
+            acc[i][c] = _mm512_maskz_loadu_ps(c == DC - 1 && !FULL ? last : 0xffff,
+                                              out[i] + d + 16 * c);
     }
     const size_t col = (size_t)d * (f16 ? 2 : 4), span = (size_t)DC * (f16 ? 32 : 64);
+    const int pf_end = nmax - ATT_PF_ROWS; /* rows with a row to prefetch */
     int p = 0;
     for (; p < nmin; p++) { /* every query of the block */
         const uint8_t *row = v + (size_t)p * row_bytes;
-        if (p + ATT_PF_ROWS < nmax)
+        if (p < pf_end)
             prefetch_span(row + ATT_PF_ROWS * row_bytes + col, span);
         __m512 vv[4];
         ATT_UNROLL
         for (int c = 0; c < DC; c++)
-            vv[c] = v_load(row, d + 16 * c, c == DC - 1 ? last : 0xffff, f16);
+            vv[c] = v_load(row, d + 16 * c, c == DC - 1 && !FULL ? last : 0xffff, f16);
         ATT_UNROLL
         for (int i = 0; i < QB; i++) {
             const __m512 wv = _mm512_set1_ps(w[i][p]);
@@ -243,7 +258,7 @@ pv_tile(const float *const *w, const int *len, const uint8_t *v, size_t row_byte
         __m512 vv[4];
         ATT_UNROLL
         for (int c = 0; c < DC; c++)
-            vv[c] = v_load(row, d + 16 * c, c == DC - 1 ? last : 0xffff, f16);
+            vv[c] = v_load(row, d + 16 * c, c == DC - 1 && !FULL ? last : 0xffff, f16);
         ATT_UNROLL
         for (int i = 0; i < QB; i++) {
             if (p >= len[i])
@@ -258,7 +273,8 @@ pv_tile(const float *const *w, const int *len, const uint8_t *v, size_t row_byte
     for (int i = 0; i < QB; i++)
         ATT_UNROLL
         for (int c = 0; c < DC; c++)
-            _mm512_mask_storeu_ps(out[i] + d + 16 * c, c == DC - 1 ? last : 0xffff, acc[i][c]);
+            _mm512_mask_storeu_ps(out[i] + d + 16 * c, c == DC - 1 && !FULL ? last : 0xffff,
+                                  acc[i][c]);
 }
 
 /* One block of QB queries over columns [d0, d1), 64 at a time. */
@@ -269,11 +285,15 @@ pv_queries(const float *const *w, const int *len, const uint8_t *v, size_t row_b
     for (int d = d0; d < d1; d += 64) {
         const int nc = d1 - d < 64 ? d1 - d : 64, dc = (nc + 15) / 16;
         const __mmask16 last = (__mmask16)(nc % 16 ? (1u << (nc % 16)) - 1 : 0xffffu);
+        if (nc == 64) { /* no mask: one register fewer, no masked loads */
+            pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 4, 1);
+            continue;
+        }
         switch (dc) {
-        case 4: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 4); break;
-        case 3: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 3); break;
-        case 2: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 2); break;
-        default: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 1); break;
+        case 4: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 4, 0); break;
+        case 3: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 3, 0); break;
+        case 2: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 2, 0); break;
+        default: pv_tile(w, len, v, row_bytes, d, last, out, f16, QB, 1, 0); break;
         }
     }
 }
