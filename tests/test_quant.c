@@ -4,6 +4,7 @@
 #include <check.h>
 #include <cJSON.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -658,6 +659,95 @@ START_TEST(test_fused_stats_identical)
 }
 END_TEST
 
+/* bn_quant_tensor_fill: the floats handed out in pieces (as bn-convert reads a
+ * checkpoint) give bn_quant_tensor_mt's codes, result and statistics bit for bit,
+ * for every method and thread count, on awkward values (subnormals, ±0, a
+ * magnitude range that makes the SIMD scan decline) and a length that is no
+ * multiple of the chunk or a vector; the first NaN/Inf gets the same message;
+ * a failing source's message comes back. */
+typedef struct {
+    const float *w;
+    uint64_t fail_at; /* the piece holding this element fails (UINT64_MAX: none) */
+    atomic_int pieces;
+} fill_src;
+
+static bn_status fill_read(void *ctx, uint64_t first, uint64_t n, float *dst, bn_error *err)
+{
+    fill_src *f = ctx;
+    if (f->fail_at >= first && f->fail_at - first < n)
+        return bn_error_set(err, BN_EIO, "piece at %llu unreadable", (unsigned long long)first);
+    memcpy(dst, f->w + first, n * sizeof *dst);
+    atomic_fetch_add(&f->pieces, 1);
+    return BN_OK;
+}
+
+START_TEST(test_fill_matches_in_memory)
+{
+    enum { COLS = 771, ROWS = 257, N = COLS * ROWS }; /* 198147: 3 chunks and an odd tail */
+    float *w = malloc(N * sizeof *w), *got = malloc(N * sizeof *got);
+    int8_t *c1 = malloc(N), *c2 = malloc(N);
+    const int64_t ne[2] = {COLS, ROWS};
+    for (int kind = 0; kind < 4; kind++) {
+        for (int i = 0; i < N; i++) {
+            float x = 0.02f * tu_gauss();
+            if (kind == 1) /* subnormals, ±0, and values far apart: the scan's exactness test declines */
+                x = i % 7 == 0 ? -0.0f : i % 7 == 1 ? 0.0f : i % 7 == 2 ? 1e-42f * (float)(i % 13) : i % 5 ? x : x * 1e30f;
+            if (kind == 2) /* already ternary */
+                x = (float)((int)(tu_rand32() % 3) - 1) * 0.25f;
+            if (kind == 3) /* all zero: the scale's clamp */
+                x = i & 1 ? 0.0f : -0.0f;
+            w[i] = x;
+        }
+        for (int m = BN_QM_ABSMEAN; m <= BN_QM_MSE; m++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                bn_ternary_result r1, r2;
+                bn_quant_stats s1, s2;
+                bn_error e1, e2;
+                fill_src f = {w, UINT64_MAX, 0};
+                const bn_quant_source src = {fill_read, &f};
+                memset(got, 0xff, N * sizeof *got);
+                bn_status a = bn_quant_tensor_mt("blk.0.ffn_up.weight", w, 2, ne, (bn_quant_method)m, c1, &r1, &s1,
+                                                 nt, &e1);
+                bn_status b = bn_quant_tensor_fill("blk.0.ffn_up.weight", &src, got, 2, ne, (bn_quant_method)m, c2,
+                                                   &r2, &s2, nt, &e2);
+                ck_assert_int_eq(a, b);
+                ck_assert_int_eq(a, BN_OK);
+                ck_assert_int_eq(f.pieces, (int)bnq_n_chunks(N)); /* each element read once */
+                ck_assert_mem_eq(got, w, N * sizeof *w);
+                ck_assert_mem_eq(c1, c2, N);
+                ck_assert_mem_eq(&r1, &r2, sizeof r1);
+                ck_assert_msg(memcmp(&s1, &s2, sizeof s1) == 0, "kind %d, method %d, %d threads: stats differ",
+                              kind, m, nt);
+            }
+    }
+    /* NaN and Inf, the first by index wins in both */
+    w[N - 5] = NAN;
+    w[70000] = -INFINITY;
+    for (int nt = 1; nt <= 2; nt++) {
+        bn_ternary_result r1, r2;
+        bn_quant_stats s1, s2;
+        bn_error e1, e2;
+        fill_src f = {w, UINT64_MAX, 0};
+        const bn_quant_source src = {fill_read, &f};
+        ck_assert_int_eq(bn_quant_tensor_mt("t", w, 2, ne, BN_QM_ABSMEAN, c1, &r1, &s1, nt, &e1), BN_EINVAL);
+        ck_assert_int_eq(bn_quant_tensor_fill("t", &src, got, 2, ne, BN_QM_ABSMEAN, c2, &r2, &s2, nt, &e2),
+                         BN_EINVAL);
+        ck_assert_str_eq(e1.msg, e2.msg);
+        ck_assert_ptr_nonnull(strstr(e2.msg, "element 70000 is -Inf"));
+        ck_assert_uint_eq(r1.flags, r2.flags);
+        ck_assert_uint_eq(s2.flags & BN_QF_NAN_INF, BN_QF_NAN_INF);
+        /* a source failure is returned with its message */
+        f.fail_at = 140000;
+        ck_assert_int_eq(bn_quant_tensor_fill("t", &src, got, 2, ne, BN_QM_ABSMEAN, c2, &r2, NULL, nt, &e2), BN_EIO);
+        ck_assert_ptr_nonnull(strstr(e2.msg, "piece at 131072 unreadable"));
+    }
+    free(w);
+    free(got);
+    free(c1);
+    free(c2);
+}
+END_TEST
+
 /* F16 packing: vcvtps2ph against bn_f32_to_f16 on random bit patterns, ties,
  * half subnormals and the overflow edge; a group with NaN/Inf is left alone. */
 START_TEST(test_simd_f16_matches_scalar)
@@ -753,6 +843,7 @@ Suite *quant_suite(void)
     tcase_add_test(me, test_simd_tq2_matches_reference);
     tcase_add_test(me, test_simd_stats_match_scalar);
     tcase_add_test(me, test_fused_stats_identical);
+    tcase_add_test(me, test_fill_matches_in_memory);
     tcase_add_test(me, test_simd_f16_matches_scalar);
     tcase_add_test(me, test_simd_i2s_and_hf_unpack);
     suite_add_tcase(s, me);

@@ -257,6 +257,24 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
                              bn_quant_method m, int8_t *codes, bn_ternary_result *res,
                              bn_quant_stats *st, int n_threads, bn_error *err);
 
+/* A tensor's floats in pieces: read(ctx, first, n, dst, err) stores elements
+ * [first, first + n) at dst[0..n) and returns 0, or fails with a message. It is
+ * called from several threads at once, each element once, for ranges of at most
+ * 65536 elements. */
+typedef struct {
+    bn_status (*read)(void *ctx, uint64_t first, uint64_t n, float *dst, bn_error *err);
+    void *ctx;
+} bn_quant_source;
+
+/* bn_quant_tensor_mt on the floats src stores into w (product(ne) floats) as the
+ * first pass over the tensor reaches them: each piece is converted and then
+ * scanned while it is in cache, instead of the tensor being converted first and
+ * read back. The same codes, result and statistics, bit for bit; w holds the
+ * tensor afterwards, unless src failed (its status and message are returned). */
+bn_status bn_quant_tensor_fill(const char *name, const bn_quant_source *src, float *w, uint32_t n_dims,
+                               const int64_t *ne, bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                               bn_quant_stats *st, int n_threads, bn_error *err);
+
 /* ---- report ---------------------------------------------------------------- */
 
 /* A report holds only statistics (no tensor data): add tensors one at a time. */

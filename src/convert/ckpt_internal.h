@@ -132,6 +132,11 @@ struct bn_ckpt {
     bnu_strset names;               /* tensor name -> index; keys are the owned names */
 };
 
+/* Whether ranged reads of t (bn_ckpt_read_f32_range) may run on several threads
+ * at once: a contiguous view of a mapped shard (safetensors, legacy PyTorch).
+ * Reads through a zip entry share the archive's one libzip handle and must not. */
+int bnc_ckpt_parallel_reads(const bn_ckpt *ck, const bn_ckpt_tensor *t);
+
 /* AVX2 loops of reading (read_avx2.c); call only with bnc_have_avx2().
  * bnc_f16_to_f32_avx2 converts the first multiple of 8 of n halves at src
  * (little-endian) exactly as bn_f16_to_f32 and returns how many it did;

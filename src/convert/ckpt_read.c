@@ -108,15 +108,20 @@ static void gather(const uint8_t *src, const bn_ckpt_entry *e, void *dst, int f3
     }
 }
 
-/* Drop the whole pages of a mapped range from our resident set once copied
- * out (they stay in the page cache): reading a mapped checkpoint tensor by
- * tensor then holds about one tensor, not the file. Advice only. */
+/* Drop the pages of a mapped range from our resident set once copied out (they
+ * stay in the page cache): reading a mapped checkpoint tensor by tensor then
+ * holds about one tensor, not the file. The range's first page goes too, even
+ * if it holds bytes before the range; its last partial page stays for the range
+ * after it (which starts in that page). So a tensor read in many small pieces
+ * (the ternarizer's 64K-element chunks) leaves no page behind per piece; a page
+ * dropped while another thread still reads it is only faulted back in. Advice
+ * only. */
 static void release_pages(const uint8_t *p, uint64_t len)
 {
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || len == 0) return;
     uintptr_t mask = (uintptr_t)pg - 1;
-    uintptr_t b = ((uintptr_t)p + mask) & ~mask, e = ((uintptr_t)p + (uintptr_t)len) & ~mask;
+    uintptr_t b = (uintptr_t)p & ~mask, e = ((uintptr_t)p + (uintptr_t)len) & ~mask;
     if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
@@ -268,6 +273,14 @@ int bn_ckpt_can_stream(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
     if (!t || !is_contiguous(t->e)) return 0;
     const ck_shard *sh = &ck->shards[t->shard];
     return sh->st || sh->tl || bnc_tz_storage_seekable(sh->tz, t->e->storage);
+}
+
+int bnc_ckpt_parallel_reads(const bn_ckpt *ck, const bn_ckpt_tensor *pt)
+{
+    const ck_tensor *t = own_tensor(ck, pt);
+    if (!t || !is_contiguous(t->e)) return 0;
+    const ck_shard *sh = &ck->shards[t->shard];
+    return sh->st || sh->tl;
 }
 
 bn_status bn_ckpt_read_f32_range(bn_ckpt *ck, const bn_ckpt_tensor *pt, uint64_t first, uint64_t n,

@@ -389,7 +389,7 @@ static void read_task(void *vc, int64_t task, int worker)
 static bn_status read_floats(convert_state *s, const bn_ckpt_tensor *t, uint64_t n, bn_error *err)
 {
     int nt = bn_pool_threads(s->pool);
-    if (nt < 2 || n < READ_SPLIT_MIN || !bn_ckpt_can_stream(s->ck, t))
+    if (nt < 2 || n < READ_SPLIT_MIN || !bnc_ckpt_parallel_reads(s->ck, t))
         return bn_ckpt_read_f32(s->ck, t, s->b.f, s->b.f_cap, err);
     read_ctx *c = malloc(sizeof *c);
     if (!c)
@@ -405,6 +405,20 @@ static bn_status read_floats(convert_state *s, const bn_ckpt_tensor *t, uint64_t
             *err = c->err[i];
     free(c);
     return st;
+}
+
+/* A latent projection's floats as the ternarizer's first pass asks for them
+ * (bn_quant_tensor_fill): each piece is converted from the checkpoint's dtype
+ * and scanned while it is in cache, on the pass's threads. */
+typedef struct {
+    bn_ckpt *ck;
+    const bn_ckpt_tensor *t;
+} ckpt_source;
+
+static bn_status ckpt_source_read(void *ctx, uint64_t first, uint64_t n, float *dst, bn_error *err)
+{
+    const ckpt_source *c = ctx;
+    return bn_ckpt_read_f32_range(c->ck, c->t, first, n, dst, err);
 }
 
 /* A projection -> codes + scale (ternarized, or unpacked from uint8 exactly). */
@@ -431,7 +445,7 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         }
         for (uint64_t i = 0; i < n; i++)
             s->b.f[i] = (float)s->b.codes[i] * *scale;
-    } else {
+    } else if (!bnc_ckpt_parallel_reads(s->ck, j->src)) {
         /* NaN/Inf: the ternarizer's scan finds them in its own pass; the
          * message is check_finite's (below) */
         if ((st = read_floats(s, j->src, n, err)))
@@ -444,8 +458,15 @@ static bn_status projection_codes(convert_state *s, const job *j, uint64_t n, fl
         stats = &stbuf;
     int64_t ne[2] = {p->cols, p->rows};
     bn_ternary_result res;
-    st = bn_quant_tensor_mt(p->gguf_name, s->b.f, 2, ne, (bn_quant_method)s->o->method, s->b.codes, &res,
-                            stats, s->o->n_threads > 0 ? s->o->n_threads : 1, err);
+    const int nt = s->o->n_threads > 0 ? s->o->n_threads : 1;
+    const bn_quant_method m = (bn_quant_method)s->o->method;
+    if (!j->scale && bnc_ckpt_parallel_reads(s->ck, j->src)) {
+        ckpt_source cs = {s->ck, j->src};
+        const bn_quant_source src = {ckpt_source_read, &cs};
+        st = bn_quant_tensor_fill(p->gguf_name, &src, s->b.f, 2, ne, m, s->b.codes, &res, stats, nt, err);
+    } else {
+        st = bn_quant_tensor_mt(p->gguf_name, s->b.f, 2, ne, m, s->b.codes, &res, stats, nt, err);
+    }
     if (st && (res.flags & BN_QF_NAN_INF) && !j->scale && check_finite(s->o->in_dir, j, s->b.f, n, 0, err))
         return st;
     if (st)

@@ -105,17 +105,25 @@ size_t bnq_f32_to_f16_avx2(const float *x, size_t n, uint8_t *out);
 
 /* Work fused into ternarization's code pass (ternarize.c): when the scale is known
  * before that pass (every method but absmax's refit, or already-ternary input),
- * begin(ctx, scale, max|W|) runs once, then chunk(ctx, ch) after the codes of
- * chunk ch are stored (on the pass's threads, each chunk once), and *fused is set;
- * otherwise neither runs. */
+ * begin(ctx, scale, max|W|) runs once, then chunk(ctx, ch, w) after the codes of
+ * chunk ch are stored, w holding the chunk's floats (on the pass's threads, each
+ * chunk once), and *fused is set; otherwise neither runs. */
 typedef struct {
     void (*begin)(void *ctx, float scale, float abs_max);
-    void (*chunk)(void *ctx, int64_t ch);
+    void (*chunk)(void *ctx, int64_t ch, const float *w);
     void *ctx;
     int fused;
 } bnq_fuse;
-bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
-                              bn_ternary_result *res, int n_threads, bnq_fuse *fuse, bn_error *err);
+/* Ternarize the floats at w, or (fill non-NULL, w unused) at fill->w as
+ * fill->src stores them there chunk by chunk during the first pass: the same
+ * results either way. */
+typedef struct {
+    const bn_quant_source *src;
+    float *w; /* (n) */
+} bnq_fill;
+bn_status bnq_ternarize_fused(const char *name, const float *w, const bnq_fill *fill, uint64_t n,
+                              bn_quant_method m, int8_t *codes, bn_ternary_result *res, int n_threads,
+                              bnq_fuse *fuse, bn_error *err);
 
 /* Σ (W - s T)² of absmean's result on w, without storing codes (ternarize.c);
  * 0 for already-ternary input, NAN if memory ran out. */

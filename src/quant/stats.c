@@ -150,19 +150,19 @@ void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max)
 
 /* Chunk ch: pass 1 (sums), 2 (histogram) or 3 (both, when the histogram's range
  * is known before the sums: bn_quant_tensor_mt's fused pass). */
-static void stat_chunk(stat_ctx *c, int64_t ch, int pass)
+static void stat_chunk(stat_ctx *c, int64_t ch, int pass, const float *w /* the chunk's */)
 {
     const int simd = bnq_have_avx2();
     uint64_t i0, i1;
     bnq_chunk(c->n, ch, &i0, &i1);
     stat_part *p = &c->part[ch];
     if (pass & 1)
-        if (!simd || bnq_stat_sums_avx2(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
-            bnq_stat_sums_scalar(c->w + i0, c->codes + i0, i1 - i0, c->scale, &p->s);
+        if (!simd || bnq_stat_sums_avx2(w, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
+            bnq_stat_sums_scalar(w, c->codes + i0, i1 - i0, c->scale, &p->s);
     if (pass & 2) {
         memset(p->hist, 0, sizeof p->hist);
-        if (!simd || bnq_stat_hist_avx2(c->w + i0, i1 - i0, &c->edges, p->hist) != 0)
-            bnq_stat_hist_scalar(c->w + i0, i1 - i0, c->unit, c->hist_max, p->hist);
+        if (!simd || bnq_stat_hist_avx2(w, i1 - i0, &c->edges, p->hist) != 0)
+            bnq_stat_hist_scalar(w, i1 - i0, c->unit, c->hist_max, p->hist);
     }
 }
 
@@ -171,7 +171,7 @@ static bn_status stat_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
     (void)err;
     stat_ctx *c = vc;
     for (int64_t ch = c0; ch < c1; ch++)
-        stat_chunk(c, ch, c->pass);
+        stat_chunk(c, ch, c->pass, c->w + (uint64_t)ch * BNQ_CHUNK);
     return BN_OK;
 }
 
@@ -271,7 +271,7 @@ static void fuse_begin(void *vc, float scale, float abs_max)
     hist_range(c, (double)scale, (double)abs_max);
 }
 
-static void fuse_chunk(void *vc, int64_t ch) { stat_chunk(vc, ch, 3); }
+static void fuse_chunk(void *vc, int64_t ch, const float *w) { stat_chunk(vc, ch, 3, w); }
 
 bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t n_dims,
                                  const int64_t *ne, const float *w, const int8_t *codes,
@@ -281,21 +281,24 @@ bn_status bn_quant_stats_compute(bn_quant_stats *st, const char *name, uint32_t 
     return bnq_stats_compute(st, name, n_dims, ne, w, codes, res, m, 1, err);
 }
 
-bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
-                             bn_quant_method m, int8_t *codes, bn_ternary_result *res, bn_quant_stats *st,
-                             int n_threads, bn_error *err)
+/* bn_quant_tensor_mt and _fill: the floats at w, or filled into fill->w. */
+static bn_status quant_tensor(const char *name, const float *w, const bnq_fill *fill, uint32_t n_dims,
+                              const int64_t *ne, bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                              bn_quant_stats *st, int n_threads, bn_error *err)
 {
     uint64_t n;
     memset(res, 0, sizeof *res);
     bn_status s = check_shape(name, n_dims, ne, &n, err);
     if (s)
         return s;
+    if (fill)
+        w = fill->w;
     int64_t nc = bnq_n_chunks(n);
     stat_ctx c = {.w = w, .codes = codes, .n = n};
     bnq_fuse fuse = {fuse_begin, fuse_chunk, &c, 0};
     if (st && codes && !(c.part = calloc((size_t)nc, sizeof(stat_part))))
         return bn_error_set(err, BN_ENOMEM, "tensor '%s': out of memory for statistics", name ? name : "?");
-    s = bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, c.part ? &fuse : NULL, err);
+    s = bnq_ternarize_fused(name, w, fill, n, m, codes, res, n_threads, c.part ? &fuse : NULL, err);
     if (s) {
         if (st && (res->flags & BN_QF_NAN_INF)) {
             set_identity(st, name, n_dims, ne);
@@ -313,6 +316,21 @@ bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, 
     }
     free(c.part);
     return s;
+}
+
+bn_status bn_quant_tensor_mt(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,
+                             bn_quant_method m, int8_t *codes, bn_ternary_result *res, bn_quant_stats *st,
+                             int n_threads, bn_error *err)
+{
+    return quant_tensor(name, w, NULL, n_dims, ne, m, codes, res, st, n_threads, err);
+}
+
+bn_status bn_quant_tensor_fill(const char *name, const bn_quant_source *src, float *w, uint32_t n_dims,
+                               const int64_t *ne, bn_quant_method m, int8_t *codes, bn_ternary_result *res,
+                               bn_quant_stats *st, int n_threads, bn_error *err)
+{
+    const bnq_fill fill = {src, w};
+    return quant_tensor(name, NULL, &fill, n_dims, ne, m, codes, res, st, n_threads, err);
 }
 
 bn_status bn_quant_tensor(const char *name, const float *w, uint32_t n_dims, const int64_t *ne,

@@ -99,14 +99,26 @@ static int8_t sign_code(float x) { return (int8_t)((x > 0.0f) - (x < 0.0f)); }
 
 /* Every pass runs over fixed chunks of BNQ_CHUNK elements whose partial results
  * are combined in chunk order, so the result does not depend on the number of
- * threads (the chunks are what is parallel, not the order of the sums). */
+ * threads (the chunks are what is parallel, not the order of the sums).
+ *
+ * The floats are in memory (w), or a bn_quant_source stores them there chunk by
+ * chunk as the first pass (the scan) reaches them: that pass then reads each
+ * chunk from cache right after it is converted, rather than the whole tensor
+ * being converted first and read back; the floats, and so every result, are the
+ * same. */
+
+typedef struct {
+    const float *w;             /* the tensor's floats (filled by the scan when src) */
+    float *fill;                /* = w when src fills it, else NULL */
+    const bn_quant_source *src; /* NULL: w is already filled */
+} floats_in;
 
 /* ---- pass 1: scan ------------------------------------------------------------------ */
 
 typedef bnq_scan_part scan_part;
 
 typedef struct {
-    const float *w;
+    floats_in in;
     uint64_t n;
     scan_part *part; /* (n_chunks) */
 } scan_ctx;
@@ -135,15 +147,19 @@ void bnq_scan_chunk_scalar(const float *w, uint64_t n, bnq_scan_part *out)
 
 static bn_status scan_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
 {
-    (void)err;
     scan_ctx *c = vc;
     const int simd = bnq_have_avx2();
+    const bn_quant_source *src = c->in.src;
     for (int64_t ch = c0; ch < c1; ch++) {
         uint64_t i0, i1;
         bnq_chunk(c->n, ch, &i0, &i1);
         scan_part *p = &c->part[ch];
-        if (!simd || bnq_scan_chunk_avx2(c->w + i0, i1 - i0, p) != 0)
-            bnq_scan_chunk_scalar(c->w + i0, i1 - i0, p);
+        bn_status st;
+        if (src && (st = src->read(src->ctx, i0, i1 - i0, c->in.fill + i0, err)))
+            return st;
+        const float *w = c->in.w + i0;
+        if (!simd || bnq_scan_chunk_avx2(w, i1 - i0, p) != 0)
+            bnq_scan_chunk_scalar(w, i1 - i0, p);
         if (p->bad >= 0)
             p->bad += (int64_t)i0;
     }
@@ -157,10 +173,10 @@ typedef struct {
     int64_t bad;
 } scan_result;
 
-static bn_status scan(const float *w, uint64_t n, int n_threads, scan_result *r, bn_error *err)
+static bn_status scan(const floats_in *in, uint64_t n, int n_threads, scan_result *r, bn_error *err)
 {
     int64_t nc = bnq_n_chunks(n);
-    scan_ctx c = {w, n, malloc((size_t)(nc ? nc : 1) * sizeof(scan_part))};
+    scan_ctx c = {*in, n, malloc((size_t)(nc ? nc : 1) * sizeof(scan_part))};
     if (!c.part)
         return bn_error_set(err, BN_ENOMEM, "out of memory scanning %llu values", (unsigned long long)n);
     bn_status st = bnq_parallel_rows(nc, n_threads, scan_job, &c, err);
@@ -206,7 +222,7 @@ typedef struct {
 } code_part;
 
 typedef struct {
-    const float *w;
+    floats_in in;
     uint64_t n;
     int8_t *codes;     /* NULL: do not store (baseline error only) */
     code_rule rule;
@@ -227,7 +243,7 @@ static int8_t absmean_code(float w, float rs)
  * instantiation below so the inner loop carries no switch. */
 #define CODE_LOOP(EXPR)                                                                            \
     for (uint64_t i = i0; i < i1; i++) {                                                           \
-        const float x = c->w[i];                                                                   \
+        const float x = c->in.w[i];                                                                \
         const int8_t q = (EXPR);                                                                   \
         if (c->codes)                                                                              \
             c->codes[i] = q;                                                                       \
@@ -253,11 +269,12 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         uint64_t i0, i1;
         bnq_chunk(c->n, ch, &i0, &i1);
         code_part p = {0, 0.0, 0.0f, 0.0};
+        const float *w = c->in.w + i0;
         if (c->rule == RULE_ABSMEAN && c->codes && !c->want_err && bnq_have_avx2() &&
-            bnq_absmean_codes_avx2(c->w + i0, i1 - i0, rs, c->codes + i0, &p.nz, &p.zero_max) == 0) {
+            bnq_absmean_codes_avx2(w, i1 - i0, rs, c->codes + i0, &p.nz, &p.zero_max) == 0) {
             c->part[ch] = p; /* nz_abs is absmax's alone: left 0 */
             if (c->fuse)
-                c->fuse->chunk(c->fuse->ctx, ch);
+                c->fuse->chunk(c->fuse->ctx, ch, w);
             continue;
         }
         switch (c->rule) {
@@ -268,7 +285,7 @@ static bn_status code_job(void *vc, int64_t c0, int64_t c1, bn_error *err)
         }
         c->part[ch] = p;
         if (c->fuse)
-            c->fuse->chunk(c->fuse->ctx, ch);
+            c->fuse->chunk(c->fuse->ctx, ch, w);
     }
     return BN_OK;
 }
@@ -323,9 +340,10 @@ static int absmean_rs(double abs_sum, uint64_t n, float *rs)
 double bnq_absmean_sum_err2(const float *w, uint64_t n, int n_threads)
 {
     scan_result sr;
-    if (n == 0 || scan(w, n, n_threads, &sr, NULL) || sr.bad >= 0 || sr.ternary_s > 0.0f)
+    const floats_in in = {w, NULL, NULL};
+    if (n == 0 || scan(&in, n, n_threads, &sr, NULL) || sr.bad >= 0 || sr.ternary_s > 0.0f)
         return 0.0;
-    code_ctx c = {.w = w, .n = n, .rule = RULE_ABSMEAN, .want_err = 1};
+    code_ctx c = {.in = in, .n = n, .rule = RULE_ABSMEAN, .want_err = 1};
     absmean_rs(sr.abs_sum, n, &c.rs);
     c.scale = 1.0f / c.rs;
     code_part sum;
@@ -505,8 +523,9 @@ bn_status bnq_mse_search(const float *w, uint64_t n, int force_buckets, uint32_t
 
 /* ---- entry point ------------------------------------------------------------------ */
 
-bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
-                              bn_ternary_result *res, int n_threads, bnq_fuse *fuse, bn_error *err)
+bn_status bnq_ternarize_fused(const char *name, const float *w, const bnq_fill *fill, uint64_t n,
+                              bn_quant_method m, int8_t *codes, bn_ternary_result *res, int n_threads,
+                              bnq_fuse *fuse, bn_error *err)
 {
     const char *nm = name ? name : "?";
     memset(res, 0, sizeof *res);
@@ -514,8 +533,10 @@ bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_q
         return bn_error_set(err, BN_EINVAL, "tensor '%s': no elements to ternarize", nm);
     if ((unsigned)m > BN_QM_MSE)
         return bn_error_set(err, BN_EINVAL, "tensor '%s': unknown method %d", nm, (int)m);
+    const floats_in in = fill ? (floats_in){fill->w, fill->w, fill->src} : (floats_in){w, NULL, NULL};
+    w = in.w;
     scan_result sr;
-    bn_status st = scan(w, n, n_threads, &sr, err);
+    bn_status st = scan(&in, n, n_threads, &sr, err);
     if (st)
         return bn_error_prefix(err, "tensor '%s'", nm);
     if (sr.bad >= 0) {
@@ -524,7 +545,7 @@ bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_q
         return bn_error_set(err, BN_EINVAL, "tensor '%s': element %lld is %s; cannot ternarize", nm,
                             (long long)sr.bad, isnan(x) ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
     }
-    code_ctx c = {.w = w, .n = n, .codes = codes};
+    code_ctx c = {.in = in, .n = n, .codes = codes};
     if (sr.ternary_s > 0.0f) {
         /* kept exactly, whatever the method */
         c.rule = RULE_SIGN;
@@ -571,7 +592,7 @@ bn_status bnq_ternarize_fused(const char *name, const float *w, uint64_t n, bn_q
 bn_status bn_ternarize_mt(const char *name, const float *w, uint64_t n, bn_quant_method m, int8_t *codes,
                           bn_ternary_result *res, int n_threads, bn_error *err)
 {
-    return bnq_ternarize_fused(name, w, n, m, codes, res, n_threads, NULL, err);
+    return bnq_ternarize_fused(name, w, NULL, n, m, codes, res, n_threads, NULL, err);
 }
 
 bn_status bn_ternarize(const char *name, const float *w, uint64_t n, bn_quant_method m,
