@@ -322,8 +322,12 @@ int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff), finmax = _mm256_set1_epi32(0x7f7fffff);
     const __m256 k = _mm256_set1_ps(h->k), top = _mm256_set1_ps((float)(BN_QSTAT_BINS - 1));
     const __m256 eps = _mm256_set1_ps(1.0f / 4096), one_eps = _mm256_set1_ps(1.0f - 1.0f / 4096);
-    uint32_t cnt[8][BN_QSTAT_BINS]; /* one histogram per lane: no store-to-load chains */
+    /* one histogram per lane (cnt[l][bin] at cnt + 64·l + bin): no store-to-load
+     * chains between the lanes' increments */
+    uint32_t cnt[8][BN_QSTAT_BINS];
     memset(cnt, 0, sizeof cnt);
+    uint32_t *flat = &cnt[0][0];
+    const __m256i lane_base = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
     __m256i bad = _mm256_setzero_si256();
     uint64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -335,17 +339,29 @@ int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint
         __m256 p = _mm256_min_ps(_mm256_mul_ps(_mm256_castsi256_ps(u), k), top);
         __m256 f = _mm256_sub_ps(p, _mm256_floor_ps(p));
         __m256 near = _mm256_or_ps(_mm256_cmp_ps(f, eps, _CMP_LT_OQ), _mm256_cmp_ps(f, one_eps, _CMP_GT_OQ));
-        uint32_t bb[8], uu[8];
-        _mm256_storeu_si256((__m256i *)bb, _mm256_cvttps_epi32(p));
+        __m256i idx = _mm256_add_epi32(_mm256_cvttps_epi32(p), lane_base);
         int m = _mm256_movemask_ps(near);
-        if (m) {
+        if (m) { /* rare: a lane within 2^-12 of a bin edge */
+            uint32_t ii[8], uu[8];
+            _mm256_storeu_si256((__m256i *)ii, idx);
             _mm256_storeu_si256((__m256i *)uu, u);
             for (int l = 0; l < 8; l++)
                 if (m >> l & 1)
-                    bb[l] = edge_bin(h, uu[l], bb[l]);
+                    ii[l] = 64u * (uint32_t)l + edge_bin(h, uu[l], ii[l] - 64u * (uint32_t)l);
+            idx = _mm256_loadu_si256((const __m256i *)ii);
         }
-        for (int l = 0; l < 8; l++)
-            cnt[l][bb[l]]++;
+        /* the eight counter indices straight from the register, two per 64-bit move */
+        __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
+        uint64_t x0 = (uint64_t)_mm_cvtsi128_si64(lo), x1 = (uint64_t)_mm_extract_epi64(lo, 1);
+        uint64_t x2 = (uint64_t)_mm_cvtsi128_si64(hi), x3 = (uint64_t)_mm_extract_epi64(hi, 1);
+        flat[(uint32_t)x0]++;
+        flat[x0 >> 32]++;
+        flat[(uint32_t)x1]++;
+        flat[x1 >> 32]++;
+        flat[(uint32_t)x2]++;
+        flat[x2 >> 32]++;
+        flat[(uint32_t)x3]++;
+        flat[x3 >> 32]++;
     }
     if (!_mm256_testz_si256(bad, bad))
         return -1;
