@@ -606,7 +606,7 @@ START_TEST(test_simd_stats_match_scalar)
             for (int d = -1; d <= 1; d++)
                 w[6 * b + 7 + d] = tu_f32_from_bits(h.edge[b] + (uint32_t)d) * (b % 2 ? 1.0f : -1.0f);
     }
-    const uint64_t lens[] = {N, N - 3, 4097, 6, 3};
+    const uint64_t lens[] = {N, N - 3, N - 5, 4097, 6, 3};
     for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
         bnq_stat_sums a, b;
         bnq_stat_sums_scalar(w, c, lens[l], 1.0f / 60.0f, &a);
@@ -620,6 +620,22 @@ START_TEST(test_simd_stats_match_scalar)
         ck_assert_int_eq(bnq_stat_hist_avx2(w, lens[l], &h, hb), 0);
         ck_assert_mem_eq(ha, hb, sizeof ha);
         ck_assert(lens[l] < 6 || ha[BN_QSTAT_BINS - 1] >= 1);
+        /* the two interleaved (the fused statistics' pass): the same bits */
+        bnq_stat_sums b2;
+        uint64_t hc[BN_QSTAT_BINS] = {0};
+        ck_assert_int_eq(bnq_stat_sums_hist_avx2(w, c, lens[l], 1.0f / 60.0f, &h, &b2, hc), 0);
+        ck_assert_msg(memcmp(&a, &b2, sizeof a) == 0, "n %llu: interleaved sums differ", (unsigned long long)lens[l]);
+        ck_assert_mem_eq(ha, hc, sizeof ha);
+    }
+    { /* a NaN: the interleaved pass declines, as the histogram does */
+        bnq_stat_sums b2;
+        uint64_t hc[BN_QSTAT_BINS] = {0};
+        bnq_hist_edges h;
+        bnq_hist_edges_init(&h, 1.0 / 60.0, 2.5);
+        w[N - 9] = NAN;
+        ck_assert_int_eq(bnq_stat_sums_hist_avx2(w, c, N, 1.0f / 60.0f, &h, &b2, hc), -1);
+        w[N - 9] = INFINITY; /* in the one-by-one tail */
+        ck_assert_int_eq(bnq_stat_sums_hist_avx2(w, c, N - 5, 1.0f / 60.0f, &h, &b2, hc), -1);
     }
     free(w);
     free(c);

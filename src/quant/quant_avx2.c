@@ -242,49 +242,59 @@ int bnq_pack_tq2_row_avx2(const int8_t *c, int64_t ne0, uint16_t d_half, uint8_t
 
 /* stats.c's lanes are 4 doubles: one __m256d per sum, element i in lane i % 4. The
  * operations are the scalar ones (float scale * code, then double multiplies and
- * adds, no fused multiply-add), so every lane holds the scalar lane's bits. */
-int bnq_stat_sums_avx2(const float *w, const int8_t *codes, uint64_t n, float scale, bnq_stat_sums *out)
+ * adds, no fused multiply-add), so every lane holds the scalar lane's bits.
+ *
+ * Each lane's sums are one chain of dependent adds, so the sums run at the add
+ * latency; the histogram's work (sums_hist below) fills those cycles when both
+ * are wanted, without changing what either computes. */
+typedef struct {
+    __m256d sw2, se2, sq2, swq, maxe, maxw;
+    __m128i neg, zer, pos;
+} sums_acc;
+
+static inline __attribute__((always_inline)) void sums_step4(sums_acc *a, const float *w, const int8_t *codes, __m128 vs)
 {
     const __m256d sign = _mm256_set1_pd(-0.0);
-    const __m128 vs = _mm_set1_ps(scale);
-    __m256d sw2 = _mm256_setzero_pd(), se2 = sw2, sq2 = sw2, swq = sw2, maxe = sw2, maxw = sw2;
-    __m128i neg = _mm_setzero_si128(), zer = neg, pos = neg;
-    uint64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        int32_t c4;
-        memcpy(&c4, codes + i, 4);
-        __m128i ci = _mm_cvtepi8_epi32(_mm_cvtsi32_si128(c4));
-        __m256d q = _mm256_cvtps_pd(_mm_mul_ps(vs, _mm_cvtepi32_ps(ci)));
-        __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(w + i));
-        __m256d e = _mm256_sub_pd(x, q);
-        sw2 = _mm256_add_pd(sw2, _mm256_mul_pd(x, x));
-        se2 = _mm256_add_pd(se2, _mm256_mul_pd(e, e));
-        sq2 = _mm256_add_pd(sq2, _mm256_mul_pd(q, q));
-        swq = _mm256_add_pd(swq, _mm256_mul_pd(x, q));
-        maxe = _mm256_max_pd(maxe, _mm256_andnot_pd(sign, e));
-        maxw = _mm256_max_pd(maxw, _mm256_andnot_pd(sign, x));
-        neg = _mm_sub_epi32(neg, _mm_cmplt_epi32(ci, _mm_setzero_si128()));
-        zer = _mm_sub_epi32(zer, _mm_cmpeq_epi32(ci, _mm_setzero_si128()));
-        pos = _mm_sub_epi32(pos, _mm_cmpgt_epi32(ci, _mm_setzero_si128()));
-    }
+    int32_t c4;
+    memcpy(&c4, codes, 4);
+    __m128i ci = _mm_cvtepi8_epi32(_mm_cvtsi32_si128(c4));
+    __m256d q = _mm256_cvtps_pd(_mm_mul_ps(vs, _mm_cvtepi32_ps(ci)));
+    __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(w));
+    __m256d e = _mm256_sub_pd(x, q);
+    a->sw2 = _mm256_add_pd(a->sw2, _mm256_mul_pd(x, x));
+    a->se2 = _mm256_add_pd(a->se2, _mm256_mul_pd(e, e));
+    a->sq2 = _mm256_add_pd(a->sq2, _mm256_mul_pd(q, q));
+    a->swq = _mm256_add_pd(a->swq, _mm256_mul_pd(x, q));
+    a->maxe = _mm256_max_pd(a->maxe, _mm256_andnot_pd(sign, e));
+    a->maxw = _mm256_max_pd(a->maxw, _mm256_andnot_pd(sign, x));
+    a->neg = _mm_sub_epi32(a->neg, _mm_cmplt_epi32(ci, _mm_setzero_si128()));
+    a->zer = _mm_sub_epi32(a->zer, _mm_cmpeq_epi32(ci, _mm_setzero_si128()));
+    a->pos = _mm_sub_epi32(a->pos, _mm_cmpgt_epi32(ci, _mm_setzero_si128()));
+}
+
+/* Elements [i, n) in the scalar way, into the lanes the scalar code puts them,
+ * then the lanes added in order. */
+static void sums_finish(const sums_acc *a, const float *w, const int8_t *codes, uint64_t i, uint64_t n,
+                        float scale, bnq_stat_sums *out)
+{
     double l_sw2[4], l_se2[4], l_sq2[4], l_swq[4], l_me[4], l_mw[4];
-    _mm256_storeu_pd(l_sw2, sw2);
-    _mm256_storeu_pd(l_se2, se2);
-    _mm256_storeu_pd(l_sq2, sq2);
-    _mm256_storeu_pd(l_swq, swq);
-    _mm256_storeu_pd(l_me, maxe);
-    _mm256_storeu_pd(l_mw, maxw);
+    _mm256_storeu_pd(l_sw2, a->sw2);
+    _mm256_storeu_pd(l_se2, a->se2);
+    _mm256_storeu_pd(l_sq2, a->sq2);
+    _mm256_storeu_pd(l_swq, a->swq);
+    _mm256_storeu_pd(l_me, a->maxe);
+    _mm256_storeu_pd(l_mw, a->maxw);
     uint32_t cn[4], cz[4], cp[4];
-    _mm_storeu_si128((__m128i *)cn, neg);
-    _mm_storeu_si128((__m128i *)cz, zer);
-    _mm_storeu_si128((__m128i *)cp, pos);
+    _mm_storeu_si128((__m128i *)cn, a->neg);
+    _mm_storeu_si128((__m128i *)cz, a->zer);
+    _mm_storeu_si128((__m128i *)cp, a->pos);
     bnq_stat_sums p = {0};
     for (int k = 0; k < 4; k++) {
         p.maxe = fmax(p.maxe, l_me[k]);
         p.maxw = fmax(p.maxw, l_mw[k]);
         p.neg += cn[k], p.zero += cz[k], p.pos += cp[k];
     }
-    for (; i < n; i++) { /* the tail, in the lanes the scalar code puts it */
+    for (; i < n; i++) {
         double x = (double)w[i], q = (double)(scale * (float)codes[i]), e = x - q;
         l_sw2[i % 4] += x * x;
         l_se2[i % 4] += e * e;
@@ -303,6 +313,18 @@ int bnq_stat_sums_avx2(const float *w, const int8_t *codes, uint64_t n, float sc
         p.swq += l_swq[k];
     }
     *out = p;
+}
+
+int bnq_stat_sums_avx2(const float *w, const int8_t *codes, uint64_t n, float scale, bnq_stat_sums *out)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    sums_acc a = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                  _mm256_setzero_pd(), _mm256_setzero_pd(), _mm_setzero_si128(), _mm_setzero_si128(),
+                  _mm_setzero_si128()};
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        sums_step4(&a, w + i, codes + i, vs);
+    sums_finish(&a, w, codes, i, n, scale, out);
     return 0;
 }
 
@@ -317,65 +339,106 @@ static uint32_t edge_bin(const bnq_hist_edges *h, uint32_t u, uint32_t guess)
     return b;
 }
 
-int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
+/* One histogram per lane (cnt[l][bin] at cnt + 64·l + bin): no store-to-load
+ * chains between the lanes' increments. */
+typedef struct {
+    uint32_t cnt[8][BN_QSTAT_BINS];
+    __m256i bad; /* lanes that saw NaN/Inf */
+} hist_acc;
+
+static inline __attribute__((always_inline)) void hist_step8(hist_acc *a, const float *w, const bnq_hist_edges *h)
 {
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff), finmax = _mm256_set1_epi32(0x7f7fffff);
     const __m256 k = _mm256_set1_ps(h->k), top = _mm256_set1_ps((float)(BN_QSTAT_BINS - 1));
     const __m256 eps = _mm256_set1_ps(1.0f / 4096), one_eps = _mm256_set1_ps(1.0f - 1.0f / 4096);
-    /* one histogram per lane (cnt[l][bin] at cnt + 64·l + bin): no store-to-load
-     * chains between the lanes' increments */
-    uint32_t cnt[8][BN_QSTAT_BINS];
-    memset(cnt, 0, sizeof cnt);
-    uint32_t *flat = &cnt[0][0];
     const __m256i lane_base = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
-    __m256i bad = _mm256_setzero_si256();
-    uint64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(w + i)), absmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(u, finmax));
-        /* p = |w|·k is within 2^-17 of the exact position |w| / unit / hist_max · BINS
-         * (float rounding of k and p, at most 64·2^-22), so floor(p) is the exact bin
-         * unless p lies that close to an integer: then the edges decide */
-        __m256 p = _mm256_min_ps(_mm256_mul_ps(_mm256_castsi256_ps(u), k), top);
-        __m256 f = _mm256_sub_ps(p, _mm256_floor_ps(p));
-        __m256 near = _mm256_or_ps(_mm256_cmp_ps(f, eps, _CMP_LT_OQ), _mm256_cmp_ps(f, one_eps, _CMP_GT_OQ));
-        __m256i idx = _mm256_add_epi32(_mm256_cvttps_epi32(p), lane_base);
-        int m = _mm256_movemask_ps(near);
-        if (m) { /* rare: a lane within 2^-12 of a bin edge */
-            uint32_t ii[8], uu[8];
-            _mm256_storeu_si256((__m256i *)ii, idx);
-            _mm256_storeu_si256((__m256i *)uu, u);
-            for (int l = 0; l < 8; l++)
-                if (m >> l & 1)
-                    ii[l] = 64u * (uint32_t)l + edge_bin(h, uu[l], ii[l] - 64u * (uint32_t)l);
-            idx = _mm256_loadu_si256((const __m256i *)ii);
-        }
-        /* the eight counter indices straight from the register, two per 64-bit move */
-        __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
-        uint64_t x0 = (uint64_t)_mm_cvtsi128_si64(lo), x1 = (uint64_t)_mm_extract_epi64(lo, 1);
-        uint64_t x2 = (uint64_t)_mm_cvtsi128_si64(hi), x3 = (uint64_t)_mm_extract_epi64(hi, 1);
-        flat[(uint32_t)x0]++;
-        flat[x0 >> 32]++;
-        flat[(uint32_t)x1]++;
-        flat[x1 >> 32]++;
-        flat[(uint32_t)x2]++;
-        flat[x2 >> 32]++;
-        flat[(uint32_t)x3]++;
-        flat[x3 >> 32]++;
+    uint32_t *flat = &a->cnt[0][0];
+    __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)w), absmask);
+    a->bad = _mm256_or_si256(a->bad, _mm256_cmpgt_epi32(u, finmax));
+    /* p = |w|·k is within 2^-17 of the exact position |w| / unit / hist_max · BINS
+     * (float rounding of k and p, at most 64·2^-22), so floor(p) is the exact bin
+     * unless p lies that close to an integer: then the edges decide */
+    __m256 p = _mm256_min_ps(_mm256_mul_ps(_mm256_castsi256_ps(u), k), top);
+    __m256 f = _mm256_sub_ps(p, _mm256_floor_ps(p));
+    __m256 near = _mm256_or_ps(_mm256_cmp_ps(f, eps, _CMP_LT_OQ), _mm256_cmp_ps(f, one_eps, _CMP_GT_OQ));
+    __m256i idx = _mm256_add_epi32(_mm256_cvttps_epi32(p), lane_base);
+    int m = _mm256_movemask_ps(near);
+    if (m) { /* rare: a lane within 2^-12 of a bin edge */
+        uint32_t ii[8], uu[8];
+        _mm256_storeu_si256((__m256i *)ii, idx);
+        _mm256_storeu_si256((__m256i *)uu, u);
+        for (int l = 0; l < 8; l++)
+            if (m >> l & 1)
+                ii[l] = 64u * (uint32_t)l + edge_bin(h, uu[l], ii[l] - 64u * (uint32_t)l);
+        idx = _mm256_loadu_si256((const __m256i *)ii);
     }
-    if (!_mm256_testz_si256(bad, bad))
+    /* the eight counter indices straight from the register, two per 64-bit move */
+    __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
+    uint64_t x0 = (uint64_t)_mm_cvtsi128_si64(lo), x1 = (uint64_t)_mm_extract_epi64(lo, 1);
+    uint64_t x2 = (uint64_t)_mm_cvtsi128_si64(hi), x3 = (uint64_t)_mm_extract_epi64(hi, 1);
+    flat[(uint32_t)x0]++;
+    flat[x0 >> 32]++;
+    flat[(uint32_t)x1]++;
+    flat[x1 >> 32]++;
+    flat[(uint32_t)x2]++;
+    flat[x2 >> 32]++;
+    flat[(uint32_t)x3]++;
+    flat[x3 >> 32]++;
+}
+
+/* Elements [i, n) one by one, then the lanes' counts into hist; -1 on NaN/Inf. */
+static int hist_finish(const hist_acc *a, const float *w, uint64_t i, uint64_t n, const bnq_hist_edges *h,
+                       uint64_t *hist)
+{
+    if (!_mm256_testz_si256(a->bad, a->bad))
         return -1;
+    uint32_t tail[BN_QSTAT_BINS] = {0};
     for (; i < n; i++) {
         uint32_t u;
         memcpy(&u, w + i, 4);
         u &= 0x7fffffffu;
         if (u > 0x7f7fffffu)
             return -1;
-        cnt[0][edge_bin(h, u, 0)]++;
+        tail[edge_bin(h, u, 0)]++;
     }
-    for (int b = 0; b < BN_QSTAT_BINS; b++)
+    for (int b = 0; b < BN_QSTAT_BINS; b++) {
+        hist[b] += tail[b];
         for (int l = 0; l < 8; l++)
-            hist[b] += cnt[l][b];
+            hist[b] += a->cnt[l][b];
+    }
+    return 0;
+}
+
+int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
+{
+    hist_acc a;
+    memset(&a, 0, sizeof a);
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        hist_step8(&a, w + i, h);
+    return hist_finish(&a, w, i, n, h, hist);
+}
+
+int bnq_stat_sums_hist_avx2(const float *w, const int8_t *codes, uint64_t n, float scale, const bnq_hist_edges *h,
+                            bnq_stat_sums *sums, uint64_t *hist)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    sums_acc a = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                  _mm256_setzero_pd(), _mm256_setzero_pd(), _mm_setzero_si128(), _mm_setzero_si128(),
+                  _mm_setzero_si128()};
+    hist_acc ha;
+    memset(&ha, 0, sizeof ha);
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        sums_step4(&a, w + i, codes + i, vs);
+        hist_step8(&ha, w + i, h);
+        sums_step4(&a, w + i + 4, codes + i + 4, vs);
+    }
+    if (hist_finish(&ha, w, i, n, h, hist) != 0)
+        return -1;
+    for (; i + 4 <= n; i += 4)
+        sums_step4(&a, w + i, codes + i, vs);
+    sums_finish(&a, w, codes, i, n, scale, sums);
     return 0;
 }
 
@@ -491,6 +554,12 @@ int bnq_unpack_hf_row_avx2(const uint8_t *packed, size_t C, size_t R, size_t r, 
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist)
 {
     (void)w, (void)n, (void)h, (void)hist;
+    return -1;
+}
+int bnq_stat_sums_hist_avx2(const float *w, const int8_t *codes, uint64_t n, float scale, const bnq_hist_edges *h,
+                            bnq_stat_sums *sums, uint64_t *hist)
+{
+    (void)w, (void)codes, (void)n, (void)scale, (void)h, (void)sums, (void)hist;
     return -1;
 }
 

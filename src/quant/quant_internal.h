@@ -91,6 +91,11 @@ typedef struct {
 } bnq_hist_edges;
 void bnq_hist_edges_init(bnq_hist_edges *h, double unit, double hist_max);
 int bnq_stat_hist_avx2(const float *w, uint64_t n, const bnq_hist_edges *h, uint64_t *hist);
+/* Both at once (hist accumulated into, as above): the same sums and counts, the
+ * histogram's work interleaved with the sums' chains of adds; -1 on NaN/Inf
+ * (then neither result is complete). */
+int bnq_stat_sums_hist_avx2(const float *w, const int8_t *codes, uint64_t n, float scale, const bnq_hist_edges *h,
+                            bnq_stat_sums *sums, uint64_t *hist);
 
 /* One I2_S row of ne0 codes (ne0 % 128 == 0, no tail); -1 on a code outside -1..1. */
 int bnq_pack_i2s_row_avx2(const int8_t *codes, int64_t ne0, uint8_t *out);

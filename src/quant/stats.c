@@ -156,6 +156,11 @@ static void stat_chunk(stat_ctx *c, int64_t ch, int pass, const float *w /* the 
     uint64_t i0, i1;
     bnq_chunk(c->n, ch, &i0, &i1);
     stat_part *p = &c->part[ch];
+    if (pass == 3) {
+        memset(p->hist, 0, sizeof p->hist);
+        if (simd && bnq_stat_sums_hist_avx2(w, c->codes + i0, i1 - i0, c->scale, &c->edges, &p->s, p->hist) == 0)
+            return;
+    }
     if (pass & 1)
         if (!simd || bnq_stat_sums_avx2(w, c->codes + i0, i1 - i0, c->scale, &p->s) != 0)
             bnq_stat_sums_scalar(w, c->codes + i0, i1 - i0, c->scale, &p->s);
