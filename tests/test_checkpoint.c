@@ -176,6 +176,9 @@ START_TEST(test_single_file_and_dir)
     ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/prefer_st"), &ck, &e), BN_OK);
     ck_assert_int_eq(bn_ckpt_get_format(ck), BN_CKPT_SAFETENSORS);
     ck_assert_str_eq(bn_ckpt_dir(ck), tu_root("fixtures/checkpoints/prefer_st"));
+    const bn_ckpt_tensor *mapped = bn_ckpt_find(ck, "x");
+    ck_assert_ptr_nonnull(mapped);
+    ck_assert_int_eq(bnc_ckpt_parallel_reads(ck, mapped), 1); /* a mapped shard: any thread */
     bn_ckpt_close(ck);
     /* The .bin of the same directory opened as a file. */
     ck_assert_int_eq(bn_ckpt_open(tu_root("fixtures/checkpoints/prefer_st/pytorch_model.bin"), &ck, &e), BN_OK);
@@ -513,6 +516,9 @@ START_TEST(test_large_zip_views)
          * strided views are read whole instead */
         ck_assert_int_eq(bn_ckpt_can_stream(ck, tail), !deflate);
         ck_assert_int_eq(bn_ckpt_can_stream(ck, strided), 0);
+        /* but never by several threads at once: a zip's entries share one libzip
+         * handle (concurrent ranged reads of one tensor raced in bn-convert -t 2) */
+        ck_assert_int_eq(bnc_ckpt_parallel_reads(ck, tail), 0);
         if (!deflate) {
             float g[1000];
             ck_assert_int_eq(bn_ckpt_read_f32_range(ck, tail, 12345, 1000, g, &err), BN_OK);
