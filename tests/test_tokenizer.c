@@ -552,6 +552,31 @@ START_TEST(test_stream)
 }
 END_TEST
 
+/* bn_tok_utf8_copy: a whole buffer through one stream, NUL-terminated. */
+START_TEST(test_utf8_copy)
+{
+    size_t n = 99;
+    char *u = bn_tok_utf8_copy("a\xE2\x82\xAC\xFF" "b\xF0\x9F\x98", 9, &n);
+    ck_assert_ptr_nonnull(u);
+    /* valid characters kept, a stray byte and a cut-off character each U+FFFD */
+    ck_assert_uint_eq(n, 1 + 3 + 3 + 1 + 3);
+    ck_assert_int_eq(memcmp(u, "a\xE2\x82\xAC\xEF\xBF\xBD" "b\xEF\xBF\xBD", n + 1), 0);
+    free(u);
+    u = bn_tok_utf8_copy("", 0, &n);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(u[0], '\0');
+    free(u);
+    /* the worst case fills the buffer the function sizes: every byte a U+FFFD */
+    char bad[300];
+    memset(bad, 0xFF, sizeof bad);
+    u = bn_tok_utf8_copy(bad, sizeof bad, NULL);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(strlen(u), 3 * sizeof bad);
+    free(u);
+}
+END_TEST
+
 /* ---- synthetic vocabularies --------------------------------------------------------------- */
 
 /* A tiny byte-level vocabulary: a b c Ġ ab abc <tool>(user) <|ctl|>(control). */
@@ -872,6 +897,7 @@ static Suite *suite(void)
     tcase_add_test(a, test_special_tokens_gpt2);
     tcase_add_test(a, test_special_and_decode_spm);
     tcase_add_test(a, test_stream);
+    tcase_add_test(a, test_utf8_copy);
     tcase_add_test(a, test_tiny_bpe);
     tcase_add_test(a, test_hostile_vocab);
     tcase_add_test(a, test_spm_pairs_follow_distinct_pairs);

@@ -176,6 +176,11 @@ size_t bn_tok_stream_feed(bn_tok_stream *s, const char *piece, size_t len, char 
 /* Emit what is left (U+FFFD for an incomplete character); out needs 3 bytes.
  * Returns bytes written. */
 size_t bn_tok_stream_flush(bn_tok_stream *s, char *out);
+/* s[0..len) as one whole piece through a fresh stream (feed, then flush): a
+ * malloc'd, NUL-terminated string of valid UTF-8, each byte that does not
+ * decode turned into U+FFFD (a JSON string, say, must hold valid UTF-8), its
+ * length in *out_len when not NULL. NULL when out of memory. */
+char *bn_tok_utf8_copy(const char *s, size_t len, size_t *out_len);
 
 /* llama.cpp's test-tokenizer-0 protocol: inp_path holds strings, each
  * followed by "\n__ggml_vocab_test__\n"; out_path one line of

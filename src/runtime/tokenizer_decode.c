@@ -2,6 +2,7 @@
  * tokenizer_decode.c - ids back to text (llama.cpp's token_to_piece and
  * detokenize), and the streaming UTF-8 assembler for token-by-token output.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,4 +186,21 @@ size_t bn_tok_stream_flush(bn_tok_stream *s, char *out)
     s->n_pend = 0;
     memcpy(out, REPL, 3);
     return 3;
+}
+
+char *bn_tok_utf8_copy(const char *s, size_t len, size_t *out_len)
+{
+    if (len > (SIZE_MAX - 16) / 3)
+        return NULL;
+    char *out = malloc(3 * (len + 4) + 4); /* feed's bound, then flush's 3, then the NUL */
+    if (!out)
+        return NULL;
+    bn_tok_stream st;
+    bn_tok_stream_init(&st);
+    size_t o = bn_tok_stream_feed(&st, s, len, out);
+    o += bn_tok_stream_flush(&st, out + o);
+    out[o] = '\0';
+    if (out_len)
+        *out_len = o;
+    return out;
 }

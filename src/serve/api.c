@@ -33,20 +33,14 @@ int bn_api_fail(bn_api_error *e, int status, const char *type, const char *param
     return -1;
 }
 
-/* s[0..n) as a NUL-terminated string of valid UTF-8 (malloc'd): what does not
- * decode becomes U+FFFD and NUL bytes become spaces, because cJSON copies a
- * string's bytes into its JSON as they are. */
+/* s[0..n) as a NUL-terminated string of valid UTF-8 (malloc'd), NUL bytes
+ * turned into spaces: cJSON copies a string's bytes into its JSON as they
+ * are, up to the first NUL. */
 static char *clean_utf8(const char *s, size_t n)
 {
-    char *out = malloc(3 * (n + 4) + 4); /* each byte at worst one U+FFFD */
-    if (!out)
-        return NULL;
-    bn_tok_stream ts;
-    bn_tok_stream_init(&ts);
-    size_t o = bn_tok_stream_feed(&ts, s, n, out);
-    o += bn_tok_stream_flush(&ts, out + o);
-    out[o] = 0;
-    for (size_t i = 0; i < o; i++)
+    size_t o;
+    char *out = bn_tok_utf8_copy(s, n, &o);
+    for (size_t i = 0; out && i < o; i++)
         if (!out[i])
             out[i] = ' ';
     return out;

@@ -117,13 +117,8 @@ static int print_json(const bn_tokenizer *tok, const bn_tokens *ids)
     for (size_t i = 0; ok && i < ids->n; i++) {
         size_t l;
         char *p = piece_of(tok, ids->ids[i], &l);
-        char *u = malloc(3 * (l + 4) + 4);
-        if (p && u) {
-            bn_tok_stream st;
-            bn_tok_stream_init(&st);
-            size_t o = bn_tok_stream_feed(&st, p, l, u);
-            o += bn_tok_stream_flush(&st, u + o);
-            u[o] = '\0';
+        char *u = p ? bn_tok_utf8_copy(p, l, NULL) : NULL;
+        if (u) {
             ok = cJSON_AddItemToArray(jids, cJSON_CreateNumber(ids->ids[i])) &&
                  cJSON_AddItemToArray(jp, cJSON_CreateString(u));
         } else {

@@ -131,19 +131,13 @@ void bn_cli_print_version(const char *tool)
         printf("version %s\n", bn_version());
 }
 
-/* The path as valid UTF-8 (the tokenizer's streaming decoder turns stray
- * bytes into U+FFFD), so the document stays valid JSON. */
+/* The path as valid UTF-8 (stray bytes become U+FFFD), so the document stays
+ * valid JSON. */
 static cJSON *json_path(const char *path)
 {
-    size_t n = strlen(path);
-    char *u = malloc(3 * n + 16);
+    char *u = bn_tok_utf8_copy(path, strlen(path), NULL);
     if (!u)
         return NULL;
-    bn_tok_stream st;
-    bn_tok_stream_init(&st);
-    size_t o = bn_tok_stream_feed(&st, path, n, u);
-    o += bn_tok_stream_flush(&st, u + o);
-    u[o] = '\0';
     cJSON *j = cJSON_CreateString(u);
     free(u);
     return j;
