@@ -19,7 +19,9 @@
 # minus the run's own user+system time, over its wall time. Discarded runs are retried
 # up to $BN_VS_TRIES times in all (default twice the rounds); a median over fewer clean
 # runs than asked is marked "*" and then includes the disturbed runs.
-# bntk runs the kernel $BN_VS_KERNEL (default simd: the best one this CPU has).
+# bntk runs the kernel $BN_VS_KERNEL (default simd: the best one this CPU has), and
+# TQ2_0/TQ1_0 files with the activation quantization $BN_VS_ACT (token, the default,
+# or q8_k: llama.cpp's own); I2_S always runs per-token activations.
 # With BN_VS_BASE=DIR (another build's directory), that build's bn-run runs in the same
 # rounds, for a before/after table.
 # Decode is also given as GB/s (the file's bytes read per token: every tensor except
@@ -33,6 +35,8 @@ THREADS=${BN_VS_THREADS:-2 1}
 NOISE=${BN_VS_NOISE:-0.10}
 TYPES=${BN_VS_TYPES:-i2_s tq2_0 tq1_0}
 KERNEL=${BN_VS_KERNEL:-simd}
+ACT=${BN_VS_ACT:-token}
+case $ACT in token|q8_k) ;; *) echo "bench_vs: BN_VS_ACT is token or q8_k, not '$ACT'" >&2; exit 2;; esac
 TRIES=${BN_VS_TRIES:-$((2 * REPS))}
 BASE=${BN_VS_BASE:-}   # a second bntk build (its directory) to compare against: before/after
 BN_ENGINES="${BASE:+base }bn"
@@ -102,6 +106,8 @@ for t in $TYPES; do
       | ([.tensors[] | select(.name == "token_embd.weight") | .bytes] | add) as $embd
       | if ([.tensors[] | select(.name == "output.weight")] | length) == 0
         then $rest + $embd else $rest end' 2>/dev/null || echo 0)
+  act=$([ "$t" = i2_s ] && echo token || echo "$ACT")
+  label=$t; [ "$act" = q8_k ] && label="$t (q8_k)"
   for th in $THREADS; do
     bw=$([ "$th" = 1 ] && echo "$bw1" || echo "$bw2")
     for eng in ref $BN_ENGINES; do [ $eng = ref ] && [ -z "$ref" ] && continue; : >"$TMP/$eng.$t.$th"; done
@@ -119,9 +125,9 @@ for t in $TYPES; do
       fi
       for eng in $BN_ENGINES; do
         bin=$([ $eng = base ] && echo "$BASE" || echo "$B")/bn-run
-        b=$(run "$TMP/$eng.1" "$bin" "$f" --bench --bench-pp 128 --bench-tg 32 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
+        b=$(run "$TMP/$eng.1" "$bin" "$f" --bench --bench-pp 128 --bench-tg 32 -t "$th" --act "$act" ${KERNEL:+--kernel "$KERNEL"})
         awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
-        b=$(run "$TMP/$eng.2" "$bin" "$f" --bench --bench-pp 512 --bench-tg 1 -t "$th" ${KERNEL:+--kernel "$KERNEL"})
+        b=$(run "$TMP/$eng.2" "$bin" "$f" --bench --bench-pp 512 --bench-tg 1 -t "$th" --act "$act" ${KERNEL:+--kernel "$KERNEL"})
         awk -v x="${b#* }" -v n="$NOISE" 'BEGIN{exit !(x>n)}' && ok=0
       done
       # every run is kept: clean ones in the list, disturbed ones in a fallback list
@@ -154,7 +160,7 @@ for t in $TYPES; do
           of=$(awk -v g="$gbs" -v w="$bw" 'BEGIN{if(w>0) printf "%.2f", g/w; else print "-"}')
         fi
         name=$(case $eng in ref) echo "$rname";; base) echo "bntk (base)";; *) echo "bntk";; esac)
-        printf '| %s | %s | %s | %s | %s%s | %s/%s | %s | %s | %s |\n' "$t" "$name" "$th" "$test" \
+        printf '| %s | %s | %s | %s | %s%s | %s/%s | %s | %s | %s |\n' "$label" "$name" "$th" "$test" \
           "$med" "$mark" "$clean" "$tries" "$ratio" "$gbs" "$of"
       done
     done
