@@ -977,6 +977,81 @@ START_TEST(test_matmul_par)
 }
 END_TEST
 
+/* The TQ1_0 -> TQ2_0 runtime layout (kernels.h bn_qmat_tq1_to_tq2_rows): per
+ * element the trit FORMATS.md 2.2 decodes from the TQ1_0 bytes (every byte
+ * value, qh included) is the one in TQ2_0's field, d's two bytes are kept,
+ * rows outside the range are not written, and every kernel's sums and floats
+ * on the repacked matrix are basic's on the TQ1_0 bytes, for both activation
+ * kinds, decode and batches. */
+static int tq1_trit(const uint8_t *blk, int k)
+{
+    static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+    int byte = k < 160 ? k % 32 : k < 240 ? 32 + (k - 160) % 16 : 48 + (k - 240) % 4;
+    int n = k < 160 ? k / 32 : k < 240 ? (k - 160) / 16 : (k - 240) / 4;
+    return ((uint8_t)(blk[byte] * pow3[n])) * 3 >> 8;
+}
+
+START_TEST(test_tq1_repack)
+{
+    const int64_t nb = 10, ne0 = 256 * nb, ne1 = 37, nt = 17;
+    size_t n1 = type_bytes(BN_TYPE_TQ1_0, ne0, ne1), n2 = type_bytes(BN_TYPE_TQ2_0, ne0, ne1);
+    uint8_t *d1 = malloc(n1), *d2 = malloc(n2);
+    for (size_t i = 0; i < n1; i++)
+        d1[i] = (uint8_t)rnd();
+    for (int64_t b = 0; b < ne1 * nb; b++) { /* finite d, the rest of the bytes random */
+        d1[b * 54 + 52] = (uint8_t)rnd();
+        d1[b * 54 + 53] = (uint8_t)(0x30 + rnd() % 16);
+    }
+    memset(d2, 0xa5, n2);
+    bn_qmat w1, w2;
+    ck_assert_int_eq(bn_qmat_init(&w1, BN_TYPE_TQ1_0, d1, n1, ne0, ne1, NULL), BN_OK);
+    bn_qmat_tq1_to_tq2_rows(&w1, 3, 20, d2);
+    for (size_t i = 0; i < n2; i++) /* rows [3, 20) only */
+        if (i < 3 * (size_t)nb * 66 || i >= 20 * (size_t)nb * 66)
+            ck_assert_msg(d2[i] == 0xa5, "byte %zu outside rows [3, 20) written", i);
+    bn_qmat_tq1_to_tq2_rows(&w1, 0, 3, d2);
+    bn_qmat_tq1_to_tq2_rows(&w1, 20, ne1, d2);
+    for (int64_t b = 0; b < ne1 * nb; b++) {
+        const uint8_t *p1 = d1 + b * 54, *p2 = d2 + b * 66;
+        for (int k = 0; k < 256; k++) {
+            int t2 = p2[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32)) & 3;
+            ck_assert_msg(t2 == tq1_trit(p1, k), "block %lld element %d: trit %d, TQ1_0 has %d",
+                          (long long)b, k, t2, tq1_trit(p1, k));
+        }
+        ck_assert_msg(p2[64] == p1[52] && p2[65] == p1[53], "block %lld: d changed", (long long)b);
+    }
+    ck_assert_int_eq(bn_qmat_init(&w2, BN_TYPE_TQ2_0, d2, n2, ne0, ne1, NULL), BN_OK);
+    const bn_kernel *basic;
+    ck_assert_int_eq(bn_kernel_get("basic", &basic, NULL), BN_OK);
+    size_t nk, ny = (size_t)(nt * ne1);
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    int32_t *s1 = malloc(sizeof(int32_t) * ny * (size_t)nb), *s2 = malloc(sizeof(int32_t) * ny * (size_t)nb);
+    float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+    for (int kind = 0; kind < 2; kind++)
+        for (int64_t n = 1; n <= nt; n += nt - 1) {
+            bn_act a;
+            ck_assert_int_eq(bn_act_init(&a, kind ? BN_ACT_Q8K : BN_ACT_TOKEN, nt, ne0, NULL), BN_OK);
+            act_fill(&a, n, 0);
+            ck_assert_int_eq(bn_kernel_matmul_int(basic, &w1, &a, 0, ne1, s1, NULL), BN_OK);
+            ck_assert_int_eq(bn_kernel_matmul(basic, &w1, &a, 0, ne1, y1, ne1, NULL), BN_OK);
+            for (size_t i = 0; i < nk; i++) {
+                if (!ks[i]->available())
+                    continue;
+                ck_assert_int_eq(bn_kernel_matmul_int(ks[i], &w2, &a, 0, ne1, s2, NULL), BN_OK);
+                ck_assert_msg(!memcmp(s1, s2, sizeof(int32_t) * (size_t)(n * ne1 * nb)),
+                              "%s: repacked sums differ (%lld tokens, %s)", ks[i]->name,
+                              (long long)n, kind ? "q8k" : "token");
+                ck_assert_int_eq(bn_kernel_matmul(ks[i], &w2, &a, 0, ne1, y2, ne1, NULL), BN_OK);
+                ck_assert_msg(!memcmp(y1, y2, sizeof(float) * (size_t)(n * ne1)),
+                              "%s: repacked floats differ (%lld tokens, %s)", ks[i]->name,
+                              (long long)n, kind ? "q8k" : "token");
+            }
+            bn_act_free(&a);
+        }
+    free(d1); free(d2); free(s1); free(s2); free(y1); free(y2);
+}
+END_TEST
+
 /* ---- activation quantization: whatever form runs here (AVX-512 or scalar)
  * against the rule of kernels.h contract 4 written out again, on random rows
  * with adversarial values (ties after float rounding, NaN, inf, huge, tiny,
@@ -1007,6 +1082,86 @@ static void ref_quantize_token(const float *x, int64_t n, int8_t *q, float *sa, 
     *sum = total;
 }
 
+/* ggml's Q8_K rule (kernels.h contract 4) written out again: per 256-block,
+ * the first element of largest |x| (strict >, from 0: NaN never counts)
+ * gives iscale = -127 / it, d = 1 / iscale; a block whose max is 0 is 0. */
+static void ref_quantize_q8k(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum,
+                             int32_t *bsum)
+{
+    for (int64_t b = 0; b < n / 256; b++) {
+        float amax = 0.0f, m = 0.0f;
+        for (int64_t i = b * 256; i < (b + 1) * 256; i++)
+            if (fabsf(x[i]) > amax)
+                amax = fabsf(x[i]), m = x[i];
+        float is = amax == 0.0f ? 0.0f : -127.0f / m;
+        for (int64_t i = b * 256; i < (b + 1) * 256; i++) {
+            volatile float p = is * x[i];
+            float r = p;
+            q[i] = amax == 0.0f || isnan(r) ? 0 : r >= 127.0f ? 127 : r <= -128.0f ? -128
+                                                                  : (int8_t)nearbyintf(r);
+        }
+        d[b] = amax == 0.0f ? 0.0f : 1.0f / is;
+    }
+    int32_t total = 0;
+    for (int64_t g = 0; g < n / BN_ACT_GROUP; g++) {
+        int32_t s = 0;
+        for (int64_t i = g * BN_ACT_GROUP; i < (g + 1) * BN_ACT_GROUP; i++)
+            s += q[i];
+        bsum[g] = s;
+        total += s;
+    }
+    *sum = total;
+}
+
+/* A random row of n floats at a random magnitude (returned), with six
+ * adversarial elements by `special`: 1 NaN, 2 +-inf, 3 -0, 4 1e-7 (below the
+ * token rule's 1e-5 clamp), 5 halves (.5 ties at scale 1 / d = -1). */
+static float random_act_row(float *x, int64_t n, int special)
+{
+    float amp = (float)ldexp(1.0, rnd_int(-30, 30));
+    for (int64_t i = 0; i < n; i++)
+        x[i] = amp * (float)((double)(int64_t)(rnd() % 2000001) / 1000000.0 - 1.0);
+    for (int k = 0; k < 6; k++) {
+        int64_t i = (int64_t)(rnd() % (uint64_t)n);
+        if (special == 1) x[i] = NAN;
+        if (special == 2) x[i] = k % 2 ? INFINITY : -INFINITY;
+        if (special == 3) x[i] = -0.0f;
+        if (special == 4) x[i] = 1e-7f;
+        if (special == 5) x[i] = (float)(rnd_int(-254, 254)) / 2.0f;
+    }
+    return amp;
+}
+
+START_TEST(test_actquant_q8k_random)
+{
+    enum { N = 6912 };
+    float *x = malloc(sizeof(float) * N), d1[N / 256], d2[N / 256];
+    int8_t q1[N], q2[N];
+    int32_t b1[N / BN_ACT_GROUP], b2[N / BN_ACT_GROUP], s1, s2;
+    for (int it = 0; it < 400; it++) {
+        int64_t n = 256 * rnd_int(1, N / 256);
+        int special = it % 8;
+        float amp = random_act_row(x, n, special);
+        if (special == 5) /* |x| 127 twice in block 0: the first (-127) wins */
+            x[3] = -127.0f, x[200] = 127.0f;
+        if (special == 6) /* zero blocks, one holding a NaN and a -0 */
+            for (int64_t i = 0; i < n && i < 2 * 256; i++)
+                x[i] = i == 7 ? NAN : i == 9 ? -0.0f : 0.0f;
+        if (special == 7) /* the max in the last lane of a block */
+            x[256 - 1] = 4.0f * amp;
+        bn_act_quantize_row_q8k(x, n, q1, d1, &s1, b1);
+        ref_quantize_q8k(x, n, q2, d2, &s2, b2);
+        ck_assert_msg(memcmp(d1, d2, sizeof(float) * (size_t)(n / 256)) == 0,
+                      "row %d: block scales differ", it);
+        ck_assert_msg(memcmp(q1, q2, (size_t)n) == 0, "row %d (n %lld): codes differ", it,
+                      (long long)n);
+        ck_assert_int_eq(s1, s2);
+        ck_assert_int_eq(memcmp(b1, b2, sizeof(int32_t) * (size_t)(n / BN_ACT_GROUP)), 0);
+    }
+    free(x);
+}
+END_TEST
+
 START_TEST(test_actquant_token_random)
 {
     enum { N = 2560 + 128 };
@@ -1016,18 +1171,8 @@ START_TEST(test_actquant_token_random)
     float sa1, sa2;
     for (int it = 0; it < 400; it++) {
         int64_t n = BN_ACT_GROUP * rnd_int(1, N / BN_ACT_GROUP);
-        float amp = (float)ldexp(1.0, rnd_int(-30, 30));
-        for (int64_t i = 0; i < n; i++)
-            x[i] = amp * (float)((double)(int64_t)(rnd() % 2000001) / 1000000.0 - 1.0);
         int special = it % 8;
-        for (int k = 0; k < 6; k++) {
-            int64_t i = (int64_t)(rnd() % (uint64_t)n);
-            if (special == 1) x[i] = NAN;
-            if (special == 2) x[i] = k % 2 ? INFINITY : -INFINITY;
-            if (special == 3) x[i] = -0.0f;
-            if (special == 4) x[i] = 1e-7f;               /* below the 1e-5 clamp */
-            if (special == 5) x[i] = (float)(rnd_int(-254, 254)) / 2.0f; /* .5 ties at s = 1 */
-        }
+        random_act_row(x, n, special);
         if (special == 5)
             x[0] = 127.0f, x[1] = -126.5f;
         if (special == 6)
@@ -1076,6 +1221,7 @@ END_TEST
     X(test_actquant_token)           \
     X(test_actquant_token_random)    \
     X(test_actquant_q8k)             \
+    X(test_actquant_q8k_random)      \
     X(test_act_init_quantize)        \
     X(test_qmat_init)                \
     X(test_i2s_worked_example)       \
@@ -1089,7 +1235,8 @@ END_TEST
     X(test_selftest)                 \
     X(test_amx_batches)              \
     X(test_amx_small_batches)        \
-    X(test_matmul_par)
+    X(test_matmul_par)               \
+    X(test_tq1_repack)
 
 #ifndef BN_NO_CHECK
 int main(void)

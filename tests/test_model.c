@@ -22,17 +22,26 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static bn_model *load(const char *path, int threads, const char *kernel)
+/* tq1_file_layout: bn_model_opts (1: TQ1_0 projections run from the file's bytes) */
+static bn_model *load_as(const char *path, int threads, const char *kernel, int tq1_file_layout,
+                         bn_actq actq)
 {
     bn_model_opts o;
     bn_model_opts_default(&o);
     o.n_threads = threads;
     o.kernel = kernel;
+    o.tq1_file_layout = tq1_file_layout;
+    o.actq = actq;
     bn_model *m = NULL;
     bn_error e;
     bn_status st = bn_model_load(path, &o, &m, &e);
     ck_assert_msg(st == BN_OK, "load %s: %s", path, e.msg);
     return m;
+}
+
+static bn_model *load(const char *path, int threads, const char *kernel)
+{
+    return load_as(path, threads, kernel, 0, BN_ACTQ_TOKEN);
 }
 
 static bn_ctx *new_ctx(bn_model *m, int n_ctx, int n_seq, int n_batch, bn_kv_type kv)
@@ -256,24 +265,75 @@ START_TEST(test_kernels_identical)
         const char *p = tu_synth("kern.gguf", args);
         float *ref = NULL;
         int tested = 0;
-        for (size_t k = 0; k < nk; k++) {
-            if (!ks[k]->available())
-                continue;
-            bn_model *m = load(p, 2, ks[k]->name);
-            ck_assert_str_eq(bn_model_kernel(m), ks[k]->name);
-            float *lg = eval_all(m, 512, BN_KV_F32);
-            if (!ref)
-                ref = lg;
-            else {
-                assert_same(lg, ref, (size_t)N_TOK * bn_model_hparams(m)->n_vocab, ks[k]->name);
-                free(lg);
+        /* TQ1_0 both as repacked at load (the default) and from the file's bytes */
+        for (int layout = 0; layout < (ty == 2 ? 2 : 1); layout++)
+            for (size_t k = 0; k < nk; k++) {
+                if (!ks[k]->available())
+                    continue;
+                bn_model *m = load_as(p, 2, ks[k]->name, layout, BN_ACTQ_TOKEN);
+                ck_assert_str_eq(bn_model_kernel(m), ks[k]->name);
+                float *lg = eval_all(m, 512, BN_KV_F32);
+                if (!ref)
+                    ref = lg;
+                else {
+                    assert_same(lg, ref, (size_t)N_TOK * bn_model_hparams(m)->n_vocab,
+                                ks[k]->name);
+                    free(lg);
+                }
+                tested++;
+                bn_model_free(m);
             }
-            tested++;
-            bn_model_free(m);
-        }
         ck_assert_int_ge(tested, 1);
         free(ref);
     }
+}
+END_TEST
+
+/* TQ1_0 projections repacked as TQ2_0 at load (the default) against the file's
+ * bytes: the same logits bit for bit, prefill and decode, both activation
+ * kinds; the repacked bytes are 66/54 of the projections', and 0 for the file
+ * layout and for a TQ2_0 file. */
+START_TEST(test_tq1_repack_identical)
+{
+    const char *p = tu_synth("repack.gguf", "--no-vocab --type tq1_0 --heads 4 --heads-kv 2");
+    for (int q = 0; q < 2; q++) {
+        bn_actq actq = q ? BN_ACTQ_Q8K : BN_ACTQ_TOKEN;
+        float *lg[2];
+        int32_t tok[2][12];
+        for (int layout = 0; layout < 2; layout++) {
+            bn_model *m = load_as(p, 2, NULL, layout, actq);
+            uint64_t proj = 0, n1 = 0;
+            const bn_gguf *g = bn_model_gguf(m);
+            for (int64_t i = 0; i < bn_gguf_n_tensors(g); i++)
+                if (bn_gguf_tensor_at(g, i)->type == BN_TYPE_TQ1_0) {
+                    proj += bn_gguf_tensor_at(g, i)->nbytes;
+                    n1++;
+                }
+            ck_assert_uint_gt(proj, 0);
+            if (layout)
+                ck_assert_uint_eq(bn_model_repacked_bytes(m), 0);
+            else /* each tensor rounded up to 64 bytes */
+                ck_assert_msg(bn_model_repacked_bytes(m) >= proj / 54 * 66 &&
+                              bn_model_repacked_bytes(m) < proj / 54 * 66 + 64 * n1,
+                              "repacked %llu bytes for %llu of TQ1_0",
+                              (unsigned long long)bn_model_repacked_bytes(m),
+                              (unsigned long long)proj);
+            float *last = malloc((size_t)bn_model_hparams(m)->n_vocab * sizeof *last);
+            greedy(m, tok[layout], last);
+            free(last);
+            lg[layout] = eval_all(m, 7, BN_KV_F32);
+            if (layout)
+                assert_same(lg[1], lg[0], (size_t)N_TOK * bn_model_hparams(m)->n_vocab,
+                            q ? "repacked, q8_k" : "repacked, token");
+            bn_model_free(m);
+        }
+        ck_assert_msg(memcmp(tok[0], tok[1], sizeof tok[0]) == 0, "greedy tokens differ");
+        free(lg[0]);
+        free(lg[1]);
+    }
+    bn_model *m = load(tu_synth("repack2.gguf", "--no-vocab --type tq2_0"), 1, NULL);
+    ck_assert_uint_eq(bn_model_repacked_bytes(m), 0);
+    bn_model_free(m);
 }
 END_TEST
 
@@ -437,6 +497,7 @@ int main(void)
     tcase_add_test(tc, test_multi_sequence_batch);
     tcase_add_test(tc, test_threads_identical);
     tcase_add_test(tc, test_kernels_identical);
+    tcase_add_test(tc, test_tq1_repack_identical);
     tcase_add_test(tc, test_ternary_matches_float_math);
     tcase_add_test(tc, test_embedding_types);
     tcase_add_test(tc, test_hostile_models);

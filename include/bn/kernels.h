@@ -105,6 +105,17 @@ bn_status bn_qmat_init(bn_qmat *w, bn_type type, const void *data, size_t size,
 /* Integer sums per (token, row): 1 for I2_S, ne0/256 for TQ*. */
 int64_t bn_qmat_sums_per_row(const bn_qmat *w);
 
+/* Runtime layout: a TQ1_0 matrix as TQ2_0 (the file's bytes are not touched).
+ * Each block keeps its 256 trits (the decode of FORMATS.md 2.2 that every
+ * kernel uses) in TQ2_0's 2-bit fields and its fp16 d bytes as they are, so
+ * every kernel's sums S[t][r][b] and the epilogue's floats are those of the
+ * TQ1_0 bytes, while the kernels decode TQ2_0 with shifts and masks instead
+ * of TQ1_0's base-3 multiplies (66 bytes a block instead of 54). Writes rows
+ * [r0, r1) of src (type TQ1_0) into dst, the whole TQ2_0 matrix of
+ * src->ne1 * (src->ne0 / 256) * 66 bytes, so row ranges may run on several
+ * threads; bn_qmat_init(.., BN_TYPE_TQ2_0, dst, ..) then describes it. */
+void bn_qmat_tq1_to_tq2_rows(const bn_qmat *src, int64_t r0, int64_t r1, uint8_t *dst);
+
 /* ---- activations -------------------------------------------------------- */
 
 typedef enum {

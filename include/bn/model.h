@@ -104,6 +104,9 @@ typedef struct {
     int n_threads;          /* <= 0: number of online cores */
     const char *kernel;     /* ternary kernel name (kernels.h); NULL: $BN_KERNEL or the best */
     bn_actq actq;           /* activation quantization; default BN_ACTQ_TOKEN */
+    int tq1_file_layout;    /* 1: run TQ1_0 projections from the file's bytes; 0 (default):
+                               repack them into TQ2_0 at load (kernels.h, the same sums and
+                               floats; faster kernels, 66/54 of their bytes in memory) */
 } bn_model_opts;
 
 typedef struct bn_model bn_model;
@@ -137,8 +140,11 @@ bn_status bn_model_set_kernel(bn_model *m, const char *name, bn_error *err);
  * must not be called during an evaluation. */
 bn_actq bn_model_actq(const bn_model *m);
 bn_status bn_model_set_actq(bn_model *m, bn_actq q, bn_error *err);
-/* Bytes of the weights in the mapping, and of extra buffers made at load. */
+/* Bytes of the weights in the file (the size llama-bench reports). */
 uint64_t bn_model_weight_bytes(const bn_model *m);
+/* Bytes of the runtime layouts made at load (TQ1_0 projections repacked as TQ2_0,
+ * bn_model_opts.tq1_file_layout); 0 when the kernels read the file's bytes. */
+uint64_t bn_model_repacked_bytes(const bn_model *m);
 
 /* ---- evaluation contexts ---------------------------------------------------- */
 

@@ -23,7 +23,7 @@
 #define BN_VERSION_MINOR 1
 #define BN_VERSION_PATCH 0
 #define BN_VERSION "0.1.0"
-#define BN_ABI_VERSION 0
+#define BN_ABI_VERSION 1
 
 #pragma GCC visibility push(default)
 

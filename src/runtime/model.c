@@ -12,6 +12,7 @@ void bn_model_opts_default(bn_model_opts *opts)
     opts->n_threads = 0;
     opts->kernel = NULL;
     opts->actq = BN_ACTQ_TOKEN;
+    opts->tq1_file_layout = 0;
 }
 
 const char *bn_actq_name(bn_actq q)
@@ -300,6 +301,71 @@ out:
     return st;
 }
 
+/* ---- runtime layouts -------------------------------------------------------------- */
+
+/* TQ1_0 projections repacked as TQ2_0 (kernels.h bn_qmat_tq1_to_tq2_rows) into one
+ * buffer, each tensor 64-byte aligned, rows split across the pool. The file's
+ * type stays in w->type (what the file is, for the activation rules and the
+ * tools); w->q, what the kernels read, describes the repacked bytes. */
+typedef struct {
+    const bn_qmat *src;
+    uint8_t *dst;
+    int64_t rows;           /* per task */
+} repack_job;
+
+static void repack_task(void *ctx, int64_t task, int worker)
+{
+    (void)worker;
+    const repack_job *j = ctx;
+    int64_t r0 = task * j->rows, r1 = r0 + j->rows < j->src->ne1 ? r0 + j->rows : j->src->ne1;
+    bn_qmat_tq1_to_tq2_rows(j->src, r0, r1, j->dst);
+}
+
+static size_t repacked_size(const bn_weight *w)
+{
+    size_t n = (size_t)w->n_out * (size_t)(w->n_in / 256) * 66;
+    return (n + 63) / 64 * 64;
+}
+
+static bn_status repack_tq1(bn_model *m, const char *path, bn_error *err)
+{
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *at = m->repack;
+        for (int l = 0; l < m->hp.n_layer; l++) {
+            bn_layer *L = &m->layers[l];
+            bn_weight *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
+            for (int i = 0; i < 7; i++) {
+                bn_weight *w = ws[i];
+                if (w->type != BN_TYPE_TQ1_0)
+                    continue;
+                if (pass == 0) {
+                    total += repacked_size(w);
+                    continue;
+                }
+                repack_job j = {&w->q, at, 64};
+                bn_pool_run(m->pool, repack_task, &j, (w->q.ne1 + j.rows - 1) / j.rows);
+                bn_status st = bn_qmat_init(&w->q, BN_TYPE_TQ2_0, at,
+                                            (size_t)w->q.ne1 * (size_t)(w->q.ne0 / 256) * 66,
+                                            w->q.ne0, w->q.ne1, err);
+                if (st)
+                    return bn_error_prefix(err, "%s: tensor '%s' repacked", path, w->name);
+                at += repacked_size(w);
+            }
+        }
+        if (pass == 0) {
+            if (!total)
+                return BN_OK;
+            if (!(m->repack = aligned_alloc(64, total)))
+                return bn_error_set(err, BN_ENOMEM, "%s: out of memory for %.1f MiB of TQ1_0 "
+                                    "projections repacked as TQ2_0 (tq1_file_layout keeps "
+                                    "the file's)", path, (double)total / 1048576.0);
+            m->repack_bytes = total;
+        }
+    }
+    return BN_OK;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 static bn_status load_tokenizer(bn_model *m, const char *path, bn_error *err)
@@ -336,6 +402,8 @@ bn_status bn_model_load_gguf(bn_gguf *g, const bn_model_opts *opts, bn_model **o
         goto fail;
     m->n_threads = bn_pool_threads(m->pool);
     if ((st = bind_tensors(m, path, err)) || (st = check_contents(m, path, err)))
+        goto fail;
+    if (!opts->tq1_file_layout && (st = repack_tq1(m, path, err)))
         goto fail;
     if (opts->kernel && *opts->kernel)
         st = bn_model_set_kernel(m, opts->kernel, err);
@@ -383,6 +451,7 @@ void bn_model_free(bn_model *m)
         free(m->layers);
     }
     free(m->output_norm);
+    free(m->repack);
     bn_tokenizer_free(m->tok);
     bn_pool_destroy(m->pool);
     bn_gguf_close(m->g);
@@ -423,6 +492,8 @@ bn_status bn_model_set_actq(bn_model *m, bn_actq q, bn_error *err)
     m->actq = q;
     return BN_OK;
 }
+
+uint64_t bn_model_repacked_bytes(const bn_model *m) { return m->repack_bytes; }
 
 uint64_t bn_model_weight_bytes(const bn_model *m)
 {

@@ -55,6 +55,8 @@ struct bn_model {
     const bn_kernel *kernel;/* ternary kernel (kernels.h) */
     bn_actq actq;           /* activation quantization of ternary projections */
     int has_ternary;        /* any projection is I2_S / TQ* */
+    uint8_t *repack;        /* TQ1_0 projections as TQ2_0 (model.c repack_tq1), or NULL */
+    uint64_t repack_bytes;
 };
 
 /* ---- matmul.c ---------------------------------------------------------------- */

@@ -78,6 +78,9 @@ static int parse_args(int argc, char **argv, bn_run_opts *o)
                   "activation quantization of ternary projections: per\n"
                   "token as BitNet and bitnet.cpp (default), or llama.cpp's\n"
                   "Q8_K per 256-block (TQ1_0/TQ2_0 models only)"),
+        BN_O_FLAG(NULL, "--no-repack", &o->mopts.tq1_file_layout,
+                  "run TQ1_0 projections from the file's bytes, not repacked\n"
+                  "as TQ2_0 at load (the same results; slower, 54/66 the memory)"),
         BN_O_INT("-t", "--threads", &o->mopts.n_threads, 1, BN_POOL_MAX_THREADS, "N",
                  "threads (default: all cores)"),
         BN_O_FLAG("-q", "--quiet", &o->quiet, "no speed line, no banner"),

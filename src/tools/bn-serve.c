@@ -55,6 +55,9 @@ static int parse_args(int argc, char **argv, bn_srv_opts *o, char **key_buf)
                  "requests waiting for a slot; beyond that 503 (default 64)"),
         BN_O_INT(NULL, "--prefill-chunk", &o->prefill_chunk, 1, 65536, "N",
                  "prompt tokens per batched step (default 128)"),
+        BN_O_FLAG(NULL, "--no-repack", &o->mopts.tq1_file_layout,
+                  "run TQ1_0 projections from the file's bytes, not repacked\n"
+                  "as TQ2_0 at load (the same results; slower, 54/66 the memory)"),
         BN_O_INT("-t", "--threads", &o->mopts.n_threads, 1, 1024, "N", "threads (default: all cores)"),
         BN_O_FUNC(NULL, "--kernel", &o->mopts.kernel, bn_opt_kernel, "NAME",
                   "ternary kernel (default: $BN_KERNEL or the fastest)"),

@@ -75,8 +75,9 @@ void bn_act_quantize_row_token(const float *x, int64_t n, int8_t *q, float *sa,
     row_token_scalar(x, n, q, sa, sum, bsum);
 }
 
-void bn_act_quantize_row_q8k(const float *x, int64_t n, int8_t *q, float *d,
-                             int32_t *sum, int32_t *bsum)
+/* The scalar form of ggml's Q8_K rule; actquant_avx512.c gives the same bytes. */
+static void row_q8k_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum,
+                           int32_t *bsum)
 {
     for (int64_t b = 0; b < n / BN_QK; b++) {
         const float *xb = x + b * BN_QK;
@@ -102,6 +103,18 @@ void bn_act_quantize_row_q8k(const float *x, int64_t n, int8_t *q, float *d,
         d[b] = 1.0f / iscale;
     }
     group_sums(q, n, sum, bsum);
+}
+
+void bn_act_quantize_row_q8k(const float *x, int64_t n, int8_t *q, float *d,
+                             int32_t *sum, int32_t *bsum)
+{
+#if defined(__x86_64__)
+    if (bnr_act_avx512_available()) {
+        bnr_act_row_q8k_avx512(x, n, q, d, sum, bsum);
+        return;
+    }
+#endif
+    row_q8k_scalar(x, n, q, d, sum, bsum);
 }
 
 bn_status bn_act_init(bn_act *a, bn_act_kind kind, int64_t cap_tok, int64_t ne0, bn_error *err)

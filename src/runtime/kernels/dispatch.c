@@ -211,7 +211,7 @@ static bn_status check_args(const bn_kernel *k, const bn_qmat *w, const bn_act *
 /* TQ epilogue, four rows in the four lanes of an SSE vector, for every token
  * of the tile: per lane exactly the scalar operations of bn_kern_epi_tq_step
  * in the same block order (convert, multiply, add, each rounded once; the
- * product goes through a volatile so no setting can fuse it; Q8_K's d * dx
+ * product passes an empty asm, so no setting can fuse it; Q8_K's d * dx
  * is the same one multiply), but one instruction serves four rows and their
  * chains run side by side. For a batch, the four rows' block scales are
  * decoded once for all tokens (at most 4096 blocks a row); for one token they
@@ -246,7 +246,8 @@ static int64_t epilogue_tq_rows4(const bn_qmat *w, const bn_act *x, int64_t a, i
                     dk = _mm_mul_ps(dk, _mm_set1_ps(x->scale[t * nb + k]));
                 const __m128 sf = _mm_cvtepi32_ps(
                     _mm_setr_epi32(s[k], s[nb + k], s[2 * nb + k], s[3 * nb + k]));
-                volatile __m128 p = _mm_mul_ps(sf, dk);
+                __m128 p = _mm_mul_ps(sf, dk);
+                __asm__("" : "+x"(p)); /* the product as a register no compiler can fuse */
                 v = _mm_add_ps(v, p);
             }
             if (x->kind != BN_ACT_Q8K)

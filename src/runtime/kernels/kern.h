@@ -139,9 +139,11 @@ extern const bn_kernel bnr_kernel_amx;
 extern const bn_kernel bn_kernel_neon;
 #endif
 
-/* actquant_avx512.c: bn_act_quantize_row_token with AVX-512 (same bytes). */
+/* actquant_avx512.c: bn_act_quantize_row_token and _q8k with AVX-512 (same bytes). */
 int bnr_act_avx512_available(void);
 void bnr_act_row_token_avx512(const float *x, int64_t n, int8_t *q, float *sa,
                                   int32_t *sum, int32_t *bsum);
+void bnr_act_row_q8k_avx512(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum,
+                            int32_t *bsum);
 
 #endif

@@ -248,6 +248,105 @@ static void tq2_decode_row(const uint8_t *row, const uint8_t *end, const int8_t 
     }
 }
 
+/* Sixteen block accumulators -> one vector of their totals, lane k the total
+ * of block k. Four levels of pairwise merges, each halving the lanes a block
+ * holds: 256-bit halves, then 128-bit quarters (both shuffle_i32x4), then
+ * dwords interleaved in 128-bit lanes (unpack 32), then qwords (unpack 64).
+ * The last level leaves block 4p + L in lane 4L + p, and one permute puts the
+ * totals in block order: 46 operations for 16 blocks, where tq_fold8 takes
+ * about 37 for 8. The merges run as the blocks arrive (tq_fold16_push), so
+ * at most one partial per level is live, not sixteen accumulators. Integer
+ * adds are exact in any order. */
+static inline __m512i tq_merge1(__m512i x, __m512i y)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x44), _mm512_shuffle_i32x4(x, y, 0xee));
+}
+
+static inline __m512i tq_merge2(__m512i x, __m512i y)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x88), _mm512_shuffle_i32x4(x, y, 0xdd));
+}
+
+static inline __m512i tq_merge3(__m512i x, __m512i y)
+{
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y));
+}
+
+static inline __m512i tq_merge4(__m512i x, __m512i y)
+{
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(x, y), _mm512_unpackhi_epi64(x, y));
+}
+
+static inline __m512i tq_fold16_order(__m512i f)
+{
+    return _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), f);
+}
+
+/* One TQ2_0 block against its laid-out activations (tq2_permute). */
+static inline __attribute__((always_inline)) __m512i tq2_block(const uint8_t *blk,
+                                                               const int8_t *q)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i v = _mm512_loadu_si512((const void *)blk);
+    __asm__("" : "+v"(v)); /* one load: GCC would fold it into each of the four uses */
+    const __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
+    const __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
+    const __m512i c3 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m3),
+                                    _mm512_loadu_si512((const void *)q));
+    s = _mm512_dpbusd_epi32(s, c1, _mm512_loadu_si512((const void *)(q + 64)));
+    s = _mm512_dpbusd_epi32(s, c2, _mm512_loadu_si512((const void *)(q + 128)));
+    return _mm512_dpbusd_epi32(s, c3, _mm512_loadu_si512((const void *)(q + 192)));
+}
+
+/* TQ2_0 decode of a whole row range as one stream of n blocks: the range's
+ * rows are contiguous, block i is block j = (j_0 + i) mod nb of its row and
+ * its sum goes to out[i], which is acc's layout. Sixteen blocks are folded at
+ * a time whatever rows they belong to, so a 10-block row (K = 2560) costs no
+ * partial fold; bsb[j] is the activation sum of block j mod nb, for j < nb +
+ * 16, so the sixteen subtrahends of a group are one load. */
+static void tq2_decode_stream(const uint8_t *blk, int64_t n, const int8_t *xp, int64_t nb,
+                              const int32_t *bsb, const uint8_t *end, int32_t *out)
+{
+    int64_t j = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 16, out += 16) {
+        const int m = n - i0 < 16 ? (int)(n - i0) : 16;
+        const int64_t j0 = j;
+        __m512i a[2], c = _mm512_setzero_si512(), d = c, e = c, f = c;
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) {
+            a[k & 1] = _mm512_setzero_si512();
+            if (k < m) {
+                bn_kern_prefetch(blk, end);
+                a[k & 1] = tq2_block(blk, xp + j * BN_QK);
+                blk += BN_TQ2_BLOCK_BYTES;
+                j = j + 1 == nb ? 0 : j + 1;
+            }
+            if (k & 1) { /* the tree of tq_merge1..4, merged as it fills */
+                const __m512i cc = tq_merge1(a[0], a[1]);
+                if (k & 2) {
+                    const __m512i dd = tq_merge2(c, cc);
+                    if (k & 4) {
+                        const __m512i ee = tq_merge3(d, dd);
+                        if (k & 8)
+                            f = tq_merge4(e, ee);
+                        else
+                            e = ee;
+                    } else {
+                        d = dd;
+                    }
+                } else {
+                    c = cc;
+                }
+            }
+        }
+        const __m512i t = _mm512_sub_epi32(tq_fold16_order(f),
+                                           _mm512_loadu_si512((const void *)(bsb + j0)));
+        _mm512_mask_storeu_epi32(out, (__mmask16)((1u << m) - 1), t);
+    }
+}
+
 /* Decode driver shared by TQ2_0 and TQ1_0: the token's activations are laid
  * out (permute, lanes bytes per block) one chunk of blocks at a time, and
  * each row of the range runs against the chunk (row_fn). */
@@ -264,6 +363,15 @@ static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     _Alignas(64) int8_t xp[TQ_LAYOUT_BYTES];
     const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP, chunk = TQ_LAYOUT_BYTES / lanes;
     const uint8_t *end = bn_kern_end(w);
+    if (row_fn == tq2_decode_row && nb <= chunk) { /* one chunk: the range is one stream */
+        int32_t bsb[TQ_LAYOUT_BYTES / BN_QK + 16];
+        const int32_t *bs = x->bsum + t * ng;
+        for (int64_t i = 0; i < nb + 16; i++)
+            bsb[i] = bs[2 * (i % nb)] + bs[2 * (i % nb) + 1];
+        permute(x->q + t * x->ne0, nb, xp);
+        tq2_decode_stream(bn_kern_row(w, r0), (r1 - r0) * nb, xp, nb, bsb, end, acc);
+        return;
+    }
     for (int64_t c0 = 0; c0 < nb; c0 += chunk) {
         const int64_t nc = nb - c0 < chunk ? nb - c0 : chunk;
         permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
@@ -446,6 +554,84 @@ tq_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0, 
     }
 }
 
+/* TQ2_0 batches. Per row, a group of four blocks is decoded into element
+ * order once (e: 16 zmm, in registers) for a chunk of up to 64 tokens; each
+ * token's four block accumulators go into the merge tree of tq_merge1..4 with
+ * those of three more tokens, so one vector holds the 16 totals of 4 tokens x
+ * 4 blocks (lane 4i + j: token i, block j) and one subtract of their laid-out
+ * activation sums (sub, computed once per group for all rows) and four
+ * 128-bit stores finish them: 46 operations for 16 totals where tq_fold8 takes
+ * about 37 for 8, and no decoded block is reloaded. Missing tokens and blocks
+ * (a short quad or group) add zero accumulators and are not stored. */
+#define TQ2_BATCH_TOKENS 64
+
+static inline __attribute__((always_inline)) __m512i tq2_token4(const __m512i e[4][4], int n,
+                                                                const int8_t *q)
+{
+    __m512i a[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        a[j] = _mm512_setzero_si512();
+        if (j < n)
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; l++)
+                a[j] = _mm512_dpbusd_epi32(a[j], e[j][l],
+                                           _mm512_loadu_si512((const void *)(q + 256 * j + 64 * l)));
+    }
+    return tq_merge2(tq_merge1(a[0], a[1]), tq_merge1(a[2], a[3]));
+}
+
+static void tq2_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0,
+                      int64_t t1, int32_t *acc)
+{
+    const int64_t nb = w->ne0 / BN_QK, nrows = r1 - r0, ng = x->ne0 / BN_ACT_GROUP;
+    __m512i sub[TQ2_BATCH_TOKENS / 4];
+    for (int64_t tc = t0; tc < t1; tc += TQ2_BATCH_TOKENS) {
+        const int64_t tn = t1 - tc < TQ2_BATCH_TOKENS ? t1 - tc : TQ2_BATCH_TOKENS;
+        for (int64_t g0 = 0; g0 < nb; g0 += 4) {
+            const int n = (int)(nb - g0 < 4 ? nb - g0 : 4);
+            for (int64_t u = 0; u < tn; u += 4) {
+                _Alignas(64) int32_t v[16] = {0};
+                for (int64_t i = 0; i < 4 && u + i < tn; i++) {
+                    const int32_t *bs = x->bsum + (tc + u + i) * ng + 2 * g0;
+                    for (int j = 0; j < n; j++)
+                        v[4 * i + j] = bs[2 * j] + bs[2 * j + 1];
+                }
+                sub[u / 4] = _mm512_load_si512((const void *)v);
+            }
+            const __mmask8 mask = (__mmask8)((1u << n) - 1);
+            for (int64_t r = r0; r < r1; r++) {
+                __m512i e[4][4];
+                const uint8_t *blk = bn_kern_row(w, r) + (size_t)g0 * BN_TQ2_BLOCK_BYTES;
+                for (int j = 0; j < n; j++)
+                    tq2_decode_elements(blk + j * BN_TQ2_BLOCK_BYTES, e[j]);
+                for (int64_t u = 0; u < tn; u += 4) {
+                    const int ni = (int)(tn - u < 4 ? tn - u : 4);
+                    const int8_t *q = x->q + (tc + u) * x->ne0 + g0 * BN_QK;
+                    const __m512i zero = _mm512_setzero_si512();
+                    const __m512i d0 = tq2_token4(e, n, q);
+                    const __m512i d1 = ni > 1 ? tq2_token4(e, n, q + x->ne0) : zero;
+                    const __m512i d2 = ni > 2 ? tq2_token4(e, n, q + 2 * x->ne0) : zero;
+                    const __m512i d3 = ni > 3 ? tq2_token4(e, n, q + 3 * x->ne0) : zero;
+                    const __m512i f = tq_merge4(tq_merge3(d0, d1), tq_merge3(d2, d3));
+                    const __m512i tot = _mm512_sub_epi32(tq_fold16_order(f), sub[u / 4]);
+                    int32_t *out = acc + ((tc + u - t0) * nrows + (r - r0)) * nb + g0;
+                    _mm_mask_storeu_epi32(out, mask, _mm512_castsi512_si128(tot));
+                    if (ni > 1)
+                        _mm_mask_storeu_epi32(out + nrows * nb, mask,
+                                              _mm512_extracti32x4_epi32(tot, 1));
+                    if (ni > 2)
+                        _mm_mask_storeu_epi32(out + 2 * nrows * nb, mask,
+                                              _mm512_extracti32x4_epi32(tot, 2));
+                    if (ni > 3)
+                        _mm_mask_storeu_epi32(out + 3 * nrows * nb, mask,
+                                              _mm512_extracti32x4_epi32(tot, 3));
+                }
+            }
+        }
+    }
+}
+
 static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                    int64_t t0, int64_t t1, int32_t *acc)
 {
@@ -458,7 +644,7 @@ static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     } else if (t1 - t0 == 1) {
         tq_decode(w, x, r0, r1, t0, acc, BN_QK, BN_TQ2_BLOCK_BYTES, tq2_permute, tq2_decode_row);
     } else {
-        tq_batch(w, x, r0, r1, t0, t1, acc, BN_TQ2_BLOCK_BYTES, tq2_decode_elements);
+        tq2_batch(w, x, r0, r1, t0, t1, acc);
     }
 }
 
