@@ -350,8 +350,9 @@ static bn_status project(bn_ctx *c, const bn_weight *w, float *y, int T, bn_prof
     s->seconds += bn_now_seconds() - t0 - (c->prof->op[BN_PROF_ACTQ].seconds - q0);
     s->calls += 1;
     /* the bytes the kernels read: a TQ1_0 tensor repacked as TQ2_0 (model.c) reads more */
-    s->bytes += bn_type_is_ternary(w->type) ? (double)w->q.row_bytes * (double)w->q.ne1
-                                            : (double)w->nbytes;
+    s->bytes += bn_type_is_ternary(w->type) && w->q.type != w->type
+                    ? (double)w->q.row_bytes * (double)w->q.ne1
+                    : (double)w->nbytes;
     s->ops += 2.0 * w->n_in * (double)w->n_out * T;
     return st;
 }

@@ -186,6 +186,15 @@ static float **vector_of(bn_model *m, bn_layer *L, bn_role r)
     }
 }
 
+/* A layer's seven projection matrices, in file order. */
+#define N_PROJ 7
+static void layer_projections(bn_layer *L, bn_weight *ws[N_PROJ])
+{
+    bn_weight *const all[N_PROJ] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup,
+                                    &L->wdown};
+    memcpy(ws, all, sizeof all);
+}
+
 /* The content rules of quantized data (gguf.h, the same function as bn-verify
  * --check) over every tensor, on the pool: they read every byte of the
  * projections (about 1 GB for a 2B model). The first bad tensor in file order
@@ -281,10 +290,9 @@ static bn_status bind_tensors(bn_model *m, const char *path, bn_error *err)
     hp->embd_type = m->tok_embd.type;
     hp->proj_type = m->layers[0].wq.type;
     for (int l = 0; l < hp->n_layer && !m->has_ternary; l++) {
-        const bn_weight *ws[] = {&m->layers[l].wq,    &m->layers[l].wk, &m->layers[l].wv,
-                                 &m->layers[l].wo,    &m->layers[l].wgate,
-                                 &m->layers[l].wup,   &m->layers[l].wdown};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        bn_weight *ws[N_PROJ];
+        layer_projections(&m->layers[l], ws);
+        for (int i = 0; i < N_PROJ; i++)
             m->has_ternary |= bn_type_is_ternary(ws[i]->type);
     }
 
@@ -321,46 +329,43 @@ static void repack_task(void *ctx, int64_t task, int worker)
     bn_qmat_tq1_to_tq2_rows(j->src, r0, r1, j->dst);
 }
 
+/* Bytes of w as TQ2_0, rounded up to 64 so every tensor in the buffer is aligned. */
 static size_t repacked_size(const bn_weight *w)
 {
-    size_t n = (size_t)w->n_out * (size_t)(w->n_in / 256) * 66;
-    return (n + 63) / 64 * 64;
+    return (bn_type_row_bytes(BN_TYPE_TQ2_0, w->n_in) * (size_t)w->n_out + 63) / 64 * 64;
 }
 
 static bn_status repack_tq1(bn_model *m, const char *path, bn_error *err)
 {
     size_t total = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        uint8_t *at = m->repack;
-        for (int l = 0; l < m->hp.n_layer; l++) {
-            bn_layer *L = &m->layers[l];
-            bn_weight *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
-            for (int i = 0; i < 7; i++) {
-                bn_weight *w = ws[i];
-                if (w->type != BN_TYPE_TQ1_0)
-                    continue;
-                if (pass == 0) {
-                    total += repacked_size(w);
-                    continue;
-                }
-                repack_job j = {&w->q, at, 64};
-                bn_pool_run(m->pool, repack_task, &j, (w->q.ne1 + j.rows - 1) / j.rows);
-                bn_status st = bn_qmat_init(&w->q, BN_TYPE_TQ2_0, at,
-                                            (size_t)w->q.ne1 * (size_t)(w->q.ne0 / 256) * 66,
-                                            w->q.ne0, w->q.ne1, err);
-                if (st)
-                    return bn_error_prefix(err, "%s: tensor '%s' repacked", path, w->name);
-                at += repacked_size(w);
-            }
-        }
-        if (pass == 0) {
-            if (!total)
-                return BN_OK;
-            if (!(m->repack = aligned_alloc(64, total)))
-                return bn_error_set(err, BN_ENOMEM, "%s: out of memory for %.1f MiB of TQ1_0 "
-                                    "projections repacked as TQ2_0 (tq1_file_layout keeps "
-                                    "the file's)", path, (double)total / 1048576.0);
-            m->repack_bytes = total;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        bn_weight *ws[N_PROJ];
+        layer_projections(&m->layers[l], ws);
+        for (int i = 0; i < N_PROJ; i++)
+            total += ws[i]->type == BN_TYPE_TQ1_0 ? repacked_size(ws[i]) : 0;
+    }
+    if (!total)
+        return BN_OK;
+    if (!(m->repack = aligned_alloc(64, total)))
+        return bn_error_set(err, BN_ENOMEM, "%s: out of memory for %.1f MiB of TQ1_0 projections "
+                            "repacked as TQ2_0 (tq1_file_layout keeps the file's)", path,
+                            (double)total / 1048576.0);
+    m->repack_bytes = total;
+    uint8_t *at = m->repack;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        bn_weight *ws[N_PROJ];
+        layer_projections(&m->layers[l], ws);
+        for (int i = 0; i < N_PROJ; i++) {
+            bn_weight *w = ws[i];
+            if (w->type != BN_TYPE_TQ1_0)
+                continue;
+            repack_job j = {&w->q, at, 64};
+            bn_pool_run(m->pool, repack_task, &j, (w->q.ne1 + j.rows - 1) / j.rows);
+            const size_t bytes = bn_type_row_bytes(BN_TYPE_TQ2_0, w->n_in) * (size_t)w->n_out;
+            bn_status st = bn_qmat_init(&w->q, BN_TYPE_TQ2_0, at, bytes, w->q.ne0, w->q.ne1, err);
+            if (st)
+                return bn_error_prefix(err, "%s: tensor '%s' repacked", path, w->name);
+            at += repacked_size(w);
         }
     }
     return BN_OK;

@@ -10,10 +10,12 @@
  * pair with the same 32 activations q[128b+32j ..], which a broadcast load
  * provides (a load-port operation, no shuffle). The halves are reduced
  * separately at the end. An odd last row uses the 256-bit form.
- * TQ2_0 decode: one zmm per block against activations laid out to match.
+ * TQ2_0 decode: one zmm per block against activations laid out to match,
+ * sixteen block sums merged into one vector (tq2_decode_stream).
  * TQ1_0, decode and batches: one zmm per block, its trits decoded with byte
  * adds and unsigned compares (tq1_*, below). TQ2_0 batches: each block's
- * codes decoded once into element order, four zmm, for every token (tq_batch).
+ * codes decoded once into element order, four zmm, for every token, and four
+ * tokens' block sums merged into one vector (tq2_batch).
  */
 #if defined(__x86_64__)
 
@@ -254,9 +256,9 @@ static void tq2_decode_row(const uint8_t *row, const uint8_t *end, const int8_t 
  * dwords interleaved in 128-bit lanes (unpack 32), then qwords (unpack 64).
  * The last level leaves block 4p + L in lane 4L + p, and one permute puts the
  * totals in block order: 46 operations for 16 blocks, where tq_fold8 takes
- * about 37 for 8. The merges run as the blocks arrive (tq_fold16_push), so
- * at most one partial per level is live, not sixteen accumulators. Integer
- * adds are exact in any order. */
+ * about 37 for 8. The merges run as the blocks arrive (tq2_decode_stream,
+ * tq2_batch), so at most one partial per level is live, not sixteen
+ * accumulators. Integer adds are exact in any order. */
 static inline __m512i tq_merge1(__m512i x, __m512i y)
 {
     return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x44), _mm512_shuffle_i32x4(x, y, 0xee));
@@ -363,15 +365,6 @@ static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
     _Alignas(64) int8_t xp[TQ_LAYOUT_BYTES];
     const int64_t nb = w->ne0 / BN_QK, ng = x->ne0 / BN_ACT_GROUP, chunk = TQ_LAYOUT_BYTES / lanes;
     const uint8_t *end = bn_kern_end(w);
-    if (row_fn == tq2_decode_row && nb <= chunk) { /* one chunk: the range is one stream */
-        int32_t bsb[TQ_LAYOUT_BYTES / BN_QK + 16];
-        const int32_t *bs = x->bsum + t * ng;
-        for (int64_t i = 0; i < nb + 16; i++)
-            bsb[i] = bs[2 * (i % nb)] + bs[2 * (i % nb) + 1];
-        permute(x->q + t * x->ne0, nb, xp);
-        tq2_decode_stream(bn_kern_row(w, r0), (r1 - r0) * nb, xp, nb, bsb, end, acc);
-        return;
-    }
     for (int64_t c0 = 0; c0 < nb; c0 += chunk) {
         const int64_t nc = nb - c0 < chunk ? nb - c0 : chunk;
         permute(x->q + t * x->ne0 + c0 * BN_QK, nc, xp);
@@ -379,6 +372,26 @@ static void tq_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
             row_fn(bn_kern_row(w, r) + (size_t)c0 * block_bytes, end, xp, nc,
                    x->bsum + t * ng + 2 * c0, acc + (r - r0) * nb + c0);
     }
+}
+
+/* TQ2_0 decode: a row range whose activations fit one layout chunk (ne0 up
+ * to 16384) is one stream of blocks (tq2_decode_stream); longer rows go
+ * chunk by chunk through the shared driver. */
+static void tq2_decode(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t,
+                       int32_t *acc)
+{
+    const int64_t nb = w->ne0 / BN_QK;
+    if (nb > TQ_LAYOUT_BYTES / BN_QK) {
+        tq_decode(w, x, r0, r1, t, acc, BN_QK, BN_TQ2_BLOCK_BYTES, tq2_permute, tq2_decode_row);
+        return;
+    }
+    _Alignas(64) int8_t xp[TQ_LAYOUT_BYTES];
+    int32_t bsb[TQ_LAYOUT_BYTES / BN_QK + 16];
+    const int32_t *bs = x->bsum + t * (x->ne0 / BN_ACT_GROUP);
+    for (int64_t i = 0; i < nb + 16; i++)
+        bsb[i] = bs[2 * (i % nb)] + bs[2 * (i % nb) + 1];
+    tq2_permute(x->q + t * x->ne0, nb, xp);
+    tq2_decode_stream(bn_kern_row(w, r0), (r1 - r0) * nb, xp, nb, bsb, bn_kern_end(w), acc);
 }
 
 /* TQ1_0 (FORMATS 2.2). A 54-byte block is one zmm: qs[0..47], qh[0..3], d,
@@ -528,13 +541,10 @@ static inline void tq1_decode_elements(const uint8_t *blk, __m512i e[4])
     tq1_element_order(c, e);
 }
 
-typedef void (*tq_elements_fn)(const uint8_t *blk, __m512i e[4]);
-
-/* Batches of TQ2_0 or TQ1_0: per row, groups of 8 blocks are decoded into
- * element order once and serve every token of the call. */
-static inline __attribute__((always_inline)) void
-tq_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
-         int32_t *acc, size_t block_bytes, tq_elements_fn decode)
+/* TQ1_0 batches: per row, groups of 8 blocks are decoded into element order
+ * once and serve every token of the call. */
+static void tq1_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0,
+                      int64_t t1, int32_t *acc)
 {
     const int64_t nb = w->ne0 / BN_QK, nrows = r1 - r0;
     for (int64_t r = r0; r < r1; r++) {
@@ -543,7 +553,7 @@ tq_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0, 
             const int n = (int)(nb - g0 < 8 ? nb - g0 : 8);
             __m512i e[8][4];
             for (int j = 0; j < n; j++)
-                decode(row + (g0 + j) * block_bytes, e[j]);
+                tq1_decode_elements(row + (g0 + j) * BN_TQ1_BLOCK_BYTES, e[j]);
             if (n == 8)
                 for (int64_t t = t0; t < t1; t++)
                     tq_batch_token(e, 8, x, t, g0, acc + ((t - t0) * nrows + (r - r0)) * nb + g0);
@@ -640,9 +650,9 @@ static void dot_tq(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
             tq_decode(w, x, r0, r1, t0, acc, TQ1_LANES, BN_TQ1_BLOCK_BYTES, tq1_permute,
                       tq1_decode_row);
         else
-            tq_batch(w, x, r0, r1, t0, t1, acc, BN_TQ1_BLOCK_BYTES, tq1_decode_elements);
+            tq1_batch(w, x, r0, r1, t0, t1, acc);
     } else if (t1 - t0 == 1) {
-        tq_decode(w, x, r0, r1, t0, acc, BN_QK, BN_TQ2_BLOCK_BYTES, tq2_permute, tq2_decode_row);
+        tq2_decode(w, x, r0, r1, t0, acc);
     } else {
         tq2_batch(w, x, r0, r1, t0, t1, acc);
     }
