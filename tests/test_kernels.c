@@ -977,6 +977,66 @@ START_TEST(test_matmul_par)
 }
 END_TEST
 
+/* The fused TQ2_0 decode (bn_kernel.mv_tq2, the matmul's 1-token path):
+ * every one of the 65536 fp16 block scales (NaNs signalling and quiet, infs,
+ * subnormals, -0) over random code bytes (0b11 included), both activation
+ * kinds, row ranges that start and end inside a 16-row group: each kernel's
+ * floats are basic's bit for bit (a NaN where basic has one: which NaN's
+ * payload an add keeps is the compiler's choice of operand order), and no
+ * float outside the range is written. */
+START_TEST(test_tq2_mv)
+{
+    const int64_t nb = 32, ne0 = 256 * nb, ne1 = 65536 / nb;
+    const size_t rb = (size_t)nb * 66, nbytes = rb * (size_t)ne1;
+    uint8_t *data = malloc(nbytes);
+    for (size_t i = 0; i < nbytes; i++)
+        data[i] = (uint8_t)rnd();
+    for (int64_t r = 0; r < ne1; r++)
+        for (int64_t b = 0; b < nb; b++) { /* block r * nb + b has d = bits r * nb + b */
+            uint8_t *p = data + (size_t)r * rb + (size_t)b * 66 + 64;
+            p[0] = (uint8_t)(r * nb + b);
+            p[1] = (uint8_t)((r * nb + b) >> 8);
+        }
+    bn_qmat w;
+    ck_assert_int_eq(bn_qmat_init(&w, BN_TYPE_TQ2_0, data, nbytes, ne0, ne1, NULL), BN_OK);
+    float *ref = malloc(sizeof(float) * (size_t)ne1), *got = malloc(sizeof(float) * (size_t)ne1);
+    const bn_kernel *basic;
+    ck_assert_int_eq(bn_kernel_get("basic", &basic, NULL), BN_OK);
+    static const int64_t ranges[][2] = {{0, 2048}, {5, 2043}, {1000, 1013}, {2047, 2048}};
+    size_t nk;
+    const bn_kernel *const *ks = bn_kernel_list(&nk);
+    int fused = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        bn_act a;
+        ck_assert_int_eq(bn_act_init(&a, kind ? BN_ACT_Q8K : BN_ACT_TOKEN, 1, ne0, NULL), BN_OK);
+        act_fill(&a, 1, 0);
+        for (size_t g = 0; g < sizeof ranges / sizeof ranges[0]; g++) {
+            const int64_t r0 = ranges[g][0], r1 = ranges[g][1];
+            memset(ref, 0x5a, sizeof(float) * (size_t)ne1);
+            ck_assert_int_eq(bn_kernel_matmul(basic, &w, &a, r0, r1, ref, ne1, NULL), BN_OK);
+            for (size_t i = 1; i < nk; i++) {
+                if (!ks[i]->available())
+                    continue;
+                fused += ks[i]->mv_tq2 != NULL;
+                memset(got, 0x5a, sizeof(float) * (size_t)ne1);
+                ck_assert_int_eq(bn_kernel_matmul(ks[i], &w, &a, r0, r1, got, ne1, NULL), BN_OK);
+                for (int64_t r = 0; r < ne1; r++)
+                    ck_assert_msg(r >= r0 && r < r1 && isnan(got[r]) && isnan(ref[r])
+                                      ? 1 : memcmp(&got[r], &ref[r], sizeof(float)) == 0,
+                                  "%s, %s, rows [%lld, %lld): y[%lld] = %08x, basic %08x",
+                                  ks[i]->name, kind ? "q8k" : "token", (long long)r0,
+                                  (long long)r1, (long long)r, *(const uint32_t *)&got[r],
+                                  *(const uint32_t *)&ref[r]);
+            }
+        }
+        bn_act_free(&a);
+    }
+    if (!fused)
+        printf("test_tq2_mv: no available kernel has a fused TQ2_0 decode; the others ran\n");
+    free(data); free(ref); free(got);
+}
+END_TEST
+
 /* The TQ1_0 -> TQ2_0 runtime layout (kernels.h bn_qmat_tq1_to_tq2_rows): per
  * element the trit FORMATS.md 2.2 decodes from the TQ1_0 bytes (every byte
  * value, qh included) is the one in TQ2_0's field, d's two bytes are kept,
@@ -1236,6 +1296,7 @@ END_TEST
     X(test_amx_batches)              \
     X(test_amx_small_batches)        \
     X(test_matmul_par)               \
+    X(test_tq2_mv)                   \
     X(test_tq1_repack)
 
 #ifndef BN_NO_CHECK

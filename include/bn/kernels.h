@@ -27,7 +27,9 @@
  *                             y = acc / sa[t]
  *       TQ*,  Q8_K act      : acc = 0; for b in order: acc += (float)S_b * (d_b * dx[t][b]);
  *                             y = acc   (ggml_vec_dot_tq{1,2}_0_q8_K, generic C path)
- *     d_b is the block's fp16 scale, s_w the I2_S per-tensor scale. Upstream
+ *     d_b is the block's fp16 scale, s_w the I2_S per-tensor scale. A kernel's
+ *     optional fused decode (mv_tq2) evaluates the same formula itself and must
+ *     give the same floats. Upstream
  *     x86 SIMD builds of ggml sum the TQ blocks in 8 float lanes instead, so
  *     they agree with the generic path (and with us) in the integers, and in
  *     the floats up to float rounding only.
@@ -161,6 +163,12 @@ void bn_act_quantize_row_q8k(const float *x, int64_t n, int8_t *q, float *d,
 typedef void (*bn_dot_fn)(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                           int64_t t0, int64_t t1, int32_t *acc);
 
+/* Fused decode, optional: one token's TQ2_0 rows [r0, r1) straight to floats,
+ * y[r] = the epilogue of contract 3 over the sums of dot_tq2, bit for bit
+ * (the self-test and test_kernels compare it with basic's matmul); the
+ * matmul wrappers use it for 1-token calls. */
+typedef void (*bn_mv_fn)(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, float *y);
+
 typedef struct {
     const char *name;      /* "basic", "blocked", "lut", "avx2", "avx512vnni", "amx", "neon" */
     const char *desc;      /* one line for bn-verify --kernels / bench output */
@@ -168,6 +176,7 @@ typedef struct {
     bn_dot_fn dot_i2s;     /* one per weight type; never NULL */
     bn_dot_fn dot_tq2;
     bn_dot_fn dot_tq1;
+    bn_mv_fn mv_tq2;       /* optional (NULL: dot_tq2 and the shared epilogue) */
 } bn_kernel;
 
 /* Every kernel compiled in (available or not), basic first; *n gets the count. */

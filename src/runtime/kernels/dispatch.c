@@ -324,6 +324,10 @@ static void epilogue_tile(const bn_qmat *w, const bn_act *x, int64_t a, int64_t 
 static void run_matmul(const bn_kernel *k, const bn_qmat *w, const bn_act *x,
                        int64_t r0, int64_t r1, float *y, int64_t ldy)
 {
+    if (x->n_tok == 1 && w->type == BN_TYPE_TQ2_0 && k->mv_tq2) {
+        k->mv_tq2(w, x, r0, r1, y);
+        return;
+    }
     int32_t acc[TILE_SUMS];
     const bn_dot_fn dot = dot_for(k, w->type);
     const int64_t spr = bn_qmat_sums_per_row(w), cap = TILE_SUMS / spr;

@@ -131,6 +131,8 @@ extern const bn_kernel bnr_kernel_lut;
 #if defined(__x86_64__)
 extern const bn_kernel bnr_kernel_avx2;
 extern const bn_kernel bnr_kernel_avx512;
+/* simd_avx512.c: its mv_tq2, which the amx kernel shares for decode. */
+void bnr_tq2_mv_avx512(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, float *y);
 #endif
 #if defined(__x86_64__) && defined(__linux__)
 extern const bn_kernel bnr_kernel_amx;

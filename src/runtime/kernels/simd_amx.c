@@ -553,6 +553,7 @@ const bn_kernel bnr_kernel_amx = {
     .dot_i2s = dot_i2s,
     .dot_tq2 = dot_tq2,
     .dot_tq1 = dot_tq1,
+    .mv_tq2 = bnr_tq2_mv_avx512, /* decode runs as avx512vnni */
 };
 
 #else

@@ -11,7 +11,10 @@
  * provides (a load-port operation, no shuffle). The halves are reduced
  * separately at the end. An odd last row uses the 256-bit form.
  * TQ2_0 decode: one zmm per block against activations laid out to match,
- * sixteen block sums merged into one vector (tq2_decode_stream).
+ * sixteen block sums merged into one vector: for the sums (dot_tq2), sixteen
+ * consecutive blocks of the row range (tq2_decode_stream); for the floats
+ * (mv_tq2, what the matmul runs), block b of sixteen rows, so the epilogue
+ * runs on sixteen rows a vector (bnr_tq2_mv_avx512).
  * TQ1_0, decode and batches: one zmm per block, its trits decoded with byte
  * adds and unsigned compares (tq1_*, below). TQ2_0 batches: each block's
  * codes decoded once into element order, four zmm, for every token, and four
@@ -285,9 +288,10 @@ static inline __m512i tq_fold16_order(__m512i f)
         _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), f);
 }
 
-/* One TQ2_0 block against its laid-out activations (tq2_permute). */
-static inline __attribute__((always_inline)) __m512i tq2_block(const uint8_t *blk,
-                                                               const int8_t *q)
+/* One TQ2_0 block against its four laid-out activation vectors (tq2_permute's
+ * order: xa[l] pairs with the codes at bits 2l). */
+static inline __attribute__((always_inline)) __m512i tq2_block_x(const uint8_t *blk,
+                                                                 const __m512i xa[4])
 {
     const __m512i m3 = _mm512_set1_epi8(3);
     __m512i v = _mm512_loadu_si512((const void *)blk);
@@ -295,11 +299,56 @@ static inline __attribute__((always_inline)) __m512i tq2_block(const uint8_t *bl
     const __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
     const __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
     const __m512i c3 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
-    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m3),
-                                    _mm512_loadu_si512((const void *)q));
-    s = _mm512_dpbusd_epi32(s, c1, _mm512_loadu_si512((const void *)(q + 64)));
-    s = _mm512_dpbusd_epi32(s, c2, _mm512_loadu_si512((const void *)(q + 128)));
-    return _mm512_dpbusd_epi32(s, c3, _mm512_loadu_si512((const void *)(q + 192)));
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m3), xa[0]);
+    s = _mm512_dpbusd_epi32(s, c1, xa[1]);
+    s = _mm512_dpbusd_epi32(s, c2, xa[2]);
+    return _mm512_dpbusd_epi32(s, c3, xa[3]);
+}
+
+/* One TQ2_0 block against its laid-out activations in memory (tq2_permute). */
+static inline __attribute__((always_inline)) __m512i tq2_block(const uint8_t *blk,
+                                                               const int8_t *q)
+{
+    const __m512i xa[4] = {_mm512_loadu_si512((const void *)q),
+                           _mm512_loadu_si512((const void *)(q + 64)),
+                           _mm512_loadu_si512((const void *)(q + 128)),
+                           _mm512_loadu_si512((const void *)(q + 192))};
+    return tq2_block_x(blk, xa);
+}
+
+/* The merge tree of tq_merge1..4 filled as its sixteen inputs arrive: input k
+ * (k = 0..15 in order, a constant once unrolled) goes in with tq_tree_add and
+ * after the sixteenth tq_tree_total gives lane k the total of input k. */
+typedef struct {
+    __m512i a, c, d, e, f;
+} tq_tree;
+
+static inline __attribute__((always_inline)) void tq_tree_add(tq_tree *t, int k, __m512i x)
+{
+    if (!(k & 1)) {
+        t->a = x;
+        return;
+    }
+    const __m512i cc = tq_merge1(t->a, x);
+    if (!(k & 2)) {
+        t->c = cc;
+        return;
+    }
+    const __m512i dd = tq_merge2(t->c, cc);
+    if (!(k & 4)) {
+        t->d = dd;
+        return;
+    }
+    const __m512i ee = tq_merge3(t->d, dd);
+    if (!(k & 8))
+        t->e = ee;
+    else
+        t->f = tq_merge4(t->e, ee);
+}
+
+static inline __m512i tq_tree_total(const tq_tree *t)
+{
+    return tq_fold16_order(t->f);
 }
 
 /* TQ2_0 decode of a whole row range as one stream of n blocks: the range's
@@ -315,38 +364,98 @@ static void tq2_decode_stream(const uint8_t *blk, int64_t n, const int8_t *xp, i
     for (int64_t i0 = 0; i0 < n; i0 += 16, out += 16) {
         const int m = n - i0 < 16 ? (int)(n - i0) : 16;
         const int64_t j0 = j;
-        __m512i a[2], c = _mm512_setzero_si512(), d = c, e = c, f = c;
+        tq_tree t;
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) {
-            a[k & 1] = _mm512_setzero_si512();
+            __m512i a = _mm512_setzero_si512();
             if (k < m) {
                 bn_kern_prefetch(blk, end);
-                a[k & 1] = tq2_block(blk, xp + j * BN_QK);
+                a = tq2_block(blk, xp + j * BN_QK);
                 blk += BN_TQ2_BLOCK_BYTES;
                 j = j + 1 == nb ? 0 : j + 1;
             }
-            if (k & 1) { /* the tree of tq_merge1..4, merged as it fills */
-                const __m512i cc = tq_merge1(a[0], a[1]);
-                if (k & 2) {
-                    const __m512i dd = tq_merge2(c, cc);
-                    if (k & 4) {
-                        const __m512i ee = tq_merge3(d, dd);
-                        if (k & 8)
-                            f = tq_merge4(e, ee);
-                        else
-                            e = ee;
-                    } else {
-                        d = dd;
-                    }
-                } else {
-                    c = cc;
-                }
-            }
+            tq_tree_add(&t, k, a);
         }
-        const __m512i t = _mm512_sub_epi32(tq_fold16_order(f),
+        const __m512i s = _mm512_sub_epi32(tq_tree_total(&t),
                                            _mm512_loadu_si512((const void *)(bsb + j0)));
-        _mm512_mask_storeu_epi32(out, (__mmask16)((1u << m) - 1), t);
+        _mm512_mask_storeu_epi32(out, (__mmask16)((1u << m) - 1), s);
     }
+}
+
+/* TQ2_0 decode straight to floats (bn_kernel.mv_tq2): sixteen rows at a
+ * time, one lane each. For block b, the sixteen rows' blocks b go through
+ * the merge tree against the same four activation vectors, laid out from q
+ * in registers (so no row length is too long for a buffer), and leave the
+ * sixteen rows' sums S_b in their lanes; the epilogue of kernels.h contract
+ * 3 then runs on all sixteen rows at once, in the same block order with the
+ * same roundings: convert, the product (fenced from fusing), the add; Q8_K's
+ * d_b * dx_b, and the per-token divide at the end. The block scales come by
+ * one gather of the four bytes ending at each row's d and vcvtph2ps, which
+ * decodes every half exactly as bn_kern_f16 does except that it quiets a
+ * signalling NaN, which the product would quiet anyway, so the floats are
+ * the epilogue's bit for bit (test_kernels tries all 65536 halves). Each block read asks for both cache lines of
+ * the same block sixteen rows on (the next group) into L2: one line a block
+ * left a thirty-second of them to demand misses, 15 against 19 GB/s
+ * streamed at 1 thread (2-vCPU AMD EPYC, 2560-wide rows). */
+static inline __attribute__((always_inline)) void tq2_mv_group(const bn_qmat *w,
+                                                               const bn_act *x,
+                                                               const uint8_t *base, int m,
+                                                               float *y)
+{
+    const int64_t nb = w->ne0 / BN_QK;
+    const size_t rb = w->row_bytes;
+    const uint8_t *end = bn_kern_end(w);
+    const __mmask16 live = (__mmask16)((1u << m) - 1);
+    const __m512i ridx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)rb));
+    __m512 v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q = x->q + b * BN_QK;
+        __m512i xa[4];
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++)
+            xa[l] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q + 32 * l))),
+                _mm256_loadu_si256((const __m256i *)(q + 128 + 32 * l)), 1);
+        const uint8_t *blk = base + (size_t)b * BN_TQ2_BLOCK_BYTES;
+        tq_tree t;
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) {
+            __m512i a = _mm512_setzero_si512();
+            if (k < m) {
+                const uint8_t *p = blk + (size_t)k * rb;
+                if ((size_t)(end - p) > 16 * rb + 64) { /* both lines of the block */
+                    __builtin_prefetch(p + 16 * rb, 0, 2);
+                    __builtin_prefetch(p + 16 * rb + 64, 0, 2);
+                }
+                a = tq2_block_x(p, xa);
+            }
+            tq_tree_add(&t, k, a);
+        }
+        const __m512i s = _mm512_sub_epi32(
+            tq_tree_total(&t), _mm512_set1_epi32(x->bsum[2 * b] + x->bsum[2 * b + 1]));
+        const __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ridx,
+                                                       blk + BN_TQ2_BLOCK_BYTES - 4, 1);
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+        if (x->kind == BN_ACT_Q8K)
+            d = _mm512_mul_ps(d, _mm512_set1_ps(x->scale[b]));
+        __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(s), d);
+        __asm__("" : "+v"(p)); /* the product as a register no compiler can fuse */
+        v = _mm512_add_ps(v, p);
+    }
+    if (x->kind != BN_ACT_Q8K)
+        v = _mm512_div_ps(v, _mm512_set1_ps(x->scale[0]));
+    _mm512_mask_storeu_ps(y, live, v);
+}
+
+void bnr_tq2_mv_avx512(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, float *y)
+{
+    int64_t r = r0;
+    for (; r + 16 <= r1; r += 16) /* whole groups: m a constant, no per-block tests */
+        tq2_mv_group(w, x, bn_kern_row(w, r), 16, y + r);
+    if (r < r1)
+        tq2_mv_group(w, x, bn_kern_row(w, r), (int)(r1 - r), y + r);
 }
 
 /* Decode driver shared by TQ2_0 and TQ1_0: the token's activations are laid
@@ -672,6 +781,7 @@ const bn_kernel bnr_kernel_avx512 = {
     .dot_i2s = dot_i2s,
     .dot_tq2 = dot_tq,
     .dot_tq1 = dot_tq,
+    .mv_tq2 = bnr_tq2_mv_avx512,
 };
 
 #else
