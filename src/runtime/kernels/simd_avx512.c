@@ -107,6 +107,46 @@ static void i2s_decode4(const uint8_t *const rp[4], const uint8_t *end, const in
     out[3] = x86_hsum(_mm512_extracti64x4_epi64(bb, 1));
 }
 
+/* Batches: the row pair (ra: low half, rb: high half, same block) decoded
+ * once per block for nt <= TOKS tokens from tc; their sums go to out (row
+ * ra), out + 1 (rb), a token every ld. */
+static inline __attribute__((always_inline)) void i2s_pair_tokens(const uint8_t *ra,
+                                                                  const uint8_t *rb,
+                                                                  const bn_act *x, int64_t nblk,
+                                                                  int64_t tc, int nt,
+                                                                  int32_t *out, int64_t ld)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i a[TOKS];
+    for (int i = 0; i < TOKS; i++)
+        a[i] = _mm512_setzero_si512();
+    for (int64_t b = 0; b < nblk; b++) {
+        __m512i v = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
+            _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
+        __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
+        __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
+        __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
+        __m512i c3 = _mm512_and_si512(v, m3);
+        /* unrolled over TOKS so a[] stays in registers (rolled, GCC loads and
+         * stores every accumulator per block) */
+#pragma GCC unroll 8
+        for (int i = 0; i < TOKS; i++) {
+            if (i >= nt)
+                break;
+            const int8_t *q = x->q + (tc + i) * x->ne0 + 128 * b;
+            a[i] = _mm512_dpbusd_epi32(a[i], c0, bcast(q));
+            a[i] = _mm512_dpbusd_epi32(a[i], c1, bcast(q + 32));
+            a[i] = _mm512_dpbusd_epi32(a[i], c2, bcast(q + 64));
+            a[i] = _mm512_dpbusd_epi32(a[i], c3, bcast(q + 96));
+        }
+    }
+    for (int i = 0; i < nt; i++) {
+        out[i * ld] = x86_hsum(_mm512_castsi512_si256(a[i]));
+        out[i * ld + 1] = x86_hsum(_mm512_extracti64x4_epi64(a[i], 1));
+    }
+}
+
 static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                     int64_t t0, int64_t t1, int32_t *acc)
 {
@@ -142,39 +182,12 @@ static void dot_i2s(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
             acc[r - r0 + 1] = x86_hsum(_mm512_extracti64x4_epi64(a, 1));
             continue;
         }
-        for (int64_t tc = t0; tc < t1; tc += TOKS) {
-            const int nt = (int)(t1 - tc < TOKS ? t1 - tc : TOKS);
-            __m512i a[TOKS];
-            for (int i = 0; i < TOKS; i++)
-                a[i] = _mm512_setzero_si512();
-            for (int64_t b = 0; b < nblk; b++) {
-                /* low half: row r, high half: row r+1, same block */
-                __m512i v = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ra + 32 * b))),
-                    _mm256_loadu_si256((const __m256i *)(rb + 32 * b)), 1);
-                __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
-                __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
-                __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
-                __m512i c3 = _mm512_and_si512(v, m3);
-                /* unrolled over TOKS so a[] stays in registers (rolled, GCC
-                 * loads and stores every accumulator per block) */
-#pragma GCC unroll 8
-                for (int i = 0; i < TOKS; i++) {
-                    if (i >= nt)
-                        break;
-                    const int8_t *q = x->q + (tc + i) * x->ne0 + 128 * b;
-                    a[i] = _mm512_dpbusd_epi32(a[i], c0, bcast(q));
-                    a[i] = _mm512_dpbusd_epi32(a[i], c1, bcast(q + 32));
-                    a[i] = _mm512_dpbusd_epi32(a[i], c2, bcast(q + 64));
-                    a[i] = _mm512_dpbusd_epi32(a[i], c3, bcast(q + 96));
-                }
-            }
-            for (int i = 0; i < nt; i++) {
-                int32_t *out = acc + (tc + i - t0) * nrows + (r - r0);
-                out[0] = x86_hsum(_mm512_castsi512_si256(a[i]));
-                out[1] = x86_hsum(_mm512_extracti64x4_epi64(a[i], 1));
-            }
-        }
+        int64_t tc = t0;
+        for (; tc + TOKS <= t1; tc += TOKS) /* whole chunks: a constant count */
+            i2s_pair_tokens(ra, rb, x, nblk, tc, TOKS, acc + (tc - t0) * nrows + (r - r0), nrows);
+        if (tc < t1)
+            i2s_pair_tokens(ra, rb, x, nblk, tc, (int)(t1 - tc), acc + (tc - t0) * nrows + (r - r0),
+                            nrows);
     }
     if (r < r1)
         i2s_row256(bn_kern_row(w, r), x, nblk, t0, t1, acc + (r - r0), nrows);
@@ -700,6 +713,29 @@ static inline __attribute__((always_inline)) __m512i tq2_token4(const __m512i e[
     return tq_merge2(tq_merge1(a[0], a[1]), tq_merge1(a[2], a[3]));
 }
 
+/* The 16 totals of ni <= 4 tokens x n <= 4 blocks of one row (tokens at q,
+ * q + ldq, ..; their sums out, out + ld, ..), as the comment above says. */
+static inline __attribute__((always_inline)) void tq2_quad(const __m512i e[4][4], int n, int ni,
+                                                           const int8_t *q, int64_t ldq,
+                                                           __m512i sub, __mmask8 mask,
+                                                           int32_t *out, int64_t ld)
+{
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i d0 = tq2_token4(e, n, q);
+    const __m512i d1 = ni > 1 ? tq2_token4(e, n, q + ldq) : zero;
+    const __m512i d2 = ni > 2 ? tq2_token4(e, n, q + 2 * ldq) : zero;
+    const __m512i d3 = ni > 3 ? tq2_token4(e, n, q + 3 * ldq) : zero;
+    const __m512i f = tq_merge4(tq_merge3(d0, d1), tq_merge3(d2, d3));
+    const __m512i tot = _mm512_sub_epi32(tq_fold16_order(f), sub);
+    _mm_mask_storeu_epi32(out, mask, _mm512_castsi512_si128(tot));
+    if (ni > 1)
+        _mm_mask_storeu_epi32(out + ld, mask, _mm512_extracti32x4_epi32(tot, 1));
+    if (ni > 2)
+        _mm_mask_storeu_epi32(out + 2 * ld, mask, _mm512_extracti32x4_epi32(tot, 2));
+    if (ni > 3)
+        _mm_mask_storeu_epi32(out + 3 * ld, mask, _mm512_extracti32x4_epi32(tot, 3));
+}
+
 static void tq2_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1, int64_t t0,
                       int64_t t1, int32_t *acc)
 {
@@ -724,28 +760,15 @@ static void tq2_batch(const bn_qmat *w, const bn_act *x, int64_t r0, int64_t r1,
                 const uint8_t *blk = bn_kern_row(w, r) + (size_t)g0 * BN_TQ2_BLOCK_BYTES;
                 for (int j = 0; j < n; j++)
                     tq2_decode_elements(blk + j * BN_TQ2_BLOCK_BYTES, e[j]);
-                for (int64_t u = 0; u < tn; u += 4) {
-                    const int ni = (int)(tn - u < 4 ? tn - u : 4);
-                    const int8_t *q = x->q + (tc + u) * x->ne0 + g0 * BN_QK;
-                    const __m512i zero = _mm512_setzero_si512();
-                    const __m512i d0 = tq2_token4(e, n, q);
-                    const __m512i d1 = ni > 1 ? tq2_token4(e, n, q + x->ne0) : zero;
-                    const __m512i d2 = ni > 2 ? tq2_token4(e, n, q + 2 * x->ne0) : zero;
-                    const __m512i d3 = ni > 3 ? tq2_token4(e, n, q + 3 * x->ne0) : zero;
-                    const __m512i f = tq_merge4(tq_merge3(d0, d1), tq_merge3(d2, d3));
-                    const __m512i tot = _mm512_sub_epi32(tq_fold16_order(f), sub[u / 4]);
-                    int32_t *out = acc + ((tc + u - t0) * nrows + (r - r0)) * nb + g0;
-                    _mm_mask_storeu_epi32(out, mask, _mm512_castsi512_si128(tot));
-                    if (ni > 1)
-                        _mm_mask_storeu_epi32(out + nrows * nb, mask,
-                                              _mm512_extracti32x4_epi32(tot, 1));
-                    if (ni > 2)
-                        _mm_mask_storeu_epi32(out + 2 * nrows * nb, mask,
-                                              _mm512_extracti32x4_epi32(tot, 2));
-                    if (ni > 3)
-                        _mm_mask_storeu_epi32(out + 3 * nrows * nb, mask,
-                                              _mm512_extracti32x4_epi32(tot, 3));
-                }
+                const int8_t *q = x->q + tc * x->ne0 + g0 * BN_QK;
+                int32_t *out = acc + ((tc - t0) * nrows + (r - r0)) * nb + g0;
+                const int64_t ld = nrows * nb, full = n == 4 ? tn / 4 * 4 : 0;
+                int64_t u = 0;
+                for (; u < full; u += 4) /* the common case with constant counts */
+                    tq2_quad(e, 4, 4, q + u * x->ne0, x->ne0, sub[u / 4], mask, out + u * ld, ld);
+                for (; u < tn; u += 4)
+                    tq2_quad(e, n, (int)(tn - u < 4 ? tn - u : 4), q + u * x->ne0, x->ne0,
+                             sub[u / 4], mask, out + u * ld, ld);
             }
         }
     }
