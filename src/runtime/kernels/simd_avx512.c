@@ -272,9 +272,10 @@ static void tq2_decode_row(const uint8_t *row, const uint8_t *end, const int8_t 
  * dwords interleaved in 128-bit lanes (unpack 32), then qwords (unpack 64).
  * The last level leaves block 4p + L in lane 4L + p, and one permute puts the
  * totals in block order: 46 operations for 16 blocks, where tq_fold8 takes
- * about 37 for 8. The merges run as the blocks arrive (tq2_decode_stream,
- * tq2_batch), so at most one partial per level is live, not sixteen
- * accumulators. Integer adds are exact in any order. */
+ * about 37 for 8. The merges run as the blocks arrive (tq_tree_add for the
+ * decode stream and the fused decode; tq2_token4 and tq2_quad for batches),
+ * so at most one partial per level is live, not sixteen accumulators.
+ * Integer adds are exact in any order. */
 static inline __m512i tq_merge1(__m512i x, __m512i y)
 {
     return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x44), _mm512_shuffle_i32x4(x, y, 0xee));
